@@ -1,0 +1,1 @@
+"""pre-commit hooks that keep maggot run directories and secrets out of commits."""

@@ -1,0 +1,308 @@
+"""What a run captures about its process: command, environment, packages, output."""
+
+from __future__ import annotations
+
+import codecs
+import getpass
+import os
+import re
+import shlex
+import socket
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
+
+REDACTED = "<redacted>"
+SECRET_NAME_WORDS = (
+    "SECRET",
+    "TOKEN",
+    "PASSWORD",
+    "PASSWD",
+    "API_KEY",
+    "APIKEY",
+    "ACCESS_KEY",
+    "PRIVATE",
+    "CREDENTIAL",
+    "AUTH",
+)
+CAPTURE_MODES = ("sys", "fd", "none")
+
+
+def secret_name_pattern(extra_words: Iterable[str] = ()) -> re.Pattern[str]:
+    """A case-insensitive pattern matching environment names that look secret."""
+    words = [*SECRET_NAME_WORDS, *extra_words]
+    return re.compile("|".join(re.escape(word) for word in words), re.IGNORECASE)
+
+
+def redact_environ(
+    environ: Mapping[str, str], extra_secret_words: Iterable[str] = ()
+) -> dict[str, str]:
+    """A copy of ``environ`` with values of secret-looking names replaced."""
+    pattern = secret_name_pattern(extra_secret_words)
+    return {
+        name: REDACTED if pattern.search(name) else value for name, value in environ.items()
+    }
+
+
+_URL_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]+@")
+
+
+def redact_url(url: str) -> str:
+    """Drop a user/password part from a URL (``https://token@host/...``)."""
+    return _URL_USERINFO.sub(r"\1", url)
+
+
+def process_argv() -> list[str]:
+    """The command line that started this interpreter, as a list.
+
+    ``sys.orig_argv`` keeps ``-m pkg.train`` and interpreter options, so the
+    command replays as typed; before Python 3.10 the interpreter is prepended
+    to ``sys.argv``.
+    """
+    orig_argv = getattr(sys, "orig_argv", None)
+    if orig_argv:
+        return list(orig_argv)
+    return [sys.executable, *sys.argv]
+
+
+def shell_command(argv: Iterable[str]) -> str:
+    """``argv`` as one line a POSIX shell parses back into the same list."""
+    return shlex.join(list(argv))
+
+
+def installed_packages() -> list[str]:
+    """``name==version`` for each distribution importable from ``sys.path``.
+
+    Reads the ``*.dist-info``/``*.egg-info`` directory names only: opening every
+    METADATA file costs tens of milliseconds at each run start.
+    """
+    seen: dict[str, str] = {}
+    for entry in sys.path:
+        directory = entry or "."
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                stem = name[: -len(".dist-info")]
+            elif name.endswith(".egg-info"):
+                stem = name[: -len(".egg-info")]
+            else:
+                continue
+            project, _, rest = stem.partition("-")
+            version = rest.split("-", 1)[0]
+            key = re.sub(r"[-_.]+", "-", project).lower()
+            seen.setdefault(key, version)
+    return [f"{name}=={version}" if version else name for name, version in sorted(seen.items())]
+
+
+def describe_process() -> dict[str, Any]:
+    """Host, user, interpreter and platform of this process."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        user = None
+    uname = os.uname() if hasattr(os, "uname") else None
+    return {
+        "hostname": socket.gethostname(),
+        "user": user,
+        "pid": os.getpid(),
+        "python": {
+            "executable": sys.executable,
+            "version": ".".join(map(str, sys.version_info[:3])),
+            "implementation": sys.implementation.name,
+        },
+        "platform": (
+            f"{uname.sysname}-{uname.release}-{uname.machine}" if uname else sys.platform
+        ),
+    }
+
+
+class LineLog:
+    """Writes output to a log file a finished line at a time.
+
+    A line redrawn with carriage returns (progress bars) is logged in its last
+    state only, so the log reads like the terminal looked.
+    """
+
+    def __init__(self, file: IO[str]) -> None:
+        self._file = file
+        self._lock = threading.Lock()
+
+    def write_line(self, line: str) -> None:
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+_LINE_BREAKS = re.compile(r"(\r\n|\r|\n)")
+
+
+class LineAssembler:
+    """Per-stream state for LineLog: the line being written and a pending ``\\r``."""
+
+    def __init__(self, log: LineLog) -> None:
+        self._log = log
+        self._line = ""
+        self._after_carriage_return = False
+        self._lock = threading.Lock()
+
+    def feed(self, text: str) -> None:
+        with self._lock:
+            for piece in _LINE_BREAKS.split(text):
+                if piece in ("\n", "\r\n"):
+                    self._log.write_line(self._line + "\n")
+                    self._line = ""
+                    self._after_carriage_return = False
+                elif piece == "\r":
+                    self._after_carriage_return = True
+                elif piece:
+                    if self._after_carriage_return:
+                        self._line = ""
+                        self._after_carriage_return = False
+                    self._line += piece
+
+    def finish(self) -> None:
+        with self._lock:
+            if self._line:
+                self._log.write_line(self._line)
+            self._line = ""
+
+
+class TeeStream:
+    """Stands in for sys.stdout/sys.stderr: writes through and feeds the log."""
+
+    def __init__(self, original: Any, assembler: LineAssembler) -> None:
+        self._original = original
+        self._assembler = assembler
+
+    def write(self, text: str) -> int:
+        written = self._original.write(text)
+        self._assembler.feed(text)
+        return int(written) if written is not None else len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._original.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._original, name)
+
+
+class OutputCapture:
+    """Copies stdout and stderr to a log file while they still reach the terminal.
+
+    ``mode="sys"`` replaces sys.stdout/sys.stderr (Python-level output);
+    ``mode="fd"`` redirects file descriptors 1 and 2 through pipes, so output of
+    child processes and C extensions is logged too.
+    """
+
+    def __init__(self, logfile: str, mode: str = "sys") -> None:
+        if mode not in CAPTURE_MODES:
+            raise ValueError(f"capture mode {mode!r}: expected one of {', '.join(CAPTURE_MODES)}")
+        self.logfile = logfile
+        self.mode = mode
+        self._log: LineLog | None = None
+        self._assemblers: list[LineAssembler] = []
+        self._saved_streams: tuple[Any, Any] | None = None
+        self._saved_fds: list[tuple[int, int]] = []
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        if self.mode == "none":
+            return
+        file = open(self.logfile, "a", encoding="utf-8", errors="replace", newline="")
+        self._log = LineLog(file)
+        if self.mode == "sys":
+            self._start_sys()
+        else:
+            self._start_fd()
+
+    def _start_sys(self) -> None:
+        assert self._log is not None
+        self._saved_streams = (sys.stdout, sys.stderr)
+        stdout_assembler, stderr_assembler = LineAssembler(self._log), LineAssembler(self._log)
+        self._assemblers = [stdout_assembler, stderr_assembler]
+        sys.stdout = TeeStream(sys.stdout, stdout_assembler)  # type: ignore[assignment]
+        sys.stderr = TeeStream(sys.stderr, stderr_assembler)  # type: ignore[assignment]
+
+    def _start_fd(self) -> None:
+        assert self._log is not None
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        for target_fd in (1, 2):
+            saved_fd = os.dup(target_fd)
+            read_fd, write_fd = os.pipe()
+            os.dup2(write_fd, target_fd)
+            os.close(write_fd)
+            assembler = LineAssembler(self._log)
+            thread = threading.Thread(
+                target=_pump, args=(read_fd, saved_fd, assembler), daemon=True
+            )
+            thread.start()
+            self._saved_fds.append((target_fd, saved_fd))
+            self._assemblers.append(assembler)
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        if self._log is None:
+            return
+        if self._saved_streams is not None:
+            sys.stdout, sys.stderr = self._saved_streams
+            self._saved_streams = None
+        if self._saved_fds:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            for target_fd, saved_fd in self._saved_fds:
+                os.dup2(saved_fd, target_fd)
+            # children still holding the pipe open must not block the exit forever
+            for thread in self._threads:
+                thread.join(timeout=5)
+            for _, saved_fd in self._saved_fds:
+                os.close(saved_fd)
+            self._saved_fds = []
+            self._threads = []
+        for assembler in self._assemblers:
+            assembler.finish()
+        self._assemblers = []
+        self._log.close()
+        self._log = None
+
+    def log_text(self, text: str) -> None:
+        """Append text to the log only (not the terminal), e.g. a traceback already shown."""
+        if self._log is not None:
+            self._log.write_line(text)
+
+
+def _pump(read_fd: int, terminal_fd: int, assembler: LineAssembler) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        while True:
+            chunk = pipe.read(65536)
+            if not chunk:
+                break
+            _write_all(terminal_fd, chunk)
+            assembler.feed(decoder.decode(chunk))
+    assembler.feed(decoder.decode(b"", final=True))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(fd, view)
+        except OSError:
+            return
+        view = view[written:]

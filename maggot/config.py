@@ -1,0 +1,256 @@
+"""Config: a nested, dot-accessible container, and the run identifier built from it."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import hashlib
+import json
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import maggot
+from maggot.errors import ConfigError
+
+MAX_NAME_BYTES = 200
+_HASH_CHARS = 12
+_UNSAFE_IN_VALUE = re.compile(r'[\x00-\x1f\x7f/\\<>:"|?*]')
+_UNSAFE_IN_SEPARATOR = re.compile(r"[\x00-\x1f\x7f/\\]")
+_WINDOWS_RESERVED = frozenset(
+    ["CON", "PRN", "AUX", "NUL"] + [f"COM{i}" for i in range(1, 10)] + [f"LPT{i}" for i in range(1, 10)]
+)
+
+
+class Config:
+    """A recursive structure like a JSON object whose fields are attributes.
+
+    ``Config.from_dict({"model": {"C": 1.0}}).model.C == 1.0``
+    """
+
+    @classmethod
+    def from_dict(cls, nested_dict: Mapping[str, Any]) -> Config:
+        """Build a Config from a (nested) mapping; nested mappings become Configs."""
+        if not isinstance(nested_dict, Mapping):
+            raise ConfigError(f"expected a mapping, got {type(nested_dict).__name__}")
+        container = cls()
+        for name, value in nested_dict.items():
+            container.__dict__[name] = cls.from_dict(value) if isinstance(value, Mapping) else value
+        return container
+
+    @classmethod
+    def from_flat_dict(cls, flat_dict: Mapping[str, Any]) -> Config:
+        """Build a Config from dotted keys: ``{"a.b": 1}`` gives ``config.a.b == 1``."""
+        return cls.from_dict(unflatten(flat_dict))
+
+    @classmethod
+    def from_json(cls, filepath: str | os.PathLike[str]) -> Config:
+        """Read a Config from a JSON file holding an object."""
+        try:
+            with open(filepath, encoding="utf-8") as file:
+                data = json.load(file)
+        except FileNotFoundError:
+            raise ConfigError(f"{os.fspath(filepath)}: no such config file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{os.fspath(filepath)}: not valid JSON ({error})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{os.fspath(filepath)}: expected a JSON object, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a plain nested dict."""
+        return {
+            name: value.to_dict() if isinstance(value, Config) else value
+            for name, value in self.__dict__.items()
+        }
+
+    def to_json(self, filepath: str | os.PathLike[str]) -> None:
+        """Write the config to a JSON file (parent directories are created)."""
+        from maggot.store import write_json_atomic
+
+        dirname = os.path.dirname(os.fspath(filepath))
+        if dirname:
+            os.makedirs(dirname, exist_ok=True)
+        write_json_atomic(filepath, self.to_dict())
+
+    def as_flat_dict(self) -> OrderedDict[str, Any]:
+        """Dotted names to values, sorted by name at every level."""
+        return OrderedDict(_flatten_sorted(self.to_dict()))
+
+    @property
+    def identifier(self) -> str:
+        """The run name built from the values: ``5-1.0-0.01``.
+
+        Keys whose last part starts with ``_`` are left out; the result is
+        always a safe single directory name.
+        """
+        return make_identifier(self.as_flat_dict(), maggot.get_current_separator())
+
+    def __getitem__(self, dotted_name: str) -> Any:
+        value: Any = self
+        for part in dotted_name.split("."):
+            if not isinstance(value, Config) or part not in value.__dict__:
+                raise KeyError(dotted_name)
+            value = value.__dict__[part]
+        return value
+
+    def __contains__(self, dotted_name: object) -> bool:
+        if not isinstance(dotted_name, str):
+            return False
+        try:
+            self[dotted_name]
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.__dict__)
+
+    def __len__(self) -> int:
+        return len(self.__dict__)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Config):
+            return self.to_dict() == other.to_dict()
+        if isinstance(other, Mapping):
+            return self.to_dict() == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return json.dumps(self.to_dict(), indent=4, default=repr)
+
+
+def _flatten_sorted(nested: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for name in sorted(nested):
+        value = nested[name]
+        full_name = f"{prefix}.{name}" if prefix else name
+        if isinstance(value, Mapping) and value:
+            yield from _flatten_sorted(value, full_name)
+        elif isinstance(value, Mapping):
+            continue
+        else:
+            yield full_name, value
+
+
+def flatten(nested: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested mapping to ``{"a.b": value}``, sorted by name at every level."""
+    return dict(_flatten_sorted(nested))
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1}`` to ``{"a": {"b": 1}}``."""
+    nested: dict[str, Any] = {}
+    for dotted_name, value in flat.items():
+        *parents, last = dotted_name.split(".")
+        node = nested
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[last] = value
+    return nested
+
+
+def value_to_string(value: Any, name: str) -> str:
+    """One value's part of the identifier, as maggot 0.2 writes it."""
+    last = name.rsplit(".", 1)[-1]
+    if isinstance(value, list):
+        return "x".join(map(str, value))
+    if isinstance(value, bool):
+        return last if value else "no_" + last
+    return str(value)
+
+
+def make_identifier(flat: Mapping[str, Any], separator: str) -> str:
+    """Join the descriptive values of a flat config into a safe directory name."""
+    parts = [
+        _UNSAFE_IN_VALUE.sub("_", value_to_string(value, name))
+        for name, value in flat.items()
+        if not name.rsplit(".", 1)[-1].startswith("_")
+    ]
+    return safe_directory_name(separator.join(parts))
+
+
+def safe_directory_name(name: str) -> str:
+    """Make ``name`` usable as one directory on Linux, macOS and Windows.
+
+    Path separators and control characters become ``_``; Windows' reserved
+    names and trailing dots/spaces are escaped; names over 200 bytes are cut
+    and end with a hash of the whole name so distinct names stay distinct.
+    """
+    safe = _UNSAFE_IN_SEPARATOR.sub("_", name)
+    if safe in ("", ".", ".."):
+        return safe.replace(".", "_")
+    if safe[-1] in ". ":
+        safe = safe[:-1] + "_"
+    if safe.split(".", 1)[0].upper() in _WINDOWS_RESERVED:
+        safe = "_" + safe
+    encoded = safe.encode("utf-8")
+    if len(encoded) > MAX_NAME_BYTES:
+        digest = hashlib.sha256(name.encode("utf-8", errors="surrogatepass")).hexdigest()[:_HASH_CHARS]
+        head = encoded[: MAX_NAME_BYTES - _HASH_CHARS - 1].decode("utf-8", errors="ignore")
+        safe = f"{head}~{digest}"
+    return safe
+
+
+def check_separator(separator: str) -> str:
+    """Reject separators that would split or escape the run directory."""
+    if not isinstance(separator, str) or not separator or _UNSAFE_IN_SEPARATOR.search(separator):
+        raise ConfigError(
+            f"separator {separator!r} is not allowed: it must be a non-empty string "
+            "without '/', '\\' or control characters"
+        )
+    return separator
+
+
+def to_json_value(value: Any, key: str = "") -> Any:
+    """Convert ``value`` to something JSON holds, or raise ConfigError naming ``key``.
+
+    numpy scalars and arrays, paths, tuples, sets, enums and dates are converted;
+    anything else JSON can't hold is rejected.
+    """
+    if isinstance(value, enum.Enum):
+        return to_json_value(value.value, key)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return _plain_scalar(value)
+    if isinstance(value, Config):
+        value = value.to_dict()
+    if isinstance(value, Mapping):
+        converted: dict[str, Any] = {}
+        for name, item in value.items():
+            child_key = f"{key}.{name}" if key else str(name)
+            if not isinstance(name, str):
+                raise ConfigError(
+                    f"config key {child_key!r}: keys must be strings, got {type(name).__name__}"
+                )
+            converted[name] = to_json_value(item, child_key)
+        return converted
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(item, f"{key}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        items = [to_json_value(item, f"{key}[]") for item in value]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if type(value).__module__.split(".", 1)[0] == "numpy" and hasattr(value, "tolist"):
+        return to_json_value(value.tolist(), key)
+    raise ConfigError(
+        f"config key {key!r}: a value of type {type(value).__name__} cannot be stored as JSON"
+        if key
+        else f"a value of type {type(value).__name__} cannot be stored as JSON"
+    )
+
+
+def _plain_scalar(value: Any) -> Any:
+    """Subclasses of the JSON scalars (numpy.float64 is a float) as the plain type."""
+    for plain in (bool, int, float, str):
+        if isinstance(value, plain):
+            return plain(value)
+    return value

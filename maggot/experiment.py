@@ -1,0 +1,411 @@
+"""Experiment: claims a run directory, records the run, and ties its lifecycle together."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import datetime
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from maggot import capture, gitsnap, store
+from maggot.config import Config, flatten, safe_directory_name, to_json_value, unflatten
+from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
+
+IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
+# set by `maggot reproduce` for the replayed process
+ENV_RUN_DIR = "MAGGOT_RUN_DIR"
+ENV_REPRODUCTION_OF = "MAGGOT_REPRODUCTION_OF"
+ENV_ORIGINAL_ROOT = "MAGGOT_ORIGINAL_ROOT"
+# set by users
+ENV_SNAPSHOT = "MAGGOT_SNAPSHOT"
+ENV_CAPTURE = "MAGGOT_CAPTURE"
+_MAX_INCREMENT = 100_000
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 with milliseconds and a ``Z``."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _log_file_name() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H-%M-%S-%fZ")
+
+
+class Experiment:
+    """One run of an experiment, recorded in its own directory.
+
+    ``Experiment(config=...)`` claims ``experiments/<identifier>/`` and records
+    the config, command, environment, packages and git snapshot there; used as
+    a context manager it also logs stdout/stderr and the run's outcome.
+    ``Experiment(resume_from=run_dir)`` reopens an existing run.
+    """
+
+    def __init__(
+        self,
+        config: Any = None,
+        resume_from: str | os.PathLike[str] | None = None,
+        experiments_dir: str | os.PathLike[str] = "experiments",
+        experiment_name: str | None = None,
+        if_exists_mode: str = "prompt",
+        add_date: bool = False,
+        *,
+        snapshot: bool | None = None,
+        snapshot_limits: gitsnap.SnapshotLimits | None = None,
+        capture_output: str | None = None,
+        secret_env_words: tuple[str, ...] = (),
+    ) -> None:
+        """Create a new run from ``config`` or reopen one with ``resume_from``.
+
+        config: a dict, a path to a JSON file, an ``argparse.Namespace`` or a Config.
+        if_exists_mode: "prompt", "exit", "delete", "continue" or "increment".
+        snapshot: record the git state (default on; ``MAGGOT_SNAPSHOT=0`` turns it off).
+        capture_output: "sys" (default), "fd" (also child processes and C
+        extensions) or "none"; ``MAGGOT_CAPTURE`` sets the default.
+        """
+        if (config is None) == (resume_from is None):
+            raise MaggotError("pass either a config or resume_from (a run directory), not both")
+        if if_exists_mode not in IF_EXISTS_MODES:
+            raise MaggotError(
+                f"if_exists_mode {if_exists_mode!r}: expected one of {', '.join(IF_EXISTS_MODES)}"
+            )
+        capture_mode = capture_output or os.environ.get(ENV_CAPTURE) or "sys"
+        if capture_mode not in capture.CAPTURE_MODES:
+            raise MaggotError(
+                f"capture_output {capture_mode!r}: expected one of {', '.join(capture.CAPTURE_MODES)}"
+            )
+        self.experiments_dir = os.fspath(experiments_dir)
+        self._capture_mode = capture_mode
+        self._capture: capture.OutputCapture | None = None
+        self._entered_at: float | None = None
+        self._finished = False
+        self._resumed = resume_from is not None
+
+        if resume_from is not None:
+            self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
+            self.experiments_dir, self._name = os.path.split(os.path.normpath(self._run_dir))
+            try:
+                self.config = Config.from_json(store.meta_path(self._run_dir, store.CONFIG_FILE))
+            except ConfigError as error:
+                raise CorruptRunError(str(error)) from None
+        else:
+            self.config = make_config(config)
+            config_data = self.config.to_dict()
+            name = _run_name(self.config, experiment_name, add_date)
+            self._run_dir = self._claim(name, if_exists_mode)
+            self._name = os.path.basename(self._run_dir)
+            self._started_at = utc_now()
+            self._started_clock = time.monotonic()
+            self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
+            atexit.register(self._finish_at_exit)
+
+        os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
+        self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
+
+    @staticmethod
+    def is_experiment(directory: str | os.PathLike[str]) -> bool:
+        """Whether ``directory`` is a run directory."""
+        return store.is_run_dir(directory)
+
+    @property
+    def experiment_dir(self) -> str:
+        """The run directory, e.g. ``experiments/5-1.0-0.01``."""
+        return self._run_dir
+
+    @property
+    def logfile(self) -> str:
+        """The log file this process writes stdout/stderr to."""
+        return self._logfile
+
+    log_file = logfile
+
+    @property
+    def results(self) -> Config:
+        """The registered results, nested by dots."""
+        path = store.meta_path(self._run_dir, store.RESULTS_FILE)
+        try:
+            return Config.from_dict(store.read_json_object(path))
+        except FileNotFoundError:
+            return Config()
+
+    @property
+    def directories(self) -> Config:
+        """Registered directories: ``exp.directories.checkpoints`` is their path."""
+        return Config.from_dict(
+            {name: os.path.join(self._run_dir, name) for name in store.registered_directories(self._run_dir)}
+        )
+
+    def register_directory(self, dirname: str) -> str:
+        """Create ``dirname`` inside the run and remember it; returns its path."""
+        if not gitsnap.safe_relative_path(dirname.replace(os.sep, "/")):
+            raise MaggotError(f"directory name {dirname!r} must be a relative path inside the run")
+        directory = os.path.join(self._run_dir, dirname)
+        os.makedirs(directory, exist_ok=True)
+        if dirname not in store.registered_directories(self._run_dir):
+            with open(store.meta_path(self._run_dir, store.DIRECTORIES_FILE), "a", encoding="utf-8") as file:
+                file.write(dirname + "\n")
+        return directory
+
+    def register_result(self, name: str, value: Any) -> None:
+        """Record a result; dotted names nest (``fold1.loss``).
+
+        Safe from several processes at once: the file is updated under a lock
+        and replaced atomically.
+        """
+        stored_value = to_json_value(value, name)
+        results_path = store.meta_path(self._run_dir, store.RESULTS_FILE)
+        with store.file_lock(store.meta_path(self._run_dir, store.RESULTS_LOCK_FILE)):
+            try:
+                results = flatten(store.read_json_object(results_path))
+            except FileNotFoundError:
+                results = {}
+            results[name] = stored_value
+            store.write_json_atomic(results_path, unflatten(results))
+
+    def __enter__(self) -> Experiment:
+        self._entered_at = time.monotonic()
+        self._finished = False
+        self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
+        self._capture = capture.OutputCapture(self._logfile, self._capture_mode)
+        self._capture.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._capture is not None:
+            if exc is not None and not _is_clean_exit(exc):
+                # Python prints the traceback after this returns, when the log is closed
+                self._capture.log_text("".join(traceback.format_exception(exc_type, exc, tb)))
+            self._capture.stop()
+            self._capture = None
+        self._finish(exc)
+
+    def _finish_at_exit(self) -> None:
+        if not self._finished:
+            self._finish(getattr(sys, "last_value", None))
+
+    def _finish(self, exc: BaseException | None) -> None:
+        self._finished = True
+        if exc is None or _is_clean_exit(exc):
+            status, exit_info = store.STATUS_COMPLETED, None
+        elif isinstance(exc, KeyboardInterrupt):
+            status, exit_info = store.STATUS_INTERRUPTED, {"type": "KeyboardInterrupt", "message": ""}
+        else:
+            status = store.STATUS_FAILED
+            exit_info = {"type": type(exc).__name__, "message": str(exc)}
+        started = self._entered_at if self._entered_at is not None else getattr(self, "_started_clock", None)
+        updates: dict[str, Any] = {"status": status, "ended_at": utc_now(), "exit": exit_info}
+        if started is not None:
+            updates["duration_seconds"] = round(time.monotonic() - started, 3)
+        foreign = _modules_under(os.environ.get(ENV_ORIGINAL_ROOT))
+        if foreign:
+            updates["imports_outside_snapshot"] = foreign
+        self._update_run_info(**updates)
+
+    def _update_run_info(self, **updates: Any) -> None:
+        path = store.meta_path(self._run_dir, store.RUN_FILE)
+        try:
+            info = store.read_json_object(path)
+        except (FileNotFoundError, CorruptRunError):
+            if self._resumed:
+                return  # a 0.2 run has no run.json to update
+            info = {}
+        info.update(updates)
+        store.write_json_atomic(path, info)
+
+    def _claim(self, name: str, if_exists_mode: str) -> str:
+        forced_dir = os.environ.pop(ENV_RUN_DIR, None)
+        if forced_dir:
+            os.makedirs(os.path.dirname(os.path.abspath(forced_dir)), exist_ok=True)
+            os.mkdir(forced_dir)
+            os.mkdir(store.meta_path(forced_dir))
+            return forced_dir
+        os.makedirs(self.experiments_dir, exist_ok=True)
+        run_dir = os.path.join(self.experiments_dir, name)
+        try:
+            os.mkdir(run_dir)
+        except FileExistsError:
+            run_dir = _resolve_existing(run_dir, if_exists_mode)
+        os.makedirs(store.meta_path(run_dir), exist_ok=True)
+        return run_dir
+
+    def _record_start(
+        self,
+        config_data: dict[str, Any],
+        snapshot: bool | None,
+        snapshot_limits: gitsnap.SnapshotLimits | None,
+        secret_env_words: tuple[str, ...],
+    ) -> None:
+        run_dir = self._run_dir
+        cwd = os.getcwd()
+        argv = capture.process_argv()
+        store.write_json_atomic(store.meta_path(run_dir, store.CONFIG_FILE), config_data)
+        store.write_text_atomic(store.meta_path(run_dir, store.COMMAND_FILE), capture.shell_command(argv) + "\n")
+        store.write_json_atomic(
+            store.meta_path(run_dir, store.ENVIRON_FILE),
+            capture.redact_environ(os.environ, secret_env_words),
+        )
+        store.write_text_atomic(
+            store.meta_path(run_dir, store.PACKAGES_FILE), "".join(line + "\n" for line in capture.installed_packages())
+        )
+        if snapshot is None:
+            snapshot = os.environ.get(ENV_SNAPSHOT, "1").strip().lower() not in ("0", "false", "no", "off")
+        if snapshot:
+            head = gitsnap.take_snapshot(
+                run_dir, cwd, [os.path.abspath(self.experiments_dir), os.path.abspath(run_dir)],
+                snapshot_limits or gitsnap.SnapshotLimits(),
+            )  # fmt: skip
+        else:
+            head = gitsnap.record_disabled(run_dir, cwd, "snapshot turned off")
+        if head.get("commit"):
+            store.write_text_atomic(store.meta_path(run_dir, store.COMMIT_HASH_FILE), head["commit"])
+        info: dict[str, Any] = {
+            "format_version": store.FORMAT_VERSION,
+            "maggot_version": _maggot_version(),
+            "name": self._name,
+            "status": store.STATUS_RUNNING,
+            "started_at": self._started_at,
+            "ended_at": None,
+            "duration_seconds": None,
+            "exit": None,
+            "argv": list(sys.argv),
+            "command_argv": argv,
+            "cwd": cwd,
+            "repo_cwd": head.get("cwd"),
+            "capture_output": self._capture_mode,
+            **capture.describe_process(),
+        }
+        reproduction_of = os.environ.get(ENV_REPRODUCTION_OF)
+        if reproduction_of:
+            info["reproduction_of"] = reproduction_of
+        store.write_json_atomic(store.meta_path(run_dir, store.RUN_FILE), info)
+
+
+def make_config(config: Any) -> Config:
+    """Turn a dict, JSON path, argparse.Namespace or Config into a storable Config."""
+    if isinstance(config, Config):
+        data = config.to_dict()
+    elif isinstance(config, Mapping):
+        data = dict(config)
+    elif isinstance(config, argparse.Namespace):
+        data = vars(config)
+    elif isinstance(config, (str, os.PathLike)):
+        path = os.fspath(config)
+        if not os.path.isfile(path):
+            raise ConfigError(f"config file {path!r} does not exist")
+        data = Config.from_json(path).to_dict()
+    else:
+        raise ConfigError(
+            f"config of type {type(config).__name__} is not supported: pass a dict, a path "
+            "to a JSON file, an argparse.Namespace or a maggot Config"
+        )
+    return Config.from_dict(to_json_value(data))
+
+
+def _run_name(config: Config, experiment_name: str | None, add_date: bool) -> str:
+    if experiment_name is not None:
+        name = str(experiment_name)
+        if safe_directory_name(name) != name or name != os.path.basename(name):
+            raise MaggotError(
+                f"experiment_name {name!r} is not a safe directory name "
+                "(no '/', '\\', control characters, '.' or '..'; at most 200 bytes)"
+            )
+    else:
+        name = config.identifier
+        if not name:
+            raise ConfigError(
+                "the config gives an empty run name (no values, or only '_' keys): "
+                "pass experiment_name=..."
+            )
+    if add_date:
+        name = safe_directory_name(time.strftime("%Y-%m-%d-", time.gmtime()) + name)
+    return name
+
+
+def _resolve_existing(run_dir: str, if_exists_mode: str) -> str:
+    mode = if_exists_mode
+    if mode == "prompt":
+        mode = _ask_if_exists(run_dir) if _interactive() else "exit"
+    if mode == "exit":
+        raise SystemExit(
+            f"maggot: {run_dir} already exists; pick another name or pass "
+            "if_exists_mode='increment', 'continue' or 'delete'"
+        )
+    if mode == "delete":
+        if not store.is_run_dir(run_dir) and os.listdir(run_dir):
+            raise MaggotError(f"{run_dir} exists and is not a maggot run: refusing to delete it")
+        shutil.rmtree(run_dir)
+        os.mkdir(run_dir)
+        return run_dir
+    if mode == "continue":
+        return run_dir
+    for number in range(1, _MAX_INCREMENT):
+        candidate = f"{run_dir}_{number}"
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:
+            continue
+        return candidate
+    raise MaggotError(f"{run_dir}: no free name up to _{_MAX_INCREMENT - 1}")
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _ask_if_exists(run_dir: str) -> str:
+    choices = ("exit", "delete", "continue", "increment")
+    print(f"Experiment {run_dir} already exists.")
+    while True:
+        answer = input(f"[{'/'.join(choices)}] (Enter = exit): ").strip().lower()
+        if answer == "":
+            return "exit"
+        if answer in choices:
+            return answer
+        print(f"Please answer one of: {', '.join(choices)}")
+
+
+def _find_run(resume_from: str, experiments_dir: str) -> str:
+    if store.is_run_dir(resume_from):
+        return os.path.normpath(resume_from)
+    candidate = os.path.join(experiments_dir, resume_from)
+    if store.is_run_dir(candidate):
+        return os.path.normpath(candidate)
+    raise NotARunError(f"resume_from {resume_from!r}: not a run directory (no {store.META_DIR}/ inside)")
+
+
+def _is_clean_exit(exc: BaseException) -> bool:
+    return isinstance(exc, SystemExit) and exc.code in (None, 0)
+
+
+def _modules_under(root: str | None) -> list[str]:
+    """Modules loaded from ``root``: a replay must import the snapshot, not the checkout."""
+    if not root:
+        return []
+    prefix = os.path.join(os.path.realpath(root), "")
+    found = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and os.path.realpath(path).startswith(prefix):
+            found.append(f"{name} ({path})")
+    return sorted(found)
+
+
+def _maggot_version() -> str:
+    import maggot
+
+    return maggot.__version__

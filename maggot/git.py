@@ -1,0 +1,87 @@
+"""The one seam for running git: argv in, bytes out, one error type."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+
+from maggot.errors import GitError
+
+
+def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for git: inherited GIT_* variables removed.
+
+    A hook or a parent git process may export GIT_DIR, GIT_INDEX_FILE ...; they
+    would point our commands at the wrong repository or index.
+    """
+    env = {name: value for name, value in os.environ.items() if not name.startswith("GIT_")}
+    # status must not rewrite the user's index to refresh stat data
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    env["LC_ALL"] = "C"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def git_command(args: Sequence[str]) -> list[str]:
+    """The full argv for a git invocation with output-stabilising options."""
+    return ["git", "--no-pager", "-c", "color.ui=false", "-c", "core.quotepath=false", *args]
+
+
+def run_git(
+    *args: str,
+    cwd: str | os.PathLike[str] | None = None,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> bytes:
+    """Run git with ``args`` in ``cwd`` and return its stdout.
+
+    Raises GitError with git's stderr when git fails (and ``check`` is set) or
+    is not installed.
+    """
+    try:
+        completed = subprocess.run(
+            git_command(args),
+            cwd=cwd,
+            input=input,
+            env=git_environment(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    except FileNotFoundError as error:
+        raise GitError("git is not installed (no 'git' on PATH)") from error
+    if check and completed.returncode != 0:
+        message = completed.stderr.decode(errors="replace").strip() or f"exit {completed.returncode}"
+        raise GitError(f"git {args[0] if args else ''} failed: {message}")
+    return completed.stdout
+
+
+def start_git(*args: str, cwd: str | os.PathLike[str] | None = None) -> subprocess.Popen[bytes]:
+    """Start git in the background so independent calls overlap."""
+    try:
+        return subprocess.Popen(
+            git_command(args),
+            cwd=cwd,
+            env=git_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    except FileNotFoundError as error:
+        raise GitError("git is not installed (no 'git' on PATH)") from error
+
+
+def finish_git(process: subprocess.Popen[bytes], what: str, check: bool = True) -> bytes:
+    """Wait for a git process from ``start_git`` and return its stdout."""
+    stdout, stderr = process.communicate()
+    if check and process.returncode != 0:
+        message = stderr.decode(errors="replace").strip() or f"exit {process.returncode}"
+        raise GitError(f"git {what} failed: {message}")
+    return stdout
+
+
+def split_nul(output: bytes) -> list[str]:
+    """Split ``-z`` output into strings, dropping the empty tail."""
+    return [part for part in output.decode("utf-8", errors="surrogateescape").split("\0") if part]

@@ -1,0 +1,401 @@
+"""The git snapshot of a run: take it at run start, load it, and rebuild it in a tree."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+from maggot import store
+from maggot.capture import redact_url
+from maggot.errors import GitError, ReproduceError
+from maggot.git import finish_git, run_git, split_nul, start_git
+
+MIB = 1024 * 1024
+_DRIVE = re.compile(r"^[A-Za-z]:")
+SECRET_FILE_PATTERNS = (
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    "*credentials*",
+    ".netrc",
+    ".pypirc",
+    ".git-credentials",
+    "*.p12",
+    "*.pfx",
+)
+DIFF_OPTIONS = (
+    "--binary",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--no-renames",
+    "--no-relative",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+    "--ignore-submodules=dirty",
+)
+
+
+class SnapshotLimits(NamedTuple):
+    """What untracked files a snapshot copies."""
+
+    max_file_bytes: int = 10 * MIB
+    max_total_bytes: int = 100 * MIB
+    exclude: tuple[str, ...] = ()
+
+
+class GitSnapshot(NamedTuple):
+    """A run's recorded code state, as read back from ``.maggot/git``."""
+
+    run_dir: str
+    head: dict[str, Any]
+
+    @property
+    def commit(self) -> str:
+        return str(self.head["commit"])
+
+    @property
+    def patch_path(self) -> str:
+        return store.git_path(self.run_dir, store.PATCH_FILE)
+
+    @property
+    def untracked_dir(self) -> str:
+        return store.git_path(self.run_dir, store.UNTRACKED_DIR)
+
+    def patch_bytes(self) -> bytes:
+        try:
+            with open(self.patch_path, "rb") as file:
+                return file.read()
+        except FileNotFoundError:
+            return b""
+
+    def untracked_files(self) -> list[str]:
+        """Repo-relative paths of the copied untracked files."""
+        return list(self.head.get("untracked", []))
+
+
+def looks_secret(path: str, extra_patterns: Iterable[str] = ()) -> bool:
+    """Whether a file's name looks like it holds credentials."""
+    name = os.path.basename(path)
+    return any(fnmatch.fnmatch(name, pattern) for pattern in (*SECRET_FILE_PATTERNS, *extra_patterns))
+
+
+def _relative_inside(path: str, root: str) -> str | None:
+    """``path`` relative to ``root`` with ``/`` separators, or None when outside."""
+    relative = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
+    if relative == os.curdir:
+        return ""
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep) or os.path.isabs(relative):
+        return None
+    return relative.replace(os.sep, "/")
+
+
+def no_snapshot(reason: str, commit: str | None = None) -> dict[str, Any]:
+    """head.json content for a run without a snapshot."""
+    return {"snapshot": False, "reason": reason, "commit": commit}
+
+
+def take_snapshot(
+    run_dir: str,
+    cwd: str,
+    exclude_dirs: Sequence[str],
+    limits: SnapshotLimits = SnapshotLimits(),
+) -> dict[str, Any]:
+    """Record the code state of the repository containing ``cwd`` into ``run_dir``.
+
+    Writes ``.maggot/git/{head.json,diff.patch,untracked/}`` and returns the
+    head record. Never raises for git trouble: a run without a usable
+    repository records why there is no snapshot.
+    """
+    git_dir = store.git_path(run_dir)
+    os.makedirs(git_dir, exist_ok=True)
+    try:
+        head = _snapshot(run_dir, cwd, exclude_dirs, limits)
+    except GitError as error:
+        message = str(error)
+        if "not a git repository" in message:
+            message = "not inside a git repository"
+        head = no_snapshot(message)
+    store.write_json_atomic(store.git_path(run_dir, store.HEAD_FILE), head)
+    return head
+
+
+def record_disabled(run_dir: str, cwd: str, reason: str) -> dict[str, Any]:
+    """head.json for a run whose snapshot was turned off (the commit is still noted)."""
+    os.makedirs(store.git_path(run_dir), exist_ok=True)
+    commit = None
+    try:
+        commit = run_git("rev-parse", "--verify", "-q", "HEAD", cwd=cwd).decode().strip() or None
+    except GitError:
+        pass
+    head = no_snapshot(reason, commit)
+    store.write_json_atomic(store.git_path(run_dir, store.HEAD_FILE), head)
+    return head
+
+
+def _snapshot(
+    run_dir: str, cwd: str, exclude_dirs: Sequence[str], limits: SnapshotLimits
+) -> dict[str, Any]:
+    toplevel = run_git("rev-parse", "--show-toplevel", cwd=cwd).decode().strip()
+    pathspec = ["--"]
+    for directory in exclude_dirs:
+        relative = _relative_inside(directory, toplevel)
+        if relative:
+            pathspec.append(f":(exclude,literal){relative}")
+    if len(pathspec) == 1:
+        pathspec = []
+
+    status_process = start_git(
+        "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all",
+        "--ignore-submodules=none", *pathspec, cwd=toplevel,
+    )  # fmt: skip
+    remotes_process = start_git("config", "-z", "--get-regexp", r"^remote\..*\.url$", cwd=toplevel)
+    status = _parse_status(finish_git(status_process, "status"))
+    remotes = _parse_remotes(finish_git(remotes_process, "config", check=False))
+
+    if status.commit is None:
+        return no_snapshot("the repository has no commits yet")
+
+    patch = b""
+    if status.tracked_changes:
+        patch = run_git("diff", "HEAD", *DIFF_OPTIONS, *pathspec, cwd=toplevel)
+    with open(store.git_path(run_dir, store.PATCH_FILE), "wb") as file:
+        file.write(patch)
+
+    copied, skipped = _copy_untracked(
+        toplevel, status.untracked, store.git_path(run_dir, store.UNTRACKED_DIR), limits
+    )
+    head: dict[str, Any] = {
+        "snapshot": True,
+        "commit": status.commit,
+        "branch": status.branch,
+        "detached": status.branch is None,
+        "remotes": remotes,
+        "repo_root": toplevel,
+        "cwd": _relative_inside(cwd, toplevel) or "",
+        "script": _script_path(toplevel),
+        "is_dirty": bool(status.tracked_changes or status.untracked),
+        "counts": {
+            "staged": status.staged,
+            "unstaged": status.unstaged,
+            "untracked": len(status.untracked),
+            "untracked_copied": len(copied),
+        },
+        "patch_bytes": len(patch),
+        "untracked": copied,
+        "skipped": skipped,
+        "submodules": _submodules(toplevel, status.submodule_flags),
+    }
+    return head
+
+
+class _Status(NamedTuple):
+    commit: str | None
+    branch: str | None
+    tracked_changes: int
+    staged: int
+    unstaged: int
+    untracked: list[str]
+    submodule_flags: dict[str, str]
+
+
+def _parse_status(output: bytes) -> _Status:
+    commit: str | None = None
+    branch: str | None = None
+    staged = unstaged = tracked = 0
+    untracked: list[str] = []
+    submodule_flags: dict[str, str] = {}
+    entries = split_nul(output)
+    index = 0
+    while index < len(entries):
+        entry = entries[index]
+        index += 1
+        kind = entry[:2]
+        if entry.startswith("# branch.oid "):
+            oid = entry[len("# branch.oid ") :]
+            commit = None if oid == "(initial)" else oid
+        elif entry.startswith("# branch.head "):
+            name = entry[len("# branch.head ") :]
+            branch = None if name == "(detached)" else name
+        elif kind in ("1 ", "2 ", "u "):
+            fields = entry.split(" ", {"1 ": 8, "2 ": 9, "u ": 10}[kind])
+            flags, submodule = fields[1], fields[2]
+            tracked += 1
+            staged += flags[0] != "."
+            unstaged += flags[1] != "."
+            if submodule.startswith("S"):
+                submodule_flags[fields[-1]] = submodule
+            if kind == "2 ":
+                index += 1  # the original path of a rename follows
+        elif kind == "? ":
+            untracked.append(entry[2:])
+    return _Status(commit, branch, tracked, staged, unstaged, untracked, submodule_flags)
+
+
+def _parse_remotes(output: bytes) -> dict[str, str]:
+    remotes: dict[str, str] = {}
+    for entry in split_nul(output):
+        key, _, url = entry.partition("\n")
+        name = key[len("remote.") : -len(".url")]
+        remotes[name] = redact_url(url)
+    return remotes
+
+
+def _script_path(toplevel: str) -> str | None:
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    if not main_file:
+        return None
+    return _relative_inside(os.path.abspath(main_file), toplevel)
+
+
+def _submodules(toplevel: str, flags: dict[str, str]) -> list[dict[str, Any]]:
+    if not os.path.exists(os.path.join(toplevel, ".gitmodules")):
+        return []
+    output = run_git("submodule", "status", cwd=toplevel, check=False).decode(errors="replace")
+    submodules = []
+    for line in output.splitlines():
+        if len(line) < 42:
+            continue
+        state, commit, rest = line[0], line[1:41], line[42:]
+        path = rest.rsplit(" (", 1)[0] if rest.endswith(")") else rest
+        flag = flags.get(path, "N...")
+        submodules.append(
+            {
+                "path": path,
+                "commit": commit,
+                "initialized": state != "-",
+                "commit_changed": state == "+" or flag[1:2] == "C",
+                "dirty": flag[2:3] == "M" or flag[3:4] == "U",
+            }
+        )
+    return submodules
+
+
+def _copy_untracked(
+    toplevel: str, paths: list[str], target_dir: str, limits: SnapshotLimits
+) -> tuple[list[str], list[dict[str, str]]]:
+    copied: list[str] = []
+    skipped: list[dict[str, str]] = []
+    total = 0
+    run_dir_cache: dict[str, bool] = {}
+    for path in paths:
+        source = os.path.join(toplevel, path)
+        reason = _skip_reason(toplevel, path, limits, run_dir_cache)
+        if reason is None:
+            try:
+                info = os.lstat(source)
+            except OSError as error:
+                reason = f"unreadable: {error.strerror}"
+            else:
+                if os.path.islink(source):
+                    pass
+                elif not os.path.isfile(source):
+                    reason = "not a regular file"
+                elif info.st_size > limits.max_file_bytes:
+                    reason = f"larger than {_human(limits.max_file_bytes)}"
+                elif total + info.st_size > limits.max_total_bytes:
+                    reason = f"total untracked size over {_human(limits.max_total_bytes)}"
+                else:
+                    total += info.st_size
+        if reason is not None:
+            skipped.append({"path": path, "reason": reason})
+            continue
+        destination = os.path.join(target_dir, path)
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        if os.path.islink(source):
+            os.symlink(os.readlink(source), destination)
+        else:
+            shutil.copy2(source, destination)
+        copied.append(path)
+    return copied, skipped
+
+
+def _skip_reason(
+    toplevel: str, path: str, limits: SnapshotLimits, run_dir_cache: dict[str, bool]
+) -> str | None:
+    if path.endswith("/"):
+        return "nested git repository"
+    if looks_secret(path):
+        return "secret-looking name"
+    if any(fnmatch.fnmatch(path, pattern) for pattern in limits.exclude):
+        return "excluded by pattern"
+    parts = path.split("/")
+    if store.META_DIR in parts:
+        return "inside a run directory"
+    for depth in range(1, len(parts)):
+        parent = "/".join(parts[:depth])
+        if parent not in run_dir_cache:
+            run_dir_cache[parent] = store.is_run_dir(os.path.join(toplevel, parent))
+        if run_dir_cache[parent]:
+            return "inside a run directory"
+    return None
+
+
+def _human(size: int) -> str:
+    return f"{size / MIB:g} MiB"
+
+
+def load_snapshot(run_dir: str) -> GitSnapshot:
+    """Read a run's snapshot; raise ReproduceError when it has none."""
+    head_path = store.git_path(run_dir, store.HEAD_FILE)
+    try:
+        head = store.read_json_object(head_path)
+    except FileNotFoundError:
+        commit_file = store.meta_path(run_dir, store.COMMIT_HASH_FILE)
+        if os.path.exists(commit_file):
+            raise ReproduceError(
+                f"{run_dir}: written by maggot 0.2: only the commit is known, not the "
+                "uncommitted changes; check it out by hand with 'git checkout "
+                f"{' '.join(store.read_lines(commit_file))}'"
+            ) from None
+        raise ReproduceError(f"{run_dir}: no git snapshot (no {store.META_DIR}/git/head.json)") from None
+    if not head.get("snapshot"):
+        raise ReproduceError(f"{run_dir}: no git snapshot: {head.get('reason', 'unknown reason')}")
+    if not isinstance(head.get("commit"), str):
+        raise ReproduceError(f"{head_path}: no commit recorded")
+    return GitSnapshot(run_dir=run_dir, head=head)
+
+
+def safe_relative_path(path: str) -> bool:
+    """A repo-relative path that stays inside the tree it is joined to."""
+    if not path or os.path.isabs(path) or path.startswith(("/", "\\")) or _DRIVE.match(path):
+        return False
+    return ".." not in path.replace("\\", "/").split("/")
+
+
+def apply_snapshot(snapshot: GitSnapshot, tree: str) -> None:
+    """Apply the snapshot's patch and untracked files onto a checkout of its commit."""
+    patch = snapshot.patch_bytes()
+    if patch:
+        try:
+            run_git("apply", "--binary", "--whitespace=nowarn", "-", cwd=tree, input=patch)
+        except GitError as error:
+            raise ReproduceError(
+                f"{snapshot.patch_path}: the recorded changes do not apply onto "
+                f"{snapshot.commit[:12]}: {error}"
+            ) from None
+    for relative in snapshot.untracked_files():
+        if not safe_relative_path(relative):
+            raise ReproduceError(f"{snapshot.run_dir}: refusing untracked path {relative!r}")
+        source = os.path.join(snapshot.untracked_dir, relative)
+        destination = os.path.join(tree, relative)
+        if not os.path.lexists(source):
+            raise ReproduceError(f"{source}: recorded untracked file is missing")
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        if os.path.lexists(destination):
+            raise ReproduceError(f"{relative}: untracked file already exists in the checkout")
+        if os.path.islink(source):
+            os.symlink(os.readlink(source), destination)
+        else:
+            shutil.copy2(source, destination)

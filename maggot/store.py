@@ -1,0 +1,231 @@
+"""The run-directory format: file names, atomic writes, and reading runs back as records."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from maggot.errors import CorruptRunError, NotARunError
+
+FORMAT_VERSION = 1
+META_DIR = ".maggot"
+RUN_FILE = "run.json"
+CONFIG_FILE = "config.json"
+COMMAND_FILE = "command"
+ENVIRON_FILE = "environ"
+PACKAGES_FILE = "packages.txt"
+RESULTS_FILE = "results.json"
+RESULTS_LOCK_FILE = "results.lock"
+DIRECTORIES_FILE = "directories"
+LEGACY_DIRECTORIES_FILE = "registered_directories"
+COMMIT_HASH_FILE = "commit_hash"
+LOGS_DIR = "logs"
+GIT_DIR = "git"
+HEAD_FILE = "head.json"
+PATCH_FILE = "diff.patch"
+UNTRACKED_DIR = "untracked"
+
+STATUS_RUNNING = "running"
+STATUS_COMPLETED = "completed"
+STATUS_FAILED = "failed"
+STATUS_INTERRUPTED = "interrupted"
+STATUS_UNKNOWN = "unknown"
+
+
+def meta_path(run_dir: str | os.PathLike[str], *parts: str) -> str:
+    """Path of a file inside a run's ``.maggot`` directory."""
+    return os.path.join(os.fspath(run_dir), META_DIR, *parts)
+
+
+def git_path(run_dir: str | os.PathLike[str], *parts: str) -> str:
+    """Path of a file inside a run's git snapshot."""
+    return meta_path(run_dir, GIT_DIR, *parts)
+
+
+def is_run_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a maggot run directory (0.2 or v1)."""
+    return os.path.isdir(meta_path(path))
+
+
+def dumps_json(data: Any) -> str:
+    """JSON the same way everywhere: sorted, indented, UTF-8, trailing newline."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` so readers see the old or the new file, never half of one."""
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    descriptor, temp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as file:
+            file.write(text)
+        os.replace(temp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_path)
+        raise
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
+    """Write ``data`` as JSON atomically (temp file + ``os.replace``)."""
+    write_text_atomic(path, dumps_json(data))
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file; a file that doesn't parse raises CorruptRunError naming it."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CorruptRunError(f"{os.fspath(path)}: not valid JSON ({error})") from None
+
+
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON file that must hold an object."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise CorruptRunError(f"{os.fspath(path)}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) across processes."""
+    with open(path, "a+b") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined]
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+            return
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class RunRecord(NamedTuple):
+    """One run directory as read back from disk."""
+
+    path: str
+    name: str
+    format_version: int
+    status: str
+    info: dict[str, Any]
+    config: dict[str, Any]
+    results: dict[str, Any]
+    problems: tuple[str, ...]
+
+
+def load_run(
+    run_dir: str | os.PathLike[str], *, with_config: bool = True, with_results: bool = True
+) -> RunRecord:
+    """Read a run's metadata, config and results.
+
+    Raises NotARunError when ``run_dir`` is not a run. Unreadable files do not
+    raise: they are described in ``problems`` so listings can go on.
+    """
+    run_dir = os.fspath(run_dir)
+    if not is_run_dir(run_dir):
+        if not os.path.exists(run_dir):
+            raise NotARunError(f"{run_dir}: no such directory")
+        raise NotARunError(f"{run_dir}: no {META_DIR}/ directory (not a run directory?)")
+    problems: list[str] = []
+    info: dict[str, Any] = {}
+    format_version = 0
+    status = STATUS_UNKNOWN
+    try:
+        info = read_json_object(meta_path(run_dir, RUN_FILE))
+        format_version = int(info.get("format_version", 0))
+        status = str(info.get("status", STATUS_UNKNOWN))
+    except FileNotFoundError:
+        problems.append(f"{run_dir}: no {META_DIR}/{RUN_FILE} (written by maggot 0.2?)")
+    except (CorruptRunError, ValueError, TypeError) as error:
+        problems.append(str(error))
+    config: dict[str, Any] = {}
+    if with_config:
+        try:
+            config = read_json_object(meta_path(run_dir, CONFIG_FILE))
+        except FileNotFoundError:
+            problems.append(f"{run_dir}: no {META_DIR}/{CONFIG_FILE}")
+        except CorruptRunError as error:
+            problems.append(str(error))
+    results: dict[str, Any] = {}
+    if with_results:
+        try:
+            results = read_json_object(meta_path(run_dir, RESULTS_FILE))
+        except FileNotFoundError:
+            pass
+        except CorruptRunError as error:
+            problems.append(str(error))
+    return RunRecord(
+        path=run_dir,
+        name=os.path.basename(os.path.normpath(run_dir)),
+        format_version=format_version,
+        status=status,
+        info=info,
+        config=config,
+        results=results,
+        problems=tuple(problems),
+    )
+
+
+def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> list[str]:
+    """Run directories under ``root`` (or ``root`` itself), sorted by path.
+
+    Does not descend into runs (their artifacts can be large) nor below
+    ``max_depth`` levels; ``None`` means no limit.
+    """
+    root = os.fspath(root)
+    if is_run_dir(root):
+        return [root]
+    found: list[str] = []
+    pending: list[tuple[str, int]] = [(root, 0)]
+    while pending:
+        directory, depth = pending.pop()
+        if max_depth is not None and depth >= max_depth:
+            continue
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name == META_DIR or not entry.is_dir(follow_symlinks=False):
+                continue
+            if os.path.isdir(os.path.join(entry.path, META_DIR)):
+                found.append(entry.path)
+            else:
+                pending.append((entry.path, depth + 1))
+    return sorted(found)
+
+
+def read_lines(path: str | os.PathLike[str]) -> list[str]:
+    """Non-empty lines of a text file; a missing file has none."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return [line.rstrip("\n") for line in file if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def registered_directories(run_dir: str | os.PathLike[str]) -> list[str]:
+    """Directory names registered in a run (v1 and 0.2 files), in order, unique."""
+    names: list[str] = []
+    for file_name in (DIRECTORIES_FILE, LEGACY_DIRECTORIES_FILE):
+        for name in read_lines(meta_path(run_dir, file_name)):
+            if name not in names:
+                names.append(name)
+    return names

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hooks.check_secret_files import main
+from hooks.secret_names import looks_secret
+
+if TYPE_CHECKING:
+    from conftest import Repo
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".env",
+        "app/.env",
+        ".env.local",
+        "deploy/.env.production",
+        "certs/server.pem",
+        "tls.key",
+        "SERVER.KEY",
+        "id_rsa",
+        "home/.ssh/id_rsa.pub",
+        "id_ed25519",
+        "id_ecdsa_sk",
+        "id_dsa",
+        "aws_credentials",
+        "config/gcp-credentials.json",
+        "Credentials.json",
+        ".netrc",
+        "store.p12",
+        "store.pfx",
+        ".pypirc",
+        "conf\\.env",
+    ],
+)
+def test_secret_names(path: str) -> None:
+    assert looks_secret(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".env.example",
+        "app/.env.sample",
+        ".env.template",
+        ".ENV.EXAMPLE",
+        "environment.yml",
+        "env/config.json",
+        ".envrc",
+        "keys.py",
+        "monkey.txt",
+        "pem/readme.md",
+        ".env/readme.md",
+        "src/id.py",
+        "netrc.md",
+        "train.py",
+    ],
+)
+def test_ordinary_names(path: str) -> None:
+    assert not looks_secret(path)
+
+
+def test_staged_secrets_fail(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    repo.write(".env", "TOKEN=abc\n")
+    repo.write(".env.example", "TOKEN=\n")
+    repo.write("certs/server.pem")
+    repo.write("train.py")
+
+    assert main(repo.stage_all()) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        ".env: file name looks like a secret; unstage it and add it to .gitignore",
+        "certs/server.pem: file name looks like a secret; unstage it and add it to .gitignore",
+    ]
+
+
+def test_clean_commit_passes(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    repo.write(".env.example", "TOKEN=\n")
+    repo.write("src/keys.py")
+    repo.write("README.md")
+
+    assert main(repo.stage_all()) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_no_filenames_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_runs_as_module(repo: Repo) -> None:
+    repo.write("deploy/id_ed25519")
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "hooks.check_secret_files", *repo.stage_all()],
+        cwd=repo.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("deploy/id_ed25519: file name looks like a secret")
