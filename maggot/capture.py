@@ -252,6 +252,16 @@ class OutputCapture:
             self._saved_fds.append((target_fd, saved_fd))
             self._assemblers.append(assembler)
             self._threads.append(thread)
+        # a replaced sys.stdout/stderr (an IDE, a test runner) bypasses fds 1 and 2
+        bypassing = [_fileno(stream) != fd for stream, fd in ((sys.stdout, 1), (sys.stderr, 2))]
+        if any(bypassing):
+            self._saved_streams = (sys.stdout, sys.stderr)
+            if bypassing[0]:
+                self._assemblers.append(LineAssembler(self._log))
+                sys.stdout = TeeStream(sys.stdout, self._assemblers[-1])  # type: ignore[assignment]
+            if bypassing[1]:
+                self._assemblers.append(LineAssembler(self._log))
+                sys.stderr = TeeStream(sys.stderr, self._assemblers[-1])  # type: ignore[assignment]
 
     def stop(self) -> None:
         if self._log is None:
@@ -284,6 +294,13 @@ class OutputCapture:
         """Append text to the log only (not the terminal), e.g. a traceback already shown."""
         if self._log is not None:
             self._log.write_line(text)
+
+
+def _fileno(stream: Any) -> int | None:
+    try:
+        return int(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def _pump(read_fd: int, terminal_fd: int, assembler: LineAssembler) -> None:

@@ -127,6 +127,11 @@ class Experiment:
     log_file = logfile
 
     @property
+    def exists(self) -> bool:
+        """Whether the run directory exists."""
+        return os.path.isdir(self._run_dir)
+
+    @property
     def results(self) -> Config:
         """The registered results, nested by dots."""
         path = store.meta_path(self._run_dir, store.RESULTS_FILE)
@@ -192,8 +197,13 @@ class Experiment:
         self._finish(exc)
 
     def _finish_at_exit(self) -> None:
-        if not self._finished:
+        if self._finished:
+            return
+        try:
+            # an uncaught exception leaves sys.last_value set before atexit runs
             self._finish(getattr(sys, "last_value", None))
+        except OSError:
+            pass  # the run directory was removed while the process ran
 
     def _finish(self, exc: BaseException | None) -> None:
         self._finished = True
@@ -314,7 +324,7 @@ def make_config(config: Any) -> Config:
 
 
 def _run_name(config: Config, experiment_name: str | None, add_date: bool) -> str:
-    if experiment_name is not None:
+    if experiment_name:
         name = str(experiment_name)
         if safe_directory_name(name) != name or name != os.path.basename(name):
             raise MaggotError(

@@ -9,13 +9,39 @@ from collections.abc import Mapping, Sequence
 from maggot.errors import GitError
 
 
+# user-level settings that do not redirect which repository, index or objects git uses
+_KEPT_GIT_VARIABLES = frozenset(
+    (
+        "GIT_ALLOW_PROTOCOL",
+        "GIT_ASKPASS",
+        "GIT_CONFIG_COUNT",
+        "GIT_CONFIG_GLOBAL",
+        "GIT_CONFIG_NOSYSTEM",
+        "GIT_CONFIG_SYSTEM",
+        "GIT_EXEC_PATH",
+        "GIT_HTTP_PROXY_AUTHMETHOD",
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "GIT_SSL_CAINFO",
+        "GIT_SSL_NO_VERIFY",
+        "GIT_TERMINAL_PROMPT",
+    )
+)
+
+
+def _kept(name: str) -> bool:
+    if not name.startswith("GIT_"):
+        return True
+    return name in _KEPT_GIT_VARIABLES or name.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))
+
+
 def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for git: inherited GIT_* variables removed.
+    """The environment for git: inherited repository-locating GIT_* variables removed.
 
     A hook or a parent git process may export GIT_DIR, GIT_INDEX_FILE ...; they
     would point our commands at the wrong repository or index.
     """
-    env = {name: value for name, value in os.environ.items() if not name.startswith("GIT_")}
+    env = {name: value for name, value in os.environ.items() if _kept(name)}
     # status must not rewrite the user's index to refresh stat data
     env["GIT_OPTIONAL_LOCKS"] = "0"
     env["LC_ALL"] = "C"
