@@ -40,9 +40,7 @@ def redact_environ(
 ) -> dict[str, str]:
     """A copy of ``environ`` with values of secret-looking names replaced."""
     pattern = secret_name_pattern(extra_secret_words)
-    return {
-        name: REDACTED if pattern.search(name) else value for name, value in environ.items()
-    }
+    return {name: REDACTED if pattern.search(name) else value for name, value in environ.items()}
 
 
 _URL_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]+@")
@@ -114,9 +112,7 @@ def describe_process() -> dict[str, Any]:
             "version": ".".join(map(str, sys.version_info[:3])),
             "implementation": sys.implementation.name,
         },
-        "platform": (
-            f"{uname.sysname}-{uname.release}-{uname.machine}" if uname else sys.platform
-        ),
+        "platform": (f"{uname.sysname}-{uname.release}-{uname.machine}" if uname else sys.platform),
     }
 
 
@@ -232,8 +228,8 @@ class OutputCapture:
         self._saved_streams = (sys.stdout, sys.stderr)
         stdout_assembler, stderr_assembler = LineAssembler(self._log), LineAssembler(self._log)
         self._assemblers = [stdout_assembler, stderr_assembler]
-        sys.stdout = TeeStream(sys.stdout, stdout_assembler)  # type: ignore[assignment]
-        sys.stderr = TeeStream(sys.stderr, stderr_assembler)  # type: ignore[assignment]
+        sys.stdout = TeeStream(sys.stdout, stdout_assembler)
+        sys.stderr = TeeStream(sys.stderr, stderr_assembler)
 
     def _start_fd(self) -> None:
         assert self._log is not None
@@ -258,10 +254,10 @@ class OutputCapture:
             self._saved_streams = (sys.stdout, sys.stderr)
             if bypassing[0]:
                 self._assemblers.append(LineAssembler(self._log))
-                sys.stdout = TeeStream(sys.stdout, self._assemblers[-1])  # type: ignore[assignment]
+                sys.stdout = TeeStream(sys.stdout, self._assemblers[-1])
             if bypassing[1]:
                 self._assemblers.append(LineAssembler(self._log))
-                sys.stderr = TeeStream(sys.stderr, self._assemblers[-1])  # type: ignore[assignment]
+                sys.stderr = TeeStream(sys.stderr, self._assemblers[-1])
 
     def stop(self) -> None:
         if self._log is None:

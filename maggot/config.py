@@ -20,7 +20,9 @@ _HASH_CHARS = 12
 _UNSAFE_IN_VALUE = re.compile(r'[\x00-\x1f\x7f/\\<>:"|?*]')
 _UNSAFE_IN_SEPARATOR = re.compile(r"[\x00-\x1f\x7f/\\]")
 _WINDOWS_RESERVED = frozenset(
-    ["CON", "PRN", "AUX", "NUL"] + [f"COM{i}" for i in range(1, 10)] + [f"LPT{i}" for i in range(1, 10)]
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"COM{i}" for i in range(1, 10)]
+    + [f"LPT{i}" for i in range(1, 10)]
 )
 
 
@@ -56,7 +58,9 @@ class Config:
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"{os.fspath(filepath)}: not valid JSON ({error})") from None
         if not isinstance(data, dict):
-            raise ConfigError(f"{os.fspath(filepath)}: expected a JSON object, got {type(data).__name__}")
+            raise ConfigError(
+                f"{os.fspath(filepath)}: expected a JSON object, got {type(data).__name__}"
+            )
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,7 +196,9 @@ def safe_directory_name(name: str) -> str:
         safe = "_" + safe
     encoded = safe.encode("utf-8")
     if len(encoded) > MAX_NAME_BYTES:
-        digest = hashlib.sha256(name.encode("utf-8", errors="surrogatepass")).hexdigest()[:_HASH_CHARS]
+        digest = hashlib.sha256(name.encode("utf-8", errors="surrogatepass")).hexdigest()[
+            :_HASH_CHARS
+        ]
         head = encoded[: MAX_NAME_BYTES - _HASH_CHARS - 1].decode("utf-8", errors="ignore")
         safe = f"{head}~{digest}"
     return safe

@@ -79,7 +79,8 @@ class Experiment:
         capture_mode = capture_output or os.environ.get(ENV_CAPTURE) or "sys"
         if capture_mode not in capture.CAPTURE_MODES:
             raise MaggotError(
-                f"capture_output {capture_mode!r}: expected one of {', '.join(capture.CAPTURE_MODES)}"
+                f"capture_output {capture_mode!r}: expected one of "
+                + ", ".join(capture.CAPTURE_MODES)
             )
         self.experiments_dir = os.fspath(experiments_dir)
         self._capture_mode = capture_mode
@@ -144,7 +145,10 @@ class Experiment:
     def directories(self) -> Config:
         """Registered directories: ``exp.directories.checkpoints`` is their path."""
         return Config.from_dict(
-            {name: os.path.join(self._run_dir, name) for name in store.registered_directories(self._run_dir)}
+            {
+                name: os.path.join(self._run_dir, name)
+                for name in store.registered_directories(self._run_dir)
+            }
         )
 
     def register_directory(self, dirname: str) -> str:
@@ -154,7 +158,9 @@ class Experiment:
         directory = os.path.join(self._run_dir, dirname)
         os.makedirs(directory, exist_ok=True)
         if dirname not in store.registered_directories(self._run_dir):
-            with open(store.meta_path(self._run_dir, store.DIRECTORIES_FILE), "a", encoding="utf-8") as file:
+            with open(
+                store.meta_path(self._run_dir, store.DIRECTORIES_FILE), "a", encoding="utf-8"
+            ) as file:
                 file.write(dirname + "\n")
         return directory
 
@@ -210,11 +216,18 @@ class Experiment:
         if exc is None or _is_clean_exit(exc):
             status, exit_info = store.STATUS_COMPLETED, None
         elif isinstance(exc, KeyboardInterrupt):
-            status, exit_info = store.STATUS_INTERRUPTED, {"type": "KeyboardInterrupt", "message": ""}
+            status, exit_info = (
+                store.STATUS_INTERRUPTED,
+                {"type": "KeyboardInterrupt", "message": ""},
+            )
         else:
             status = store.STATUS_FAILED
             exit_info = {"type": type(exc).__name__, "message": str(exc)}
-        started = self._entered_at if self._entered_at is not None else getattr(self, "_started_clock", None)
+        started = (
+            self._entered_at
+            if self._entered_at is not None
+            else getattr(self, "_started_clock", None)
+        )
         updates: dict[str, Any] = {"status": status, "ended_at": utc_now(), "exit": exit_info}
         if started is not None:
             updates["duration_seconds"] = round(time.monotonic() - started, 3)
@@ -261,16 +274,24 @@ class Experiment:
         cwd = os.getcwd()
         argv = capture.process_argv()
         store.write_json_atomic(store.meta_path(run_dir, store.CONFIG_FILE), config_data)
-        store.write_text_atomic(store.meta_path(run_dir, store.COMMAND_FILE), capture.shell_command(argv) + "\n")
+        store.write_text_atomic(
+            store.meta_path(run_dir, store.COMMAND_FILE), capture.shell_command(argv) + "\n"
+        )
         store.write_json_atomic(
             store.meta_path(run_dir, store.ENVIRON_FILE),
             capture.redact_environ(os.environ, secret_env_words),
         )
         store.write_text_atomic(
-            store.meta_path(run_dir, store.PACKAGES_FILE), "".join(line + "\n" for line in capture.installed_packages())
+            store.meta_path(run_dir, store.PACKAGES_FILE),
+            "".join(line + "\n" for line in capture.installed_packages()),
         )
         if snapshot is None:
-            snapshot = os.environ.get(ENV_SNAPSHOT, "1").strip().lower() not in ("0", "false", "no", "off")
+            snapshot = os.environ.get(ENV_SNAPSHOT, "1").strip().lower() not in (
+                "0",
+                "false",
+                "no",
+                "off",
+            )
         if snapshot:
             head = gitsnap.take_snapshot(
                 run_dir, cwd, [os.path.abspath(self.experiments_dir), os.path.abspath(run_dir)],
@@ -279,7 +300,9 @@ class Experiment:
         else:
             head = gitsnap.record_disabled(run_dir, cwd, "snapshot turned off")
         if head.get("commit"):
-            store.write_text_atomic(store.meta_path(run_dir, store.COMMIT_HASH_FILE), head["commit"])
+            store.write_text_atomic(
+                store.meta_path(run_dir, store.COMMIT_HASH_FILE), head["commit"]
+            )
         info: dict[str, Any] = {
             "format_version": store.FORMAT_VERSION,
             "maggot_version": _maggot_version(),
@@ -395,7 +418,9 @@ def _find_run(resume_from: str, experiments_dir: str) -> str:
     candidate = os.path.join(experiments_dir, resume_from)
     if store.is_run_dir(candidate):
         return os.path.normpath(candidate)
-    raise NotARunError(f"resume_from {resume_from!r}: not a run directory (no {store.META_DIR}/ inside)")
+    raise NotARunError(
+        f"resume_from {resume_from!r}: not a run directory (no {store.META_DIR}/ inside)"
+    )
 
 
 def _is_clean_exit(exc: BaseException) -> bool:

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 
 from maggot.errors import GitError
 
-
 # user-level settings that do not redirect which repository, index or objects git uses
 _KEPT_GIT_VARIABLES = frozenset(
     (
@@ -73,14 +72,15 @@ def run_git(
             cwd=cwd,
             input=input,
             env=git_environment(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             check=False,
         )
     except FileNotFoundError as error:
         raise GitError("git is not installed (no 'git' on PATH)") from error
     if check and completed.returncode != 0:
-        message = completed.stderr.decode(errors="replace").strip() or f"exit {completed.returncode}"
+        message = (
+            completed.stderr.decode(errors="replace").strip() or f"exit {completed.returncode}"
+        )
         raise GitError(f"git {args[0] if args else ''} failed: {message}")
     return completed.stdout
 

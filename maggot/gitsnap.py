@@ -84,10 +84,15 @@ class GitSnapshot(NamedTuple):
         return list(self.head.get("untracked", []))
 
 
+DEFAULT_LIMITS = SnapshotLimits()
+
+
 def looks_secret(path: str, extra_patterns: Iterable[str] = ()) -> bool:
     """Whether a file's name looks like it holds credentials."""
     name = os.path.basename(path)
-    return any(fnmatch.fnmatch(name, pattern) for pattern in (*SECRET_FILE_PATTERNS, *extra_patterns))
+    return any(
+        fnmatch.fnmatch(name, pattern) for pattern in (*SECRET_FILE_PATTERNS, *extra_patterns)
+    )
 
 
 def _relative_inside(path: str, root: str) -> str | None:
@@ -109,7 +114,7 @@ def take_snapshot(
     run_dir: str,
     cwd: str,
     exclude_dirs: Sequence[str],
-    limits: SnapshotLimits = SnapshotLimits(),
+    limits: SnapshotLimits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """Record the code state of the repository containing ``cwd`` into ``run_dir``.
 
@@ -359,7 +364,9 @@ def load_snapshot(run_dir: str) -> GitSnapshot:
                 "uncommitted changes; check it out by hand with 'git checkout "
                 f"{' '.join(store.read_lines(commit_file))}'"
             ) from None
-        raise ReproduceError(f"{run_dir}: no git snapshot (no {store.META_DIR}/git/head.json)") from None
+        raise ReproduceError(
+            f"{run_dir}: no git snapshot (no {store.META_DIR}/git/head.json)"
+        ) from None
     if not head.get("snapshot"):
         raise ReproduceError(f"{run_dir}: no git snapshot: {head.get('reason', 'unknown reason')}")
     if not isinstance(head.get("commit"), str):

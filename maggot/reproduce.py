@@ -101,7 +101,10 @@ def _describe_commit(root: str, commit: str, remotes: Mapping[str, str]) -> str:
             f"commit {commit[:12]} is not in the repository at {root}; "
             f"fetch it first, e.g. 'git fetch --all'{hint}"
         ) from None
-    return f"{found.hexsha[:12]} {found.summary}"
+    summary = found.summary
+    if isinstance(summary, bytes):
+        summary = summary.decode(errors="replace")
+    return f"{found.hexsha[:12]} {summary}"
 
 
 def plan_reproduction(
@@ -119,7 +122,7 @@ def plan_reproduction(
     if not isinstance(command_argv, list) or not command_argv:
         raise ReproduceError(f"{run_dir}: no recorded command (run.json has no command_argv)")
     repository = None
-    for start in ([repo_path] if repo_path else [os.getcwd(), run_dir]):
+    for start in [repo_path] if repo_path else [os.getcwd(), run_dir]:
         repository = find_repository(start)
         if repository is not None:
             break
@@ -164,7 +167,9 @@ def replay_command(command_argv: Sequence[str], python: str, run_dir: str) -> li
         if argument == "-m":
             module = arguments[index + 1] if index + 1 < len(arguments) else ""
             if module.split(".")[0] in _NOTEBOOK_MODULES:
-                raise ReproduceError(f"{run_dir}: ran in a notebook kernel; only scripts can be replayed")
+                raise ReproduceError(
+                    f"{run_dir}: ran in a notebook kernel; only scripts can be replayed"
+                )
             return [python, *arguments]
         if argument.startswith("-c") or argument == "-":
             raise ReproduceError(
@@ -176,9 +181,13 @@ def replay_command(command_argv: Sequence[str], python: str, run_dir: str) -> li
             continue
         script = os.path.basename(arguments[index + 1] if argument == "--" else argument)
         if script.split(".")[0] in ("ipython", "jupyter", "ipykernel_launcher"):
-            raise ReproduceError(f"{run_dir}: ran in an interactive session; only scripts can be replayed")
+            raise ReproduceError(
+                f"{run_dir}: ran in an interactive session; only scripts can be replayed"
+            )
         return [python, *arguments]
-    raise ReproduceError(f"{run_dir}: ran in an interactive interpreter; only scripts can be replayed")
+    raise ReproduceError(
+        f"{run_dir}: ran in an interactive interpreter; only scripts can be replayed"
+    )
 
 
 def next_replay_dir(run_dir: str) -> str:
@@ -214,7 +223,9 @@ def map_arguments(command: Sequence[str], roots: Sequence[str], worktree: str) -
     """
     mapped = [command[0]]
     for argument in command[1:]:
-        name, equals, value = argument.partition("=") if argument.startswith("-") else ("", "", argument)
+        name, equals, value = (
+            argument.partition("=") if argument.startswith("-") else ("", "", argument)
+        )
         target = _map_into(value, roots, worktree) if os.path.isabs(value) else None
         if target is not None and os.path.lexists(target):
             argument = f"{name}{equals}{target}"
@@ -275,7 +286,9 @@ def create_worktree(plan: ReproducePlan) -> tuple[str, str | None]:
     else:
         path = plan.worktree
     try:
-        run_git("worktree", "add", "--detach", "--quiet", path, plan.commit, cwd=plan.repository.root)
+        run_git(
+            "worktree", "add", "--detach", "--quiet", path, plan.commit, cwd=plan.repository.root
+        )
     except GitError as error:
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
@@ -309,7 +322,9 @@ def run_replay(plan: ReproducePlan, worktree: str) -> int:
         raise ReproduceError(f"recorded cwd {plan.cwd!r} does not exist in the snapshot")
     command = map_arguments(plan.command, roots, worktree)
     environment = dict(os.environ)
-    python_path = replay_pythonpath(import_paths(command[0], os.path.dirname(worktree)), roots, worktree)
+    python_path = replay_pythonpath(
+        import_paths(command[0], os.path.dirname(worktree)), roots, worktree
+    )
     if python_path:
         environment["PYTHONPATH"] = os.pathsep.join(python_path)
     environment[ENV_RUN_DIR] = os.path.abspath(plan.replay_dir)
@@ -348,7 +363,12 @@ def compare_results(
 
 def _values_match(before: Any, after: Any, rtol: float, atol: float) -> bool:
     numbers = (int, float)
-    if isinstance(before, numbers) and isinstance(after, numbers) and not isinstance(before, bool) and not isinstance(after, bool):
+    if (
+        isinstance(before, numbers)
+        and isinstance(after, numbers)
+        and not isinstance(before, bool)
+        and not isinstance(after, bool)
+    ):
         if math.isnan(before) and math.isnan(after):
             return True
         if rtol or atol:

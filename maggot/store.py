@@ -60,7 +60,9 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` so readers see the old or the new file, never half of one."""
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
-    descriptor, temp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    descriptor, temp_path = tempfile.mkstemp(
+        dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path)
+    )
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
@@ -89,7 +91,9 @@ def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a JSON file that must hold an object."""
     data = read_json(path)
     if not isinstance(data, dict):
-        raise CorruptRunError(f"{os.fspath(path)}: expected a JSON object, got {type(data).__name__}")
+        raise CorruptRunError(
+            f"{os.fspath(path)}: expected a JSON object, got {type(data).__name__}"
+        )
     return data
 
 

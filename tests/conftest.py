@@ -28,5 +28,11 @@ def _default_separator():
 
 @pytest.fixture(autouse=True)
 def _no_replay_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MAGGOT_RUN_DIR", "MAGGOT_REPRODUCTION_OF", "MAGGOT_ORIGINAL_ROOT", "MAGGOT_SNAPSHOT", "MAGGOT_CAPTURE"):
+    for name in (
+        "MAGGOT_RUN_DIR",
+        "MAGGOT_REPRODUCTION_OF",
+        "MAGGOT_ORIGINAL_ROOT",
+        "MAGGOT_SNAPSHOT",
+        "MAGGOT_CAPTURE",
+    ):
         monkeypatch.delenv(name, raising=False)

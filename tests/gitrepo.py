@@ -47,6 +47,8 @@ def run_python(
     )
 
 
-def run_maggot(*args: str, cwd: Path | str, env: dict[str, str] | None = None, input: str | None = None):
+def run_maggot(
+    *args: str, cwd: Path | str, env: dict[str, str] | None = None, input: str | None = None
+):
     """Run the real ``maggot`` CLI (``python -m maggot``) in a subprocess."""
     return run_python(["-m", "maggot", *args], cwd=cwd, env=env, input=input)

@@ -60,7 +60,9 @@ def test_values_with_path_separators_stay_one_directory():
     assert name == ".._.._etc_passwd-a_b"
 
 
-@pytest.mark.parametrize("value, expected", [(".", "_"), ("..", "__"), ("CON", "_CON"), ("x.", "x_")])
+@pytest.mark.parametrize(
+    "value, expected", [(".", "_"), ("..", "__"), ("CON", "_CON"), ("x.", "x_")]
+)
 def test_reserved_names_are_escaped(value, expected):
     assert Config.from_dict({"a": value}).identifier == expected
 
@@ -170,10 +172,14 @@ def test_make_config_missing_path_names_it(tmp_path):
         make_config(str(tmp_path / "nope.json"))
 
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
+json_scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
+)
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=20,
 )
 json_configs = st.dictionaries(st.text(max_size=12), json_values, min_size=1, max_size=6)
@@ -219,4 +225,6 @@ def test_distinct_long_names_never_collide_after_cutting(first, second):
 
 
 def test_identifier_of_flat_values_matches_0_2_rules():
-    assert make_identifier({"a": [1, 2, 3], "b": True, "c.d": False, "c._e": 1}, "-") == "1x2x3-b-no_d"
+    assert (
+        make_identifier({"a": [1, 2, 3], "b": True, "c.d": False, "c._e": 1}, "-") == "1x2x3-b-no_d"
+    )

@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from gitrepo import run_python
 
 from maggot import Config, Experiment
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
-
-from gitrepo import run_python
 
 CONFIG = {"model": {"C": 1.0, "gamma": 0.01}, "crossval": {"n_folds": 5, "_random_seed": 42}}
 
@@ -110,19 +109,28 @@ def test_sigint_in_a_real_process_is_recorded_as_interrupted(tmp_path):
         )
     )
     process = subprocess.Popen(
-        [sys.executable, str(script)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout.readline().strip() == "started"
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=30)
     run = read_json(meta(tmp_path / "experiments" / "1", "run.json"))
     assert run["status"] == "interrupted"
-    assert "started\n" in (tmp_path / "experiments" / "1" / ".maggot" / "logs").iterdir().__next__().read_text()
+    assert (
+        "started\n"
+        in (tmp_path / "experiments" / "1" / ".maggot" / "logs").iterdir().__next__().read_text()
+    )
 
 
 def test_uncaught_error_without_with_block_marks_run_failed(tmp_path):
     (tmp_path / "train.py").write_text(
-        "from maggot import Experiment\nexp = Experiment(config={'a': 1})\nraise RuntimeError('boom')\n"
+        "from maggot import Experiment\n"
+        "exp = Experiment(config={'a': 1})\n"
+        "raise RuntimeError('boom')\n"
     )
     result = run_python(["train.py"], cwd=tmp_path)
     assert result.returncode == 1
@@ -131,7 +139,9 @@ def test_uncaught_error_without_with_block_marks_run_failed(tmp_path):
 
 
 def test_normal_exit_without_with_block_marks_run_completed(tmp_path):
-    (tmp_path / "train.py").write_text("from maggot import Experiment\nExperiment(config={'a': 1})\n")
+    (tmp_path / "train.py").write_text(
+        "from maggot import Experiment\nExperiment(config={'a': 1})\n"
+    )
     assert run_python(["train.py"], cwd=tmp_path).returncode == 0
     assert read_json(meta(tmp_path / "experiments" / "1", "run.json"))["status"] == "completed"
 
@@ -157,7 +167,11 @@ def test_command_is_shell_quoted_and_replays_module_runs(tmp_path):
     run_dir = tmp_path / "experiments" / "two words"
     command = meta(run_dir, "command").read_text().strip()
     assert shlex.split(command)[1:] == ["-m", "pkg.train", "two words"]
-    assert read_json(meta(run_dir, "run.json"))["command_argv"][1:] == ["-m", "pkg.train", "two words"]
+    assert read_json(meta(run_dir, "run.json"))["command_argv"][1:] == [
+        "-m",
+        "pkg.train",
+        "two words",
+    ]
 
 
 def test_environ_redacts_secret_looking_names(experiments, monkeypatch):
@@ -222,7 +236,11 @@ def test_continue_mode_resumes_into_the_run(experiments):
 
 def test_increment_mode_picks_the_next_free_name(experiments):
     names = [
-        os.path.basename(Experiment(config=CONFIG, experiments_dir=experiments, if_exists_mode="increment").experiment_dir)
+        os.path.basename(
+            Experiment(
+                config=CONFIG, experiments_dir=experiments, if_exists_mode="increment"
+            ).experiment_dir
+        )
         for _ in range(3)
     ]
     assert names == ["5-1.0-0.01", "5-1.0-0.01_1", "5-1.0-0.01_2"]
@@ -245,7 +263,9 @@ def test_eight_processes_starting_at_once_get_eight_directories(tmp_path):
     )
     start = str(time.time() + 1.5)
     processes = [
-        subprocess.Popen([sys.executable, str(script), start], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), start], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+        )
         for _ in range(8)
     ]
     outputs = [process.communicate(timeout=60)[0].strip() for process in processes]
@@ -269,7 +289,9 @@ def test_register_result_from_many_processes_loses_nothing(tmp_path):
             """
         )
     )
-    processes = [subprocess.Popen([sys.executable, str(script), str(n)], cwd=tmp_path) for n in range(4)]
+    processes = [
+        subprocess.Popen([sys.executable, str(script), str(n)], cwd=tmp_path) for n in range(4)
+    ]
     assert all(process.wait(timeout=60) == 0 for process in processes)
     results = exp.results.to_dict()
     assert sorted(results) == ["worker0", "worker1", "worker2", "worker3"]
@@ -357,7 +379,10 @@ def test_config_and_resume_from_are_exclusive(tmp_path):
 
 def test_add_date_prefixes_utc_date(experiments):
     exp = Experiment(config=CONFIG, experiments_dir=experiments, add_date=True)
-    assert os.path.basename(exp.experiment_dir) == time.strftime("%Y-%m-%d-", time.gmtime()) + "5-1.0-0.01"
+    assert (
+        os.path.basename(exp.experiment_dir)
+        == time.strftime("%Y-%m-%d-", time.gmtime()) + "5-1.0-0.01"
+    )
 
 
 def test_reads_a_run_written_by_maggot_0_2(tmp_path):

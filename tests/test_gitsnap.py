@@ -1,0 +1,284 @@
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from gitrepo import commit_all, git, run_python
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from maggot import gitsnap
+from maggot.errors import ReproduceError
+from maggot.gitsnap import SnapshotLimits, apply_snapshot, load_snapshot, take_snapshot
+
+SKIP_ALWAYS = {".git", "experiments"}
+
+
+def tree_state(root: Path, skip: set[str] = frozenset()) -> dict[str, tuple]:
+    """Every file under root: kind, exec bit and content (or link target)."""
+    state = {}
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames[:] = [name for name in dirnames if name not in SKIP_ALWAYS]
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(directory, d))]:
+            path = Path(directory, name)
+            relative = path.relative_to(root).as_posix()
+            if relative in skip or relative in SKIP_ALWAYS:
+                continue
+            if path.is_symlink():
+                state[relative] = ("link", os.readlink(path))
+            else:
+                executable = bool(path.stat().st_mode & stat.S_IXUSR)
+                state[relative] = ("file", executable, path.read_bytes())
+    return state
+
+
+def snapshot_of(repo: Path, tmp_path: Path, cwd: Path | None = None, **limits) -> tuple[Path, dict]:
+    run_dir = (
+        tmp_path
+        / "runs"
+        / f"run{len(list((tmp_path / 'runs').glob('*'))) if (tmp_path / 'runs').exists() else 0}"
+    )
+    (run_dir / ".maggot").mkdir(parents=True)
+    head = take_snapshot(
+        str(run_dir), str(cwd or repo), [str(repo / "experiments")], SnapshotLimits(**limits)
+    )
+    return run_dir, head
+
+
+def rebuild(repo: Path, run_dir: Path, tmp_path: Path) -> Path:
+    snapshot = load_snapshot(str(run_dir))
+    tree = tmp_path / "rebuilt"
+    git(repo, "worktree", "add", "--detach", "-q", str(tree), snapshot.commit)
+    apply_snapshot(snapshot, str(tree))
+    return tree
+
+
+def messy_repo(repo: Path) -> None:
+    """Every kind of change at once: staged, unstaged, both, deleted, renamed, mode, binary,
+    symlinks, unicode and spaces in names."""
+    (repo / "src").mkdir()
+    (repo / "src" / "model.py").write_text("C = 1.0\n")
+    (repo / "src" / "old name.py").write_text("x = 1\n")
+    (repo / "run.sh").write_text("echo run\n")
+    (repo / "weights.bin").write_bytes(bytes(range(256)) * 4)
+    (repo / "doomed.txt").write_text("delete me\n")
+    (repo / "ünïcode dir").mkdir()
+    (repo / "ünïcode dir" / "файл.txt").write_text("привет\n")
+    os.symlink("src/model.py", repo / "link-to-model")
+    commit_all(repo, "messy base")
+    (repo / "src" / "model.py").write_text("C = 2.0\n")
+    git(repo, "add", "src/model.py")
+    (repo / "src" / "model.py").write_text("C = 3.0  # staged then edited\n")
+    git(repo, "mv", "src/old name.py", "src/new name.py")
+    os.chmod(repo / "run.sh", 0o755)
+    (repo / "weights.bin").write_bytes(bytes(reversed(range(256))) * 4 + b"\x00tail")
+    (repo / "doomed.txt").unlink()
+    (repo / "ünïcode dir" / "файл.txt").write_text("пока\n")
+    os.unlink(repo / "link-to-model")
+    os.symlink("run.sh", repo / "link-to-model")
+    (repo / "notes with spaces.md").write_text("untracked notes\n")
+    (repo / "src" / "helper.py").write_text("def helper():\n    return 42\n")
+    os.chmod(repo / "src" / "helper.py", 0o755)
+    os.symlink("src/helper.py", repo / "untracked-link")
+    (repo / "blob.dat").write_bytes(b"\x00\x01\x02binary untracked")
+
+
+def test_snapshot_rebuilds_a_messy_working_tree_exactly(repo, tmp_path):
+    messy_repo(repo)
+    before = tree_state(repo)
+    run_dir, head = snapshot_of(repo, tmp_path)
+    assert head["snapshot"] is True and head["is_dirty"] is True
+    assert head["counts"]["staged"] >= 2 and head["counts"]["unstaged"] >= 1
+    assert sorted(head["untracked"]) == sorted(
+        ["blob.dat", "notes with spaces.md", "src/helper.py", "untracked-link"]
+    )
+    assert tree_state(repo) == before, "taking a snapshot changed the working tree"
+    assert tree_state(rebuild(repo, run_dir, tmp_path)) == before
+
+
+def test_snapshot_from_a_subdirectory_records_cwd_and_script(repo, tmp_path):
+    (repo / "scripts").mkdir()
+    (repo / "scripts" / "train.py").write_text(
+        "import json, sys\n"
+        "from maggot.gitsnap import take_snapshot\n"
+        "import os\n"
+        "os.makedirs(sys.argv[1] + '/.maggot')\n"
+        "print(json.dumps(take_snapshot(sys.argv[1], os.getcwd(), [])))\n"
+    )
+    commit_all(repo)
+    result = run_python(["train.py", str(tmp_path / "run")], cwd=repo / "scripts")
+    head = json.loads(result.stdout)
+    assert head["cwd"] == "scripts" and head["script"] == "scripts/train.py"
+
+
+def test_detached_head_is_recorded(repo, tmp_path):
+    commit = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "--detach", commit)
+    _, head = snapshot_of(repo, tmp_path)
+    assert head["detached"] is True and head["branch"] is None and head["commit"] == commit
+
+
+def test_branch_and_remote_urls_without_credentials(repo, tmp_path):
+    git(repo, "remote", "add", "origin", "https://user:s3cret@example.com/team/project.git")
+    _, head = snapshot_of(repo, tmp_path)
+    assert head["branch"] == "main"
+    assert head["remotes"] == {"origin": "https://example.com/team/project.git"}
+    assert head["is_dirty"] is False and head["patch_bytes"] == 0
+
+
+def test_repository_without_commits_records_why(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q")
+    _, head = snapshot_of(empty, tmp_path)
+    assert head == {
+        "snapshot": False,
+        "reason": "the repository has no commits yet",
+        "commit": None,
+    }
+
+
+def test_outside_a_repository_records_why(tmp_path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    _, head = snapshot_of(plain, tmp_path)
+    assert head["snapshot"] is False and head["reason"] == "not inside a git repository"
+
+
+def test_without_git_installed_the_run_still_works(tmp_path, repo):
+    script = (
+        "import os\n"
+        "os.environ['PATH'] = ''\n"
+        "from maggot import Experiment\n"
+        "with Experiment(config={'a': 1}) as exp:\n"
+        "    exp.register_result('x', 1)\n"
+    )
+    (repo / "train.py").write_text(script)
+    result = run_python(["train.py"], cwd=repo)
+    assert result.returncode == 0, result.stderr
+    head = json.loads((repo / "experiments" / "1" / ".maggot" / "git" / "head.json").read_text())
+    assert head["snapshot"] is False and "git is not installed" in head["reason"]
+
+
+def test_secret_and_oversized_untracked_files_are_skipped_with_reasons(repo, tmp_path):
+    (repo / ".env").write_text("TOKEN=abc\n")
+    (repo / "server.pem").write_text("-----BEGIN-----\n")
+    (repo / "aws_credentials.json").write_text("{}\n")
+    (repo / "big.npy").write_bytes(b"0" * 2048)
+    (repo / "a.txt").write_bytes(b"1" * 600)
+    (repo / "b.txt").write_bytes(b"2" * 600)
+    (repo / "scratch.log").write_text("excluded\n")
+    run_dir, head = snapshot_of(
+        repo, tmp_path, max_file_bytes=1024, max_total_bytes=1000, exclude=("*.log",)
+    )
+    reasons = {item["path"]: item["reason"] for item in head["skipped"]}
+    assert (
+        reasons[".env"]
+        == reasons["server.pem"]
+        == reasons["aws_credentials.json"]
+        == "secret-looking name"
+    )
+    assert reasons["big.npy"].startswith("larger than")
+    assert reasons["b.txt"].startswith("total untracked size")
+    assert reasons["scratch.log"] == "excluded by pattern"
+    assert head["untracked"] == ["a.txt"]
+    copied = {p.name for p in (run_dir / ".maggot" / "git" / "untracked").rglob("*")}
+    assert copied == {"a.txt"}
+
+
+def test_experiments_and_other_run_directories_are_never_snapshotted(repo, tmp_path):
+    (repo / ".gitignore").write_text("")  # experiments/ not ignored
+    commit_all(repo)
+    for run in ("experiments/old-run", "elsewhere/another-run"):
+        (repo / run / ".maggot").mkdir(parents=True)
+        (repo / run / "model.pkl").write_bytes(b"weights")
+    (repo / "keep.py").write_text("x = 1\n")
+    _, head = snapshot_of(repo, tmp_path)
+    assert head["untracked"] == ["keep.py"]
+    skipped = {item["path"]: item["reason"] for item in head["skipped"]}
+    assert skipped["elsewhere/another-run/model.pkl"] == "inside a run directory"
+    assert not any(path.startswith("experiments/") for path in skipped)
+
+
+def test_submodule_commit_and_dirty_flag_are_recorded(repo, tmp_path):
+    library = tmp_path / "library"
+    library.mkdir()
+    git(library, "init", "-q")
+    (library / "lib.py").write_text("v = 1\n")
+    commit_all(library)
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
+    commit_all(repo, "add submodule")
+    (repo / "lib" / "lib.py").write_text("v = 2\n")
+    _, head = snapshot_of(repo, tmp_path)
+    [submodule] = head["submodules"]
+    assert submodule["path"] == "lib" and submodule["dirty"] is True
+    assert submodule["commit"] == git(library, "rev-parse", "HEAD").strip()
+
+
+def test_load_snapshot_explains_missing_snapshots(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / ".maggot").mkdir(parents=True)
+    with pytest.raises(ReproduceError, match="no git snapshot"):
+        load_snapshot(str(run_dir))
+    (run_dir / ".maggot" / "commit_hash").write_text("a" * 40)
+    with pytest.raises(ReproduceError, match="maggot 0.2"):
+        load_snapshot(str(run_dir))
+    (run_dir / ".maggot" / "git").mkdir()
+    (run_dir / ".maggot" / "git" / "head.json").write_text(
+        json.dumps({"snapshot": False, "reason": "snapshot turned off"})
+    )
+    with pytest.raises(ReproduceError, match="snapshot turned off"):
+        load_snapshot(str(run_dir))
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../outside", "a/../../b", "C:/x", ""])
+def test_unsafe_untracked_paths_are_refused(path):
+    assert not gitsnap.safe_relative_path(path)
+
+
+def test_apply_refuses_a_tampered_untracked_list(repo, tmp_path):
+    (repo / "new.py").write_text("x = 1\n")
+    run_dir, head = snapshot_of(repo, tmp_path)
+    head["untracked"] = ["../escape.py"]
+    (run_dir / ".maggot" / "git" / "head.json").write_text(json.dumps(head))
+    tree = tmp_path / "tree"
+    git(repo, "worktree", "add", "--detach", "-q", str(tree), "HEAD")
+    with pytest.raises(ReproduceError, match="refusing"):
+        apply_snapshot(load_snapshot(str(run_dir)), str(tree))
+    assert not (tmp_path / "escape.py").exists()
+
+
+file_names = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\\0"),
+    min_size=1,
+    max_size=20,
+).filter(
+    lambda name: (
+        name not in (".", "..", ".git")
+        and not name.startswith(".env")
+        and not gitsnap.looks_secret(name)
+    )
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(names=st.lists(file_names, min_size=1, max_size=4, unique_by=lambda name: name.casefold()))
+def test_any_untracked_file_name_survives_the_round_trip(repo, tmp_path_factory, names):
+    work = tmp_path_factory.mktemp("names")
+    for index, name in enumerate(names):
+        (repo / name).write_text(f"content {index}\n")
+    try:
+        run_dir, head = snapshot_of(repo, work)
+        assert sorted(head["untracked"]) == sorted(names)
+        tree = rebuild(repo, run_dir, work)
+        for index, name in enumerate(names):
+            assert (tree / name).read_text() == f"content {index}\n"
+    finally:
+        for name in names:
+            (repo / name).unlink()
+        git(repo, "worktree", "prune")

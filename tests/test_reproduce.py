@@ -1,0 +1,316 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from gitrepo import commit_all, git, run_maggot, run_python
+
+from maggot import reproduce
+from maggot.errors import ReproduceError
+
+TRAIN = textwrap.dedent(
+    """
+    import sys
+    from maggot import Experiment
+    from model import score
+
+    config = {"model": {"C": float(sys.argv[1]) if len(sys.argv) > 1 else 1.0}, "_seed": 1}
+    with Experiment(config=config) as exp:
+        value = score(exp.config.model.C)
+        print("score", value)
+        exp.register_result("accuracy", value)
+        exp.register_result("fold1.loss", 1 - value)
+    """
+)
+
+
+@pytest.fixture
+def project(repo: Path) -> Path:
+    """A repo whose training script imports a module; one run recorded on a dirty state."""
+    (repo / "train.py").write_text(TRAIN)
+    (repo / "model.py").write_text("def score(c):\n    return round(0.5 + c / 10, 6)\n")
+    commit_all(repo, "train")
+    # the recorded state differs from the commit: a dirty edit and an untracked helper
+    (repo / "model.py").write_text(
+        "from bonus import BONUS\n\ndef score(c):\n    return round(0.5 + c / 10 + BONUS, 6)\n"
+    )
+    (repo / "bonus.py").write_text("BONUS = 0.125\n")
+    result = run_python(["train.py", "2.0"], cwd=repo)
+    assert result.returncode == 0, result.stderr
+    return repo
+
+
+RUN = "experiments/2.0"
+
+
+def results_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / ".maggot" / "results.json").read_text())
+
+
+def checkout_fingerprint(repo: Path) -> dict[str, str]:
+    """Bytes of every file in the checkout (.git included), refs, stash and worktrees."""
+    digests = {}
+    for directory, dirnames, filenames in os.walk(repo):
+        dirnames[:] = [name for name in dirnames if name not in ("experiments", "objects", "logs")]
+        for name in filenames:
+            path = Path(directory, name)
+            if path.name == "ORIG_HEAD":
+                continue
+            digests[str(path.relative_to(repo))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    digests["<refs>"] = git(repo, "for-each-ref")
+    digests["<stash>"] = git(repo, "stash", "list")
+    digests["<worktrees>"] = git(repo, "worktree", "list", "--porcelain")
+    digests["<status>"] = git(repo, "status", "--porcelain=v2", "--branch")
+    return digests
+
+
+def test_reproduce_replays_the_run_and_reports_a_match(project):
+    result = run_maggot("reproduce", RUN, "--yes", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "score 0.825" in result.stdout
+    assert "accuracy" in result.stdout and "match" in result.stdout
+    replay_dir = project / "experiments" / "2.0.repro-1"
+    assert results_of(replay_dir) == results_of(project / RUN)
+    replay_run = json.loads((replay_dir / ".maggot" / "run.json").read_text())
+    assert replay_run["reproduction_of"] == str(project / RUN)
+    assert git(project, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_reproduce_leaves_user_checkout_untouched(project):
+    (project / "stashed.txt").write_text("x\n")
+    git(project, "add", "stashed.txt")
+    git(project, "stash", "push", "-q", "-m", "keep me")
+    git(project, "add", "bonus.py")  # staged, plus the unstaged model.py edit
+    before = checkout_fingerprint(project)
+    result = run_maggot("reproduce", RUN, "--yes", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert checkout_fingerprint(project) == before
+
+
+def test_reproduce_runs_the_snapshot_code_not_the_current_checkout(project):
+    (project / "model.py").write_text("def score(c):\n    return 0.0\n")
+    (project / "bonus.py").unlink()
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "break the model")
+    result = run_maggot("reproduce", RUN, "--yes", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert results_of(project / "experiments" / "2.0.repro-1")["accuracy"] == 0.825
+
+
+def test_reproduce_reports_a_mismatch_when_an_outside_input_changed(repo, tmp_path):
+    data = tmp_path / "outside.txt"
+    data.write_text("0.75\n")
+    (repo / "train.py").write_text(
+        "import sys\nfrom maggot import Experiment\n"
+        "with Experiment(config={'data': sys.argv[1]}) as exp:\n"
+        "    exp.register_result('accuracy', float(open(sys.argv[1]).read()))\n"
+        "    exp.register_result('epochs', 3)\n"
+    )
+    commit_all(repo)
+    assert run_python(["train.py", str(data)], cwd=repo).returncode == 0
+    [run_dir] = [p for p in (repo / "experiments").iterdir()]
+    data.write_text("0.76\n")
+    result = run_maggot("reproduce", str(run_dir), "--yes", cwd=repo)
+    assert result.returncode == 1
+    assert "differ" in result.stdout and "0.75" in result.stdout and "0.76" in result.stdout
+    assert "Traceback" not in result.stderr
+    tolerant = run_maggot("reproduce", str(run_dir), "--yes", "--rtol", "0.05", cwd=repo)
+    assert tolerant.returncode == 0, tolerant.stdout + tolerant.stderr
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(project):
+    result = run_maggot("reproduce", RUN, "--dry-run", cwd=project)
+    assert result.returncode == 0, result.stderr
+    commit = json.loads((project / RUN / ".maggot" / "git" / "head.json").read_text())["commit"]
+    for expected in (commit[:12], "bonus.py", "train.py 2.0", "bytes"):
+        assert expected in result.stdout
+    assert "score" not in result.stdout
+    assert not (project / "experiments" / "2.0.repro-1").exists()
+    assert git(project, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_without_a_terminal_reproduce_refuses_unless_yes(project):
+    result = run_maggot("reproduce", RUN, cwd=project, input="y\n")
+    assert result.returncode == 1
+    assert "--yes" in result.stderr
+    assert not (project / "experiments" / "2.0.repro-1").exists()
+
+
+def test_keep_leaves_the_worktree_and_says_where(project, tmp_path):
+    target = tmp_path / "kept"
+    result = run_maggot("reproduce", RUN, "--yes", "--keep", "--worktree", str(target), cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert str(target) in result.stdout
+    assert (target / "bonus.py").read_text() == "BONUS = 0.125\n"
+    git(project, "worktree", "remove", "--force", str(target))
+
+
+def test_worktree_is_removed_when_the_replay_fails(project):
+    (project / RUN / ".maggot" / "git" / "untracked" / "bonus.py").write_text(
+        "raise SystemExit(3)\n"
+    )
+    result = run_maggot("reproduce", RUN, "--yes", cwd=project)
+    assert result.returncode == 1
+    assert "exited with code 3" in result.stdout + result.stderr
+    assert git(project, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert not [
+        p
+        for p in Path(os.environ.get("TMPDIR", "/tmp")).glob("maggot-reproduce-*")
+        if (p / "repo").exists()
+    ]
+
+
+def test_commit_missing_from_the_repository_suggests_fetch(project, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    (other / "x").write_text("x")
+    commit_all(other)
+    copied = other / "experiments" / "2.0"
+    shutil.copytree(project / RUN, copied)
+    result = run_maggot("reproduce", str(copied), "--yes", cwd=other)
+    assert result.returncode == 1
+    assert "git fetch" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_copied_into_another_clone_reproduces(project, tmp_path):
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(project), str(clone))
+    copied = tmp_path / "copied-runs" / "2.0"
+    shutil.copytree(project / RUN, copied)
+    result = run_maggot("reproduce", str(copied), "--yes", cwd=clone)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "copied-runs" / "2.0.repro-1").is_dir()
+
+
+def test_patch_that_no_longer_applies_is_a_clear_error(project):
+    patch = project / RUN / ".maggot" / "git" / "diff.patch"
+    patch.write_text(
+        patch.read_text().replace("return round(0.5 + c / 10, 6)", "return something_else")
+    )
+    result = run_maggot("reproduce", RUN, "--yes", cwd=project)
+    assert result.returncode == 1
+    assert "do not apply" in result.stderr and "Traceback" not in result.stderr
+    assert git(project, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_run_without_snapshot_is_a_clear_error(repo):
+    (repo / "train.py").write_text(
+        "from maggot import Experiment\nExperiment(config={'a': 1}, snapshot=False)\n"
+    )
+    commit_all(repo)
+    assert run_python(["train.py"], cwd=repo).returncode == 0
+    result = run_maggot("reproduce", "experiments/1", "--yes", cwd=repo)
+    assert result.returncode == 1
+    assert "no git snapshot" in result.stderr
+
+
+def test_not_a_run_directory_is_a_clear_error(repo):
+    result = run_maggot("reproduce", "nowhere", "--yes", cwd=repo)
+    assert result.returncode == 1
+    assert "nowhere" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_inline_code_runs_cannot_be_replayed(repo):
+    result = run_python(
+        [
+            "-c",
+            "from maggot import Experiment\n"
+            "with Experiment(config={'a': 1}) as e: e.register_result('x', 1)",
+        ],
+        cwd=repo,
+    )
+    assert result.returncode == 0, result.stderr
+    reproduced = run_maggot("reproduce", "experiments/1", "--yes", cwd=repo)
+    assert reproduced.returncode == 1
+    assert "only scripts" in reproduced.stderr
+
+
+def test_interrupted_replay_removes_the_worktree(repo):
+    (repo / "train.py").write_text(
+        "import os, time\nfrom maggot import Experiment\n"
+        "with Experiment(config={'a': 1}) as exp:\n"
+        "    exp.register_result('x', 1)\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(float(os.environ.get('REPLAY_DELAY', '0')))\n"
+    )
+    commit_all(repo)
+    assert run_python(["train.py"], cwd=repo).returncode == 0
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maggot", "reproduce", "experiments/1", "--yes"],
+        cwd=repo,
+        env={**os.environ, "REPLAY_DELAY": "60"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    for line in process.stdout:
+        if line.strip() == "ready":
+            break
+    os.killpg(process.pid, signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    replay = json.loads((repo / "experiments" / "1.repro-1" / ".maggot" / "run.json").read_text())
+    assert replay["status"] == "interrupted"
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["python", "train.py", "--lr", "0.1"], ["PY", "train.py", "--lr", "0.1"]),
+        (
+            ["python", "-u", "-X", "dev", "-m", "pkg.train", "x"],
+            ["PY", "-u", "-X", "dev", "-m", "pkg.train", "x"],
+        ),
+    ],
+)
+def test_replay_command_swaps_the_interpreter(argv, expected):
+    assert reproduce.replay_command(argv, "PY", "run") == expected
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["python"],
+        ["python", "-c", "print(1)"],
+        ["python", "-"],
+        ["python", "-m", "ipykernel_launcher", "-f", "k.json"],
+    ],
+)
+def test_unreplayable_commands_are_refused(argv):
+    with pytest.raises(ReproduceError):
+        reproduce.replay_command(argv, "PY", "run")
+
+
+def test_compare_results_exact_and_with_tolerance():
+    original = {"accuracy": 0.9, "fold1": {"loss": 0.1}, "name": "a", "nan": float("nan")}
+    replay = {
+        "accuracy": 0.9000001,
+        "fold1": {"loss": 0.1},
+        "name": "a",
+        "extra": 1,
+        "nan": float("nan"),
+    }
+    statuses = {c.name: c.status for c in reproduce.compare_results(original, replay)}
+    assert statuses == {
+        "accuracy": "differ",
+        "fold1.loss": "match",
+        "name": "match",
+        "extra": "extra",
+        "nan": "match",
+    }
+    tolerant = {c.name: c.status for c in reproduce.compare_results(original, replay, rtol=1e-5)}
+    assert tolerant["accuracy"] == "match"
+    missing = reproduce.compare_results(original, {})
+    assert {c.status for c in missing} == {"missing"}
