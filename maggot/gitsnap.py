@@ -33,6 +33,8 @@ SECRET_FILE_PATTERNS = (
     "*.p12",
     "*.pfx",
 )
+# Python writes these on import, so they would differ between a run and its replay
+DERIVED_FILE_PATTERNS = ("*/__pycache__/*", "__pycache__/*", "*.pyc", "*.pyo")
 DIFF_OPTIONS = (
     "--binary",
     "--no-color",
@@ -335,6 +337,8 @@ def _skip_reason(
         return "secret-looking name"
     if any(fnmatch.fnmatch(path, pattern) for pattern in limits.exclude):
         return "excluded by pattern"
+    if any(fnmatch.fnmatch(path, pattern) for pattern in DERIVED_FILE_PATTERNS):
+        return "derived file (bytecode)"
     parts = path.split("/")
     if store.META_DIR in parts:
         return "inside a run directory"

@@ -377,6 +377,23 @@ def _values_match(before: Any, after: Any, rtol: float, atol: float) -> bool:
     return bool(before == after)
 
 
+def _code_state_differences(original: gitsnap.GitSnapshot, replay_dir: str) -> list[str]:
+    """The replay snapshots its own worktree: it must show the recorded code state."""
+    try:
+        replayed = gitsnap.load_snapshot(replay_dir)
+    except ReproduceError as error:
+        return [f"cannot confirm the replay's code state: {error}"]
+    differences = []
+    if replayed.commit != original.commit:
+        differences.append(f"the replay ran on commit {replayed.commit[:12]}, not {original.commit[:12]}")
+    elif replayed.patch_bytes() != original.patch_bytes():
+        differences.append("the replay's uncommitted changes differ from the recorded diff.patch")
+    missing = set(original.untracked_files()) - set(replayed.untracked_files())
+    if missing:
+        differences.append("recorded untracked files missing in the replay: " + ", ".join(sorted(missing)))
+    return differences
+
+
 def check_replay(plan: ReproducePlan, exit_code: int, rtol: float, atol: float) -> ReplayOutcome:
     """Read the replay's run back and compare it with the original."""
     problems: list[str] = []
@@ -391,6 +408,7 @@ def check_replay(plan: ReproducePlan, exit_code: int, rtol: float, atol: float) 
         replay = store.load_run(plan.replay_dir, with_config=False)
         problems.extend(replay.problems)
         replay_results = replay.results
+        problems.extend(_code_state_differences(plan.snapshot, plan.replay_dir))
         foreign = replay.info.get("imports_outside_snapshot")
         if foreign:
             problems.append(

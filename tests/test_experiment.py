@@ -403,3 +403,41 @@ def test_reads_a_run_written_by_maggot_0_2(tmp_path):
 def test_config_given_as_config_object_is_kept(experiments):
     exp = Experiment(config=Config.from_dict(CONFIG), experiments_dir=experiments)
     assert exp.config.crossval._random_seed == 42
+
+
+def test_snapshot_can_be_turned_off_by_argument_or_environment(repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    exp = Experiment(config={"a": 1}, snapshot=False)
+    head = read_json(meta(exp.experiment_dir, "git", "head.json"))
+    assert head["snapshot"] is False and head["reason"] == "snapshot turned off"
+    assert head["commit"] == meta(exp.experiment_dir, "commit_hash").read_text()
+    monkeypatch.setenv("MAGGOT_SNAPSHOT", "0")
+    second = Experiment(config={"a": 2})
+    assert read_json(meta(second.experiment_dir, "git", "head.json"))["snapshot"] is False
+    assert not meta(second.experiment_dir, "git", "diff.patch").exists()
+
+
+def test_imports_from_the_original_checkout_are_flagged(tmp_path):
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "helpers.py").write_text("VALUE = 1\n")
+    (tmp_path / "train.py").write_text(
+        "import helpers\nfrom maggot import Experiment\nwith Experiment(config={'a': 1}):\n    pass\n"
+    )
+    env = {"PYTHONPATH": str(checkout), "MAGGOT_ORIGINAL_ROOT": str(checkout)}
+    assert run_python(["train.py"], cwd=tmp_path, env=env).returncode == 0
+    run = read_json(meta(tmp_path / "experiments" / "1", "run.json"))
+    assert run["imports_outside_snapshot"] == [f"helpers ({checkout / 'helpers.py'})"]
+
+
+def test_bytecode_caches_are_not_snapshotted(repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    (repo / "__pycache__").mkdir()
+    (repo / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"\x00pyc")
+    (repo / "model.py").write_text("x = 1\n")
+    exp = Experiment(config={"a": 1})
+    head = read_json(meta(exp.experiment_dir, "git", "head.json"))
+    assert head["untracked"] == ["model.py"]
+    assert head["skipped"] == [
+        {"path": "__pycache__/model.cpython-311.pyc", "reason": "derived file (bytecode)"}
+    ]

@@ -72,8 +72,14 @@ def checkout_fingerprint(repo: Path) -> dict[str, str]:
     return digests
 
 
+def run_dir_fingerprint(run_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+
 def test_reproduce_replays_the_run_and_reports_a_match(project):
+    original = run_dir_fingerprint(project / RUN)
     result = run_maggot("reproduce", RUN, "--yes", cwd=project)
+    assert run_dir_fingerprint(project / RUN) == original
     assert result.returncode == 0, result.stdout + result.stderr
     assert "score 0.825" in result.stdout
     assert "accuracy" in result.stdout and "match" in result.stdout
