@@ -286,9 +286,12 @@ def create_worktree(plan: ReproducePlan) -> tuple[str, str | None]:
     else:
         path = plan.worktree
     try:
+        # no hooks: a post-checkout hook must not run (or change anything) for a replay
         run_git(
-            "worktree", "add", "--detach", "--quiet", path, plan.commit, cwd=plan.repository.root
-        )
+            "-c", "core.hooksPath=" + os.devnull,
+            "worktree", "add", "--detach", "--quiet", path, plan.commit,
+            cwd=plan.repository.root,
+        )  # fmt: skip
     except GitError as error:
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
@@ -385,12 +388,16 @@ def _code_state_differences(original: gitsnap.GitSnapshot, replay_dir: str) -> l
         return [f"cannot confirm the replay's code state: {error}"]
     differences = []
     if replayed.commit != original.commit:
-        differences.append(f"the replay ran on commit {replayed.commit[:12]}, not {original.commit[:12]}")
+        differences.append(
+            f"the replay ran on commit {replayed.commit[:12]}, not {original.commit[:12]}"
+        )
     elif replayed.patch_bytes() != original.patch_bytes():
         differences.append("the replay's uncommitted changes differ from the recorded diff.patch")
     missing = set(original.untracked_files()) - set(replayed.untracked_files())
     if missing:
-        differences.append("recorded untracked files missing in the replay: " + ", ".join(sorted(missing)))
+        differences.append(
+            "recorded untracked files missing in the replay: " + ", ".join(sorted(missing))
+        )
     return differences
 
 

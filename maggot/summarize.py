@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import io
 import json
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from maggot import store
@@ -27,7 +30,7 @@ _CONDITION = re.compile(r"^\s*([^=!<>]*?)\s*(==|!=|<=|>=|=|<|>)\s*(.*?)\s*$", re
 
 
 class SummarizeError(MaggotError):
-    """A summary that cannot be made (unknown metric or filter key, missing directory)."""
+    """A summary that cannot be made (a sort or filter key no run has)."""
 
 
 class FilterSyntaxError(SummarizeError):
@@ -71,6 +74,7 @@ class Summary(NamedTuple):
 
     @property
     def param_columns(self) -> list[str]:
+        """Config column names: the dotted key, or ``config.KEY`` when a metric has it."""
         taken = {RUN_COLUMN, STATUS_COLUMN, *self.metric_names}
         return [CONFIG_PREFIX + name if name in taken else name for name in self.param_names]
 
@@ -84,10 +88,8 @@ def parse_condition(text: str) -> Condition:
         )
     key, operator, value = match.groups()
     if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             value = str(json.loads(value))
-        except json.JSONDecodeError:
-            pass
     return Condition(key, "==" if operator == "=" else operator, value)
 
 
@@ -114,24 +116,24 @@ def summarize(
         raise NotARunError(f"{root}: no such directory")
     warnings: list[str] = []
     records: list[store.RunRecord] = []
-    for run_dir in store.find_run_dirs(root, max_depth):
-        try:
-            record = store.load_run(run_dir, with_config=with_params)
-        except NotARunError as error:  # removed while we were listing
-            warnings.append(str(error))
-            continue
-        warnings.extend(record.problems)
-        if record.status == store.STATUS_RUNNING:
-            warnings.append(f"{run_dir}: status is 'running' (still running, or killed before it ended)")
-        records.append(record)
-
-    names = [_display_name(record) for record in records]
-    if len(set(names)) != len(names):
-        names = [os.path.relpath(record.path, root) for record in records]
-    rows = [
-        RunRow(name, record.path, record.status, flatten(record.results), {})
-        for name, record in zip(names, records)
-    ]
+    with _gc_paused():
+        for run_dir in store.find_run_dirs(root, max_depth):
+            try:
+                record = store.load_run(run_dir, with_config=with_params)
+            except NotARunError as error:  # removed while we were listing
+                warnings.append(str(error))
+                continue
+            warnings.extend(record.problems)
+            if record.status == store.STATUS_RUNNING:
+                warnings.append(f"{run_dir}: status is 'running' (still running, or killed)")
+            records.append(record)
+        names = [_display_name(record) for record in records]
+        if len(set(names)) != len(names):
+            names = [os.path.relpath(record.path, root) for record in records]
+        rows = [
+            RunRow(name, record.path, record.status, flatten(record.results), {})
+            for name, record in zip(names, records)
+        ]
     metric_names = _union_keys(row.metrics for row in rows)
 
     wanted = {condition.key for condition in conditions}
@@ -148,9 +150,11 @@ def summarize(
     known.update(CONFIG_PREFIX + name for name in param_names)
     for condition in conditions:
         if condition.key not in known:
-            raise SummarizeError(f"filter {str(condition)!r}: no run under {root} has {condition.key!r}")
+            raise SummarizeError(
+                f"filter {str(condition)!r}: no run under {root} has {condition.key}"
+            )
     if sort_key is not None and sort_key not in known:
-        raise SummarizeError(f"--sort {sort_key!r}: no run under {root} has it")
+        raise SummarizeError(f"sort key {sort_key!r}: no run under {root} has it")
 
     rows = [row for row in rows if all(_matches(row, condition) for condition in conditions)]
     if sort_key is not None:
@@ -162,6 +166,19 @@ def summarize(
         warnings=warnings,
         runs_found=len(records),
     )
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    # every object read here lives on, so collections while loading thousands
+    # of runs only re-scan them: measured 10-20% of the load time
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _display_name(record: store.RunRecord) -> str:
@@ -213,10 +230,8 @@ def _matches(row: RunRow, condition: Condition) -> bool:
     right: Any
     left, right = render_value(value), condition.value
     if _is_number(value):
-        try:
+        with contextlib.suppress(ValueError):
             left, right = float(value), float(condition.value)
-        except ValueError:
-            pass
     operator = condition.operator
     if operator == "==":
         return bool(left == right)
@@ -276,7 +291,11 @@ def as_records(summary: Summary) -> list[dict[str, Any]]:
 def render(summary: Summary, output_format: str) -> str:
     """The summary as text in one of FORMATS (empty for a table with no rows)."""
     if output_format == "json":
-        return json.dumps(as_records(summary), indent=2, ensure_ascii=False) + "\n"
+        # one object per line: indent= would switch json to its pure-Python encoder
+        lines = ",\n".join(
+            "  " + json.dumps(record, ensure_ascii=False) for record in as_records(summary)
+        )
+        return f"[\n{lines}\n]\n" if lines else "[]\n"
     columns = summary.columns
     values = _cells(summary)
     cells = [["" if value is _MISSING else render_value(value) for value in row] for row in values]
@@ -290,19 +309,50 @@ def render(summary: Summary, output_format: str) -> str:
         raise MaggotError(f"unknown format {output_format!r}: expected one of {', '.join(FORMATS)}")
     if not cells:
         return ""
-    from tabulate import tabulate
-
-    if output_format == "markdown":
-        cells = [[cell.replace("|", "\\|") for cell in row] for row in cells]
-    alignment = [
-        "right" if all(_is_number(value) or value is _MISSING for value in column) else "left"
-        for column in zip(*values)
+    right = [
+        all(_is_number(value) or value is _MISSING for value in column) for column in zip(*values)
     ]
+    if output_format == "table":
+        return plain_table(columns, cells, right)
+    from tabulate import tabulate  # type: ignore[import-untyped, unused-ignore]
+
+    cells = [[cell.replace("|", "\\|") for cell in row] for row in cells]
+    alignment = ["right" if flag else "left" for flag in right]
     table = tabulate(
-        cells,
-        headers=columns,
-        tablefmt="github" if output_format == "markdown" else "simple",
-        disable_numparse=True,
-        colalign=alignment,
+        cells, headers=columns, tablefmt="github", disable_numparse=True, colalign=alignment
     )
     return str(table) + "\n"
+
+
+def plain_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]
+) -> str:
+    """The layout of tabulate's "simple" format, without trailing blanks.
+
+    Measured on 10,000 runs of five columns: tabulate takes 0.25 s of
+    summarize's 1 s budget, padding column by column here about 0.04 s.
+    """
+    columns: list[list[str]] = []
+    for index, header in enumerate(headers):
+        column = [_printable(row[index]) for row in rows]
+        # tabulate keeps two blanks of room next to each header
+        width = max([_width(header) + 2, *map(_width, column)])
+        columns.append([_pad(text, width, right[index]) for text in (header, "-" * width, *column)])
+    return "".join("  ".join(line).rstrip() + "\n" for line in zip(*columns))
+
+
+def _printable(text: str) -> str:
+    return text if text.isprintable() else json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _width(text: str) -> int:
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    if text.isascii():
+        return text.rjust(width) if right else text.ljust(width)
+    blanks = " " * (width - _width(text))
+    return blanks + text if right else text + blanks

@@ -422,7 +422,8 @@ def test_imports_from_the_original_checkout_are_flagged(tmp_path):
     checkout.mkdir()
     (checkout / "helpers.py").write_text("VALUE = 1\n")
     (tmp_path / "train.py").write_text(
-        "import helpers\nfrom maggot import Experiment\nwith Experiment(config={'a': 1}):\n    pass\n"
+        "import helpers\nfrom maggot import Experiment\n"
+        "with Experiment(config={'a': 1}):\n    pass\n"
     )
     env = {"PYTHONPATH": str(checkout), "MAGGOT_ORIGINAL_ROOT": str(checkout)}
     assert run_python(["train.py"], cwd=tmp_path, env=env).returncode == 0

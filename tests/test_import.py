@@ -9,7 +9,11 @@ HEAVY = ("click", "deepdiff", "tabulate", "git", "pandas", "numpy")
 
 def test_import_maggot_stays_light(tmp_path):
     result = run_python(
-        ["-c", f"import sys, json, maggot; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"],
+        [
+            "-c",
+            "import sys, json, maggot\n"
+            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))",
+        ],
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr

@@ -56,14 +56,12 @@ def results_of(run_dir: Path) -> dict:
 
 
 def checkout_fingerprint(repo: Path) -> dict[str, str]:
-    """Bytes of every file in the checkout (.git included), refs, stash and worktrees."""
+    """Bytes of every file in the checkout and in .git, refs, stash and worktrees."""
     digests = {}
     for directory, dirnames, filenames in os.walk(repo):
-        dirnames[:] = [name for name in dirnames if name not in ("experiments", "objects", "logs")]
+        dirnames[:] = [name for name in dirnames if name != "experiments"]
         for name in filenames:
             path = Path(directory, name)
-            if path.name == "ORIG_HEAD":
-                continue
             digests[str(path.relative_to(repo))] = hashlib.sha256(path.read_bytes()).hexdigest()
     digests["<refs>"] = git(repo, "for-each-ref")
     digests["<stash>"] = git(repo, "stash", "list")
