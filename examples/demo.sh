@@ -34,9 +34,15 @@ step maggot config-diff experiments/0.0-0.05-10 experiments/0.001-0.5-30
 maggot config-diff experiments/0.0-0.05-10 experiments/0.001-0.5-30
 
 # the checkout moves on; reproduce still rebuilds the recorded state
-git commit -q -am "bigger data set" && echo "# later edit" >> train.py
+git commit -q -am "bigger data set"
+sed -i.bak 's/size: int = 600/size: int = 800/' train.py && rm train.py.bak
 step maggot reproduce experiments/0.0-0.05-10 --yes
 maggot reproduce experiments/0.0-0.05-10 --yes
 
 step git status --short   "# the checkout is as it was"
 git status --short
+
+# a new run on the changed code: diff shows config, code and results side by side
+"$python" train.py --lr 0.05 --epochs 10 > /dev/null 2>&1
+step maggot diff experiments/0.0-0.05-10 experiments/0.0-0.05-10_1
+maggot diff experiments/0.0-0.05-10 experiments/0.0-0.05-10_1

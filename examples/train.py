@@ -75,7 +75,7 @@ def main() -> None:
     ) as exp:
         accuracy, loss = train(exp.config, make_data(args.seed))
         print(f"accuracy {accuracy:.4f}  final train loss {loss:.4f}")
-        exp.register_result("accuracy", accuracy)
+        exp.register_result("accuracy", round(accuracy, 6))
         exp.register_result("train.loss", round(loss, 6))
 
 
