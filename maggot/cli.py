@@ -52,7 +52,12 @@ def reports_errors() -> Iterator[None]:
 
 def use_color() -> bool:
     """Colors only on a terminal, and never with NO_COLOR set."""
-    return "NO_COLOR" not in os.environ and click.get_text_stream("stdout").isatty()
+    if "NO_COLOR" in os.environ:
+        return False
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def paint(text: str, color: str | None = None, bold: bool = False) -> str:

@@ -377,13 +377,13 @@ class _Terminal(io.StringIO):
 
 
 def test_use_color_needs_a_terminal_and_no_NO_COLOR(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(click, "get_text_stream", lambda name: _Terminal())
+    monkeypatch.setattr(sys, "stdout", _Terminal())
     monkeypatch.delenv("NO_COLOR", raising=False)
     assert cli.use_color()
     monkeypatch.setenv("NO_COLOR", "1")
     assert not cli.use_color()
     monkeypatch.delenv("NO_COLOR")
-    monkeypatch.setattr(click, "get_text_stream", lambda name: io.StringIO())
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
     assert not cli.use_color()
 
 

@@ -169,7 +169,7 @@ def test_plain_table_has_the_layout_of_tabulates_simple_format() -> None:
     headers = ["run", "status", "accuracy", "note"]
     rows = [
         ["a", "completed", "0.5", "x"],
-        ["日本語-run", "failed", "10.25", ""],
+        ["long-run-name", "failed", "10.25", ""],
         ["b", "running", "", "a longer note"],
     ]
     right = [False, False, True, False]
@@ -181,6 +181,23 @@ def test_plain_table_has_the_layout_of_tabulates_simple_format() -> None:
     )
     lines = [line.rstrip() + "\n" for line in str(expected).splitlines()]
     assert summaries.plain_table(headers, rows, right) == "".join(lines)
+
+
+def test_plain_table_aligns_wide_characters_by_display_width() -> None:
+    import unicodedata
+
+    def display_width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+    table = summaries.plain_table(
+        ["run", "status"], [["日本語-run", "failed"], ["b", "running"]], [False, False]
+    )
+    header, _, wide, narrow = table.splitlines()
+    starts = {
+        display_width(line[: line.index(word)])
+        for line, word in ((header, "status"), (wide, "failed"), (narrow, "running"))
+    }
+    assert len(starts) == 1
 
 
 def test_plain_table_escapes_control_characters() -> None:
