@@ -1,31 +1,7 @@
-"""File-name patterns that mark a file as likely to hold secrets."""
+"""File-name patterns that mark a file as likely to hold secrets (shared with the snapshot)."""
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
+from maggot.secrets import SECRET_FILE_PATTERNS, TEMPLATE_NAMES, looks_secret
 
-SECRET_PATTERNS: tuple[str, ...] = (
-    ".env",
-    ".env.*",
-    "*.pem",
-    "*.key",
-    "id_rsa*",
-    "id_ed25519*",
-    "id_ecdsa*",
-    "id_dsa*",
-    "*credentials*",
-    ".netrc",
-    "*.p12",
-    "*.pfx",
-    ".pypirc",
-)
-
-TEMPLATE_NAMES: frozenset[str] = frozenset({".env.example", ".env.sample", ".env.template"})
-
-
-def looks_secret(path: str) -> bool:
-    """Return True when the base name of ``path`` matches a secret-file pattern."""
-    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].lower()
-    if name in TEMPLATE_NAMES:
-        return False
-    return any(fnmatchcase(name, pattern) for pattern in SECRET_PATTERNS)
+__all__ = ["SECRET_FILE_PATTERNS", "TEMPLATE_NAMES", "looks_secret"]

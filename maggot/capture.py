@@ -10,45 +10,10 @@ import shlex
 import socket
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import IO, Any
 
-REDACTED = "<redacted>"
-SECRET_NAME_WORDS = (
-    "SECRET",
-    "TOKEN",
-    "PASSWORD",
-    "PASSWD",
-    "API_KEY",
-    "APIKEY",
-    "ACCESS_KEY",
-    "PRIVATE",
-    "CREDENTIAL",
-    "AUTH",
-)
 CAPTURE_MODES = ("sys", "fd", "none")
-
-
-def secret_name_pattern(extra_words: Iterable[str] = ()) -> re.Pattern[str]:
-    """A case-insensitive pattern matching environment names that look secret."""
-    words = [*SECRET_NAME_WORDS, *extra_words]
-    return re.compile("|".join(re.escape(word) for word in words), re.IGNORECASE)
-
-
-def redact_environ(
-    environ: Mapping[str, str], extra_secret_words: Iterable[str] = ()
-) -> dict[str, str]:
-    """A copy of ``environ`` with values of secret-looking names replaced."""
-    pattern = secret_name_pattern(extra_secret_words)
-    return {name: REDACTED if pattern.search(name) else value for name, value in environ.items()}
-
-
-_URL_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]+@")
-
-
-def redact_url(url: str) -> str:
-    """Drop a user/password part from a URL (``https://token@host/...``)."""
-    return _URL_USERINFO.sub(r"\1", url)
 
 
 def process_argv() -> list[str]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from maggot import capture, gitsnap, store
+from maggot import capture, gitsnap, secrets, store
 from maggot.config import Config, flatten, safe_directory_name, to_json_value, unflatten
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
 
@@ -279,7 +279,7 @@ class Experiment:
         )
         store.write_json_atomic(
             store.meta_path(run_dir, store.ENVIRON_FILE),
-            capture.redact_environ(os.environ, secret_env_words),
+            secrets.redact_environ(os.environ, secret_env_words),
         )
         store.write_text_atomic(
             store.meta_path(run_dir, store.PACKAGES_FILE),

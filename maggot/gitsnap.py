@@ -7,32 +7,16 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from maggot import store
-from maggot.capture import redact_url
 from maggot.errors import GitError, ReproduceError
 from maggot.git import finish_git, run_git, split_nul, start_git
+from maggot.secrets import looks_secret, redact_url
 
 MIB = 1024 * 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")
-SECRET_FILE_PATTERNS = (
-    ".env",
-    ".env.*",
-    "*.pem",
-    "*.key",
-    "id_rsa*",
-    "id_dsa*",
-    "id_ecdsa*",
-    "id_ed25519*",
-    "*credentials*",
-    ".netrc",
-    ".pypirc",
-    ".git-credentials",
-    "*.p12",
-    "*.pfx",
-)
 # Python writes these on import, so they would differ between a run and its replay
 DERIVED_FILE_PATTERNS = ("*/__pycache__/*", "__pycache__/*", "*.pyc", "*.pyo")
 DIFF_OPTIONS = (
@@ -87,14 +71,6 @@ class GitSnapshot(NamedTuple):
 
 
 DEFAULT_LIMITS = SnapshotLimits()
-
-
-def looks_secret(path: str, extra_patterns: Iterable[str] = ()) -> bool:
-    """Whether a file's name looks like it holds credentials."""
-    name = os.path.basename(path)
-    return any(
-        fnmatch.fnmatch(name, pattern) for pattern in (*SECRET_FILE_PATTERNS, *extra_patterns)
-    )
 
 
 def _relative_inside(path: str, root: str) -> str | None:

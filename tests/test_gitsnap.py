@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from maggot import gitsnap
 from maggot.errors import ReproduceError
 from maggot.gitsnap import SnapshotLimits, apply_snapshot, load_snapshot, take_snapshot
+from maggot.secrets import looks_secret
 
 SKIP_ALWAYS = {".git", "experiments"}
 
@@ -257,9 +258,7 @@ file_names = st.text(
     max_size=20,
 ).filter(
     lambda name: (
-        name not in (".", "..", ".git")
-        and not name.startswith(".env")
-        and not gitsnap.looks_secret(name)
+        name not in (".", "..", ".git") and not name.startswith(".env") and not looks_secret(name)
     )
 )
 
