@@ -405,11 +405,15 @@ def _print_plan(plan: ReproducePlan) -> None:
         ("command", shlex.join(plan.command)),
         ("records to", plan.replay_dir),
     ]
+    for submodule in head.get("submodules", []):
+        rows.append(
+            ("submodule", f"{submodule.get('path')} at {str(submodule.get('commit'))[:12]}")
+        )
     click.echo(paint("Reproduce plan", bold=True))
     for label, value in rows:
         click.echo(f"  {label:<11}{value}")
-    for item in head.get("skipped", []):
-        warn(f"not in the snapshot: {item.get('path')} ({item.get('reason')})")
+    for note in plan.notes:
+        warn(note)
 
 
 def _print_outcome(outcome: ReplayOutcome) -> None:
@@ -523,14 +527,17 @@ def reproduce_command(
             raise CommandError("not run")
     path, temp_dir = reproducing.create_worktree(plan)
     try:
-        exit_code = reproducing.run_replay(plan, path)
+        replay = reproducing.prepare_replay(plan, path)
+        for note in replay.notes:
+            warn(note)
+        exit_code = reproducing.run_replay(replay)
     finally:
         if keep:
             click.echo(
                 f"worktree kept at {path} (remove it with 'git worktree remove --force {path}')"
             )
         else:
-            reproducing.remove_worktree(plan.repository.root, path, temp_dir)
+            reproducing.remove_worktree(plan, path, temp_dir)
     outcome = reproducing.check_replay(plan, exit_code, rtol, atol)
     _print_outcome(outcome)
     if not outcome.reproduced:

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -21,6 +22,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 DERIVED_FILE_PATTERNS = ("*/__pycache__/*", "__pycache__/*", "*.pyc", "*.pyo")
 DIFF_OPTIONS = (
     "--binary",
+    "--unified=3",
     "--no-color",
     "--no-ext-diff",
     "--no-textconv",
@@ -109,6 +111,9 @@ def take_snapshot(
         if "not a git repository" in message:
             message = "not inside a git repository"
         head = no_snapshot(message)
+    except (OSError, UnicodeError) as error:
+        # the run matters more than its snapshot: record why and go on
+        head = no_snapshot(f"the snapshot failed: {error}")
     store.write_json_atomic(store.git_path(run_dir, store.HEAD_FILE), head)
     return head
 
@@ -129,7 +134,13 @@ def record_disabled(run_dir: str, cwd: str, reason: str) -> dict[str, Any]:
 def _snapshot(
     run_dir: str, cwd: str, exclude_dirs: Sequence[str], limits: SnapshotLimits
 ) -> dict[str, Any]:
-    toplevel = run_git("rev-parse", "--show-toplevel", cwd=cwd).decode().strip()
+    toplevel, index_file = (
+        run_git(
+            "rev-parse", "--path-format=absolute", "--show-toplevel", "--git-path", "index", cwd=cwd
+        )
+        .decode("utf-8", errors="surrogateescape")
+        .splitlines()[:2]
+    )
     pathspec = ["--"]
     for directory in exclude_dirs:
         relative = _relative_inside(directory, toplevel)
@@ -143,14 +154,18 @@ def _snapshot(
         "--ignore-submodules=none", *pathspec, cwd=toplevel,
     )  # fmt: skip
     remotes_process = start_git("config", "-z", "--get-regexp", r"^remote\..*\.url$", cwd=toplevel)
+    flags_process = start_git("ls-files", "-v", "-z", *pathspec, cwd=toplevel)
     status = _parse_status(finish_git(status_process, "status"))
     remotes = _parse_remotes(finish_git(remotes_process, "config", check=False))
+    hidden = _hidden_from_status(toplevel, finish_git(flags_process, "ls-files"))
 
     if status.commit is None:
         return no_snapshot("the repository has no commits yet")
 
     patch = b""
-    if status.tracked_changes:
+    if hidden:
+        patch = _diff_with_flags_cleared(toplevel, index_file, hidden, pathspec)
+    elif status.tracked_changes:
         patch = run_git("diff", "HEAD", *DIFF_OPTIONS, *pathspec, cwd=toplevel)
     with open(store.git_path(run_dir, store.PATCH_FILE), "wb") as file:
         file.write(patch)
@@ -167,7 +182,7 @@ def _snapshot(
         "repo_root": toplevel,
         "cwd": _relative_inside(cwd, toplevel) or "",
         "script": _script_path(toplevel),
-        "is_dirty": bool(status.tracked_changes or status.untracked),
+        "is_dirty": bool(patch or status.untracked),
         "counts": {
             "staged": status.staged,
             "unstaged": status.unstaged,
@@ -175,11 +190,45 @@ def _snapshot(
             "untracked_copied": len(copied),
         },
         "patch_bytes": len(patch),
+        "hidden_from_status": hidden,
         "untracked": copied,
         "skipped": skipped,
         "submodules": _submodules(toplevel, status.submodule_flags),
     }
     return head
+
+
+# ls-files -v tags: lowercase = assume-unchanged, S = skip-worktree
+_HIDDEN_TAG = re.compile(r"(?:^|\0)([a-zS]) ([^\0]*)")
+
+
+def _hidden_from_status(toplevel: str, ls_files_output: bytes) -> list[str]:
+    """Tracked files that git status and git diff skip (assume-unchanged, skip-worktree).
+
+    A sparse checkout leaves skip-worktree files out of the working tree; only
+    the ones present can hold local edits.
+    """
+    text = ls_files_output.decode("utf-8", errors="surrogateescape")
+    return [
+        path
+        for _, path in _HIDDEN_TAG.findall(text)
+        if os.path.lexists(os.path.join(toplevel, path))
+    ]
+
+
+def _diff_with_flags_cleared(
+    toplevel: str, index_file: str, hidden: list[str], pathspec: list[str]
+) -> bytes:
+    """``git diff HEAD`` as if the hidden files had no flags, without touching the index."""
+    with tempfile.TemporaryDirectory(prefix="maggot-index-") as scratch:
+        scratch_index = os.path.join(scratch, "index")
+        shutil.copyfile(index_file, scratch_index)
+        env = {"GIT_INDEX_FILE": scratch_index}
+        paths = "".join(path + "\0" for path in hidden).encode("utf-8", errors="surrogateescape")
+        # one flag per call: update-index applies only the last of several
+        for flag in ("--no-assume-unchanged", "--no-skip-worktree"):
+            run_git("update-index", flag, "-z", "--stdin", cwd=toplevel, env=env, input=paths)
+        return run_git("diff", "HEAD", *DIFF_OPTIONS, *pathspec, cwd=toplevel, env=env)
 
 
 class _Status(NamedTuple):
@@ -292,7 +341,7 @@ def _copy_untracked(
                 else:
                     total += info.st_size
         if reason is not None:
-            skipped.append({"path": path, "reason": reason})
+            skipped.append({"path": _printable(path), "reason": reason})
             continue
         destination = os.path.join(target_dir, path)
         os.makedirs(os.path.dirname(destination), exist_ok=True)
@@ -309,6 +358,10 @@ def _skip_reason(
 ) -> str | None:
     if path.endswith("/"):
         return "nested git repository"
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8"
     if looks_secret(path):
         return "secret-looking name"
     if any(fnmatch.fnmatch(path, pattern) for pattern in limits.exclude):
@@ -325,6 +378,11 @@ def _skip_reason(
         if run_dir_cache[parent]:
             return "inside a run directory"
     return None
+
+
+def _printable(path: str) -> str:
+    """A path that JSON can hold, undecodable bytes shown as escapes."""
+    return path.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
 
 
 def _human(size: int) -> str:
@@ -355,10 +413,12 @@ def load_snapshot(run_dir: str) -> GitSnapshot:
 
 
 def safe_relative_path(path: str) -> bool:
-    """A repo-relative path that stays inside the tree it is joined to."""
-    if not path or os.path.isabs(path) or path.startswith(("/", "\\")) or _DRIVE.match(path):
+    """A repo-relative path (``/``-separated, as git writes them) that stays inside its tree."""
+    if not path or path.startswith("/") or _DRIVE.match(path):
         return False
-    return ".." not in path.replace("\\", "/").split("/")
+    separators = "/\\" if os.sep == "\\" else "/"
+    parts = re.split(f"[{re.escape(separators)}]", path)
+    return ".." not in parts and not os.path.isabs(path)
 
 
 def apply_snapshot(snapshot: GitSnapshot, tree: str) -> None:

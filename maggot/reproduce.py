@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 
 from maggot import gitsnap, store
 from maggot.config import flatten
-from maggot.errors import GitError, ReproduceError
+from maggot.errors import GitError, MaggotError, ReproduceError
 from maggot.experiment import ENV_ORIGINAL_ROOT, ENV_REPRODUCTION_OF, ENV_RUN_DIR
-from maggot.git import run_git
+from maggot.git import run_git, split_nul
 
 _PYTHON_OPTIONS_WITH_VALUE = ("-X", "-W", "--check-hash-based-pycs")
 _NOTEBOOK_MODULES = ("ipykernel_launcher", "ipykernel", "IPython", "jupyter")
@@ -40,6 +40,7 @@ class ReproducePlan(NamedTuple):
     cwd: str
     replay_dir: str
     worktree: str | None
+    notes: list[str]
 
     @property
     def commit(self) -> str:
@@ -148,7 +149,24 @@ def plan_reproduction(
         cwd=relative_cwd,
         replay_dir=next_replay_dir(run_dir),
         worktree=worktree,
+        notes=_snapshot_notes(snapshot),
     )
+
+
+def _snapshot_notes(snapshot: gitsnap.GitSnapshot) -> list[str]:
+    """What the run had that its snapshot does not hold."""
+    head = snapshot.head
+    notes = [
+        f"not in the snapshot: {item.get('path')} ({item.get('reason')})"
+        for item in head.get("skipped", [])
+    ]
+    for item in head.get("submodules", []):
+        if item.get("dirty"):
+            notes.append(
+                f"submodule {item.get('path')} had uncommitted changes, which are not in the "
+                "snapshot: the replay uses its recorded commit"
+            )
+    return notes
 
 
 def replay_command(command_argv: Sequence[str], python: str, run_dir: str) -> list[str]:
@@ -204,33 +222,72 @@ def _is_inside(path: str, root: str) -> bool:
 
 
 def _map_into(path: str, roots: Sequence[str], worktree: str) -> str | None:
-    """``path`` under one of ``roots`` as the same place in the worktree, else None."""
-    for root in roots:
-        for candidate_root in {root, os.path.realpath(root)}:
-            prefix = os.path.join(candidate_root, "")
-            if path == candidate_root:
-                return worktree
-            if path.startswith(prefix):
-                return os.path.join(worktree, path[len(prefix) :])
+    """``path`` under one of ``roots`` as the same place in the worktree, else None.
+
+    Both sides are also compared resolved, since a repository reached through
+    a symlink (``/home`` -> ``/gpfs/...``) shows up under either spelling.
+    """
+    for candidate in dict.fromkeys((path, os.path.realpath(path))):
+        for root in roots:
+            for candidate_root in dict.fromkeys((root, os.path.realpath(root))):
+                if candidate == candidate_root:
+                    return worktree
+                prefix = os.path.join(candidate_root, "")
+                if candidate.startswith(prefix):
+                    return os.path.join(worktree, candidate[len(prefix) :])
     return None
 
 
-def map_arguments(command: Sequence[str], roots: Sequence[str], worktree: str) -> list[str]:
-    """Point absolute paths into the checkout at the worktree when the file is there.
+_MAX_COMPARED_ENTRIES = 10_000
 
-    Paths the snapshot doesn't hold (ignored data, say) keep pointing at the
-    original, where the file still is.
+
+def _snapshot_holds(original: str, target: str) -> bool:
+    """Whether everything at ``original`` is also at ``target`` (bytecode caches aside)."""
+    if not os.path.lexists(target):
+        return False
+    if not os.path.isdir(original) or os.path.islink(original):
+        return True
+    seen = 0
+    for directory, dirnames, filenames in os.walk(original):
+        dirnames[:] = [name for name in dirnames if name != "__pycache__"]
+        relative = os.path.relpath(directory, original)
+        for name in filenames:
+            seen += 1
+            if seen > _MAX_COMPARED_ENTRIES:
+                return False
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            if not os.path.lexists(os.path.join(target, relative, name)):
+                return False
+    return True
+
+
+def map_arguments(
+    command: Sequence[str], roots: Sequence[str], worktree: str
+) -> tuple[list[str], list[str]]:
+    """Point absolute paths into the checkout at the worktree, with notes on the rest.
+
+    A path is mapped when the snapshot holds everything there; otherwise (an
+    ignored data set, an output directory) it keeps pointing at the checkout,
+    and a note says so.
     """
     mapped = [command[0]]
+    notes = []
     for argument in command[1:]:
         name, equals, value = (
             argument.partition("=") if argument.startswith("-") else ("", "", argument)
         )
         target = _map_into(value, roots, worktree) if os.path.isabs(value) else None
-        if target is not None and os.path.lexists(target):
-            argument = f"{name}{equals}{target}"
+        if target is not None:
+            if _snapshot_holds(value, target):
+                argument = f"{name}{equals}{target}"
+            else:
+                notes.append(
+                    f"{value} is in your checkout but not (all) in the snapshot: "
+                    "the replay uses it, and may write there, as it is now"
+                )
         mapped.append(argument)
-    return mapped
+    return mapped, notes
 
 
 _IMPORT_PATHS_PROBE = """
@@ -275,9 +332,10 @@ def replay_pythonpath(paths: Sequence[str], roots: Sequence[str], worktree: str)
 def create_worktree(plan: ReproducePlan) -> tuple[str, str | None]:
     """Add a detached worktree at the run's commit and apply its changes.
 
-    Returns the worktree path and the temporary directory holding it (None
-    with ``--worktree``). The user's working tree, index, branches and stash
-    are not touched.
+    Submodules get worktrees of the user's own submodule clones at the recorded
+    commits. Returns the worktree path and the temporary directory holding it
+    (None with ``--worktree``). The user's working tree, index, branches and
+    stash are not touched.
     """
     temp_dir = None
     if plan.worktree is None:
@@ -286,44 +344,84 @@ def create_worktree(plan: ReproducePlan) -> tuple[str, str | None]:
     else:
         path = plan.worktree
     try:
-        # no hooks: a post-checkout hook must not run (or change anything) for a replay
-        run_git(
-            "-c", "core.hooksPath=" + os.devnull,
-            "worktree", "add", "--detach", "--quiet", path, plan.commit,
-            cwd=plan.repository.root,
-        )  # fmt: skip
+        _add_worktree(plan.repository.root, path, plan.commit)
     except GitError as error:
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
         raise ReproduceError(str(error)) from None
     try:
+        for submodule in _recorded_submodules(plan.snapshot):
+            source = os.path.join(plan.repository.root, submodule["path"])
+            try:
+                _add_worktree(source, os.path.join(path, submodule["path"]), submodule["commit"])
+            except GitError as error:
+                raise ReproduceError(
+                    f"submodule {submodule['path']}: cannot check out {submodule['commit'][:12]} "
+                    f"from {source}: {error}"
+                ) from None
         gitsnap.apply_snapshot(plan.snapshot, path)
     except BaseException:
-        remove_worktree(plan.repository.root, path, temp_dir)
+        remove_worktree(plan, path, temp_dir)
         raise
     return path, temp_dir
 
 
-def remove_worktree(repo_root: str, path: str, temp_dir: str | None) -> None:
-    """Remove a worktree made by ``create_worktree`` and prune git's record of it."""
-    run_git("worktree", "remove", "--force", "--force", path, cwd=repo_root, check=False)
+def _add_worktree(repository: str, path: str, commit: str) -> None:
+    # no hooks: a post-checkout hook must not run (or change anything) for a replay
+    run_git(
+        "-c", "core.hooksPath=" + os.devnull,
+        "worktree", "add", "--detach", "--quiet", path, commit,
+        cwd=repository,
+    )  # fmt: skip
+
+
+def _recorded_submodules(snapshot: gitsnap.GitSnapshot) -> list[dict[str, str]]:
+    submodules = []
+    for item in snapshot.head.get("submodules", []):
+        path, commit = item.get("path"), item.get("commit")
+        if not item.get("initialized", True) or not isinstance(path, str) or not commit:
+            continue
+        if not gitsnap.safe_relative_path(path):
+            raise ReproduceError(f"{snapshot.run_dir}: refusing submodule path {path!r}")
+        submodules.append({"path": path, "commit": str(commit)})
+    return submodules
+
+
+def remove_worktree(plan: ReproducePlan, path: str, temp_dir: str | None) -> None:
+    """Remove the worktrees made by ``create_worktree``; other worktrees are left alone."""
+    for submodule in reversed(_recorded_submodules(plan.snapshot)):
+        source = os.path.join(plan.repository.root, submodule["path"])
+        target = os.path.join(path, submodule["path"])
+        run_git("worktree", "remove", "--force", "--force", target, cwd=source, check=False)
+    run_git("worktree", "remove", "--force", "--force", path, cwd=plan.repository.root, check=False)
     if os.path.exists(path):
         shutil.rmtree(path, ignore_errors=True)
     if temp_dir:
         shutil.rmtree(temp_dir, ignore_errors=True)
-    run_git("worktree", "prune", cwd=repo_root, check=False)
 
 
-def run_replay(plan: ReproducePlan, worktree: str) -> int:
-    """Run the recorded command in the worktree; output streams to the terminal."""
+class Replay(NamedTuple):
+    """The replay's process, ready to start."""
+
+    command: list[str]
+    cwd: str
+    environment: dict[str, str]
+    notes: list[str]
+
+
+def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
+    """Map the command, directory and import paths from the checkout onto the worktree."""
     roots = [plan.repository.root]
     recorded_root = plan.snapshot.head.get("repo_root")
     if isinstance(recorded_root, str) and recorded_root not in roots:
         roots.append(recorded_root)
+    notes = []
     cwd = os.path.join(worktree, plan.cwd)
     if not os.path.isdir(cwd):
-        raise ReproduceError(f"recorded cwd {plan.cwd!r} does not exist in the snapshot")
-    command = map_arguments(plan.command, roots, worktree)
+        os.makedirs(cwd)
+        notes.append(f"{plan.cwd}/ is not in the snapshot (empty or ignored); created it empty")
+    command, argument_notes = map_arguments(plan.command, roots, worktree)
+    notes.extend(argument_notes)
     environment = dict(os.environ)
     python_path = replay_pythonpath(
         import_paths(command[0], os.path.dirname(worktree)), roots, worktree
@@ -333,7 +431,12 @@ def run_replay(plan: ReproducePlan, worktree: str) -> int:
     environment[ENV_RUN_DIR] = os.path.abspath(plan.replay_dir)
     environment[ENV_REPRODUCTION_OF] = os.path.abspath(plan.run_dir)
     environment[ENV_ORIGINAL_ROOT] = plan.repository.root
-    process = subprocess.Popen(command, cwd=cwd, env=environment)
+    return Replay(command, cwd, environment, notes)
+
+
+def run_replay(replay: Replay) -> int:
+    """Run the replay without a shell; its output streams to the terminal."""
+    process = subprocess.Popen(replay.command, cwd=replay.cwd, env=replay.environment)
     try:
         return process.wait()
     except KeyboardInterrupt:
@@ -380,25 +483,44 @@ def _values_match(before: Any, after: Any, rtol: float, atol: float) -> bool:
     return bool(before == after)
 
 
-def _code_state_differences(original: gitsnap.GitSnapshot, replay_dir: str) -> list[str]:
-    """The replay snapshots its own worktree: it must show the recorded code state."""
+def _code_state_differences(plan: ReproducePlan) -> list[str]:
+    """The replay snapshots its own worktree: its full code state must be the recorded one.
+
+    Both states (commit + patch + untracked files) are built as git trees and
+    compared, so a file staged in the original and untracked in the replay
+    still counts as the same code. Files only the replay has are ignored: a
+    script may create some before its Experiment starts.
+    """
+    from maggot import codediff
+
     try:
-        replayed = gitsnap.load_snapshot(replay_dir)
+        replayed = gitsnap.load_snapshot(plan.replay_dir)
     except ReproduceError as error:
         return [f"cannot confirm the replay's code state: {error}"]
-    differences = []
-    if replayed.commit != original.commit:
-        differences.append(
-            f"the replay ran on commit {replayed.commit[:12]}, not {original.commit[:12]}"
-        )
-    elif replayed.patch_bytes() != original.patch_bytes():
-        differences.append("the replay's uncommitted changes differ from the recorded diff.patch")
-    missing = set(original.untracked_files()) - set(replayed.untracked_files())
-    if missing:
-        differences.append(
-            "recorded untracked files missing in the replay: " + ", ".join(sorted(missing))
-        )
-    return differences
+    repository = codediff.find_repository(plan.repository.root)
+    with codediff.scratch_directory() as scratch:
+        env = codediff.scratch_env(repository, scratch)
+        try:
+            recorded_tree = codediff.build_tree(repository, plan.snapshot, env, scratch)
+            replayed_tree = codediff.build_tree(repository, replayed, env, scratch)
+        except MaggotError as error:
+            return [f"cannot confirm the replay's code state: {error}"]
+        output = run_git(
+            "diff", "--name-status", "-z", "--no-renames", recorded_tree, replayed_tree,
+            cwd=repository.toplevel, env=env,
+        )  # fmt: skip
+    fields = split_nul(output)
+    changed = [
+        f"{path} ({_STATUS_WORDS.get(kind, kind)})"
+        for kind, path in zip(fields[::2], fields[1::2])
+        if kind != "A"
+    ]
+    if not changed:
+        return []
+    return ["the replay ran on code that differs from the snapshot: " + ", ".join(changed)]
+
+
+_STATUS_WORDS = {"M": "modified", "D": "missing", "T": "type changed"}
 
 
 def check_replay(plan: ReproducePlan, exit_code: int, rtol: float, atol: float) -> ReplayOutcome:
@@ -415,7 +537,7 @@ def check_replay(plan: ReproducePlan, exit_code: int, rtol: float, atol: float) 
         replay = store.load_run(plan.replay_dir, with_config=False)
         problems.extend(replay.problems)
         replay_results = replay.results
-        problems.extend(_code_state_differences(plan.snapshot, plan.replay_dir))
+        problems.extend(_code_state_differences(plan))
         foreign = replay.info.get("imports_outside_snapshot")
         if foreign:
             problems.append(

@@ -281,3 +281,47 @@ def test_any_untracked_file_name_survives_the_round_trip(repo, tmp_path_factory,
         for name in names:
             (repo / name).unlink()
         git(repo, "worktree", "prune")
+
+
+@pytest.mark.parametrize("flag", ["--assume-unchanged", "--skip-worktree"])
+def test_edits_hidden_from_git_status_are_still_snapshotted(repo, tmp_path, flag):
+    (repo / "settings.py").write_text("LR = 0.1\n")
+    commit_all(repo)
+    git(repo, "update-index", flag, "settings.py")
+    index_before = (repo / ".git" / "index").read_bytes()
+    (repo / "settings.py").write_text("LR = 0.5\n")
+    before = tree_state(repo)
+    run_dir, head = snapshot_of(repo, tmp_path)
+    assert head["hidden_from_status"] == ["settings.py"] and head["is_dirty"] is True
+    assert (repo / ".git" / "index").read_bytes() == index_before
+    assert tree_state(rebuild(repo, run_dir, tmp_path)) == before
+
+
+def test_untracked_file_name_that_is_not_utf8_is_skipped_not_fatal(repo, tmp_path):
+    os.close(os.open(os.path.join(os.fsencode(repo), b"caf\xe9.txt"), os.O_CREAT | os.O_WRONLY))
+    (repo / "ok.txt").write_text("fine\n")
+    run_dir, head = snapshot_of(repo, tmp_path)
+    assert head["snapshot"] is True and head["untracked"] == ["ok.txt"]
+    assert head["skipped"] == [{"path": "caf\\xe9.txt", "reason": "file name is not valid UTF-8"}]
+    assert json.loads((run_dir / ".maggot" / "git" / "head.json").read_text()) == head
+
+
+def test_user_diff_settings_do_not_change_the_patch(repo, tmp_path):
+    (repo / "settings.py").write_text("LR = 0.1\nB = 2\n")
+    commit_all(repo)
+    for key, value in [
+        ("diff.context", "0"),
+        ("diff.noprefix", "true"),
+        ("diff.relative", "true"),
+        ("color.ui", "always"),
+        ("diff.mnemonicPrefix", "true"),
+    ]:
+        git(repo, "config", key, value)
+    (repo / "settings.py").write_text("LR = 0.5\nB = 2\n")
+    before = tree_state(repo)
+    run_dir, _ = snapshot_of(repo, tmp_path)
+    assert tree_state(rebuild(repo, run_dir, tmp_path)) == before
+
+
+def test_backslash_in_a_posix_file_name_is_not_a_path_separator():
+    assert gitsnap.safe_relative_path("\\back.txt") == (os.sep == "/")

@@ -157,19 +157,17 @@ def test_keep_leaves_the_worktree_and_says_where(project, tmp_path):
     git(project, "worktree", "remove", "--force", str(target))
 
 
-def test_worktree_is_removed_when_the_replay_fails(project):
+def test_worktree_is_removed_when_the_replay_fails(project, tmp_path):
     (project / RUN / ".maggot" / "git" / "untracked" / "bonus.py").write_text(
         "raise SystemExit(3)\n"
     )
-    result = run_maggot("reproduce", RUN, "--yes", cwd=project)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    result = run_maggot("reproduce", RUN, "--yes", cwd=project, env={"TMPDIR": str(temp)})
     assert result.returncode == 1
     assert "exited with code 3" in result.stdout + result.stderr
     assert git(project, "worktree", "list", "--porcelain").count("worktree ") == 1
-    assert not [
-        p
-        for p in Path(os.environ.get("TMPDIR", "/tmp")).glob("maggot-reproduce-*")
-        if (p / "repo").exists()
-    ]
+    assert list(temp.iterdir()) == []
 
 
 def test_commit_missing_from_the_repository_suggests_fetch(project, tmp_path):
@@ -318,3 +316,143 @@ def test_compare_results_exact_and_with_tolerance():
     assert tolerant["accuracy"] == "match"
     missing = reproduce.compare_results(original, {})
     assert {c.status for c in missing} == {"missing"}
+
+
+def record(repo: Path, script: str, *args: str, cwd: Path | None = None) -> Path:
+    """Write train.py (committed), then run it with ``args``; return the run directory."""
+    (repo / "train.py").write_text(textwrap.dedent(script))
+    commit_all(repo, "train")
+    before = set((repo / "experiments").iterdir()) if (repo / "experiments").exists() else set()
+    result = run_python([str(repo / "train.py"), *args], cwd=cwd or repo)
+    assert result.returncode == 0, result.stderr
+    experiments = (cwd or repo) / "experiments"
+    [run_dir] = set(experiments.iterdir()) - before
+    return run_dir
+
+
+SETTINGS_SCRIPT = """
+    from maggot import Experiment
+    import settings
+    with Experiment(config={"a": 1}) as exp:
+        exp.register_result("lr", settings.LR)
+"""
+
+
+def test_staged_new_files_reproduce_as_the_same_code(repo):
+    (repo / "settings.py").write_text("LR = 0.1\n")
+    git(repo, "add", "settings.py")  # staged, never committed
+    run_dir = record(repo, SETTINGS_SCRIPT)
+    git(repo, "rm", "-q", "--cached", "settings.py")
+    (repo / "settings.py").unlink()
+    result = run_maggot("reproduce", str(run_dir), "--yes", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_edits_hidden_by_assume_unchanged_are_replayed(repo):
+    (repo / "settings.py").write_text("LR = 0.1\n")
+    run_dir_script = SETTINGS_SCRIPT
+    (repo / "train.py").write_text(textwrap.dedent(run_dir_script))
+    commit_all(repo)
+    git(repo, "update-index", "--assume-unchanged", "settings.py")
+    (repo / "settings.py").write_text("LR = 0.5\n")
+    assert run_python(["train.py"], cwd=repo).returncode == 0
+    (repo / "settings.py").write_text("LR = 0.9\n")
+    result = run_maggot("reproduce", "experiments/1", "--yes", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert results_of(repo / "experiments" / "1.repro-1") == {"lr": 0.5}
+
+
+def test_paths_through_a_symlinked_repository_are_mapped(repo, tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(repo)
+    (repo / "conf.txt").write_text("0.1\n")
+    script = """
+        import sys
+        from maggot import Experiment
+        with Experiment(config={"a": 1}) as exp:
+            exp.register_result("lr", float(open(sys.argv[1]).read()))
+    """
+    (repo / "train.py").write_text(textwrap.dedent(script))
+    commit_all(repo)
+    (repo / "conf.txt").write_text("0.5\n")
+    assert run_python(["train.py", str(link / "conf.txt")], cwd=link).returncode == 0
+    (repo / "conf.txt").write_text("0.9\n")
+    result = run_maggot("reproduce", "experiments/1", "--yes", cwd=link)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_directory_with_ignored_data_keeps_pointing_at_the_checkout(repo):
+    (repo / "data").mkdir()
+    (repo / "data" / "README.md").write_text("data lives here\n")
+    (repo / ".gitignore").write_text("experiments/\ndata/*.csv\n")
+    (repo / "data" / "train.csv").write_text("1\n2\n3\n")
+    script = """
+        import pathlib, sys
+        from maggot import Experiment
+        with Experiment(config={"a": 1}) as exp:
+            rows = sum(len(p.read_text().split()) for p in pathlib.Path(sys.argv[1]).glob("*.csv"))
+            exp.register_result("rows", rows)
+    """
+    run_dir = record(repo, script, str(repo / "data"))
+    result = run_maggot("reproduce", str(run_dir), "--yes", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not (all) in the snapshot" in result.stderr
+
+
+def test_reproduce_leaves_other_worktrees_alone(project, tmp_path):
+    other = tmp_path / "other-worktree"
+    git(project, "worktree", "add", "-q", str(other), "-b", "wip")
+    (other / "README.md").write_text("staged work\n")
+    git(other, "add", "README.md")
+    parked = tmp_path / "parked"
+    other.rename(parked)  # e.g. on a drive that is not mounted right now
+    assert run_maggot("reproduce", RUN, "--yes", cwd=project).returncode == 0
+    parked.rename(other)
+    assert "M  README.md" in git(other, "status", "--short")
+
+
+def test_run_from_an_ignored_directory_reproduces(repo):
+    (repo / ".gitignore").write_text("experiments/\noutputs/\n")
+    (repo / "outputs").mkdir()
+    script = """
+        from maggot import Experiment
+        with Experiment(config={"a": 1}) as exp:
+            exp.register_result("x", 1)
+    """
+    run_dir = record(repo, script, cwd=repo / "outputs")
+    result = run_maggot("reproduce", str(run_dir), "--yes", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "created it empty" in result.stderr
+
+
+def test_submodules_are_checked_out_at_the_recorded_commit(repo, tmp_path):
+    library = tmp_path / "library"
+    library.mkdir()
+    git(library, "init", "-q")
+    (library / "libvalue.py").write_text("VALUE = 1\n")
+    commit_all(library)
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
+    script = """
+        import sys
+        sys.path.insert(0, "lib")
+        from maggot import Experiment
+        import libvalue
+        with Experiment(config={"a": 1}) as exp:
+            exp.register_result("value", libvalue.VALUE)
+    """
+    run_dir = record(repo, script)
+    (repo / "lib" / "libvalue.py").write_text("VALUE = 2\n")
+    commit_all(repo / "lib", "value 2")
+    result = run_maggot("reproduce", str(run_dir), "--yes", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert results_of(Path(f"{run_dir}.repro-1")) == {"value": 1}
+    assert git(repo / "lib", "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_self_check_reports_a_replay_on_different_code(project):
+    plan = reproduce.plan_reproduction(str(project / RUN), repo_path=str(project))
+    shutil.copytree(project / RUN, plan.replay_dir)
+    assert reproduce._code_state_differences(plan) == []
+    (Path(plan.replay_dir) / ".maggot" / "git" / "untracked" / "bonus.py").write_text("BONUS = 1\n")
+    [problem] = reproduce._code_state_differences(plan)
+    assert "differs from the snapshot" in problem and "bonus.py (modified)" in problem
