@@ -129,10 +129,11 @@ class LineAssembler:
                         self._after_carriage_return = False
                     self._line += piece
 
-    def finish(self) -> None:
+    def finish(self, end: str = "") -> None:
+        """Write out a line still being written, ended with ``end``."""
         with self._lock:
             if self._line:
-                self._log.write_line(self._line)
+                self._log.write_line(self._line + end)
             self._line = ""
 
 
@@ -144,8 +145,9 @@ class TeeStream:
         self._assembler = assembler
 
     def write(self, text: str) -> int:
-        written = self._original.write(text)
+        # the log first: an interrupt between the two must not lose the logged copy
         self._assembler.feed(text)
+        written = self._original.write(text)
         return int(written) if written is not None else len(text)
 
     def writelines(self, lines: Iterable[str]) -> None:
@@ -254,6 +256,8 @@ class OutputCapture:
     def log_text(self, text: str) -> None:
         """Append text to the log only (not the terminal), e.g. a traceback already shown."""
         if self._log is not None:
+            for assembler in self._assemblers:
+                assembler.finish(end="\n")
             self._log.write_line(text)
 
 

@@ -120,10 +120,16 @@ def test_sigint_in_a_real_process_is_recorded_as_interrupted(tmp_path):
     process.communicate(timeout=30)
     run = read_json(meta(tmp_path / "experiments" / "1", "run.json"))
     assert run["status"] == "interrupted"
-    assert (
-        "started\n"
-        in (tmp_path / "experiments" / "1" / ".maggot" / "logs").iterdir().__next__().read_text()
-    )
+    [log] = (tmp_path / "experiments" / "1" / ".maggot" / "logs").iterdir()
+    assert log.read_text().startswith("started\nTraceback")
+
+
+def test_a_line_cut_short_by_a_crash_ends_before_the_traceback(experiments):
+    with pytest.raises(RuntimeError):
+        with Experiment(config=CONFIG, experiments_dir=experiments) as exp:
+            print("half a line", end="")
+            raise RuntimeError("boom")
+    assert Path(exp.logfile).read_text().startswith("half a line\nTraceback")
 
 
 def test_uncaught_error_without_with_block_marks_run_failed(tmp_path):
