@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import codecs
-import getpass
 import os
 import re
 import shlex
-import socket
 import sys
 import threading
 from collections.abc import Iterable
@@ -64,12 +62,12 @@ def installed_packages() -> list[str]:
 def describe_process() -> dict[str, Any]:
     """Host, user, interpreter and platform of this process."""
     try:
-        user = getpass.getuser()
-    except Exception:  # no passwd entry in some containers
+        user = _user_name()
+    except (KeyError, ImportError, OSError):  # no passwd entry in some containers
         user = None
     uname = os.uname() if hasattr(os, "uname") else None
     return {
-        "hostname": socket.gethostname(),
+        "hostname": _host_name(),
         "user": user,
         "pid": os.getpid(),
         "python": {
@@ -79,6 +77,23 @@ def describe_process() -> dict[str, Any]:
         },
         "platform": (f"{uname.sysname}-{uname.release}-{uname.machine}" if uname else sys.platform),
     }
+
+
+def _user_name() -> str:
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def _host_name() -> str:
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
 
 
 class LineLog:

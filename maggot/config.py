@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime
 import enum
-import hashlib
 import json
 import os
 import re
+import sys
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -196,6 +195,8 @@ def safe_directory_name(name: str) -> str:
         safe = "_" + safe
     encoded = safe.encode("utf-8")
     if len(encoded) > MAX_NAME_BYTES:
+        import hashlib
+
         digest = hashlib.sha256(name.encode("utf-8", errors="surrogatepass")).hexdigest()[
             :_HASH_CHARS
         ]
@@ -243,7 +244,11 @@ def to_json_value(value: Any, key: str = "") -> Any:
         return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+    # a date can only be given once the datetime module is loaded; don't load it here
+    datetime_module = sys.modules.get("datetime")
+    if datetime_module is not None and isinstance(
+        value, (datetime_module.date, datetime_module.time)
+    ):
         return value.isoformat()
     if type(value).__module__.split(".", 1)[0] == "numpy" and hasattr(value, "tolist"):
         return to_json_value(value.tolist(), key)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import atexit
-import datetime
 import os
-import shutil
 import sys
 import time
-import traceback
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -31,12 +27,13 @@ _MAX_INCREMENT = 100_000
 
 def utc_now() -> str:
     """The current UTC time as ISO 8601 with milliseconds and a ``Z``."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
 def _log_file_name() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H-%M-%S-%fZ")
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H-%M-%S", time.gmtime(now)) + f"-{int(now % 1 * 1e6):06d}Z"
 
 
 class Experiment:
@@ -197,6 +194,8 @@ class Experiment:
         if self._capture is not None:
             if exc is not None and not _is_clean_exit(exc):
                 # Python prints the traceback after this returns, when the log is closed
+                import traceback
+
                 self._capture.log_text("".join(traceback.format_exception(exc_type, exc, tb)))
             self._capture.stop()
             self._capture = None
@@ -331,7 +330,7 @@ def make_config(config: Any) -> Config:
         data = config.to_dict()
     elif isinstance(config, Mapping):
         data = dict(config)
-    elif isinstance(config, argparse.Namespace):
+    elif _is_namespace(config):
         data = vars(config)
     elif isinstance(config, (str, os.PathLike)):
         path = os.fspath(config)
@@ -344,6 +343,12 @@ def make_config(config: Any) -> Config:
             "to a JSON file, an argparse.Namespace or a maggot Config"
         )
     return Config.from_dict(to_json_value(data))
+
+
+def _is_namespace(config: Any) -> bool:
+    # an argparse.Namespace exists only once argparse is loaded; don't load it here
+    argparse = sys.modules.get("argparse")
+    return argparse is not None and isinstance(config, argparse.Namespace)
 
 
 def _run_name(config: Config, experiment_name: str | None, add_date: bool) -> str:
@@ -378,6 +383,8 @@ def _resolve_existing(run_dir: str, if_exists_mode: str) -> str:
     if mode == "delete":
         if not store.is_run_dir(run_dir) and os.listdir(run_dir):
             raise MaggotError(f"{run_dir} exists and is not a maggot run: refusing to delete it")
+        import shutil
+
         shutil.rmtree(run_dir)
         os.mkdir(run_dir)
         return run_dir

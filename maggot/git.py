@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from maggot.errors import GitError
+
+if TYPE_CHECKING:
+    import subprocess
 
 # user-level settings that do not redirect which repository, index or objects git uses
 _KEPT_GIT_VARIABLES = frozenset(
@@ -66,6 +69,8 @@ def run_git(
     Raises GitError with git's stderr when git fails (and ``check`` is set) or
     is not installed.
     """
+    import subprocess
+
     try:
         completed = subprocess.run(
             git_command(args),
@@ -87,6 +92,8 @@ def run_git(
 
 def start_git(*args: str, cwd: str | os.PathLike[str] | None = None) -> subprocess.Popen[bytes]:
     """Start git in the background so independent calls overlap."""
+    import subprocess
+
     try:
         return subprocess.Popen(
             git_command(args),

@@ -5,9 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -85,6 +83,22 @@ def _relative_inside(path: str, root: str) -> str | None:
     return relative.replace(os.sep, "/")
 
 
+def find_toplevel(cwd: str) -> str | None:
+    """The working tree root above ``cwd``: the nearest directory holding ``.git``.
+
+    A stat per parent directory instead of a ``git rev-parse`` process, so the
+    snapshot's git commands can all start at once.
+    """
+    directory = os.path.abspath(cwd)
+    while True:
+        if os.path.exists(os.path.join(directory, ".git")):
+            return directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+
+
 def no_snapshot(reason: str, commit: str | None = None) -> dict[str, Any]:
     """head.json content for a run without a snapshot."""
     return {"snapshot": False, "reason": reason, "commit": commit}
@@ -134,13 +148,9 @@ def record_disabled(run_dir: str, cwd: str, reason: str) -> dict[str, Any]:
 def _snapshot(
     run_dir: str, cwd: str, exclude_dirs: Sequence[str], limits: SnapshotLimits
 ) -> dict[str, Any]:
-    toplevel, index_file = (
-        run_git(
-            "rev-parse", "--path-format=absolute", "--show-toplevel", "--git-path", "index", cwd=cwd
-        )
-        .decode("utf-8", errors="surrogateescape")
-        .splitlines()[:2]
-    )
+    toplevel = find_toplevel(cwd)
+    if toplevel is None:
+        return no_snapshot("not inside a git repository")
     pathspec = ["--"]
     for directory in exclude_dirs:
         relative = _relative_inside(directory, toplevel)
@@ -149,24 +159,27 @@ def _snapshot(
     if len(pathspec) == 1:
         pathspec = []
 
+    # one round of git processes: they overlap, and the diff is usually needed anyway
     status_process = start_git(
         "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all",
         "--ignore-submodules=none", *pathspec, cwd=toplevel,
     )  # fmt: skip
+    diff_process = start_git("diff", "HEAD", *DIFF_OPTIONS, *pathspec, cwd=toplevel)
     remotes_process = start_git("config", "-z", "--get-regexp", r"^remote\..*\.url$", cwd=toplevel)
     flags_process = start_git("ls-files", "-v", "-z", *pathspec, cwd=toplevel)
-    status = _parse_status(finish_git(status_process, "status"))
-    remotes = _parse_remotes(finish_git(remotes_process, "config", check=False))
-    hidden = _hidden_from_status(toplevel, finish_git(flags_process, "ls-files"))
+    try:
+        status = _parse_status(finish_git(status_process, "status"))
+        remotes = _parse_remotes(finish_git(remotes_process, "config", check=False))
+        hidden = _hidden_from_status(toplevel, finish_git(flags_process, "ls-files"))
+    finally:
+        patch = finish_git(diff_process, "diff", check=False)
 
     if status.commit is None:
         return no_snapshot("the repository has no commits yet")
-
-    patch = b""
     if hidden:
-        patch = _diff_with_flags_cleared(toplevel, index_file, hidden, pathspec)
-    elif status.tracked_changes:
-        patch = run_git("diff", "HEAD", *DIFF_OPTIONS, *pathspec, cwd=toplevel)
+        patch = _diff_with_flags_cleared(toplevel, hidden, pathspec)
+    elif not status.tracked_changes:
+        patch = b""
     with open(store.git_path(run_dir, store.PATCH_FILE), "wb") as file:
         file.write(patch)
 
@@ -199,7 +212,7 @@ def _snapshot(
 
 
 # ls-files -v tags: lowercase = assume-unchanged, S = skip-worktree
-_HIDDEN_TAG = re.compile(r"(?:^|\0)([a-zS]) ([^\0]*)")
+_HIDDEN_TAG = re.compile(rb"(?:^|\0)[a-zS] ([^\0]*)")
 
 
 def _hidden_from_status(toplevel: str, ls_files_output: bytes) -> list[str]:
@@ -208,21 +221,24 @@ def _hidden_from_status(toplevel: str, ls_files_output: bytes) -> list[str]:
     A sparse checkout leaves skip-worktree files out of the working tree; only
     the ones present can hold local edits.
     """
-    text = ls_files_output.decode("utf-8", errors="surrogateescape")
-    return [
-        path
-        for _, path in _HIDDEN_TAG.findall(text)
-        if os.path.lexists(os.path.join(toplevel, path))
-    ]
+    paths = (
+        match.group(1).decode("utf-8", errors="surrogateescape")
+        for match in _HIDDEN_TAG.finditer(ls_files_output)
+    )
+    return [path for path in paths if os.path.lexists(os.path.join(toplevel, path))]
 
 
-def _diff_with_flags_cleared(
-    toplevel: str, index_file: str, hidden: list[str], pathspec: list[str]
-) -> bytes:
+def _diff_with_flags_cleared(toplevel: str, hidden: list[str], pathspec: list[str]) -> bytes:
     """``git diff HEAD`` as if the hidden files had no flags, without touching the index."""
+    import shutil
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="maggot-index-") as scratch:
         scratch_index = os.path.join(scratch, "index")
-        shutil.copyfile(index_file, scratch_index)
+        index_file = run_git(
+            "rev-parse", "--path-format=absolute", "--git-path", "index", cwd=toplevel
+        )
+        shutil.copyfile(os.fsdecode(index_file.rstrip(b"\n")), scratch_index)
         env = {"GIT_INDEX_FILE": scratch_index}
         paths = "".join(path + "\0" for path in hidden).encode("utf-8", errors="surrogateescape")
         # one flag per call: update-index applies only the last of several
@@ -348,7 +364,7 @@ def _copy_untracked(
         if os.path.islink(source):
             os.symlink(os.readlink(source), destination)
         else:
-            shutil.copy2(source, destination)
+            _copy_file(source, destination)
         copied.append(path)
     return copied, skipped
 
@@ -383,6 +399,13 @@ def _skip_reason(
 def _printable(path: str) -> str:
     """A path that JSON can hold, undecodable bytes shown as escapes."""
     return path.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
+
+
+def _copy_file(source: str, destination: str) -> None:
+    """Copy content, mode and times (shutil loads only when files are copied)."""
+    import shutil
+
+    shutil.copy2(source, destination)
 
 
 def _human(size: int) -> str:
@@ -445,4 +468,4 @@ def apply_snapshot(snapshot: GitSnapshot, tree: str) -> None:
         if os.path.islink(source):
             os.symlink(os.readlink(source), destination)
         else:
-            shutil.copy2(source, destination)
+            _copy_file(source, destination)

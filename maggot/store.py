@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -56,13 +56,16 @@ def dumps_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+_temp_counter = itertools.count()
+
+
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` so readers see the old or the new file, never half of one."""
     path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    descriptor, temp_path = tempfile.mkstemp(
-        dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path)
-    )
+    directory, name = os.path.split(path)
+    # pid + counter keep writers apart: tempfile costs more to import than this saves
+    temp_path = os.path.join(directory, f".tmp-{os.getpid()}-{next(_temp_counter)}-{name}")
+    descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
@@ -144,10 +147,6 @@ def load_run(
     raise: they are described in ``problems`` so listings can go on.
     """
     run_dir = os.fspath(run_dir)
-    if not is_run_dir(run_dir):
-        if not os.path.exists(run_dir):
-            raise NotARunError(f"{run_dir}: no such directory")
-        raise NotARunError(f"{run_dir}: no {META_DIR}/ directory (not a run directory?)")
     problems: list[str] = []
     info: dict[str, Any] = {}
     format_version = 0
@@ -156,7 +155,14 @@ def load_run(
         info = read_json_object(meta_path(run_dir, RUN_FILE))
         format_version = int(info.get("format_version", 0))
         status = str(info.get("status", STATUS_UNKNOWN))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        # checked only now: listing 10,000 runs should not stat each one twice
+        if not is_run_dir(run_dir):
+            if not os.path.exists(run_dir):
+                raise NotARunError(f"{run_dir}: no such directory") from None
+            raise NotARunError(
+                f"{run_dir}: no {META_DIR}/ directory (not a run directory?)"
+            ) from None
         problems.append(f"{run_dir}: no {META_DIR}/{RUN_FILE} (written by maggot 0.2?)")
     except (CorruptRunError, ValueError, TypeError) as error:
         problems.append(str(error))
