@@ -84,9 +84,10 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file; a file that doesn't parse raises CorruptRunError naming it."""
     try:
-        # bytes in, one json.loads: measurably faster than a text wrapper over 10,000 runs
+        # bytes read and decoded in C: a text wrapper or json's own encoding
+        # detection cost a measurable share of listing 10,000 runs
         with open(path, "rb") as file:
-            return json.loads(file.read())
+            return json.loads(file.read().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CorruptRunError(f"{os.fspath(path)}: not valid JSON ({error})") from None
 
@@ -147,12 +148,14 @@ def load_run(
     raise: they are described in ``problems`` so listings can go on.
     """
     run_dir = os.fspath(run_dir)
+    # plain concatenation: os.path.join per file showed up when listing 10,000 runs
+    meta_dir = run_dir + os.sep + META_DIR + os.sep
     problems: list[str] = []
     info: dict[str, Any] = {}
     format_version = 0
     status = STATUS_UNKNOWN
     try:
-        info = read_json_object(meta_path(run_dir, RUN_FILE))
+        info = read_json_object(meta_dir + RUN_FILE)
         format_version = int(info.get("format_version", 0))
         status = str(info.get("status", STATUS_UNKNOWN))
     except (FileNotFoundError, NotADirectoryError):
@@ -169,7 +172,7 @@ def load_run(
     config: dict[str, Any] = {}
     if with_config:
         try:
-            config = read_json_object(meta_path(run_dir, CONFIG_FILE))
+            config = read_json_object(meta_dir + CONFIG_FILE)
         except FileNotFoundError:
             problems.append(f"{run_dir}: no {META_DIR}/{CONFIG_FILE}")
         except CorruptRunError as error:
@@ -177,7 +180,7 @@ def load_run(
     results: dict[str, Any] = {}
     if with_results:
         try:
-            results = read_json_object(meta_path(run_dir, RESULTS_FILE))
+            results = read_json_object(meta_dir + RESULTS_FILE)
         except FileNotFoundError:
             pass
         except CorruptRunError as error:
@@ -216,7 +219,7 @@ def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> li
         for entry in entries:
             if entry.name == META_DIR or not entry.is_dir(follow_symlinks=False):
                 continue
-            if os.path.isdir(os.path.join(entry.path, META_DIR)):
+            if os.path.isdir(entry.path + os.sep + META_DIR):
                 found.append(entry.path)
             else:
                 pending.append((entry.path, depth + 1))
