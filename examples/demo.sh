@@ -6,7 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 workdir="$(mktemp -d "${TMPDIR:-/tmp}/maggot-demo.XXXXXX")"
 trap 'rm -rf "$workdir"' EXIT
-python="${PYTHON:-python}"
+python="${PYTHON:-$(command -v python || command -v python3)}"
 maggot() { "$python" -m maggot "$@"; }
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
