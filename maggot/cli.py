@@ -465,6 +465,7 @@ def _show_value(value: Any) -> str:
 @click.option(
     "--worktree",
     type=click.Path(file_okay=False),
+    metavar="PATH",
     help="Create the worktree at PATH (outside the repository).",
 )
 @click.option(

@@ -456,3 +456,20 @@ def test_self_check_reports_a_replay_on_different_code(project):
     (Path(plan.replay_dir) / ".maggot" / "git" / "untracked" / "bonus.py").write_text("BONUS = 1\n")
     [problem] = reproduce._code_state_differences(plan)
     assert "differs from the snapshot" in problem and "bonus.py (modified)" in problem
+
+
+def test_cli_runner_dry_run_and_usage_errors(project, monkeypatch):
+    from click.testing import CliRunner
+
+    from maggot.cli import main
+
+    monkeypatch.chdir(project)
+    runner = CliRunner()
+    planned = runner.invoke(main, ["reproduce", RUN, "--dry-run"])
+    assert planned.exit_code == 0, planned.output
+    assert "records to" in planned.output and "experiments/2.0.repro-1" in planned.output
+    bad_tolerance = runner.invoke(main, ["reproduce", RUN, "--rtol", "-1"])
+    assert bad_tolerance.exit_code == 2
+    missing = runner.invoke(main, ["reproduce", "no-such-run", "--yes"])
+    assert missing.exit_code == 1 and "no-such-run" in missing.output
+    assert not (project / "experiments" / "2.0.repro-1").exists()
