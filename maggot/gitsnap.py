@@ -244,6 +244,13 @@ def _diff_with_flags_cleared(toplevel: str, hidden: list[str], pathspec: list[st
         # one flag per call: update-index applies only the last of several
         for flag in ("--no-assume-unchanged", "--no-skip-worktree"):
             run_git("update-index", flag, "-z", "--stdin", cwd=toplevel, env=env, input=paths)
+        # entries written back through --index-info carry no stat data, so git
+        # compares the files' content: an edit of the same size within the same
+        # second would otherwise look clean
+        entries = run_git(
+            "--literal-pathspecs", "ls-files", "-s", "-z", "--", *hidden, cwd=toplevel, env=env
+        )
+        run_git("update-index", "-z", "--index-info", cwd=toplevel, env=env, input=entries)
         return run_git("diff", "HEAD", *DIFF_OPTIONS, *pathspec, cwd=toplevel, env=env)
 
 
