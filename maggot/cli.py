@@ -397,7 +397,7 @@ def _print_plan(plan: ReproducePlan) -> None:
     branch = head.get("branch") or "detached HEAD"
     rows = [
         ("run", plan.run_dir),
-        ("commit", f"{plan.repository.commit_summary}  ({branch})"),
+        ("commit", f"{plan.commit_summary}  ({branch})"),
         ("changes", f"{head.get('patch_bytes', 0)} bytes of uncommitted changes (diff.patch)"),
         ("untracked", ", ".join(untracked) if untracked else "none"),
         ("worktree", plan.worktree or "a temporary directory, removed afterwards"),

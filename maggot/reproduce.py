@@ -12,7 +12,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from maggot import gitsnap, store
+from maggot import codediff, gitsnap, store
+from maggot.codediff import Repository, find_repository
 from maggot.config import flatten
 from maggot.errors import GitError, MaggotError, ReproduceError
 from maggot.experiment import ENV_ORIGINAL_ROOT, ENV_REPRODUCTION_OF, ENV_RUN_DIR
@@ -23,19 +24,13 @@ _NOTEBOOK_MODULES = ("ipykernel_launcher", "ipykernel", "IPython", "jupyter")
 REPLAY_SUFFIX = ".repro-"
 
 
-class Repository(NamedTuple):
-    """The user's repository that reproduce works from."""
-
-    root: str
-    commit_summary: str
-
-
 class ReproducePlan(NamedTuple):
     """Everything reproduce will do, decided before anything is touched."""
 
     run_dir: str
     snapshot: gitsnap.GitSnapshot
     repository: Repository
+    commit_summary: str
     command: list[str]
     cwd: str
     replay_dir: str
@@ -74,19 +69,6 @@ class ReplayOutcome(NamedTuple):
         )
 
 
-def find_repository(start: str) -> Repository | None:
-    """The repository containing ``start``, or None."""
-    import git
-
-    try:
-        repo = git.Repo(start, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return None
-    if repo.working_tree_dir is None:
-        return None
-    return Repository(root=os.fspath(repo.working_tree_dir), commit_summary="")
-
-
 def _describe_commit(root: str, commit: str, remotes: Mapping[str, str]) -> str:
     import git
 
@@ -122,19 +104,13 @@ def plan_reproduction(
     command_argv = record.info.get("command_argv")
     if not isinstance(command_argv, list) or not command_argv:
         raise ReproduceError(f"{run_dir}: no recorded command (run.json has no command_argv)")
-    repository = None
-    for start in [repo_path] if repo_path else [os.getcwd(), run_dir]:
-        repository = find_repository(start)
-        if repository is not None:
-            break
-    if repository is None:
-        where = repo_path or "the current directory"
-        raise ReproduceError(f"{where} is not inside a git repository; run reproduce from a clone")
-    summary = _describe_commit(repository.root, snapshot.commit, snapshot.head.get("remotes", {}))
-    repository = repository._replace(commit_summary=summary)
+    repository = find_repository(*([repo_path] if repo_path else [os.getcwd(), run_dir]))
+    summary = _describe_commit(
+        repository.toplevel, snapshot.commit, snapshot.head.get("remotes", {})
+    )
     if worktree is not None:
         worktree = os.path.abspath(worktree)
-        if _is_inside(worktree, repository.root):
+        if _is_inside(worktree, repository.toplevel):
             raise ReproduceError(f"--worktree {worktree}: choose a path outside the repository")
         if os.path.exists(worktree) and os.listdir(worktree):
             raise ReproduceError(f"--worktree {worktree}: exists and is not empty")
@@ -145,6 +121,7 @@ def plan_reproduction(
         run_dir=run_dir,
         snapshot=snapshot,
         repository=repository,
+        commit_summary=summary,
         command=replay_command(command_argv, python or sys.executable, run_dir),
         cwd=relative_cwd,
         replay_dir=next_replay_dir(run_dir),
@@ -340,18 +317,18 @@ def create_worktree(plan: ReproducePlan) -> tuple[str, str | None]:
     temp_dir = None
     if plan.worktree is None:
         temp_dir = tempfile.mkdtemp(prefix="maggot-reproduce-")
-        path = os.path.join(temp_dir, os.path.basename(plan.repository.root) or "tree")
+        path = os.path.join(temp_dir, os.path.basename(plan.repository.toplevel) or "tree")
     else:
         path = plan.worktree
     try:
-        _add_worktree(plan.repository.root, path, plan.commit)
+        _add_worktree(plan.repository.toplevel, path, plan.commit)
     except GitError as error:
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
         raise ReproduceError(str(error)) from None
     try:
         for submodule in _recorded_submodules(plan.snapshot):
-            source = os.path.join(plan.repository.root, submodule["path"])
+            source = os.path.join(plan.repository.toplevel, submodule["path"])
             try:
                 _add_worktree(source, os.path.join(path, submodule["path"]), submodule["commit"])
             except GitError as error:
@@ -390,10 +367,12 @@ def _recorded_submodules(snapshot: gitsnap.GitSnapshot) -> list[dict[str, str]]:
 def remove_worktree(plan: ReproducePlan, path: str, temp_dir: str | None) -> None:
     """Remove the worktrees made by ``create_worktree``; other worktrees are left alone."""
     for submodule in reversed(_recorded_submodules(plan.snapshot)):
-        source = os.path.join(plan.repository.root, submodule["path"])
+        source = os.path.join(plan.repository.toplevel, submodule["path"])
         target = os.path.join(path, submodule["path"])
         run_git("worktree", "remove", "--force", "--force", target, cwd=source, check=False)
-    run_git("worktree", "remove", "--force", "--force", path, cwd=plan.repository.root, check=False)
+    run_git(
+        "worktree", "remove", "--force", "--force", path, cwd=plan.repository.toplevel, check=False
+    )
     if os.path.exists(path):
         shutil.rmtree(path, ignore_errors=True)
     if temp_dir:
@@ -411,7 +390,7 @@ class Replay(NamedTuple):
 
 def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
     """Map the command, directory and import paths from the checkout onto the worktree."""
-    roots = [plan.repository.root]
+    roots = [plan.repository.toplevel]
     recorded_root = plan.snapshot.head.get("repo_root")
     if isinstance(recorded_root, str) and recorded_root not in roots:
         roots.append(recorded_root)
@@ -430,7 +409,7 @@ def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
         environment["PYTHONPATH"] = os.pathsep.join(python_path)
     environment[ENV_RUN_DIR] = os.path.abspath(plan.replay_dir)
     environment[ENV_REPRODUCTION_OF] = os.path.abspath(plan.run_dir)
-    environment[ENV_ORIGINAL_ROOT] = plan.repository.root
+    environment[ENV_ORIGINAL_ROOT] = plan.repository.toplevel
     return Replay(command, cwd, environment, notes)
 
 
@@ -491,13 +470,11 @@ def _code_state_differences(plan: ReproducePlan) -> list[str]:
     still counts as the same code. Files only the replay has are ignored: a
     script may create some before its Experiment starts.
     """
-    from maggot import codediff
-
     try:
         replayed = gitsnap.load_snapshot(plan.replay_dir)
     except ReproduceError as error:
         return [f"cannot confirm the replay's code state: {error}"]
-    repository = codediff.find_repository(plan.repository.root)
+    repository = plan.repository
     with codediff.scratch_directory() as scratch:
         env = codediff.scratch_env(repository, scratch)
         try:
