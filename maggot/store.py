@@ -52,8 +52,18 @@ def is_run_dir(path: str | os.PathLike[str]) -> bool:
 
 
 def dumps_json(data: Any) -> str:
-    """JSON the same way everywhere: sorted, indented, UTF-8, trailing newline."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """JSON the same way everywhere: sorted, indented, UTF-8, trailing newline.
+
+    Text that isn't valid Unicode (a non-UTF-8 argument or environment value
+    arrives as surrogates) is written as ``\\udcxx`` escapes, which read back
+    to the same string.
+    """
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return text
 
 
 _temp_counter = itertools.count()
@@ -67,7 +77,10 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     temp_path = os.path.join(directory, f".tmp-{os.getpid()}-{next(_temp_counter)}-{name}")
     descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as file:
+        # surrogateescape: a command line with non-UTF-8 bytes is written back as those bytes
+        with os.fdopen(
+            descriptor, "w", encoding="utf-8", errors="surrogateescape", newline="\n"
+        ) as file:
             file.write(text)
         os.replace(temp_path, path)
     except BaseException:
@@ -169,22 +182,11 @@ def load_run(
         problems.append(f"{run_dir}: no {META_DIR}/{RUN_FILE} (written by maggot 0.2?)")
     except (CorruptRunError, ValueError, TypeError) as error:
         problems.append(str(error))
-    config: dict[str, Any] = {}
-    if with_config:
-        try:
-            config = read_json_object(meta_dir + CONFIG_FILE)
-        except FileNotFoundError:
-            problems.append(f"{run_dir}: no {META_DIR}/{CONFIG_FILE}")
-        except CorruptRunError as error:
-            problems.append(str(error))
-    results: dict[str, Any] = {}
-    if with_results:
-        try:
-            results = read_json_object(meta_dir + RESULTS_FILE)
-        except FileNotFoundError:
-            pass
-        except CorruptRunError as error:
-            problems.append(str(error))
+    except OSError as error:
+        problems.append(f"{meta_dir}{RUN_FILE}: {error.strerror}")
+    missing_config = f"{run_dir}: no {META_DIR}/{CONFIG_FILE}"
+    config = _read_optional(meta_dir + CONFIG_FILE, problems, missing_config) if with_config else {}
+    results = _read_optional(meta_dir + RESULTS_FILE, problems) if with_results else {}
     return RunRecord(
         path=run_dir,
         name=os.path.basename(os.path.normpath(run_dir)),
@@ -195,6 +197,22 @@ def load_run(
         results=results,
         problems=tuple(problems),
     )
+
+
+def _read_optional(
+    path: str, problems: list[str], missing_message: str | None = None
+) -> dict[str, Any]:
+    """A JSON object file of a run, or {} with what went wrong added to ``problems``."""
+    try:
+        return read_json_object(path)
+    except FileNotFoundError:
+        if missing_message:
+            problems.append(missing_message)
+    except CorruptRunError as error:
+        problems.append(str(error))
+    except OSError as error:
+        problems.append(f"{path}: {error.strerror}")
+    return {}
 
 
 def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> list[str]:
@@ -229,7 +247,7 @@ def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> li
 def read_lines(path: str | os.PathLike[str]) -> list[str]:
     """Non-empty lines of a text file; a missing file has none."""
     try:
-        with open(path, encoding="utf-8") as file:
+        with open(path, encoding="utf-8", errors="surrogateescape") as file:
             return [line.rstrip("\n") for line in file if line.strip()]
     except FileNotFoundError:
         return []

@@ -528,3 +528,10 @@ def test_listing_commands_do_not_import_deepdiff_or_gitpython(two_runs: Runs) ->
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.splitlines()[-1] == "False False"
+
+
+def test_show_command_with_undecodable_bytes_prints_no_traceback(two_runs: Runs) -> None:
+    (two_runs[0] / ".maggot" / "command").write_bytes(b"python train.py --data caf\xe9.csv\n")
+    result = invoke("show-command", two_runs[0])
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert "train.py" in result.stdout

@@ -448,3 +448,20 @@ def test_bytecode_caches_are_not_snapshotted(repo, monkeypatch):
     assert head["skipped"] == [
         {"path": "__pycache__/model.cpython-311.pyc", "reason": "derived file (bytecode)"}
     ]
+
+
+def test_non_utf8_arguments_and_environment_are_recorded_exactly(tmp_path):
+    (tmp_path / "train.py").write_text(
+        "from maggot import Experiment\nExperiment(config={'a': 1})\n"
+    )
+    env = {**os.environ, "ODD_VALUE": os.fsdecode(b"caf\xe9")}
+    env.pop("MAGGOT_RUN_DIR", None)
+    completed = subprocess.run(
+        [sys.executable, "train.py", os.fsdecode(b"data-\xff.csv")], cwd=tmp_path, env=env
+    )
+    assert completed.returncode == 0
+    run_dir = tmp_path / "experiments" / "1"
+    run = read_json(meta(run_dir, "run.json"))
+    assert os.fsencode(run["argv"][1]) == b"data-\xff.csv"
+    assert os.fsencode(read_json(meta(run_dir, "environ"))["ODD_VALUE"]) == b"caf\xe9"
+    assert meta(run_dir, "command").read_bytes().rstrip().endswith(b"'data-\xff.csv'")

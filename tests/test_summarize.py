@@ -203,3 +203,17 @@ def test_plain_table_aligns_wide_characters_by_display_width() -> None:
 def test_plain_table_escapes_control_characters() -> None:
     table = summaries.plain_table(["run"], [["a\nb"]], [False])
     assert table.splitlines()[2] == "a\\nb"
+
+
+def test_an_unreadable_results_file_is_a_warning_not_a_failure(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("good", "odd"):
+        (tmp_path / "experiments" / name / ".maggot").mkdir(parents=True)
+        (tmp_path / "experiments" / name / ".maggot" / "run.json").write_text(
+            '{"status": "completed"}'
+        )
+    (tmp_path / "experiments" / "good" / ".maggot" / "results.json").write_text('{"acc": 1}')
+    (tmp_path / "experiments" / "odd" / ".maggot" / "results.json").mkdir()
+    summary = summaries.summarize("experiments")
+    assert [row.run for row in summary.rows] == ["good", "odd"]
+    assert any("results.json" in warning for warning in summary.warnings)
