@@ -528,6 +528,7 @@ def reproduce_command(
             raise CommandError("not run")
     path, temp_dir = reproducing.create_worktree(plan)
     try:
+        plan = reproducing.claim_replay_dir(plan)
         replay = reproducing.prepare_replay(plan, path)
         for note in replay.notes:
             warn(note)

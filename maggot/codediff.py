@@ -228,7 +228,7 @@ def build_tree(
     try:
         run_git("cat-file", "-e", f"{commit}^{{commit}}", cwd=cwd, env=env)
     except GitError:
-        raise CodeDiffError(_missing_commit_message(snapshot, repository)) from None
+        raise CodeDiffError(missing_commit_message(snapshot, repository)) from None
     index_file = os.path.join(tempfile.mkdtemp(prefix="index-", dir=scratch), "index")
     index_env = {**env, "GIT_INDEX_FILE": index_file}
     run_git("read-tree", commit, cwd=cwd, env=index_env)
@@ -261,7 +261,8 @@ def build_tree(
     return run_git("write-tree", cwd=cwd, env=index_env).decode().strip()
 
 
-def _missing_commit_message(snapshot: gitsnap.GitSnapshot, repository: Repository) -> str:
+def missing_commit_message(snapshot: gitsnap.GitSnapshot, repository: Repository) -> str:
+    """One line saying the run's commit is not here, with the recorded remotes to fetch from."""
     remotes = snapshot.head.get("remotes")
     where = ""
     if isinstance(remotes, dict) and remotes:

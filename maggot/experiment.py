@@ -250,7 +250,12 @@ class Experiment:
         forced_dir = os.environ.pop(ENV_RUN_DIR, None)
         if forced_dir:
             os.makedirs(os.path.dirname(os.path.abspath(forced_dir)), exist_ok=True)
-            os.mkdir(forced_dir)
+            try:
+                os.mkdir(forced_dir)
+            except FileExistsError:
+                # reproduce claims the directory before the replay starts
+                if os.listdir(forced_dir):
+                    raise MaggotError(f"{forced_dir}: exists and is not empty") from None
             os.mkdir(store.meta_path(forced_dir))
             return forced_dir
         os.makedirs(self.experiments_dir, exist_ok=True)

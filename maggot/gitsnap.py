@@ -442,6 +442,10 @@ def load_snapshot(run_dir: str) -> GitSnapshot:
     return GitSnapshot(run_dir=run_dir, head=head)
 
 
+def _is_within(path: str, root: str) -> bool:
+    return path == root or path.startswith(os.path.join(root, ""))
+
+
 def safe_relative_path(path: str) -> bool:
     """A repo-relative path (``/``-separated, as git writes them) that stays inside its tree."""
     if not path or path.startswith("/") or _DRIVE.match(path):
@@ -467,6 +471,9 @@ def apply_snapshot(snapshot: GitSnapshot, tree: str) -> None:
             raise ReproduceError(f"{snapshot.run_dir}: refusing untracked path {relative!r}")
         source = os.path.join(snapshot.untracked_dir, relative)
         destination = os.path.join(tree, relative)
+        # a directory symlink in the checkout must not lead the copy out of the tree
+        if not _is_within(os.path.realpath(os.path.dirname(destination)), os.path.realpath(tree)):
+            raise ReproduceError(f"{snapshot.run_dir}: refusing untracked path {relative!r}")
         if not os.path.lexists(source):
             raise ReproduceError(f"{source}: recorded untracked file is missing")
         os.makedirs(os.path.dirname(destination), exist_ok=True)

@@ -69,21 +69,14 @@ class ReplayOutcome(NamedTuple):
         )
 
 
-def _describe_commit(root: str, commit: str, remotes: Mapping[str, str]) -> str:
+def _describe_commit(repository: Repository, snapshot: gitsnap.GitSnapshot) -> str:
+    """``<short sha> <subject>`` of the run's commit, read with GitPython's object model."""
     import git
 
-    repo = git.Repo(root)
     try:
-        found = repo.commit(commit)
+        found = git.Repo(repository.toplevel).commit(snapshot.commit)
     except (ValueError, git.BadName):
-        hint = ""
-        if remotes:
-            name, url = next(iter(sorted(remotes.items())))
-            hint = f" (recorded remote {name}: {url})"
-        raise ReproduceError(
-            f"commit {commit[:12]} is not in the repository at {root}; "
-            f"fetch it first, e.g. 'git fetch --all'{hint}"
-        ) from None
+        raise ReproduceError(codediff.missing_commit_message(snapshot, repository)) from None
     summary = found.summary
     if isinstance(summary, bytes):
         summary = summary.decode(errors="replace")
@@ -105,9 +98,7 @@ def plan_reproduction(
     if not isinstance(command_argv, list) or not command_argv:
         raise ReproduceError(f"{run_dir}: no recorded command (run.json has no command_argv)")
     repository = find_repository(*([repo_path] if repo_path else [os.getcwd(), run_dir]))
-    summary = _describe_commit(
-        repository.toplevel, snapshot.commit, snapshot.head.get("remotes", {})
-    )
+    summary = _describe_commit(repository, snapshot)
     if worktree is not None:
         worktree = os.path.abspath(worktree)
         if _is_inside(worktree, repository.toplevel):
@@ -137,6 +128,11 @@ def _snapshot_notes(snapshot: gitsnap.GitSnapshot) -> list[str]:
         f"not in the snapshot: {item.get('path')} ({item.get('reason')})"
         for item in head.get("skipped", [])
     ]
+    if head.get("script") is None:
+        notes.append(
+            "the script that started the run is not in the repository: the replay runs it "
+            "as it is now, not from the snapshot"
+        )
     for item in head.get("submodules", []):
         if item.get("dirty"):
             notes.append(
@@ -183,6 +179,18 @@ def replay_command(command_argv: Sequence[str], python: str, run_dir: str) -> li
     raise ReproduceError(
         f"{run_dir}: ran in an interactive interpreter; only scripts can be replayed"
     )
+
+
+def claim_replay_dir(plan: ReproducePlan) -> ReproducePlan:
+    """Create the replay's run directory (the next free ``.repro-<n>``) before it runs."""
+    replay_dir = plan.replay_dir
+    while True:
+        try:
+            os.mkdir(replay_dir)
+        except FileExistsError:
+            replay_dir = next_replay_dir(plan.run_dir)
+            continue
+        return plan._replace(replay_dir=replay_dir)
 
 
 def next_replay_dir(run_dir: str) -> str:
@@ -405,6 +413,12 @@ def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
     python_path = replay_pythonpath(
         import_paths(command[0], os.path.dirname(worktree)), roots, worktree
     )
+    # the user's own entries stay, unless they point into the checkout
+    python_path += [
+        entry
+        for entry in environment.get("PYTHONPATH", "").split(os.pathsep)
+        if entry and _map_into(os.path.abspath(entry), roots, worktree) is None
+    ]
     if python_path:
         environment["PYTHONPATH"] = os.pathsep.join(python_path)
     environment[ENV_RUN_DIR] = os.path.abspath(plan.replay_dir)
@@ -510,6 +524,8 @@ def check_replay(plan: ReproducePlan, exit_code: int, rtol: float, atol: float) 
     replay_results: dict[str, Any] = {}
     if not store.is_run_dir(plan.replay_dir):
         problems.append("the replay recorded no run (did the script create an Experiment?)")
+        if os.path.isdir(plan.replay_dir) and not os.listdir(plan.replay_dir):
+            os.rmdir(plan.replay_dir)
     else:
         replay = store.load_run(plan.replay_dir, with_config=False)
         problems.extend(replay.problems)

@@ -473,3 +473,57 @@ def test_cli_runner_dry_run_and_usage_errors(project, monkeypatch):
     missing = runner.invoke(main, ["reproduce", "no-such-run", "--yes"])
     assert missing.exit_code == 1 and "no-such-run" in missing.output
     assert not (project / "experiments" / "2.0.repro-1").exists()
+
+
+def test_pythonpath_entries_outside_the_repository_are_kept(repo, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "extmod.py").write_text("VALUE = 7\n")
+    script = """
+        from maggot import Experiment
+        import extmod
+        with Experiment(config={"a": 1}) as exp:
+            exp.register_result("value", extmod.VALUE)
+    """
+    (repo / "train.py").write_text(textwrap.dedent(script))
+    commit_all(repo)
+    env = {"PYTHONPATH": os.pathsep.join([str(outside), str(repo)])}
+    assert run_python(["train.py"], cwd=repo, env=env).returncode == 0
+    result = run_maggot("reproduce", "experiments/1", "--yes", cwd=repo, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_script_outside_the_repository_is_called_out(repo, tmp_path):
+    script = tmp_path / "outside.py"
+    script.write_text(
+        "from maggot import Experiment\n"
+        "with Experiment(config={'a': 1}) as exp:\n"
+        "    exp.register_result('x', 1)\n"
+    )
+    assert run_python([str(script)], cwd=repo).returncode == 0
+    result = run_maggot("reproduce", "experiments/1", "--dry-run", cwd=repo)
+    assert "not in the repository" in result.stderr
+
+
+def test_untracked_files_are_never_written_through_a_symlinked_directory(repo, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (repo / "out").symlink_to(victim)
+    commit_all(repo)
+    (repo / "new.py").write_text("x = 1\n")
+    run_dir = tmp_path / "run"
+    (run_dir / ".maggot").mkdir(parents=True)
+    from maggot.gitsnap import take_snapshot
+
+    head = take_snapshot(str(run_dir), str(repo), [])
+    (run_dir / ".maggot" / "git" / "untracked" / "out").mkdir()
+    (run_dir / ".maggot" / "git" / "untracked" / "out" / "evil.py").write_text("boom\n")
+    head["untracked"] = ["out/evil.py"]
+    (run_dir / ".maggot" / "git" / "head.json").write_text(json.dumps(head))
+    tree = tmp_path / "tree"
+    git(repo, "worktree", "add", "--detach", "-q", str(tree), "HEAD")
+    with pytest.raises(ReproduceError, match="refusing"):
+        from maggot.gitsnap import apply_snapshot, load_snapshot
+
+        apply_snapshot(load_snapshot(str(run_dir)), str(tree))
+    assert list(victim.iterdir()) == []
