@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from maggot.reproduce import ReplayOutcome, ReproducePlan
 
 EXIT_INTERRUPTED = 130
+EXIT_BUG = 3
 _CHANGE_COLORS = {codediff.CHANGED: "yellow", codediff.ADDED: "green", codediff.REMOVED: "red"}
 
 
@@ -114,8 +115,27 @@ class MaggotGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("\nmaggot: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except Exception as error:  # a bug, not a user error: say so, keep the details
+            sys.exit(_report_bug(error))
         # an int here comes from ctx.exit(code); the commands themselves return None
         sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+
+
+def _report_bug(error: Exception) -> int:
+    """One line on stderr for an unexpected error; the traceback goes to a file."""
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="maggot-error-", suffix=".log", delete=False, encoding="utf-8"
+    ) as log:
+        traceback.print_exception(type(error), error, error.__traceback__, file=log)
+    click.echo(
+        f"maggot: unexpected error ({type(error).__name__}: {error}); this is a bug, "
+        f"please report it with the traceback in {log.name}",
+        err=True,
+    )
+    return EXIT_BUG
 
 
 @click.group(

@@ -92,7 +92,8 @@ def config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[ConfigChang
     from deepdiff import DeepDiff
     from deepdiff.path import parse_path
 
-    diff = DeepDiff(old, new, verbose_level=2)
+    # threshold 0: sections with no key in common still diff key by key, not as one value
+    diff = DeepDiff(old, new, verbose_level=2, threshold_to_diff_deeper=0)
     changes: list[ConfigChange] = []
     for report in ("values_changed", "type_changes"):
         for path, change in diff.get(report, {}).items():

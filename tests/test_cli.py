@@ -535,3 +535,21 @@ def test_show_command_with_undecodable_bytes_prints_no_traceback(two_runs: Runs)
     result = invoke("show-command", two_runs[0])
     assert result.exit_code == 0 and "Traceback" not in result.output
     assert "train.py" in result.stdout
+
+
+def test_an_unexpected_error_is_reported_as_a_bug_with_exit_3(
+    two_runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maggot import showrun
+
+    def broken(run_dir: str) -> str:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(showrun, "read_command", broken)
+    result = invoke("show-command", two_runs[0])
+    assert result.exit_code == 3
+    [line] = result.stderr.strip().splitlines()
+    assert "RuntimeError: boom" in line and "this is a bug" in line
+    log = line.rsplit(" ", 1)[-1]
+    assert "Traceback" in Path(log).read_text()
+    Path(log).unlink()

@@ -145,3 +145,13 @@ def test_a_recorded_commit_that_is_not_an_object_id_is_refused(repo: Path) -> No
     write_json(head_file, {**json.loads(head_file.read_text()), "commit": "--output=/tmp/x"})
     with pytest.raises(CorruptRunError, match="not an object id"):
         codediff.diff_code(str(run), str(run))
+
+
+def test_config_changes_of_sections_without_common_keys_are_listed_by_key() -> None:
+    from maggot.codediff import config_changes
+
+    changes = [
+        str(change) for change in config_changes({"model": {"C": 1}}, {"model": {"gamma": 2}})
+    ]
+    assert changes == ["- model.C: 1", "+ model.gamma: 2"]
+    assert [str(change) for change in config_changes({"a": 1}, {"y": 8})] == ["- a: 1", "+ y: 8"]
