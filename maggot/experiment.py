@@ -101,7 +101,10 @@ class Experiment:
             self._name = os.path.basename(self._run_dir)
             self._started_at = utc_now()
             self._started_clock = time.monotonic()
-            self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
+            if os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
+                self._record_continuation()
+            else:
+                self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
             atexit.register(self._finish_at_exit)
 
         os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
@@ -266,6 +269,23 @@ class Experiment:
             run_dir = _resolve_existing(run_dir, if_exists_mode)
         os.makedirs(store.meta_path(run_dir), exist_ok=True)
         return run_dir
+
+    def _record_continuation(self) -> None:
+        """``continue`` into a recorded run: its first start stays the record of it.
+
+        Config, command, environment and snapshot describe the start that
+        ``maggot reproduce`` replays; later entries are listed in run.json.
+        """
+        path = store.meta_path(self._run_dir, store.RUN_FILE)
+        try:
+            info = store.read_json_object(path)
+        except CorruptRunError:
+            info = {}
+        earlier = info.get("continued")
+        continued: list[Any] = earlier if isinstance(earlier, list) else []
+        continued.append({"at": self._started_at, "command_argv": capture.process_argv()})
+        info.update(continued=continued, status=store.STATUS_RUNNING, ended_at=None, exit=None)
+        store.write_json_atomic(path, info)
 
     def _record_start(
         self,

@@ -465,3 +465,19 @@ def test_non_utf8_arguments_and_environment_are_recorded_exactly(tmp_path):
     assert os.fsencode(run["argv"][1]) == b"data-\xff.csv"
     assert os.fsencode(read_json(meta(run_dir, "environ"))["ODD_VALUE"]) == b"caf\xe9"
     assert meta(run_dir, "command").read_bytes().rstrip().endswith(b"'data-\xff.csv'")
+
+
+def test_continue_keeps_the_first_start_as_the_record(repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    first = Experiment(config={"a": 1, "_seed": 1})
+    recorded = {
+        name: meta(first.experiment_dir, name).read_bytes()
+        for name in ("config.json", "command", "environ", "git/head.json")
+    }
+    (repo / "later.py").write_text("x = 1\n")
+    second = Experiment(config={"a": 1, "_seed": 2}, if_exists_mode="continue")
+    assert second.experiment_dir == first.experiment_dir
+    for name, content in recorded.items():
+        assert meta(second.experiment_dir, name).read_bytes() == content, name
+    run = read_json(meta(second.experiment_dir, "run.json"))
+    assert len(run["continued"]) == 1 and run["status"] == "running"
