@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from fnmatch import fnmatch
 from pathlib import PurePath
 
-MARKER = ".maggot"
+from maggot.store import META_DIR
+
+MARKER = META_DIR
 EXPERIMENTS = "experiments"
 
 

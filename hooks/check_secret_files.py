@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from hooks.secret_names import looks_secret
+from maggot.secrets import looks_secret
 
 
 def main(argv: Sequence[str] | None = None) -> int:

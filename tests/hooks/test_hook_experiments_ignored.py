@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hooks.check_experiments_ignored import main
+from maggot_hooks.check_experiments_ignored import main
 
 if TYPE_CHECKING:
     from conftest import Repo
@@ -137,7 +137,7 @@ def test_missing_git_fails(
 
 def test_runs_as_module(repo: Repo) -> None:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    command = [sys.executable, "-m", "hooks.check_experiments_ignored"]
+    command = [sys.executable, "-m", "maggot_hooks.check_experiments_ignored"]
 
     failing = subprocess.run(
         command, cwd=repo.root, env=env, stdout=subprocess.PIPE, text=True, check=False

@@ -12,9 +12,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = PROJECT_ROOT / ".pre-commit-hooks.yaml"
 
 EXPECTED_SCRIPTS = {
-    "maggot-no-run-dirs": "hooks.check_run_dirs:main",
-    "maggot-experiments-ignored": "hooks.check_experiments_ignored:main",
-    "maggot-no-secret-files": "hooks.check_secret_files:main",
+    "maggot-no-run-dirs": "maggot_hooks.check_run_dirs:main",
+    "maggot-experiments-ignored": "maggot_hooks.check_experiments_ignored:main",
+    "maggot-no-secret-files": "maggot_hooks.check_secret_files:main",
 }
 
 ITEM = re.compile(r"^- (?P<key>[a-z_]+): (?P<value>.+)$")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hooks.check_run_dirs import main
+from maggot_hooks.check_run_dirs import main
 
 if TYPE_CHECKING:
     from conftest import Repo
@@ -151,7 +151,7 @@ def test_runs_as_module(repo: Repo) -> None:
     repo.write("experiments/r/.maggot/run.json", "{}\n")
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "hooks.check_run_dirs", *repo.stage_all()],
+        [sys.executable, "-m", "maggot_hooks.check_run_dirs", *repo.stage_all()],
         cwd=repo.root,
         env=env,
         stdout=subprocess.PIPE,

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hooks.check_secret_files import main
-from hooks.secret_names import looks_secret
+from maggot.secrets import looks_secret
+from maggot_hooks.check_secret_files import main
 
 if TYPE_CHECKING:
     from conftest import Repo
@@ -100,7 +100,7 @@ def test_runs_as_module(repo: Repo) -> None:
     repo.write("deploy/id_ed25519")
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "hooks.check_secret_files", *repo.stage_all()],
+        [sys.executable, "-m", "maggot_hooks.check_secret_files", *repo.stage_all()],
         cwd=repo.root,
         env=env,
         stdout=subprocess.PIPE,
