@@ -152,7 +152,7 @@ def main() -> None:
     run under ./experiments.
 
     \b
-    Exit codes: 0 ok, 1 expected failure, 2 usage error, 130 interrupted.
+    Exit codes: 0 ok, 1 expected failure, 2 usage error, 3 bug, 130 interrupted.
     Colors only on a terminal and never when NO_COLOR is set.
 
     \b

@@ -338,8 +338,9 @@ class Experiment:
             "exit": None,
             "argv": list(sys.argv),
             "command_argv": argv,
-            "cwd": cwd,
-            "repo_cwd": head.get("cwd"),
+            # relative to the repository root when there is one, as the snapshot has it
+            "cwd": (head["cwd"] or ".") if isinstance(head.get("cwd"), str) else cwd,
+            "cwd_absolute": cwd,
             "capture_output": self._capture_mode,
             **capture.describe_process(),
         }

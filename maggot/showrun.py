@@ -161,7 +161,7 @@ def details_as_sections(details: RunDetails) -> list[Section]:
         Field("user", _text(info.get("user"))),
         Field("python", _python(_mapping(info.get("python")))),
         Field("platform", _text(info.get("platform"))),
-        Field("cwd", _text(info.get("cwd"))),
+        Field("cwd", _text(info.get("cwd_absolute", info.get("cwd")))),
         Field("maggot", _text(info.get("maggot_version"))),
         Field("reproduces", _text(info.get("reproduction_of"))),
         Field("command", details.command or ""),
