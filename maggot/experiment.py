@@ -125,8 +125,6 @@ class Experiment:
         """The log file this process writes stdout/stderr to."""
         return self._logfile
 
-    log_file = logfile
-
     @property
     def exists(self) -> bool:
         """Whether the run directory exists."""
@@ -319,7 +317,7 @@ class Experiment:
         if snapshot:
             head = gitsnap.take_snapshot(
                 run_dir, cwd, [os.path.abspath(self.experiments_dir), os.path.abspath(run_dir)],
-                snapshot_limits or gitsnap.SnapshotLimits(),
+                snapshot_limits or gitsnap.DEFAULT_LIMITS,
             )  # fmt: skip
         else:
             head = gitsnap.record_disabled(run_dir, cwd, "snapshot turned off")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import stat
 import sys
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -347,15 +348,17 @@ def _copy_untracked(
     for path in paths:
         source = os.path.join(toplevel, path)
         reason = _skip_reason(toplevel, path, limits, run_dir_cache)
+        is_link = False
         if reason is None:
             try:
                 info = os.lstat(source)
             except OSError as error:
                 reason = f"unreadable: {error.strerror}"
             else:
-                if os.path.islink(source):
+                is_link = stat.S_ISLNK(info.st_mode)
+                if is_link:
                     pass
-                elif not os.path.isfile(source):
+                elif not stat.S_ISREG(info.st_mode):
                     reason = "not a regular file"
                 elif info.st_size > limits.max_file_bytes:
                     reason = f"larger than {_human(limits.max_file_bytes)}"
@@ -368,7 +371,7 @@ def _copy_untracked(
             continue
         destination = os.path.join(target_dir, path)
         os.makedirs(os.path.dirname(destination), exist_ok=True)
-        if os.path.islink(source):
+        if is_link:
             os.symlink(os.readlink(source), destination)
         else:
             _copy_file(source, destination)
@@ -442,7 +445,9 @@ def load_snapshot(run_dir: str) -> GitSnapshot:
     return GitSnapshot(run_dir=run_dir, head=head)
 
 
-def _is_within(path: str, root: str) -> bool:
+def is_within(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or below it, both resolved through symlinks."""
+    path, root = os.path.realpath(path), os.path.realpath(root)
     return path == root or path.startswith(os.path.join(root, ""))
 
 
@@ -472,7 +477,7 @@ def apply_snapshot(snapshot: GitSnapshot, tree: str) -> None:
         source = os.path.join(snapshot.untracked_dir, relative)
         destination = os.path.join(tree, relative)
         # a directory symlink in the checkout must not lead the copy out of the tree
-        if not _is_within(os.path.realpath(os.path.dirname(destination)), os.path.realpath(tree)):
+        if not is_within(os.path.dirname(destination), tree):
             raise ReproduceError(f"{snapshot.run_dir}: refusing untracked path {relative!r}")
         if not os.path.lexists(source):
             raise ReproduceError(f"{source}: recorded untracked file is missing")

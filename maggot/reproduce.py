@@ -101,7 +101,7 @@ def plan_reproduction(
     summary = _describe_commit(repository, snapshot)
     if worktree is not None:
         worktree = os.path.abspath(worktree)
-        if _is_inside(worktree, repository.toplevel):
+        if gitsnap.is_within(worktree, repository.toplevel):
             raise ReproduceError(f"--worktree {worktree}: choose a path outside the repository")
         if os.path.exists(worktree) and os.listdir(worktree):
             raise ReproduceError(f"--worktree {worktree}: exists and is not empty")
@@ -199,11 +199,6 @@ def next_replay_dir(run_dir: str) -> str:
     while os.path.lexists(f"{run_dir}{REPLAY_SUFFIX}{number}"):
         number += 1
     return f"{run_dir}{REPLAY_SUFFIX}{number}"
-
-
-def _is_inside(path: str, root: str) -> bool:
-    path, root = os.path.realpath(path), os.path.realpath(root)
-    return path == root or path.startswith(os.path.join(root, ""))
 
 
 def _map_into(path: str, roots: Sequence[str], worktree: str) -> str | None:
