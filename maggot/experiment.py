@@ -444,14 +444,10 @@ def _ask_if_exists(run_dir: str) -> str:
 
 
 def _find_run(resume_from: str, experiments_dir: str) -> str:
-    if store.is_run_dir(resume_from):
-        return os.path.normpath(resume_from)
-    candidate = os.path.join(experiments_dir, resume_from)
-    if store.is_run_dir(candidate):
-        return os.path.normpath(candidate)
-    raise NotARunError(
-        f"resume_from {resume_from!r}: not a run directory (no {store.META_DIR}/ inside)"
-    )
+    try:
+        return os.path.normpath(store.resolve_run_dir(resume_from, experiments_dir))
+    except NotARunError as error:
+        raise NotARunError(f"resume_from {error}") from None
 
 
 def _is_clean_exit(exc: BaseException) -> bool:

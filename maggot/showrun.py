@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from maggot import store
 from maggot.config import flatten
-from maggot.errors import CorruptRunError, MaggotError, NotARunError
+from maggot.errors import CorruptRunError, MaggotError
 
 DEFAULT_EXPERIMENTS_DIR = "experiments"
 
@@ -48,14 +48,7 @@ class Section(NamedTuple):
 
 def resolve_run_dir(argument: str) -> str:
     """The run directory ``argument`` names: a path, or a run name under ./experiments."""
-    if store.is_run_dir(argument):
-        return argument
-    fallback = os.path.join(DEFAULT_EXPERIMENTS_DIR, argument)
-    if not os.path.exists(argument) and store.is_run_dir(fallback):
-        return fallback
-    if not os.path.exists(argument):
-        raise NotARunError(f"{argument}: no such directory")
-    raise NotARunError(f"{argument}: no {store.META_DIR}/ directory (not a run directory?)")
+    return store.resolve_run_dir(argument, DEFAULT_EXPERIMENTS_DIR)
 
 
 def read_config(run_dir: str) -> dict[str, Any]:

@@ -215,6 +215,18 @@ def _read_optional(
     return {}
 
 
+def resolve_run_dir(argument: str, experiments_dir: str) -> str:
+    """The run ``argument`` names: a run directory, or a run's name under ``experiments_dir``."""
+    if is_run_dir(argument):
+        return argument
+    fallback = os.path.join(experiments_dir, argument)
+    if not os.path.exists(argument) and is_run_dir(fallback):
+        return fallback
+    if not os.path.exists(argument):
+        raise NotARunError(f"{argument}: no such directory")
+    raise NotARunError(f"{argument}: no {META_DIR}/ directory (not a run directory?)")
+
+
 def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> list[str]:
     """Run directories under ``root`` (or ``root`` itself), sorted by path.
 
