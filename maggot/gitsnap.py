@@ -213,20 +213,23 @@ def _snapshot(
 
 
 # ls-files -v tags: lowercase = assume-unchanged, S = skip-worktree
-_HIDDEN_TAG = re.compile(rb"(?:^|\0)[a-zS] ([^\0]*)")
+_HIDDEN_TAG = re.compile(rb"(?:^|\0)([a-zS]) ([^\0]*)")
 
 
 def _hidden_from_status(toplevel: str, ls_files_output: bytes) -> list[str]:
     """Tracked files that git status and git diff skip (assume-unchanged, skip-worktree).
 
-    A sparse checkout leaves skip-worktree files out of the working tree; only
-    the ones present can hold local edits.
+    A sparse checkout leaves skip-worktree files out of the working tree, so a
+    missing skip-worktree file is not a change; a missing assume-unchanged one
+    was deleted.
     """
-    paths = (
-        match.group(1).decode("utf-8", errors="surrogateescape")
-        for match in _HIDDEN_TAG.finditer(ls_files_output)
-    )
-    return [path for path in paths if os.path.lexists(os.path.join(toplevel, path))]
+    hidden = []
+    for match in _HIDDEN_TAG.finditer(ls_files_output):
+        path = match.group(2).decode("utf-8", errors="surrogateescape")
+        skip_worktree = match.group(1) in (b"S", b"s")
+        if not skip_worktree or os.path.lexists(os.path.join(toplevel, path)):
+            hidden.append(path)
+    return hidden
 
 
 def _diff_with_flags_cleared(toplevel: str, hidden: list[str], pathspec: list[str]) -> bytes:
@@ -248,8 +251,13 @@ def _diff_with_flags_cleared(toplevel: str, hidden: list[str], pathspec: list[st
         # entries written back through --index-info carry no stat data, so git
         # compares the files' content: an edit of the same size within the same
         # second would otherwise look clean
-        entries = run_git(
-            "--literal-pathspecs", "ls-files", "-s", "-z", "--", *hidden, cwd=toplevel, env=env
+        # all entries, filtered here: thousands of paths would overflow an argv
+        wanted = set(hidden)
+        entries = b"".join(
+            entry + b"\0"
+            for entry in run_git("ls-files", "-s", "-z", cwd=toplevel, env=env).split(b"\0")
+            if entry
+            and entry.split(b"\t", 1)[-1].decode("utf-8", errors="surrogateescape") in wanted
         )
         run_git("update-index", "-z", "--index-info", cwd=toplevel, env=env, input=entries)
         return run_git("diff", "HEAD", *DIFF_OPTIONS, *pathspec, cwd=toplevel, env=env)

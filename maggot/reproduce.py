@@ -108,17 +108,48 @@ def plan_reproduction(
     relative_cwd = snapshot.head.get("cwd") or ""
     if not gitsnap.safe_relative_path(relative_cwd) and relative_cwd != "":
         raise ReproduceError(f"{run_dir}: refusing recorded cwd {relative_cwd!r}")
+    command = replay_command(command_argv, python or sys.executable, run_dir)
+    roots = _checkout_roots(repository, snapshot)
     return ReproducePlan(
         run_dir=run_dir,
         snapshot=snapshot,
         repository=repository,
         commit_summary=summary,
-        command=replay_command(command_argv, python or sys.executable, run_dir),
+        command=command,
         cwd=relative_cwd,
         replay_dir=next_replay_dir(run_dir),
         worktree=worktree,
-        notes=_snapshot_notes(snapshot),
+        notes=_snapshot_notes(snapshot) + _command_notes(record.info, command, roots, snapshot),
     )
+
+
+def _checkout_roots(repository: Repository, snapshot: gitsnap.GitSnapshot) -> list[str]:
+    """The checkout here and, for a run copied from elsewhere, where it was recorded."""
+    roots = [repository.toplevel]
+    recorded_root = snapshot.head.get("repo_root")
+    if isinstance(recorded_root, str) and recorded_root not in roots:
+        roots.append(recorded_root)
+    return roots
+
+
+def _command_notes(
+    info: Mapping[str, Any],
+    command: Sequence[str],
+    roots: Sequence[str],
+    snapshot: gitsnap.GitSnapshot,
+) -> list[str]:
+    notes = [
+        f"{path} points into your checkout: the replay uses the worktree's copy when the "
+        "snapshot holds all of it, otherwise this path as it is now"
+        for path in _checkout_paths(command, roots, snapshot.head.get("script"))
+    ]
+    continued = info.get("continued")
+    if isinstance(continued, list) and continued:
+        notes.append(
+            f"the run was continued {len(continued)} time(s) after its first start; the replay "
+            "repeats the first start only, so results of later entries may not come back"
+        )
+    return notes
 
 
 def _snapshot_notes(snapshot: gitsnap.GitSnapshot) -> list[str]:
@@ -242,6 +273,25 @@ def _snapshot_holds(original: str, target: str) -> bool:
     return True
 
 
+def _split_path_argument(argument: str) -> tuple[str, str, str]:
+    """``(name, "=", value)`` of ``--option=/path`` or ``key=/path`` (Hydra, fire) arguments."""
+    name, equals, value = argument.partition("=")
+    if not equals or os.path.isabs(argument):
+        return "", "", argument
+    return name, equals, value
+
+
+def _checkout_paths(command: Sequence[str], roots: Sequence[str], script: Any) -> list[str]:
+    """Absolute paths in the command that point into the checkout, the script aside."""
+    paths = []
+    for argument in command[1:]:
+        value = _split_path_argument(argument)[2]
+        relative = _map_into(value, roots, "") if os.path.isabs(value) else None
+        if relative is not None and relative != script:
+            paths.append(value)
+    return paths
+
+
 def map_arguments(
     command: Sequence[str], roots: Sequence[str], worktree: str
 ) -> tuple[list[str], list[str]]:
@@ -254,9 +304,7 @@ def map_arguments(
     mapped = [command[0]]
     notes = []
     for argument in command[1:]:
-        name, equals, value = (
-            argument.partition("=") if argument.startswith("-") else ("", "", argument)
-        )
+        name, equals, value = _split_path_argument(argument)
         target = _map_into(value, roots, worktree) if os.path.isabs(value) else None
         if target is not None:
             if _snapshot_holds(value, target):
@@ -393,10 +441,7 @@ class Replay(NamedTuple):
 
 def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
     """Map the command, directory and import paths from the checkout onto the worktree."""
-    roots = [plan.repository.toplevel]
-    recorded_root = plan.snapshot.head.get("repo_root")
-    if isinstance(recorded_root, str) and recorded_root not in roots:
-        roots.append(recorded_root)
+    roots = _checkout_roots(plan.repository, plan.snapshot)
     notes = []
     cwd = os.path.join(worktree, plan.cwd)
     if not os.path.isdir(cwd):
@@ -408,11 +453,12 @@ def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
     python_path = replay_pythonpath(
         import_paths(command[0], os.path.dirname(worktree)), roots, worktree
     )
-    # the user's own entries stay, unless they point into the checkout
+    # the user's own entries stay, unless they point into the checkout; relative
+    # ones resolve against the replay's directory, inside the worktree
     python_path += [
         entry
         for entry in environment.get("PYTHONPATH", "").split(os.pathsep)
-        if entry and _map_into(os.path.abspath(entry), roots, worktree) is None
+        if entry and (not os.path.isabs(entry) or _map_into(entry, roots, worktree) is None)
     ]
     if python_path:
         environment["PYTHONPATH"] = os.pathsep.join(python_path)

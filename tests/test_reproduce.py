@@ -527,3 +527,53 @@ def test_untracked_files_are_never_written_through_a_symlinked_directory(repo, t
 
         apply_snapshot(load_snapshot(str(run_dir)), str(tree))
     assert list(victim.iterdir()) == []
+
+
+def test_relative_pythonpath_entries_resolve_in_the_worktree(repo, tmp_path):
+    (repo / "scripts").mkdir()
+    (repo / "settings.py").write_text("LR = 0.1\n")
+    (repo / "scripts" / "train.py").write_text(textwrap.dedent(SETTINGS_SCRIPT))
+    commit_all(repo)
+    env = {"PYTHONPATH": os.pathsep.join([".", str(tmp_path)])}
+    assert run_python(["scripts/train.py"], cwd=repo, env=env).returncode == 0
+    (repo / "settings.py").write_text("LR = 0.9\n")
+    result = run_maggot("reproduce", "experiments/1", "--yes", cwd=repo, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_deleted_assume_unchanged_file_is_deleted_in_the_replay(repo):
+    (repo / "local_settings.py").write_text("LR = 0.5\n")
+    script = """
+        from maggot import Experiment
+        try:
+            from local_settings import LR
+        except ImportError:
+            LR = 0.1
+        with Experiment(config={"a": 1}) as exp:
+            exp.register_result("lr", LR)
+    """
+    (repo / "train.py").write_text(textwrap.dedent(script))
+    commit_all(repo)
+    git(repo, "update-index", "--assume-unchanged", "local_settings.py")
+    (repo / "local_settings.py").unlink()
+    assert run_python(["train.py"], cwd=repo).returncode == 0
+    result = run_maggot("reproduce", "experiments/1", "--yes", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert results_of(repo / "experiments" / "1.repro-1") == {"lr": 0.1}
+
+
+def test_key_equals_path_arguments_are_mapped_and_announced(repo):
+    (repo / "conf.txt").write_text("0.5\n")
+    script = """
+        import sys
+        from maggot import Experiment
+        path = sys.argv[1].split("=", 1)[1]
+        with Experiment(config={"a": 1}) as exp:
+            exp.register_result("lr", float(open(path).read()))
+    """
+    run_dir = record(repo, script, f"data.cfg={repo / 'conf.txt'}")
+    (repo / "conf.txt").write_text("0.9\n")
+    planned = run_maggot("reproduce", str(run_dir), "--dry-run", cwd=repo)
+    assert "conf.txt points into your checkout" in planned.stderr
+    result = run_maggot("reproduce", str(run_dir), "--yes", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
