@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 
 import maggot
 from maggot import cli
+from maggot.cli import base as cli_base
 from maggot.cli import main
 
 ANSI = "\x1b["
@@ -364,7 +365,7 @@ def test_config_diff_json_and_exit_code(two_runs: Runs) -> None:
 def test_config_diff_is_colored_only_when_colors_are_on(
     two_runs: Runs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "use_color", lambda: True)
+    monkeypatch.setattr(cli_base, "use_color", lambda: True)
     colored = CliRunner().invoke(main, ["config-diff", *map(str, two_runs)], color=True)
     assert click.style("~ model.C: 1.0 -> 10.0", fg="yellow") in colored.stdout
     assert click.style('+ model.kernel: "rbf"', fg="green") in colored.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import site
 import subprocess
 import sys
 import textwrap
@@ -71,7 +72,18 @@ def venv_python(tmp_path: Path) -> Path:
         ],
         check=True,
     )
-    return tmp_path / "venv" / "bin" / "python"
+    python = tmp_path / "venv" / "bin" / "python"
+    # --system-site-packages only reaches the base interpreter's packages; when the tests
+    # run from a virtual environment, make that environment's packages (maggot) visible too
+    site_dir = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    parents = "; ".join(f"site.addsitedir({path!r})" for path in site.getsitepackages())
+    Path(site_dir, "parent_environment.pth").write_text(f"import site; {parents}\n")
+    return python
 
 
 def test_editable_install_of_the_project_resolves_to_the_worktree(repo, venv_python):

@@ -1,0 +1,129 @@
+"""Shared pieces of the ``maggot`` commands: one-line errors, exit codes, colors."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+
+import click
+
+from maggot.errors import MaggotError
+
+EXIT_INTERRUPTED = 130
+EXIT_BUG = 3
+
+
+class CommandError(click.ClickException):
+    """An expected failure: one ``maggot: <message>`` line on stderr, exit 1."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"maggot: {self.format_message()}", file=file, err=file is None)
+
+
+@contextlib.contextmanager
+def reports_errors() -> Iterator[None]:
+    """Report MaggotError and OS errors as one ``maggot: ...`` line and exit 1.
+
+    Every command of the ``main`` group already runs inside it; use it as
+    ``with reports_errors():`` or ``@reports_errors()`` elsewhere.
+    """
+    try:
+        yield
+    except MaggotError as error:
+        raise CommandError(str(error)) from None
+    except OSError as error:
+        if error.errno == errno.EPIPE:
+            raise  # click quietly ends on a closed pipe (``maggot summarize | head``)
+        where = f"{error.filename}: " if error.filename else ""
+        raise CommandError(f"{where}{error.strerror or error}") from None
+
+
+def use_color() -> bool:
+    """Colors only on a terminal, and never with NO_COLOR set."""
+    if "NO_COLOR" in os.environ:
+        return False
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def paint(text: str, color: str | None = None, bold: bool = False) -> str:
+    """``text`` styled when colors are on, unchanged otherwise."""
+    return click.style(text, fg=color, bold=bold or None) if use_color() else text
+
+
+def warn(message: str) -> None:
+    """One ``maggot: warning: ...`` line on stderr."""
+    click.echo(f"maggot: warning: {message}", err=True)
+
+
+class MaggotCommand(click.Command):
+    """A command whose expected failures are one line on stderr."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with reports_errors():
+            return super().invoke(ctx)
+
+
+class MaggotGroup(click.Group):
+    """The ``maggot`` group: one-line errors, exit 2 on usage errors, 130 on Ctrl-C."""
+
+    command_class = MaggotCommand
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.UsageError as error:
+            hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+            click.echo(f"maggot: {error.format_message()}{hint}", err=True)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.Abort as error:
+            if isinstance(error.__cause__, KeyboardInterrupt):
+                click.echo("maggot: interrupted", err=True)
+                sys.exit(EXIT_INTERRUPTED)
+            click.echo("maggot: aborted", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("\nmaggot: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except Exception as error:  # a bug, not a user error: say so, keep the details
+            sys.exit(_report_bug(error))
+        # an int here comes from ctx.exit(code); the commands themselves return None
+        sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+
+
+def _report_bug(error: Exception) -> int:
+    """One line on stderr for an unexpected error; the traceback goes to a file."""
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="maggot-error-", suffix=".log", delete=False, encoding="utf-8"
+    ) as log:
+        traceback.print_exception(type(error), error, error.__traceback__, file=log)
+    click.echo(
+        f"maggot: unexpected error ({type(error).__name__}: {error}); this is a bug, "
+        f"please report it with the traceback in {log.name}",
+        err=True,
+    )
+    return EXIT_BUG
