@@ -8,11 +8,14 @@ import sys
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maggot import capture, gitsnap, secrets, store
 from maggot.config import Config, flatten, safe_directory_name, to_json_value, unflatten
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
+
+if TYPE_CHECKING:
+    from maggot import series
 
 IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
 # set by `maggot reproduce` for the replayed process
@@ -85,6 +88,7 @@ class Experiment:
         self._entered_at: float | None = None
         self._finished = False
         self._resumed = resume_from is not None
+        self._series_writer: series.SeriesWriter | None = None
 
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
@@ -178,6 +182,32 @@ class Experiment:
             results[name] = stored_value
             store.write_json_atomic(results_path, unflatten(results))
 
+    def log_metric(self, name: str, value: Any, step: int | None = None) -> None:
+        """Add a point to the series ``name`` (dotted names nest, as results do).
+
+        ``step`` defaults to one more than this process's previous step for the
+        name (0 first); the wall-clock time is kept too. Cheap enough for an
+        inner loop: points are buffered and written at least every second and
+        at exit. A value that is not a number raises TypeError naming the metric.
+        """
+        writer = self._series_writer
+        if writer is None:
+            writer = self._open_series()
+        writer.log(name, value, step)
+
+    def log_metrics(self, values: Mapping[str, Any], step: int | None = None) -> None:
+        """Add a point to each series in ``values`` (``{"loss": 0.3, "val": {"acc": 0.9}}``)."""
+        writer = self._series_writer
+        if writer is None:
+            writer = self._open_series()
+        writer.log_many(values, step)
+
+    def _open_series(self) -> series.SeriesWriter:
+        from maggot import series
+
+        self._series_writer = series.writer_for(self._run_dir)
+        return self._series_writer
+
     def __enter__(self) -> Experiment:
         self._entered_at = time.monotonic()
         self._finished = False
@@ -213,6 +243,9 @@ class Experiment:
 
     def _finish(self, exc: BaseException | None) -> None:
         self._finished = True
+        if self._series_writer is not None:
+            # the points are on disk before the status says the run has ended
+            self._series_writer.flush()
         if exc is None or _is_clean_exit(exc):
             status, exit_info = store.STATUS_COMPLETED, None
         elif isinstance(exc, KeyboardInterrupt):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any, NamedTuple
 
-from maggot import store
+from maggot import series, store
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError
 
@@ -30,6 +31,7 @@ class RunDetails(NamedTuple):
     directories: list[str]
     logs: list[LogFile]
     problems: list[str]
+    series: dict[str, series.Series]
 
 
 class Field(NamedTuple):
@@ -95,6 +97,8 @@ def load_details(run_dir: str) -> RunDetails:
     except MaggotError as error:
         problems.append(str(error))
     commit_lines = store.read_lines(store.meta_path(run_dir, store.COMMIT_HASH_FILE))
+    run_series, series_problems = series.read_series(run_dir)
+    problems.extend(series_problems)
     return RunDetails(
         record=record,
         command=command,
@@ -103,6 +107,7 @@ def load_details(run_dir: str) -> RunDetails:
         directories=store.registered_directories(run_dir),
         logs=_log_files(run_dir),
         problems=problems,
+        series=run_series,
     )
 
 
@@ -128,6 +133,10 @@ def details_as_json(details: RunDetails) -> dict[str, Any]:
         "commit_hash": details.commit_hash,
         "config": record.config,
         "results": record.results,
+        "series": {
+            name: {stat: _finite_or_text(one.stats().get(stat)) for stat in series.STATS}
+            for name, one in details.series.items()
+        },
         "directories": details.directories,
         "logs": [{"path": log.path, "bytes": log.size} for log in details.logs],
         "problems": details.problems,
@@ -164,6 +173,7 @@ def details_as_sections(details: RunDetails) -> list[Section]:
         Section("git", _git_fields(details)),
         Section("config", _flat_fields(record.config)),
         Section("results", _flat_fields(record.results)),
+        Section("series", _series_fields(details.series)),
         Section(
             "directories",
             [Field(name, os.path.join(record.path, name)) for name in details.directories],
@@ -172,6 +182,28 @@ def details_as_sections(details: RunDetails) -> list[Section]:
         Section("problems", [Field("-", problem) for problem in details.problems]),
     ]
     return [section for section in sections if section.fields]
+
+
+def _series_fields(run_series: dict[str, series.Series]) -> list[Field]:
+    fields = []
+    for name, one in run_series.items():
+        stats = one.stats()
+        summary = (
+            f"{series.sparkline(one.values).ljust(24)}  last {_number(stats.last)}  "
+            f"min {_number(stats.min)}  max {_number(stats.max)}  "
+            f"({stats.points} point{'s' if stats.points != 1 else ''}, last step {stats.step})"
+        )
+        fields.append(Field(name, summary))
+    return fields
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _finite_or_text(value: float) -> float | str:
+    # JSON has no NaN or infinity: those are given as the strings Python prints
+    return value if math.isfinite(value) else repr(value)
 
 
 def _flat_fields(mapping: dict[str, Any]) -> list[Field]:

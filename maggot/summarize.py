@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from maggot import store
+from maggot import series, store
 from maggot.config import flatten
 from maggot.errors import MaggotError, NotARunError
 
@@ -101,6 +101,7 @@ def summarize(
     conditions: Sequence[Condition] = (),
     sort_key: str | None = None,
     ascending: bool = False,
+    series_stats: Sequence[str] = series.DEFAULT_STATS,
 ) -> Summary:
     """Collect the runs under ``root`` (at most ``max_depth`` levels down) into rows.
 
@@ -110,7 +111,9 @@ def summarize(
     always means the config value). Conditions are ANDed. Sorting is
     descending unless ``ascending``; runs without the key go last. Raises
     NotARunError for a missing ``root`` and SummarizeError for a filter or
-    sort key no run has.
+    sort key no run has. A run's series add columns: ``loss`` (its last
+    value), and ``loss.min`` ... for each stat in ``series_stats`` or named by
+    a filter or sort key; a result of the same name wins.
     """
     if not os.path.isdir(root):
         raise NotARunError(f"{root}: no such directory")
@@ -134,11 +137,12 @@ def summarize(
             RunRow(name, record.path, record.status, flatten(record.results), {})
             for name, record in zip(names, records)
         ]
-    metric_names = _union_keys(row.metrics for row in rows)
-
     wanted = {condition.key for condition in conditions}
     if sort_key is not None:
         wanted.add(sort_key)
+    _add_series_columns(rows, [*series_stats, *wanted], warnings)
+    metric_names = _union_keys(row.metrics for row in rows)
+
     needs_config = bool(wanted - {RUN_COLUMN, STATUS_COLUMN} - set(metric_names))
     if with_params:
         rows = [row._replace(params=flatten(record.config)) for row, record in zip(rows, records)]
@@ -179,6 +183,16 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _add_series_columns(rows: list[RunRow], wanted: Sequence[str], warnings: list[str]) -> None:
+    for row in rows:
+        if not series.has_series(row.path):
+            continue
+        stats, problems = series.read_stats(row.path)
+        warnings.extend(problems)
+        for key, value in series.stat_columns(stats, wanted).items():
+            row.metrics.setdefault(key, value)
 
 
 def _display_name(record: store.RunRecord) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from maggot import series
 from maggot import summarize as summaries
 from maggot.cli.base import MaggotCommand, warn
 
@@ -15,6 +16,16 @@ def _parse_filters(
         return [summaries.parse_condition(value) for value in values]
     except summaries.FilterSyntaxError as error:
         raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+
+
+def _parse_stats(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+    stats = [stat.strip() for stat in value.split(",") if stat.strip()]
+    unknown = [stat for stat in stats if stat not in series.STATS]
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)}: expected some of {','.join(series.STATS)}", ctx=ctx, param=param
+        )
+    return stats
 
 
 @click.command("summarize", cls=MaggotCommand)
@@ -41,6 +52,11 @@ def _parse_filters(
     help=f"Look this many folder levels below DIR for runs [default: {summaries.DEFAULT_DEPTH}].",
 )  # fmt: skip
 @click.option("--recursive", is_flag=True, help="Look at any depth below DIR.")
+@click.option(
+    "--stats", "series_stats", metavar="LIST", default="last", show_default=True,
+    callback=_parse_stats,
+    help="Series columns, comma-separated: " + ",".join(series.STATS) + ".",
+)  # fmt: skip
 def summarize_command(
     directory: str,
     sort_key: str | None,
@@ -50,6 +66,7 @@ def summarize_command(
     conditions: list[summaries.Condition],
     depth: int | None,
     recursive: bool,
+    series_stats: list[str],
 ) -> None:
     """List the runs under DIR with their status and metrics.
 
@@ -63,6 +80,10 @@ def summarize_command(
     last. Runs in different folders with the same name are shown by their path
     relative to DIR. Corrupt or unfinished runs are listed with a warning on
     stderr.
+
+    A series recorded with log_metric shows as its last value (loss); --stats
+    adds loss.min, loss.max, loss.step (the last step) or loss.count, and a
+    --sort or --filter key such as loss.min adds that column by itself.
     """
     if depth is not None and recursive:
         raise click.UsageError("--depth and --recursive cannot be used together")
@@ -74,6 +95,7 @@ def summarize_command(
         conditions=conditions,
         sort_key=sort_key,
         ascending=ascending,
+        series_stats=series_stats,
     )
     for message in result.warnings:
         warn(message)
