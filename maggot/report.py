@@ -1,0 +1,379 @@
+"""The runs as one self-contained HTML page: table, curves, parallel coordinates, scatter, diffs.
+
+``collect`` reads runs into the page's data (a JSON-able dict); ``render_page``
+puts that data, the page's own script and style, and the embedded uPlot
+library into one HTML document that needs no network. ``maggot ui`` serves
+the same page and data live.
+"""
+
+from __future__ import annotations
+
+import array
+import base64
+import hashlib
+import html
+import json
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from typing import Any, NamedTuple
+
+from maggot import series, store
+from maggot.errors import MaggotError, NotARunError
+
+DATA_FORMAT = 1
+# points kept per page, shared by all series: 1,000 runs x 1,000 points stay under 2 MB
+POINT_BUDGET = 80_000
+MAX_POINTS_PER_SERIES = 2_000
+MIN_POINTS_PER_SERIES = 64
+# code diffs are worked out ahead only when there are this few distinct code states
+CODE_DIFF_STATES = 6
+MAX_CODE_DIFF_BYTES = 200_000
+MAX_ARTIFACTS = 200
+ASSETS = "assets"
+_PLACEHOLDER = re.compile(r"/\*MAGGOT:(\w+)\*/")
+# characters that could end the data's <script> element or a JS string early
+_SCRIPT_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028"}
+_SCRIPT_ESCAPES["\u2029"] = "\\u2029"
+_SCRIPT_UNSAFE = re.compile("[<>&\u2028\u2029]")
+
+
+class ReportOutcome(NamedTuple):
+    """What ``write_report`` wrote."""
+
+    path: str
+    runs: int
+    size: int
+    warnings: list[str]
+
+
+def find_runs(sources: Sequence[str], max_depth: int | None) -> list[str]:
+    """Run directories named by ``sources``: runs themselves, or folders searched for runs.
+
+    Raises NotARunError for a source that does not exist.
+    """
+    found: list[str] = []
+    for source in sources:
+        if store.is_run_dir(source):
+            found.append(source)
+        elif os.path.isdir(source):
+            found.extend(store.find_run_dirs(source, max_depth))
+        else:
+            raise NotARunError(f"{source}: no such directory")
+    unique: dict[str, str] = {}
+    for run_dir in found:
+        unique.setdefault(os.path.realpath(run_dir), run_dir)
+    return list(unique.values())
+
+
+def collect(
+    run_dirs: Sequence[str],
+    *,
+    title: str = "maggot runs",
+    code_diffs: bool = True,
+    point_budget: int = POINT_BUDGET,
+) -> dict[str, Any]:
+    """The page's data for ``run_dirs``: runs with config, results, series, details.
+
+    Unreadable parts become warnings in the data (``warnings``), never errors.
+    Series are downsampled to share ``point_budget`` points, keeping each
+    bucket's minimum and maximum.
+    """
+    warnings: list[str] = []
+    runs: list[dict[str, Any]] = []
+    all_series: list[dict[str, series.Series]] = []
+    for run_dir in run_dirs:
+        try:
+            record = store.load_run(run_dir)
+        except NotARunError as error:  # removed while we were listing
+            warnings.append(str(error))
+            continue
+        warnings.extend(record.problems)
+        run_series, problems = series.read_series(run_dir)
+        warnings.extend(problems)
+        all_series.append(run_series)
+        runs.append(_run_entry(record, run_series))
+    _name_runs(runs)
+    total_series = sum(len(one) for one in all_series)
+    per_series = MAX_POINTS_PER_SERIES
+    if total_series:
+        per_series = max(MIN_POINTS_PER_SERIES, min(per_series, point_budget // total_series))
+    for entry, run_series in zip(runs, all_series):
+        entry["series"] = {name: encode_series(one, per_series) for name, one in run_series.items()}
+    data: dict[str, Any] = {
+        "format": DATA_FORMAT,
+        "title": title,
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "runs": runs,
+        "warnings": warnings,
+        "code_diffs": {},
+        "code_diff_note": "",
+    }
+    if code_diffs:
+        data["code_diffs"], data["code_diff_note"] = _code_diffs(runs, warnings)
+    return data
+
+
+def _run_entry(record: store.RunRecord, run_series: dict[str, series.Series]) -> dict[str, Any]:
+    info = record.info
+    stats = {name: one.stats() for name, one in run_series.items()}
+    return {
+        "name": record.name,
+        "path": record.path,
+        "status": record.status,
+        "started_at": info.get("started_at"),
+        "duration": info.get("duration_seconds"),
+        "host": info.get("hostname"),
+        "exit": info.get("exit"),
+        "config": record.config,
+        "results": record.results,
+        "stats": {
+            name: {stat: one.get(stat) for stat in series.STATS} for name, one in stats.items()
+        },
+        "command": _read_text(store.meta_path(record.path, store.COMMAND_FILE)).strip(),
+        "git": _git_summary(record.path),
+        "artifacts": _artifacts(record.path),
+        "problems": list(record.problems),
+    }
+
+
+def _name_runs(runs: list[dict[str, Any]]) -> None:
+    # the same name in two folders: show the paths, as summarize does
+    names = [run["name"] for run in runs]
+    duplicated = (
+        {name for name in names if names.count(name) > 1}
+        if len(set(names)) != len(names)
+        else set()
+    )
+    for run in runs:
+        run["label"] = run["path"] if run["name"] in duplicated else run["name"]
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read()
+    except OSError:
+        return ""
+
+
+def _git_summary(run_dir: str) -> dict[str, Any]:
+    try:
+        head = store.read_json_object(store.git_path(run_dir, store.HEAD_FILE))
+    except (OSError, MaggotError):
+        commit = store.read_lines(store.meta_path(run_dir, store.COMMIT_HASH_FILE))
+        return {"snapshot": False, "commit": commit[0] if commit else None, "reason": "none"}
+    counts = head.get("counts") if isinstance(head.get("counts"), dict) else {}
+    return {
+        "snapshot": bool(head.get("snapshot")),
+        "reason": head.get("reason"),
+        "commit": head.get("commit"),
+        "branch": head.get("branch"),
+        "detached": head.get("detached"),
+        "dirty": head.get("is_dirty"),
+        "counts": counts,
+        "patch_bytes": head.get("patch_bytes"),
+        "skipped": head.get("skipped") or [],
+    }
+
+
+def _artifacts(run_dir: str) -> dict[str, Any]:
+    """Files in the run outside ``.maggot``, by path relative to the run, with sizes."""
+    files: list[list[Any]] = []
+    more = 0
+    for directory, subdirectories, names in os.walk(run_dir):
+        if directory == run_dir:
+            subdirectories[:] = [name for name in subdirectories if name != store.META_DIR]
+        subdirectories.sort()
+        for name in sorted(names):
+            if len(files) >= MAX_ARTIFACTS:
+                more += 1
+                continue
+            path = os.path.join(directory, name)
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                continue
+            files.append([os.path.relpath(path, run_dir), size])
+    return {"files": files, "more": more}
+
+
+def downsample(one: series.Series, limit: int) -> series.Series:
+    """At most about ``limit`` points: per bucket the minimum and the maximum, in step order.
+
+    A bucket holding NaN or an infinity keeps one such point, so gaps stay
+    visible; the first and last points are always kept.
+    """
+    count = len(one.values)
+    if count <= limit:
+        return one
+    buckets = max(1, limit // 2)
+    keep: set[int] = {0, count - 1}
+    values = one.values
+    for bucket in range(buckets):
+        start = bucket * count // buckets
+        end = (bucket + 1) * count // buckets
+        chunk = values[start:end]
+        if not chunk:
+            continue
+        if math.isfinite(sum(chunk)):
+            keep.add(start + chunk.index(min(chunk)))
+            keep.add(start + chunk.index(max(chunk)))
+            continue
+        finite = [(value, start + at) for at, value in enumerate(chunk) if math.isfinite(value)]
+        if finite:
+            keep.add(min(finite)[1])
+            keep.add(max(finite)[1])
+        keep.add(next(start + at for at, value in enumerate(chunk) if not math.isfinite(value)))
+    order = sorted(keep)
+    return series.Series(
+        one.name,
+        [one.steps[at] for at in order],
+        [one.times[at] for at in order],
+        [values[at] for at in order],
+    )
+
+
+def encode_series(one: series.Series, limit: int = MAX_POINTS_PER_SERIES) -> dict[str, Any]:
+    """A series for the page: base64 little-endian float arrays, downsampled to ``limit``.
+
+    Float32 keeps NaN and infinities (JSON cannot) at 5.3 bytes a value; steps
+    stay exact up to 2**24 in float32, beyond that they go as float64.
+    """
+    sampled = downsample(one, limit)
+    start = sampled.times[0] if sampled.times else 0.0
+    exact_in_float32 = all(-(1 << 24) <= step <= 1 << 24 for step in sampled.steps)
+    return {
+        "n": len(one.values),
+        "step": _pack("f" if exact_in_float32 else "d", sampled.steps),
+        "step_type": "f32" if exact_in_float32 else "f64",
+        "time": _pack("f", [when - start for when in sampled.times]),
+        "value": _pack("f", sampled.values),
+        "start_time": start,
+    }
+
+
+def _pack(typecode: str, values: Iterable[float]) -> str:
+    packed = array.array(typecode, values)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode("ascii")
+
+
+def _code_state(run: dict[str, Any]) -> str | None:
+    """A fingerprint of a run's full code state, or None without a snapshot."""
+    git = run["git"]
+    if not git.get("snapshot") or not git.get("commit"):
+        return None
+    digest = hashlib.sha256(str(git["commit"]).encode())
+    try:
+        with open(store.git_path(run["path"], store.PATCH_FILE), "rb") as file:
+            digest.update(file.read())
+    except OSError:
+        pass
+    untracked = store.git_path(run["path"], store.UNTRACKED_DIR)
+    for directory, subdirectories, names in os.walk(untracked):
+        subdirectories.sort()
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            digest.update(os.path.relpath(path, untracked).encode("utf-8", "surrogateescape"))
+            try:
+                with open(path, "rb") as file:
+                    digest.update(hashlib.sha256(file.read()).digest())
+            except OSError:
+                digest.update(b"unreadable")
+    return digest.hexdigest()
+
+
+def _code_diffs(runs: list[dict[str, Any]], warnings: list[str]) -> tuple[dict[str, str], str]:
+    """Code diffs between the runs' distinct code states, when there are few of them.
+
+    Keys are ``"STATE1 STATE2"``; each run carries its ``code_state``.
+    Runs with the same state need no diff.
+    """
+    states: dict[str, str] = {}
+    for run in runs:
+        state = _code_state(run)
+        run["code_state"] = state
+        if state is not None:
+            states.setdefault(state, run["path"])
+    if len(states) > CODE_DIFF_STATES:
+        return {}, (
+            f"{len(states)} different code states: code diffs are not in the page; "
+            "run maggot diff RUN1 RUN2, or use maggot ui"
+        )
+    diffs: dict[str, str] = {}
+    ordered = sorted(states)
+    for first_index, first in enumerate(ordered):
+        for second in ordered[first_index + 1 :]:
+            for one, two in ((first, second), (second, first)):
+                try:
+                    diffs[f"{one} {two}"] = code_diff_text(states[one], states[two])
+                except MaggotError as error:
+                    # the same reason (no repository, a missing commit) for every pair
+                    return {}, f"no code diffs: {error}"
+    return diffs, ""
+
+
+def code_diff_text(run_dir1: str, run_dir2: str) -> str:
+    """``maggot diff``'s code part from run 1 to run 2, as text, cut at a size limit."""
+    from maggot import codediff
+
+    output = codediff.diff_code(run_dir1, run_dir2, cwd=os.getcwd()).output
+    text = output[:MAX_CODE_DIFF_BYTES].decode("utf-8", errors="replace")
+    if len(output) > MAX_CODE_DIFF_BYTES:
+        text += f"\n... cut at {MAX_CODE_DIFF_BYTES} bytes: run maggot diff for the rest\n"
+    return text
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as the strings Python prints; JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+def data_json(data: dict[str, Any]) -> str:
+    """The page data as JSON safe inside a ``<script>`` element: no ``<``, ``>`` or ``&``."""
+    try:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"))
+    return _SCRIPT_UNSAFE.sub(lambda match: _SCRIPT_ESCAPES[match.group()], text)
+
+
+def _asset(name: str) -> str:
+    return (resources.files("maggot") / ASSETS / name).read_text(encoding="utf-8")
+
+
+def render_page(data: dict[str, Any] | None, *, live: bool = False) -> str:
+    """The HTML page: ``data`` embedded, or fetched from the server when ``live``."""
+    parts = {
+        "TITLE": html.escape(data["title"] if data else "maggot runs"),
+        "UPLOT_CSS": _asset("uPlot.min.css"),
+        "STYLE": _asset("report.css"),
+        "UPLOT": _asset("uPlot.iife.min.js"),
+        "APP": _asset("report.js"),
+        "DATA": data_json(data) if data is not None else "null",
+        "LIVE": "true" if live else "false",
+    }
+    # one pass: text put in (run strings, the scripts) is never searched for placeholders
+    return _PLACEHOLDER.sub(lambda match: parts[match.group(1)], _asset("report.html"))
+
+
+def write_report(
+    run_dirs: Sequence[str], output: str, *, title: str = "maggot runs"
+) -> ReportOutcome:
+    """Write the page for ``run_dirs`` to ``output`` (atomically)."""
+    data = collect(run_dirs, title=title)
+    page = render_page(data)
+    store.write_text_atomic(output, page)
+    return ReportOutcome(output, len(data["runs"]), len(page.encode("utf-8")), data["warnings"])
