@@ -14,6 +14,7 @@ from maggot.cli.report import report_command
 from maggot.cli.reproduce import reproduce_command
 from maggot.cli.show import show, show_command, show_config
 from maggot.cli.summarize import summarize_command
+from maggot.cli.ui import ui_command
 
 __all__ = ["main", "reports_errors", "use_color"]
 
@@ -52,5 +53,6 @@ for command in (
     diff,
     reproduce_command,
     report_command,
+    ui_command,
 ):
     main.add_command(command)

@@ -6,7 +6,6 @@ import os
 
 import click
 
-from maggot import report
 from maggot import summarize as summaries
 from maggot.cli.base import MaggotCommand, warn
 
@@ -38,6 +37,8 @@ def report_command(
     and code diff of two runs. Long series are downsampled for the page,
     keeping each stretch's minimum and maximum.
     """
+    from maggot import report
+
     sources = sources or ("experiments",)
     run_dirs = report.find_runs(sources, depth)
     outcome = report.write_report(run_dirs, output, title=title or "maggot: " + " ".join(sources))
