@@ -429,10 +429,15 @@
       width: width, height: 380,
       series: seriesOptions,
       scales: { x: { time: false }, y: logScale ? { distr: 3 } : {} },
-      axes: [{ label: useTime ? "time since the first point (s)" : "step" }, { label: name }],
+      axes: [
+        { label: useTime ? "time since the first point (s)" : "step", values: tickLabels },
+        { label: name, values: tickLabels, size: 60 }
+      ],
       legend: { live: true }
     }, data, holder);
   }
+
+  function tickLabels(plot, ticks) { return ticks.map(formatNumber); }
 
   function curveTable(one, useTime, logScale, smoothing) {
     var xs = [], ys = [];
@@ -802,7 +807,7 @@
     var names = Object.keys(run.stats || {}).sort();
     if (!names.length) view.appendChild(el("p", { className: "note", text: "none recorded" }));
     else {
-      var table = el("table", { className: "series-table" },
+      var table = el("table", { className: "data series-table" },
         el("thead", null, el("tr", null, el("th", { text: "series" }), el("th", { text: "" }),
           el("th", { text: "last" }), el("th", { text: "min" }), el("th", { text: "max" }),
           el("th", { text: "last step" }), el("th", { text: "points" }))));
@@ -902,7 +907,7 @@
     showCodeDiff(code, first, second);
     view.appendChild(el("h2", { text: "results" }));
     var keys = unionKeys([first, second], "metrics");
-    var table = el("table", null, el("thead", null, el("tr", null, el("th", { text: "metric" }),
+    var table = el("table", { className: "data" }, el("thead", null, el("tr", null, el("th", { text: "metric" }),
       el("th", { text: first.label }), el("th", { text: second.label }))));
     var body = el("tbody");
     keys.forEach(function (key) {
