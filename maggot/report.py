@@ -199,7 +199,7 @@ def _artifacts(run_dir: str) -> dict[str, Any]:
             except OSError:
                 continue
             files.append([os.path.relpath(path, run_dir), size])
-    return {"files": files, "more": more}
+    return {"files": sorted(files), "more": more}
 
 
 def downsample(one: series.Series, limit: int) -> series.Series:

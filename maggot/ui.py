@@ -119,9 +119,11 @@ class Handler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_PATCH = do_POST  # noqa: N815
 
     def _host_allowed(self) -> bool:
-        # a page on another site must not read the runs through DNS rebinding
-        name = host_name(self.headers.get("Host", ""))
-        return name in LOOPBACK_HOSTS or name == self.server.bind_host
+        # on loopback, a page of another site must not read the runs through DNS
+        # rebinding; on another interface (--host) any name may lead here
+        if self.server.bind_host not in LOOPBACK_HOSTS:
+            return True
+        return host_name(self.headers.get("Host", "")) in LOOPBACK_HOSTS
 
     def _send_data(self) -> None:
         try:
