@@ -48,12 +48,13 @@ def ui_command(
         )
     except OSError as error:
         raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
-    click.echo(f"maggot ui: serving {' '.join(sources)} at {server.url} (Ctrl-C stops)")
-    if open_browser:
-        import webbrowser
-
-        webbrowser.open(server.url)
     try:
+        # announced inside the try: a Ctrl-C right after the line still stops cleanly
+        click.echo(f"maggot ui: serving {' '.join(sources)} at {server.url} (Ctrl-C stops)")
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(server.url)
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         click.echo("maggot ui: stopped")
