@@ -197,3 +197,21 @@ def test_artifacts_are_listed_without_maggot_files(workdir: Path) -> None:
         "files": [["checkpoints/epoch1.pt", 3], ["model.pkl", 10]],
         "more": 0,
     }
+
+
+def test_a_million_points_make_a_small_page(workdir: Path) -> None:
+    run_dir = workdir / "experiments" / "long"
+    directory = Path(series.series_dir(run_dir))
+    directory.mkdir(parents=True)
+    # the files as a writer leaves them, written in one go to keep the test quick
+    (directory / "host-1-0.names").write_text(series.NAMES_HEADER + "\nloss\n")
+    pack = series.POINT.pack
+    points = b"".join(pack(0, step, 0.0, 1.0 / (step + 1)) for step in range(1_000_000))
+    (directory / "host-1-0.points").write_bytes(points)
+    data = report.collect([str(run_dir)])
+    encoded = data["runs"][0]["series"]["loss"]
+    assert encoded["n"] == 1_000_000
+    values = decode(encoded["value"])
+    assert len(values) <= report.MAX_POINTS_PER_SERIES + 2
+    assert values[0] == 1.0 and values[-1] == pytest.approx(1e-6)
+    assert len(report.render_page(data)) < 500_000

@@ -313,3 +313,23 @@ def test_show_prints_a_line_per_series(workdir: Path) -> None:
     data = json.loads(result.stdout)
     assert data["series"]["loss"]["count"] == 100
     assert data["series"]["acc"]["last"] == "nan"
+
+
+RUN_PATH_SCRIPT = """
+import sys
+from maggot import Experiment
+with Experiment(config={"a": 1}, snapshot=False, capture_output="none") as experiment:
+    before = "maggot.series" in sys.modules
+    experiment.log_metric("loss", 1.0)
+loaded = [name for name in ("maggot.report", "maggot.ui", "http.server") if name in sys.modules]
+print(before, loaded)
+"""
+
+
+def test_series_load_at_the_first_point_and_the_report_never_on_the_run_path(
+    workdir: Path,
+) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", RUN_PATH_SCRIPT], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip() == "False []"
