@@ -49,6 +49,14 @@ def init_repo(repo: Path) -> Path:
     return repo
 
 
+def enter_new_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "work") -> Path:
+    """An isolated ``init_repo`` under ``tmp_path``, made the current directory."""
+    isolate_git(monkeypatch, tmp_path / "home")
+    repo = init_repo(tmp_path / name)
+    monkeypatch.chdir(repo)
+    return repo
+
+
 def record_run(
     repo: Path,
     config: dict[str, Any],

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_helpers import git, init_repo, isolate_git, record_run
+from cli_helpers import enter_new_repo, git, record_run
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,10 +19,7 @@ from maggot.cli import main
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate_git(monkeypatch, tmp_path / "home")
-    work = init_repo(tmp_path / "work")
-    monkeypatch.chdir(work)
-    return work
+    return enter_new_repo(tmp_path, monkeypatch)
 
 
 def embedded_data(page: str) -> dict:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import init_repo, isolate_git, record_run
+from cli_helpers import enter_new_repo, record_run
 from click.testing import CliRunner
 
 from maggot import ui
@@ -20,10 +20,7 @@ from maggot.cli import main
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate_git(monkeypatch, tmp_path / "home")
-    work = init_repo(tmp_path / "work")
-    monkeypatch.chdir(work)
-    return work
+    return enter_new_repo(tmp_path, monkeypatch)
 
 
 @pytest.fixture
