@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import array
 import base64
+import collections
 import hashlib
 import html
 import json
@@ -143,12 +144,8 @@ def _run_entry(record: store.RunRecord, run_series: dict[str, series.Series]) ->
 
 def _name_runs(runs: list[dict[str, Any]]) -> None:
     # the same name in two folders: show the paths, as summarize does
-    names = [run["name"] for run in runs]
-    duplicated = (
-        {name for name in names if names.count(name) > 1}
-        if len(set(names)) != len(names)
-        else set()
-    )
+    counts = collections.Counter(run["name"] for run in runs)
+    duplicated = {name for name, count in counts.items() if count > 1}
     for run in runs:
         run["label"] = run["path"] if run["name"] in duplicated else run["name"]
 

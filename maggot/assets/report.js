@@ -13,7 +13,7 @@
   var OPERATORS = /^\s*([^=!<>]*?)\s*(==|!=|<=|>=|=|<|>)\s*(.*?)\s*$/;
 
   var state = {
-    data: null, runs: [], byPath: {}, columns: [], columnByKey: {}, visible: null,
+    data: null, runs: [], byPath: {}, columns: [], columnByKey: {}, visible: {}, choices: {},
     sortKey: null, sortAscending: false, filterText: "", page: 0,
     selected: [], current: null, view: "curves", brushes: {},
     seriesCache: {}, plot: null, parallelLayout: null, scatterPoints: [], etag: null
@@ -142,16 +142,21 @@
     columns.forEach(function (column) {
       if (column.kind === "param") state.columnByKey["config." + column.name] = column;
     });
-    if (state.visible === null) {
-      var visible = {};
-      var metrics = 0, params = 0;
-      columns.forEach(function (column) {
-        if (column.kind === "run" || column.kind === "status") visible[column.key] = true;
-        else if (column.kind === "metric" && metrics < 20) { visible[column.key] = true; metrics++; }
-        else if (column.kind === "param" && params < 12 && varies(column)) { visible[column.key] = true; params++; }
-      });
-      state.visible = visible;
-    }
+    // the default for every column the person has not toggled, worked out again when
+    // the runs change (maggot ui), so a config key that starts to vary shows up
+    state.visible = {};
+    var metrics = 0, params = 0;
+    columns.forEach(function (column) {
+      var shown;
+      if (column.key in state.choices) shown = state.choices[column.key];
+      else if (column.kind === "run" || column.kind === "status") shown = true;
+      else if (column.kind === "metric") shown = metrics < 20;
+      else if (column.kind === "param") shown = params < 12 && varies(column);
+      else shown = false;
+      state.visible[column.key] = shown;
+      if (shown && column.kind === "metric") metrics++;
+      if (shown && column.kind === "param") params++;
+    });
   }
 
   function varies(column) {
@@ -332,6 +337,7 @@
       var box = el("input", { type: "checkbox", "data-key": column.key });
       box.checked = !!state.visible[column.key];
       box.addEventListener("change", function () {
+        state.choices[column.key] = box.checked;
         state.visible[column.key] = box.checked;
         renderTable();
       });
