@@ -136,7 +136,6 @@ class SeriesWriter:
         self._names_fd = -1
         self._points_fd = -1
         self._flush_due = 0.0
-        self._closed = False
 
     def log(self, name: str, value: Any, step: Any = None) -> None:
         """Add one point; ``step`` defaults to one more than this name's previous step."""
@@ -176,7 +175,6 @@ class SeriesWriter:
                     os.close(descriptor)
             self._names_fd = self._points_fd = -1
             self._names.clear()
-            self._closed = True
 
     def forget_after_fork(self) -> None:
         """In a forked child: drop the parent's buffer and files, start files of our own."""
@@ -188,6 +186,9 @@ class SeriesWriter:
     def _add_name(self, name: str) -> list[int]:
         check_name(name)
         with self._lock:
+            known = self._names.get(name)
+            if known is not None:  # another thread added it meanwhile
+                return known
             if self._names_fd < 0:
                 self._open_files()
             entry = [len(self._names), 0]
@@ -252,10 +253,10 @@ def writer_for(run_dir: str) -> SeriesWriter:
     """The writer this process uses for ``run_dir`` (one per run, shared by its Experiments)."""
     key = os.path.realpath(run_dir)
     writer = _writers.get(key)
-    if writer is None or writer._closed:
+    if writer is None:
         with _writers_lock:
             writer = _writers.get(key)
-            if writer is None or writer._closed:
+            if writer is None:
                 writer = _writers[key] = SeriesWriter(run_dir)
     return writer
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -187,6 +188,31 @@ def test_a_forked_child_writes_its_own_points_only(workdir: Path) -> None:
     found, _ = series.read_series(experiment.experiment_dir)
     assert found["loss"].values == [1.0, 0.5]
     assert found["child"].values == [2.0]
+
+
+def test_threads_of_one_process_lose_nothing(workdir: Path) -> None:
+    experiment = new_run()
+    barrier = threading.Barrier(4)
+
+    def log_from_thread(number: int) -> None:
+        barrier.wait()
+        for step in range(2_000):
+            experiment.log_metric("shared", number, step=step)
+            experiment.log_metric(f"thread{number}", step)
+
+    threads = [threading.Thread(target=log_from_thread, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    series.flush_all()
+    found, problems = series.read_series(experiment.experiment_dir)
+    assert problems == []
+    assert sorted(found["shared"].values) == sorted(
+        float(n) for n in range(4) for _ in range(2_000)
+    )
+    for number in range(4):
+        assert found[f"thread{number}"].values == [float(step) for step in range(2_000)]
 
 
 KILLED_SCRIPT = """
