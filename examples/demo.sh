@@ -33,6 +33,10 @@ maggot summarize experiments --sort accuracy --params
 step maggot config-diff experiments/0.0-0.05-10 experiments/0.001-0.5-30
 maggot config-diff experiments/0.0-0.05-10 experiments/0.001-0.5-30
 
+# every run as one offline page (inside the ignored experiments/, so no snapshot copies it)
+step maggot report experiments -o experiments/report.html
+maggot report experiments -o experiments/report.html
+
 # the checkout moves on; reproduce still rebuilds the recorded state
 git commit -q -am "bigger data set"
 sed -i.bak 's/size: int = 600/size: int = 800/' train.py && rm train.py.bak

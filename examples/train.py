@@ -31,7 +31,7 @@ def sigmoid(value: float) -> float:
     return 1.0 / (1.0 + math.exp(-value))
 
 
-def train(config, data):
+def train(config, data, on_epoch=None):
     weights = [0.0, 0.0, 0.0]
     split = int(len(data) * 0.75)
     train_set, test_set = data[:split], data[split:]
@@ -47,6 +47,8 @@ def train(config, data):
                 )
             loss -= math.log(max(prediction if label else 1 - prediction, 1e-12))
         loss /= len(train_set)
+        if on_epoch is not None:
+            on_epoch(epoch, loss)
         # a progress line redrawn in place, like a progress bar
         sys.stderr.write(f"\repoch {epoch + 1}/{config.train.epochs} loss {loss:.4f}")
     sys.stderr.write("\n")
@@ -73,7 +75,12 @@ def main() -> None:
     with Experiment(
         config=config, experiments_dir=args.experiments_dir, if_exists_mode="increment"
     ) as exp:
-        accuracy, loss = train(exp.config, make_data(args.seed))
+        # a point per epoch: a curve in `maggot show` and `maggot report`
+        accuracy, loss = train(
+            exp.config,
+            make_data(args.seed),
+            on_epoch=lambda epoch, loss: exp.log_metric("epoch_loss", loss, step=epoch),
+        )
         print(f"accuracy {accuracy:.4f}  final train loss {loss:.4f}")
         exp.register_result("accuracy", round(accuracy, 6))
         exp.register_result("train.loss", round(loss, 6))
