@@ -13,12 +13,12 @@ from typing import Any
 from maggot import capture, gitsnap, secrets, store
 from maggot.config import Config, flatten, safe_directory_name, to_json_value, unflatten
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
+from maggot.paths import safe_relative_path
+from maggot.records import Continuation, ExitInfo, PythonInfo, RunInfo
+from maggot.replay import ENV_ORIGINAL_ROOT, ENV_REPRODUCTION_OF, ENV_RUN_DIR
+from maggot.version import __version__
 
 IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
-# set by `maggot reproduce` for the replayed process
-ENV_RUN_DIR = "MAGGOT_RUN_DIR"
-ENV_REPRODUCTION_OF = "MAGGOT_REPRODUCTION_OF"
-ENV_ORIGINAL_ROOT = "MAGGOT_ORIGINAL_ROOT"
 # set by users
 ENV_SNAPSHOT = "MAGGOT_SNAPSHOT"
 ENV_CAPTURE = "MAGGOT_CAPTURE"
@@ -89,10 +89,7 @@ class Experiment:
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
             self.experiments_dir, self._name = os.path.split(os.path.normpath(self._run_dir))
-            try:
-                self.config = Config.from_json(store.meta_path(self._run_dir, store.CONFIG_FILE))
-            except ConfigError as error:
-                raise CorruptRunError(str(error)) from None
+            self.config = Config.from_dict(store.read_config(self._run_dir))
         else:
             self.config = make_config(config)
             config_data = self.config.to_dict()
@@ -133,11 +130,7 @@ class Experiment:
     @property
     def results(self) -> Config:
         """The registered results, nested by dots."""
-        path = store.meta_path(self._run_dir, store.RESULTS_FILE)
-        try:
-            return Config.from_dict(store.read_json_object(path))
-        except FileNotFoundError:
-            return Config()
+        return Config.from_dict(store.read_results(self._run_dir))
 
     @property
     def directories(self) -> Config:
@@ -151,7 +144,7 @@ class Experiment:
 
     def register_directory(self, dirname: str) -> str:
         """Create ``dirname`` inside the run and remember it; returns its path."""
-        if not gitsnap.safe_relative_path(dirname.replace(os.sep, "/")):
+        if not safe_relative_path(dirname.replace(os.sep, "/")):
             raise MaggotError(f"directory name {dirname!r} must be a relative path inside the run")
         directory = os.path.join(self._run_dir, dirname)
         os.makedirs(directory, exist_ok=True)
@@ -213,16 +206,13 @@ class Experiment:
 
     def _finish(self, exc: BaseException | None) -> None:
         self._finished = True
+        exit_info: ExitInfo | None
         if exc is None or _is_clean_exit(exc):
             status, exit_info = store.STATUS_COMPLETED, None
         elif isinstance(exc, KeyboardInterrupt):
-            status, exit_info = (
-                store.STATUS_INTERRUPTED,
-                {"type": "KeyboardInterrupt", "message": ""},
-            )
+            status, exit_info = store.STATUS_INTERRUPTED, ExitInfo("KeyboardInterrupt")
         else:
-            status = store.STATUS_FAILED
-            exit_info = {"type": type(exc).__name__, "message": str(exc)}
+            status, exit_info = store.STATUS_FAILED, ExitInfo(type(exc).__name__, str(exc))
         started = (
             self._entered_at
             if self._entered_at is not None
@@ -233,19 +223,17 @@ class Experiment:
             updates["duration_seconds"] = round(time.monotonic() - started, 3)
         foreign = _modules_under(os.environ.get(ENV_ORIGINAL_ROOT))
         if foreign:
-            updates["imports_outside_snapshot"] = foreign
+            updates["imports_outside_snapshot"] = tuple(foreign)
         self._update_run_info(**updates)
 
     def _update_run_info(self, **updates: Any) -> None:
-        path = store.meta_path(self._run_dir, store.RUN_FILE)
         try:
-            info = store.read_json_object(path)
+            info = store.read_run_info(self._run_dir)
         except (FileNotFoundError, CorruptRunError):
             if self._resumed:
                 return  # a 0.2 run has no run.json to update
-            info = {}
-        info.update(updates)
-        store.write_json_atomic(path, info)
+            info = RunInfo()
+        store.write_run_info(self._run_dir, info._replace(**updates))
 
     def _claim(self, name: str, if_exists_mode: str) -> str:
         forced_dir = os.environ.pop(ENV_RUN_DIR, None)
@@ -274,16 +262,20 @@ class Experiment:
         Config, command, environment and snapshot describe the start that
         ``maggot reproduce`` replays; later entries are listed in run.json.
         """
-        path = store.meta_path(self._run_dir, store.RUN_FILE)
         try:
-            info = store.read_json_object(path)
+            info = store.read_run_info(self._run_dir)
         except CorruptRunError:
-            info = {}
-        earlier = info.get("continued")
-        continued: list[Any] = earlier if isinstance(earlier, list) else []
-        continued.append({"at": self._started_at, "command_argv": capture.process_argv()})
-        info.update(continued=continued, status=store.STATUS_RUNNING, ended_at=None, exit=None)
-        store.write_json_atomic(path, info)
+            info = RunInfo()
+        entry = Continuation(self._started_at, tuple(capture.process_argv()))
+        store.write_run_info(
+            self._run_dir,
+            info._replace(
+                continued=(*info.continued, entry),
+                status=store.STATUS_RUNNING,
+                ended_at=None,
+                exit=None,
+            ),
+        )
 
     def _record_start(
         self,
@@ -321,31 +313,29 @@ class Experiment:
             )  # fmt: skip
         else:
             head = gitsnap.record_disabled(run_dir, cwd, "snapshot turned off")
-        if head.get("commit"):
-            store.write_text_atomic(
-                store.meta_path(run_dir, store.COMMIT_HASH_FILE), head["commit"]
-            )
-        info: dict[str, Any] = {
-            "format_version": store.FORMAT_VERSION,
-            "maggot_version": _maggot_version(),
-            "name": self._name,
-            "status": store.STATUS_RUNNING,
-            "started_at": self._started_at,
-            "ended_at": None,
-            "duration_seconds": None,
-            "exit": None,
-            "argv": list(sys.argv),
-            "command_argv": argv,
+        if head.commit:
+            store.write_commit_hash(run_dir, head.commit)
+        process = capture.describe_process()
+        info = RunInfo(
+            format_version=store.FORMAT_VERSION,
+            maggot_version=__version__,
+            name=self._name,
+            status=store.STATUS_RUNNING,
+            started_at=self._started_at,
+            argv=tuple(sys.argv),
+            command_argv=tuple(argv),
             # relative to the repository root when there is one, as the snapshot has it
-            "cwd": (head["cwd"] or ".") if isinstance(head.get("cwd"), str) else cwd,
-            "cwd_absolute": cwd,
-            "capture_output": self._capture_mode,
-            **capture.describe_process(),
-        }
-        reproduction_of = os.environ.get(ENV_REPRODUCTION_OF)
-        if reproduction_of:
-            info["reproduction_of"] = reproduction_of
-        store.write_json_atomic(store.meta_path(run_dir, store.RUN_FILE), info)
+            cwd=(head.cwd or ".") if head.cwd is not None else cwd,
+            cwd_absolute=cwd,
+            capture_output=self._capture_mode,
+            hostname=process.get("hostname"),
+            user=process.get("user"),
+            pid=process.get("pid"),
+            python=PythonInfo.from_json(process.get("python")),
+            platform=process.get("platform"),
+            reproduction_of=os.environ.get(ENV_REPRODUCTION_OF) or None,
+        )
+        store.write_run_info(run_dir, info)
 
 
 def make_config(config: Any) -> Config:
@@ -465,9 +455,3 @@ def _modules_under(root: str | None) -> list[str]:
         if path and os.path.realpath(path).startswith(prefix):
             found.append(f"{name} ({path})")
     return sorted(found)
-
-
-def _maggot_version() -> str:
-    import maggot
-
-    return maggot.__version__

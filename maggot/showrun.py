@@ -8,7 +8,8 @@ from typing import Any, NamedTuple
 
 from maggot import store
 from maggot.config import flatten
-from maggot.errors import CorruptRunError, MaggotError
+from maggot.errors import CorruptRunError
+from maggot.records import GitHead
 
 DEFAULT_EXPERIMENTS_DIR = "experiments"
 
@@ -25,7 +26,7 @@ class RunDetails(NamedTuple):
 
     record: store.RunRecord
     command: str | None
-    head: dict[str, Any] | None
+    head: GitHead | None
     commit_hash: str | None
     directories: list[str]
     logs: list[LogFile]
@@ -51,28 +52,6 @@ def resolve_run_dir(argument: str) -> str:
     return store.resolve_run_dir(argument, DEFAULT_EXPERIMENTS_DIR)
 
 
-def read_config(run_dir: str) -> dict[str, Any]:
-    """A run's stored config; raise CorruptRunError when it is missing or unreadable."""
-    try:
-        return store.read_json_object(store.meta_path(run_dir, store.CONFIG_FILE))
-    except FileNotFoundError:
-        raise CorruptRunError(f"{run_dir}: no {store.META_DIR}/{store.CONFIG_FILE}") from None
-
-
-def read_command(run_dir: str) -> str:
-    """A run's command line, shell-quoted; raise CorruptRunError when it was not recorded."""
-    try:
-        with open(
-            store.meta_path(run_dir, store.COMMAND_FILE), encoding="utf-8", errors="replace"
-        ) as file:
-            command = file.read().strip()
-    except FileNotFoundError:
-        raise CorruptRunError(f"{run_dir}: no {store.META_DIR}/{store.COMMAND_FILE}") from None
-    if not command:
-        raise CorruptRunError(f"{run_dir}: {store.META_DIR}/{store.COMMAND_FILE} is empty")
-    return command
-
-
 def flat_lines(mapping: dict[str, Any]) -> list[str]:
     """``key=value`` lines: dotted keys, JSON-encoded values."""
     return [f"{key}={_json(value)}" for key, value in flatten(mapping).items()]
@@ -84,22 +63,21 @@ def load_details(run_dir: str) -> RunDetails:
     problems = list(record.problems)
     command: str | None = None
     try:
-        command = read_command(run_dir)
+        command = store.read_command(run_dir)
     except CorruptRunError as error:
         problems.append(str(error))
-    head: dict[str, Any] | None = None
+    head: GitHead | None = None
     try:
-        head = store.read_json_object(store.git_path(run_dir, store.HEAD_FILE))
+        head = store.read_git_head(run_dir)
     except FileNotFoundError:
-        problems.append(f"{run_dir}: no {store.META_DIR}/{store.GIT_DIR}/{store.HEAD_FILE}")
-    except MaggotError as error:
+        problems.append(store.missing_message(run_dir, store.GIT_DIR, store.HEAD_FILE))
+    except CorruptRunError as error:
         problems.append(str(error))
-    commit_lines = store.read_lines(store.meta_path(run_dir, store.COMMIT_HASH_FILE))
     return RunDetails(
         record=record,
         command=command,
         head=head,
-        commit_hash=commit_lines[0].strip() if commit_lines else None,
+        commit_hash=store.read_commit_hash(run_dir),
         directories=store.registered_directories(run_dir),
         logs=_log_files(run_dir),
         problems=problems,
@@ -122,9 +100,9 @@ def details_as_json(details: RunDetails) -> dict[str, Any]:
         "path": record.path,
         "status": record.status,
         "format_version": record.format_version,
-        "run": record.info,
+        "run": record.info.to_json() if record.format_version else {},
         "command": details.command,
-        "git": details.head,
+        "git": details.head.to_json() if details.head else None,
         "commit_hash": details.commit_hash,
         "config": record.config,
         "results": record.results,
@@ -139,24 +117,23 @@ def details_as_sections(details: RunDetails) -> list[Section]:
     record = details.record
     info = record.info
     status = record.status
-    exit_info = info.get("exit")
-    if isinstance(exit_info, dict) and exit_info.get("type"):
-        message = str(exit_info.get("message") or "").splitlines()
-        status += f" ({exit_info['type']}{': ' + message[0] if message else ''})"
+    if info.exit is not None:
+        message = info.exit.message.splitlines()
+        status += f" ({info.exit.type}{': ' + message[0] if message else ''})"
     overview = [
         Field("run", record.name),
         Field("path", record.path),
         Field("status", status),
-        Field("started", _text(info.get("started_at"))),
-        Field("ended", _text(info.get("ended_at"))),
-        Field("duration", _duration(info.get("duration_seconds"))),
-        Field("host", _text(info.get("hostname"))),
-        Field("user", _text(info.get("user"))),
-        Field("python", _python(_mapping(info.get("python")))),
-        Field("platform", _text(info.get("platform"))),
-        Field("cwd", _text(info.get("cwd_absolute", info.get("cwd")))),
-        Field("maggot", _text(info.get("maggot_version"))),
-        Field("reproduces", _text(info.get("reproduction_of"))),
+        Field("started", _text(info.started_at)),
+        Field("ended", _text(info.ended_at)),
+        Field("duration", _duration(info.duration_seconds)),
+        Field("host", _text(info.hostname)),
+        Field("user", _text(info.user)),
+        Field("python", _python(info.python.version, info.python.executable)),
+        Field("platform", _text(info.platform)),
+        Field("cwd", _text(info.cwd_absolute or info.cwd)),
+        Field("maggot", _text(info.maggot_version)),
+        Field("reproduces", _text(info.reproduction_of)),
         Field("command", details.command or ""),
     ]
     sections = [
@@ -187,41 +164,31 @@ def _git_fields(details: RunDetails) -> list[Field]:
                 Field("snapshot", "none (maggot 0.2 run: uncommitted changes were not recorded)"),
             ]
         return [Field("snapshot", "none recorded")]
-    commit = _text(head.get("commit"))
-    if not head.get("snapshot"):
-        fields = [Field("snapshot", f"none ({head.get('reason') or 'no reason recorded'})")]
+    commit = _text(head.commit)
+    if not head.snapshot:
+        fields = [Field("snapshot", f"none ({head.reason or 'no reason recorded'})")]
         return [Field("commit", commit), *fields] if commit else fields
-    counts = _mapping(head.get("counts"))
-    if head.get("is_dirty"):
+    counts = head.counts
+    if head.is_dirty:
         dirty = (
-            f"yes: {counts.get('staged', 0)} staged, {counts.get('unstaged', 0)} unstaged, "
-            f"{counts.get('untracked', 0)} untracked ({counts.get('untracked_copied', 0)} copied)"
+            f"yes: {counts.staged} staged, {counts.unstaged} unstaged, "
+            f"{counts.untracked} untracked ({counts.untracked_copied} copied)"
         )
     else:
         dirty = "no"
-    branch = head.get("branch")
     fields = [
         Field("commit", commit),
-        Field("branch", "detached" if head.get("detached") or not branch else str(branch)),
+        Field("branch", "detached" if head.detached or not head.branch else head.branch),
         Field("dirty", dirty),
     ]
-    if head.get("patch_bytes"):
-        fields.append(Field("patch", _size(int(head["patch_bytes"]))))
-    for skipped in head.get("skipped") or []:
-        if isinstance(skipped, dict):
-            fields.append(Field("skipped", f"{skipped.get('path')} ({skipped.get('reason')})"))
-    remotes = _mapping(head.get("remotes"))
-    fields.extend(Field("remote", f"{name} {url}") for name, url in sorted(remotes.items()))
-    for submodule in head.get("submodules") or []:
-        if isinstance(submodule, dict):
-            state = " (dirty)" if submodule.get("dirty") else ""
-            value = f"{submodule.get('path')} {submodule.get('commit')}{state}"
-            fields.append(Field("submodule", value))
+    if head.patch_bytes:
+        fields.append(Field("patch", _size(head.patch_bytes)))
+    fields.extend(Field("skipped", f"{item.path} ({item.reason})") for item in head.skipped)
+    fields.extend(Field("remote", f"{name} {url}") for name, url in sorted(head.remotes.items()))
+    for submodule in head.submodules:
+        state = " (dirty)" if submodule.dirty else ""
+        fields.append(Field("submodule", f"{submodule.path} {submodule.commit}{state}"))
     return fields
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _json(value: Any) -> str:
@@ -232,8 +199,7 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _python(python: dict[str, Any]) -> str:
-    version, executable = python.get("version"), python.get("executable")
+def _python(version: str | None, executable: str | None) -> str:
     if version and executable:
         return f"{version} ({executable})"
     return _text(version or executable)

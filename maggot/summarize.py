@@ -189,9 +189,7 @@ def _display_name(record: store.RunRecord) -> str:
 
 def _read_params(run_dir: str, warnings: list[str]) -> dict[str, Any]:
     try:
-        return flatten(store.read_json_object(store.meta_path(run_dir, store.CONFIG_FILE)))
-    except FileNotFoundError:
-        warnings.append(f"{run_dir}: no {store.META_DIR}/{store.CONFIG_FILE}")
+        return flatten(store.read_config(run_dir))
     except MaggotError as error:
         warnings.append(str(error))
     return {}

@@ -541,12 +541,12 @@ def test_show_command_with_undecodable_bytes_prints_no_traceback(two_runs: Runs)
 def test_an_unexpected_error_is_reported_as_a_bug_with_exit_3(
     two_runs: Runs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maggot import showrun
+    from maggot import store
 
     def broken(run_dir: str) -> str:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(showrun, "read_command", broken)
+    monkeypatch.setattr(store, "read_command", broken)
     result = invoke("show-command", two_runs[0])
     assert result.exit_code == 3
     [line] = result.stderr.strip().splitlines()

@@ -10,6 +10,7 @@ import click
 from maggot import codediff, showrun, store
 from maggot import summarize as summaries
 from maggot.cli.base import MaggotCommand, paint, use_color, warn
+from maggot.results import compare_results
 
 _CHANGE_COLORS = {codediff.CHANGED: "yellow", codediff.ADDED: "green", codediff.REMOVED: "red"}
 
@@ -41,8 +42,8 @@ def config_diff(
     printed when the configs are equal. Exits 0 either way unless --exit-code.
     """
     changes = codediff.config_changes(
-        showrun.read_config(showrun.resolve_run_dir(run1)),
-        showrun.read_config(showrun.resolve_run_dir(run2)),
+        store.read_config(showrun.resolve_run_dir(run1)),
+        store.read_config(showrun.resolve_run_dir(run2)),
     )
     if output_format == "json":
         click.echo(
@@ -76,7 +77,7 @@ def diff(run1: str, run2: str, paths: tuple[str, ...], stat: bool, name_only: bo
     record2 = store.load_run(run_dir2, with_config=False)
     for problem in (*record1.problems, *record2.problems):
         warn(problem)
-    changes = codediff.config_changes(showrun.read_config(run_dir1), showrun.read_config(run_dir2))
+    changes = codediff.config_changes(store.read_config(run_dir1), store.read_config(run_dir2))
     code = codediff.diff_code(
         run_dir1,
         run_dir2,
@@ -103,7 +104,7 @@ def diff(run1: str, run2: str, paths: tuple[str, ...], stat: bool, name_only: bo
 
     click.echo()
     click.echo(paint("results", bold=True))
-    rows = codediff.compare_results(record1.results, record2.results)
+    rows = compare_results(record1.results, record2.results)
     if not rows:
         click.echo("(none recorded)")
         return
@@ -111,9 +112,9 @@ def diff(run1: str, run2: str, paths: tuple[str, ...], stat: bool, name_only: bo
 
     cells = [
         [
-            row.key,
-            summaries.render_value(row.first) if row.has_first else "",
-            summaries.render_value(row.second) if row.has_second else "",
+            row.name,
+            summaries.render_value(row.first) if row.in_first else "",
+            summaries.render_value(row.second) if row.in_second else "",
         ]
         for row in rows
     ]

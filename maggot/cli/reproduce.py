@@ -19,21 +19,19 @@ if TYPE_CHECKING:
 def _print_plan(plan: ReproducePlan) -> None:
     head = plan.snapshot.head
     untracked = plan.snapshot.untracked_files()
-    branch = head.get("branch") or "detached HEAD"
+    branch = head.branch or "detached HEAD"
     rows = [
         ("run", plan.run_dir),
         ("commit", f"{plan.commit_summary}  ({branch})"),
-        ("changes", f"{head.get('patch_bytes', 0)} bytes of uncommitted changes (diff.patch)"),
+        ("changes", f"{head.patch_bytes} bytes of uncommitted changes (diff.patch)"),
         ("untracked", ", ".join(untracked) if untracked else "none"),
         ("worktree", plan.worktree or "a temporary directory, removed afterwards"),
         ("cwd", plan.cwd or ". (the repository root)"),
         ("command", shlex.join(plan.command)),
         ("records to", plan.replay_dir),
     ]
-    for submodule in head.get("submodules", []):
-        rows.append(
-            ("submodule", f"{submodule.get('path')} at {str(submodule.get('commit'))[:12]}")
-        )
+    for submodule in head.submodules:
+        rows.append(("submodule", f"{submodule.path} at {submodule.commit[:12]}"))
     click.echo(paint("Reproduce plan", bold=True))
     for label, value in rows:
         click.echo(f"  {label:<11}{value}")
@@ -48,8 +46,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
     rows = [
         [
             item.name,
-            _show_value(item.original),
-            _show_value(item.replay),
+            _show_value(item.first),
+            _show_value(item.second),
             paint(item.status, colors[item.status]),
         ]
         for item in outcome.comparisons

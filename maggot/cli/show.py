@@ -58,7 +58,7 @@ def show(run: str, output_format: str) -> None:
 )
 def show_config(run: str, output_format: str) -> None:
     """Print the config a run was started with."""
-    config = showrun.read_config(showrun.resolve_run_dir(run))
+    config = store.read_config(showrun.resolve_run_dir(run))
     if output_format == "json":
         click.echo(store.dumps_json(config), nl=False)
     else:
@@ -73,4 +73,4 @@ def show_command(run: str) -> None:
 
     One shell-quoted line, ready to paste into a shell.
     """
-    click.echo(showrun.read_command(showrun.resolve_run_dir(run)))
+    click.echo(store.read_command(showrun.resolve_run_dir(run)))
