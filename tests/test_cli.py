@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 import pytest
-from cli_helpers import git, init_repo, isolate_git, record_run, repo_state, write_json
 from click.testing import CliRunner, Result
+from toolkit import git, record_run, repo_state, run_maggot, write_json
 
 import maggot
 from maggot import cli
@@ -40,24 +40,6 @@ def assert_error(result: Result, exit_code: int = 1, contains: str = "") -> str:
     assert lines[0].startswith("maggot: ")
     assert contains in lines[0]
     return lines[0]
-
-
-def run_maggot(*args: Any, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "maggot", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate_git(monkeypatch, tmp_path / "home")
-    repo = init_repo(tmp_path / "repo")
-    monkeypatch.chdir(repo)
-    return repo
 
 
 @pytest.fixture

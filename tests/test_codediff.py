@@ -5,19 +5,11 @@ import os
 from pathlib import Path
 
 import pytest
-from cli_helpers import git, init_repo, isolate_git, record_run, repo_state, write_json
+from toolkit import git, record_run, repo_state, write_json
 
 from maggot import codediff
 from maggot.codediff import ADDED, CHANGED, REMOVED, CodeDiffError, ConfigChange
 from maggot.errors import CorruptRunError, ReproduceError
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate_git(monkeypatch, tmp_path / "home")
-    repo = init_repo(tmp_path / "repo")
-    monkeypatch.chdir(repo)
-    return repo
 
 
 def test_config_changes_use_dotted_keys_and_leaf_values() -> None:

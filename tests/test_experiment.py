@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gitrepo import run_python
+from toolkit import run_python
 
 from maggot import Config, Experiment
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
@@ -257,25 +257,34 @@ def test_eight_processes_starting_at_once_get_eight_directories(tmp_path):
     script.write_text(
         textwrap.dedent(
             """
-            import sys, time
-            start = float(sys.argv[1])
-            time.sleep(max(0.0, start - time.time()))
+            import os, sys
             from maggot import Experiment
+            print("ready", flush=True)
+            sys.stdin.read()  # the barrier: stdin closes once all eight are ready
             exp = Experiment(config={"lr": 0.1}, if_exists_mode="increment", snapshot=False)
-            exp.register_result("pid", __import__("os").getpid())
+            exp.register_result("pid", os.getpid())
             print(exp.experiment_dir)
             """
         )
     )
-    start = str(time.time() + 1.5)
     processes = [
         subprocess.Popen(
-            [sys.executable, str(script), start], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in range(8)
     ]
-    outputs = [process.communicate(timeout=60)[0].strip() for process in processes]
-    assert all(process.returncode == 0 for process in processes)
+    # however slowly each starts, none claims a directory before all are waiting
+    for process in processes:
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.close()
+    outputs = [process.stdout.read().strip() for process in processes if process.stdout]
+    assert all(process.wait(timeout=60) == 0 for process in processes)
     assert len(set(outputs)) == 8
     pids = {read_json(meta(tmp_path / path, "results.json"))["pid"] for path in outputs}
     assert len(pids) == 8

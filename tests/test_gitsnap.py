@@ -6,9 +6,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from gitrepo import commit_all, git, run_python
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from toolkit import commit_all, git, run_python
 
 from maggot.errors import ReproduceError
 from maggot.gitsnap import SnapshotLimits, apply_snapshot, load_snapshot, take_snapshot

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gitrepo import run_python
+from toolkit import run_python
 
 import maggot
 

@@ -1,15 +1,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maggot import store
-from maggot.errors import CorruptRunError
 from maggot.records import (
     Continuation,
     ExitInfo,
@@ -114,32 +110,3 @@ def test_a_run_written_by_maggot_0_3_reads_back() -> None:
     info = RunInfo.from_json(written_by_0_3)
     assert info.status == "completed" and info.exit is None
     assert info.python.executable == "/usr/bin/python3" and info.python.implementation is None
-
-
-def test_store_reads_and_writes_the_records(tmp_path: Path) -> None:
-    (tmp_path / ".maggot").mkdir()
-    store.write_run_info(tmp_path, full_run_info())
-    assert store.read_run_info(tmp_path) == full_run_info()
-    text = (tmp_path / ".maggot" / "run.json").read_text()
-    assert text.endswith("}\n") and text == store.dumps_json(json.loads(text))
-    store.write_git_head(tmp_path, GitHead.none("off", "c" * 40))
-    assert store.read_git_head(tmp_path).commit == "c" * 40
-
-
-def test_a_corrupt_run_file_names_the_file(tmp_path: Path) -> None:
-    (tmp_path / ".maggot").mkdir()
-    (tmp_path / ".maggot" / "run.json").write_text("{not json")
-    with pytest.raises(CorruptRunError, match=r"run\.json: not valid JSON"):
-        store.read_run_info(tmp_path)
-    with pytest.raises(FileNotFoundError):
-        store.read_git_head(tmp_path)
-
-
-def test_one_message_for_a_missing_file(tmp_path: Path) -> None:
-    (tmp_path / ".maggot").mkdir()
-    with pytest.raises(CorruptRunError) as config_error:
-        store.read_config(tmp_path)
-    assert str(config_error.value) == f"{tmp_path}: no .maggot/config.json"
-    record = store.load_run(tmp_path)
-    assert f"{tmp_path}: no .maggot/config.json" in record.problems
-    assert record.status == "unknown" and record.format_version == 0

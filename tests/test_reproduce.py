@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from gitrepo import commit_all, git, run_maggot, run_python
+from toolkit import commit_all, git, run_maggot, run_python
 
 from maggot import reproduce
 from maggot.errors import ReproduceError
@@ -265,34 +265,6 @@ def test_interrupted_replay_removes_the_worktree(repo):
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     replay = json.loads((repo / "experiments" / "1.repro-1" / ".maggot" / "run.json").read_text())
     assert replay["status"] == "interrupted"
-
-
-@pytest.mark.parametrize(
-    "argv, expected",
-    [
-        (["python", "train.py", "--lr", "0.1"], ["PY", "train.py", "--lr", "0.1"]),
-        (
-            ["python", "-u", "-X", "dev", "-m", "pkg.train", "x"],
-            ["PY", "-u", "-X", "dev", "-m", "pkg.train", "x"],
-        ),
-    ],
-)
-def test_replay_command_swaps_the_interpreter(argv, expected):
-    assert reproduce.replay_command(argv, "PY", "run") == expected
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["python"],
-        ["python", "-c", "print(1)"],
-        ["python", "-"],
-        ["python", "-m", "ipykernel_launcher", "-f", "k.json"],
-    ],
-)
-def test_unreplayable_commands_are_refused(argv):
-    with pytest.raises(ReproduceError):
-        reproduce.replay_command(argv, "PY", "run")
 
 
 def record(repo: Path, script: str, *args: str, cwd: Path | None = None) -> Path:
