@@ -7,13 +7,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import IO, Any, NamedTuple
 
 from maggot import codediff, gitsnap, store
-from maggot.codediff import Repository, find_repository
+from maggot.codediff import CodeDiffError, Repository, find_repository
 from maggot.errors import GitError, MaggotError, ReproduceError
-from maggot.git import run_git, split_nul
+from maggot.git import open_repository, run_git, split_nul
 from maggot.paths import is_within, safe_relative_path
 from maggot.records import RunInfo, Submodule
 from maggot.replay import (
@@ -30,6 +30,9 @@ from maggot.replay import (
 from maggot.results import EXTRA, MATCH, Comparison, compare_results
 
 REPLAY_SUFFIX = ".repro-"
+# lines of the replay's stderr kept to show when it fails before recording a run
+STDERR_TAIL_LINES = 15
+_STDERR_TAIL_BYTES = 16 * 1024
 
 
 class ReproducePlan(NamedTuple):
@@ -44,19 +47,30 @@ class ReproducePlan(NamedTuple):
     replay_dir: str
     worktree: str | None
     notes: list[str]
+    python_source: str = "--python"
 
     @property
     def commit(self) -> str:
+        """The recorded commit the worktree is built from."""
         return self.snapshot.commit
+
+    @property
+    def python(self) -> str:
+        """The interpreter the replay runs with."""
+        return self.command[0]
 
 
 class ReplayOutcome(NamedTuple):
-    """What the replay did."""
+    """What ``reproduce`` did: the replay's exit code, its run, and the comparison."""
 
     exit_code: int
     replay_dir: str
     comparisons: list[Comparison]
     problems: list[str]
+    # what setting up the replay noted (paths mapped or not, directories created)
+    notes: tuple[str, ...] = ()
+    # the worktree, when it was kept (``keep=True``)
+    kept_worktree: str | None = None
 
     @property
     def reproduced(self) -> bool:
@@ -72,14 +86,16 @@ def _describe_commit(repository: Repository, snapshot: gitsnap.GitSnapshot) -> s
     """``<short sha> <subject>`` of the run's commit, read with GitPython's object model."""
     import git
 
-    try:
-        found = git.Repo(repository.toplevel).commit(snapshot.commit)
-    except (ValueError, git.BadName):
-        raise ReproduceError(codediff.missing_commit_message(snapshot, repository)) from None
-    summary = found.summary
+    with open_repository(repository.toplevel) as opened:
+        try:
+            found = opened.commit(snapshot.commit)
+        except (ValueError, git.BadName):
+            raise ReproduceError(codediff.missing_commit_message(snapshot, repository)) from None
+        summary = found.summary
+        hexsha = found.hexsha
     if isinstance(summary, bytes):
         summary = summary.decode(errors="replace")
-    return f"{found.hexsha[:12]} {summary}"
+    return f"{hexsha[:12]} {summary}"
 
 
 def plan_reproduction(
@@ -89,14 +105,21 @@ def plan_reproduction(
     python: str | None = None,
     worktree: str | None = None,
 ) -> ReproducePlan:
-    """Check that ``run_dir`` can be reproduced here and decide how."""
+    """Check that ``run_dir`` can be reproduced here and decide how.
+
+    The repository is ``repo_path``, else the one holding the current
+    directory, else the one holding ``run_dir``. The interpreter is
+    ``python``, else the one the run recorded when it still exists, else the
+    one running maggot.
+    """
     run_dir = os.path.normpath(run_dir)
     record = store.load_run(run_dir, with_results=False)
+    info = record.info
     snapshot = gitsnap.load_snapshot(run_dir)
-    command_argv = record.info.command_argv
+    command_argv = info.command_argv
     if not command_argv:
         raise ReproduceError(f"{run_dir}: no recorded command (run.json has no command_argv)")
-    repository = find_repository(*([repo_path] if repo_path else [os.getcwd(), run_dir]))
+    repository = _find_run_repository(run_dir, snapshot, repo_path)
     summary = _describe_commit(repository, snapshot)
     if worktree is not None:
         worktree = os.path.abspath(worktree)
@@ -107,7 +130,8 @@ def plan_reproduction(
     relative_cwd = snapshot.head.cwd or ""
     if not safe_relative_path(relative_cwd) and relative_cwd != "":
         raise ReproduceError(f"{run_dir}: refusing recorded cwd {relative_cwd!r}")
-    command = replay_command(command_argv, python or sys.executable, run_dir)
+    python, python_source = choose_python(python, info.python.executable)
+    command = replay_command(command_argv, python, run_dir)
     roots = _checkout_roots(repository, snapshot)
     return ReproducePlan(
         run_dir=run_dir,
@@ -118,8 +142,47 @@ def plan_reproduction(
         cwd=relative_cwd,
         replay_dir=next_replay_dir(run_dir),
         worktree=worktree,
-        notes=_snapshot_notes(snapshot) + _command_notes(record.info, command, roots, snapshot),
+        notes=_snapshot_notes(snapshot) + _command_notes(info, command, roots, snapshot),
+        python_source=python_source,
     )
+
+
+def choose_python(requested: str | None, recorded: str | None) -> tuple[str, str]:
+    """The replay's interpreter and why it was chosen.
+
+    The recorded interpreter has the run's packages (maggot itself may live
+    elsewhere, e.g. installed with pipx), so it is used when it still exists.
+    """
+    if requested:
+        return requested, "--python"
+    if recorded and os.path.isfile(recorded) and os.access(recorded, os.X_OK):
+        return recorded, "the run's interpreter"
+    if recorded:
+        return sys.executable, f"the one running maggot: the run's {recorded} no longer exists"
+    return sys.executable, "the one running maggot: the run recorded none"
+
+
+def _find_run_repository(
+    run_dir: str, snapshot: gitsnap.GitSnapshot, repo_path: str | None
+) -> Repository:
+    """The repository to rebuild in; the error names where the run was recorded."""
+    if repo_path:
+        try:
+            return find_repository(repo_path)
+        except CodeDiffError:
+            raise ReproduceError(f"--repo {repo_path}: not a git repository") from None
+    try:
+        return find_repository(os.getcwd(), run_dir)
+    except CodeDiffError:
+        head = snapshot.head
+        remotes = ", ".join(f"{name} {url}" for name, url in sorted(head.remotes.items()))
+        where = f"{head.repo_root or 'an unrecorded place'}" + (
+            f" (remotes: {remotes})" if remotes else ""
+        )
+        raise ReproduceError(
+            f"{run_dir}: was recorded in the repository at {where}; run this from a clone "
+            "of it or pass --repo PATH"
+        ) from None
 
 
 def _checkout_roots(repository: Repository, snapshot: gitsnap.GitSnapshot) -> list[str]:
@@ -267,6 +330,43 @@ class Replay(NamedTuple):
     cwd: str
     environment: dict[str, str]
     notes: list[str]
+    worktree: str = ""
+
+
+class ReplayRun(NamedTuple):
+    """How the replay's process ended, and the end of what it wrote to stderr."""
+
+    exit_code: int
+    stderr_tail: tuple[str, ...] = ()
+
+
+def reproduce(
+    plan: ReproducePlan,
+    *,
+    keep: bool = False,
+    rtol: float = 0.0,
+    atol: float = 0.0,
+    on_start: Callable[[Replay], None] | None = None,
+) -> ReplayOutcome:
+    """Carry out ``plan``: build the worktree, replay the command, compare the results.
+
+    The worktree is removed afterwards (even on errors and Ctrl-C) unless
+    ``keep``. ``on_start`` is called with the prepared replay just before it
+    runs (to show its notes). The replay's output goes to this process's
+    stdout and stderr.
+    """
+    path, temp_dir = create_worktree(plan)
+    try:
+        plan = claim_replay_dir(plan)
+        replay = prepare_replay(plan, path)
+        if on_start is not None:
+            on_start(replay)
+        finished = run_replay(replay)
+    finally:
+        if not keep:
+            remove_worktree(plan, path, temp_dir)
+    outcome = check_replay(plan, finished, rtol, atol)
+    return outcome._replace(notes=tuple(replay.notes), kept_worktree=path if keep else None)
 
 
 def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
@@ -295,14 +395,27 @@ def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
     environment[ENV_RUN_DIR] = os.path.abspath(plan.replay_dir)
     environment[ENV_REPRODUCTION_OF] = os.path.abspath(plan.run_dir)
     environment[ENV_ORIGINAL_ROOT] = plan.repository.toplevel
-    return Replay(command, cwd, environment, notes)
+    return Replay(command, cwd, environment, notes, worktree)
 
 
-def run_replay(replay: Replay) -> int:
-    """Run the replay without a shell; its output streams to the terminal."""
-    process = subprocess.Popen(replay.command, cwd=replay.cwd, env=replay.environment)
+def run_replay(replay: Replay) -> ReplayRun:
+    """Run the replay without a shell; its output streams through to this process.
+
+    Its stderr passes through a pipe so its last lines can be shown when it
+    fails before recording a run (an import error in another environment).
+    """
+    import threading
+
+    process = subprocess.Popen(
+        replay.command, cwd=replay.cwd, env=replay.environment, stderr=subprocess.PIPE
+    )
+    tail = bytearray()
+    assert process.stderr is not None
+    relay = threading.Thread(target=_relay_stderr, args=(process.stderr, tail), daemon=True)
+    relay.start()
     try:
-        return process.wait()
+        exit_code = process.wait()
+        relay.join()
     except KeyboardInterrupt:
         # the child got the same Ctrl-C; give it a moment to record "interrupted"
         try:
@@ -311,6 +424,28 @@ def run_replay(replay: Replay) -> int:
             process.kill()
             process.wait()
         raise
+    lines = bytes(tail).decode(errors="replace").splitlines()
+    return ReplayRun(exit_code, tuple(lines[-STDERR_TAIL_LINES:]))
+
+
+def _relay_stderr(stream: IO[bytes], tail: bytearray) -> None:
+    """Copy the replay's stderr to ours as it comes, keeping its last bytes."""
+    target = getattr(sys.stderr, "buffer", None)
+    while True:
+        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+        if not chunk:
+            return
+        try:
+            if target is not None:
+                target.write(chunk)
+                target.flush()
+            else:
+                sys.stderr.write(chunk.decode(errors="replace"))
+                sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # our stderr is gone: keep draining so the replay never blocks
+        tail += chunk
+        del tail[:-_STDERR_TAIL_BYTES]
 
 
 def _code_state_differences(plan: ReproducePlan) -> list[str]:
@@ -351,16 +486,25 @@ def _code_state_differences(plan: ReproducePlan) -> list[str]:
 _STATUS_WORDS = {"M": "modified", "D": "missing", "T": "type changed"}
 
 
-def check_replay(plan: ReproducePlan, exit_code: int, rtol: float, atol: float) -> ReplayOutcome:
+def check_replay(
+    plan: ReproducePlan, finished: ReplayRun, rtol: float = 0.0, atol: float = 0.0
+) -> ReplayOutcome:
     """Read the replay's run back and compare it with the original."""
     problems: list[str] = []
     original = store.load_run(plan.run_dir, with_config=False)
     problems.extend(original.problems)
+    exit_code = finished.exit_code
     if exit_code != 0:
         problems.append(f"the replay exited with code {exit_code}")
     replay_results: dict[str, Any] = {}
     if not store.is_run_dir(plan.replay_dir):
-        problems.append("the replay recorded no run (did the script create an Experiment?)")
+        if exit_code != 0 and finished.stderr_tail:
+            problems.append(
+                "the replay failed before recording a run; the end of its stderr:\n"
+                + "\n".join("    " + line for line in finished.stderr_tail)
+            )
+        else:
+            problems.append("the replay recorded no run (did the script create an Experiment?)")
         if os.path.isdir(plan.replay_dir) and not os.listdir(plan.replay_dir):
             os.rmdir(plan.replay_dir)
     else:

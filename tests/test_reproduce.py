@@ -526,3 +526,87 @@ def test_key_equals_path_arguments_are_mapped_and_announced(repo):
     assert "conf.txt points into your checkout" in planned.stderr
     result = run_maggot("reproduce", str(run_dir), "--yes", cwd=repo)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def set_recorded_python(run_dir: Path, executable: str) -> None:
+    path = run_dir / ".maggot" / "run.json"
+    info = json.loads(path.read_text())
+    info["python"]["executable"] = executable
+    path.write_text(json.dumps(info))
+
+
+def wrapper(tmp_path: Path, body: str) -> Path:
+    """An executable standing in for another environment's interpreter."""
+    script = tmp_path / "env" / "bin" / "python"
+    script.parent.mkdir(parents=True)
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_the_recorded_interpreter_runs_the_replay(project, tmp_path):
+    marker = tmp_path / "used"
+    python = wrapper(tmp_path, f'echo x >> "{marker}"\nexec "{sys.executable}" "$@"')
+    set_recorded_python(project / RUN, str(python))
+    result = run_maggot("reproduce", RUN, "--yes", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{python}  (the run's interpreter)" in result.stdout
+    assert marker.exists()
+
+
+def test_python_option_overrides_and_a_vanished_interpreter_falls_back(project, tmp_path):
+    set_recorded_python(project / RUN, str(tmp_path / "gone" / "python"))
+    result = run_maggot("reproduce", RUN, "--dry-run", cwd=project)
+    assert "no longer exists" in result.stdout and sys.executable in result.stdout
+    result = run_maggot("reproduce", RUN, "--dry-run", "--python", "/opt/py", cwd=project)
+    assert "/opt/py  (--python)" in result.stdout
+
+
+def test_a_replay_failing_before_its_run_shows_the_end_of_its_stderr(project, tmp_path):
+    # the import-path probe (-c) works; the script fails as in an environment without it
+    python = wrapper(
+        tmp_path,
+        f'if [ "$1" = -c ]; then exec "{sys.executable}" "$@"; fi\n'
+        "echo 'Traceback (most recent call last):' >&2\n"
+        "echo \"ModuleNotFoundError: No module named 'sklearn'\" >&2\nexit 1",
+    )
+    result = run_maggot("reproduce", RUN, "--yes", "--python", str(python), cwd=project)
+    assert result.returncode == 1
+    assert "before recording a run" in result.stderr
+    assert result.stderr.count("No module named 'sklearn'") == 2  # streamed, then summed up
+    assert "did the script create an Experiment" not in result.stderr
+
+
+def test_outside_the_repository_the_error_names_the_recorded_one(project, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_maggot("reproduce", str(project / RUN), "--dry-run", cwd=elsewhere)
+    shutil.copytree(project / RUN, elsewhere / "2.0")
+    result = run_maggot("reproduce", "2.0", "--dry-run", cwd=elsewhere)
+    assert result.returncode == 1
+    assert f"recorded in the repository at {project}" in result.stderr
+    assert "--repo PATH" in result.stderr and len(result.stderr.splitlines()) == 1
+    result = run_maggot("reproduce", "2.0", "--dry-run", "--repo", str(project), cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_plan_says_which_branch_the_commit_was_on_when_recorded(project):
+    git(project, "checkout", "-q", "-b", "later")
+    result = run_maggot("reproduce", RUN, "--dry-run", cwd=project)
+    assert "(branch main when recorded)" in result.stdout
+
+
+def test_reproduce_is_one_library_call_returning_the_outcome(project, monkeypatch):
+    from maggot.results import MATCH
+
+    monkeypatch.chdir(project)
+    plan = reproduce.plan_reproduction(RUN)
+    started = []
+    outcome = reproduce.reproduce(plan, on_start=started.append)
+    assert outcome.reproduced and outcome.exit_code == 0 and outcome.kept_worktree is None
+    assert {item.name: item.status for item in outcome.comparisons} == {
+        "accuracy": MATCH,
+        "fold1.loss": MATCH,
+    }
+    assert len(started) == 1 and not Path(started[0].worktree).exists()
+    assert Path(outcome.replay_dir).name == "2.0.repro-1"
