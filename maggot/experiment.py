@@ -82,6 +82,9 @@ class Experiment:
         self.experiments_dir = os.fspath(experiments_dir)
         self._capture_mode = capture_mode
         self._capture: capture.OutputCapture | None = None
+        self._capture_streams: tuple[Any, Any] | None = None
+        self._excepthook: Any = None
+        self._previous_excepthook: Any = None
         self._entered_at: float | None = None
         self._finished = False
         self._resumed = resume_from is not None
@@ -102,10 +105,15 @@ class Experiment:
                 self._record_continuation()
             else:
                 self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
-            atexit.register(self._finish_at_exit)
 
         os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
         self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
+        if not self._resumed:
+            # a run made without `with` (a module-level script) is logged and finished
+            # all the same: capture from now, status at a crash or at exit
+            self._start_capture()
+            self._install_excepthook()
+            atexit.register(self._finish_at_exit)
 
     @staticmethod
     def is_experiment(directory: str | os.PathLike[str]) -> bool:
@@ -175,9 +183,40 @@ class Experiment:
         self._entered_at = time.monotonic()
         self._finished = False
         self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
+        if self._capture is None:
+            self._start_capture()
+        return self
+
+    def _start_capture(self) -> None:
         self._capture = capture.OutputCapture(self._logfile, self._capture_mode)
         self._capture.start()
-        return self
+        self._capture_streams = (sys.stdout, sys.stderr)
+
+    def _stop_capture(self) -> None:
+        if self._capture is None:
+            return
+        current = (sys.stdout, sys.stderr)
+        self._capture.stop()
+        self._capture = None
+        if self._capture_streams is not None and current != self._capture_streams:
+            # streams replaced after the capture started (a test runner, an IDE) stay
+            sys.stdout, sys.stderr = current
+        self._capture_streams = None
+
+    def _install_excepthook(self) -> None:
+        previous = sys.excepthook
+
+        def record_crash(
+            exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+        ) -> None:
+            # the traceback is printed first, so it reaches the log while capturing
+            previous(exc_type, exc, tb)
+            if not self._finished:
+                self._stop_capture()
+                self._finish(exc)
+
+        self._excepthook, self._previous_excepthook = record_crash, previous
+        sys.excepthook = record_crash
 
     def __exit__(
         self,
@@ -191,11 +230,11 @@ class Experiment:
                 import traceback
 
                 self._capture.log_text("".join(traceback.format_exception(exc_type, exc, tb)))
-            self._capture.stop()
-            self._capture = None
+            self._stop_capture()
         self._finish(exc)
 
     def _finish_at_exit(self) -> None:
+        self._stop_capture()
         if self._finished:
             return
         try:
@@ -206,6 +245,9 @@ class Experiment:
 
     def _finish(self, exc: BaseException | None) -> None:
         self._finished = True
+        if self._excepthook is not None and sys.excepthook is self._excepthook:
+            sys.excepthook = self._previous_excepthook
+        self._excepthook = self._previous_excepthook = None
         exit_info: ExitInfo | None
         if exc is None or _is_clean_exit(exc):
             status, exit_info = store.STATUS_COMPLETED, None
@@ -311,6 +353,8 @@ class Experiment:
                 run_dir, cwd, [os.path.abspath(self.experiments_dir), os.path.abspath(run_dir)],
                 snapshot_limits or gitsnap.DEFAULT_LIMITS,
             )  # fmt: skip
+            if not head.snapshot:
+                _warn_once(f"{run_dir}: no git snapshot recorded ({head.reason})")
         else:
             head = gitsnap.record_disabled(run_dir, cwd, "snapshot turned off")
         if head.commit:
@@ -336,6 +380,18 @@ class Experiment:
             reproduction_of=os.environ.get(ENV_REPRODUCTION_OF) or None,
         )
         store.write_run_info(run_dir, info)
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """One line on stderr, once per process for the same kind of trouble (a sweep of
+    a hundred runs outside a repository says it once)."""
+    kind = message.rsplit("(", 1)[-1]
+    if kind not in _warned:
+        _warned.add(kind)
+        print(f"maggot: warning: {message}", file=sys.stderr, flush=True)
 
 
 def make_config(config: Any) -> Config:

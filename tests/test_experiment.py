@@ -490,3 +490,75 @@ def test_continue_keeps_the_first_start_as_the_record(repo, monkeypatch):
         assert meta(second.experiment_dir, name).read_bytes() == content, name
     run = read_json(meta(second.experiment_dir, "run.json"))
     assert len(run["continued"]) == 1 and run["status"] == "running"
+
+
+def test_without_with_output_and_a_crash_are_logged_and_recorded(tmp_path):
+    (tmp_path / "train.py").write_text(
+        "import sys\n"
+        "from maggot import Experiment\n"
+        "exp = Experiment(config={'a': 1}, snapshot=False)\n"
+        "print('epoch 1')\n"
+        "print('warning line', file=sys.stderr)\n"
+        "print(exp.logfile)\n"
+        "raise RuntimeError('boom')\n"
+    )
+    result = run_python(["train.py"], cwd=tmp_path)
+    assert result.returncode == 1 and "epoch 1" in result.stdout
+    assert "RuntimeError: boom" in result.stderr  # still shown on the terminal
+    logfile = Path(tmp_path, result.stdout.splitlines()[-1])
+    log = logfile.read_text()
+    assert log.startswith("epoch 1\nwarning line\n")
+    assert "Traceback (most recent call last)" in log and log.count("RuntimeError: boom") == 1
+    run = read_json(meta(tmp_path / "experiments" / "1", "run.json"))
+    assert run["status"] == "failed" and run["capture_output"] == "sys"
+    assert run["exit"] == {"type": "RuntimeError", "message": "boom"}
+
+
+def test_the_status_is_right_as_soon_as_an_uncaught_crash_is_reported(tmp_path):
+    # a later excepthook (an error reporter) sees the run already marked failed
+    (tmp_path / "train.py").write_text(
+        "import json, sys\n"
+        "from maggot import Experiment\n"
+        "exp = Experiment(config={'a': 1}, snapshot=False)\n"
+        "ours = sys.excepthook\n"
+        "def reporter(*args):\n"
+        "    ours(*args)\n"
+        "    run = json.load(open(exp.experiment_dir + '/.maggot/run.json'))\n"
+        "    print('status at crash:', run['status'])\n"
+        "sys.excepthook = reporter\n"
+        "raise ValueError('bad')\n"
+    )
+    result = run_python(["train.py"], cwd=tmp_path)
+    assert "status at crash: failed" in result.stdout
+
+
+def test_a_with_block_after_creation_writes_one_log(experiments):
+    exp = Experiment(config=CONFIG, experiments_dir=experiments, snapshot=False)
+    print("before with")
+    with exp:
+        print("inside")
+    assert Path(exp.logfile).read_text() == "before with\ninside\n"
+    assert len(list(meta(exp.experiment_dir, "logs").iterdir())) == 1
+    assert read_json(meta(exp.experiment_dir, "run.json"))["status"] == "completed"
+
+
+def test_outside_a_repository_one_warning_line_says_there_is_no_snapshot(tmp_path):
+    (tmp_path / "train.py").write_text(
+        "from maggot import Experiment\n"
+        "for value in (1, 2, 3):\n"
+        "    with Experiment(config={'a': value}):\n"
+        "        pass\n"
+    )
+    result = run_python(["train.py"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "maggot: warning: experiments/1: no git snapshot recorded (not inside a git repository)"
+    ]
+
+
+def test_no_warning_when_the_snapshot_is_turned_off_or_taken(tmp_path, repo):
+    script = "from maggot import Experiment\nExperiment(config={'a': 1}, snapshot=False)\n"
+    (tmp_path / "off.py").write_text(script)
+    assert run_python(["off.py"], cwd=tmp_path).stderr == ""
+    (repo / "on.py").write_text(script.replace(", snapshot=False", ""))
+    assert run_python(["on.py"], cwd=repo).stderr == ""
