@@ -76,6 +76,9 @@ class CodeDiff(NamedTuple):
     commit1: str
     commit2: str
     output: bytes
+    # whether each run recorded uncommitted changes or untracked files
+    dirty1: bool = False
+    dirty2: bool = False
 
 
 def config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[ConfigChange]:
@@ -150,7 +153,9 @@ def diff_code(
             "--no-textconv", *_OUTPUT_OPTIONS[output], "--", *paths,
             cwd=repository.pathspec_cwd, env=env,
         )  # fmt: skip
-    return CodeDiff(snapshot1.commit, snapshot2.commit, text)
+    return CodeDiff(
+        snapshot1.commit, snapshot2.commit, text, snapshot1.head.is_dirty, snapshot2.head.is_dirty
+    )
 
 
 def find_repository(*directories: str) -> Repository:

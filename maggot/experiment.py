@@ -484,8 +484,10 @@ def _ask_if_exists(run_dir: str) -> str:
         answer = input(f"[{'/'.join(choices)}] (Enter = exit): ").strip().lower()
         if answer == "":
             return "exit"
-        if answer in choices:
-            return answer
+        # any unambiguous beginning will do: "inc", "c"
+        matches = [choice for choice in choices if choice.startswith(answer)]
+        if len(matches) == 1:
+            return matches[0]
         print(f"Please answer one of: {', '.join(choices)}")
 
 

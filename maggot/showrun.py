@@ -12,12 +12,24 @@ from maggot.errors import CorruptRunError
 from maggot.records import GitHead
 
 DEFAULT_EXPERIMENTS_DIR = "experiments"
+MAX_ARTIFACTS = 50
+# a run with a million checkpoint files must still show quickly
+_MAX_COUNTED_FILES = 10_000
+LOG_TAIL_LINES = 10
+_LOG_TAIL_BYTES = 64 * 1024
 
 
 class LogFile(NamedTuple):
     """One log file of a run."""
 
     path: str
+    size: int
+
+
+class Artifact(NamedTuple):
+    """A file the run wrote into its own directory (outside ``.maggot``)."""
+
+    path: str  # relative to the run directory
     size: int
 
 
@@ -31,6 +43,11 @@ class RunDetails(NamedTuple):
     directories: list[str]
     logs: list[LogFile]
     problems: list[str]
+    artifacts: list[Artifact] = []
+    # files not listed in ``artifacts``; at least this many when ``more_counted_all`` is false
+    more_artifacts: int = 0
+    more_counted_all: bool = True
+    log_tail: list[str] = []
 
 
 class Field(NamedTuple):
@@ -53,12 +70,35 @@ def resolve_run_dir(argument: str) -> str:
 
 
 def flat_lines(mapping: dict[str, Any]) -> list[str]:
-    """``key=value`` lines: dotted keys, JSON-encoded values."""
-    return [f"{key}={_json(value)}" for key, value in flatten(mapping).items()]
+    """``key=value`` lines to paste back as command-line arguments (Hydra-style overrides).
+
+    Keys are dotted; a string is written as it is unless it would read as
+    another JSON value (``"1.0"``, ``"true"``), anything else as compact
+    JSON; each line is shell-quoted when it needs to be, so it pastes as one
+    argument.
+    """
+    import shlex
+
+    return [
+        shlex.quote(f"{key}={override_value(value)}") for key, value in flatten(mapping).items()
+    ]
+
+
+def override_value(value: Any) -> str:
+    """The value part of a ``key=value`` override: text as it is, anything else as JSON."""
+    if isinstance(value, str) and value and value == value.strip():
+        try:
+            json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def load_details(run_dir: str) -> RunDetails:
-    """Read everything about a run except log contents; missing parts become problems."""
+    """Read everything about a run, its files and the end of its last log.
+
+    Missing parts become problems.
+    """
     record = store.load_run(run_dir)
     problems = list(record.problems)
     command: str | None = None
@@ -73,15 +113,55 @@ def load_details(run_dir: str) -> RunDetails:
         problems.append(store.missing_message(run_dir, store.GIT_DIR, store.HEAD_FILE))
     except CorruptRunError as error:
         problems.append(str(error))
+    logs = _log_files(run_dir)
+    artifacts, more, counted_all = _artifacts(run_dir)
     return RunDetails(
         record=record,
         command=command,
         head=head,
         commit_hash=store.read_commit_hash(run_dir),
         directories=store.registered_directories(run_dir),
-        logs=_log_files(run_dir),
+        logs=logs,
         problems=problems,
+        artifacts=artifacts,
+        more_artifacts=more,
+        more_counted_all=counted_all,
+        log_tail=_tail(logs[-1].path) if logs else [],
     )
+
+
+def _artifacts(run_dir: str) -> tuple[list[Artifact], int, bool]:
+    """The run's own files (sorted, the first MAX_ARTIFACTS), how many more, all counted?"""
+    listed: list[Artifact] = []
+    seen = 0
+    for directory, dirnames, filenames in os.walk(run_dir):
+        if os.path.samefile(directory, run_dir):
+            dirnames[:] = [name for name in dirnames if name != store.META_DIR]
+        dirnames.sort()
+        for name in sorted(filenames):
+            seen += 1
+            if seen > _MAX_COUNTED_FILES:
+                return sorted(listed), seen - 1 - len(listed), False
+            if len(listed) < MAX_ARTIFACTS:
+                path = os.path.join(directory, name)
+                try:
+                    size = os.lstat(path).st_size
+                except OSError:
+                    continue
+                listed.append(Artifact(os.path.relpath(path, run_dir), size))
+    return sorted(listed), seen - len(listed), True
+
+
+def _tail(path: str) -> list[str]:
+    """The last LOG_TAIL_LINES lines of a log file."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(0, os.SEEK_END)
+            file.seek(max(0, file.tell() - _LOG_TAIL_BYTES))
+            data = file.read()
+    except OSError:
+        return []
+    return data.decode("utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
 
 
 def _log_files(run_dir: str) -> list[LogFile]:
@@ -108,6 +188,9 @@ def details_as_json(details: RunDetails) -> dict[str, Any]:
         "results": record.results,
         "directories": details.directories,
         "logs": [{"path": log.path, "bytes": log.size} for log in details.logs],
+        "log_tail": details.log_tail,
+        "artifacts": [{"path": item.path, "bytes": item.size} for item in details.artifacts],
+        "more_artifacts": details.more_artifacts,
         "problems": details.problems,
     }
 
@@ -145,10 +228,28 @@ def details_as_sections(details: RunDetails) -> list[Section]:
             "directories",
             [Field(name, os.path.join(record.path, name)) for name in details.directories],
         ),
+        Section("files", _artifact_fields(details)),
         Section("logs", [Field(_size(log.size), log.path) for log in details.logs]),
+        Section(
+            f"end of {os.path.basename(details.logs[-1].path)}" if details.logs else "",
+            [Field("", printable(line)) for line in details.log_tail],
+        ),
         Section("problems", [Field("-", problem) for problem in details.problems]),
     ]
     return [section for section in sections if section.fields]
+
+
+def _artifact_fields(details: RunDetails) -> list[Field]:
+    fields = [Field(_size(item.size), printable(item.path)) for item in details.artifacts]
+    if details.more_artifacts:
+        more = f"{details.more_artifacts}" + ("" if details.more_counted_all else "+")
+        fields.append(Field("", f"... and {more} more files"))
+    return fields
+
+
+def printable(text: str) -> str:
+    """Run-file text safe for a terminal: control characters shown as escapes."""
+    return text if text.isprintable() else json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 def _flat_fields(mapping: dict[str, Any]) -> list[Field]:

@@ -79,6 +79,29 @@ def dumps_json(data: Any) -> str:
     return text
 
 
+def without_nonfinite(value: Any) -> Any:
+    """``value`` with NaN and infinities as None, for output strict JSON parsers read.
+
+    Run files keep them (Python writes ``NaN``/``Infinity``, as JavaScript
+    does); JSON meant for other programs (``--format json``) must not.
+    """
+    if isinstance(value, float):
+        return value if value - value == 0 else None
+    if isinstance(value, dict):
+        return {key: without_nonfinite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_nonfinite(item) for item in value]
+    return value
+
+
+def dumps_strict(value: Any, **options: Any) -> str:
+    """``json.dumps`` that never writes NaN or Infinity (they become null)."""
+    try:
+        return json.dumps(value, allow_nan=False, **options)
+    except ValueError:
+        return json.dumps(without_nonfinite(value), allow_nan=False, **options)
+
+
 _temp_counter = itertools.count()
 
 

@@ -289,9 +289,10 @@ def as_records(summary: Summary) -> list[dict[str, Any]]:
 def render(summary: Summary, output_format: str) -> str:
     """The summary as text in one of FORMATS (empty for a table with no rows)."""
     if output_format == "json":
-        # one object per line: indent= would switch json to its pure-Python encoder
+        # one object per line: indent= would switch json to its pure-Python encoder;
+        # NaN and infinities become null, which strict JSON parsers accept
         lines = ",\n".join(
-            "  " + json.dumps(record, ensure_ascii=False) for record in as_records(summary)
+            "  " + store.dumps_strict(record, ensure_ascii=False) for record in as_records(summary)
         )
         return f"[\n{lines}\n]\n" if lines else "[]\n"
     columns = summary.columns

@@ -562,3 +562,16 @@ def test_no_warning_when_the_snapshot_is_turned_off_or_taken(tmp_path, repo):
     assert run_python(["off.py"], cwd=tmp_path).stderr == ""
     (repo / "on.py").write_text(script.replace(", snapshot=False", ""))
     assert run_python(["on.py"], cwd=repo).stderr == ""
+
+
+@pytest.mark.parametrize(
+    "answers, chosen",
+    [(["inc"], "increment"), (["c"], "continue"), (["xyz", "e"], "exit"), ([""], "exit")],
+)
+def test_the_prompt_takes_unambiguous_abbreviations(monkeypatch, capsys, answers, chosen):
+    from maggot import experiment
+
+    replies = iter(answers)
+    monkeypatch.setattr("builtins.input", lambda prompt: next(replies))
+    assert experiment._ask_if_exists("experiments/1") == chosen
+    assert ("Please answer one of" in capsys.readouterr().out) == (len(answers) > 1)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from maggot import showrun
-from maggot.cli.base import CommandError, MaggotCommand, paint, warn
+from maggot.cli.base import CommandError, MaggotCommand, complete_run, paint, warn
 
 if TYPE_CHECKING:
     from maggot.reproduce import Replay, ReplayOutcome, ReproducePlan
@@ -82,7 +82,7 @@ def _show_value(value: Any) -> str:
 
 
 @click.command("reproduce", cls=MaggotCommand)
-@click.argument("run")
+@click.argument("run", shell_complete=complete_run)
 @click.option("-y", "--yes", is_flag=True, help="Run the replay without asking.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and run nothing.")
 @click.option("--keep", is_flag=True, help="Keep the worktree afterwards.")
