@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from typing import IO, Any, NamedTuple
 
 from maggot import codediff, gitsnap, store
 from maggot.codediff import CodeDiffError, Repository, find_repository
-from maggot.errors import GitError, MaggotError, ReproduceError
+from maggot.errors import MaggotError, ReproduceError
 from maggot.git import open_repository, run_git, split_nul
 from maggot.paths import is_within, safe_relative_path
-from maggot.records import RunInfo, Submodule
+from maggot.records import RunInfo
 from maggot.replay import (
     ENV_ORIGINAL_ROOT,
     ENV_REPRODUCTION_OF,
@@ -28,6 +26,7 @@ from maggot.replay import (
     replay_pythonpath,
 )
 from maggot.results import EXTRA, MATCH, Comparison, compare_results
+from maggot.worktree import create_worktree, remove_worktree
 
 REPLAY_SUFFIX = ".repro-"
 # lines of the replay's stderr kept to show when it fails before recording a run
@@ -251,78 +250,6 @@ def next_replay_dir(run_dir: str) -> str:
     return f"{run_dir}{REPLAY_SUFFIX}{number}"
 
 
-def create_worktree(plan: ReproducePlan) -> tuple[str, str | None]:
-    """Add a detached worktree at the run's commit and apply its changes.
-
-    Submodules get worktrees of the user's own submodule clones at the recorded
-    commits. Returns the worktree path and the temporary directory holding it
-    (None with ``--worktree``). The user's working tree, index, branches and
-    stash are not touched.
-    """
-    temp_dir = None
-    if plan.worktree is None:
-        temp_dir = tempfile.mkdtemp(prefix="maggot-reproduce-")
-        path = os.path.join(temp_dir, os.path.basename(plan.repository.toplevel) or "tree")
-    else:
-        path = plan.worktree
-    try:
-        _add_worktree(plan.repository.toplevel, path, plan.commit)
-    except GitError as error:
-        if temp_dir:
-            shutil.rmtree(temp_dir, ignore_errors=True)
-        raise ReproduceError(str(error)) from None
-    try:
-        for submodule in _recorded_submodules(plan.snapshot):
-            source = os.path.join(plan.repository.toplevel, submodule.path)
-            try:
-                _add_worktree(source, os.path.join(path, submodule.path), submodule.commit)
-            except GitError as error:
-                raise ReproduceError(
-                    f"submodule {submodule.path}: cannot check out {submodule.commit[:12]} "
-                    f"from {source}: {error}"
-                ) from None
-        gitsnap.apply_snapshot(plan.snapshot, path)
-    except BaseException:
-        remove_worktree(plan, path, temp_dir)
-        raise
-    return path, temp_dir
-
-
-def _add_worktree(repository: str, path: str, commit: str) -> None:
-    # no hooks: a post-checkout hook must not run (or change anything) for a replay
-    run_git(
-        "-c", "core.hooksPath=" + os.devnull,
-        "worktree", "add", "--detach", "--quiet", path, commit,
-        cwd=repository,
-    )  # fmt: skip
-
-
-def _recorded_submodules(snapshot: gitsnap.GitSnapshot) -> list[Submodule]:
-    submodules = []
-    for item in snapshot.head.submodules:
-        if not item.initialized or not item.commit:
-            continue
-        if not safe_relative_path(item.path):
-            raise ReproduceError(f"{snapshot.run_dir}: refusing submodule path {item.path!r}")
-        submodules.append(item)
-    return submodules
-
-
-def remove_worktree(plan: ReproducePlan, path: str, temp_dir: str | None) -> None:
-    """Remove the worktrees made by ``create_worktree``; other worktrees are left alone."""
-    for submodule in reversed(_recorded_submodules(plan.snapshot)):
-        source = os.path.join(plan.repository.toplevel, submodule.path)
-        target = os.path.join(path, submodule.path)
-        run_git("worktree", "remove", "--force", "--force", target, cwd=source, check=False)
-    run_git(
-        "worktree", "remove", "--force", "--force", path, cwd=plan.repository.toplevel, check=False
-    )
-    if os.path.exists(path):
-        shutil.rmtree(path, ignore_errors=True)
-    if temp_dir:
-        shutil.rmtree(temp_dir, ignore_errors=True)
-
-
 class Replay(NamedTuple):
     """The replay's process, ready to start."""
 
@@ -355,18 +282,18 @@ def reproduce(
     runs (to show its notes). The replay's output goes to this process's
     stdout and stderr.
     """
-    path, temp_dir = create_worktree(plan)
+    tree = create_worktree(plan.snapshot, plan.repository.toplevel, plan.worktree)
     try:
         plan = claim_replay_dir(plan)
-        replay = prepare_replay(plan, path)
+        replay = prepare_replay(plan, tree.path)
         if on_start is not None:
             on_start(replay)
         finished = run_replay(replay)
     finally:
         if not keep:
-            remove_worktree(plan, path, temp_dir)
+            remove_worktree(tree)
     outcome = check_replay(plan, finished, rtol, atol)
-    return outcome._replace(notes=tuple(replay.notes), kept_worktree=path if keep else None)
+    return outcome._replace(notes=tuple(replay.notes), kept_worktree=tree.path if keep else None)
 
 
 def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
