@@ -86,6 +86,7 @@ class Experiment:
         self._excepthook: Any = None
         self._previous_excepthook: Any = None
         self._entered_at: float | None = None
+        self._in_with = False
         self._finished = False
         self._resumed = resume_from is not None
 
@@ -95,6 +96,7 @@ class Experiment:
             self.config = Config.from_dict(store.read_config(self._run_dir))
         else:
             self.config = make_config(config)
+            _finish_previous_run()
             config_data = self.config.to_dict()
             name = _run_name(self.config, experiment_name, add_date)
             self._run_dir = self._claim(name, if_exists_mode)
@@ -106,11 +108,14 @@ class Experiment:
             else:
                 self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
 
+        self._run_dir_at_start = os.path.abspath(self._run_dir)
         os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
         self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
         if not self._resumed:
             # a run made without `with` (a module-level script) is logged and finished
             # all the same: capture from now, status at a crash or at exit
+            global _latest_run
+            _latest_run = self
             self._start_capture()
             self._install_excepthook()
             atexit.register(self._finish_at_exit)
@@ -181,6 +186,7 @@ class Experiment:
 
     def __enter__(self) -> Experiment:
         self._entered_at = time.monotonic()
+        self._in_with = True
         self._finished = False
         self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
         if self._capture is None:
@@ -231,6 +237,7 @@ class Experiment:
 
                 self._capture.log_text("".join(traceback.format_exception(exc_type, exc, tb)))
             self._stop_capture()
+        self._in_with = False
         self._finish(exc)
 
     def _finish_at_exit(self) -> None:
@@ -269,13 +276,15 @@ class Experiment:
         self._update_run_info(**updates)
 
     def _update_run_info(self, **updates: Any) -> None:
+        # the directory as claimed: the script may have changed its directory since
+        run_dir = self._run_dir_at_start
         try:
-            info = store.read_run_info(self._run_dir)
+            info = store.read_run_info(run_dir)
         except (FileNotFoundError, CorruptRunError):
             if self._resumed:
                 return  # a 0.2 run has no run.json to update
             info = RunInfo()
-        store.write_run_info(self._run_dir, info._replace(**updates))
+        store.write_run_info(run_dir, info._replace(**updates))
 
     def _claim(self, name: str, if_exists_mode: str) -> str:
         forced_dir = os.environ.pop(ENV_RUN_DIR, None)
@@ -383,6 +392,19 @@ class Experiment:
 
 
 _warned: set[str] = set()
+_latest_run: Experiment | None = None
+
+
+def _finish_previous_run() -> None:
+    """A loop of runs made without `with`: the next run's start ends the previous one,
+    so each run's log holds its own output only."""
+    previous = _latest_run
+    if previous is not None and not previous._finished and not previous._in_with:
+        previous._stop_capture()
+        try:
+            previous._finish(None)
+        except OSError:
+            pass  # its directory was removed meanwhile
 
 
 def _warn_once(message: str) -> None:

@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from maggot.errors import CorruptRunError, NotARunError
@@ -94,12 +94,27 @@ def without_nonfinite(value: Any) -> Any:
     return value
 
 
+def strict_json_encoder(**options: Any) -> Callable[[Any], str]:
+    """A ``json.dumps`` that never writes NaN or Infinity (they become null).
+
+    Make one and call it for many values: building the encoder per value
+    (what ``json.dumps`` with options does) is a measurable part of listing
+    10,000 runs.
+    """
+    encoder = json.JSONEncoder(allow_nan=False, **options)
+
+    def encode(value: Any) -> str:
+        try:
+            return encoder.encode(value)
+        except ValueError:
+            return encoder.encode(without_nonfinite(value))
+
+    return encode
+
+
 def dumps_strict(value: Any, **options: Any) -> str:
     """``json.dumps`` that never writes NaN or Infinity (they become null)."""
-    try:
-        return json.dumps(value, allow_nan=False, **options)
-    except ValueError:
-        return json.dumps(without_nonfinite(value), allow_nan=False, **options)
+    return strict_json_encoder(**options)(value)
 
 
 _temp_counter = itertools.count()

@@ -291,9 +291,8 @@ def render(summary: Summary, output_format: str) -> str:
     if output_format == "json":
         # one object per line: indent= would switch json to its pure-Python encoder;
         # NaN and infinities become null, which strict JSON parsers accept
-        lines = ",\n".join(
-            "  " + store.dumps_strict(record, ensure_ascii=False) for record in as_records(summary)
-        )
+        encode = store.strict_json_encoder(ensure_ascii=False)
+        lines = ",\n".join("  " + encode(record) for record in as_records(summary))
         return f"[\n{lines}\n]\n" if lines else "[]\n"
     columns = summary.columns
     values = _cells(summary)

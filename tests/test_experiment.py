@@ -575,3 +575,20 @@ def test_the_prompt_takes_unambiguous_abbreviations(monkeypatch, capsys, answers
     monkeypatch.setattr("builtins.input", lambda prompt: next(replies))
     assert experiment._ask_if_exists("experiments/1") == chosen
     assert ("Please answer one of" in capsys.readouterr().out) == (len(answers) > 1)
+
+
+def test_runs_made_in_a_loop_without_with_each_log_their_own_output(tmp_path):
+    (tmp_path / "sweep.py").write_text(
+        "import json\n"
+        "from maggot import Experiment\n"
+        "for lr in (1, 2, 3):\n"
+        "    exp = Experiment(config={'lr': lr}, snapshot=False)\n"
+        "    print('training', lr)\n"
+    )
+    result = run_python(["sweep.py"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for lr in (1, 2, 3):
+        run_dir = tmp_path / "experiments" / str(lr)
+        [log] = meta(run_dir, "logs").iterdir()
+        assert log.read_text() == f"training {lr}\n"
+        assert read_json(meta(run_dir, "run.json"))["status"] == "completed"
