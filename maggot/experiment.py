@@ -40,9 +40,11 @@ class Experiment:
     """One run of an experiment, recorded in its own directory.
 
     ``Experiment(config=...)`` claims ``experiments/<identifier>/`` and records
-    the config, command, environment, packages and git snapshot there; used as
-    a context manager it also logs stdout/stderr and the run's outcome.
-    ``Experiment(resume_from=run_dir)`` reopens an existing run.
+    the config, command, environment, packages and git snapshot there, logs
+    stdout/stderr from then on and records the run's outcome: at the end of a
+    ``with`` block, at an uncaught exception, when the next run is created
+    without ``with``, or at exit. ``Experiment(resume_from=run_dir)`` reopens
+    an existing run (logged only inside ``with``).
     """
 
     def __init__(
