@@ -163,11 +163,7 @@ class Experiment:
             raise MaggotError(f"directory name {dirname!r} must be a relative path inside the run")
         directory = os.path.join(self._run_dir, dirname)
         os.makedirs(directory, exist_ok=True)
-        if dirname not in store.registered_directories(self._run_dir):
-            with open(
-                store.meta_path(self._run_dir, store.DIRECTORIES_FILE), "a", encoding="utf-8"
-            ) as file:
-                file.write(dirname + "\n")
+        store.add_registered_directory(self._run_dir, dirname)
         return directory
 
     def register_result(self, name: str, value: Any) -> None:

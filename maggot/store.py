@@ -398,6 +398,13 @@ def read_lines(path: str | os.PathLike[str]) -> list[str]:
         return []
 
 
+def add_registered_directory(run_dir: str | os.PathLike[str], name: str) -> None:
+    """Remember a registered directory (one line appended, 0.2-compatible), once."""
+    if name not in registered_directories(run_dir):
+        with open(meta_path(run_dir, DIRECTORIES_FILE), "a", encoding="utf-8") as file:
+            file.write(name + "\n")
+
+
 def registered_directories(run_dir: str | os.PathLike[str]) -> list[str]:
     """Directory names registered in a run (v1 and 0.2 files), in order, unique."""
     names: list[str] = []

@@ -56,3 +56,12 @@ def test_runs_are_found_by_name_or_path(tmp_path: Path) -> None:
     assert store.resolve_run_dir("a", experiments) == str(tmp_path / "experiments" / "a")
     with pytest.raises(NotARunError, match="no such directory"):
         store.resolve_run_dir("missing", experiments)
+
+
+def test_registered_directories_are_remembered_once_in_order(tmp_path: Path) -> None:
+    (tmp_path / ".maggot").mkdir()
+    (tmp_path / ".maggot" / "registered_directories").write_text("old\n")  # maggot 0.2
+    for name in ("checkpoints", "plots", "checkpoints"):
+        store.add_registered_directory(tmp_path, name)
+    assert (tmp_path / ".maggot" / "directories").read_text() == "checkpoints\nplots\n"
+    assert store.registered_directories(tmp_path) == ["checkpoints", "plots", "old"]
