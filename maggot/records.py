@@ -5,6 +5,9 @@ other module works with these records. Parsing is tolerant: a field of the
 wrong type reads as its default (runs written by 0.2/0.3 or edited by hand
 still load), and fields this version does not know are kept in ``extra`` and
 written back unchanged.
+
+A new field goes in three places: the record (with a default, so older runs
+read), its ``from_json`` and its ``to_json``.
 """
 
 from __future__ import annotations
@@ -62,8 +65,9 @@ def _mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _extra(data: Mapping[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
-    return {key: value for key, value in data.items() if key not in known}
+def _extra(data: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The fields of ``data`` a record does not know (its field names, "extra" aside)."""
+    return {key: value for key, value in data.items() if key not in fields or key == "extra"}
 
 
 class ExitInfo(NamedTuple):
@@ -116,31 +120,6 @@ class Continuation(NamedTuple):
     def to_json(self) -> dict[str, Any]:
         """The record as stored in run.json."""
         return {"at": self.at, "command_argv": list(self.command_argv)}
-
-
-_RUN_INFO_KEYS = (
-    "format_version",
-    "maggot_version",
-    "name",
-    "status",
-    "started_at",
-    "ended_at",
-    "duration_seconds",
-    "exit",
-    "argv",
-    "command_argv",
-    "cwd",
-    "cwd_absolute",
-    "capture_output",
-    "hostname",
-    "user",
-    "pid",
-    "python",
-    "platform",
-    "reproduction_of",
-    "continued",
-    "imports_outside_snapshot",
-)
 
 
 class RunInfo(NamedTuple):
@@ -200,7 +179,7 @@ class RunInfo(NamedTuple):
                 for item in _objects(data, "continued")
             ),
             imports_outside_snapshot=_strings(data, "imports_outside_snapshot"),
-            extra=_extra(data, _RUN_INFO_KEYS),
+            extra=_extra(data, cls._fields),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -280,26 +259,6 @@ class Submodule(NamedTuple):
         return self._asdict()
 
 
-_GIT_HEAD_KEYS = (
-    "snapshot",
-    "reason",
-    "commit",
-    "branch",
-    "detached",
-    "remotes",
-    "repo_root",
-    "cwd",
-    "script",
-    "is_dirty",
-    "counts",
-    "patch_bytes",
-    "hidden_from_status",
-    "untracked",
-    "skipped",
-    "submodules",
-)
-
-
 class GitHead(NamedTuple):
     """``.maggot/git/head.json``: the code state a run recorded, or why it has none."""
 
@@ -359,7 +318,7 @@ class GitHead(NamedTuple):
                 )
                 for item in _objects(data, "submodules")
             ),
-            extra=_extra(data, _GIT_HEAD_KEYS),
+            extra=_extra(data, cls._fields),
         )
 
     def to_json(self) -> dict[str, Any]:
