@@ -23,8 +23,8 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Any, NamedTuple
 
-from maggot import series, store
-from maggot.errors import MaggotError, NotARunError
+from maggot import series, showrun, store
+from maggot.errors import CorruptRunError, MaggotError, NotARunError
 
 DATA_FORMAT = 1
 # points kept per page, shared by all series: 1,000 runs x 1,000 points stay under 2 MB
@@ -122,20 +122,24 @@ def collect(
 def _run_entry(record: store.RunRecord, run_series: dict[str, series.Series]) -> dict[str, Any]:
     info = record.info
     stats = {name: one.stats() for name, one in run_series.items()}
+    try:
+        command = store.read_command(record.path)
+    except CorruptRunError:
+        command = ""  # the run's details list no command; its problems come from load_run
     return {
         "name": record.name,
         "path": record.path,
         "status": record.status,
-        "started_at": info.get("started_at"),
-        "duration": info.get("duration_seconds"),
-        "host": info.get("hostname"),
-        "exit": info.get("exit"),
+        "started_at": info.started_at,
+        "duration": info.duration_seconds,
+        "host": info.hostname,
+        "exit": info.exit.to_json() if info.exit is not None else None,
         "config": record.config,
         "results": record.results,
         "stats": {
             name: {stat: one.get(stat) for stat in series.STATS} for name, one in stats.items()
         },
-        "command": _read_text(store.meta_path(record.path, store.COMMAND_FILE)).strip(),
+        "command": command,
         "git": _git_summary(record.path),
         "artifacts": _artifacts(record.path),
         "problems": list(record.problems),
@@ -150,30 +154,21 @@ def _name_runs(runs: list[dict[str, Any]]) -> None:
         run["label"] = run["path"] if run["name"] in duplicated else run["name"]
 
 
-def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as file:
-            return file.read()
-    except OSError:
-        return ""
-
-
 def _git_summary(run_dir: str) -> dict[str, Any]:
     try:
-        head = store.read_json_object(store.git_path(run_dir, store.HEAD_FILE))
-    except (OSError, MaggotError):
-        commit = store.read_lines(store.meta_path(run_dir, store.COMMIT_HASH_FILE))
-        return {"snapshot": False, "commit": commit[0] if commit else None, "reason": "none"}
+        head = store.read_git_head(run_dir)
+    except (FileNotFoundError, CorruptRunError):
+        return {"snapshot": False, "commit": store.read_commit_hash(run_dir), "reason": "none"}
     summary = {
-        "snapshot": bool(head.get("snapshot")),
-        "reason": head.get("reason"),
-        "commit": head.get("commit"),
-        "branch": head.get("branch"),
-        "detached": head.get("detached"),
-        "dirty": head.get("is_dirty"),
-        "counts": head.get("counts") if isinstance(head.get("counts"), dict) else None,
-        "patch_bytes": head.get("patch_bytes"),
-        "skipped": head.get("skipped"),
+        "snapshot": head.snapshot,
+        "reason": head.reason,
+        "commit": head.commit,
+        "branch": head.branch,
+        "detached": head.detached,
+        "dirty": head.is_dirty,
+        "counts": head.counts.to_json() if head.snapshot else None,
+        "patch_bytes": head.patch_bytes,
+        "skipped": [skipped.to_json() for skipped in head.skipped],
     }
     # what a run lacks is left out: 1,000 runs of nulls add up in the page
     return {key: value for key, value in summary.items() if value}
@@ -181,23 +176,8 @@ def _git_summary(run_dir: str) -> dict[str, Any]:
 
 def _artifacts(run_dir: str) -> dict[str, Any]:
     """Files in the run outside ``.maggot``, by path relative to the run, with sizes."""
-    files: list[list[Any]] = []
-    more = 0
-    for directory, subdirectories, names in os.walk(run_dir):
-        if directory == run_dir:
-            subdirectories[:] = [name for name in subdirectories if name != store.META_DIR]
-        subdirectories.sort()
-        for name in sorted(names):
-            if len(files) >= MAX_ARTIFACTS:
-                more += 1
-                continue
-            path = os.path.join(directory, name)
-            try:
-                size = os.stat(path).st_size
-            except OSError:
-                continue
-            files.append([os.path.relpath(path, run_dir), size])
-    return {"files": sorted(files), "more": more}
+    listed, more, _ = showrun.list_artifacts(run_dir, MAX_ARTIFACTS)
+    return {"files": [[item.path, item.size] for item in listed], "more": more}
 
 
 def downsample(one: series.Series, limit: int) -> series.Series:

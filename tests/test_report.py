@@ -8,18 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_helpers import enter_new_repo, git, record_run
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
+from toolkit import git, record_run
 
 from maggot import Experiment, report, series
 from maggot.cli import main
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return enter_new_repo(tmp_path, monkeypatch)
 
 
 def embedded_data(page: str) -> dict:
@@ -34,12 +29,12 @@ def decode(text: str, typecode: str = "f") -> list[float]:
     return array.array(typecode, base64.b64decode(text)).tolist()
 
 
-def test_the_page_embeds_everything_and_needs_no_network(workdir: Path) -> None:
-    record_run(workdir, {"a": 1}, {"score": 0.5}, name="one")
+def test_the_page_embeds_everything_and_needs_no_network(repo: Path) -> None:
+    record_run(repo, {"a": 1}, {"score": 0.5}, name="one")
     result = CliRunner().invoke(main, ["report", "-o", "out.html"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("out.html: 1 runs, ")
-    page = (workdir / "out.html").read_text()
+    page = (repo / "out.html").read_text()
     assert "uPlot" in page and "maggotReport" in page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     assert "/*MAGGOT:" not in page
@@ -56,9 +51,9 @@ def test_no_run_string_can_end_the_data_script(text: str) -> None:
     assert json.loads(encoded) == {"title": text, "runs": [{"name": text}]}
 
 
-def test_a_hostile_title_and_config_are_escaped(workdir: Path) -> None:
+def test_a_hostile_title_and_config_are_escaped(repo: Path) -> None:
     hostile = "</script><script>alert(1)</script><!--"
-    record_run(workdir, {"note": hostile}, {}, name="x")
+    record_run(repo, {"note": hostile}, {}, name="x")
     run_dirs = report.find_runs(["experiments"], 3)
     page = report.render_page(report.collect(run_dirs, title=hostile))
     assert hostile not in page
@@ -66,7 +61,7 @@ def test_a_hostile_title_and_config_are_escaped(workdir: Path) -> None:
     assert embedded_data(page)["runs"][0]["config"] == {"note": hostile}
 
 
-def test_nan_and_infinite_results_and_series_do_not_break_the_json(workdir: Path) -> None:
+def test_nan_and_infinite_results_and_series_do_not_break_the_json(repo: Path) -> None:
     with Experiment(
         config={"a": 1}, experiment_name="nan", snapshot=False, capture_output="none"
     ) as experiment:
@@ -106,10 +101,10 @@ def test_encoded_series_decode_to_steps_times_and_values() -> None:
     assert decode(encoded["value"]) == [1.0, 0.5, 0.25]
 
 
-def test_many_long_series_share_the_point_budget(workdir: Path) -> None:
+def test_many_long_series_share_the_point_budget(repo: Path) -> None:
     for index in range(5):
-        writer = series.SeriesWriter(str(workdir / "experiments" / f"r{index}"))
-        (workdir / "experiments" / f"r{index}" / ".maggot").mkdir(parents=True)
+        writer = series.SeriesWriter(str(repo / "experiments" / f"r{index}"))
+        (repo / "experiments" / f"r{index}" / ".maggot").mkdir(parents=True)
         for step in range(50_000):
             writer.log("loss", 1.0 / (step + 1))
         writer.close()
@@ -120,8 +115,8 @@ def test_many_long_series_share_the_point_budget(workdir: Path) -> None:
         assert 150 <= len(decode(run["series"]["loss"]["value"])) <= 200 + 2
 
 
-def test_runs_without_series_single_points_and_different_keys_are_fine(workdir: Path) -> None:
-    record_run(workdir, {"a": 1}, {"score": 1}, name="plain")
+def test_runs_without_series_single_points_and_different_keys_are_fine(repo: Path) -> None:
+    record_run(repo, {"a": 1}, {"score": 1}, name="plain")
     with Experiment(
         config={"b": {"c": "x"}}, experiment_name="single", capture_output="none"
     ) as experiment:
@@ -135,11 +130,11 @@ def test_runs_without_series_single_points_and_different_keys_are_fine(workdir: 
     assert runs["single"]["config"] == {"b": {"c": "x"}}
 
 
-def test_code_diffs_are_in_the_page_for_few_code_states(workdir: Path) -> None:
-    record_run(workdir, {"a": 1}, name="before")
-    record_run(workdir, {"a": 2}, name="same")
-    (workdir / "train.py").write_text('print("changed")\n')
-    record_run(workdir, {"a": 3}, name="after")
+def test_code_diffs_are_in_the_page_for_few_code_states(repo: Path) -> None:
+    record_run(repo, {"a": 1}, name="before")
+    record_run(repo, {"a": 2}, name="same")
+    (repo / "train.py").write_text('print("changed")\n')
+    record_run(repo, {"a": 3}, name="after")
     data = report.collect(report.find_runs(["experiments"], 3))
     runs = {run["name"]: run for run in data["runs"]}
     assert runs["before"]["code_state"] == runs["same"]["code_state"]
@@ -149,43 +144,43 @@ def test_code_diffs_are_in_the_page_for_few_code_states(workdir: Path) -> None:
 
 
 def test_without_the_repository_the_page_says_why_there_is_no_code_diff(
-    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    record_run(workdir, {"a": 1}, name="before")
-    (workdir / "train.py").write_text('print("changed")\n')
-    record_run(workdir, {"a": 2}, name="after")
+    record_run(repo, {"a": 1}, name="before")
+    (repo / "train.py").write_text('print("changed")\n')
+    record_run(repo, {"a": 2}, name="after")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    git(workdir, "init", "-q", str(elsewhere))
+    git(repo, "init", "-q", str(elsewhere))
     monkeypatch.chdir(elsewhere)
     data = report.collect(
-        [str(workdir / "experiments" / "before"), str(workdir / "experiments" / "after")]
+        [str(repo / "experiments" / "before"), str(repo / "experiments" / "after")]
     )
     assert data["code_diffs"] == {}
     assert data["code_diff_note"].startswith("no code diffs: ")
 
 
-def test_report_of_named_runs_and_of_a_missing_directory(workdir: Path) -> None:
-    first = record_run(workdir, {"a": 1}, name="one")
-    record_run(workdir, {"a": 2}, name="two")
+def test_report_of_named_runs_and_of_a_missing_directory(repo: Path) -> None:
+    first = record_run(repo, {"a": 1}, name="one")
+    record_run(repo, {"a": 2}, name="two")
     result = CliRunner().invoke(main, ["report", str(first), "-o", "one.html"])
     assert result.exit_code == 0, result.output
-    data = embedded_data((workdir / "one.html").read_text())
+    data = embedded_data((repo / "one.html").read_text())
     assert [run["name"] for run in data["runs"]] == ["one"]
     result = CliRunner().invoke(main, ["report", "nowhere"])
     assert result.exit_code == 1
     assert result.stderr == "maggot: nowhere: no such directory\n"
 
 
-def test_the_same_name_in_two_folders_is_shown_by_path(workdir: Path) -> None:
-    record_run(workdir, {"a": 1}, name="same", experiments_dir="exp/a")
-    record_run(workdir, {"a": 2}, name="same", experiments_dir="exp/b")
+def test_the_same_name_in_two_folders_is_shown_by_path(repo: Path) -> None:
+    record_run(repo, {"a": 1}, name="same", experiments_dir="exp/a")
+    record_run(repo, {"a": 2}, name="same", experiments_dir="exp/b")
     data = report.collect(report.find_runs(["exp"], 3))
     assert sorted(run["label"] for run in data["runs"]) == ["exp/a/same", "exp/b/same"]
 
 
-def test_artifacts_are_listed_without_maggot_files(workdir: Path) -> None:
-    run_dir = record_run(workdir, {"a": 1}, name="art")
+def test_artifacts_are_listed_without_maggot_files(repo: Path) -> None:
+    run_dir = record_run(repo, {"a": 1}, name="art")
     (run_dir / "model.pkl").write_bytes(b"x" * 10)
     (run_dir / "checkpoints").mkdir()
     (run_dir / "checkpoints" / "epoch1.pt").write_bytes(b"y" * 3)
@@ -196,8 +191,8 @@ def test_artifacts_are_listed_without_maggot_files(workdir: Path) -> None:
     }
 
 
-def test_a_million_points_make_a_small_page(workdir: Path) -> None:
-    run_dir = workdir / "experiments" / "long"
+def test_a_million_points_make_a_small_page(repo: Path) -> None:
+    run_dir = repo / "experiments" / "long"
     directory = Path(series.series_dir(run_dir))
     directory.mkdir(parents=True)
     # the files as a writer leaves them, written in one go to keep the test quick

@@ -12,18 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import enter_new_repo, record_run
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from toolkit import record_run
 
 from maggot import Experiment, series
 from maggot.cli import main
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return enter_new_repo(tmp_path, monkeypatch)
 
 
 def new_run(name: str = "run") -> Experiment:
@@ -32,7 +27,7 @@ def new_run(name: str = "run") -> Experiment:
     )
 
 
-def test_log_metric_reads_back_in_order_with_default_steps(workdir: Path) -> None:
+def test_log_metric_reads_back_in_order_with_default_steps(repo: Path) -> None:
     with new_run() as experiment:
         for value in (3.0, 2.0, 1.5):
             experiment.log_metric("loss", value)
@@ -47,7 +42,7 @@ def test_log_metric_reads_back_in_order_with_default_steps(workdir: Path) -> Non
     assert loss.stats() == series.SeriesStats(last=0.5, min=0.5, max=3.0, step=11, points=5)
 
 
-def test_log_metrics_nests_dotted_and_mapping_names(workdir: Path) -> None:
+def test_log_metrics_nests_dotted_and_mapping_names(repo: Path) -> None:
     with new_run() as experiment:
         experiment.log_metrics({"train": {"loss": 1.0}, "val.acc": 0.5}, step=7)
         experiment.log_metrics({"train": {"loss": 0.5}, "val.acc": 0.75})
@@ -58,13 +53,13 @@ def test_log_metrics_nests_dotted_and_mapping_names(workdir: Path) -> None:
 
 
 @pytest.mark.parametrize("value", ["0.5", b"1", None, [1.0], {"a": 1}, 1j, object()])
-def test_non_numbers_are_a_type_error_naming_the_metric(workdir: Path, value: object) -> None:
+def test_non_numbers_are_a_type_error_naming_the_metric(repo: Path, value: object) -> None:
     experiment = new_run()
     with pytest.raises(TypeError, match="'accuracy'"):
         experiment.log_metric("accuracy", value)
 
 
-def test_bad_steps_and_names_are_rejected(workdir: Path) -> None:
+def test_bad_steps_and_names_are_rejected(repo: Path) -> None:
     experiment = new_run()
     with pytest.raises(TypeError, match="'loss'.*step"):
         experiment.log_metric("loss", 1.0, step=1.5)  # type: ignore[arg-type]
@@ -76,7 +71,7 @@ def test_bad_steps_and_names_are_rejected(workdir: Path) -> None:
         experiment.log_metric(3, 1.0)  # type: ignore[arg-type]
 
 
-def test_numpy_numbers_and_ints_and_bools_are_numbers(workdir: Path) -> None:
+def test_numpy_numbers_and_ints_and_bools_are_numbers(repo: Path) -> None:
     numpy = pytest.importorskip("numpy")
     with new_run() as experiment:
         experiment.log_metric("a", numpy.float32(0.25), step=numpy.int64(4))
@@ -85,7 +80,7 @@ def test_numpy_numbers_and_ints_and_bools_are_numbers(workdir: Path) -> None:
     assert series.read_series(experiment.experiment_dir)[0]["a"].values == [0.25, 3.0, 1.0]
 
 
-def test_nan_and_infinities_are_kept_and_never_win_min_or_max(workdir: Path) -> None:
+def test_nan_and_infinities_are_kept_and_never_win_min_or_max(repo: Path) -> None:
     with new_run() as experiment:
         for value in (float("nan"), 2.0, float("inf"), -1.0, float("-inf")):
             experiment.log_metric("loss", value)
@@ -97,7 +92,7 @@ def test_nan_and_infinities_are_kept_and_never_win_min_or_max(workdir: Path) -> 
     assert math.isnan(only_nan.min) and math.isnan(only_nan.max)
 
 
-def test_a_point_takes_at_most_32_bytes_on_disk(workdir: Path) -> None:
+def test_a_point_takes_at_most_32_bytes_on_disk(repo: Path) -> None:
     with new_run() as experiment:
         for step in range(10_000):
             experiment.log_metric("loss", step * 0.5)
@@ -108,7 +103,7 @@ def test_a_point_takes_at_most_32_bytes_on_disk(workdir: Path) -> None:
     assert size <= 32 * 10_000
 
 
-def test_a_torn_last_record_and_an_unknown_name_are_skipped(workdir: Path) -> None:
+def test_a_torn_last_record_and_an_unknown_name_are_skipped(repo: Path) -> None:
     with new_run() as experiment:
         experiment.log_metric("loss", 1.0)
         experiment.log_metric("loss", 2.0)
@@ -122,7 +117,7 @@ def test_a_torn_last_record_and_an_unknown_name_are_skipped(workdir: Path) -> No
     assert len(problems) == 1 and "unknown names" in problems[0]
 
 
-def test_a_names_file_of_a_newer_format_is_a_problem_not_a_crash(workdir: Path) -> None:
+def test_a_names_file_of_a_newer_format_is_a_problem_not_a_crash(repo: Path) -> None:
     with new_run() as experiment:
         experiment.log_metric("loss", 1.0)
     names = next(Path(series.series_dir(experiment.experiment_dir)).glob("*.names"))
@@ -132,7 +127,7 @@ def test_a_names_file_of_a_newer_format_is_a_problem_not_a_crash(workdir: Path) 
     assert "format 99" in problems[0]
 
 
-def test_a_run_without_series_reads_as_none(workdir: Path) -> None:
+def test_a_run_without_series_reads_as_none(repo: Path) -> None:
     with new_run() as experiment:
         pass
     assert series.read_series(experiment.experiment_dir) == ({}, [])
@@ -147,7 +142,7 @@ def _log_from_rank(run_dir: str, rank: int, barrier: multiprocessing.synchronize
     series.flush_all()
 
 
-def test_several_processes_of_one_run_lose_and_interleave_nothing(workdir: Path) -> None:
+def test_several_processes_of_one_run_lose_and_interleave_nothing(repo: Path) -> None:
     with new_run() as experiment:
         pass
     context = multiprocessing.get_context("spawn")
@@ -173,7 +168,7 @@ def test_several_processes_of_one_run_lose_and_interleave_nothing(workdir: Path)
     assert loss.steps == sorted(loss.steps)
 
 
-def test_a_forked_child_writes_its_own_points_only(workdir: Path) -> None:
+def test_a_forked_child_writes_its_own_points_only(repo: Path) -> None:
     if not hasattr(os, "fork"):
         pytest.skip("no fork on this platform")
     with new_run() as experiment:
@@ -190,7 +185,7 @@ def test_a_forked_child_writes_its_own_points_only(workdir: Path) -> None:
     assert found["child"].values == [2.0]
 
 
-def test_threads_of_one_process_lose_nothing(workdir: Path) -> None:
+def test_threads_of_one_process_lose_nothing(repo: Path) -> None:
     experiment = new_run()
     barrier = threading.Barrier(4)
 
@@ -226,7 +221,7 @@ sys.stdin.read()  # wait to be killed
 """
 
 
-def test_a_killed_run_keeps_points_logged_more_than_a_second_before(workdir: Path) -> None:
+def test_a_killed_run_keeps_points_logged_more_than_a_second_before(repo: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-c", KILLED_SCRIPT],
         stdin=subprocess.PIPE,
@@ -257,8 +252,8 @@ def test_a_killed_run_keeps_points_logged_more_than_a_second_before(workdir: Pat
     ),
     values=st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=20),
 )
-def test_any_name_and_float_round_trip(workdir: Path, name: str, values: list[float]) -> None:
-    writer = series.SeriesWriter(str(workdir / os.urandom(8).hex()))
+def test_any_name_and_float_round_trip(repo: Path, name: str, values: list[float]) -> None:
+    writer = series.SeriesWriter(str(repo / os.urandom(8).hex()))
     os.makedirs(os.path.join(writer.run_dir, ".maggot"), exist_ok=True)
     for value in values:
         writer.log(name, value)
@@ -289,12 +284,12 @@ def test_sparkline_scales_to_its_range_and_leaves_gaps_for_nan() -> None:
     assert len(series.sparkline([float(value) for value in range(1000)])) == 24
 
 
-def test_summarize_shows_the_last_value_and_sorts_by_a_stat(workdir: Path) -> None:
+def test_summarize_shows_the_last_value_and_sorts_by_a_stat(repo: Path) -> None:
     for name, losses in (("a", [3.0, 0.5, 1.0]), ("b", [2.0, 0.9]), ("c", [])):
         with new_run(name) as experiment:
             for loss in losses:
                 experiment.log_metric("loss", loss)
-    record_run(workdir, {"name": "d"}, {"loss": 7.0}, name="d", snapshot=False)
+    record_run(repo, {"name": "d"}, {"loss": 7.0}, name="d", snapshot=False)
     result = CliRunner().invoke(
         main, ["summarize", "experiments", "--sort", "loss.min", "--ascending", "--format", "json"]
     )
@@ -314,13 +309,13 @@ def test_summarize_shows_the_last_value_and_sorts_by_a_stat(workdir: Path) -> No
     assert [line.split()[0] for line in result.stdout.splitlines()[2:]] == ["a"]
 
 
-def test_summarize_rejects_unknown_stats(workdir: Path) -> None:
+def test_summarize_rejects_unknown_stats(repo: Path) -> None:
     result = CliRunner().invoke(main, ["summarize", ".", "--stats", "median"])
     assert result.exit_code == 2
     assert "median" in result.stderr
 
 
-def test_show_prints_a_line_per_series(workdir: Path) -> None:
+def test_show_prints_a_line_per_series(repo: Path) -> None:
     with new_run() as experiment:
         for step in range(100):
             experiment.log_metric("loss", 1.0 / (step + 1))
@@ -349,7 +344,7 @@ print(before, loaded)
 
 
 def test_series_load_at_the_first_point_and_the_report_never_on_the_run_path(
-    workdir: Path,
+    repo: Path,
 ) -> None:
     completed = subprocess.run(
         [sys.executable, "-c", RUN_PATH_SCRIPT], capture_output=True, text=True, check=True

@@ -11,21 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import enter_new_repo, record_run
 from click.testing import CliRunner
+from toolkit import record_run
 
 from maggot import ui
 from maggot.cli import main
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return enter_new_repo(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def server(workdir: Path) -> Iterator[ui.UiServer]:
-    record_run(workdir, {"a": 1}, {"score": 1.0}, name="first")
+def server(repo: Path) -> Iterator[ui.UiServer]:
+    record_run(repo, {"a": 1}, {"score": 1.0}, name="first")
     started = ui.make_server(["experiments"])
     thread = threading.Thread(target=started.serve_forever, daemon=True)
     thread.start()
@@ -56,9 +51,9 @@ def tree_state(directory: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_the_page_and_its_data_are_served_and_nothing_is_written(
-    server: ui.UiServer, workdir: Path
+    server: ui.UiServer, repo: Path
 ) -> None:
-    before = tree_state(workdir / "experiments")
+    before = tree_state(repo / "experiments")
     status, headers, body = request(server, "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert b"window.MAGGOT_LIVE = true" in body
@@ -71,12 +66,12 @@ def test_the_page_and_its_data_are_served_and_nothing_is_written(
     assert request(server, "/nothing")[0] == 404
     for method in ("POST", "PUT", "DELETE"):
         assert request(server, "/api/data", method)[0] == 405
-    assert tree_state(workdir / "experiments") == before
+    assert tree_state(repo / "experiments") == before
 
 
-def test_a_new_and_a_changed_run_change_the_data(server: ui.UiServer, workdir: Path) -> None:
+def test_a_new_and_a_changed_run_change_the_data(server: ui.UiServer, repo: Path) -> None:
     _, headers, _ = request(server, "/api/data")
-    record_run(workdir, {"a": 2}, {"score": 2.0}, name="second")
+    record_run(repo, {"a": 2}, {"score": 2.0}, name="second")
     status, new_headers, body = request(
         server, "/api/data", headers={"If-None-Match": headers["ETag"]}
     )
@@ -84,9 +79,9 @@ def test_a_new_and_a_changed_run_change_the_data(server: ui.UiServer, workdir: P
     assert sorted(run["name"] for run in json.loads(body)["runs"]) == ["first", "second"]
 
 
-def test_code_diffs_only_between_listed_runs(server: ui.UiServer, workdir: Path) -> None:
-    (workdir / "train.py").write_text('print("changed")\n')
-    record_run(workdir, {"a": 2}, name="second")
+def test_code_diffs_only_between_listed_runs(server: ui.UiServer, repo: Path) -> None:
+    (repo / "train.py").write_text('print("changed")\n')
+    record_run(repo, {"a": 2}, name="second")
     request(server, "/api/data")
     status, _, body = request(server, "/api/diff?a=experiments/first&b=experiments/second")
     assert status == 200
@@ -109,14 +104,14 @@ def test_host_name(header: str, host: str) -> None:
     assert ui.host_name(header) == host
 
 
-def test_ui_on_a_missing_directory_is_a_one_line_error(workdir: Path) -> None:
+def test_ui_on_a_missing_directory_is_a_one_line_error(repo: Path) -> None:
     result = CliRunner().invoke(main, ["ui", "nowhere", "--port", "0"])
     assert result.exit_code == 1
     assert result.stderr == "maggot: nowhere: no such directory\n"
 
 
-def test_ui_warns_about_a_non_loopback_host_and_stops_on_ctrl_c(workdir: Path) -> None:
-    record_run(workdir, {"a": 1}, name="first")
+def test_ui_warns_about_a_non_loopback_host_and_stops_on_ctrl_c(repo: Path) -> None:
+    record_run(repo, {"a": 1}, name="first")
     process = subprocess.Popen(
         [sys.executable, "-m", "maggot", "ui", "--host", "0.0.0.0", "--port", "0"],
         stdout=subprocess.PIPE,

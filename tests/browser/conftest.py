@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from toolkit import init_repo, isolate_environment
 
 from maggot import Experiment
 
@@ -32,7 +32,6 @@ BROWSER_ARGS = [
 ]
 # read once, before any fixture scrubs MAGGOT_* variables from the environment
 ARTIFACTS_ROOT = os.environ.get("MAGGOT_TEST_ARTIFACTS")
-GIT_IDENTITY = ("-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false")
 
 
 def _unavailable(reason: str) -> None:
@@ -130,10 +129,6 @@ def page(browser: Any, artifacts: Path) -> Iterator[Page]:
     assert opened.errors == [], opened.errors
 
 
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *GIT_IDENTITY, *args], cwd=repo, check=True, capture_output=True)
-
-
 RUN_CONFIGS = [
     {"lr": 0.1, "model": {"layers": 2}, "opt": "sgd", "note": "<b>bold</b>"},
     {"lr": 0.01, "model": {"layers": 2}, "opt": "adam", "note": "</script><script>alert(1)"},
@@ -174,19 +169,10 @@ def record_runs(
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A git repository with five recorded runs under experiments/."""
     root = tmp_path_factory.mktemp("project")
-    repo = root / "repo"
-    repo.mkdir()
+    # module-scoped, so isolated here as well as by the per-test fixture
     with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("GIT_") or name.startswith("MAGGOT_"):
-                patch.delenv(name)
-        patch.setenv("HOME", str(root / "home"))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        isolate_environment(patch, root / "home", root)
+        repo = init_repo(root / "repo")
         patch.chdir(repo)
-        git(repo, "init", "-q", "-b", "main")
-        (repo / ".gitignore").write_text("experiments/\n")
-        (repo / "train.py").write_text("print('train')\n")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", "initial")
         record_runs(repo, RUN_CONFIGS)
         yield repo
