@@ -176,8 +176,11 @@ def _git_summary(run_dir: str) -> dict[str, Any]:
 
 def _artifacts(run_dir: str) -> dict[str, Any]:
     """Files in the run outside ``.maggot``, by path relative to the run, with sizes."""
-    listed, more, _ = showrun.list_artifacts(run_dir, MAX_ARTIFACTS)
-    return {"files": [[item.path, item.size] for item in listed], "more": more}
+    listed, more, counted_all = showrun.list_artifacts(run_dir, MAX_ARTIFACTS)
+    artifacts: dict[str, Any] = {"files": [[item.path, item.size] for item in listed], "more": more}
+    if not counted_all:
+        artifacts["more_is_at_least"] = True  # counting stopped: "and 9800+ more"
+    return artifacts
 
 
 def downsample(one: series.Series, limit: int) -> series.Series:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from toolkit import git, record_run
 
-from maggot import Experiment, report, series
+from maggot import Experiment, report, series, showrun
 from maggot.cli import main
 
 
@@ -189,6 +189,23 @@ def test_artifacts_are_listed_without_maggot_files(repo: Path) -> None:
         "files": [["checkpoints/epoch1.pt", 3], ["model.pkl", 10]],
         "more": 0,
     }
+
+
+def test_artifacts_beyond_the_limit_are_counted_and_say_when_counting_stopped(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = record_run(repo, {"a": 1}, name="many")
+    for index in range(report.MAX_ARTIFACTS + 5):
+        (run_dir / f"f{index:04d}").write_bytes(b"")
+    artifacts = report.collect([str(run_dir)])["runs"][0]["artifacts"]
+    assert len(artifacts["files"]) == report.MAX_ARTIFACTS
+    assert artifacts["more"] == 5
+    assert "more_is_at_least" not in artifacts
+    # a run with more files than a listing counts (10,000 in real use)
+    monkeypatch.setattr(showrun, "_MAX_COUNTED_FILES", report.MAX_ARTIFACTS + 2)
+    artifacts = report.collect([str(run_dir)])["runs"][0]["artifacts"]
+    assert artifacts["more"] == 2
+    assert artifacts["more_is_at_least"] is True
 
 
 def test_a_million_points_make_a_small_page(repo: Path) -> None:

@@ -846,7 +846,7 @@
     if (!files.length) view.appendChild(el("p", { className: "note", text: "no files besides .maggot/" }));
     else {
       view.appendChild(fields(files.map(function (file) { return [sizeText(file[1]), file[0]]; })));
-      if (run.artifacts.more) view.appendChild(el("p", { className: "note", text: "and " + run.artifacts.more + " more files" }));
+      if (run.artifacts.more) view.appendChild(el("p", { className: "note", text: "and " + run.artifacts.more + (run.artifacts.more_is_at_least ? "+" : "") + " more files" }));
     }
     if (run.problems && run.problems.length) {
       view.appendChild(el("h2", { text: "problems" }));
