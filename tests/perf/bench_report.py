@@ -34,6 +34,7 @@ from benchlib import (
 )
 
 from maggot import series, store
+from maggot.records import GitHead, RunInfo
 
 BUDGET_WRITE_SECONDS = 2.0
 BUDGET_BYTES = 2_000_000
@@ -48,11 +49,16 @@ def build_runs(root: str, runs: int, points: int) -> None:
     for index in range(runs):
         run_dir = os.path.join(root, f"run{index:05d}")
         os.makedirs(store.meta_path(run_dir, store.GIT_DIR))
-        store.write_json_atomic(
-            store.meta_path(run_dir, store.RUN_FILE),
-            {"format_version": 1, "status": "completed", "name": f"run{index:05d}",
-             "started_at": "2026-01-01T00:00:00.000Z", "duration_seconds": 12.5},
-        )  # fmt: skip
+        store.write_run_info(
+            run_dir,
+            RunInfo(
+                format_version=store.FORMAT_VERSION,
+                status=store.STATUS_COMPLETED,
+                name=f"run{index:05d}",
+                started_at="2026-01-01T00:00:00.000Z",
+                duration_seconds=12.5,
+            ),
+        )
         store.write_json_atomic(
             store.meta_path(run_dir, store.CONFIG_FILE),
             {"lr": [0.1, 0.01, 0.001][index % 3], "seed": index, "model": {"depth": index % 5}},
@@ -61,9 +67,7 @@ def build_runs(root: str, runs: int, points: int) -> None:
             store.meta_path(run_dir, store.RESULTS_FILE), {"accuracy": (index * 7919 % 997) / 997}
         )
         store.write_text_atomic(store.meta_path(run_dir, store.COMMAND_FILE), "python train.py\n")
-        store.write_json_atomic(
-            store.git_path(run_dir, store.HEAD_FILE), {"snapshot": True, "commit": "0" * 40}
-        )
+        store.write_git_head(run_dir, GitHead(snapshot=True, commit="0" * 40))
         writer = series.SeriesWriter(run_dir)
         for step in range(points):
             writer.log("loss", 1.0 / (1 + step + index % 7) + (step % 13) * 1e-3)
