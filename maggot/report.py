@@ -166,7 +166,7 @@ def _git_summary(run_dir: str) -> dict[str, Any]:
         "branch": head.branch,
         "detached": head.detached,
         "dirty": head.is_dirty,
-        "counts": head.counts.to_json() if head.snapshot else None,
+        "counts": head.counts.to_json() if any(head.counts) else None,
         "patch_bytes": head.patch_bytes,
         "skipped": [skipped.to_json() for skipped in head.skipped],
     }
