@@ -10,8 +10,17 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from maggot import capture, gitsnap, secrets, store
-from maggot.config import Config, flatten, safe_directory_name, to_json_value, unflatten
+from maggot import capture, gitsnap, secrets, signals, store
+from maggot.config import (
+    MAX_CONFIG_DEPTH,
+    Config,
+    check_config_keys,
+    flatten,
+    nesting_depth,
+    safe_directory_name,
+    to_json_value,
+    unflatten,
+)
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
 
 IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
@@ -23,6 +32,9 @@ ENV_ORIGINAL_ROOT = "MAGGOT_ORIGINAL_ROOT"
 ENV_SNAPSHOT = "MAGGOT_SNAPSHOT"
 ENV_CAPTURE = "MAGGOT_CAPTURE"
 _MAX_INCREMENT = 100_000
+# names git and maggot use for themselves: a run there would be taken for their data
+RESERVED_RUN_NAMES = frozenset((store.META_DIR, ".git"))
+STATUS_TERMINATED = "terminated"
 
 
 def utc_now() -> str:
@@ -85,12 +97,18 @@ class Experiment:
         self._entered_at: float | None = None
         self._finished = False
         self._resumed = resume_from is not None
+        # a forked child shares this object: only the process that started the run records it
+        self._owner_pid = os.getpid()
+        self._live_lock: Any = None
+        self._warned_gone = False
 
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
             self.experiments_dir, self._name = os.path.split(os.path.normpath(self._run_dir))
+            self._identity = _identity(self._run_dir)
+            self._abs_dir = os.path.abspath(self._run_dir)
             try:
-                self.config = Config.from_json(store.meta_path(self._run_dir, store.CONFIG_FILE))
+                self.config = Config.from_json(store.meta_path(self._abs_dir, store.CONFIG_FILE))
             except ConfigError as error:
                 raise CorruptRunError(str(error)) from None
         else:
@@ -98,13 +116,17 @@ class Experiment:
             config_data = self.config.to_dict()
             name = _run_name(self.config, experiment_name, add_date)
             self._run_dir = self._claim(name, if_exists_mode)
+            # the run's files are found again after the program changes directory
+            self._abs_dir = os.path.abspath(self._run_dir)
             self._name = os.path.basename(self._run_dir)
             self._started_at = utc_now()
             self._started_clock = time.monotonic()
-            if os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
+            if os.path.exists(store.meta_path(self._abs_dir, store.RUN_FILE)):
                 self._record_continuation()
             else:
                 self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
+            self._check_run_dir()
+            signals.install()
             atexit.register(self._finish_at_exit)
 
         os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
@@ -133,7 +155,7 @@ class Experiment:
     @property
     def results(self) -> Config:
         """The registered results, nested by dots."""
-        path = store.meta_path(self._run_dir, store.RESULTS_FILE)
+        path = store.meta_path(self._abs_dir, store.RESULTS_FILE)
         try:
             return Config.from_dict(store.read_json_object(path))
         except FileNotFoundError:
@@ -145,7 +167,7 @@ class Experiment:
         return Config.from_dict(
             {
                 name: os.path.join(self._run_dir, name)
-                for name in store.registered_directories(self._run_dir)
+                for name in store.registered_directories(self._abs_dir)
             }
         )
 
@@ -153,11 +175,12 @@ class Experiment:
         """Create ``dirname`` inside the run and remember it; returns its path."""
         if not gitsnap.safe_relative_path(dirname.replace(os.sep, "/")):
             raise MaggotError(f"directory name {dirname!r} must be a relative path inside the run")
+        self._check_run_dir()
         directory = os.path.join(self._run_dir, dirname)
         os.makedirs(directory, exist_ok=True)
-        if dirname not in store.registered_directories(self._run_dir):
+        if dirname not in store.registered_directories(self._abs_dir):
             with open(
-                store.meta_path(self._run_dir, store.DIRECTORIES_FILE), "a", encoding="utf-8"
+                store.meta_path(self._abs_dir, store.DIRECTORIES_FILE), "a", encoding="utf-8"
             ) as file:
                 file.write(dirname + "\n")
         return directory
@@ -166,22 +189,40 @@ class Experiment:
         """Record a result; dotted names nest (``fold1.loss``).
 
         Safe from several processes at once: the file is updated under a lock
-        and replaced atomically.
+        and replaced atomically. A name that is a section of another result
+        (``loss`` and ``loss.val``) is refused, since one would erase the other.
         """
         stored_value = to_json_value(value, name)
-        results_path = store.meta_path(self._run_dir, store.RESULTS_FILE)
-        with store.file_lock(store.meta_path(self._run_dir, store.RESULTS_LOCK_FILE)):
+        if isinstance(stored_value, dict) and stored_value:
+            new_results = {f"{name}.{key}": item for key, item in flatten(stored_value).items()}
+        else:
+            new_results = {name: stored_value}
+        self._check_run_dir()
+        results_path = store.meta_path(self._abs_dir, store.RESULTS_FILE)
+        with store.file_lock(store.meta_path(self._abs_dir, store.RESULTS_LOCK_FILE)):
             try:
                 results = flatten(store.read_json_object(results_path))
             except FileNotFoundError:
                 results = {}
-            results[name] = stored_value
+            for new_name in new_results:
+                for existing in results:
+                    if existing.startswith(new_name + ".") or new_name.startswith(existing + "."):
+                        raise MaggotError(
+                            f"result {new_name!r} conflicts with the registered result "
+                            f"{existing!r}: one name cannot be both a value and a section of values"
+                        )
+            results.update(new_results)
             store.write_json_atomic(results_path, unflatten(results))
 
     def __enter__(self) -> Experiment:
+        self._check_run_dir()
+        self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
+        if self._live_lock is None:
+            self._take_live_lock(self._run_dir)
+        if self._finished or self._resumed:
+            signals.install()
         self._entered_at = time.monotonic()
         self._finished = False
-        self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
         self._capture = capture.OutputCapture(self._logfile, self._capture_mode)
         self._capture.start()
         return self
@@ -192,29 +233,55 @@ class Experiment:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if os.getpid() != self._owner_pid:
+            return  # a forked child leaving the block: the parent records the run
+        # nothing here may replace the block's own exception: failures become warnings
         if self._capture is not None:
-            if exc is not None and not _is_clean_exit(exc):
-                # Python prints the traceback after this returns, when the log is closed
-                import traceback
+            try:
+                if isinstance(exc, signals.Terminated):
+                    self._capture.log_text(f"maggot: terminated by {exc.signal_name}\n")
+                elif exc is not None and not _is_clean_exit(exc):
+                    # Python prints the traceback after this returns, when the log is closed
+                    import traceback
 
-                self._capture.log_text("".join(traceback.format_exception(exc_type, exc, tb)))
-            self._capture.stop()
-            self._capture = None
-        self._finish(exc)
+                    text = "".join(traceback.format_exception(exc_type, exc, tb))
+                    self._capture.log_text(text)
+            finally:
+                self._capture.stop()
+                self._capture = None
+        self._finish_safely(exc)
 
     def _finish_at_exit(self) -> None:
-        if self._finished:
+        if self._finished or os.getpid() != self._owner_pid:
             return
+        # an uncaught exception leaves sys.last_value set before atexit runs
+        self._finish_safely(signals.received() or getattr(sys, "last_value", None))
+
+    def _finish_safely(self, exc: BaseException | None) -> None:
+        """Record the outcome; a run directory gone or broken is a warning, not an error."""
         try:
-            # an uncaught exception leaves sys.last_value set before atexit runs
-            self._finish(getattr(sys, "last_value", None))
-        except OSError:
-            pass  # the run directory was removed while the process ran
+            self._finish(exc)
+        except (OSError, MaggotError) as error:
+            _warn(f"the outcome of {self._run_dir} was not recorded: {error}")
+        finally:
+            self._release_live_lock()
+            signals.uninstall()
 
     def _finish(self, exc: BaseException | None) -> None:
         self._finished = True
+        if self._run_dir_replaced():
+            if not self._warned_gone:
+                self._warned_gone = True
+                _warn(
+                    f"{self._run_dir} was deleted or replaced while the run was running: "
+                    "its outcome was not recorded"
+                )
+            return
         if exc is None or _is_clean_exit(exc):
             status, exit_info = store.STATUS_COMPLETED, None
+        elif isinstance(exc, signals.Terminated):
+            status = STATUS_TERMINATED
+            exit_info = {"type": exc.signal_name, "message": f"terminated by {exc.signal_name}"}
         elif isinstance(exc, KeyboardInterrupt):
             status, exit_info = (
                 store.STATUS_INTERRUPTED,
@@ -237,15 +304,43 @@ class Experiment:
         self._update_run_info(**updates)
 
     def _update_run_info(self, **updates: Any) -> None:
-        path = store.meta_path(self._run_dir, store.RUN_FILE)
+        path = store.meta_path(self._abs_dir, store.RUN_FILE)
         try:
             info = store.read_json_object(path)
-        except (FileNotFoundError, CorruptRunError):
+        except FileNotFoundError:
             if self._resumed:
                 return  # a 0.2 run has no run.json to update
             info = {}
+        except CorruptRunError as error:
+            # never rewritten: what is left of the record may still be worth reading
+            raise CorruptRunError(f"{error}; not updating it") from None
         info.update(updates)
         store.write_json_atomic(path, info)
+
+    def _run_dir_replaced(self) -> bool:
+        """Whether the run directory was deleted, or another one now stands at its path."""
+        return _identity(self._abs_dir) != self._identity
+
+    def _check_run_dir(self) -> None:
+        if self._run_dir_replaced():
+            raise MaggotError(
+                f"{self._run_dir} was deleted or replaced by another run while this one was "
+                "running: not writing into it"
+            )
+
+    def _take_live_lock(self, run_dir: str) -> None:
+        """Hold the run's live lock (shared) while this process runs it.
+
+        ``if_exists_mode="delete"`` only deletes a run nobody holds.
+        """
+        self._live_lock = store.hold_live_lock(run_dir)
+        _LIVE_IN_THIS_PROCESS[id(self)] = _identity(run_dir)
+
+    def _release_live_lock(self) -> None:
+        if self._live_lock is not None:
+            self._live_lock.close()
+            self._live_lock = None
+            _LIVE_IN_THIS_PROCESS.pop(id(self), None)
 
     def _claim(self, name: str, if_exists_mode: str) -> str:
         forced_dir = os.environ.pop(ENV_RUN_DIR, None)
@@ -257,7 +352,9 @@ class Experiment:
                 # reproduce claims the directory before the replay starts
                 if os.listdir(forced_dir):
                     raise MaggotError(f"{forced_dir}: exists and is not empty") from None
+            self._identity = _identity(forced_dir)
             os.mkdir(store.meta_path(forced_dir))
+            self._take_live_lock(forced_dir)
             return forced_dir
         os.makedirs(self.experiments_dir, exist_ok=True)
         run_dir = os.path.join(self.experiments_dir, name)
@@ -265,7 +362,15 @@ class Experiment:
             os.mkdir(run_dir)
         except FileExistsError:
             run_dir = _resolve_existing(run_dir, if_exists_mode)
+        self._identity = _identity(run_dir)
         os.makedirs(store.meta_path(run_dir), exist_ok=True)
+        self._take_live_lock(run_dir)
+        # a delete-mode start elsewhere may have replaced the directory meanwhile
+        if _identity(run_dir) != self._identity:
+            self._release_live_lock()
+            raise MaggotError(
+                f"{run_dir} was replaced by another process while this run claimed it"
+            )
         return run_dir
 
     def _record_continuation(self) -> None:
@@ -274,14 +379,16 @@ class Experiment:
         Config, command, environment and snapshot describe the start that
         ``maggot reproduce`` replays; later entries are listed in run.json.
         """
-        path = store.meta_path(self._run_dir, store.RUN_FILE)
+        path = store.meta_path(self._abs_dir, store.RUN_FILE)
         try:
             info = store.read_json_object(path)
-        except CorruptRunError:
-            info = {}
+        except CorruptRunError as error:
+            self._release_live_lock()
+            raise CorruptRunError(f"{error}; not continuing into it") from None
         earlier = info.get("continued")
         continued: list[Any] = earlier if isinstance(earlier, list) else []
-        continued.append({"at": self._started_at, "command_argv": capture.process_argv()})
+        command_argv, _ = capture.recorded_argv()
+        continued.append({"at": self._started_at, "command_argv": command_argv})
         info.update(continued=continued, status=store.STATUS_RUNNING, ended_at=None, exit=None)
         store.write_json_atomic(path, info)
 
@@ -294,7 +401,7 @@ class Experiment:
     ) -> None:
         run_dir = self._run_dir
         cwd = os.getcwd()
-        argv = capture.process_argv()
+        argv, redacted_arguments = capture.recorded_argv()
         store.write_json_atomic(store.meta_path(run_dir, store.CONFIG_FILE), config_data)
         store.write_text_atomic(
             store.meta_path(run_dir, store.COMMAND_FILE), capture.shell_command(argv) + "\n"
@@ -334,8 +441,9 @@ class Experiment:
             "ended_at": None,
             "duration_seconds": None,
             "exit": None,
-            "argv": list(sys.argv),
+            "argv": secrets.redact_argv(sys.argv)[0],
             "command_argv": argv,
+            "redacted_arguments": [item._asdict() for item in redacted_arguments],
             # relative to the repository root when there is one, as the snapshot has it
             "cwd": (head["cwd"] or ".") if isinstance(head.get("cwd"), str) else cwd,
             "cwd_absolute": cwd,
@@ -366,6 +474,9 @@ def make_config(config: Any) -> Config:
             f"config of type {type(config).__name__} is not supported: pass a dict, a path "
             "to a JSON file, an argparse.Namespace or a maggot Config"
         )
+    if nesting_depth(data) > MAX_CONFIG_DEPTH:
+        raise ConfigError(f"the config is nested more than {MAX_CONFIG_DEPTH} levels deep")
+    check_config_keys(data)
     return Config.from_dict(to_json_value(data))
 
 
@@ -392,6 +503,12 @@ def _run_name(config: Config, experiment_name: str | None, add_date: bool) -> st
             )
     if add_date:
         name = safe_directory_name(time.strftime("%Y-%m-%d-", time.gmtime()) + name)
+    # case-insensitive: .GIT is .git on macOS and Windows
+    if name.lower() in RESERVED_RUN_NAMES:
+        raise MaggotError(
+            f"run name {name!r} is reserved for git and maggot's own files: "
+            "pass experiment_name=... or change the config"
+        )
     return name
 
 
@@ -405,14 +522,10 @@ def _resolve_existing(run_dir: str, if_exists_mode: str) -> str:
             "if_exists_mode='increment', 'continue' or 'delete'"
         )
     if mode == "delete":
-        if not store.is_run_dir(run_dir) and os.listdir(run_dir):
-            raise MaggotError(f"{run_dir} exists and is not a maggot run: refusing to delete it")
-        import shutil
-
-        shutil.rmtree(run_dir)
-        os.mkdir(run_dir)
-        return run_dir
+        return _replace_existing(run_dir)
     if mode == "continue":
+        if not os.path.isdir(run_dir):
+            raise MaggotError(f"{run_dir} exists and is not a directory: cannot continue into it")
         return run_dir
     for number in range(1, _MAX_INCREMENT):
         candidate = f"{run_dir}_{number}"
@@ -422,6 +535,72 @@ def _resolve_existing(run_dir: str, if_exists_mode: str) -> str:
             continue
         return candidate
     raise MaggotError(f"{run_dir}: no free name up to _{_MAX_INCREMENT - 1}")
+
+
+_DELETE_ATTEMPTS = 20
+# runs this process records: a notebook re-running a cell in delete mode replaces its own run
+_LIVE_IN_THIS_PROCESS: dict[int, tuple[int, int] | None] = {}
+
+
+def _replace_existing(run_dir: str) -> str:
+    """``delete`` mode: move the old run out of the way, then claim its name.
+
+    The old run is renamed away in one step (so a reader never sees half of
+    it), but only when no process holds its live lock; a run still being
+    recorded is refused. Racing ``delete`` starts each get a fresh run or a
+    clear error, never a shared directory.
+    """
+    for _ in range(_DELETE_ATTEMPTS):
+        if os.path.islink(run_dir):
+            raise MaggotError(
+                f"{run_dir} is a symbolic link: not deleting it (remove the link yourself)"
+            )
+        try:
+            _move_away(run_dir)
+        except FileNotFoundError:
+            pass  # another process removed it first
+        try:
+            os.mkdir(run_dir)
+        except FileExistsError:
+            continue  # another process claimed it first: that one may be deletable, or live
+        return run_dir
+    raise MaggotError(f"{run_dir}: gave up after {_DELETE_ATTEMPTS} attempts to replace it")
+
+
+def _move_away(run_dir: str) -> None:
+    import shutil
+
+    if not os.path.isdir(run_dir):
+        raise MaggotError(f"{run_dir} exists and is not a directory: refusing to delete it")
+    if not store.is_run_dir(run_dir) and os.listdir(run_dir):
+        raise MaggotError(f"{run_dir} exists and is not a maggot run: refusing to delete it")
+    trash = os.path.join(
+        os.path.dirname(run_dir), f"{store.TRASH_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+    )
+    with store.try_exclusive_live_lock(run_dir) as free:
+        if not free and _identity(run_dir) not in _LIVE_IN_THIS_PROCESS.values():
+            raise MaggotError(f"{run_dir} is being recorded by a running process: not deleting it")
+        os.rename(run_dir, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """Device and inode of ``path``: a directory deleted and made anew differs."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+def _warn(message: str) -> None:
+    """A warning for the user, even while their output is being captured."""
+    stream = sys.__stderr__ or sys.stderr
+    try:
+        stream.write(f"maggot: warning: {message}\n")
+        stream.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _interactive() -> bool:
@@ -435,7 +614,11 @@ def _ask_if_exists(run_dir: str) -> str:
     choices = ("exit", "delete", "continue", "increment")
     print(f"Experiment {run_dir} already exists.")
     while True:
-        answer = input(f"[{'/'.join(choices)}] (Enter = exit): ").strip().lower()
+        try:
+            answer = input(f"[{'/'.join(choices)}] (Enter = exit): ").strip().lower()
+        except EOFError:  # Ctrl-D: no answer, the safe choice
+            print()
+            return "exit"
         if answer == "":
             return "exit"
         if answer in choices:

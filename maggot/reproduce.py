@@ -15,11 +15,15 @@ from typing import Any, NamedTuple
 from maggot import codediff, gitsnap, store
 from maggot.codediff import Repository, find_repository
 from maggot.config import flatten
-from maggot.errors import GitError, MaggotError, ReproduceError
+from maggot.errors import CorruptRunError, GitError, MaggotError, ReproduceError
 from maggot.experiment import ENV_ORIGINAL_ROOT, ENV_REPRODUCTION_OF, ENV_RUN_DIR
 from maggot.git import run_git, split_nul
+from maggot.secrets import RedactedArgument, restore_argument
+from maggot.signals import Terminated
 
-_PYTHON_OPTIONS_WITH_VALUE = ("-X", "-W", "--check-hash-based-pycs")
+# interpreter options that take a value, which may follow in the same argument (-Wignore)
+_SHORT_OPTIONS_WITH_VALUE = "WX"
+_LONG_OPTIONS_WITH_VALUE = ("--check-hash-based-pycs",)
 _NOTEBOOK_MODULES = ("ipykernel_launcher", "ipykernel", "IPython", "jupyter")
 REPLAY_SUFFIX = ".repro-"
 
@@ -36,6 +40,7 @@ class ReproducePlan(NamedTuple):
     replay_dir: str
     worktree: str | None
     notes: list[str]
+    redacted: list[RedactedArgument]
 
     @property
     def commit(self) -> str:
@@ -61,11 +66,16 @@ class ReplayOutcome(NamedTuple):
 
     @property
     def reproduced(self) -> bool:
+        """Every result of the original came back the same, and nothing else differs.
+
+        A result only the replay has is not a match either: the two runs did
+        not do the same thing.
+        """
         return (
             self.exit_code == 0
             and not self.problems
             and bool(self.comparisons)
-            and all(item.status in ("match", "extra") for item in self.comparisons)
+            and all(item.status == "match" for item in self.comparisons)
         )
 
 
@@ -97,6 +107,10 @@ def plan_reproduction(
     command_argv = record.info.get("command_argv")
     if not isinstance(command_argv, list) or not command_argv:
         raise ReproduceError(f"{run_dir}: no recorded command (run.json has no command_argv)")
+    run_file = store.meta_path(run_dir, store.RUN_FILE)
+    if not all(isinstance(argument, str) for argument in command_argv):
+        raise CorruptRunError(f"{run_file}: command_argv holds something other than strings")
+    redacted = _redacted_arguments(record.info.get("redacted_arguments"), command_argv, run_file)
     repository = find_repository(*([repo_path] if repo_path else [os.getcwd(), run_dir]))
     summary = _describe_commit(repository, snapshot)
     if worktree is not None:
@@ -119,8 +133,69 @@ def plan_reproduction(
         cwd=relative_cwd,
         replay_dir=next_replay_dir(run_dir),
         worktree=worktree,
-        notes=_snapshot_notes(snapshot) + _command_notes(record.info, command, roots, snapshot),
+        notes=_snapshot_notes(snapshot)
+        + _command_notes(record.info, command, roots, snapshot)
+        + [_redacted_note(item) for item in redacted],
+        redacted=redacted,
     )
+
+
+def _redacted_arguments(
+    recorded: Any, command_argv: Sequence[str], run_file: str
+) -> list[RedactedArgument]:
+    """The arguments run.json says were redacted, checked against the command."""
+    if recorded is None:
+        return []
+    items = []
+    try:
+        for entry in recorded:
+            item = RedactedArgument(
+                position=entry["position"],
+                prefix=entry["prefix"],
+                label=entry["label"],
+                environment=entry["environment"],
+            )
+            if (
+                not isinstance(item.position, int)
+                or isinstance(item.position, bool)
+                or not 0 < item.position < len(command_argv)
+                or not isinstance(item.prefix, str)
+                or not isinstance(item.label, str)
+                or not isinstance(item.environment, (str, type(None)))
+            ):
+                raise TypeError
+            items.append(item)
+    except (TypeError, KeyError):
+        raise CorruptRunError(f"{run_file}: redacted_arguments is malformed") from None
+    return items
+
+
+def secret_value(item: RedactedArgument) -> str | None:
+    """A redacted argument's value from this environment: the variable named for it first."""
+    for variable in (item.supply_variable, item.environment):
+        if variable and variable in os.environ:
+            return os.environ[variable]
+    return None
+
+
+def _redacted_note(item: RedactedArgument) -> str:
+    sources = f"${item.supply_variable}" + (f" or ${item.environment}" if item.environment else "")
+    if secret_value(item) is not None:
+        return f"{item.label} was redacted when recorded: the replay takes it from {sources}"
+    return (
+        f"{item.label} was redacted when recorded: set {item.supply_variable}"
+        + (f" (or {item.environment})" if item.environment else "")
+        + " to its value to replay the run"
+    )
+
+
+def unsupplied_arguments(plan: ReproducePlan) -> list[str]:
+    """Redacted arguments the replay needs but this environment does not supply."""
+    return [
+        f"{item.label} (set {item.supply_variable})"
+        for item in plan.redacted
+        if secret_value(item) is None
+    ]
 
 
 def _checkout_roots(repository: Repository, snapshot: gitsnap.GitSnapshot) -> list[str]:
@@ -176,32 +251,55 @@ def _snapshot_notes(snapshot: gitsnap.GitSnapshot) -> list[str]:
 def replay_command(command_argv: Sequence[str], python: str, run_dir: str) -> list[str]:
     """The recorded interpreter command with ``python`` as the interpreter.
 
-    Refuses commands that cannot be replayed: ``python -c``, stdin, an
-    interactive interpreter or a notebook kernel.
+    Refuses commands that cannot be replayed: ``python -c`` (however the
+    options are bundled: ``-Ic``, ``-uBc``), stdin, an interactive
+    interpreter or a notebook kernel.
     """
     arguments = list(command_argv[1:])
     index = 0
     while index < len(arguments):
         argument = arguments[index]
-        if argument in _PYTHON_OPTIONS_WITH_VALUE:
-            index += 2
+        if argument == "--" or argument == "-" or not argument.startswith("-"):
+            break
+        index += 1
+        if argument.startswith("--"):
+            name = argument.split("=", 1)[0]
+            if name in _LONG_OPTIONS_WITH_VALUE and "=" not in argument:
+                index += 1
             continue
-        if argument == "-m":
-            module = arguments[index + 1] if index + 1 < len(arguments) else ""
-            if module.split(".")[0] in _NOTEBOOK_MODULES:
+        letters = argument[1:]
+        for position, letter in enumerate(letters):
+            rest = letters[position + 1 :]
+            if letter == "c":
                 raise ReproduceError(
-                    f"{run_dir}: ran in a notebook kernel; only scripts can be replayed"
+                    f"{run_dir}: ran from 'python {argument}' (inline code); only scripts "
+                    "and 'python -m module' runs can be replayed"
                 )
-            return [python, *arguments]
-        if argument.startswith("-c") or argument == "-":
+            if letter == "m":
+                module = rest or (arguments[index] if index < len(arguments) else "")
+                if module.split(".")[0] in _NOTEBOOK_MODULES:
+                    raise ReproduceError(
+                        f"{run_dir}: ran in a notebook kernel; only scripts can be replayed"
+                    )
+                return [python, *arguments]
+            if letter in _SHORT_OPTIONS_WITH_VALUE:
+                if not rest:
+                    index += 1  # the value is the next argument
+                break
+    if index < len(arguments):
+        argument = arguments[index]
+        if argument == "-":
             raise ReproduceError(
-                f"{run_dir}: ran from 'python {argument}' (inline code or stdin); only scripts "
+                f"{run_dir}: ran from 'python -' (stdin); only scripts "
                 "and 'python -m module' runs can be replayed"
             )
-        if argument.startswith("-") and argument != "--":
-            index += 1
-            continue
-        script = os.path.basename(arguments[index + 1] if argument == "--" else argument)
+        if argument == "--":
+            if index + 1 >= len(arguments):
+                raise ReproduceError(
+                    f"{run_dir}: ran in an interactive interpreter; only scripts can be replayed"
+                )
+            argument = arguments[index + 1]
+        script = os.path.basename(argument)
         if script.split(".")[0] in ("ipython", "jupyter", "ipykernel_launcher"):
             raise ReproduceError(
                 f"{run_dir}: ran in an interactive session; only scripts can be replayed"
@@ -465,18 +563,37 @@ def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
     environment[ENV_RUN_DIR] = os.path.abspath(plan.replay_dir)
     environment[ENV_REPRODUCTION_OF] = os.path.abspath(plan.run_dir)
     environment[ENV_ORIGINAL_ROOT] = plan.repository.toplevel
+    for item in plan.redacted:
+        value = secret_value(item)
+        if value is None:
+            raise ReproduceError(
+                f"{item.label} was redacted when the run was recorded: "
+                f"set {item.supply_variable} to its value"
+            )
+        restore_argument(command, item, value)
+        # the replay records its own command: the value must not reach it through this name
+        environment.pop(item.supply_variable, None)
     return Replay(command, cwd, environment, notes)
 
 
+_REPLAY_GRACE_SECONDS = 10
+
+
 def run_replay(replay: Replay) -> int:
-    """Run the replay without a shell; its output streams to the terminal."""
+    """Run the replay without a shell; its output streams to the terminal.
+
+    Ctrl-C, SIGTERM and SIGHUP reach the replay too (the signal is passed on),
+    which then records how it ended; after a grace period it is killed.
+    """
     process = subprocess.Popen(replay.command, cwd=replay.cwd, env=replay.environment)
     try:
         return process.wait()
-    except KeyboardInterrupt:
+    except BaseException as error:
+        if isinstance(error, Terminated) and process.poll() is None:
+            process.send_signal(error.signal_number)
         # the child got the same Ctrl-C; give it a moment to record "interrupted"
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=_REPLAY_GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -571,6 +688,7 @@ def check_replay(plan: ReproducePlan, exit_code: int, rtol: float, atol: float) 
         replay = store.load_run(plan.replay_dir, with_config=False)
         problems.extend(replay.problems)
         replay_results = replay.results
+        problems.extend(_config_differences(plan))
         problems.extend(_code_state_differences(plan))
         foreign = replay.info.get("imports_outside_snapshot")
         if foreign:
@@ -578,7 +696,40 @@ def check_replay(plan: ReproducePlan, exit_code: int, rtol: float, atol: float) 
                 "the replay imported code from the checkout instead of the snapshot: "
                 + ", ".join(foreign)
             )
+    if original.status != store.STATUS_COMPLETED:
+        problems.append(
+            f"{plan.run_dir}: the original run did not complete (status {original.status}): "
+            "its results are not those of a finished run"
+        )
     if not original.results:
         problems.append(f"{plan.run_dir}: the original run recorded no results to compare")
     comparisons = compare_results(original.results, replay_results, rtol, atol)
     return ReplayOutcome(exit_code, plan.replay_dir, comparisons, problems)
+
+
+def _config_differences(plan: ReproducePlan) -> list[str]:
+    """The replay must have run with the recorded config."""
+    original = store.load_run(plan.run_dir, with_results=False).config
+    replayed = store.load_run(plan.replay_dir, with_results=False).config
+    original_flat, replayed_flat = flatten(original), flatten(replayed)
+    changed = [
+        name
+        for name in sorted(set(original_flat) | set(replayed_flat))
+        if original_flat.get(name, _ABSENT) != replayed_flat.get(name, _ABSENT)
+    ]
+    if not changed:
+        return []
+    shown = ", ".join(
+        f"{name}: {_brief(original_flat.get(name, _ABSENT))} -> "
+        f"{_brief(replayed_flat.get(name, _ABSENT))}"
+        for name in changed[:5]
+    )
+    more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+    return [f"the replay ran with a different config: {shown}{more}"]
+
+
+_ABSENT = object()
+
+
+def _brief(value: Any) -> str:
+    return "(none)" if value is _ABSENT else json.dumps(value, ensure_ascii=False)[:60]

@@ -62,10 +62,8 @@ def read_config(run_dir: str) -> dict[str, Any]:
 def read_command(run_dir: str) -> str:
     """A run's command line, shell-quoted; raise CorruptRunError when it was not recorded."""
     try:
-        with open(
-            store.meta_path(run_dir, store.COMMAND_FILE), encoding="utf-8", errors="replace"
-        ) as file:
-            command = file.read().strip()
+        path = store.meta_path(run_dir, store.COMMAND_FILE)
+        command = store.read_bytes(path, store.MAX_JSON_BYTES).decode(errors="replace").strip()
     except FileNotFoundError:
         raise CorruptRunError(f"{run_dir}: no {store.META_DIR}/{store.COMMAND_FILE}") from None
     if not command:

@@ -6,8 +6,9 @@ import contextlib
 import itertools
 import json
 import os
+import stat
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from maggot.errors import CorruptRunError, NotARunError
 
@@ -20,6 +21,9 @@ ENVIRON_FILE = "environ"
 PACKAGES_FILE = "packages.txt"
 RESULTS_FILE = "results.json"
 RESULTS_LOCK_FILE = "results.lock"
+LIVE_LOCK_FILE = "live.lock"
+# a run being deleted is first renamed to this prefix, so it vanishes in one step
+TRASH_PREFIX = ".maggot-deleting-"
 DIRECTORIES_FILE = "directories"
 LEGACY_DIRECTORIES_FILE = "registered_directories"
 COMMIT_HASH_FILE = "commit_hash"
@@ -66,15 +70,22 @@ def dumps_json(data: Any) -> str:
     return text
 
 
+TEMP_PREFIX = ".tmp-"
 _temp_counter = itertools.count()
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` so readers see the old or the new file, never half of one."""
+    """Write ``text`` so readers see the old or the new file, never half of one.
+
+    The temporary file's name is unique across processes and restarts (a job
+    restarted with the same pid, PID 1 in a container, finds its old leftovers
+    and must not trip over them); readers never look at ``.tmp-*`` files.
+    """
     path = os.fspath(path)
     directory, name = os.path.split(path)
-    # pid + counter keep writers apart: tempfile costs more to import than this saves
-    temp_path = os.path.join(directory, f".tmp-{os.getpid()}-{next(_temp_counter)}-{name}")
+    # pid + random + counter: tempfile costs more to import than this saves
+    unique = f"{os.getpid()}-{os.urandom(6).hex()}-{next(_temp_counter)}"
+    temp_path = os.path.join(directory, f"{TEMP_PREFIX}{unique}-{name}")
     descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         # surrogateescape: a command line with non-UTF-8 bytes is written back as those bytes
@@ -94,15 +105,46 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
     write_text_atomic(path, dumps_json(data))
 
 
+MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
+def read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
+    """The content of a run file, which must be a regular file.
+
+    Run directories travel between people: a FIFO or device where a file
+    should be would block or never end, so it raises CorruptRunError naming
+    the file instead. Missing files raise FileNotFoundError as usual.
+    """
+    # O_NONBLOCK: opening a FIFO for reading must not wait for a writer
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise CorruptRunError(f"{os.fspath(path)}: not a regular file")
+        if limit is not None and info.st_size > limit:
+            raise CorruptRunError(
+                f"{os.fspath(path)}: {info.st_size} bytes, more than a run file may have ({limit})"
+            )
+        return file.read()
+
+
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file; a file that doesn't parse raises CorruptRunError naming it."""
+    """Read a JSON file; a file that doesn't parse raises CorruptRunError naming it.
+
+    Hand-edited or hostile files are expected input: huge numbers, deep
+    nesting, FIFOs and invalid UTF-8 are all reported as CorruptRunError.
+    """
+    # bytes read and decoded in C: a text wrapper or json's own encoding
+    # detection cost a measurable share of listing 10,000 runs
+    data = read_bytes(path, MAX_JSON_BYTES)
     try:
-        # bytes read and decoded in C: a text wrapper or json's own encoding
-        # detection cost a measurable share of listing 10,000 runs
-        with open(path, "rb") as file:
-            return json.loads(file.read().decode("utf-8"))
+        return json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CorruptRunError(f"{os.fspath(path)}: not valid JSON ({error})") from None
+    except ValueError as error:  # an integer with more digits than Python converts
+        raise CorruptRunError(f"{os.fspath(path)}: unreadable JSON ({error})") from None
+    except RecursionError:
+        raise CorruptRunError(f"{os.fspath(path)}: JSON nested too deeply") from None
 
 
 def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -137,6 +179,49 @@ def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def hold_live_lock(run_dir: str | os.PathLike[str]) -> IO[bytes]:
+    """Take the run's live lock (shared) and return the open file holding it.
+
+    A process keeps it while it records the run; closing the file releases it.
+    """
+    handle = open(meta_path(run_dir, LIVE_LOCK_FILE), "a+b")
+    try:
+        import fcntl
+    except ImportError:
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+@contextlib.contextmanager
+def try_exclusive_live_lock(run_dir: str | os.PathLike[str]) -> Iterator[bool]:
+    """Hold the run's live lock exclusively if no process holds it; yield whether it is free.
+
+    A directory without ``.maggot/`` has no lock and counts as free.
+    """
+    try:
+        handle = open(meta_path(run_dir, LIVE_LOCK_FILE), "a+b")
+    except (FileNotFoundError, NotADirectoryError):
+        yield True
+        return
+    with handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks between runs
+            yield True
+            return
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
 
 
 class RunRecord(NamedTuple):
@@ -249,6 +334,8 @@ def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> li
         for entry in entries:
             if entry.name == META_DIR or not entry.is_dir(follow_symlinks=False):
                 continue
+            if entry.name.startswith(TRASH_PREFIX):
+                continue
             if os.path.isdir(entry.path + os.sep + META_DIR):
                 found.append(entry.path)
             else:
@@ -259,10 +346,10 @@ def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> li
 def read_lines(path: str | os.PathLike[str]) -> list[str]:
     """Non-empty lines of a text file; a missing file has none."""
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as file:
-            return [line.rstrip("\n") for line in file if line.strip()]
+        text = read_bytes(path, MAX_JSON_BYTES).decode("utf-8", errors="surrogateescape")
     except FileNotFoundError:
         return []
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
 
 
 def registered_directories(run_dir: str | os.PathLike[str]) -> list[str]:

@@ -10,13 +10,14 @@ import click
 from maggot import codediff, showrun, store
 from maggot import summarize as summaries
 from maggot.cli.base import MaggotCommand, paint, use_color, warn
+from maggot.terminal import printable, printable_json, printable_lines
 
 _CHANGE_COLORS = {codediff.CHANGED: "yellow", codediff.ADDED: "green", codediff.REMOVED: "red"}
 
 
 def _print_config_changes(changes: Sequence[codediff.ConfigChange]) -> None:
     for change in changes:
-        click.echo(paint(str(change), _CHANGE_COLORS[change.kind]))
+        click.echo(paint(printable(str(change)), _CHANGE_COLORS[change.kind]))
 
 
 @click.command("config-diff", cls=MaggotCommand)
@@ -45,9 +46,8 @@ def config_diff(
         showrun.read_config(showrun.resolve_run_dir(run2)),
     )
     if output_format == "json":
-        click.echo(
-            json.dumps([change.as_json() for change in changes], indent=2, ensure_ascii=False)
-        )
+        text = json.dumps([change.as_json() for change in changes], indent=2, ensure_ascii=False)
+        click.echo(printable_json(text))
     else:
         _print_config_changes(changes)
     if exit_code and changes:
@@ -87,6 +87,7 @@ def diff(run1: str, run2: str, paths: tuple[str, ...], stat: bool, name_only: bo
     label1, label2 = record1.name, record2.name
     if label1 == label2:
         label1, label2 = run_dir1, run_dir2
+    label1, label2 = printable(label1), printable(label2)
 
     click.echo(paint(f"config ({label1} -> {label2})", bold=True))
     _print_config_changes(changes)
@@ -97,7 +98,8 @@ def diff(run1: str, run2: str, paths: tuple[str, ...], stat: bool, name_only: bo
     commits = f"{code.commit1[:12]} -> {code.commit2[:12]}"
     click.echo(paint(f"code ({commits}, with recorded changes)", bold=True))
     if code.output:
-        click.echo(code.output, nl=False)
+        text = code.output.decode("utf-8", errors="replace")
+        click.echo(printable_lines(text, colored=use_color()), nl=False)
     else:
         click.echo("(no differences)")
 
@@ -111,9 +113,9 @@ def diff(run1: str, run2: str, paths: tuple[str, ...], stat: bool, name_only: bo
 
     cells = [
         [
-            row.key,
-            summaries.render_value(row.first) if row.has_first else "",
-            summaries.render_value(row.second) if row.has_second else "",
+            printable(row.key),
+            printable(summaries.render_value(row.first) if row.has_first else ""),
+            printable(summaries.render_value(row.second) if row.has_second else ""),
         ]
         for row in rows
     ]

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from maggot import showrun
+from maggot import showrun, signals
 from maggot.cli.base import CommandError, MaggotCommand, paint, warn
+from maggot.terminal import printable
 
 if TYPE_CHECKING:
     from maggot.reproduce import ReplayOutcome, ReproducePlan
@@ -36,7 +37,7 @@ def _print_plan(plan: ReproducePlan) -> None:
         )
     click.echo(paint("Reproduce plan", bold=True))
     for label, value in rows:
-        click.echo(f"  {label:<11}{value}")
+        click.echo(f"  {label:<11}{printable(value)}")
     for note in plan.notes:
         warn(note)
 
@@ -47,9 +48,9 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
     colors = {"match": "green", "differ": "red", "missing": "red", "extra": "yellow"}
     rows = [
         [
-            item.name,
-            _show_value(item.original),
-            _show_value(item.replay),
+            printable(item.name),
+            printable(_show_value(item.original)),
+            printable(_show_value(item.replay)),
             paint(item.status, colors[item.status]),
         ]
         for item in outcome.comparisons
@@ -59,8 +60,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
             tabulate(rows, headers=["result", "original", "replay", "match"], disable_numparse=True)
         )
     for problem in outcome.problems:
-        click.echo(f"maggot: {problem}", err=True)
-    failing = [item for item in outcome.comparisons if item.status in ("differ", "missing")]
+        click.echo(f"maggot: {printable(problem)}", err=True)
+    failing = [item for item in outcome.comparisons if item.status != "match"]
     if outcome.reproduced:
         click.echo(
             paint(f"reproduced: all {len(outcome.comparisons)} results match", "green", bold=True)
@@ -69,7 +70,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
         total = len(outcome.comparisons)
         click.echo(
             paint(
-                f"not reproduced: {len(failing)} of {total} results differ or are missing",
+                f"not reproduced: {len(failing)} of {total} results differ, are missing "
+                "or were recorded by the replay only",
                 "red",
                 bold=True,
             )
@@ -146,25 +148,32 @@ def reproduce_command(
     _print_plan(plan)
     if dry_run:
         return
+    unsupplied = reproducing.unsupplied_arguments(plan)
+    if unsupplied:
+        raise CommandError(
+            "cannot replay: redacted when recorded and not supplied: " + ", ".join(unsupplied)
+        )
     if not yes:
         if not sys.stdin.isatty():
             raise CommandError("refusing to run the replay without --yes: stdin is not a terminal")
         if not click.confirm("Run it?", default=False):
             raise CommandError("not run")
-    path, temp_dir = reproducing.create_worktree(plan)
-    try:
-        plan = reproducing.claim_replay_dir(plan)
-        replay = reproducing.prepare_replay(plan, path)
-        for note in replay.notes:
-            warn(note)
-        exit_code = reproducing.run_replay(replay)
-    finally:
-        if keep:
-            click.echo(
-                f"worktree kept at {path} (remove it with 'git worktree remove --force {path}')"
-            )
-        else:
-            reproducing.remove_worktree(plan, path, temp_dir)
+    # SIGTERM/SIGHUP (a timeout, a closed session) end the replay and remove the worktree
+    with signals.terminations_raise():
+        path, temp_dir = reproducing.create_worktree(plan)
+        try:
+            plan = reproducing.claim_replay_dir(plan)
+            replay = reproducing.prepare_replay(plan, path)
+            for note in replay.notes:
+                warn(note)
+            exit_code = reproducing.run_replay(replay)
+        finally:
+            if keep:
+                click.echo(
+                    f"worktree kept at {path} (remove it with 'git worktree remove --force {path}')"
+                )
+            else:
+                reproducing.remove_worktree(plan, path, temp_dir)
     outcome = reproducing.check_replay(plan, exit_code, rtol, atol)
     _print_outcome(outcome)
     if not outcome.reproduced:
