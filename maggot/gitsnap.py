@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from maggot import store
-from maggot.errors import GitError, MaggotError, ReproduceError
+from maggot.errors import CorruptRunError, GitError, MaggotError, ReproduceError
 from maggot.git import finish_git, run_git, split_nul, start_git
 from maggot.secrets import looks_secret, redact_url, secret_content_reason
 
@@ -539,6 +539,62 @@ def _human(size: int) -> str:
     return f"{size / MIB:g} MiB"
 
 
+_HEAD_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "snapshot": (bool,),
+    "commit": (str, type(None)),
+    "branch": (str, type(None)),
+    "detached": (bool,),
+    "remotes": (dict,),
+    "repo_root": (str,),
+    "cwd": (str,),
+    "script": (str, type(None)),
+    "is_dirty": (bool,),
+    "counts": (dict,),
+    "patch_bytes": (int,),
+    "hidden_from_status": (list,),
+    "untracked": (list,),
+    "skipped": (list,),
+    "submodules": (list,),
+    "reason": (str,),
+}
+_HEAD_ITEM_TYPES: dict[str, type] = {
+    "hidden_from_status": str,
+    "untracked": str,
+    "skipped": dict,
+    "submodules": dict,
+}
+_COMMIT = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+
+
+def check_head(head: dict[str, Any], head_path: str) -> dict[str, Any]:
+    """``head`` when each field has the type maggot writes; CorruptRunError naming the file if not.
+
+    A run directory can come from anyone: a hand-edited head.json must give a
+    clear error, not a crash deep inside reproduce or show.
+    """
+    for field, types in _HEAD_FIELD_TYPES.items():
+        value = head.get(field)
+        if field not in head or value is None and type(None) in types:
+            continue
+        wrong = not isinstance(value, types) or (
+            isinstance(value, bool) and bool not in types
+        )  # JSON true is an int to isinstance
+        item_type = _HEAD_ITEM_TYPES.get(field)
+        if not wrong and item_type is not None:
+            wrong = not all(isinstance(item, item_type) for item in value)
+        if wrong:
+            raise CorruptRunError(f"{head_path}: field {field!r} has an unexpected value")
+    commit = head.get("commit")
+    if isinstance(commit, str) and not _COMMIT.fullmatch(commit):
+        raise CorruptRunError(f"{head_path}: {commit[:80]!r} is not a commit id")
+    for submodule in head.get("submodules", []):
+        if not isinstance(submodule.get("path"), str) or not isinstance(
+            submodule.get("commit"), str
+        ):
+            raise CorruptRunError(f"{head_path}: a submodule entry lacks its path or commit")
+    return head
+
+
 def load_snapshot(run_dir: str) -> GitSnapshot:
     """Read a run's snapshot; raise ReproduceError when it has none."""
     head_path = store.git_path(run_dir, store.HEAD_FILE)
@@ -555,6 +611,7 @@ def load_snapshot(run_dir: str) -> GitSnapshot:
         raise ReproduceError(
             f"{run_dir}: no git snapshot (no {store.META_DIR}/git/head.json)"
         ) from None
+    check_head(head, head_path)
     if not head.get("snapshot"):
         raise ReproduceError(f"{run_dir}: no git snapshot: {head.get('reason', 'unknown reason')}")
     if not isinstance(head.get("commit"), str):

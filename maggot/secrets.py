@@ -192,7 +192,7 @@ def redact_argv(
         if index and argv[index - 1].startswith("-"):
             label = f"the value of {argv[index - 1]}"
         if value_follows is not None:
-            label, value_follows = value_follows, None
+            label, value_follows = f"the value of {value_follows}", None
             new_value = REDACTED
         else:
             name, equals, rest = argument.partition("=")
@@ -201,7 +201,7 @@ def redact_argv(
                 redacted.append(argument)
                 continue
             if equals and _secret_option_name(name.rsplit(".", 1)[-1]) and " " not in name:
-                prefix, value, label = name + "=", rest, name
+                prefix, value, label = name + "=", rest, f"the value of {name}"
                 new_value = REDACTED
             else:
                 new_value = redact_value(argument)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any, NamedTuple
 
 from maggot import store
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError
+from maggot.gitsnap import check_head
 
 DEFAULT_EXPERIMENTS_DIR = "experiments"
 
@@ -87,7 +89,8 @@ def load_details(run_dir: str) -> RunDetails:
         problems.append(str(error))
     head: dict[str, Any] | None = None
     try:
-        head = store.read_json_object(store.git_path(run_dir, store.HEAD_FILE))
+        head_path = store.git_path(run_dir, store.HEAD_FILE)
+        head = check_head(store.read_json_object(head_path), head_path)
     except FileNotFoundError:
         problems.append(f"{run_dir}: no {store.META_DIR}/{store.GIT_DIR}/{store.HEAD_FILE}")
     except MaggotError as error:
@@ -240,6 +243,8 @@ def _python(python: dict[str, Any]) -> str:
 def _duration(seconds: Any) -> str:
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
         return ""
+    if not math.isfinite(seconds) or seconds < 0 or seconds > 1e12:
+        return str(seconds)  # hand-edited: shown as it is
     if seconds < 60:
         return f"{seconds:.3g} s" if seconds < 10 else f"{seconds:.1f} s"
     minutes, secs = divmod(int(round(seconds)), 60)

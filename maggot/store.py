@@ -265,8 +265,10 @@ def load_run(
                 f"{run_dir}: no {META_DIR}/ directory (not a run directory?)"
             ) from None
         problems.append(f"{run_dir}: no {META_DIR}/{RUN_FILE} (written by maggot 0.2?)")
-    except (CorruptRunError, ValueError, TypeError) as error:
+    except CorruptRunError as error:
         problems.append(str(error))
+    except (ValueError, TypeError, OverflowError):
+        problems.append(f"{meta_dir}{RUN_FILE}: format_version is not a number")
     except OSError as error:
         problems.append(f"{meta_dir}{RUN_FILE}: {error.strerror}")
     missing_config = f"{run_dir}: no {META_DIR}/{CONFIG_FILE}"
