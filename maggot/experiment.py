@@ -328,12 +328,12 @@ class Experiment:
                 "running: not writing into it"
             )
 
-    def _take_live_lock(self, run_dir: str) -> None:
+    def _take_live_lock(self, run_dir: str, new: bool = False) -> None:
         """Hold the run's live lock (shared) while this process runs it.
 
         ``if_exists_mode="delete"`` only deletes a run nobody holds.
         """
-        self._live_lock = store.hold_live_lock(run_dir)
+        self._live_lock = store.hold_live_lock(run_dir, new=new)
         _LIVE_IN_THIS_PROCESS[id(self)] = _identity(run_dir)
 
     def _release_live_lock(self) -> None:
@@ -352,25 +352,28 @@ class Experiment:
                 # reproduce claims the directory before the replay starts
                 if os.listdir(forced_dir):
                     raise MaggotError(f"{forced_dir}: exists and is not empty") from None
-            self._identity = _identity(forced_dir)
             os.mkdir(store.meta_path(forced_dir))
-            self._take_live_lock(forced_dir)
+            self._take_live_lock(forced_dir, new=True)
+            self._identity = _identity(forced_dir)
             return forced_dir
         os.makedirs(self.experiments_dir, exist_ok=True)
         run_dir = os.path.join(self.experiments_dir, name)
         try:
             os.mkdir(run_dir)
+            created = True
         except FileExistsError:
-            run_dir = _resolve_existing(run_dir, if_exists_mode)
-        self._identity = _identity(run_dir)
-        os.makedirs(store.meta_path(run_dir), exist_ok=True)
-        self._take_live_lock(run_dir)
-        # a delete-mode start elsewhere may have replaced the directory meanwhile
-        if _identity(run_dir) != self._identity:
-            self._release_live_lock()
+            run_dir, created = _resolve_existing(run_dir, if_exists_mode)
+        try:
+            os.makedirs(store.meta_path(run_dir), exist_ok=True)
+            # creating the live lock is the claim: a delete-mode start elsewhere
+            # may have replaced the directory since it was made
+            self._take_live_lock(run_dir, new=created)
+        except (store.RunTakenError, FileNotFoundError):
             raise MaggotError(
-                f"{run_dir} was replaced by another process while this run claimed it"
-            )
+                f"{run_dir} was taken over by another process while this run claimed it"
+            ) from None
+        # held now: no delete-mode start can move the directory any more
+        self._identity = _identity(run_dir)
         return run_dir
 
     def _record_continuation(self) -> None:
@@ -512,7 +515,8 @@ def _run_name(config: Config, experiment_name: str | None, add_date: bool) -> st
     return name
 
 
-def _resolve_existing(run_dir: str, if_exists_mode: str) -> str:
+def _resolve_existing(run_dir: str, if_exists_mode: str) -> tuple[str, bool]:
+    """The directory to use for an existing run name, and whether it was made anew."""
     mode = if_exists_mode
     if mode == "prompt":
         mode = _ask_if_exists(run_dir) if _interactive() else "exit"
@@ -522,18 +526,18 @@ def _resolve_existing(run_dir: str, if_exists_mode: str) -> str:
             "if_exists_mode='increment', 'continue' or 'delete'"
         )
     if mode == "delete":
-        return _replace_existing(run_dir)
+        return _replace_existing(run_dir), True
     if mode == "continue":
         if not os.path.isdir(run_dir):
             raise MaggotError(f"{run_dir} exists and is not a directory: cannot continue into it")
-        return run_dir
+        return run_dir, False
     for number in range(1, _MAX_INCREMENT):
         candidate = f"{run_dir}_{number}"
         try:
             os.mkdir(candidate)
         except FileExistsError:
             continue
-        return candidate
+        return candidate, True
     raise MaggotError(f"{run_dir}: no free name up to _{_MAX_INCREMENT - 1}")
 
 
@@ -577,8 +581,10 @@ def _move_away(run_dir: str) -> None:
     trash = os.path.join(
         os.path.dirname(run_dir), f"{store.TRASH_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
     )
-    with store.try_exclusive_live_lock(run_dir) as free:
-        if not free and _identity(run_dir) not in _LIVE_IN_THIS_PROCESS.values():
+    with store.try_exclusive_live_lock(run_dir) as state:
+        if state == store.LIVE_CHANGED:
+            return  # replaced meanwhile: the caller looks again
+        if state == store.LIVE_BUSY and _identity(run_dir) not in _LIVE_IN_THIS_PROCESS.values():
             raise MaggotError(f"{run_dir} is being recorded by a running process: not deleting it")
         os.rename(run_dir, trash)
     shutil.rmtree(trash, ignore_errors=True)

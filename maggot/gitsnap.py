@@ -573,7 +573,7 @@ def check_head(head: dict[str, Any], head_path: str) -> dict[str, Any]:
     clear error, not a crash deep inside reproduce or show.
     """
     for field, types in _HEAD_FIELD_TYPES.items():
-        value = head.get(field)
+        value: Any = head.get(field)
         if field not in head or value is None and type(None) in types:
             continue
         wrong = not isinstance(value, types) or (
@@ -587,7 +587,8 @@ def check_head(head: dict[str, Any], head_path: str) -> dict[str, Any]:
     commit = head.get("commit")
     if isinstance(commit, str) and not _COMMIT.fullmatch(commit):
         raise CorruptRunError(f"{head_path}: {commit[:80]!r} is not a commit id")
-    for submodule in head.get("submodules", []):
+    submodules: list[dict[str, Any]] = head.get("submodules") or []
+    for submodule in submodules:
         if not isinstance(submodule.get("path"), str) or not isinstance(
             submodule.get("commit"), str
         ):

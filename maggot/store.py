@@ -10,7 +10,7 @@ import stat
 from collections.abc import Iterator
 from typing import IO, Any, NamedTuple
 
-from maggot.errors import CorruptRunError, NotARunError
+from maggot.errors import CorruptRunError, MaggotError, NotARunError
 
 FORMAT_VERSION = 1
 META_DIR = ".maggot"
@@ -181,47 +181,83 @@ def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def hold_live_lock(run_dir: str | os.PathLike[str]) -> IO[bytes]:
+class RunTakenError(MaggotError):
+    """Another process claimed the run directory first (or replaced it meanwhile)."""
+
+
+def _same_file(handle: IO[bytes], path: str) -> bool:
+    """Whether ``path`` still names the file ``handle`` has open."""
+    try:
+        current = os.stat(path)
+    except OSError:
+        return False
+    opened = os.fstat(handle.fileno())
+    return (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def hold_live_lock(run_dir: str | os.PathLike[str], *, new: bool) -> IO[bytes]:
     """Take the run's live lock (shared) and return the open file holding it.
 
-    A process keeps it while it records the run; closing the file releases it.
+    A process keeps it while it records the run; closing the file releases
+    it. For a ``new`` run, creating the lock file is the claim itself: of
+    processes racing for one directory, exactly one creates it, and the others
+    get RunTakenError. The lock is checked to still be the one at ``run_dir``
+    once held, so a directory replaced in between is noticed.
     """
-    handle = open(meta_path(run_dir, LIVE_LOCK_FILE), "a+b")
+    path = meta_path(run_dir, LIVE_LOCK_FILE)
+    flags = os.O_RDWR | os.O_CREAT | (os.O_EXCL if new else 0)
     try:
-        import fcntl
-    except ImportError:
-        return handle
+        descriptor = os.open(path, flags, 0o644)
+    except FileExistsError:
+        raise RunTakenError(f"{os.fspath(run_dir)}: claimed by another process") from None
+    handle = os.fdopen(descriptor, "r+b")
     try:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks between runs
+            return handle
         fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+        if not _same_file(handle, path):
+            raise RunTakenError(
+                f"{os.fspath(run_dir)}: replaced by another process while this one claimed it"
+            )
     except BaseException:
         handle.close()
         raise
     return handle
 
 
-@contextlib.contextmanager
-def try_exclusive_live_lock(run_dir: str | os.PathLike[str]) -> Iterator[bool]:
-    """Hold the run's live lock exclusively if no process holds it; yield whether it is free.
+LIVE_FREE = "free"
+LIVE_BUSY = "busy"
+LIVE_CHANGED = "changed"
 
-    A directory without ``.maggot/`` has no lock and counts as free.
+
+@contextlib.contextmanager
+def try_exclusive_live_lock(run_dir: str | os.PathLike[str]) -> Iterator[str]:
+    """Hold the run's live lock exclusively if no process holds it.
+
+    Yields LIVE_FREE (held now, and still the lock at ``run_dir``), LIVE_BUSY
+    (a process is recording the run) or LIVE_CHANGED (the directory changed
+    meanwhile: look again). A directory without ``.maggot/`` counts as free.
     """
+    path = meta_path(run_dir, LIVE_LOCK_FILE)
     try:
-        handle = open(meta_path(run_dir, LIVE_LOCK_FILE), "a+b")
+        handle = open(path, "a+b")
     except (FileNotFoundError, NotADirectoryError):
-        yield True
+        yield LIVE_FREE
         return
     with handle:
         try:
             import fcntl
         except ImportError:  # Windows: no advisory locks between runs
-            yield True
+            yield LIVE_FREE
             return
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
+            yield LIVE_BUSY
             return
-        yield True
+        yield LIVE_FREE if _same_file(handle, path) else LIVE_CHANGED
 
 
 class RunRecord(NamedTuple):

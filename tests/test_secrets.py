@@ -217,15 +217,17 @@ def test_planted_secrets_never_reach_the_run_directory(repo: Path, home: Path) -
     assert head["untracked"] == ["notes.txt"]
 
     # the replay gets the redacted values back from the environment, or says what to set
-    plan = run_maggot(
-        "reproduce", "experiments/0.1", "--dry-run", cwd=repo, env={"MY_KEY": "x"}
-    )
+    plan = run_maggot("reproduce", "experiments/0.1", "--dry-run", cwd=repo, env={"MY_KEY": "x"})
     assert plan.returncode == 0, plan.stderr
     assert "--api-key '<redacted>' '--password=<redacted>'" in plan.stdout
-    assert "the value of --api-key was redacted when recorded: the replay takes it from " \
+    assert (
+        "the value of --api-key was redacted when recorded: the replay takes it from "
         "$MAGGOT_ARG_3 or $MY_KEY" in plan.stderr
-    assert "the value of --password was redacted when recorded: set MAGGOT_ARG_4 to its " \
+    )
+    assert (
+        "the value of --password was redacted when recorded: set MAGGOT_ARG_4 to its "
         "value" in plan.stderr
+    )
     refused = run_maggot("reproduce", "experiments/0.1", "--yes", cwd=repo)
     assert refused.returncode == 1
     assert "cannot replay: redacted when recorded and not supplied: " in refused.stderr
