@@ -411,7 +411,11 @@ class Experiment:
         )
         store.write_json_atomic(
             store.meta_path(run_dir, store.ENVIRON_FILE),
-            secrets.redact_environ(os.environ, secret_env_words),
+            secrets.redact_environ(
+                os.environ,
+                secret_env_words,
+                [item.environment for item in redacted_arguments if item.environment],
+            ),
         )
         store.write_text_atomic(
             store.meta_path(run_dir, store.PACKAGES_FILE),

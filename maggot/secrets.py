@@ -128,12 +128,21 @@ def redact_value(value: str, *, hex_tokens: bool = False) -> str:
 
 
 def redact_environ(
-    environ: Mapping[str, str], extra_secret_words: Iterable[str] = ()
+    environ: Mapping[str, str],
+    extra_secret_words: Iterable[str] = (),
+    secret_names: Iterable[str] = (),
 ) -> dict[str, str]:
-    """A copy of ``environ`` with secrets replaced: by name, and by value shape."""
+    """A copy of ``environ`` with secrets replaced: by name, and by value shape.
+
+    ``secret_names`` are variables known to hold a secret whatever their name
+    (one passed on the command line as ``--password "$DB_PW"``).
+    """
     pattern = secret_name_pattern(extra_secret_words)
+    known = frozenset(secret_names)
     return {
-        name: REDACTED if pattern.search(name) else redact_value(value, hex_tokens=True)
+        name: REDACTED
+        if name in known or pattern.search(name)
+        else redact_value(value, hex_tokens=True)
         for name, value in environ.items()
     }
 

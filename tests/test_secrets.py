@@ -153,6 +153,7 @@ TRAIN = textwrap.dedent(
     parser.add_argument("--api-key")
     parser.add_argument("--password")
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--db-pwd")
     args = parser.parse_args()
     with Experiment(config={"lr": args.lr}) as exp:
         exp.register_result("key_length", len(args.api_key) + len(args.password))
@@ -160,6 +161,7 @@ TRAIN = textwrap.dedent(
     """
 )
 PLANTED = [
+    "innocent-looking-pw",
     "dbpass4242",
     "proxypw7777",
     "sk-live-0123456789abcdefghij",
@@ -198,9 +200,10 @@ def test_planted_secrets_never_reach_the_run_directory(repo: Path, home: Path) -
         "HTTPS_PROXY": "http://me:proxypw7777@proxy:3128",
         "INNOCENT_NAME": RANDOM_TOKEN,
         "MY_KEY": "sk-live-0123456789abcdefghij",
+        "DB_SETTING": "innocent-looking-pw",  # a secret only the command line gives away
     }
     argv = ["train.py", "--api-key", "sk-live-0123456789abcdefghij"]
-    argv += ["--password=cmdline-pw-31337", "--lr", "0.1"]
+    argv += ["--password=cmdline-pw-31337", "--lr", "0.1", "--db-pwd", "innocent-looking-pw"]
     result = run_python(argv, cwd=repo, env=env)
     assert result.returncode == 0, result.stderr
     run_dir = repo / "experiments" / "0.1"
@@ -234,7 +237,8 @@ def test_planted_secrets_never_reach_the_run_directory(repo: Path, home: Path) -
     assert "the value of --password (set MAGGOT_ARG_4)" in refused.stderr
     replayed = run_maggot(
         "reproduce", "experiments/0.1", "--yes", cwd=repo,
-        env={"MY_KEY": "sk-live-0123456789abcdefghij", "MAGGOT_ARG_4": "cmdline-pw-31337"},
+        env={"MY_KEY": "sk-live-0123456789abcdefghij", "MAGGOT_ARG_4": "cmdline-pw-31337",
+             "DB_SETTING": "innocent-looking-pw"},
     )  # fmt: skip
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "reproduced: all 2 results match" in replayed.stdout
