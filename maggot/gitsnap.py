@@ -586,7 +586,7 @@ def check_head(head: dict[str, Any], head_path: str) -> dict[str, Any]:
             raise CorruptRunError(f"{head_path}: field {field!r} has an unexpected value")
     commit = head.get("commit")
     if isinstance(commit, str) and not _COMMIT.fullmatch(commit):
-        raise CorruptRunError(f"{head_path}: {commit[:80]!r} is not a commit id")
+        raise CorruptRunError(f"{head_path}: {commit[:80]!r} is not an object id")
     submodules: list[dict[str, Any]] = head.get("submodules") or []
     for submodule in submodules:
         if not isinstance(submodule.get("path"), str) or not isinstance(
