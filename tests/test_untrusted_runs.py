@@ -86,7 +86,8 @@ def test_a_fifo_where_a_run_file_should_be_never_hangs(run_dir: Path, relative: 
     path.unlink(missing_ok=True)
     os.mkfifo(path)
     env = {key: value for key, value in os.environ.items() if not key.startswith("MAGGOT_")}
-    for command in (["show"], ["show-config"], ["show-command"], ["reproduce", "--dry-run"]):
+    commands = (["show"], ["show-config"], ["show-command"], ["reproduce", "--dry-run"])
+    for command in (*commands, ["summarize"], ["diff", str(run_dir)]):
         completed = subprocess.run(
             [sys.executable, "-m", "maggot", *command, str(run_dir)],
             capture_output=True,
@@ -118,7 +119,7 @@ def test_control_characters_from_run_files_are_shown_escaped(run_dir: Path) -> N
     for command in (
         ["show"], ["show", "--format", "json"], ["show-config"],
         ["show-config", "--format", "flat"], ["show-command"], ["reproduce", "--dry-run"],
-        ["config-diff", str(other)],
+        ["config-diff", str(other)], ["diff", str(other)],
         ["config-diff", "--format", "json", str(other)],
     ):  # fmt: skip
         code, output = invoke(*command, str(run_dir))
