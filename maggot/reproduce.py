@@ -475,6 +475,10 @@ def create_worktree(plan: ReproducePlan) -> tuple[str, str | None]:
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
         raise ReproduceError(str(error)) from None
+    except BaseException:
+        # stopped half-way (Ctrl-C, SIGTERM): a half-made worktree may be registered
+        remove_worktree(plan, path, temp_dir)
+        raise
     try:
         for submodule in _recorded_submodules(plan.snapshot):
             source = os.path.join(plan.repository.toplevel, submodule["path"])
