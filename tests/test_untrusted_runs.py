@@ -7,15 +7,18 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from gitrepo import commit_all
+from hypothesis import given
+from hypothesis import strategies as st
 
-from maggot import Experiment
+from maggot import Experiment, store
 from maggot.cli import main
-from maggot.errors import ReproduceError
+from maggot.errors import CorruptRunError, ReproduceError
 from maggot.reproduce import replay_command
 
 ESCAPE = "\x1b]52;c;ZWNobyBwd25lZA==\x07\x1b[2J\x9b31m\u202e"
@@ -169,3 +172,14 @@ def test_inline_code_and_interactive_runs_are_never_replayed(argv: list[str]) ->
 )
 def test_scripts_and_modules_are_replayed_as_typed(argv: list[str]) -> None:
     assert replay_command(argv, "python3", "run") == ["python3", *argv[1:]]
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_read_as_a_run_file_give_a_value_or_a_corrupt_run_error(content: bytes) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory, "run.json")
+        path.write_bytes(content)
+        try:
+            store.read_json(path)
+        except CorruptRunError as error:
+            assert str(path) in str(error)
