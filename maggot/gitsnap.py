@@ -334,11 +334,20 @@ def limit_patch(patch: bytes, max_bytes: int) -> tuple[bytes, list[dict[str, str
             total += len(piece)
         else:
             header = piece.split(b"\n", 1)[0][len(_FILE_HEADER) :]
-            path = header.decode("utf-8", errors="backslashreplace")
+            path = _header_path(header.decode("utf-8", errors="backslashreplace"))
             left_out.append(
                 {"path": path, "reason": f"patch over {_human(max_bytes)} in total: {_LEFT_OUT}"}
             )
     return b"".join(kept), left_out
+
+
+def _header_path(header: str) -> str:
+    """``path`` from a ``a/path b/path`` diff header; the header as it is otherwise."""
+    half = (len(header) - 1) // 2
+    before, after = header[:half], header[half + 1 :]
+    if before.startswith("a/") and after.startswith("b/") and before[2:] == after[2:]:
+        return before[2:]
+    return header
 
 
 class _Status(NamedTuple):

@@ -95,8 +95,12 @@ def test_the_patch_keeps_whole_files_within_the_total_limit(repo: Path) -> None:
     full = gitsnap.take_snapshot(str(run_dir), str(repo), [str(repo / "experiments")])
     whole = (run_dir / ".maggot" / "git" / "diff.patch").read_bytes()
     assert full["skipped"] == []
-    kept, left_out = limit_patch(whole, len(whole) * 2 // 3)
-    assert [item["path"] for item in left_out] == ["a/c.txt b/c.txt"]
+    limit = len(whole) * 2 // 3
+    kept, left_out = limit_patch(whole, limit)
+    assert left_out == [
+        {"path": "c.txt", "reason": f"patch over {limit / 1024 / 1024:g} MiB in total: "
+         "its changes are left out of the patch"}
+    ]  # fmt: skip
     assert b"a/a.txt" in kept and b"a/b.txt" in kept and b"c.txt" not in kept
     assert kept == whole[: len(kept)]  # whole files, in order, as git wrote them
 
