@@ -236,7 +236,15 @@ class OutputCapture:
     def start(self) -> None:
         if self.mode == "none":
             return
-        file = open(self.logfile, "a", encoding="utf-8", errors="replace", newline="")
+        try:
+            file = open(self.logfile, "a", encoding="utf-8", errors="replace", newline="")
+        except OSError as error:
+            # no log is better than no run: the program goes on without one
+            self._warn_terminal(
+                f"maggot: warning: cannot log to {self.logfile} ({error.strerror or error}); "
+                "the program goes on without a log\n"
+            )
+            return
         self._log = LineLog(file, self._warn_terminal)
         if self.mode == "sys":
             self._start_sys()
@@ -313,7 +321,7 @@ class OutputCapture:
             if 2 in saved:
                 _write_all(saved[2], message.encode("utf-8", errors="replace"))
             else:
-                stream = self._saved_streams[1] if self._saved_streams else sys.__stderr__
+                stream = self._saved_streams[1] if self._saved_streams else sys.stderr
                 if stream is not None:
                     stream.write(message)
                     stream.flush()

@@ -137,3 +137,21 @@ def test_a_log_that_cannot_be_written_warns_once_and_the_program_goes_on(
     assert info["status"] == "completed"
     results = tmp_path / "experiments" / "2000" / ".maggot" / "results.json"
     assert json.loads(results.read_text()) == {"finished": True}
+
+
+def test_a_log_that_cannot_be_created_warns_and_the_run_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from maggot import Experiment
+
+    exp = Experiment(config={"lr": 0.1}, experiments_dir=tmp_path / "experiments")
+    os.rmdir(Path(exp.logfile).parent)
+    Path(exp.logfile).parent.write_text("a file where the logs directory should be")
+    with exp:
+        print("still running")
+        exp.register_result("ok", 1)
+    captured = capsys.readouterr()
+    assert "still running" in captured.out
+    assert "cannot log to" in captured.err
+    info = json.loads(Path(exp.experiment_dir, ".maggot", "run.json").read_text())
+    assert info["status"] == "completed"
