@@ -260,7 +260,8 @@ class Experiment:
     def _finish_safely(self, exc: BaseException | None) -> None:
         """Record the outcome; a run directory gone or broken is a warning, not an error."""
         try:
-            self._finish(exc)
+            with signals.deferred():
+                self._finish(exc)
         except (OSError, MaggotError) as error:
             _warn(f"the outcome of {self._run_dir} was not recorded: {error}")
         finally:

@@ -103,6 +103,23 @@ def uninstall() -> None:
 
 
 @contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold SIGTERM/SIGHUP back while a record is written, so it is never cut in half.
+
+    A signal arriving meanwhile is delivered when the block ends.
+    """
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = mask(signal.SIG_BLOCK, TERMINATION_SIGNALS)
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
 def terminations_raise() -> Iterator[None]:
     """``install`` for the duration of a ``with`` block."""
     install()
