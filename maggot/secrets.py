@@ -49,11 +49,14 @@ _KEY_VALUE = re.compile(
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+([A-Za-z0-9._~+/=-]{8,})")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
-# prefixes of well-known credentials: GitHub, GitLab, Slack, OpenAI, Hugging Face, AWS, Google
+# prefixes of well-known credentials: GitHub, GitLab, Slack, OpenAI, Hugging Face, AWS,
+# Google, npm, PyPI, Stripe, SendGrid, DigitalOcean
 _KNOWN_TOKEN = re.compile(
     r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{16,}"
     r"|xox[abposr]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{20,}"
-    r"|(?:AKIA|ASIA)[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35})"
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}|npm_[A-Za-z0-9]{30,}"
+    r"|pypi-[A-Za-z0-9_-]{40,}|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"
+    r"|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|do[opr]_v1_[a-f0-9]{40,})"
     r"|(?<=hooks\.slack\.com/services/)[^\s'\"]+"
     r"|(?<=/api/webhooks/)[^\s'\"]+"
 )
@@ -78,15 +81,18 @@ def _character_class(character: str) -> int:
     return 0 if character.islower() else 1 if character.isupper() else 2
 
 
-def _looks_like_token(candidate: str) -> bool:
-    """Random-looking: long, mixed case and digits, high entropy, no word structure."""
+def _looks_like_token(candidate: str, strict: bool = False) -> bool:
+    """Random-looking: long, mixed case and digits, high entropy, no word structure.
+
+    ``strict`` also takes 32+ characters of one case mixed with digits.
+    """
     core = candidate.strip("=-_")
-    if (
-        len(core) < 24
-        or not any(character.isdigit() for character in core)
-        or not any(character.islower() for character in core)
-        or not any(character.isupper() for character in core)
-    ):
+    kinds = (
+        any(character.isdigit() for character in core)
+        + any(character.islower() for character in core)
+        + any(character.isupper() for character in core)
+    )
+    if not (len(core) >= 24 and kinds == 3 or strict and len(core) >= 32 and kinds == 2):
         return False
     segments = re.split(r"[_=-]", core)
     if len(segments) > 1 and any(_WORD.fullmatch(segment) for segment in segments):
@@ -99,18 +105,15 @@ def _looks_like_token(candidate: str) -> bool:
     )
 
 
-def _redact_tokens(match: re.Match[str]) -> str:
-    return REDACTED if _looks_like_token(match.group(0)) else match.group(0)
-
-
-def redact_value(value: str, *, hex_tokens: bool = False) -> str:
+def redact_value(value: str, *, strict: bool = False) -> str:
     """``value`` with credentials recognised by their shape replaced by ``<redacted>``.
 
     URL user info (``postgres://user:pw@host``), secret ``key=value`` pairs
     (``password=...``, ``AccountKey=...``, ``?token=...``), bearer tokens,
     JWTs, well-known token prefixes (``ghp_``, ``sk-``, ``AKIA`` ...) and
-    random-looking tokens. ``hex_tokens`` also takes long hexadecimal strings
-    (except 40- and 64-digit ones, which are usually git or content hashes).
+    random-looking tokens. ``strict`` (for the environment, which no replay
+    needs) also takes long hexadecimal strings, git hashes included, and long
+    one-case tokens with digits.
     """
     if len(value) < 8:
         return value
@@ -119,11 +122,12 @@ def redact_value(value: str, *, hex_tokens: bool = False) -> str:
     value = _BEARER.sub(lambda match: f"{match.group(1)} {REDACTED}", value)
     value = _JWT.sub(REDACTED, value)
     value = _KNOWN_TOKEN.sub(REDACTED, value)
-    value = _TOKEN_CANDIDATE.sub(_redact_tokens, value)
-    if hex_tokens:
-        value = _HEX_CANDIDATE.sub(
-            lambda match: match.group(0) if len(match.group(0)) in (40, 64) else REDACTED, value
-        )
+    value = _TOKEN_CANDIDATE.sub(
+        lambda match: REDACTED if _looks_like_token(match.group(0), strict) else match.group(0),
+        value,
+    )
+    if strict:
+        value = _HEX_CANDIDATE.sub(REDACTED, value)
     return value
 
 
@@ -142,7 +146,7 @@ def redact_environ(
     return {
         name: REDACTED
         if name in known or pattern.search(name)
-        else redact_value(value, hex_tokens=True)
+        else redact_value(value, strict=True)
         for name, value in environ.items()
     }
 

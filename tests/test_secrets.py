@@ -45,6 +45,8 @@ RANDOM_TOKEN = "Zq8xN3vR7pL2mK9wT4yB6cF1hJ5gD0sA"
         ("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "ghp_abcdefghij"),
         ("sk-proj-abcdefghijklmnopqrstuvwxyz123456", "sk-proj-abcdefghij"),
         ("AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
+        ("npm_abcdefghijklmnopqrstuvwxyz0123456789", "npm_abcdefghij"),
+        ("sk_live_51HxYzAbCdEfGhIjKlMnOp", "sk_live_51HxYz"),
         (RANDOM_TOKEN, RANDOM_TOKEN),
         (f"innocent prefix {RANDOM_TOKEN} suffix", RANDOM_TOKEN),
     ],
@@ -87,8 +89,8 @@ def test_planted_url_password_never_survives(prefix: str, suffix: str, password:
 
 @given(st.text(max_size=80))
 def test_redaction_is_stable(value: str) -> None:
-    once = redact_value(value, hex_tokens=True)
-    assert redact_value(once, hex_tokens=True) == once
+    once = redact_value(value, strict=True)
+    assert redact_value(once, strict=True) == once
 
 
 def test_environment_redacts_by_name_and_by_value() -> None:
@@ -97,6 +99,8 @@ def test_environment_redacts_by_name_and_by_value() -> None:
         "HF_TOKEN": "anything",
         "MY_SETTING": RANDOM_TOKEN,
         "INVOCATION_ID": "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+        "WANDB": "0123456789abcdef0123456789abcdef01234567",  # a 40-digit key
+        "LOWER": "k3j9x0q7m2n8v5b1c4z6l0p9w8e7r6t5",
         "HOME": "/home/me",
     }
     redacted = redact_environ(environ)
@@ -104,6 +108,8 @@ def test_environment_redacts_by_name_and_by_value() -> None:
     assert redacted["DATABASE_URL"] == f"postgres://{REDACTED}@h/db"
     assert redacted["MY_SETTING"] == REDACTED
     assert redacted["INVOCATION_ID"] == REDACTED
+    assert redacted["WANDB"] == REDACTED
+    assert redacted["LOWER"] == REDACTED
     assert redacted["HOME"] == "/home/me"
 
 
