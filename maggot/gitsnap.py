@@ -670,5 +670,7 @@ def apply_snapshot(snapshot: GitSnapshot, tree: str) -> None:
             raise ReproduceError(f"{relative}: untracked file already exists in the checkout")
         if os.path.islink(source):
             os.symlink(os.readlink(source), destination)
+        elif not os.path.isfile(source):
+            raise CorruptRunError(f"{source}: not a regular file")
         else:
             _copy_file(source, destination)

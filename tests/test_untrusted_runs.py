@@ -105,6 +105,38 @@ def test_a_fifo_where_a_run_file_should_be_never_hangs(run_dir: Path, relative: 
             assert "not a regular file" in completed.stdout + completed.stderr
 
 
+def test_a_fifo_among_the_untracked_files_never_hangs(repo: Path) -> None:
+    (repo / "train.py").write_text(
+        "from maggot import Experiment\nwith Experiment(config={'lr': 0.1}) as exp:\n"
+        "    exp.register_result('a', 1)\n"
+    )
+    commit_all(repo, "train")
+    (repo / "helper.py").write_text("x = 1\n")
+    completed = subprocess.run([sys.executable, "train.py"], cwd=repo, check=False)
+    assert completed.returncode == 0
+    run_dir = repo / "experiments" / "0.1"
+    copied = meta(run_dir, "git", "untracked", "helper.py")
+    copied.unlink()
+    os.mkfifo(copied)
+    for command in (["diff", str(run_dir)], ["reproduce", "--yes"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "maggot", *command, str(run_dir)],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 1, result.stderr
+        assert "helper.py: not a regular file" in result.stderr
+    assert (
+        "worktree"
+        not in subprocess.run(
+            ["git", "worktree", "list"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.split("\n", 1)[1]
+    )
+
+
 def test_control_characters_from_run_files_are_shown_escaped(run_dir: Path) -> None:
     config = json.loads(meta(run_dir, "config.json").read_text())
     config["note" + ESCAPE] = ESCAPE
