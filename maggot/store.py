@@ -106,6 +106,7 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
 
 
 MAX_JSON_BYTES = 64 * 1024 * 1024
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 def read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
@@ -115,9 +116,10 @@ def read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
     should be would block or never end, so it raises CorruptRunError naming
     the file instead. Missing files raise FileNotFoundError as usual.
     """
-    # O_NONBLOCK: opening a FIFO for reading must not wait for a writer
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(descriptor, "rb") as file:
+    # O_NONBLOCK: opening a FIFO for reading must not wait for a writer; plain
+    # os.read, as a file object costs a measurable share of listing 10,000 runs
+    descriptor = os.open(path, _READ_FLAGS)
+    try:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
             raise CorruptRunError(f"{os.fspath(path)}: not a regular file")
@@ -125,7 +127,12 @@ def read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
             raise CorruptRunError(
                 f"{os.fspath(path)}: {info.st_size} bytes, more than a run file may have ({limit})"
             )
-        return file.read()
+        chunks = [os.read(descriptor, info.st_size + 1)]
+        while chunks[-1]:  # a file still growing: read to its end
+            chunks.append(os.read(descriptor, 1 << 20))
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
