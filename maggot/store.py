@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import json
 import os
@@ -223,7 +224,12 @@ def hold_live_lock(run_dir: str | os.PathLike[str], *, new: bool) -> IO[bytes]:
             import fcntl
         except ImportError:  # Windows: no advisory locks between runs
             return handle
-        fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+        except OSError as error:
+            if isinstance(error, BlockingIOError) or error.errno == errno.EINTR:
+                raise
+            return handle  # a file system without locks (ENOLCK): the run goes on without
         if not _same_file(handle, path):
             raise RunTakenError(
                 f"{os.fspath(run_dir)}: replaced by another process while this one claimed it"
@@ -264,6 +270,8 @@ def try_exclusive_live_lock(run_dir: str | os.PathLike[str]) -> Iterator[str]:
         except BlockingIOError:
             yield LIVE_BUSY
             return
+        except OSError:  # a file system without locks: nobody can be seen holding it
+            pass
         yield LIVE_FREE if _same_file(handle, path) else LIVE_CHANGED
 
 
