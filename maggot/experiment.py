@@ -218,7 +218,7 @@ class Experiment:
         self._check_run_dir()
         self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
         if self._live_lock is None:
-            self._take_live_lock(self._run_dir)
+            self._take_live_lock(self._abs_dir)
         if self._finished or self._resumed:
             signals.install()
         self._entered_at = time.monotonic()
