@@ -11,9 +11,9 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import maggot
 from maggot.errors import ConfigError
 
+DEFAULT_SEPARATOR = "-"
 MAX_NAME_BYTES = 200
 # deeper configs are refused with a clear error rather than a RecursionError
 MAX_CONFIG_DEPTH = 100
@@ -98,7 +98,7 @@ class Config:
         Keys whose last part starts with ``_`` are left out; the result is
         always a safe single directory name.
         """
-        return make_identifier(Config.as_flat_dict(self), maggot.get_current_separator())
+        return make_identifier(Config.as_flat_dict(self), _separator)
 
     def __getitem__(self, dotted_name: str) -> Any:
         value: Any = self
@@ -217,6 +217,26 @@ def safe_directory_name(name: str) -> str:
         head = encoded[: MAX_NAME_BYTES - _HASH_CHARS - 1].decode("utf-8", errors="ignore")
         safe = f"{head}~{digest}"
     return safe
+
+
+_separator = DEFAULT_SEPARATOR
+
+
+def use_custom_separator(separator: str) -> None:
+    """Join identifier values with ``separator`` instead of ``-``."""
+    global _separator
+    _separator = check_separator(separator)
+
+
+def use_default_separator() -> None:
+    """Go back to joining identifier values with ``-``."""
+    global _separator
+    _separator = DEFAULT_SEPARATOR
+
+
+def get_current_separator() -> str:
+    """The separator identifiers are joined with now."""
+    return _separator
 
 
 def check_separator(separator: str) -> str:

@@ -13,10 +13,11 @@ from typing import Any, NamedTuple
 from maggot import store
 from maggot.errors import CorruptRunError, GitError, MaggotError, ReproduceError
 from maggot.git import finish_git, run_git, split_nul, start_git
+from maggot.paths import check_recorded_path, relative_inside
+from maggot.records import GitHead, SkippedFile, SnapshotCounts, Submodule
 from maggot.secrets import looks_secret, redact_url, secret_content_reason
 
 MIB = 1024 * 1024
-_DRIVE = re.compile(r"^[A-Za-z]:")
 # Python writes these on import, so they would differ between a run and its replay
 DERIVED_FILE_PATTERNS = ("*/__pycache__/*", "__pycache__/*", "*.pyc", "*.pyo")
 DIFF_OPTIONS = (
@@ -45,11 +46,12 @@ class GitSnapshot(NamedTuple):
     """A run's recorded code state, as read back from ``.maggot/git``."""
 
     run_dir: str
-    head: dict[str, Any]
+    head: GitHead
 
     @property
     def commit(self) -> str:
-        return str(self.head["commit"])
+        """The recorded commit (``load_snapshot`` makes sure there is one)."""
+        return self.head.commit or ""
 
     @property
     def patch_path(self) -> str:
@@ -67,20 +69,10 @@ class GitSnapshot(NamedTuple):
 
     def untracked_files(self) -> list[str]:
         """Repo-relative paths of the copied untracked files."""
-        return list(self.head.get("untracked", []))
+        return list(self.head.untracked)
 
 
 DEFAULT_LIMITS = SnapshotLimits()
-
-
-def _relative_inside(path: str, root: str) -> str | None:
-    """``path`` relative to ``root`` with ``/`` separators, or None when outside."""
-    relative = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
-    if relative == os.curdir:
-        return ""
-    if relative == os.pardir or relative.startswith(os.pardir + os.sep) or os.path.isabs(relative):
-        return None
-    return relative.replace(os.sep, "/")
 
 
 def find_toplevel(cwd: str) -> str | None:
@@ -99,17 +91,12 @@ def find_toplevel(cwd: str) -> str | None:
         directory = parent
 
 
-def no_snapshot(reason: str, commit: str | None = None) -> dict[str, Any]:
-    """head.json content for a run without a snapshot."""
-    return {"snapshot": False, "reason": reason, "commit": commit}
-
-
 def take_snapshot(
     run_dir: str,
     cwd: str,
     exclude_dirs: Sequence[str],
     limits: SnapshotLimits = DEFAULT_LIMITS,
-) -> dict[str, Any]:
+) -> GitHead:
     """Record the code state of the repository containing ``cwd`` into ``run_dir``.
 
     Writes ``.maggot/git/{head.json,diff.patch,untracked/}`` and returns the
@@ -124,36 +111,35 @@ def take_snapshot(
         message = str(error)
         if "not a git repository" in message:
             message = "not inside a git repository"
-        head = no_snapshot(message)
+        head = GitHead.none(message)
     except (OSError, UnicodeError) as error:
         # the run matters more than its snapshot: record why and go on
-        head = no_snapshot(f"the snapshot failed: {error}")
-    store.write_json_atomic(store.git_path(run_dir, store.HEAD_FILE), head)
+        head = GitHead.none(f"the snapshot failed: {error}")
+    store.write_git_head(run_dir, head)
     return head
 
 
-def record_disabled(run_dir: str, cwd: str, reason: str) -> dict[str, Any]:
+def record_disabled(run_dir: str, cwd: str, reason: str) -> GitHead:
     """head.json for a run whose snapshot was turned off (the commit is still noted)."""
-    os.makedirs(store.git_path(run_dir), exist_ok=True)
     commit = None
     try:
         commit = run_git("rev-parse", "--verify", "-q", "HEAD", cwd=cwd).decode().strip() or None
     except GitError:
         pass
-    head = no_snapshot(reason, commit)
-    store.write_json_atomic(store.git_path(run_dir, store.HEAD_FILE), head)
+    head = GitHead.none(reason, commit)
+    store.write_git_head(run_dir, head)
     return head
 
 
 def _snapshot(
     run_dir: str, cwd: str, exclude_dirs: Sequence[str], limits: SnapshotLimits
-) -> dict[str, Any]:
+) -> GitHead:
     toplevel = find_toplevel(cwd)
     if toplevel is None:
-        return no_snapshot("not inside a git repository")
+        return GitHead.none("not inside a git repository")
     pathspec = ["--"]
     for directory in exclude_dirs:
-        relative = _relative_inside(directory, toplevel)
+        relative = relative_inside(directory, toplevel)
         if relative:
             pathspec.append(f":(exclude,literal){relative}")
     if len(pathspec) == 1:
@@ -180,14 +166,14 @@ def _snapshot(
         # a 100 MB binary would cost seconds to diff at every start: stop that diff early
         _stop(diff_process)
         patch_pathspec = (pathspec or ["--"]) + [
-            f":(exclude,literal){item['path']}" for item in left_out
+            f":(exclude,literal){path}" for path, _ in left_out
         ]
         patch = b""
     else:
         patch = finish_git(diff_process, "diff", check=False)
 
     if status.commit is None:
-        return no_snapshot("the repository has no commits yet")
+        return GitHead.none("the repository has no commits yet")
     if hidden:
         patch = _diff_with_flags_cleared(toplevel, hidden, patch_pathspec)
     elif not status.tracked_changes:
@@ -195,7 +181,7 @@ def _snapshot(
     elif left_out:
         patch = run_git("diff", "HEAD", *DIFF_OPTIONS, *patch_pathspec, cwd=toplevel)
     patch, over_total = limit_patch(patch, limits.max_total_bytes)
-    left_out.extend(over_total)
+    not_in_patch = [item for _, item in left_out] + over_total
     with open(store.git_path(run_dir, store.PATCH_FILE), "wb") as file:
         file.write(patch)
 
@@ -205,30 +191,28 @@ def _snapshot(
         store.git_path(run_dir, store.UNTRACKED_DIR),
         limits._replace(max_total_bytes=limits.max_total_bytes - len(patch)),
     )
-    skipped = left_out + skipped
-    head: dict[str, Any] = {
-        "snapshot": True,
-        "commit": status.commit,
-        "branch": status.branch,
-        "detached": status.branch is None,
-        "remotes": remotes,
-        "repo_root": toplevel,
-        "cwd": _relative_inside(cwd, toplevel) or "",
-        "script": _script_path(toplevel),
-        "is_dirty": bool(patch or status.untracked or left_out),
-        "counts": {
-            "staged": status.staged,
-            "unstaged": status.unstaged,
-            "untracked": len(status.untracked),
-            "untracked_copied": len(copied),
-        },
-        "patch_bytes": len(patch),
-        "hidden_from_status": hidden,
-        "untracked": copied,
-        "skipped": skipped,
-        "submodules": _submodules(toplevel, status.submodule_flags),
-    }
-    return head
+    return GitHead(
+        snapshot=True,
+        commit=status.commit,
+        branch=status.branch,
+        detached=status.branch is None,
+        remotes=remotes,
+        repo_root=toplevel,
+        cwd=relative_inside(cwd, toplevel) or "",
+        script=_script_path(toplevel),
+        is_dirty=bool(patch or status.untracked or not_in_patch),
+        counts=SnapshotCounts(
+            staged=status.staged,
+            unstaged=status.unstaged,
+            untracked=len(status.untracked),
+            untracked_copied=len(copied),
+        ),
+        patch_bytes=len(patch),
+        hidden_from_status=tuple(hidden),
+        untracked=tuple(copied),
+        skipped=(*not_in_patch, *skipped),
+        submodules=tuple(_submodules(toplevel, status.submodule_flags)),
+    )
 
 
 # ls-files -v tags: lowercase = assume-unchanged, S = skip-worktree
@@ -294,8 +278,11 @@ _LEFT_OUT = "its changes are left out of the patch"
 
 def _left_out_of_patch(
     toplevel: str, changed: Sequence[str], limits: SnapshotLimits
-) -> list[dict[str, str]]:
-    """Changed tracked files whose changes the patch must not hold: secrets, huge files."""
+) -> list[tuple[str, SkippedFile]]:
+    """Changed tracked files whose changes the patch must not hold: secrets, huge files.
+
+    Each comes with its path as git has it, for the pathspec that leaves it out.
+    """
     left_out = []
     for path in dict.fromkeys(changed):
         reason = None
@@ -309,14 +296,14 @@ def _left_out_of_patch(
             if size > limits.max_file_bytes:
                 reason = f"larger than {_human(limits.max_file_bytes)}: {_LEFT_OUT}"
         if reason:
-            left_out.append({"path": _printable(path), "reason": reason})
+            left_out.append((path, SkippedFile(_printable(path), reason)))
     return left_out
 
 
 _FILE_HEADER = b"diff --git "
 
 
-def limit_patch(patch: bytes, max_bytes: int) -> tuple[bytes, list[dict[str, str]]]:
+def limit_patch(patch: bytes, max_bytes: int) -> tuple[bytes, list[SkippedFile]]:
     """Keep whole files' changes, in order, while the patch stays within ``max_bytes``."""
     if len(patch) <= max_bytes:
         return patch, []
@@ -336,7 +323,7 @@ def limit_patch(patch: bytes, max_bytes: int) -> tuple[bytes, list[dict[str, str
             header = piece.split(b"\n", 1)[0][len(_FILE_HEADER) :]
             path = _header_path(header.decode("utf-8", errors="backslashreplace"))
             left_out.append(
-                {"path": path, "reason": f"patch over {_human(max_bytes)} in total: {_LEFT_OUT}"}
+                SkippedFile(path, f"patch over {_human(max_bytes)} in total: {_LEFT_OUT}")
             )
     return b"".join(kept), left_out
 
@@ -411,10 +398,10 @@ def _script_path(toplevel: str) -> str | None:
     main_file = getattr(main, "__file__", None)
     if not main_file:
         return None
-    return _relative_inside(os.path.abspath(main_file), toplevel)
+    return relative_inside(os.path.abspath(main_file), toplevel)
 
 
-def _submodules(toplevel: str, flags: dict[str, str]) -> list[dict[str, Any]]:
+def _submodules(toplevel: str, flags: dict[str, str]) -> list[Submodule]:
     if not os.path.exists(os.path.join(toplevel, ".gitmodules")):
         return []
     output = run_git("submodule", "status", cwd=toplevel, check=False).decode(errors="replace")
@@ -426,22 +413,22 @@ def _submodules(toplevel: str, flags: dict[str, str]) -> list[dict[str, Any]]:
         path = rest.rsplit(" (", 1)[0] if rest.endswith(")") else rest
         flag = flags.get(path, "N...")
         submodules.append(
-            {
-                "path": path,
-                "commit": commit,
-                "initialized": state != "-",
-                "commit_changed": state == "+" or flag[1:2] == "C",
-                "dirty": flag[2:3] == "M" or flag[3:4] == "U",
-            }
+            Submodule(
+                path=path,
+                commit=commit,
+                initialized=state != "-",
+                commit_changed=state == "+" or flag[1:2] == "C",
+                dirty=flag[2:3] == "M" or flag[3:4] == "U",
+            )
         )
     return submodules
 
 
 def _copy_untracked(
     toplevel: str, paths: list[str], target_dir: str, limits: SnapshotLimits
-) -> tuple[list[str], list[dict[str, str]]]:
+) -> tuple[list[str], list[SkippedFile]]:
     copied: list[str] = []
-    skipped: list[dict[str, str]] = []
+    skipped: list[SkippedFile] = []
     total = 0
     run_dir_cache: dict[str, bool] = {}
     for path in paths:
@@ -476,7 +463,7 @@ def _copy_untracked(
                 reason = f"unreadable: {getattr(error, 'strerror', None) or error}"
                 _remove_quietly(destination)
         if reason is not None:
-            skipped.append({"path": _printable(path), "reason": reason})
+            skipped.append(SkippedFile(_printable(path), reason))
             continue
         if not is_link:
             total += info.st_size
@@ -548,100 +535,33 @@ def _human(size: int) -> str:
     return f"{size / MIB:g} MiB"
 
 
-_HEAD_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "snapshot": (bool,),
-    "commit": (str, type(None)),
-    "branch": (str, type(None)),
-    "detached": (bool,),
-    "remotes": (dict,),
-    "repo_root": (str,),
-    "cwd": (str,),
-    "script": (str, type(None)),
-    "is_dirty": (bool,),
-    "counts": (dict,),
-    "patch_bytes": (int,),
-    "hidden_from_status": (list,),
-    "untracked": (list,),
-    "skipped": (list,),
-    "submodules": (list,),
-    "reason": (str,),
-}
-_HEAD_ITEM_TYPES: dict[str, type] = {
-    "hidden_from_status": str,
-    "untracked": str,
-    "skipped": dict,
-    "submodules": dict,
-}
 _COMMIT = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
-
-
-def check_head(head: dict[str, Any], head_path: str) -> dict[str, Any]:
-    """``head`` when each field has the type maggot writes; CorruptRunError naming the file if not.
-
-    A run directory can come from anyone: a hand-edited head.json must give a
-    clear error, not a crash deep inside reproduce or show.
-    """
-    for field, types in _HEAD_FIELD_TYPES.items():
-        value: Any = head.get(field)
-        if field not in head or value is None and type(None) in types:
-            continue
-        wrong = not isinstance(value, types) or (
-            isinstance(value, bool) and bool not in types
-        )  # JSON true is an int to isinstance
-        item_type = _HEAD_ITEM_TYPES.get(field)
-        if not wrong and item_type is not None:
-            wrong = not all(isinstance(item, item_type) for item in value)
-        if wrong:
-            raise CorruptRunError(f"{head_path}: field {field!r} has an unexpected value")
-    commit = head.get("commit")
-    if isinstance(commit, str) and not _COMMIT.fullmatch(commit):
-        raise CorruptRunError(f"{head_path}: {commit[:80]!r} is not an object id")
-    submodules: list[dict[str, Any]] = head.get("submodules") or []
-    for submodule in submodules:
-        if not isinstance(submodule.get("path"), str) or not isinstance(
-            submodule.get("commit"), str
-        ):
-            raise CorruptRunError(f"{head_path}: a submodule entry lacks its path or commit")
-    return head
 
 
 def load_snapshot(run_dir: str) -> GitSnapshot:
     """Read a run's snapshot; raise ReproduceError when it has none."""
-    head_path = store.git_path(run_dir, store.HEAD_FILE)
     try:
-        head = store.read_json_object(head_path)
+        head = store.read_git_head(run_dir)
     except FileNotFoundError:
-        commit_file = store.meta_path(run_dir, store.COMMIT_HASH_FILE)
-        if os.path.exists(commit_file):
+        commit = store.read_commit_hash(run_dir)
+        if commit:
             raise ReproduceError(
                 f"{run_dir}: written by maggot 0.2: only the commit is known, not the "
-                "uncommitted changes; check it out by hand with 'git checkout "
-                f"{' '.join(store.read_lines(commit_file))}'"
+                f"uncommitted changes; check it out by hand with 'git checkout {commit}'"
             ) from None
-        raise ReproduceError(
-            f"{run_dir}: no git snapshot (no {store.META_DIR}/git/head.json)"
-        ) from None
-    check_head(head, head_path)
-    if not head.get("snapshot"):
-        raise ReproduceError(f"{run_dir}: no git snapshot: {head.get('reason', 'unknown reason')}")
-    if not isinstance(head.get("commit"), str):
+        missing = store.missing_message(run_dir, store.GIT_DIR, store.HEAD_FILE)
+        raise ReproduceError(f"{missing} (no git snapshot)") from None
+    except CorruptRunError as error:
+        raise ReproduceError(str(error)) from None
+    if not head.snapshot:
+        raise ReproduceError(f"{run_dir}: no git snapshot: {head.reason or 'unknown reason'}")
+    head_path = store.git_path(run_dir, store.HEAD_FILE)
+    if not head.commit:
         raise ReproduceError(f"{head_path}: no commit recorded")
+    # a hand-edited commit must never reach git as an option (--upload-pack=...)
+    if not _COMMIT.fullmatch(head.commit):
+        raise CorruptRunError(f"{head_path}: {head.commit[:80]!r} is not an object id")
     return GitSnapshot(run_dir=run_dir, head=head)
-
-
-def is_within(path: str, root: str) -> bool:
-    """Whether ``path`` is ``root`` or below it, both resolved through symlinks."""
-    path, root = os.path.realpath(path), os.path.realpath(root)
-    return path == root or path.startswith(os.path.join(root, ""))
-
-
-def safe_relative_path(path: str) -> bool:
-    """A repo-relative path (``/``-separated, as git writes them) that stays inside its tree."""
-    if not path or path.startswith("/") or _DRIVE.match(path):
-        return False
-    separators = "/\\" if os.sep == "\\" else "/"
-    parts = re.split(f"[{re.escape(separators)}]", path)
-    return ".." not in parts and not os.path.isabs(path)
 
 
 def apply_snapshot(snapshot: GitSnapshot, tree: str) -> None:
@@ -656,13 +576,14 @@ def apply_snapshot(snapshot: GitSnapshot, tree: str) -> None:
                 f"{snapshot.commit[:12]}: {error}"
             ) from None
     for relative in snapshot.untracked_files():
-        if not safe_relative_path(relative):
-            raise ReproduceError(f"{snapshot.run_dir}: refusing untracked path {relative!r}")
+        # a directory symlink in the checkout must not lead the copy out of the tree
+        refused = check_recorded_path(relative, tree)
+        if refused:
+            raise ReproduceError(
+                f"{snapshot.run_dir}: refusing untracked path {relative!r} ({refused})"
+            )
         source = os.path.join(snapshot.untracked_dir, relative)
         destination = os.path.join(tree, relative)
-        # a directory symlink in the checkout must not lead the copy out of the tree
-        if not is_within(os.path.dirname(destination), tree):
-            raise ReproduceError(f"{snapshot.run_dir}: refusing untracked path {relative!r}")
         if not os.path.lexists(source):
             raise ReproduceError(f"{source}: recorded untracked file is missing")
         os.makedirs(os.path.dirname(destination), exist_ok=True)

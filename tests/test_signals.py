@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from gitrepo import commit_all, git
+from toolkit import commit_all, git
 
 # the script says "ready" once its run is live, then waits for a signal (no sleeps)
 WAITING_RUN = textwrap.dedent(
@@ -154,10 +154,7 @@ REPLAY_WAITS = textwrap.dedent(
 )
 
 
-def test_a_signalled_reproduce_removes_its_worktree_and_records_the_replay(
-    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
+def test_a_signalled_reproduce_removes_its_worktree_and_records_the_replay(repo: Path) -> None:
     (repo / "train.py").write_text(REPLAY_WAITS)
     commit_all(repo, "train")
     first = start(repo / "train.py", cwd=repo)

@@ -11,10 +11,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from gitrepo import commit_all, run_python
+from toolkit import commit_all, run_python
 
 from maggot import gitsnap
 from maggot.gitsnap import SnapshotLimits, limit_patch
+from maggot.records import SkippedFile
 
 RUN = textwrap.dedent(
     """
@@ -77,11 +78,11 @@ def test_oversized_tracked_changes_are_left_out_of_the_patch(repo: Path) -> None
     patch = (run_dir / ".maggot" / "git" / "diff.patch").read_bytes()
     assert b"+after" in patch
     assert b"model.bin" not in patch
-    assert {
-        "path": "model.bin",
-        "reason": "larger than 0.015625 MiB: its changes are left out of the patch",
-    } in head["skipped"]
-    assert head["is_dirty"] is True
+    assert (
+        SkippedFile("model.bin", "larger than 0.015625 MiB: its changes are left out of the patch")
+        in head.skipped
+    )
+    assert head.is_dirty is True
 
 
 def test_the_patch_keeps_whole_files_within_the_total_limit(repo: Path) -> None:
@@ -94,13 +95,13 @@ def test_the_patch_keeps_whole_files_within_the_total_limit(repo: Path) -> None:
     (run_dir / ".maggot").mkdir(parents=True)
     full = gitsnap.take_snapshot(str(run_dir), str(repo), [str(repo / "experiments")])
     whole = (run_dir / ".maggot" / "git" / "diff.patch").read_bytes()
-    assert full["skipped"] == []
+    assert full.skipped == ()
     limit = len(whole) * 2 // 3
     kept, left_out = limit_patch(whole, limit)
-    assert left_out == [
-        {"path": "c.txt", "reason": f"patch over {limit / 1024 / 1024:g} MiB in total: "
-         "its changes are left out of the patch"}
-    ]  # fmt: skip
+    reason = (
+        f"patch over {limit / 1024 / 1024:g} MiB in total: its changes are left out of the patch"
+    )
+    assert left_out == [SkippedFile("c.txt", reason)]
     assert b"a/a.txt" in kept and b"a/b.txt" in kept and b"c.txt" not in kept
     assert kept == whole[: len(kept)]  # whole files, in order, as git wrote them
 
@@ -144,8 +145,10 @@ def test_a_log_that_cannot_be_created_warns_and_the_run_goes_on(
 ) -> None:
     from maggot import Experiment
 
-    exp = Experiment(config={"lr": 0.1}, experiments_dir=tmp_path / "experiments")
-    os.rmdir(Path(exp.logfile).parent)
+    with Experiment(config={"lr": 0.1}, experiments_dir=tmp_path / "experiments") as first:
+        pass
+    exp = Experiment(resume_from=first.experiment_dir)  # logs only once inside `with`
+    shutil.rmtree(Path(exp.logfile).parent)
     Path(exp.logfile).parent.write_text("a file where the logs directory should be")
     with exp:
         print("still running")
