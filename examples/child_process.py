@@ -35,9 +35,7 @@ def main() -> None:
     args = parser.parse_args()
 
     config = {"capture": args.capture, "data": {"shards": args.shards}}
-    with Experiment(
-        config=config, capture_output=args.capture, if_exists_mode="increment"
-    ) as exp:
+    with Experiment(config=config, capture_output=args.capture, if_exists_mode="increment") as exp:
         print("run: preparing data in a child process")
         subprocess.run([sys.executable, "-c", CHILD], check=True)
         # a write below Python's sys.stdout, as C extensions make

@@ -29,9 +29,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--C", type=float, default=1.0, help="SVM regularization parameter")
     parser.add_argument("--gamma", type=float, default=0.01, help="RBF kernel parameter")
     parser.add_argument("--cv", type=int, default=5, help="number of cross-validation folds")
-    parser.add_argument(
-        "--cv_random_seed", type=int, default=42, help="seed of the fold shuffling"
-    )
+    parser.add_argument("--cv_random_seed", type=int, default=42, help="seed of the fold shuffling")
     parser.add_argument(
         "--if-exists",
         default="prompt",
