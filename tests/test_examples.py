@@ -1,0 +1,194 @@
+"""Every script in examples/ run for real: subprocesses in real git repositories."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_helpers import git, isolate_git
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+NO_SKLEARN = importlib.util.find_spec("sklearn") is None
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No user or system git config, no MAGGOT_* settings from the developer's shell."""
+    isolate_git(monkeypatch, tmp_path / "home")
+    monkeypatch.setenv("PYTHON", sys.executable)
+    return tmp_path / "home"
+
+
+def make_repo(path: Path, *examples: str) -> Path:
+    """A git repository holding copies of ``examples`` (files or packages), committed."""
+    path.mkdir()
+    git(path, "init", "-q")
+    (path / ".gitignore").write_text("experiments/\n__pycache__/\n")
+    for name in examples:
+        source = EXAMPLES / name
+        if source.is_dir():
+            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, path / name)
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "examples")
+    return path
+
+
+def run(argv: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(
+        argv,
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return completed
+
+
+def maggot(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "maggot", *args], cwd, NO_COLOR="1")
+
+
+def read_log(run_dir: Path) -> str:
+    (log,) = (run_dir / ".maggot" / "logs").iterdir()
+    return log.read_text()
+
+
+def test_demo_records_summarizes_reproduces_and_removes_its_repository(
+    home: Path, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    completed = run(["bash", str(EXAMPLES / "demo.sh")], tmp_path, TMPDIR=str(scratch))
+    assert completed.returncode == 0, completed.stderr
+    output = completed.stdout
+    for expected in (
+        "$ maggot summarize experiments --sort accuracy --params",
+        "~ model.l2: 0.0 -> 0.001",
+        "reproduced: all 2 results match",
+        "$ maggot diff experiments/0.0-0.05-10 experiments/0.0-0.05-10_1",
+        "-def make_data(seed: int, size: int = 600)",
+        "run with --keep",
+    ):
+        assert expected in output
+    # piped, the output has no escape codes and no carriage-return redraws
+    assert "\x1b" not in output + completed.stderr
+    assert "\r" not in output + completed.stderr
+    assert list(scratch.iterdir()) == []
+
+
+def test_demo_keep_leaves_the_repository_and_says_where(home: Path, tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    completed = run(["bash", str(EXAMPLES / "demo.sh"), "--keep"], tmp_path, TMPDIR=str(scratch))
+    assert completed.returncode == 0, completed.stderr
+    (kept,) = scratch.iterdir()
+    assert completed.stdout.rstrip().endswith(f"The demo repository is kept in {kept}")
+    assert (kept / ".git").is_dir()
+    runs = sorted(path.name for path in (kept / "experiments").iterdir())
+    assert runs == [
+        "0.0-0.05-10",
+        "0.0-0.05-10.repro-1",
+        "0.0-0.05-10_1",
+        "0.0-0.5-10",
+        "0.001-0.5-30",
+    ]
+    listing = maggot("summarize", "experiments", cwd=kept)
+    assert listing.returncode == 0 and "0.001-0.5-30" in listing.stdout
+
+
+def test_demo_rejects_an_unknown_argument(home: Path, tmp_path: Path) -> None:
+    completed = run(["bash", str(EXAMPLES / "demo.sh"), "--kep"], tmp_path)
+    assert completed.returncode == 2
+    assert completed.stderr == "demo.sh: unknown argument --kep (try --help)\n"
+    assert completed.stdout == ""
+
+
+@pytest.mark.skipif(NO_SKLEARN, reason="scikit-learn is not installed (pip install -e '.[test]')")
+def test_iris_sweep_summarizes_and_reproduces(home: Path, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", "iris_sklearn.py", "iris_sweep.sh")
+    sweep = run(["bash", "iris_sweep.sh"], repo, CS="1.0 10.0", GAMMAS="0.01", NO_COLOR="1")
+    assert sweep.returncode == 0, sweep.stderr
+    table = sweep.stdout.splitlines()[-2:]
+    # best first: the original README's 0.9733 for C=10 and 0.9333 for C=1
+    assert table[0].startswith("5-10.0-0.01 ") and "0.9733333333333334" in table[0]
+    assert table[1].startswith("5-1.0-0.01 ") and "0.9333333333333333" in table[1]
+    run_dir = repo / "experiments" / "5-1.0-0.01"
+    assert json.loads((run_dir / ".maggot" / "config.json").read_text()) == {
+        "crossval": {"_random_seed": 42, "n_folds": 5},
+        "model": {"C": 1.0, "gamma": 0.01},
+    }
+    assert (run_dir / "model.pkl").stat().st_size > 0
+    assert "Accuracy is 0.9333" in read_log(run_dir)
+
+    again = run(["bash", "iris_sweep.sh"], repo, CS="1.0", GAMMAS="0.01", NO_COLOR="1")
+    assert again.returncode == 0, again.stderr
+    assert "experiments/5-1.0-0.01: already recorded, skipped" in again.stdout
+
+    replay = maggot("reproduce", "experiments/5-1.0-0.01", "--yes", cwd=repo)
+    assert replay.returncode == 0, replay.stderr
+    assert "reproduced: all 2 results match" in replay.stdout
+
+
+def test_package_module_with_a_json_config_records_and_reproduces(
+    home: Path, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", "forecast")
+    config_file = repo / "forecast" / "configs" / "weekly.json"
+    completed = run(
+        [sys.executable, "-m", "forecast.train", "forecast/configs/weekly.json"],
+        repo,
+        PYTHONPATH="",
+    )
+    assert completed.returncode == 0, completed.stderr
+    run_dir = repo / "experiments" / "365-28-0.3-0.05-0.2-7"
+    meta = run_dir / ".maggot"
+    assert json.loads((meta / "config.json").read_text()) == json.loads(config_file.read_text())
+    command_argv = json.loads((meta / "run.json").read_text())["command_argv"]
+    assert command_argv[1:] == ["-m", "forecast.train", "forecast/configs/weekly.json"]
+    results = json.loads((meta / "results.json").read_text())
+    assert 0 < results["mae"] < results["max_error"]
+
+    command = maggot("show-command", str(run_dir), cwd=repo)
+    assert command.stdout.rstrip().endswith("-m forecast.train forecast/configs/weekly.json")
+    replay = maggot("reproduce", "experiments/365-28-0.3-0.05-0.2-7", "--yes", cwd=repo)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "reproduced: all 2 results match" in replay.stdout
+
+
+def test_fd_capture_logs_a_child_process_output(home: Path, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", "child_process.py")
+    completed = run([sys.executable, "child_process.py", "--capture", "fd"], repo)
+    assert completed.returncode == 0, completed.stderr
+    log = read_log(repo / "experiments" / "fd-3")
+    for line in (
+        "run: preparing data in a child process",
+        "prepare: shard 0 written",
+        "prepare: shard 2 written",
+        "prepare: 1 warning (shard 2 is short)",
+        "run: written to fd 1 directly",
+        "run: done",
+    ):
+        assert line + "\n" in log
+    # the output still reached the process's own stdout and stderr
+    assert "prepare: shard 2 written" in completed.stdout
+    assert "prepare: 1 warning" in completed.stderr
+
+
+def test_sys_capture_misses_what_the_child_writes(home: Path, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", "child_process.py")
+    completed = run([sys.executable, "child_process.py", "--capture", "sys"], repo)
+    assert completed.returncode == 0, completed.stderr
+    log = read_log(repo / "experiments" / "sys-3")
+    assert "run: done\n" in log
+    assert "prepare:" not in log
+    assert "prepare: shard 0 written" in completed.stdout
