@@ -33,16 +33,16 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+# benchlib and bench_run_start live one folder up, in tests/perf/
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import bench_run_start  # noqa: E402
 from benchlib import (  # noqa: E402
     SOURCE_ROOT,
     STATS_HEADERS,
     Case,
     Stats,
     interleave,
-    make_repo,
-    module_text,
     ms,
     print_table,
     python_command,
@@ -55,57 +55,46 @@ from benchlib import (  # noqa: E402
 )
 
 OLD_MAGGOT_DIR = os.path.join(sys.prefix, "maggot-0.2")
-IGNORED = ("experiments/", "sacred_runs/", "mlruns/", "mlflow.db")
+OUTPUTS = ("sacred_runs/", "mlruns/", "mlflow.db")
 
 
 class Tool(NamedTuple):
-    """One way of recording a run: its script, environment and listing command."""
+    """One way of recording runs: its scripts, environment and listing command.
+
+    ``run_file`` is timed as ``python run_file N`` (one run, trial N);
+    ``generate_file`` records many runs untimed, as ``python generate_file 0 COUNT``.
+    """
 
     name: str
-    run_script: str
+    run_file: str
+    generate_file: str
     import_line: str
     import_label: str
     env: Mapping[str, str]
-    generate_script: str = ""
-    list_argv: tuple[str, ...] = ()
+    list_argv: tuple[str, ...]
 
 
-BARE = """\
-import sys
-
-trial = int(sys.argv[1])
-config = {"lr": 0.1, "trial": trial}
-print("x")
-results = {"accuracy": 0.9}
-"""
-
-MAGGOT_RUN = """\
-import sys
-
-from maggot import Experiment
-
-with Experiment(config={"lr": 0.1, "trial": int(sys.argv[1])}) as exp:
-    print("x")
-    exp.register_result("accuracy", 0.9)
-"""
-
-MAGGOT_GENERATE = """\
+MAGGOT_RUNS = """\
 import random, sys
 
 from maggot import Experiment
 
-rng = random.Random(0)
-for trial in range(int(sys.argv[1])):
-    with Experiment(config={"lr": rng.random(), "trial": trial}) as exp:
+first, count = int(sys.argv[1]), int(sys.argv[2])
+rng = random.Random(first)
+for trial in range(first, first + count):
+    with Experiment(config={"lr": 0.1, "trial": trial}) as exp:
         exp.register_result("accuracy", rng.random())
 """
 
-SACRED_RUN = """\
-import sys
+SACRED_RUNS = """\
+import random, sys
 
 from sacred import Experiment
 from sacred.observers import FileStorageObserver
 
+first = int(sys.argv[1])
+count = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+rng = random.Random(first)
 ex = Experiment("tiny")
 ex.observers.append(FileStorageObserver("sacred_runs"))
 
@@ -119,40 +108,13 @@ def config():
 @ex.main
 def main(lr, trial, _run):
     print("x")
-    _run.log_scalar("accuracy", 0.9)
-    return 0.9
-
-
-ex.run(config_updates={"trial": int(sys.argv[1])})
-"""
-
-SACRED_GENERATE = """\
-import logging, random, sys
-
-from sacred import Experiment
-from sacred.observers import FileStorageObserver
-
-logging.disable(logging.INFO)
-rng = random.Random(0)
-ex = Experiment("listing")
-ex.observers.append(FileStorageObserver("sacred_runs"))
-
-
-@ex.config
-def config():
-    lr = 0.1
-    trial = 0
-
-
-@ex.main
-def main(lr, trial, _run):
     accuracy = rng.random()
     _run.log_scalar("accuracy", accuracy)
     return accuracy
 
 
-for trial in range(int(sys.argv[1])):
-    ex.run(config_updates={"trial": trial, "lr": rng.random()})
+for trial in range(first, first + count):
+    ex.run(config_updates={"trial": trial})
 """
 
 # Sacred's file observer has no query side: reading the runs back is the user's code.
@@ -170,27 +132,18 @@ for result, name, status in runs:
     print(name, status, result)
 """
 
-MLFLOW_RUN = """\
-import sys
+MLFLOW_RUNS = """\
+import random, sys
 
 import mlflow
 
-with mlflow.start_run():
-    mlflow.log_params({"lr": 0.1, "trial": int(sys.argv[1])})
-    print("x")
-    mlflow.log_metric("accuracy", 0.9)
-"""
-
-MLFLOW_GENERATE = """\
-import logging, random, sys
-
-import mlflow
-
-logging.disable(logging.INFO)
-rng = random.Random(0)
-for trial in range(int(sys.argv[1])):
+first = int(sys.argv[1])
+count = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+rng = random.Random(first)
+for trial in range(first, first + count):
     with mlflow.start_run():
-        mlflow.log_params({"lr": rng.random(), "trial": trial})
+        mlflow.log_params({"lr": 0.1, "trial": trial})
+        print("x")
         mlflow.log_metric("accuracy", rng.random())
 """
 
@@ -210,56 +163,41 @@ sys.argv = ["maggot", "summarize", "experiments", "--sort", "accuracy"]
 main()
 """
 
+# Written next to the timed scripts and into each listing folder. Sacred reads its
+# script's source, so these are files, never ``python -c``.
+SCRIPTS = {
+    "maggot_runs.py": MAGGOT_RUNS,
+    "sacred_runs.py": SACRED_RUNS,
+    "mlflow_runs.py": MLFLOW_RUNS,
+}
+
 
 def tools() -> list[Tool]:
     file_store = {"MLFLOW_TRACKING_URI": "file:./mlruns", "MLFLOW_ALLOW_FILE_STORE": "true"}
+    ours_list = ("-m", "maggot", "summarize", "experiments", "--sort", "accuracy")
+    # with_maggot.py is bench_run_start.py's tiny script, the same for both maggots
     return [
         Tool(
-            "maggot (this checkout)",
-            MAGGOT_RUN,
-            "import maggot",
-            "import maggot",
-            {"PYTHONPATH": SOURCE_ROOT},
-            MAGGOT_GENERATE,
-            ("-m", "maggot", "summarize", "experiments", "--sort", "accuracy"),
+            "maggot (this checkout)", "with_maggot.py", "maggot_runs.py", "import maggot",
+            "import maggot", {"PYTHONPATH": SOURCE_ROOT}, ours_list,
         ),
         Tool(
-            "maggot 0.2",
-            MAGGOT_RUN,
-            "import maggot",
-            "import maggot (0.2)",
-            {"PYTHONPATH": OLD_MAGGOT_DIR},
-            MAGGOT_GENERATE,
-            ("-c", OLD_MAGGOT_LIST),
+            "maggot 0.2", "with_maggot.py", "maggot_runs.py", "import maggot",
+            "import maggot (0.2)", {"PYTHONPATH": OLD_MAGGOT_DIR}, ("-c", OLD_MAGGOT_LIST),
         ),
         Tool(
-            "Sacred, FileStorageObserver",
-            SACRED_RUN,
-            "import sacred",
-            "import sacred",
-            {},
-            SACRED_GENERATE,
-            ("-c", SACRED_LIST),
+            "Sacred, FileStorageObserver", "sacred_runs.py", "sacred_runs.py", "import sacred",
+            "import sacred", {}, ("-c", SACRED_LIST),
         ),
         Tool(
-            "MLflow, file store",
-            MLFLOW_RUN,
-            "import mlflow",
-            "import mlflow",
-            file_store,
-            MLFLOW_GENERATE,
-            ("-c", MLFLOW_LIST),
+            "MLflow, file store", "mlflow_runs.py", "mlflow_runs.py", "import mlflow",
+            "import mlflow", file_store, ("-c", MLFLOW_LIST),
         ),
         Tool(
-            "MLflow, SQLite",
-            MLFLOW_RUN,
-            "import mlflow",
-            "import mlflow",
-            {"MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"},
-            MLFLOW_GENERATE,
-            ("-c", MLFLOW_LIST),
+            "MLflow, SQLite", "mlflow_runs.py", "mlflow_runs.py", "import mlflow",
+            "import mlflow", {"MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"}, ("-c", MLFLOW_LIST),
         ),
-    ]
+    ]  # fmt: skip
 
 
 def missing_peers() -> str | None:
@@ -286,35 +224,40 @@ def environment(cache_dir: str, tool: Tool | None) -> dict[str, str]:
     return env
 
 
-def check_imports(tools_: Sequence[Tool], cache_dir: str) -> None:
-    """Prove each variant imports what it claims to (the checkout, or 0.2's folder)."""
-    for tool, folder in ((tools_[0], SOURCE_ROOT), (tools_[1], OLD_MAGGOT_DIR)):
-        completed = run_checked(
-            python_command("-c", "import maggot; print(maggot.__file__)"),
-            env=environment(cache_dir, tool),
-            stdout=subprocess.PIPE,
-        )
-        path = completed.stdout.decode().strip()
-        if not path.startswith(folder):
-            raise RuntimeError(f"{tool.name} imported {path}, not from {folder}")
+def write_scripts(folder: str) -> None:
+    for name, text in SCRIPTS.items():
+        write_file(os.path.join(folder, name), text)
 
 
 def build_repo(root: str) -> None:
-    """The repository the tiny runs start in: 50 modules, one edited, one untracked file."""
-    files = {f"pkg/module_{index:02d}.py": module_text(index) for index in range(50)}
-    files["bare.py"] = BARE
-    for number, tool in enumerate(tools()):
-        files[f"run_{number}.py"] = tool.run_script
-    make_repo(root, files, ignore=IGNORED)
-    with open(os.path.join(root, "pkg/module_00.py"), "a", encoding="utf-8") as file:
-        file.write("# tuned by hand\n")
-    write_file(os.path.join(root, "notes.txt"), "an untracked note\n")
+    """bench_run_start.py's repository, plus the peers' scripts and outputs, ignored.
+
+    Ignored through .git/info/exclude, so maggot's snapshot (1 edited tracked file,
+    1 untracked file) is the one bench_run_start.py times, and Sacred and MLflow
+    find the same repository for their git information.
+    """
+    bench_run_start.build_repo(root)
+    write_scripts(root)
+    with open(os.path.join(root, ".git", "info", "exclude"), "a", encoding="utf-8") as file:
+        file.writelines(line + "\n" for line in (*OUTPUTS, *SCRIPTS))
+
+
+def check_maggots(tools_: Sequence[Tool], root: str, cache_dir: str) -> None:
+    """Prove each maggot variant imports the right package and records its run."""
+    ours, old = tools_[0], tools_[1]
+    bench_run_start.check_run(
+        root, environment(cache_dir, ours), os.path.join(SOURCE_ROOT, "maggot"), True
+    )
+    bench_run_start.check_run(
+        root, environment(cache_dir, old), os.path.join(OLD_MAGGOT_DIR, "maggot"), False
+    )
 
 
 def time_runs(tools_: Sequence[Tool], repeat: int, scratch: str) -> dict[str, Stats]:
     root = os.path.join(scratch, "repo")
     build_repo(root)
     cache_dir = os.path.join(scratch, "pycache")
+    check_maggots(tools_, root, cache_dir)
     counter = iter(range(1_000_000))
 
     def start(script: str, tool: Tool | None) -> Case:
@@ -327,7 +270,7 @@ def time_runs(tools_: Sequence[Tool], repeat: int, scratch: str) -> dict[str, St
         return Case(tool.name if tool else "bare script", timed)
 
     cases = [start("bare.py", None)]
-    cases += [start(f"run_{number}.py", tool) for number, tool in enumerate(tools_)]
+    cases += [start(tool.run_file, tool) for tool in tools_]
     return interleave(cases, repeat, warmup=2)
 
 
@@ -359,9 +302,8 @@ def time_listings(tools_: Sequence[Tool], repeat: int, runs: int, scratch: str) 
         os.makedirs(folder)
         env = environment(cache_dir, tool)
         print(f"  recording {runs:,} runs with {tool.name} ...", flush=True)
-        # a file, not -c: Sacred refuses to record a run whose source it cannot read
-        write_file(os.path.join(folder, "generate.py"), tool.generate_script)
-        run_checked(python_command("generate.py", str(runs)), cwd=folder, env=env)
+        write_scripts(folder)
+        run_checked(python_command(tool.generate_file, "0", str(runs)), cwd=folder, env=env)
         check = run_checked(
             python_command(*tool.list_argv), cwd=folder, env=env, stdout=subprocess.PIPE
         )
@@ -427,8 +369,6 @@ def main() -> int:
     tools_ = tools()
     ours = tools_[0].name
     with scratch_dir("peers") as scratch:
-        check_imports(tools_, os.path.join(scratch, "pycache"))
-
         print(f"\n1. a tiny tracked run from a git repository, fresh process, n={args.repeat}")
         runs = time_runs(tools_, args.repeat, scratch)
         print_table(stats_rows(runs, baseline="bare script"), (*STATS_HEADERS, "overhead ms"))
