@@ -165,30 +165,31 @@ def test_package_module_with_a_json_config_records_and_reproduces(
     assert "reproduced: all 2 results match" in replay.stdout
 
 
-def test_fd_capture_logs_a_child_process_output(home: Path, tmp_path: Path) -> None:
+CHILD_LINES = (
+    "prepare: shard 0 written",
+    "prepare: shard 2 written",
+    "prepare: 1 warning (shard 2 is short)",
+    "run: written to fd 1 directly",
+)
+OWN_LINES = ("run: preparing data in a child process", "run: done")
+
+
+@pytest.mark.parametrize(
+    ("mode", "logs_child_output"),
+    [("fd", True), ("sys", False)],
+    ids=["fd-capture-logs-the-child", "sys-capture-misses-the-child"],
+)
+def test_capture_mode_decides_whether_a_child_process_is_logged(
+    home: Path, tmp_path: Path, mode: str, logs_child_output: bool
+) -> None:
     repo = make_repo(tmp_path / "repo", "child_process.py")
-    completed = run([sys.executable, "child_process.py", "--capture", "fd"], repo)
+    completed = run([sys.executable, "child_process.py", "--capture", mode], repo)
     assert completed.returncode == 0, completed.stderr
-    log = read_log(repo / "experiments" / "fd-3")
-    for line in (
-        "run: preparing data in a child process",
-        "prepare: shard 0 written",
-        "prepare: shard 2 written",
-        "prepare: 1 warning (shard 2 is short)",
-        "run: written to fd 1 directly",
-        "run: done",
-    ):
+    log = read_log(repo / "experiments" / f"{mode}-3")
+    for line in OWN_LINES:
         assert line + "\n" in log
-    # the output still reached the process's own stdout and stderr
+    for line in CHILD_LINES:
+        assert (line + "\n" in log) is logs_child_output, line
+    # either way the output still reached the process's own stdout and stderr
     assert "prepare: shard 2 written" in completed.stdout
     assert "prepare: 1 warning" in completed.stderr
-
-
-def test_sys_capture_misses_what_the_child_writes(home: Path, tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "repo", "child_process.py")
-    completed = run([sys.executable, "child_process.py", "--capture", "sys"], repo)
-    assert completed.returncode == 0, completed.stderr
-    log = read_log(repo / "experiments" / "sys-3")
-    assert "run: done\n" in log
-    assert "prepare:" not in log
-    assert "prepare: shard 0 written" in completed.stdout
