@@ -199,7 +199,9 @@ def generate_outputs() -> dict[str, str]:
         for sample in SAMPLES:
             printed = run([sys.executable, "-m", "maggot", *sample.args], repo, env)
             body = f"$ maggot {shlex.join(sample.args)}\n{printed}"
-            outputs[sample.name] = rewrite(body).rstrip("\n") + "\n"
+            # no trailing blanks: the pages' whitespace hook would strip them (diff context lines)
+            lines = [line.rstrip() for line in rewrite(body).rstrip("\n").split("\n")]
+            outputs[sample.name] = "\n".join(lines) + "\n"
     return outputs
 
 
