@@ -23,6 +23,7 @@ PYTHONPATH); maggot 0.2 from its own folder in the environment.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import importlib.metadata
 import os
@@ -276,21 +277,15 @@ def time_runs(tools_: Sequence[Tool], repeat: int, scratch: str) -> dict[str, St
 
 def time_imports(tools_: Sequence[Tool], repeat: int, scratch: str) -> dict[str, Stats]:
     cache_dir = os.path.join(scratch, "pycache")
-    cases = {
-        "python -c pass": Case(
-            "python -c pass",
-            lambda _: run_checked(python_command("-c", "pass"), env=environment(cache_dir, None)),
-        )
-    }
+    variants: dict[str, tuple[str, Tool | None]] = {"python -c pass": ("pass", None)}
     for tool in tools_:
-        if tool.import_label in cases:
-            continue  # MLflow's two stores: one import
-        env = environment(cache_dir, tool)
-        argv = python_command("-c", tool.import_line)
-        cases[tool.import_label] = Case(
-            tool.import_label, lambda _, argv=argv, env=env: run_checked(argv, env=env)
-        )
-    return interleave(list(cases.values()), repeat, warmup=2)
+        # MLflow's two stores share one import
+        variants.setdefault(tool.import_label, (tool.import_line, tool))
+    cases = []
+    for label, (line, tool) in variants.items():
+        argv, env = python_command("-c", line), environment(cache_dir, tool)
+        cases.append(Case(label, lambda _, argv=argv, env=env: run_checked(argv, env=env)))
+    return interleave(cases, repeat, warmup=2)
 
 
 def time_listings(tools_: Sequence[Tool], repeat: int, runs: int, scratch: str) -> dict[str, Stats]:
@@ -352,8 +347,6 @@ def describe_machine() -> list[list[str]]:
 
 
 def main() -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10, help="runs and imports per variant")
     parser.add_argument("--list-repeat", type=int, default=5, help="listings per variant")
