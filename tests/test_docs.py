@@ -11,7 +11,6 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from cli_helpers import isolate_git
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 GENERATOR = DOCS / "generate_samples.py"
@@ -36,10 +35,7 @@ def pages(tmp_path: Path) -> Path:
     return copy
 
 
-def test_docs_samples_match_what_the_commands_print(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    isolate_git(monkeypatch, tmp_path / "home")
+def test_docs_samples_match_what_the_commands_print() -> None:
     completed = subprocess.run(
         [sys.executable, str(GENERATOR), "--check"],
         capture_output=True,

@@ -5,40 +5,35 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import git, isolate_git
+from toolkit import init_repo, run_maggot
+
+from maggot import store
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NO_SKLEARN = importlib.util.find_spec("sklearn") is None
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No user or system git config, no MAGGOT_* settings from the developer's shell."""
-    isolate_git(monkeypatch, tmp_path / "home")
+@pytest.fixture(autouse=True)
+def _python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scripts run maggot with the test interpreter (conftest isolates HOME, GIT_*)."""
     monkeypatch.setenv("PYTHON", sys.executable)
-    return tmp_path / "home"
 
 
 def make_repo(path: Path, *examples: str) -> Path:
     """A git repository holding copies of ``examples`` (files or packages), committed."""
-    path.mkdir()
-    git(path, "init", "-q")
-    (path / ".gitignore").write_text("experiments/\n__pycache__/\n")
+    files = {".gitignore": b"experiments/\n__pycache__/\n"}
     for name in examples:
         source = EXAMPLES / name
-        if source.is_dir():
-            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, path / name)
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "examples")
-    return path
+        copied = sorted(source.rglob("*")) if source.is_dir() else [source]
+        for file in copied:
+            if file.is_file() and "__pycache__" not in file.parts:
+                files[str(file.relative_to(EXAMPLES))] = file.read_bytes()
+    return init_repo(path, files)
 
 
 def run(argv: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -54,18 +49,12 @@ def run(argv: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[s
     return completed
 
 
-def maggot(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "maggot", *args], cwd, NO_COLOR="1")
-
-
 def read_log(run_dir: Path) -> str:
     (log,) = (run_dir / ".maggot" / "logs").iterdir()
     return log.read_text()
 
 
-def test_demo_records_summarizes_reproduces_and_removes_its_repository(
-    home: Path, tmp_path: Path
-) -> None:
+def test_demo_records_summarizes_reproduces_and_removes_its_repository(tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     completed = run(["bash", str(EXAMPLES / "demo.sh")], tmp_path, TMPDIR=str(scratch))
@@ -86,7 +75,7 @@ def test_demo_records_summarizes_reproduces_and_removes_its_repository(
     assert list(scratch.iterdir()) == []
 
 
-def test_demo_keep_leaves_the_repository_and_says_where(home: Path, tmp_path: Path) -> None:
+def test_demo_keep_leaves_the_repository_and_says_where(tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     completed = run(["bash", str(EXAMPLES / "demo.sh"), "--keep"], tmp_path, TMPDIR=str(scratch))
@@ -102,11 +91,11 @@ def test_demo_keep_leaves_the_repository_and_says_where(home: Path, tmp_path: Pa
         "0.0-0.5-10",
         "0.001-0.5-30",
     ]
-    listing = maggot("summarize", "experiments", cwd=kept)
+    listing = run_maggot("summarize", "experiments", cwd=kept)
     assert listing.returncode == 0 and "0.001-0.5-30" in listing.stdout
 
 
-def test_demo_rejects_an_unknown_argument(home: Path, tmp_path: Path) -> None:
+def test_demo_rejects_an_unknown_argument(tmp_path: Path) -> None:
     completed = run(["bash", str(EXAMPLES / "demo.sh"), "--kep"], tmp_path)
     assert completed.returncode == 2
     assert completed.stderr == "demo.sh: unknown argument --kep (try --help)\n"
@@ -114,7 +103,7 @@ def test_demo_rejects_an_unknown_argument(home: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(NO_SKLEARN, reason="scikit-learn is not installed (pip install -e '.[test]')")
-def test_iris_sweep_summarizes_and_reproduces(home: Path, tmp_path: Path) -> None:
+def test_iris_sweep_summarizes_and_reproduces(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", "iris_sklearn.py", "iris_sweep.sh")
     sweep = run(["bash", "iris_sweep.sh"], repo, CS="1.0 10.0", GAMMAS="0.01", NO_COLOR="1")
     assert sweep.returncode == 0, sweep.stderr
@@ -123,7 +112,7 @@ def test_iris_sweep_summarizes_and_reproduces(home: Path, tmp_path: Path) -> Non
     assert table[0].startswith("5-10.0-0.01 ") and "0.9733333333333334" in table[0]
     assert table[1].startswith("5-1.0-0.01 ") and "0.9333333333333333" in table[1]
     run_dir = repo / "experiments" / "5-1.0-0.01"
-    assert json.loads((run_dir / ".maggot" / "config.json").read_text()) == {
+    assert store.read_config(run_dir) == {
         "crossval": {"_random_seed": 42, "n_folds": 5},
         "model": {"C": 1.0, "gamma": 0.01},
     }
@@ -134,14 +123,12 @@ def test_iris_sweep_summarizes_and_reproduces(home: Path, tmp_path: Path) -> Non
     assert again.returncode == 0, again.stderr
     assert "experiments/5-1.0-0.01: already recorded, skipped" in again.stdout
 
-    replay = maggot("reproduce", "experiments/5-1.0-0.01", "--yes", cwd=repo)
+    replay = run_maggot("reproduce", "experiments/5-1.0-0.01", "--yes", cwd=repo)
     assert replay.returncode == 0, replay.stderr
     assert "reproduced: all 2 results match" in replay.stdout
 
 
-def test_package_module_with_a_json_config_records_and_reproduces(
-    home: Path, tmp_path: Path
-) -> None:
+def test_package_module_with_a_json_config_records_and_reproduces(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", "forecast")
     config_file = repo / "forecast" / "configs" / "weekly.json"
     completed = run(
@@ -151,16 +138,15 @@ def test_package_module_with_a_json_config_records_and_reproduces(
     )
     assert completed.returncode == 0, completed.stderr
     run_dir = repo / "experiments" / "365-28-0.3-0.05-0.2-7"
-    meta = run_dir / ".maggot"
-    assert json.loads((meta / "config.json").read_text()) == json.loads(config_file.read_text())
-    command_argv = json.loads((meta / "run.json").read_text())["command_argv"]
-    assert command_argv[1:] == ["-m", "forecast.train", "forecast/configs/weekly.json"]
-    results = json.loads((meta / "results.json").read_text())
+    assert store.read_config(run_dir) == json.loads(config_file.read_text())
+    command_argv = store.read_run_info(run_dir).command_argv
+    assert command_argv[1:] == ("-m", "forecast.train", "forecast/configs/weekly.json")
+    results = store.read_results(run_dir)
     assert 0 < results["mae"] < results["max_error"]
 
-    command = maggot("show-command", str(run_dir), cwd=repo)
+    command = run_maggot("show-command", str(run_dir), cwd=repo)
     assert command.stdout.rstrip().endswith("-m forecast.train forecast/configs/weekly.json")
-    replay = maggot("reproduce", "experiments/365-28-0.3-0.05-0.2-7", "--yes", cwd=repo)
+    replay = run_maggot("reproduce", "experiments/365-28-0.3-0.05-0.2-7", "--yes", cwd=repo)
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "reproduced: all 2 results match" in replay.stdout
 
@@ -180,7 +166,7 @@ OWN_LINES = ("run: preparing data in a child process", "run: done")
     ids=["fd-capture-logs-the-child", "sys-capture-misses-the-child"],
 )
 def test_capture_mode_decides_whether_a_child_process_is_logged(
-    home: Path, tmp_path: Path, mode: str, logs_child_output: bool
+    tmp_path: Path, mode: str, logs_child_output: bool
 ) -> None:
     repo = make_repo(tmp_path / "repo", "child_process.py")
     completed = run([sys.executable, "child_process.py", "--capture", mode], repo)
