@@ -264,6 +264,7 @@ file_names = st.text(
         and name not in IGNORED_NAMES
         and not name.startswith(".env")
         and not looks_secret(name)
+        and not name.endswith((".pyc", ".pyo"))  # bytecode is never snapshotted
     )
 )
 

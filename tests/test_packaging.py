@@ -1,78 +1,75 @@
-"""What a non-editable install ships: every package folder and the report's files.
-
-An editable install imports from the checkout and hides a package folder or a
-data file left out of pyproject.toml; a wheel would silently lack it.
-"""
+"""What ``pip install .`` puts in place: every package of the source tree, named as installed."""
 
 from __future__ import annotations
 
-import fnmatch
-import os
+import shutil
 from pathlib import Path
-from typing import Any
 
-import pytest
+from toolkit import run_python
 
-try:
-    import tomllib
-except ImportError:  # Python < 3.11
-    tomllib = pytest.importorskip("tomli")
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent
+# where each source folder's packages install
+INSTALLED_AS = {"maggot": "maggot", "hooks": "maggot_hooks"}
 
 
-@pytest.fixture(scope="module")
-def setuptools_table() -> Any:
-    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
-    return pyproject["tool"]["setuptools"]
-
-
-def package_folder(name: str, package_dir: dict[str, str]) -> Path:
-    """Where setuptools looks for package ``name`` (``a.b`` under a's mapped folder)."""
-    top, *rest = name.split(".")
-    return PROJECT_ROOT / package_dir.get(top, top) / Path(*rest)
-
-
-def test_every_package_folder_is_listed(setuptools_table: Any) -> None:
-    package_dir: dict[str, str] = setuptools_table["package-dir"]
-    listed = {package_folder(name, package_dir) for name in setuptools_table["packages"]}
-    on_disk = {
-        init.parent
-        for top in package_dir.values()
-        for init in (PROJECT_ROOT / top).rglob("__init__.py")
+def source_modules() -> set[str]:
+    """Installed paths of the source tree's Python files (``maggot_hooks/x.py`` for hooks/)."""
+    return {
+        "/".join((INSTALLED_AS[folder], *path.relative_to(ROOT / folder).parts))
+        for folder in INSTALLED_AS
+        for path in (ROOT / folder).rglob("*.py")
+        if "__pycache__" not in path.parts
     }
-    assert on_disk, "no package folders found"
-    assert sorted(map(str, on_disk - listed)) == []
-    assert sorted(map(str, listed - on_disk)) == []
 
 
-def test_every_data_file_in_a_package_is_package_data(setuptools_table: Any) -> None:
-    package_dir: dict[str, str] = setuptools_table["package-dir"]
-    package_data: dict[str, list[str]] = setuptools_table.get("package-data", {})
-    unshipped = []
-    for name in setuptools_table["packages"]:
-        folder = package_folder(name, package_dir)
-        patterns = package_data.get(name, [])
-        for directory, subdirectories, files in os.walk(folder):
-            # subpackages are checked on their own, caches are not shipped
-            subdirectories[:] = [
-                sub
-                for sub in subdirectories
-                if sub != "__pycache__" and not (Path(directory, sub) / "__init__.py").exists()
-            ]
-            for file in files:
-                relative = Path(directory, file).relative_to(folder).as_posix()
-                if file.endswith((".py", ".pyc")):
-                    continue
-                if not any(fnmatch.fnmatch(relative, pattern) for pattern in patterns):
-                    unshipped.append(f"{name}: {relative}")
-    assert unshipped == []
+def source_data_files() -> set[str]:
+    """Installed paths of the files in the source packages that are not Python."""
+    return {
+        "/".join((INSTALLED_AS[folder], *path.relative_to(ROOT / folder).parts))
+        for folder in INSTALLED_AS
+        for path in (ROOT / folder).rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts
+    }
 
 
-def test_the_report_assets_and_the_plotting_license_are_package_data(
-    setuptools_table: Any,
-) -> None:
-    patterns = setuptools_table["package-data"]["maggot"]
-    for asset in ("report.html", "report.js", "uPlot.iife.min.js", "uPlot.LICENSE"):
-        assert (PROJECT_ROOT / "maggot" / "assets" / asset).is_file()
-        assert any(fnmatch.fnmatch(f"assets/{asset}", pattern) for pattern in patterns)
+def test_a_regular_install_builds_every_package_of_the_tree(tmp_path: Path) -> None:
+    # build_py is the step of a regular (not editable) install that gathers the
+    # packages; run on a copy so the checkout gets no build/ or egg-info
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    for folder in INSTALLED_AS:
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
+    # a subpackage nobody listed anywhere: found all the same
+    (source / "maggot" / "newpart").mkdir()
+    (source / "maggot" / "newpart" / "__init__.py").write_text('"""A new subpackage."""\n')
+    built = tmp_path / "built"
+
+    completed = run_python(["setup.py", "-q", "build_py", "-d", str(built)], cwd=source)
+    assert completed.returncode == 0, completed.stderr
+
+    installed = {path.relative_to(built).as_posix() for path in built.rglob("*.py")}
+    assert installed == source_modules() | {"maggot/newpart/__init__.py"}
+    # the report page's own files and the embedded plotting library with its license
+    data = {
+        path.relative_to(built).as_posix()
+        for path in built.rglob("*")
+        if path.is_file() and path.suffix != ".py"
+    }
+    assert data == source_data_files()
+    assert {"maggot/assets/uPlot.LICENSE", "maggot/assets/report.js"} <= data
+    # no top-level "hooks" package to shadow a user's own module of that name
+    assert sorted(path.name for path in built.iterdir()) == ["maggot", "maggot_hooks"]
+
+
+def test_the_installed_hooks_import_as_maggot_hooks_only(tmp_path: Path) -> None:
+    # outside the checkout, so only what the install provides is importable
+    code = (
+        "import importlib.util, maggot_hooks.check_run_dirs, maggot.cli\n"
+        "print(importlib.util.find_spec('hooks'))"
+    )
+    completed = run_python(["-c", code], cwd=tmp_path, env={"PYTHONPATH": ""})
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == "None\n"
