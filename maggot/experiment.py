@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from maggot import capture, gitsnap, secrets, store
+from maggot import capture, entries, gitsnap, secrets, store
 from maggot.config import Config, flatten, safe_directory_name, to_json_value, unflatten
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
 
@@ -73,7 +73,7 @@ class Experiment:
             raise MaggotError(
                 f"if_exists_mode {if_exists_mode!r}: expected one of {', '.join(IF_EXISTS_MODES)}"
             )
-        capture_mode = capture_output or os.environ.get(ENV_CAPTURE) or "sys"
+        capture_mode = capture_output or os.environ.get(ENV_CAPTURE) or "auto"
         if capture_mode not in capture.CAPTURE_MODES:
             raise MaggotError(
                 f"capture_output {capture_mode!r}: expected one of "
@@ -82,9 +82,11 @@ class Experiment:
         self.experiments_dir = os.fspath(experiments_dir)
         self._capture_mode = capture_mode
         self._capture: capture.OutputCapture | None = None
-        self._entered_at: float | None = None
         self._finished = False
         self._resumed = resume_from is not None
+        self._entry_index: int | None = None
+        self._entry_clock: float | None = None
+        self._exclude_dirs: list[str] = []
 
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
@@ -99,13 +101,20 @@ class Experiment:
             name = _run_name(self.config, experiment_name, add_date)
             self._run_dir = self._claim(name, if_exists_mode)
             self._name = os.path.basename(self._run_dir)
+            self._exclude_dirs = [
+                os.path.abspath(self.experiments_dir),
+                os.path.abspath(self._run_dir),
+            ]
             self._started_at = utc_now()
-            self._started_clock = time.monotonic()
+            self._entry_clock = time.monotonic()
+            os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
+            self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
             if os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
-                self._record_continuation()
+                self._begin_entry(entries.ENTRY_CONTINUE)
             else:
                 self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
             atexit.register(self._finish_at_exit)
+            return
 
         os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
         self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
@@ -179,9 +188,17 @@ class Experiment:
             store.write_json_atomic(results_path, unflatten(results))
 
     def __enter__(self) -> Experiment:
-        self._entered_at = time.monotonic()
+        if self._entry_index is None:
+            # resume_from, or a second ``with`` on this object: a new entry into the run
+            self._started_at = utc_now()
+            if self._resumed and not os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
+                pass  # a maggot 0.2 run has no run.json to list entries in
+            else:
+                self._begin_entry(entries.ENTRY_RESUME if self._resumed else entries.ENTRY_CONTINUE)
+                if self._resumed:
+                    atexit.register(self._finish_at_exit)
+        self._entry_clock = time.monotonic()
         self._finished = False
-        self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
         self._capture = capture.OutputCapture(self._logfile, self._capture_mode)
         self._capture.start()
         return self
@@ -203,7 +220,7 @@ class Experiment:
         self._finish(exc)
 
     def _finish_at_exit(self) -> None:
-        if self._finished:
+        if self._finished or self._entry_index is None:
             return
         try:
             # an uncaught exception leaves sys.last_value set before atexit runs
@@ -213,6 +230,9 @@ class Experiment:
 
     def _finish(self, exc: BaseException | None) -> None:
         self._finished = True
+        index, self._entry_index = self._entry_index, None
+        if index is None:
+            return
         if exc is None or _is_clean_exit(exc):
             status, exit_info = store.STATUS_COMPLETED, None
         elif isinstance(exc, KeyboardInterrupt):
@@ -223,29 +243,36 @@ class Experiment:
         else:
             status = store.STATUS_FAILED
             exit_info = {"type": type(exc).__name__, "message": str(exc)}
-        started = (
-            self._entered_at
-            if self._entered_at is not None
-            else getattr(self, "_started_clock", None)
-        )
-        updates: dict[str, Any] = {"status": status, "ended_at": utc_now(), "exit": exit_info}
-        if started is not None:
-            updates["duration_seconds"] = round(time.monotonic() - started, 3)
+        outcome: dict[str, Any] = {"status": status, "ended_at": utc_now(), "exit": exit_info}
+        if self._entry_clock is not None:
+            outcome["duration_seconds"] = round(time.monotonic() - self._entry_clock, 3)
         foreign = _modules_under(os.environ.get(ENV_ORIGINAL_ROOT))
         if foreign:
-            updates["imports_outside_snapshot"] = foreign
-        self._update_run_info(**updates)
-
-    def _update_run_info(self, **updates: Any) -> None:
-        path = store.meta_path(self._run_dir, store.RUN_FILE)
+            outcome["imports_outside_snapshot"] = foreign
         try:
-            info = store.read_json_object(path)
-        except (FileNotFoundError, CorruptRunError):
-            if self._resumed:
-                return  # a 0.2 run has no run.json to update
-            info = {}
-        info.update(updates)
-        store.write_json_atomic(path, info)
+            entries.end_entry(self._run_dir, index, outcome)
+        except CorruptRunError as error:
+            # never overwrite what cannot be read; the block's own exception goes on
+            print(f"maggot: warning: outcome not recorded: {error}", file=sys.stderr)
+
+    def _begin_entry(self, kind: str, first: dict[str, Any] | None = None) -> None:
+        """List this process's entry into the run in run.json."""
+        cwd = os.getcwd()
+        entry: dict[str, Any] = {
+            "kind": kind,
+            "started_at": self._started_at,
+            "command_argv": capture.process_argv(),
+            "cwd": cwd,
+            "hostname": capture.host_name(),
+            "pid": os.getpid(),
+            "log": os.path.relpath(self._logfile, store.meta_path(self._run_dir)),
+        }
+        if first is None:
+            current = entries.code_state(cwd, self._exclude_dirs or [self._run_dir])
+            recorded = entries.recorded_code_state(self._run_dir)
+            if current is not None and current != recorded:
+                entry["code"] = current
+        self._entry_index = entries.begin_entry(self._run_dir, entry, first)
 
     def _claim(self, name: str, if_exists_mode: str) -> str:
         forced_dir = os.environ.pop(ENV_RUN_DIR, None)
@@ -267,23 +294,6 @@ class Experiment:
             run_dir = _resolve_existing(run_dir, if_exists_mode)
         os.makedirs(store.meta_path(run_dir), exist_ok=True)
         return run_dir
-
-    def _record_continuation(self) -> None:
-        """``continue`` into a recorded run: its first start stays the record of it.
-
-        Config, command, environment and snapshot describe the start that
-        ``maggot reproduce`` replays; later entries are listed in run.json.
-        """
-        path = store.meta_path(self._run_dir, store.RUN_FILE)
-        try:
-            info = store.read_json_object(path)
-        except CorruptRunError:
-            info = {}
-        earlier = info.get("continued")
-        continued: list[Any] = earlier if isinstance(earlier, list) else []
-        continued.append({"at": self._started_at, "command_argv": capture.process_argv()})
-        info.update(continued=continued, status=store.STATUS_RUNNING, ended_at=None, exit=None)
-        store.write_json_atomic(path, info)
 
     def _record_start(
         self,
@@ -316,9 +326,8 @@ class Experiment:
             )
         if snapshot:
             head = gitsnap.take_snapshot(
-                run_dir, cwd, [os.path.abspath(self.experiments_dir), os.path.abspath(run_dir)],
-                snapshot_limits or gitsnap.DEFAULT_LIMITS,
-            )  # fmt: skip
+                run_dir, cwd, self._exclude_dirs, snapshot_limits or gitsnap.DEFAULT_LIMITS
+            )
         else:
             head = gitsnap.record_disabled(run_dir, cwd, "snapshot turned off")
         if head.get("commit"):
@@ -345,7 +354,7 @@ class Experiment:
         reproduction_of = os.environ.get(ENV_REPRODUCTION_OF)
         if reproduction_of:
             info["reproduction_of"] = reproduction_of
-        store.write_json_atomic(store.meta_path(run_dir, store.RUN_FILE), info)
+        self._begin_entry(entries.ENTRY_START, first=info)
 
 
 def make_config(config: Any) -> Config:

@@ -146,19 +146,23 @@ def record_disabled(run_dir: str, cwd: str, reason: str) -> dict[str, Any]:
     return head
 
 
+def exclusion_pathspec(toplevel: str, exclude_dirs: Sequence[str]) -> list[str]:
+    """A git pathspec leaving out ``exclude_dirs`` (the runs), or [] when none is inside."""
+    pathspec = ["--"]
+    for directory in exclude_dirs:
+        relative = _relative_inside(directory, toplevel)
+        if relative:
+            pathspec.append(f":(exclude,literal){relative}")
+    return pathspec if len(pathspec) > 1 else []
+
+
 def _snapshot(
     run_dir: str, cwd: str, exclude_dirs: Sequence[str], limits: SnapshotLimits
 ) -> dict[str, Any]:
     toplevel = find_toplevel(cwd)
     if toplevel is None:
         return no_snapshot("not inside a git repository")
-    pathspec = ["--"]
-    for directory in exclude_dirs:
-        relative = _relative_inside(directory, toplevel)
-        if relative:
-            pathspec.append(f":(exclude,literal){relative}")
-    if len(pathspec) == 1:
-        pathspec = []
+    pathspec = exclusion_pathspec(toplevel, exclude_dirs)
 
     # one round of git processes: they overlap, and the diff is usually needed anyway
     status_process = start_git(

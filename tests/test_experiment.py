@@ -480,4 +480,5 @@ def test_continue_keeps_the_first_start_as_the_record(repo, monkeypatch):
     for name, content in recorded.items():
         assert meta(second.experiment_dir, name).read_bytes() == content, name
     run = read_json(meta(second.experiment_dir, "run.json"))
-    assert len(run["continued"]) == 1 and run["status"] == "running"
+    assert [entry["kind"] for entry in run["entries"]] == ["start", "continue"]
+    assert run["status"] == "running"
