@@ -460,6 +460,8 @@ class _Pump:
         self._drains_done = 0
         self._ended = False
         self._handed_over = threading.Event()
+        # a forked child shares the wake pipe but not the thread: it must leave both alone
+        self._pid = os.getpid()
         self._thread = threading.Thread(target=self._run, name="maggot-output", daemon=True)
 
     def start(self) -> None:
@@ -472,6 +474,8 @@ class _Pump:
         has writers (children) is left running and handed to a relay process
         when this process exits.
         """
+        if os.getpid() != self._pid:
+            return
         with self._lock:
             if self._ended:
                 return
@@ -552,6 +556,8 @@ class _Pump:
 
     def hand_over(self) -> None:
         """At exit, with children still writing: a small process copies to the terminal."""
+        if os.getpid() != self._pid:
+            return
         with self._lock:
             if self._ended:
                 return
