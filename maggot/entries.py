@@ -221,6 +221,17 @@ def live_status(info: dict[str, Any]) -> str:
     return status
 
 
+def first_start_status(info: dict[str, Any]) -> str:
+    """How the first start (what a replay repeats) ended; ``killed`` if its process is gone."""
+    listed = read_entries(info)
+    if not listed:
+        return live_status(info)
+    first = listed[0]
+    if first.status == store.STATUS_RUNNING and _process_gone(first.hostname, first.pid):
+        return STATUS_KILLED
+    return first.status
+
+
 def running_processes_gone(info: dict[str, Any]) -> bool:
     """Whether every entry still marked running was made on this host by a process now gone."""
     running = [entry for entry in read_entries(info) if entry.status == store.STATUS_RUNNING]

@@ -9,10 +9,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from maggot import codediff, gitsnap, store
+from maggot import codediff, entries, gitsnap, store
 from maggot.codediff import Repository, find_repository
 from maggot.config import flatten
 from maggot.errors import GitError, MaggotError, ReproduceError
@@ -119,7 +120,9 @@ def plan_reproduction(
         cwd=relative_cwd,
         replay_dir=next_replay_dir(run_dir),
         worktree=worktree,
-        notes=_snapshot_notes(snapshot) + _command_notes(record.info, command, roots, snapshot),
+        notes=_unfinished_notes(record.info)
+        + _snapshot_notes(snapshot)
+        + _command_notes(record.info, command, roots, snapshot),
     )
 
 
@@ -143,21 +146,41 @@ def _command_notes(
         "snapshot holds all of it, otherwise this path as it is now"
         for path in _checkout_paths(command, roots, snapshot.head.get("script"))
     ]
-    continued = info.get("continued")
-    if isinstance(continued, list) and continued:
+    later = entries.read_entries(dict(info))[1:]
+    if later:
+        kinds = ", ".join(
+            f"{count} {kind}" for kind, count in Counter(entry.kind for entry in later).items()
+        )
         notes.append(
-            f"the run was continued {len(continued)} time(s) after its first start; the replay "
+            f"the run has {len(later) + 1} entries (its first start, then {kinds}); the replay "
             "repeats the first start only, so results of later entries may not come back"
         )
     return notes
 
 
+def _unfinished_notes(info: Mapping[str, Any]) -> list[str]:
+    """Said first: an original that never finished may have no complete results."""
+    status = entries.first_start_status(dict(info))
+    if status == store.STATUS_RUNNING:
+        why = "it is still marked running (running now, or stopped without a trace)"
+    elif status == entries.STATUS_KILLED:
+        why = "it is marked running but its process is gone (killed)"
+    elif status == store.STATUS_INTERRUPTED:
+        why = "it was interrupted"
+    else:
+        return []
+    return [f"the original run never finished: {why}; its results may be incomplete"]
+
+
 def _snapshot_notes(snapshot: gitsnap.GitSnapshot) -> list[str]:
     """What the run had that its snapshot does not hold."""
     head = snapshot.head
+    skipped: dict[str, list[str]] = {}
+    for item in head.get("skipped", []):
+        skipped.setdefault(str(item.get("reason")), []).append(str(item.get("path")))
     notes = [
-        f"not in the snapshot: {item.get('path')} ({item.get('reason')})"
-        for item in head.get("skipped", [])
+        f"not in the snapshot ({reason}): {_count_files(paths)}"
+        for reason, paths in skipped.items()
     ]
     if head.get("script") is None:
         notes.append(
@@ -171,6 +194,12 @@ def _snapshot_notes(snapshot: gitsnap.GitSnapshot) -> list[str]:
                 "snapshot: the replay uses its recorded commit"
             )
     return notes
+
+
+def _count_files(paths: Sequence[str], shown: int = 3) -> str:
+    """``2 files: a, b`` with at most ``shown`` names."""
+    names = ", ".join(paths[:shown]) + (", ..." if len(paths) > shown else "")
+    return f"{len(paths)} file{'s' if len(paths) != 1 else ''}: {names}"
 
 
 def replay_command(command_argv: Sequence[str], python: str, run_dir: str) -> list[str]:
@@ -545,7 +574,7 @@ def _code_state_differences(plan: ReproducePlan) -> list[str]:
     changed = [
         f"{path} ({_STATUS_WORDS.get(kind, kind)})"
         for kind, path in zip(fields[::2], fields[1::2])
-        if kind != "A"
+        if kind != "A" and not (kind == "M" and _appended_to(plan.snapshot, replayed, path))
     ]
     if not changed:
         return []
@@ -553,6 +582,20 @@ def _code_state_differences(plan: ReproducePlan) -> list[str]:
 
 
 _STATUS_WORDS = {"M": "modified", "D": "missing", "T": "type changed"}
+
+
+def _appended_to(recorded: gitsnap.GitSnapshot, replayed: gitsnap.GitSnapshot, path: str) -> bool:
+    """An untracked file the replay only added to (a log its script opened before the
+    Experiment started): the replay began from what the snapshot recorded."""
+    if path not in recorded.untracked_files():
+        return False
+    try:
+        with open(os.path.join(recorded.untracked_dir, path), "rb") as file:
+            before = file.read()
+        with open(os.path.join(replayed.untracked_dir, path), "rb") as file:
+            return file.read().startswith(before)
+    except OSError:
+        return False
 
 
 def check_replay(plan: ReproducePlan, exit_code: int, rtol: float, atol: float) -> ReplayOutcome:

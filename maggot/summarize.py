@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from maggot import store
+from maggot import entries, store
 from maggot.config import flatten
 from maggot.errors import MaggotError, NotARunError
 
@@ -125,7 +125,12 @@ def summarize(
                 continue
             warnings.extend(record.problems)
             if record.status == store.STATUS_RUNNING:
-                warnings.append(f"{run_dir}: status is 'running' (still running, or killed)")
+                status = entries.live_status(record.info)
+                if status == entries.STATUS_KILLED:
+                    warnings.append(f"{run_dir}: recorded as running, but its process is gone")
+                else:
+                    warnings.append(f"{run_dir}: status is 'running' (still running, or killed)")
+                record = record._replace(status=status)
             records.append(record)
         names = [_display_name(record) for record in records]
         if len(set(names)) != len(names):
