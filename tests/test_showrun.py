@@ -46,7 +46,9 @@ def test_a_killed_run_shows_and_lists_as_killed(workdir):
             sys.executable,
             "-c",
             "import sys\nfrom maggot import Experiment\n"
-            "with Experiment(config={'a': 1}):\n    print('up', flush=True)\n    sys.stdin.read()\n",
+            "with Experiment(config={'a': 1}):\n"
+            "    print('up', flush=True)\n"
+            "    sys.stdin.read()\n",
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
