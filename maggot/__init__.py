@@ -30,6 +30,10 @@ def get_current_separator() -> str:
 from maggot.config import Config  # noqa: E402
 from maggot.errors import MaggotError  # noqa: E402
 from maggot.experiment import Experiment  # noqa: E402
+from maggot.launch import note_launch_command  # noqa: E402
+
+# worker processes started later (multiprocessing, joblib) record this command, not theirs
+note_launch_command()
 
 __all__ = [
     "DEFAULT_SEPARATOR",

@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from maggot import capture, entries, gitsnap, secrets, store
+from maggot import capture, entries, gitsnap, launch, secrets, store
 from maggot.config import Config, flatten, safe_directory_name, to_json_value, unflatten
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
 
 IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
+NAME_SOURCES = ("config", "overrides")
 # set by `maggot reproduce` for the replayed process
 ENV_RUN_DIR = "MAGGOT_RUN_DIR"
 ENV_REPRODUCTION_OF = "MAGGOT_REPRODUCTION_OF"
@@ -58,20 +59,30 @@ class Experiment:
         snapshot_limits: gitsnap.SnapshotLimits | None = None,
         capture_output: str | None = None,
         secret_env_words: tuple[str, ...] = (),
+        name_from: str | None = None,
     ) -> None:
         """Create a new run from ``config`` or reopen one with ``resume_from``.
 
         config: a dict, a path to a JSON file, an ``argparse.Namespace`` or a Config.
         if_exists_mode: "prompt", "exit", "delete", "continue" or "increment".
         snapshot: record the git state (default on; ``MAGGOT_SNAPSHOT=0`` turns it off).
-        capture_output: "sys" (default), "fd" (also child processes and C
-        extensions) or "none"; ``MAGGOT_CAPTURE`` sets the default.
+        capture_output: "auto" (default: "fd" where file descriptors can be
+        redirected, else "sys"), "fd" (the process and its children at the file
+        descriptor level), "sys" (Python's sys.stdout/sys.stderr only) or
+        "none"; ``MAGGOT_CAPTURE`` sets the default.
+        name_from: "config" (the identifier of the config values) or
+        "overrides" (a Hydra job's command-line overrides); the default is
+        "overrides" for an OmegaConf config inside a Hydra job, else "config".
         """
         if (config is None) == (resume_from is None):
             raise MaggotError("pass either a config or resume_from (a run directory), not both")
         if if_exists_mode not in IF_EXISTS_MODES:
             raise MaggotError(
                 f"if_exists_mode {if_exists_mode!r}: expected one of {', '.join(IF_EXISTS_MODES)}"
+            )
+        if name_from is not None and name_from not in NAME_SOURCES:
+            raise MaggotError(
+                f"name_from {name_from!r}: expected one of {', '.join(NAME_SOURCES)}"
             )
         capture_mode = capture_output or os.environ.get(ENV_CAPTURE) or "auto"
         if capture_mode not in capture.CAPTURE_MODES:
@@ -87,6 +98,7 @@ class Experiment:
         self._entry_index: int | None = None
         self._entry_clock: float | None = None
         self._exclude_dirs: list[str] = []
+        self._launch = launch.current_launch()
 
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
@@ -98,6 +110,8 @@ class Experiment:
         else:
             self.config = make_config(config)
             config_data = self.config.to_dict()
+            if experiment_name is None:
+                experiment_name = _hydra_name(self._launch.hydra, config, name_from)
             name = _run_name(self.config, experiment_name, add_date)
             self._run_dir = self._claim(name, if_exists_mode)
             self._name = os.path.basename(self._run_dir)
@@ -257,11 +271,11 @@ class Experiment:
 
     def _begin_entry(self, kind: str, first: dict[str, Any] | None = None) -> None:
         """List this process's entry into the run in run.json."""
-        cwd = os.getcwd()
+        cwd = self._launch.cwd
         entry: dict[str, Any] = {
             "kind": kind,
             "started_at": self._started_at,
-            "command_argv": capture.process_argv(),
+            "command_argv": self._launch.argv,
             "cwd": cwd,
             "hostname": capture.host_name(),
             "pid": os.getpid(),
@@ -303,15 +317,18 @@ class Experiment:
         secret_env_words: tuple[str, ...],
     ) -> None:
         run_dir = self._run_dir
-        cwd = os.getcwd()
-        argv = capture.process_argv()
+        cwd = self._launch.cwd
+        argv = self._launch.argv
         store.write_json_atomic(store.meta_path(run_dir, store.CONFIG_FILE), config_data)
         store.write_text_atomic(
             store.meta_path(run_dir, store.COMMAND_FILE), capture.shell_command(argv) + "\n"
         )
         store.write_json_atomic(
             store.meta_path(run_dir, store.ENVIRON_FILE),
-            secrets.redact_environ(os.environ, secret_env_words),
+            secrets.redact_environ(
+                {key: value for key, value in os.environ.items() if key != launch.ENV_LAUNCH_ARGV},
+                secret_env_words,
+            ),
         )
         store.write_text_atomic(
             store.meta_path(run_dir, store.PACKAGES_FILE),
@@ -326,7 +343,11 @@ class Experiment:
             )
         if snapshot:
             head = gitsnap.take_snapshot(
-                run_dir, cwd, self._exclude_dirs, snapshot_limits or gitsnap.DEFAULT_LIMITS
+                run_dir,
+                cwd,
+                self._exclude_dirs,
+                snapshot_limits or gitsnap.DEFAULT_LIMITS,
+                script=self._launch.script,
             )
         else:
             head = gitsnap.record_disabled(run_dir, cwd, "snapshot turned off")
@@ -351,6 +372,11 @@ class Experiment:
             "capture_output": self._capture_mode,
             **capture.describe_process(),
         }
+        if self._launch.process_argv != argv:
+            # a worker process, or one job of a Hydra sweep: what this process really ran
+            info["process_argv"] = self._launch.process_argv
+        if self._launch.hydra is not None:
+            info["hydra"] = self._launch.hydra.as_json()
         reproduction_of = os.environ.get(ENV_REPRODUCTION_OF)
         if reproduction_of:
             info["reproduction_of"] = reproduction_of
@@ -358,7 +384,12 @@ class Experiment:
 
 
 def make_config(config: Any) -> Config:
-    """Turn a dict, JSON path, argparse.Namespace or Config into a storable Config."""
+    """Turn a mapping, JSON path, argparse.Namespace or Config into a storable Config.
+
+    An OmegaConf config (Hydra) is stored resolved, interpolations replaced by values.
+    """
+    if is_omegaconf(config):
+        config = omegaconf_to_container(config)
     if isinstance(config, Config):
         data = config.to_dict()
     elif isinstance(config, Mapping):
@@ -376,6 +407,32 @@ def make_config(config: Any) -> Config:
             "to a JSON file, an argparse.Namespace or a maggot Config"
         )
     return Config.from_dict(to_json_value(data))
+
+
+def is_omegaconf(value: Any) -> bool:
+    """Whether ``value`` is an OmegaConf DictConfig/ListConfig (omegaconf is not imported)."""
+    return type(value).__module__.split(".", 1)[0] == "omegaconf"
+
+
+def omegaconf_to_container(value: Any) -> Any:
+    """An OmegaConf config as plain dicts and lists, interpolations resolved."""
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.to_container(value, resolve=True)
+    except Exception as error:  # omegaconf's errors have no common public base
+        raise ConfigError(f"the OmegaConf config cannot be resolved: {error}") from None
+
+
+def _hydra_name(job: launch.HydraJob | None, config: Any, name_from: str | None) -> str | None:
+    """The run name for a Hydra job named from its overrides, or None to use the config."""
+    if name_from is None:
+        name_from = "overrides" if job is not None and is_omegaconf(config) else "config"
+    if name_from == "config":
+        return None
+    if job is None:
+        raise MaggotError("name_from='overrides' needs a running Hydra job")
+    return safe_directory_name(launch.hydra_run_name(job))
 
 
 def _is_namespace(config: Any) -> bool:

@@ -110,17 +110,19 @@ def take_snapshot(
     cwd: str,
     exclude_dirs: Sequence[str],
     limits: SnapshotLimits = DEFAULT_LIMITS,
+    script: str | None = None,
 ) -> dict[str, Any]:
     """Record the code state of the repository containing ``cwd`` into ``run_dir``.
 
     Writes ``.maggot/git/{head.json,diff.patch,untracked/}`` and returns the
-    head record. Never raises for git trouble: a run without a usable
+    head record. ``script`` is the program's script when ``__main__`` is not
+    (a worker process). Never raises for git trouble: a run without a usable
     repository records why there is no snapshot.
     """
     git_dir = store.git_path(run_dir)
     os.makedirs(git_dir, exist_ok=True)
     try:
-        head = _snapshot(run_dir, cwd, exclude_dirs, limits)
+        head = _snapshot(run_dir, cwd, exclude_dirs, limits, script)
     except GitError as error:
         message = str(error)
         if "not a git repository" in message:
@@ -157,7 +159,11 @@ def exclusion_pathspec(toplevel: str, exclude_dirs: Sequence[str]) -> list[str]:
 
 
 def _snapshot(
-    run_dir: str, cwd: str, exclude_dirs: Sequence[str], limits: SnapshotLimits
+    run_dir: str,
+    cwd: str,
+    exclude_dirs: Sequence[str],
+    limits: SnapshotLimits,
+    script: str | None = None,
 ) -> dict[str, Any]:
     toplevel = find_toplevel(cwd)
     if toplevel is None:
@@ -199,7 +205,7 @@ def _snapshot(
         "remotes": remotes,
         "repo_root": toplevel,
         "cwd": _relative_inside(cwd, toplevel) or "",
-        "script": _script_path(toplevel),
+        "script": _script_path(toplevel, cwd, script),
         "is_dirty": bool(patch or status.untracked),
         "counts": {
             "staged": status.staged,
@@ -319,12 +325,13 @@ def _parse_remotes(output: bytes) -> dict[str, str]:
     return remotes
 
 
-def _script_path(toplevel: str) -> str | None:
+def _script_path(toplevel: str, cwd: str, script: str | None) -> str | None:
     main = sys.modules.get("__main__")
-    main_file = getattr(main, "__file__", None)
+    main_file = script or getattr(main, "__file__", None)
     if not main_file:
         return None
-    return _relative_inside(os.path.abspath(main_file), toplevel)
+    # relative to where the program started, which is not the current directory after a chdir
+    return _relative_inside(os.path.join(cwd, main_file), toplevel)
 
 
 def _submodules(toplevel: str, flags: dict[str, str]) -> list[dict[str, Any]]:

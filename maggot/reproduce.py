@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,8 +20,8 @@ from maggot.config import flatten
 from maggot.errors import GitError, MaggotError, ReproduceError
 from maggot.experiment import ENV_ORIGINAL_ROOT, ENV_REPRODUCTION_OF, ENV_RUN_DIR
 from maggot.git import run_git, split_nul
+from maggot.launch import PYTHON_OPTIONS_WITH_VALUE, is_bootstrap
 
-_PYTHON_OPTIONS_WITH_VALUE = ("-X", "-W", "--check-hash-based-pycs")
 _NOTEBOOK_MODULES = ("ipykernel_launcher", "ipykernel", "IPython", "jupyter")
 REPLAY_SUFFIX = ".repro-"
 
@@ -208,11 +209,17 @@ def replay_command(command_argv: Sequence[str], python: str, run_dir: str) -> li
     Refuses commands that cannot be replayed: ``python -c``, stdin, an
     interactive interpreter or a notebook kernel.
     """
+    if is_bootstrap(command_argv):
+        raise ReproduceError(
+            f"{run_dir}: the recorded command starts a worker process "
+            f"({shlex.join(command_argv[1:3])} ...), not the program that launched it; "
+            "it cannot be replayed"
+        )
     arguments = list(command_argv[1:])
     index = 0
     while index < len(arguments):
         argument = arguments[index]
-        if argument in _PYTHON_OPTIONS_WITH_VALUE:
+        if argument in PYTHON_OPTIONS_WITH_VALUE:
             index += 2
             continue
         if argument == "-m":
