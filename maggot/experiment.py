@@ -81,9 +81,7 @@ class Experiment:
                 f"if_exists_mode {if_exists_mode!r}: expected one of {', '.join(IF_EXISTS_MODES)}"
             )
         if name_from is not None and name_from not in NAME_SOURCES:
-            raise MaggotError(
-                f"name_from {name_from!r}: expected one of {', '.join(NAME_SOURCES)}"
-            )
+            raise MaggotError(f"name_from {name_from!r}: expected one of {', '.join(NAME_SOURCES)}")
         capture_mode = capture_output or os.environ.get(ENV_CAPTURE) or "auto"
         if capture_mode not in capture.CAPTURE_MODES:
             raise MaggotError(

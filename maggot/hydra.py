@@ -125,4 +125,3 @@ def _register_return_value(experiment: Experiment, value: Any) -> None:
             experiment.register_result(name, item)
     elif isinstance(value, (int, float, str, bool)):
         experiment.register_result(RETURN_VALUE_RESULT, value)
-

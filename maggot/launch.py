@@ -96,7 +96,12 @@ def is_bootstrap(argv: Sequence[str]) -> bool:
 
 
 def note_launch_command() -> None:
-    """Leave this program's command where the worker processes it starts will find it."""
+    """Leave this program's command where the worker processes it starts will find it.
+
+    Only needed without Linux's /proc, where a worker reads its ancestors' commands.
+    """
+    if os.path.isdir("/proc/self"):
+        return
     argv = capture.process_argv()
     if not is_bootstrap(argv):
         os.environ[ENV_LAUNCH_ARGV] = json.dumps(argv)
@@ -118,15 +123,18 @@ def current_launch() -> Launch:
 
 
 def _launching_argv() -> list[str] | None:
+    ancestor = _ancestor_argv()
+    if ancestor is not None:
+        return ancestor
     inherited = os.environ.get(ENV_LAUNCH_ARGV)
     if inherited:
         try:
             argv = json.loads(inherited)
         except ValueError:
-            argv = None
+            return None
         if isinstance(argv, list) and argv and all(isinstance(part, str) for part in argv):
             return argv
-    return _ancestor_argv()
+    return None
 
 
 def _ancestor_argv() -> list[str] | None:

@@ -20,7 +20,7 @@ from maggot.config import flatten
 from maggot.errors import GitError, MaggotError, ReproduceError
 from maggot.experiment import ENV_ORIGINAL_ROOT, ENV_REPRODUCTION_OF, ENV_RUN_DIR
 from maggot.git import run_git, split_nul
-from maggot.launch import PYTHON_OPTIONS_WITH_VALUE, is_bootstrap
+from maggot.launch import ENV_LAUNCH_ARGV, PYTHON_OPTIONS_WITH_VALUE, is_bootstrap
 
 _NOTEBOOK_MODULES = ("ipykernel_launcher", "ipykernel", "IPython", "jupyter")
 REPLAY_SUFFIX = ".repro-"
@@ -498,6 +498,8 @@ def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
     ]
     if python_path:
         environment["PYTHONPATH"] = os.pathsep.join(python_path)
+    # the replay's workers must find the replay's command, not this one's
+    environment.pop(ENV_LAUNCH_ARGV, None)
     environment[ENV_RUN_DIR] = os.path.abspath(plan.replay_dir)
     environment[ENV_REPRODUCTION_OF] = os.path.abspath(plan.run_dir)
     environment[ENV_ORIGINAL_ROOT] = plan.repository.toplevel
