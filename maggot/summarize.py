@@ -66,6 +66,9 @@ class Summary(NamedTuple):
     param_names: list[str]
     warnings: list[str]
     runs_found: int
+    # with no run within the depth: how many lie deeper, and the depth that reaches the nearest
+    deeper_runs: int = 0
+    nearest_depth: int | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -164,13 +167,22 @@ def summarize(
     rows = [row for row in rows if all(_matches(row, condition) for condition in conditions)]
     if sort_key is not None:
         rows = _sorted(rows, sort_key, ascending)
+    deeper: list[str] = []
+    if not records and max_depth is not None:
+        deeper = store.find_run_dirs(root, None)
     return Summary(
         rows=rows,
         metric_names=_union_keys(row.metrics for row in rows),
         param_names=_union_keys(row.params for row in rows) if with_params else [],
         warnings=warnings,
         runs_found=len(records),
+        deeper_runs=len(deeper),
+        nearest_depth=min((_depth(path, root) for path in deeper), default=None),
     )
+
+
+def _depth(run_dir: str, root: str) -> int:
+    return len(os.path.relpath(run_dir, root).split(os.sep))
 
 
 @contextlib.contextmanager
@@ -275,6 +287,20 @@ def render_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+_TABLE_VALUE_WIDTH = 40
+
+
+def table_value(value: Any) -> str:
+    """A cell for a table: a long list as its length and last item (JSON output keeps it all)."""
+    text = render_value(value)
+    if isinstance(value, list) and value and len(text) > _TABLE_VALUE_WIDTH:
+        last = render_value(value[-1])
+        if len(last) > _TABLE_VALUE_WIDTH:
+            last = last[: _TABLE_VALUE_WIDTH - 3] + "..."
+        return f"[{len(value)} items, last {last}]"
+    return text
+
+
 def _cells(summary: Summary) -> list[list[Any]]:
     return [
         [row.run, row.status]
@@ -303,7 +329,8 @@ def render(summary: Summary, output_format: str) -> str:
         return f"[\n{lines}\n]\n" if lines else "[]\n"
     columns = summary.columns
     values = _cells(summary)
-    cells = [["" if value is _MISSING else render_value(value) for value in row] for row in values]
+    show = render_value if output_format == "csv" else table_value
+    cells = [["" if value is _MISSING else show(value) for value in row] for row in values]
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
