@@ -245,7 +245,7 @@ class OutputCapture:
             try:
                 self._start_fd()
             except OSError:
-                self._undo_fd()
+                self._restore_fds()
                 self.mode = "sys"
             else:
                 self.mode = "fd"
@@ -275,7 +275,8 @@ class OutputCapture:
             self._pumps.append(pump)
             pump.start()
 
-    def _undo_fd(self) -> None:
+    def _restore_fds(self) -> None:
+        """Put the terminal back on fds 1 and 2 and wait for what was written before."""
         for target_fd, saved_fd in self._saved_fds:
             os.dup2(saved_fd, target_fd)
         for pump in self._pumps:
@@ -332,12 +333,7 @@ class OutputCapture:
         if self._saved_fds:
             for stream in (sys.stdout, sys.stderr):
                 _flush(stream)
-            for target_fd, saved_fd in self._saved_fds:
-                os.dup2(saved_fd, target_fd)
-            for pump in self._pumps:
-                pump.drain()
-            self._saved_fds = []
-            self._pumps = []
+            self._restore_fds()
         for assembler in self._assemblers:
             assembler.finish()
         self._assemblers = []

@@ -52,3 +52,18 @@ def run_maggot(
 ):
     """Run the real ``maggot`` CLI (``python -m maggot``) in a subprocess."""
     return run_python(["-m", "maggot", *args], cwd=cwd, env=env, input=input)
+
+
+def read_terminal(primary: int) -> bytes:
+    """Everything written to a pseudo terminal until its last writer closes it."""
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # EIO: every writer closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(primary)
+    return output

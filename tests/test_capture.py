@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from gitrepo import read_terminal
 
 from maggot import capture
 
@@ -211,16 +212,7 @@ def test_output_through_a_terminal_stays_a_terminal_for_children(tmp_path):
         [sys.executable, str(script)], cwd=tmp_path, stdout=secondary, stderr=secondary
     )
     os.close(secondary)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:  # EIO: every writer closed the terminal
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(primary)
+    output = read_terminal(primary)
     assert process.wait(timeout=60) == 0, output
     assert b"child tty True" in output
     assert single_log(tmp_path) == "child tty True\nline one\nline two\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from gitrepo import read_terminal
 
 from maggot import Experiment, showrun, summarize
 from maggot.cli import main
@@ -93,15 +94,6 @@ def test_show_log_keeps_colours_on_a_real_terminal(workdir):
         env=environment,
     )
     os.close(secondary)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:  # EIO once the command closed the terminal
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(primary)
+    output = read_terminal(primary)
     assert process.wait(timeout=60) == 0
     assert b"\x1b[32mgreen\x1b[0m line" in output
