@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -35,14 +36,19 @@ class Entry(NamedTuple):
     code: dict[str, Any] | None
 
 
-def update_run_info(run_dir: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+def update_run_info(
+    run_dir: str, change: Callable[[dict[str, Any]], None], *, locked: bool = False
+) -> dict[str, Any]:
     """Read run.json, apply ``change`` and write it back, all under the run's lock.
 
     Processes joining a run at the same moment each see the others' entries.
-    A run.json that does not parse raises CorruptRunError and is left as it is.
+    ``locked``: the caller already holds the lock. A run.json that does not
+    parse raises CorruptRunError and is left as it is.
     """
     path = store.meta_path(run_dir, store.RUN_FILE)
-    with store.file_lock(store.meta_path(run_dir, store.RUN_LOCK_FILE)):
+    with contextlib.ExitStack() as stack:
+        if not locked:
+            stack.enter_context(store.file_lock(store.meta_path(run_dir, store.RUN_LOCK_FILE)))
         try:
             info = store.read_json_object(path)
         except FileNotFoundError:
@@ -121,31 +127,42 @@ def _as_entry(item: dict[str, Any]) -> Entry:
     )
 
 
-def begin_entry(run_dir: str, entry: dict[str, Any], first: dict[str, Any] | None = None) -> int:
-    """Add an entry (status ``running``) and return its index.
+def begin_entry(
+    run_dir: str,
+    entry: dict[str, Any],
+    first: dict[str, Any] | None = None,
+    *,
+    locked: bool = False,
+) -> str:
+    """Add an entry (status ``running``) and return its id.
 
-    ``first`` is the full run.json of a new run, written in the same update.
+    ``first`` is the full run.json of a new run, written in the same update;
+    entries of processes that joined the run before it was recorded are kept
+    after the first start.
     """
-    index = 0
+    entry_id = os.urandom(8).hex()
 
     def change(info: dict[str, Any]) -> None:
-        nonlocal index
         if first is not None:
+            joined = entry_list(info) if ENTRIES_KEY in info else []
             info.clear()
-            info.update(first, **{ENTRIES_KEY: []})
-        entries = entry_list(info)
-        index = len(entries)
-        entries.append({**entry, "status": store.STATUS_RUNNING})
-        info[ENTRIES_KEY] = entries
+            info.update(first, **{ENTRIES_KEY: joined})
+        listed = entry_list(info)
+        new_entry = {**entry, "id": entry_id, "status": store.STATUS_RUNNING}
+        if first is not None:
+            listed.insert(0, new_entry)
+        else:
+            listed.append(new_entry)
+        info[ENTRIES_KEY] = listed
         info.pop(LEGACY_CONTINUED_KEY, None)
         info.update(status=store.STATUS_RUNNING, ended_at=None, exit=None)
 
-    update_run_info(run_dir, change)
-    return index
+    update_run_info(run_dir, change, locked=locked)
+    return entry_id
 
 
-def end_entry(run_dir: str, index: int, outcome: dict[str, Any]) -> None:
-    """Record how entry ``index`` ended; the run's status follows its entries.
+def end_entry(run_dir: str, entry_id: str, outcome: dict[str, Any]) -> None:
+    """Record how entry ``entry_id`` ended; the run's status follows its entries.
 
     The run is ``running`` while any entry is; otherwise it has the outcome of
     the entry that ended last. Its duration is the sum over entries. Earlier
@@ -153,26 +170,26 @@ def end_entry(run_dir: str, index: int, outcome: dict[str, Any]) -> None:
     """
 
     def change(info: dict[str, Any]) -> None:
-        entries = entry_list(info)
-        if index >= len(entries):
+        listed = entry_list(info)
+        mine = [item for item in listed if item.get("id") == entry_id]
+        if not mine:
             return
-        entries[index].update(outcome)
-        info[ENTRIES_KEY] = entries
+        mine[0].update(outcome)
+        info[ENTRIES_KEY] = listed
         info.pop(LEGACY_CONTINUED_KEY, None)
         durations = [
             item["duration_seconds"]
-            for item in entries
+            for item in listed
             if isinstance(item.get("duration_seconds"), (int, float))
         ]
         info["duration_seconds"] = round(sum(durations), 3) if durations else None
-        if any(item.get("status") == store.STATUS_RUNNING for item in entries):
+        if any(item.get("status") == store.STATUS_RUNNING for item in listed):
             return
         info.update(
             status=outcome.get("status"), ended_at=outcome.get("ended_at"), exit=outcome.get("exit")
         )
-        for key in ("imports_outside_snapshot",):
-            if key in outcome:
-                info[key] = outcome[key]
+        if "imports_outside_snapshot" in outcome:
+            info["imports_outside_snapshot"] = outcome["imports_outside_snapshot"]
 
     update_run_info(run_dir, change)
 

@@ -24,6 +24,8 @@ ENV_ORIGINAL_ROOT = "MAGGOT_ORIGINAL_ROOT"
 ENV_SNAPSHOT = "MAGGOT_SNAPSHOT"
 ENV_CAPTURE = "MAGGOT_CAPTURE"
 _MAX_INCREMENT = 100_000
+# how long a joining process waits for a just-created run directory to get its record
+_CLAIM_GRACE_SECONDS = 2.0
 
 
 def utc_now() -> str:
@@ -93,7 +95,7 @@ class Experiment:
         self._capture: capture.OutputCapture | None = None
         self._finished = False
         self._resumed = resume_from is not None
-        self._entry_index: int | None = None
+        self._entry_id: str | None = None
         self._entry_clock: float | None = None
         self._exclude_dirs: list[str] = []
         self._launch = launch.current_launch()
@@ -111,7 +113,7 @@ class Experiment:
             if experiment_name is None:
                 experiment_name = _hydra_name(self._launch.hydra, config, name_from)
             name = _run_name(self.config, experiment_name, add_date)
-            self._run_dir = self._claim(name, if_exists_mode)
+            self._run_dir, joined = self._claim(name, if_exists_mode)
             self._name = os.path.basename(self._run_dir)
             self._exclude_dirs = [
                 os.path.abspath(self.experiments_dir),
@@ -121,10 +123,12 @@ class Experiment:
             self._entry_clock = time.monotonic()
             os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
             self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
-            if os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
-                self._begin_entry(entries.ENTRY_CONTINUE)
+            start = (config_data, snapshot, snapshot_limits, secret_env_words)
+            if joined:
+                self._join(start)
             else:
-                self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
+                with store.file_lock(store.meta_path(self._run_dir, store.RUN_LOCK_FILE)):
+                    self._record_start(*start)
             atexit.register(self._finish_at_exit)
             return
 
@@ -200,7 +204,7 @@ class Experiment:
             store.write_json_atomic(results_path, unflatten(results))
 
     def __enter__(self) -> Experiment:
-        if self._entry_index is None:
+        if self._entry_id is None:
             # resume_from, or a second ``with`` on this object: a new entry into the run
             self._started_at = utc_now()
             if self._resumed and not os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
@@ -232,7 +236,7 @@ class Experiment:
         self._finish(exc)
 
     def _finish_at_exit(self) -> None:
-        if self._finished or self._entry_index is None:
+        if self._finished or self._entry_id is None:
             return
         try:
             # an uncaught exception leaves sys.last_value set before atexit runs
@@ -242,7 +246,7 @@ class Experiment:
 
     def _finish(self, exc: BaseException | None) -> None:
         self._finished = True
-        index, self._entry_index = self._entry_index, None
+        index, self._entry_id = self._entry_id, None
         if index is None:
             return
         if exc is None or _is_clean_exit(exc):
@@ -267,7 +271,29 @@ class Experiment:
             # never overwrite what cannot be read; the block's own exception goes on
             print(f"maggot: warning: outcome not recorded: {error}", file=sys.stderr)
 
-    def _begin_entry(self, kind: str, first: dict[str, Any] | None = None) -> None:
+    def _join(self, start: tuple[Any, ...]) -> None:
+        """``continue`` into an existing run: a new entry, or its first start if it has none.
+
+        The process that created the directory holds the run's lock until the
+        start is recorded; one that finds neither a record nor that lock in the
+        moment after the directory appeared waits for it briefly.
+        """
+        lock = store.meta_path(self._run_dir, store.RUN_LOCK_FILE)
+        deadline = time.monotonic() + _CLAIM_GRACE_SECONDS
+        while True:
+            with store.file_lock(lock):
+                if os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
+                    self._begin_entry(entries.ENTRY_CONTINUE, locked=True)
+                    return
+                if time.monotonic() > deadline or not _just_created(self._run_dir):
+                    # a run directory without a record (maggot 0.2, a crash): start it here
+                    self._record_start(*start)
+                    return
+            time.sleep(0.01)
+
+    def _begin_entry(
+        self, kind: str, first: dict[str, Any] | None = None, locked: bool = False
+    ) -> None:
         """List this process's entry into the run in run.json."""
         cwd = self._launch.cwd
         entry: dict[str, Any] = {
@@ -282,11 +308,12 @@ class Experiment:
         if first is None:
             current = entries.code_state(cwd, self._exclude_dirs or [self._run_dir])
             recorded = entries.recorded_code_state(self._run_dir)
-            if current is not None and current != recorded:
+            if current is not None and recorded is not None and current != recorded:
                 entry["code"] = current
-        self._entry_index = entries.begin_entry(self._run_dir, entry, first)
+        self._entry_id = entries.begin_entry(self._run_dir, entry, first, locked=locked)
 
-    def _claim(self, name: str, if_exists_mode: str) -> str:
+    def _claim(self, name: str, if_exists_mode: str) -> tuple[str, bool]:
+        """The run directory, and whether it is an existing run this process joins."""
         forced_dir = os.environ.pop(ENV_RUN_DIR, None)
         if forced_dir:
             os.makedirs(os.path.dirname(os.path.abspath(forced_dir)), exist_ok=True)
@@ -297,15 +324,16 @@ class Experiment:
                 if os.listdir(forced_dir):
                     raise MaggotError(f"{forced_dir}: exists and is not empty") from None
             os.mkdir(store.meta_path(forced_dir))
-            return forced_dir
+            return forced_dir, False
         os.makedirs(self.experiments_dir, exist_ok=True)
         run_dir = os.path.join(self.experiments_dir, name)
+        joined = False
         try:
             os.mkdir(run_dir)
         except FileExistsError:
-            run_dir = _resolve_existing(run_dir, if_exists_mode)
+            run_dir, joined = _resolve_existing(run_dir, if_exists_mode)
         os.makedirs(store.meta_path(run_dir), exist_ok=True)
-        return run_dir
+        return run_dir, joined
 
     def _record_start(
         self,
@@ -378,7 +406,8 @@ class Experiment:
         reproduction_of = os.environ.get(ENV_REPRODUCTION_OF)
         if reproduction_of:
             info["reproduction_of"] = reproduction_of
-        self._begin_entry(entries.ENTRY_START, first=info)
+        # the caller holds the run's lock
+        self._begin_entry(entries.ENTRY_START, first=info, locked=True)
 
 
 def make_config(config: Any) -> Config:
@@ -459,7 +488,8 @@ def _run_name(config: Config, experiment_name: str | None, add_date: bool) -> st
     return name
 
 
-def _resolve_existing(run_dir: str, if_exists_mode: str) -> str:
+def _resolve_existing(run_dir: str, if_exists_mode: str) -> tuple[str, bool]:
+    """The directory to use when ``run_dir`` exists, and whether it is joined (continue)."""
     mode = if_exists_mode
     if mode == "prompt":
         mode = _ask_if_exists(run_dir) if _interactive() else "exit"
@@ -475,16 +505,16 @@ def _resolve_existing(run_dir: str, if_exists_mode: str) -> str:
 
         shutil.rmtree(run_dir)
         os.mkdir(run_dir)
-        return run_dir
+        return run_dir, False
     if mode == "continue":
-        return run_dir
+        return run_dir, True
     for number in range(1, _MAX_INCREMENT):
         candidate = f"{run_dir}_{number}"
         try:
             os.mkdir(candidate)
         except FileExistsError:
             continue
-        return candidate
+        return candidate, False
     raise MaggotError(f"{run_dir}: no free name up to _{_MAX_INCREMENT - 1}")
 
 
@@ -512,6 +542,14 @@ def _find_run(resume_from: str, experiments_dir: str) -> str:
         return os.path.normpath(store.resolve_run_dir(resume_from, experiments_dir))
     except NotARunError as error:
         raise NotARunError(f"resume_from {error}") from None
+
+
+def _just_created(run_dir: str) -> bool:
+    try:
+        age = time.time() - os.stat(run_dir).st_mtime
+    except OSError:
+        return False
+    return age < _CLAIM_GRACE_SECONDS
 
 
 def _is_clean_exit(exc: BaseException) -> bool:

@@ -52,6 +52,31 @@ def test_simultaneous_continue_starts_keep_every_entry(tmp_path, monkeypatch):
     assert info["status"] == "completed"
 
 
+def test_simultaneous_first_starts_record_one_start_and_every_continue(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    experiments = str(tmp_path / "experiments")
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(8), context.Queue()
+    processes = [
+        context.Process(target=_join_run, args=(experiments, barrier, results)) for _ in range(8)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+        assert process.exitcode == 0
+    pids = {results.get(timeout=5) for _ in processes}
+    run_dir = os.path.join(experiments, "1")
+    info = run_info(run_dir)
+    assert sorted(entry["kind"] for entry in info["entries"]) == ["continue"] * 7 + ["start"]
+    assert info["entries"][0]["kind"] == "start"
+    assert {entry["pid"] for entry in info["entries"]} == pids
+    assert info["pid"] == info["entries"][0]["pid"]
+    assert all(entry["status"] == "completed" for entry in info["entries"])
+    assert sorted(os.listdir(experiments)) == ["1"]
+    assert json.loads(Path(run_dir, ".maggot", "config.json").read_text()) == {"a": 1}
+
+
 def test_resume_of_a_failed_run_is_recorded_as_a_resume(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(RuntimeError), Experiment(config={"a": 1}) as exp:
