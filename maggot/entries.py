@@ -244,7 +244,9 @@ def first_start_status(info: dict[str, Any]) -> str:
     if not listed:
         return live_status(info)
     first = listed[0]
-    if first.status == store.STATUS_RUNNING and _process_gone(first.hostname, first.pid):
+    if first.status == store.STATUS_RUNNING and _process_gone(
+        first.hostname, first.pid, first.started_at
+    ):
         return STATUS_KILLED
     return first.status
 
@@ -256,11 +258,11 @@ def running_processes_gone(info: dict[str, Any]) -> bool:
         if info.get("status") != store.STATUS_RUNNING:
             return False
         host, pid = info.get("hostname"), info.get("pid")
-        running = [_as_entry({"hostname": host, "pid": pid})]
-    return all(_process_gone(entry.hostname, entry.pid) for entry in running)
+        running = [_as_entry({"hostname": host, "pid": pid, "started_at": info.get("started_at")})]
+    return all(_process_gone(entry.hostname, entry.pid, entry.started_at) for entry in running)
 
 
-def _process_gone(hostname: str | None, pid: int | None) -> bool:
+def _process_gone(hostname: str | None, pid: int | None, started_at: str | None = None) -> bool:
     if not hostname or not pid or hostname != capture.host_name():
         return False
     try:
@@ -269,7 +271,27 @@ def _process_gone(hostname: str | None, pid: int | None) -> bool:
         return True
     except (PermissionError, OSError):
         return False
-    return _is_zombie(pid)
+    return _is_zombie(pid) or _started_after(pid, started_at)
+
+
+def _started_after(pid: int, started_at: str | None) -> bool:
+    """Whether process ``pid`` started after the entry did: the number was reused (Linux)."""
+    if not started_at:
+        return False
+    import calendar
+    import time
+
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            start_ticks = int(file.read().rsplit(b")", 1)[-1].split()[19])
+        with open("/proc/stat", "rb") as file:
+            boot = next(int(line.split()[1]) for line in file if line.startswith(b"btime "))
+        entry_start = calendar.timegm(time.strptime(started_at[:19], "%Y-%m-%dT%H:%M:%S"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    process_start = boot + start_ticks / os.sysconf("SC_CLK_TCK")
+    # boot time is whole seconds and clocks drift a little: only a clear gap counts
+    return process_start > entry_start + 5
 
 
 def _is_zombie(pid: int) -> bool:

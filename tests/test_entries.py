@@ -13,6 +13,7 @@ import pytest
 from gitrepo import git
 
 from maggot import Experiment, entries
+from maggot.experiment import utc_now
 from maggot.errors import CorruptRunError
 
 
@@ -185,3 +186,14 @@ def test_corrupt_run_json_is_refused_not_rewritten(tmp_path, monkeypatch):
     with pytest.raises(CorruptRunError):
         Experiment(config={"a": 1}, if_exists_mode="continue")
     assert path.read_text() == "{not json"
+
+
+def test_a_reused_pid_does_not_keep_a_killed_run_running():
+    from maggot import capture
+
+    # an entry from 2001 cannot be this process's, which started later: its pid was reused
+    entry = {"status": "running", "hostname": capture.host_name(), "pid": os.getpid()}
+    old = {"status": "running", "entries": [{**entry, "started_at": "2001-01-01T00:00:00.000Z"}]}
+    assert entries.live_status(old) == ("killed" if Path("/proc/self/stat").exists() else "running")
+    current = {"status": "running", "entries": [{**entry, "started_at": utc_now()}]}
+    assert entries.live_status(current) == "running"
