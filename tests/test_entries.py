@@ -13,8 +13,8 @@ import pytest
 from gitrepo import git
 
 from maggot import Experiment, entries
-from maggot.experiment import utc_now
 from maggot.errors import CorruptRunError
+from maggot.experiment import utc_now
 
 
 def run_info(run_dir: str | Path) -> dict:
