@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import sys
 import time
@@ -20,6 +21,9 @@ NAME_SOURCES = ("config", "overrides")
 ENV_RUN_DIR = "MAGGOT_RUN_DIR"
 ENV_REPRODUCTION_OF = "MAGGOT_REPRODUCTION_OF"
 ENV_ORIGINAL_ROOT = "MAGGOT_ORIGINAL_ROOT"
+# the recorded config, and {"recorded": [checkout roots], "replay": worktree} to compare it
+ENV_REPLAY_CONFIG = "MAGGOT_REPLAY_CONFIG"
+ENV_REPLAY_ROOTS = "MAGGOT_REPLAY_ROOTS"
 # set by users
 ENV_SNAPSHOT = "MAGGOT_SNAPSHOT"
 ENV_CAPTURE = "MAGGOT_CAPTURE"
@@ -113,7 +117,7 @@ class Experiment:
             if experiment_name is None:
                 experiment_name = _hydra_name(self._launch.hydra, config, name_from)
             name = _run_name(self.config, experiment_name, add_date)
-            self._run_dir, joined = self._claim(name, if_exists_mode)
+            self._run_dir, joined = self._claim(name, if_exists_mode, config_data)
             self._name = os.path.basename(self._run_dir)
             self._exclude_dirs = [
                 os.path.abspath(self.experiments_dir),
@@ -312,18 +316,13 @@ class Experiment:
                 entry["code"] = current
         self._entry_id = entries.begin_entry(self._run_dir, entry, first, locked=locked)
 
-    def _claim(self, name: str, if_exists_mode: str) -> tuple[str, bool]:
+    def _claim(
+        self, name: str, if_exists_mode: str, config_data: dict[str, Any]
+    ) -> tuple[str, bool]:
         """The run directory, and whether it is an existing run this process joins."""
-        forced_dir = os.environ.pop(ENV_RUN_DIR, None)
-        if forced_dir:
-            os.makedirs(os.path.dirname(os.path.abspath(forced_dir)), exist_ok=True)
-            try:
-                os.mkdir(forced_dir)
-            except FileExistsError:
-                # reproduce claims the directory before the replay starts
-                if os.listdir(forced_dir):
-                    raise MaggotError(f"{forced_dir}: exists and is not empty") from None
-            os.mkdir(store.meta_path(forced_dir))
+        forced_dir = os.environ.get(ENV_RUN_DIR)
+        if forced_dir and _replays_recorded_config(config_data) and _claim_replay_dir(forced_dir):
+            os.environ.pop(ENV_RUN_DIR, None)
             return forced_dir, False
         os.makedirs(self.experiments_dir, exist_ok=True)
         run_dir = os.path.join(self.experiments_dir, name)
@@ -486,6 +485,59 @@ def _run_name(config: Config, experiment_name: str | None, add_date: bool) -> st
     if add_date:
         name = safe_directory_name(time.strftime("%Y-%m-%d-", time.gmtime()) + name)
     return name
+
+
+def _claim_replay_dir(replay_dir: str) -> bool:
+    """Claim the directory reproduce made for the replay; False if another process did."""
+    os.makedirs(os.path.dirname(os.path.abspath(replay_dir)), exist_ok=True)
+    try:
+        os.mkdir(replay_dir)
+    except FileExistsError:
+        # reproduce creates the directory before the replay starts
+        entries_there = os.listdir(replay_dir)
+        if entries_there and store.META_DIR not in entries_there:
+            raise MaggotError(f"{replay_dir}: exists and is not empty") from None
+    try:
+        os.mkdir(store.meta_path(replay_dir))
+    except FileExistsError:
+        return False  # another Experiment of the replay (a worker) with the same config
+    return True
+
+
+def _replays_recorded_config(config_data: dict[str, Any]) -> bool:
+    """In a replay, whether this Experiment is the recorded one: its config is the same.
+
+    A replayed program may create several Experiments (a joblib loop, a sweep);
+    only the one with the recorded config records into the replay's directory.
+    Paths into the checkout compare equal to the same paths in the worktree.
+    """
+    config_path = os.environ.get(ENV_REPLAY_CONFIG)
+    if not config_path:
+        return True
+    try:
+        recorded = store.read_json(config_path)
+        roots = json.loads(os.environ.get(ENV_REPLAY_ROOTS) or "{}")
+    except (OSError, ValueError, MaggotError):
+        return True
+    recorded_roots = [str(root) for root in roots.get("recorded", []) if root]
+    replay_roots = [str(roots["replay"])] if roots.get("replay") else []
+    return bool(
+        _with_roots_replaced(recorded, recorded_roots)
+        == _with_roots_replaced(to_json_value(config_data), replay_roots)
+    )
+
+
+def _with_roots_replaced(value: Any, roots: list[str]) -> Any:
+    if isinstance(value, str):
+        for root in roots:
+            for spelling in dict.fromkeys((root, os.path.realpath(root))):
+                value = value.replace(spelling, "\0root")
+        return value
+    if isinstance(value, dict):
+        return {key: _with_roots_replaced(item, roots) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_roots_replaced(item, roots) for item in value]
+    return value
 
 
 def _resolve_existing(run_dir: str, if_exists_mode: str) -> tuple[str, bool]:

@@ -18,7 +18,13 @@ from maggot import codediff, entries, gitsnap, store
 from maggot.codediff import Repository, find_repository
 from maggot.config import flatten
 from maggot.errors import GitError, MaggotError, ReproduceError
-from maggot.experiment import ENV_ORIGINAL_ROOT, ENV_REPRODUCTION_OF, ENV_RUN_DIR
+from maggot.experiment import (
+    ENV_ORIGINAL_ROOT,
+    ENV_REPLAY_CONFIG,
+    ENV_REPLAY_ROOTS,
+    ENV_REPRODUCTION_OF,
+    ENV_RUN_DIR,
+)
 from maggot.git import run_git, split_nul
 from maggot.launch import ENV_LAUNCH_ARGV, PYTHON_OPTIONS_WITH_VALUE, is_bootstrap
 
@@ -503,6 +509,11 @@ def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
     environment[ENV_RUN_DIR] = os.path.abspath(plan.replay_dir)
     environment[ENV_REPRODUCTION_OF] = os.path.abspath(plan.run_dir)
     environment[ENV_ORIGINAL_ROOT] = plan.repository.toplevel
+    # only the Experiment with the recorded config records into the replay's directory
+    config_path = store.meta_path(os.path.abspath(plan.run_dir), store.CONFIG_FILE)
+    if os.path.isfile(config_path):
+        environment[ENV_REPLAY_CONFIG] = config_path
+        environment[ENV_REPLAY_ROOTS] = json.dumps({"recorded": roots, "replay": worktree})
     return Replay(command, cwd, environment, notes)
 
 
@@ -616,7 +627,10 @@ def check_replay(plan: ReproducePlan, exit_code: int, rtol: float, atol: float) 
         problems.append(f"the replay exited with code {exit_code}")
     replay_results: dict[str, Any] = {}
     if not store.is_run_dir(plan.replay_dir):
-        problems.append("the replay recorded no run (did the script create an Experiment?)")
+        problems.append(
+            "the replay recorded no run (did the script create an Experiment with the "
+            "recorded config?)"
+        )
         if os.path.isdir(plan.replay_dir) and not os.listdir(plan.replay_dir):
             os.rmdir(plan.replay_dir)
     else:

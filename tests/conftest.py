@@ -34,5 +34,7 @@ def _no_replay_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "MAGGOT_ORIGINAL_ROOT",
         "MAGGOT_SNAPSHOT",
         "MAGGOT_CAPTURE",
+        "MAGGOT_REPLAY_CONFIG",
+        "MAGGOT_REPLAY_ROOTS",
     ):
         monkeypatch.delenv(name, raising=False)

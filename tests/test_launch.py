@@ -5,7 +5,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from gitrepo import commit_all, run_python
+from gitrepo import commit_all, run_maggot, run_python
 
 from maggot import launch, reproduce
 from maggot.errors import ReproduceError
@@ -90,6 +90,7 @@ PARALLEL = textwrap.dedent(
     def job(c):
         with Experiment(config={"c": c}) as exp:
             exp.register_result("score", c * 2)
+            exp.register_result("inputs", sys.argv[1:])
 
     if __name__ == "__main__":
         Parallel(n_jobs=2)(delayed(job)(c) for c in (1, 2))
@@ -110,6 +111,14 @@ def test_runs_created_in_joblib_workers_record_and_replay_the_launching_command(
     assert head["script"] == "train.py"
     command = (repo / "experiments" / "2" / ".maggot" / "command").read_text()
     assert "loky" not in command and command.rstrip().endswith("train.py --flag")
+    # the replay runs the whole loop; only the job with the recorded config records into it
+    replay = run_maggot("reproduce", "experiments/2", "--yes", cwd=repo)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "reproduced: all 2 results match" in replay.stdout
+    replayed = json.loads(
+        (repo / "experiments" / "2.repro-1" / ".maggot" / "config.json").read_text()
+    )
+    assert replayed == {"c": 2}
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="reads /proc")
