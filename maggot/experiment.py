@@ -97,6 +97,7 @@ class Experiment:
         self.experiments_dir = os.fspath(experiments_dir)
         self._capture_mode = capture_mode
         self._capture: capture.OutputCapture | None = None
+        self._captured_as: str | None = None
         self._finished = False
         self._resumed = resume_from is not None
         self._entry_id: str | None = None
@@ -220,7 +221,7 @@ class Experiment:
         self._entry_clock = time.monotonic()
         self._finished = False
         self._capture = capture.OutputCapture(self._logfile, self._capture_mode)
-        self._capture.start()
+        self._captured_as = self._capture.start()
         return self
 
     def __exit__(
@@ -264,6 +265,8 @@ class Experiment:
             status = store.STATUS_FAILED
             exit_info = {"type": type(exc).__name__, "message": str(exc)}
         outcome: dict[str, Any] = {"status": status, "ended_at": utc_now(), "exit": exit_info}
+        if self._captured_as is not None:
+            outcome["capture_output"] = self._captured_as  # "auto" as it turned out
         if self._entry_clock is not None:
             outcome["duration_seconds"] = round(time.monotonic() - self._entry_clock, 3)
         foreign = _modules_under(os.environ.get(ENV_ORIGINAL_ROOT))
