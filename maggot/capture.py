@@ -260,11 +260,14 @@ class OutputCapture:
             _flush(stream)
         for target_fd in (1, 2):
             read_fd, write_fd = _open_channel(target_fd)
-            saved_fd = os.dup(target_fd)
             try:
-                os.dup2(write_fd, target_fd)
+                saved_fd = os.dup(target_fd)
+                try:
+                    os.dup2(write_fd, target_fd)
+                except OSError:
+                    os.close(saved_fd)
+                    raise
             except OSError:
-                os.close(saved_fd)
                 os.close(read_fd)
                 raise
             finally:
@@ -310,9 +313,14 @@ class OutputCapture:
         }
         for handler in _stream_handlers():
             tee = replacements.get(id(handler.stream))
-            if tee is not None:
-                self._swapped_handlers.append((handler, handler.stream))
+            if tee is None:
+                continue
+            original = handler.stream
+            try:
                 handler.stream = tee
+            except AttributeError:  # a handler whose stream is a read-only property
+                continue
+            self._swapped_handlers.append((handler, original))
 
     def stop(self) -> None:
         """Stop capturing: everything written so far is in the log when this returns.

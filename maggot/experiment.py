@@ -251,8 +251,8 @@ class Experiment:
 
     def _finish(self, exc: BaseException | None) -> None:
         self._finished = True
-        index, self._entry_id = self._entry_id, None
-        if index is None:
+        entry_id, self._entry_id = self._entry_id, None
+        if entry_id is None:
             return
         if exc is None or _is_clean_exit(exc):
             status, exit_info = store.STATUS_COMPLETED, None
@@ -273,7 +273,7 @@ class Experiment:
         if foreign:
             outcome["imports_outside_snapshot"] = foreign
         try:
-            entries.end_entry(self._run_dir, index, outcome)
+            entries.end_entry(self._run_dir, entry_id, outcome)
         except CorruptRunError as error:
             # never overwrite what cannot be read; the block's own exception goes on
             print(f"maggot: warning: outcome not recorded: {error}", file=sys.stderr)
