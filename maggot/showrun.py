@@ -169,7 +169,7 @@ def details_as_sections(details: RunDetails) -> list[Section]:
         Section("entries", _entry_fields(info)),
         Section("git", _git_fields(details)),
         Section("config", _flat_fields(record.config)),
-        Section("results", _flat_fields(record.results)),
+        Section("results", _flat_fields(record.results, compact=True)),
         Section(
             "directories",
             [Field(name, os.path.join(record.path, name)) for name in details.directories],
@@ -203,7 +203,15 @@ def _entry_fields(info: dict[str, Any]) -> list[Field]:
     return fields
 
 
-def _flat_fields(mapping: dict[str, Any]) -> list[Field]:
+def _flat_fields(mapping: dict[str, Any], compact: bool = False) -> list[Field]:
+    """Dotted keys and JSON values; ``compact`` shortens long lists (``--format json`` has all)."""
+    if compact:
+        from maggot.summarize import table_value
+
+        return [
+            Field(key, table_value(value) if isinstance(value, list) else _json(value))
+            for key, value in flatten(mapping).items()
+        ]
     return [Field(key, _json(value)) for key, value in flatten(mapping).items()]
 
 

@@ -97,3 +97,14 @@ def test_show_log_keeps_colours_on_a_real_terminal(workdir):
     output = read_terminal(primary)
     assert process.wait(timeout=60) == 0
     assert b"\x1b[32mgreen\x1b[0m line" in output
+
+
+def test_show_keeps_long_list_results_short_and_json_whole(workdir):
+    with Experiment(config={"a": 1}, capture_output="none") as exp:
+        exp.register_result("curve", list(range(500)))
+    shown = CliRunner().invoke(main, ["show", exp.experiment_dir])
+    assert "curve  [500 items, last 499]" in shown.output
+    data = json.loads(
+        CliRunner().invoke(main, ["show", exp.experiment_dir, "--format", "json"]).stdout
+    )
+    assert data["results"]["curve"] == list(range(500))
