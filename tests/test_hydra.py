@@ -13,7 +13,7 @@ import pytest
 from gitrepo import commit_all, run_maggot, run_python
 
 from maggot import Experiment
-from maggot.errors import ConfigError
+from maggot.errors import ConfigError, MaggotError
 
 omegaconf = pytest.importorskip("omegaconf")
 pytest.importorskip("hydra")
@@ -200,3 +200,12 @@ def test_names_can_come_from_the_config_instead(repo):
     completed = run_python(["train.py", "lr=0.5"], cwd=repo)
     assert completed.returncode == 0, completed.stderr
     assert [path.name for path in (repo / "outputs").rglob("experiments/*")] == ["0.5"]
+
+
+def test_name_from_is_checked_before_anything_is_created(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MaggotError, match="name_from 'bogus'"):
+        Experiment(config={"a": 1}, name_from="bogus")
+    with pytest.raises(MaggotError, match="needs a running Hydra job"):
+        Experiment(config={"a": 1}, name_from="overrides")
+    assert not (tmp_path / "experiments").exists()
