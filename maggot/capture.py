@@ -231,7 +231,9 @@ class OutputCapture:
         self._log: LineLog | None = None
         self._assemblers: list[LineAssembler] = []
         self._saved_streams: tuple[Any, Any] | None = None
-        self._saved_fds: list[tuple[int, int]] = []
+        # (target fd, saved terminal fd, identity of the pipe end put on the target,
+        # whether a pump owns the saved fd)
+        self._saved_fds: list[tuple[int, int, tuple[int, int], bool]] = []
         self._pumps: list[_Pump] = []
         self._swapped_handlers: list[tuple[Any, Any]] = []
 
@@ -258,30 +260,39 @@ class OutputCapture:
         assert self._log is not None
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
-        for target_fd in (1, 2):
-            read_fd, write_fd = _open_channel(target_fd)
+        # one channel when both go to the same place (a terminal): their order is kept
+        groups = [(1, 2)] if _identity(1) == _identity(2) else [(1,), (2,)]
+        for group in groups:
+            read_fd, write_fd = _open_channel(group[0])
+            saved: list[int] = []
             try:
-                saved_fd = os.dup(target_fd)
-                try:
+                channel = _identity(write_fd)
+                for target_fd in group:
+                    saved.append(os.dup(target_fd))
+                for target_fd in group:
                     os.dup2(write_fd, target_fd)
-                except OSError:
-                    os.close(saved_fd)
-                    raise
             except OSError:
-                os.close(read_fd)
+                for fd in (read_fd, *saved):
+                    _close(fd)
                 raise
             finally:
                 os.close(write_fd)
-            self._saved_fds.append((target_fd, saved_fd))
+            for target_fd, saved_fd in zip(group, saved):
+                # the pump owns the first saved descriptor and closes it itself
+                self._saved_fds.append((target_fd, saved_fd, channel, saved_fd == saved[0]))
             self._log.hold()
-            pump = _Pump(read_fd, saved_fd, LineAssembler(self._log), self._log)
+            pump = _Pump(read_fd, saved[0], LineAssembler(self._log), self._log)
             self._pumps.append(pump)
             pump.start()
 
     def _restore_fds(self) -> None:
         """Put the terminal back on fds 1 and 2 and wait for what was written before."""
-        for target_fd, saved_fd in self._saved_fds:
-            os.dup2(saved_fd, target_fd)
+        for target_fd, saved_fd, channel, pump_owned in self._saved_fds:
+            # a test runner or the program may have put something else there since
+            if _identity(target_fd) == channel:
+                os.dup2(saved_fd, target_fd)
+            if not pump_owned:
+                _close(saved_fd)
         for pump in self._pumps:
             pump.drain()
         self._saved_fds = []
@@ -359,6 +370,14 @@ class OutputCapture:
         for assembler in self._assemblers:
             assembler.finish(end="\n")
         self._log.write_line(text)
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        return (-1, -1)
+    return (info.st_dev, info.st_ino)
 
 
 def _can_redirect_fds() -> bool:
@@ -463,6 +482,8 @@ class _Pump:
         self._drain_requests = 0
         self._drains_done = 0
         self._ended = False
+        # the capture restores the terminal from terminal_fd: it stays open until then
+        self._released = False
         self._handed_over = threading.Event()
         # a forked child shares the wake pipe but not the thread: it must leave both alone
         self._pid = os.getpid()
@@ -482,6 +503,8 @@ class _Pump:
             return
         with self._lock:
             if self._ended:
+                if not keep_going:
+                    self._release_terminal()
                 return
             self._drain_requests += 1
             wanted = self._drain_requests
@@ -489,9 +512,20 @@ class _Pump:
         with self._lock:
             while self._drains_done < wanted and not self._ended and self._thread.is_alive():
                 self._drained.wait(timeout=1.0)
-            if not keep_going and not self._ended:
+            if keep_going:
+                return
+            if self._ended:
+                self._release_terminal()
+            else:
+                self._released = True
                 _outliving_pumps.add(self)
                 _register_hand_over()
+
+    def _release_terminal(self) -> None:
+        """With the lock held, after the pump ended: the capture is done with terminal_fd."""
+        if not self._released:
+            self._released = True
+            _close(self.terminal_fd)
 
     def _run(self) -> None:
         import select
@@ -550,11 +584,10 @@ class _Pump:
         with self._lock:
             self._ended = True
             self._drained.notify_all()
-            for fd in (self.read_fd, self.terminal_fd, self._wake_read, self._wake_write):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            for fd in (self.read_fd, self._wake_read, self._wake_write):
+                _close(fd)
+            if self._released:
+                _close(self.terminal_fd)
         _outliving_pumps.discard(self)
         self._log.close()
 
@@ -617,6 +650,13 @@ def _register_hand_over() -> None:
 def _hand_over_all() -> None:
     for pump in list(_outliving_pumps):
         pump.hand_over()
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -3,17 +3,51 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from gitrepo import read_terminal
+from hypothesis import given
+from hypothesis import strategies as st
+from toolkit import read_terminal
 
 from maggot import capture
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="file-descriptor capture is POSIX")
+posix_only = pytest.mark.skipif(os.name != "posix", reason="file-descriptor capture is POSIX")
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=8)))
+def test_the_command_line_is_one_line_a_shell_splits_back(argv: list[str]) -> None:
+    line = capture.shell_command(argv)
+    assert shlex.split(line) == argv
+
+
+def test_the_process_is_described_with_its_interpreter() -> None:
+    described = capture.describe_process()
+    assert described["python"]["executable"] == sys.executable
+    assert set(described) >= {"hostname", "user", "pid", "python", "platform"}
+
+
+def test_installed_packages_are_name_version_lines() -> None:
+    packages = capture.installed_packages()
+    assert any(line.startswith("click==") for line in packages)
+    names = [line.split("==")[0] for line in packages]
+    assert names == sorted(names) and len(set(names)) == len(names)
+
+
+def test_sys_capture_logs_lines_as_printed_and_restores_the_streams(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    before = sys.stdout
+    output = capture.OutputCapture(str(log), "sys")
+    output.start()
+    print("one")
+    print("progress 1\rprogress 2")
+    output.stop()
+    assert sys.stdout is before
+    assert log.read_text() == "one\nprogress 2\n"
 
 
 def write_script(directory: Path, body: str) -> Path:
@@ -39,6 +73,7 @@ def run(directory: Path, script: Path, env: dict[str, str] | None = None):
     )
 
 
+@posix_only
 def test_logging_set_up_before_the_run_is_logged(tmp_path):
     script = write_script(
         tmp_path,
@@ -58,6 +93,7 @@ def test_logging_set_up_before_the_run_is_logged(tmp_path):
     assert sorted(single_log(tmp_path).splitlines()) == ["INFO epoch 1", "printed"]
 
 
+@posix_only
 def test_loguru_default_sink_and_colour_codes_are_logged(tmp_path):
     pytest.importorskip("loguru")
     script = write_script(
@@ -80,6 +116,7 @@ def test_loguru_default_sink_and_colour_codes_are_logged(tmp_path):
     assert "\x1b[31mred\x1b[0m\n" in log
 
 
+@posix_only
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_multiprocessing_workers_are_logged(tmp_path, method):
     script = write_script(
@@ -106,6 +143,7 @@ def test_multiprocessing_workers_are_logged(tmp_path, method):
         assert line + "\n" in log
 
 
+@posix_only
 def test_joblib_workers_are_logged_and_idle_workers_do_not_hold_up_the_exit(tmp_path):
     pytest.importorskip("joblib")
     script = write_script(
@@ -137,6 +175,7 @@ def test_joblib_workers_are_logged_and_idle_workers_do_not_hold_up_the_exit(tmp_
     assert "Traceback" not in completed.stderr
 
 
+@posix_only
 def test_a_child_outliving_the_run_and_the_program_is_unharmed(tmp_path):
     """The child keeps the captured descriptors after the run and after its parent exits."""
     control = tmp_path / "control"
@@ -158,7 +197,7 @@ def test_a_child_outliving_the_run_and_the_program_is_unharmed(tmp_path):
         f"""
         import subprocess, sys
         from maggot import Experiment
-        with Experiment(config={{"a": 1}}):
+        with Experiment(config={{"a": 1}}, snapshot=False):
             print("in the run", flush=True)
             subprocess.Popen([sys.executable, "-c", {child!r}])
         with open("model.bin", "w") as model:
@@ -193,6 +232,7 @@ def test_a_child_outliving_the_run_and_the_program_is_unharmed(tmp_path):
     assert single_log(tmp_path) == "in the run\n"
 
 
+@posix_only
 def test_output_through_a_terminal_stays_a_terminal_for_children(tmp_path):
     script = write_script(
         tmp_path,
@@ -218,6 +258,7 @@ def test_output_through_a_terminal_stays_a_terminal_for_children(tmp_path):
     assert single_log(tmp_path) == "child tty True\nline one\nline two\n"
 
 
+@posix_only
 def test_sys_mode_logs_logging_handlers_holding_a_replaced_stream(tmp_path, capsys):
     import logging
 
@@ -237,6 +278,7 @@ def test_sys_mode_logs_logging_handlers_holding_a_replaced_stream(tmp_path, caps
     assert "through the handler" in capsys.readouterr().err
 
 
+@posix_only
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_a_failing_log_write_stops_logging_with_one_warning():
     read_fd, write_fd = os.pipe()
@@ -249,3 +291,31 @@ def test_a_failing_log_write_stops_logging_with_one_warning():
         lines = warnings.read().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("maggot: warning: logging stopped, cannot write /dev/full: ")
+
+
+@posix_only
+def test_stdout_and_stderr_to_one_place_keep_their_order_in_the_log(tmp_path):
+    script = write_script(
+        tmp_path,
+        """
+        import sys
+        from maggot import Experiment
+        with Experiment(config={"a": 1}, snapshot=False):
+            for number in range(20):
+                stream = sys.stdout if number % 2 else sys.stderr
+                print(f"line {number}", file=stream, flush=True)
+        """,
+    )
+    completed = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout
+    expected = "".join(f"line {number}\n" for number in range(20))
+    assert completed.stdout == expected
+    assert single_log(tmp_path) == expected

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from gitrepo import git
+from toolkit import git
 
 from maggot import Experiment, entries
 from maggot.errors import CorruptRunError

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitrepo import commit_all, run_maggot, run_python
+from toolkit import commit_all, run_maggot, run_python
 
 from maggot import Experiment
 from maggot.errors import ConfigError, MaggotError

@@ -5,9 +5,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from gitrepo import commit_all, run_maggot, run_python
+from toolkit import commit_all, run_maggot, run_python
 
-from maggot import launch, reproduce
+from maggot import launch, replay
 from maggot.errors import ReproduceError
 
 LOKY = ["/usr/bin/python3", "-m", "joblib.externals.loky.backend.popen_loky_posix",
@@ -35,7 +35,7 @@ def test_programs_are_not_bootstraps(argv):
 @pytest.mark.parametrize("argv", [LOKY, SPAWN])
 def test_reproduce_refuses_a_bootstrap_command(argv):
     with pytest.raises(ReproduceError, match="starts a worker process"):
-        reproduce.replay_command(argv, "python", "experiments/run")
+        replay.replay_command(argv, "python", "experiments/run")
 
 
 @pytest.mark.parametrize(
