@@ -29,22 +29,28 @@ def _join_run(experiments: str, barrier, results) -> None:  # type: ignore[no-un
     results.put(os.getpid())
 
 
-def test_simultaneous_continue_starts_keep_every_entry(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    experiments = str(tmp_path / "experiments")
-    with Experiment(config={"a": 1}, experiments_dir=experiments):
-        pass
+def _join_together(experiments: str, count: int) -> set[int]:
+    """Start ``count`` processes that join one run at the same moment; their pids."""
     context = multiprocessing.get_context("fork")
-    barrier, results = context.Barrier(8), context.Queue()
+    barrier, results = context.Barrier(count), context.Queue()
     processes = [
-        context.Process(target=_join_run, args=(experiments, barrier, results)) for _ in range(8)
+        context.Process(target=_join_run, args=(experiments, barrier, results))
+        for _ in range(count)
     ]
     for process in processes:
         process.start()
     for process in processes:
         process.join(60)
         assert process.exitcode == 0
-    pids = {results.get(timeout=5) for _ in processes}
+    return {results.get(timeout=5) for _ in processes}
+
+
+def test_simultaneous_continue_starts_keep_every_entry(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    experiments = str(tmp_path / "experiments")
+    with Experiment(config={"a": 1}, experiments_dir=experiments):
+        pass
+    pids = _join_together(experiments, 8)
     info = run_info(os.path.join(experiments, "1"))
     kinds = [entry["kind"] for entry in info["entries"]]
     assert kinds == ["start"] + ["continue"] * 8
@@ -56,17 +62,7 @@ def test_simultaneous_continue_starts_keep_every_entry(tmp_path, monkeypatch):
 def test_simultaneous_first_starts_record_one_start_and_every_continue(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     experiments = str(tmp_path / "experiments")
-    context = multiprocessing.get_context("fork")
-    barrier, results = context.Barrier(8), context.Queue()
-    processes = [
-        context.Process(target=_join_run, args=(experiments, barrier, results)) for _ in range(8)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(60)
-        assert process.exitcode == 0
-    pids = {results.get(timeout=5) for _ in processes}
+    pids = _join_together(experiments, 8)
     run_dir = os.path.join(experiments, "1")
     info = run_info(run_dir)
     assert sorted(entry["kind"] for entry in info["entries"]) == ["continue"] * 7 + ["start"]
