@@ -11,7 +11,12 @@ import shlex
 import sys
 import threading
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from maggot.secrets import RedactedArgument
 
 # "auto": file descriptors where the platform has them, else Python's streams
 CAPTURE_MODES = ("auto", "fd", "sys", "none")
@@ -28,6 +33,17 @@ def process_argv() -> list[str]:
     if orig_argv:
         return list(orig_argv)
     return [sys.executable, *sys.argv]
+
+
+def recorded_argv() -> tuple[list[str], list[RedactedArgument]]:
+    """This process's command line as it is recorded: secret values redacted.
+
+    Also says which arguments were redacted and, when one had the value of
+    an environment variable, which, so a replay can restore it.
+    """
+    from maggot.secrets import redact_argv
+
+    return redact_argv(process_argv(), os.environ)
 
 
 def shell_command(argv: Iterable[str]) -> str:
@@ -105,36 +121,37 @@ class LineLog:
     A line redrawn with carriage returns (progress bars) is logged in its last
     state only, so the log reads like the terminal looked. The file stays open
     while any holder (the run, a pump still serving a child process) needs it.
-    A write that fails (disk full, file size limit) turns logging off with one
-    warning on stderr: the user's program keeps running.
+    A write that fails (disk full, file size limit) must not reach the program
+    through its ``print()``: logging stops, ``on_failure`` is told once, the
+    program goes on.
     """
 
-    def __init__(self, file: IO[str], warning_fd: int = 2) -> None:
+    def __init__(self, file: IO[str], on_failure: Callable[[str], None] | None = None) -> None:
         self._file: IO[str] | None = file
+        self._name = str(getattr(file, "name", "the log"))
         self._lock = threading.Lock()
         self._holders = 1
-        self._warning_fd = warning_fd
+        self._on_failure = on_failure
+        self.failed = False
 
     def write_line(self, line: str) -> None:
         with self._lock:
-            if self._file is None:
+            if self.failed or self._file is None:
                 return
             try:
                 self._file.write(line)
                 self._file.flush()
             except (OSError, ValueError) as error:
-                self._give_up(error)
+                self._fail(error)
 
-    def _give_up(self, error: Exception) -> None:
-        file, self._file = self._file, None
-        message = f"maggot: warning: logging stopped, cannot write {getattr(file, 'name', '')}"
-        message += f": {getattr(error, 'strerror', None) or error}\n"
-        _write_all(self._warning_fd, message.encode("utf-8", errors="replace"))
-        try:
-            if file is not None:
-                file.close()
-        except (OSError, ValueError):
-            pass
+    def _fail(self, error: BaseException) -> None:
+        self.failed = True
+        if self._on_failure is not None:
+            reason = getattr(error, "strerror", None) or str(error)
+            self._on_failure(
+                f"maggot: warning: logging to {self._name} stopped "
+                f"({reason}); the program goes on, its output no longer reaches the log\n"
+            )
 
     def hold(self) -> None:
         with self._lock:
@@ -149,8 +166,9 @@ class LineLog:
             file, self._file = self._file, None
             try:
                 file.close()
-            except OSError:
-                pass
+            except (OSError, ValueError) as error:
+                if not self.failed:
+                    self._fail(error)
 
 
 _LINE_BREAKS = re.compile(r"(\r\n|\r|\n)")
@@ -241,8 +259,17 @@ class OutputCapture:
         """Start capturing; returns the mode in effect (``auto`` resolved)."""
         if self.mode == "none":
             return self.mode
-        file = open(self.logfile, "a", encoding="utf-8", errors="replace", newline="")
-        self._log = LineLog(file)
+        try:
+            file = open(self.logfile, "a", encoding="utf-8", errors="replace", newline="")
+        except OSError as error:
+            # no log is better than no run: the program goes on without one
+            self._warn_terminal(
+                f"maggot: warning: cannot log to {self.logfile} ({error.strerror or error}); "
+                "the program goes on without a log\n"
+            )
+            self.mode = "none"
+            return self.mode
+        self._log = LineLog(file, self._warn_terminal)
         if self.mode in ("auto", "fd") and _can_redirect_fds():
             try:
                 self._start_fd()
@@ -358,6 +385,20 @@ class OutputCapture:
         self._assemblers = []
         self._log.close()
         self._log = None
+
+    def _warn_terminal(self, message: str) -> None:
+        """Write to the terminal without passing through the capture (no loop, no deadlock)."""
+        saved = {target: saved_fd for target, saved_fd, *_ in self._saved_fds}
+        try:
+            if 2 in saved:
+                _write_all(saved[2], message.encode("utf-8", errors="replace"))
+            else:
+                stream = self._saved_streams[1] if self._saved_streams else sys.stderr
+                if stream is not None:
+                    stream.write(message)
+                    stream.flush()
+        except (OSError, ValueError):
+            pass
 
     def log_text(self, text: str) -> None:
         """Append text to the log only (not the terminal), e.g. a traceback already shown."""

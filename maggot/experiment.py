@@ -11,8 +11,17 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from maggot import capture, entries, gitsnap, launch, secrets, store
-from maggot.config import Config, flatten, safe_directory_name, to_json_value, unflatten
+from maggot import capture, entries, gitsnap, launch, secrets, signals, store
+from maggot.config import (
+    MAX_CONFIG_DEPTH,
+    Config,
+    check_config_keys,
+    flatten,
+    nesting_depth,
+    safe_directory_name,
+    to_json_value,
+    unflatten,
+)
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
 from maggot.paths import safe_relative_path
 from maggot.records import ExitInfo, PythonInfo, RunInfo
@@ -22,17 +31,21 @@ from maggot.replay import (
     ENV_REPLAY_ROOTS,
     ENV_REPRODUCTION_OF,
     ENV_RUN_DIR,
+    with_roots_replaced,
 )
 from maggot.version import __version__
 
 IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
 NAME_SOURCES = ("config", "overrides")
+# how long a joining process waits for a just-created run directory to get its record
+_CLAIM_GRACE_SECONDS = 2.0
 # set by users
 ENV_SNAPSHOT = "MAGGOT_SNAPSHOT"
 ENV_CAPTURE = "MAGGOT_CAPTURE"
 _MAX_INCREMENT = 100_000
-# how long a joining process waits for a just-created run directory to get its record
-_CLAIM_GRACE_SECONDS = 2.0
+# names git and maggot use for themselves: a run there would be taken for their data
+RESERVED_RUN_NAMES = frozenset((store.META_DIR, ".git"))
+STATUS_TERMINATED = "terminated"
 
 
 def utc_now() -> str:
@@ -102,22 +115,35 @@ class Experiment:
         self.experiments_dir = os.fspath(experiments_dir)
         self._capture_mode = capture_mode
         self._capture: capture.OutputCapture | None = None
-        self._captured_as: str | None = None
         self._capture_streams: tuple[Any, Any] | None = None
         self._excepthook: Any = None
         self._previous_excepthook: Any = None
         self._in_with = False
         self._finished = False
         self._resumed = resume_from is not None
+        # a forked child shares this object: only the process that started the run records it
+        self._owner_pid = os.getpid()
+        self._live_lock: Any = None
+        self._warned_gone = False
+        self._captured_as: str | None = None
         self._entry_id: str | None = None
         self._entry_clock: float | None = None
         self._exclude_dirs: list[str] = []
+        self._created = False
         self._launch = launch.current_launch()
 
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
             self.experiments_dir, self._name = os.path.split(os.path.normpath(self._run_dir))
-            self.config = Config.from_dict(store.read_config(self._run_dir))
+            self._identity = _identity(self._run_dir)
+            self._run_dir_at_start = os.path.abspath(self._run_dir)
+            config = store.read_config(self._run_dir_at_start)
+            if nesting_depth(config) > MAX_CONFIG_DEPTH:
+                raise CorruptRunError(
+                    f"{store.meta_path(self._run_dir, store.CONFIG_FILE)}: nested more than "
+                    f"{MAX_CONFIG_DEPTH} levels deep"
+                )
+            self.config = Config.from_dict(config)
         else:
             self.config = make_config(config)
             _finish_previous_run()
@@ -125,23 +151,28 @@ class Experiment:
             if experiment_name is None:
                 experiment_name = _hydra_name(self._launch.hydra, config, name_from)
             name = _run_name(self.config, experiment_name, add_date)
-            self._run_dir, joined = self._claim(name, if_exists_mode, config_data)
-            self._name = os.path.basename(self._run_dir)
+            self._run_dir = self._claim(name, if_exists_mode, config_data)
+            # the run's files are found again after the program changes directory
             self._run_dir_at_start = os.path.abspath(self._run_dir)
-            self._exclude_dirs = [
-                os.path.abspath(self.experiments_dir),
-                os.path.abspath(self._run_dir),
-            ]
+            self._name = os.path.basename(self._run_dir)
+            self._exclude_dirs = [os.path.abspath(self.experiments_dir), self._run_dir_at_start]
             self._started_at = utc_now()
             self._entry_clock = time.monotonic()
             os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
             self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
             start = (config_data, snapshot, snapshot_limits, secret_env_words)
-            if joined:
+            if not self._created:
                 self._join(start)
             else:
-                with store.file_lock(store.meta_path(self._run_dir, store.RUN_LOCK_FILE)):
+                with store.file_lock(store.meta_path(self._run_dir_at_start, store.RUN_LOCK_FILE)):
                     self._record_start(*start)
+            self._check_run_dir()
+            signals.install()
+
+        if self._resumed:
+            os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
+            self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
+        else:
             # a run made without `with` (a module-level script) is logged and finished
             # all the same: capture from now, status at a crash or at exit
             global _latest_run
@@ -149,11 +180,6 @@ class Experiment:
             self._start_capture()
             self._install_excepthook()
             atexit.register(self._finish_at_exit)
-            return
-
-        self._run_dir_at_start = os.path.abspath(self._run_dir)
-        os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
-        self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
 
     @staticmethod
     def is_experiment(directory: str | os.PathLike[str]) -> bool:
@@ -178,11 +204,7 @@ class Experiment:
     @property
     def results(self) -> Config:
         """The registered results, nested by dots."""
-        path = store.meta_path(self._run_dir, store.RESULTS_FILE)
-        try:
-            return Config.from_dict(store.read_json_object(path))
-        except FileNotFoundError:
-            return Config()
+        return Config.from_dict(store.read_results(self._run_dir_at_start))
 
     @property
     def directories(self) -> Config:
@@ -190,7 +212,7 @@ class Experiment:
         return Config.from_dict(
             {
                 name: os.path.join(self._run_dir, name)
-                for name in store.registered_directories(self._run_dir)
+                for name in store.registered_directories(self._run_dir_at_start)
             }
         )
 
@@ -198,41 +220,58 @@ class Experiment:
         """Create ``dirname`` inside the run and remember it; returns its path."""
         if not safe_relative_path(dirname.replace(os.sep, "/")):
             raise MaggotError(f"directory name {dirname!r} must be a relative path inside the run")
+        self._check_run_dir()
         directory = os.path.join(self._run_dir, dirname)
         os.makedirs(directory, exist_ok=True)
-        if dirname not in store.registered_directories(self._run_dir):
-            with open(
-                store.meta_path(self._run_dir, store.DIRECTORIES_FILE), "a", encoding="utf-8"
-            ) as file:
-                file.write(dirname + "\n")
+        store.add_registered_directory(self._run_dir_at_start, dirname)
         return directory
 
     def register_result(self, name: str, value: Any) -> None:
         """Record a result; dotted names nest (``fold1.loss``).
 
         Safe from several processes at once: the file is updated under a lock
-        and replaced atomically.
+        and replaced atomically. A name that is a section of another result
+        (``loss`` and ``loss.val``) is refused, since one would erase the other.
         """
         stored_value = to_json_value(value, name)
-        results_path = store.meta_path(self._run_dir, store.RESULTS_FILE)
-        with store.file_lock(store.meta_path(self._run_dir, store.RESULTS_LOCK_FILE)):
+        if isinstance(stored_value, dict) and stored_value:
+            new_results = {f"{name}.{key}": item for key, item in flatten(stored_value).items()}
+        else:
+            new_results = {name: stored_value}
+        self._check_run_dir()
+        results_path = store.meta_path(self._run_dir_at_start, store.RESULTS_FILE)
+        with store.file_lock(store.meta_path(self._run_dir_at_start, store.RESULTS_LOCK_FILE)):
             try:
                 results = flatten(store.read_json_object(results_path))
             except FileNotFoundError:
                 results = {}
-            results[name] = stored_value
+            for new_name in new_results:
+                for existing in results:
+                    if existing.startswith(new_name + ".") or new_name.startswith(existing + "."):
+                        raise MaggotError(
+                            f"result {new_name!r} conflicts with the registered result "
+                            f"{existing!r}: one name cannot be both a value and a section of values"
+                        )
+            results.update(new_results)
             store.write_json_atomic(results_path, unflatten(results))
 
     def __enter__(self) -> Experiment:
+        self._check_run_dir()
         if self._entry_id is None:
             # resume_from, or a second ``with`` on this object: a new entry into the run
             self._started_at = utc_now()
-            if self._resumed and not os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
-                pass  # a maggot 0.2 run has no run.json to list entries in
-            else:
-                self._begin_entry(entries.ENTRY_RESUME if self._resumed else entries.ENTRY_CONTINUE)
-                if self._resumed:
-                    atexit.register(self._finish_at_exit)
+            if os.path.exists(store.meta_path(self._run_dir_at_start, store.RUN_FILE)):
+                kind = entries.ENTRY_RESUME if self._resumed else entries.ENTRY_CONTINUE
+                try:
+                    self._begin_entry(kind)
+                except CorruptRunError as error:
+                    # never rewritten: what is left of the record may still be worth reading
+                    raise CorruptRunError(f"{error}; not updating it") from None
+            # else a maggot 0.2 run: no run.json to list entries in
+        if self._live_lock is None:
+            self._take_live_lock(self._run_dir_at_start)
+        if self._finished or self._resumed:
+            signals.install()
         self._entry_clock = time.monotonic()
         self._in_with = True
         self._finished = False
@@ -264,9 +303,9 @@ class Experiment:
         ) -> None:
             # the traceback is printed first, so it reaches the log while capturing
             previous(exc_type, exc, tb)
-            if not self._finished:
+            if not self._finished and os.getpid() == self._owner_pid:
                 self._stop_capture()
-                self._finish(exc)
+                self._finish_safely(exc)
 
         self._excepthook, self._previous_excepthook = record_crash, previous
         sys.excepthook = record_crash
@@ -277,41 +316,70 @@ class Experiment:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if os.getpid() != self._owner_pid:
+            return  # a forked child leaving the block: the parent records the run
+        # nothing here may replace the block's own exception: failures become warnings
         if self._capture is not None:
-            if exc is not None and not _is_clean_exit(exc):
-                # Python prints the traceback after this returns, when the log is closed
-                import traceback
+            try:
+                if isinstance(exc, signals.Terminated):
+                    self._capture.log_text(f"maggot: terminated by {exc.signal_name}\n")
+                elif exc is not None and not _is_clean_exit(exc):
+                    # Python prints the traceback after this returns, when the log is closed
+                    import traceback
 
-                self._capture.log_text("".join(traceback.format_exception(exc_type, exc, tb)))
-            self._stop_capture()
+                    text = "".join(traceback.format_exception(exc_type, exc, tb))
+                    self._capture.log_text(text)
+            finally:
+                self._stop_capture()
         self._in_with = False
-        self._finish(exc)
+        self._finish_safely(exc)
 
     def _finish_at_exit(self) -> None:
-        self._stop_capture()
-        if self._finished or self._entry_id is None:
+        if os.getpid() != self._owner_pid:
             return
+        self._stop_capture()
+        if self._finished:
+            return
+        # an uncaught exception leaves sys.last_value set before atexit runs
+        self._finish_safely(signals.received() or getattr(sys, "last_value", None))
+
+    def _finish_safely(self, exc: BaseException | None) -> None:
+        """Record the outcome; a run directory gone or broken is a warning, not an error."""
         try:
-            # an uncaught exception leaves sys.last_value set before atexit runs
-            self._finish(getattr(sys, "last_value", None))
-        except OSError:
-            pass  # the run directory was removed while the process ran
+            with signals.deferred():
+                self._finish(exc)
+        except (OSError, MaggotError) as error:
+            _warn(f"the outcome of {self._run_dir} was not recorded: {error}")
+        finally:
+            self._release_live_lock()
+            signals.uninstall()
 
     def _finish(self, exc: BaseException | None) -> None:
         self._finished = True
         if self._excepthook is not None and sys.excepthook is self._excepthook:
             sys.excepthook = self._previous_excepthook
         self._excepthook = self._previous_excepthook = None
-        entry_id, self._entry_id = self._entry_id, None
-        if entry_id is None:
+        if self._run_dir_replaced():
+            if not self._warned_gone:
+                self._warned_gone = True
+                _warn(
+                    f"{self._run_dir} was deleted or replaced while the run was running: "
+                    "its outcome was not recorded"
+                )
             return
         exit_info: ExitInfo | None
         if exc is None or _is_clean_exit(exc):
             status, exit_info = store.STATUS_COMPLETED, None
+        elif isinstance(exc, signals.Terminated):
+            status = STATUS_TERMINATED
+            exit_info = ExitInfo(exc.signal_name, f"terminated by {exc.signal_name}")
         elif isinstance(exc, KeyboardInterrupt):
             status, exit_info = store.STATUS_INTERRUPTED, ExitInfo("KeyboardInterrupt")
         else:
             status, exit_info = store.STATUS_FAILED, ExitInfo(type(exc).__name__, str(exc))
+        entry_id, self._entry_id = self._entry_id, None
+        if entry_id is None:
+            return  # a maggot 0.2 run resumed: no run.json to record in
         outcome: dict[str, Any] = {
             "status": status,
             "ended_at": utc_now(),
@@ -325,11 +393,72 @@ class Experiment:
         if foreign:
             outcome["imports_outside_snapshot"] = foreign
         try:
-            # the directory as claimed: the script may have changed its directory since
             entries.end_entry(self._run_dir_at_start, entry_id, outcome)
         except CorruptRunError as error:
-            # never overwrite what cannot be read; the block's own exception goes on
-            print(f"maggot: warning: outcome not recorded: {error}", file=sys.stderr)
+            # never rewritten: what is left of the record may still be worth reading
+            raise CorruptRunError(f"{error}; not updating it") from None
+
+    def _run_dir_replaced(self) -> bool:
+        """Whether the run directory was deleted, or another one now stands at its path."""
+        return _identity(self._run_dir_at_start) != self._identity
+
+    def _check_run_dir(self) -> None:
+        if self._run_dir_replaced():
+            raise MaggotError(
+                f"{self._run_dir} was deleted or replaced by another run while this one was "
+                "running: not writing into it"
+            )
+
+    def _take_live_lock(self, run_dir: str, new: bool = False) -> None:
+        """Hold the run's live lock (shared) while this process runs it.
+
+        ``if_exists_mode="delete"`` only deletes a run nobody holds.
+        """
+        self._live_lock = store.hold_live_lock(run_dir, new=new)
+        _LIVE_IN_THIS_PROCESS[id(self)] = _identity(run_dir)
+
+    def _release_live_lock(self) -> None:
+        if self._live_lock is not None:
+            self._live_lock.close()
+            self._live_lock = None
+            _LIVE_IN_THIS_PROCESS.pop(id(self), None)
+
+    def _claim(self, name: str, if_exists_mode: str, config_data: dict[str, Any]) -> str:
+        """The run directory; ``self._created`` says whether this process made it."""
+        forced_dir = os.environ.get(ENV_RUN_DIR)
+        # in the replayed program itself the first Experiment records (a different config
+        # is then reported); in its worker processes only the one with the recorded config
+        in_worker = launch.is_bootstrap(self._launch.process_argv)
+        if (
+            forced_dir
+            and (not in_worker or _replays_recorded_config(config_data))
+            and _claim_replay_dir(forced_dir)
+        ):
+            os.environ.pop(ENV_RUN_DIR, None)
+            self._created = True
+            self._take_live_lock(forced_dir, new=True)
+            self._identity = _identity(forced_dir)
+            return forced_dir
+        os.makedirs(self.experiments_dir, exist_ok=True)
+        run_dir = os.path.join(self.experiments_dir, name)
+        try:
+            os.mkdir(run_dir)
+            created = True
+        except FileExistsError:
+            run_dir, created = _resolve_existing(run_dir, if_exists_mode)
+        try:
+            os.makedirs(store.meta_path(run_dir), exist_ok=True)
+            # creating the live lock is the claim: a delete-mode start elsewhere
+            # may have replaced the directory since it was made
+            self._take_live_lock(run_dir, new=created)
+        except (store.RunTakenError, FileNotFoundError):
+            raise MaggotError(
+                f"{run_dir} was taken over by another process while this run claimed it"
+            ) from None
+        # held now: no delete-mode start can move the directory any more
+        self._identity = _identity(run_dir)
+        self._created = created
+        return run_dir
 
     def _join(self, start: tuple[Any, ...]) -> None:
         """``continue`` into an existing run: a new entry, or its first start if it has none.
@@ -343,7 +472,11 @@ class Experiment:
         while True:
             with store.file_lock(lock):
                 if os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
-                    self._begin_entry(entries.ENTRY_CONTINUE, locked=True)
+                    try:
+                        self._begin_entry(entries.ENTRY_CONTINUE, locked=True)
+                    except CorruptRunError as error:
+                        self._release_live_lock()
+                        raise CorruptRunError(f"{error}; not continuing into it") from None
                     return
                 if time.monotonic() > deadline or not _just_created(self._run_dir):
                     # a run directory without a record (maggot 0.2, a crash): start it here
@@ -359,7 +492,7 @@ class Experiment:
         entry: dict[str, Any] = {
             "kind": kind,
             "started_at": self._started_at,
-            "command_argv": self._launch.argv,
+            "command_argv": secrets.redact_argv(self._launch.argv, os.environ)[0],
             "cwd": cwd,
             "hostname": capture.host_name(),
             "pid": os.getpid(),
@@ -370,25 +503,7 @@ class Experiment:
             recorded = entries.recorded_code_state(self._run_dir)
             if current is not None and recorded is not None and current != recorded:
                 entry["code"] = current
-        self._entry_id = entries.begin_entry(self._run_dir_at_start, entry, first, locked=locked)
-
-    def _claim(
-        self, name: str, if_exists_mode: str, config_data: dict[str, Any]
-    ) -> tuple[str, bool]:
-        """The run directory, and whether it is an existing run this process joins."""
-        forced_dir = os.environ.get(ENV_RUN_DIR)
-        if forced_dir and _replays_recorded_config(config_data) and _claim_replay_dir(forced_dir):
-            os.environ.pop(ENV_RUN_DIR, None)
-            return forced_dir, False
-        os.makedirs(self.experiments_dir, exist_ok=True)
-        run_dir = os.path.join(self.experiments_dir, name)
-        joined = False
-        try:
-            os.mkdir(run_dir)
-        except FileExistsError:
-            run_dir, joined = _resolve_existing(run_dir, if_exists_mode)
-        os.makedirs(store.meta_path(run_dir), exist_ok=True)
-        return run_dir, joined
+        self._entry_id = entries.begin_entry(self._run_dir, entry, first, locked=locked)
 
     def _record_start(
         self,
@@ -399,7 +514,7 @@ class Experiment:
     ) -> None:
         run_dir = self._run_dir
         cwd = self._launch.cwd
-        argv = self._launch.argv
+        argv, redacted_arguments = secrets.redact_argv(self._launch.argv, os.environ)
         store.write_json_atomic(store.meta_path(run_dir, store.CONFIG_FILE), config_data)
         store.write_text_atomic(
             store.meta_path(run_dir, store.COMMAND_FILE), capture.shell_command(argv) + "\n"
@@ -409,6 +524,7 @@ class Experiment:
             secrets.redact_environ(
                 {key: value for key, value in os.environ.items() if key != launch.ENV_LAUNCH_ARGV},
                 secret_env_words,
+                [item.environment for item in redacted_arguments if item.environment],
             ),
         )
         store.write_text_atomic(
@@ -438,9 +554,9 @@ class Experiment:
             store.write_commit_hash(run_dir, head.commit)
         process = capture.describe_process()
         extra: dict[str, Any] = {}
-        if self._launch.process_argv != argv:
+        if self._launch.process_argv != self._launch.argv:
             # a worker process, or one job of a Hydra sweep: what this process really ran
-            extra["process_argv"] = self._launch.process_argv
+            extra["process_argv"] = secrets.redact_argv(self._launch.process_argv)[0]
         if self._launch.hydra is not None:
             extra["hydra"] = self._launch.hydra.as_json()
         info = RunInfo(
@@ -449,8 +565,9 @@ class Experiment:
             name=self._name,
             status=store.STATUS_RUNNING,
             started_at=self._started_at,
-            argv=tuple(sys.argv),
+            argv=tuple(secrets.redact_argv(sys.argv)[0]),
             command_argv=tuple(argv),
+            redacted_arguments=tuple(redacted_arguments),
             # relative to the repository root when there is one, as the snapshot has it
             cwd=(head.cwd or ".") if head.cwd is not None else cwd,
             cwd_absolute=cwd,
@@ -475,12 +592,14 @@ def _finish_previous_run() -> None:
     """A loop of runs made without `with`: the next run's start ends the previous one,
     so each run's log holds its own output only."""
     previous = _latest_run
-    if previous is not None and not previous._finished and not previous._in_with:
+    if (
+        previous is not None
+        and not previous._finished
+        and not previous._in_with
+        and previous._owner_pid == os.getpid()
+    ):
         previous._stop_capture()
-        try:
-            previous._finish(None)
-        except OSError:
-            pass  # its directory was removed meanwhile
+        previous._finish_safely(None)
 
 
 def _warn_once(message: str) -> None:
@@ -515,6 +634,9 @@ def make_config(config: Any) -> Config:
             f"config of type {type(config).__name__} is not supported: pass a dict, a path "
             "to a JSON file, an argparse.Namespace or a maggot Config"
         )
+    if nesting_depth(data) > MAX_CONFIG_DEPTH:
+        raise ConfigError(f"the config is nested more than {MAX_CONFIG_DEPTH} levels deep")
+    check_config_keys(data)
     return Config.from_dict(to_json_value(data))
 
 
@@ -567,6 +689,12 @@ def _run_name(config: Config, experiment_name: str | None, add_date: bool) -> st
             )
     if add_date:
         name = safe_directory_name(time.strftime("%Y-%m-%d-", time.gmtime()) + name)
+    # case-insensitive: .GIT is .git on macOS and Windows
+    if name.lower() in RESERVED_RUN_NAMES:
+        raise MaggotError(
+            f"run name {name!r} is reserved for git and maggot's own files: "
+            "pass experiment_name=... or change the config"
+        )
     return name
 
 
@@ -605,26 +733,13 @@ def _replays_recorded_config(config_data: dict[str, Any]) -> bool:
     recorded_roots = [str(root) for root in roots.get("recorded", []) if root]
     replay_roots = [str(roots["replay"])] if roots.get("replay") else []
     return bool(
-        _with_roots_replaced(recorded, recorded_roots)
-        == _with_roots_replaced(to_json_value(config_data), replay_roots)
+        with_roots_replaced(recorded, recorded_roots)
+        == with_roots_replaced(to_json_value(config_data), replay_roots)
     )
 
 
-def _with_roots_replaced(value: Any, roots: list[str]) -> Any:
-    if isinstance(value, str):
-        for root in roots:
-            for spelling in dict.fromkeys((root, os.path.realpath(root))):
-                value = value.replace(spelling, "\0root")
-        return value
-    if isinstance(value, dict):
-        return {key: _with_roots_replaced(item, roots) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_with_roots_replaced(item, roots) for item in value]
-    return value
-
-
 def _resolve_existing(run_dir: str, if_exists_mode: str) -> tuple[str, bool]:
-    """The directory to use when ``run_dir`` exists, and whether it is joined (continue)."""
+    """The directory to use for an existing run name, and whether it was made anew."""
     mode = if_exists_mode
     if mode == "prompt":
         mode = _ask_if_exists(run_dir) if _interactive() else "exit"
@@ -634,23 +749,87 @@ def _resolve_existing(run_dir: str, if_exists_mode: str) -> tuple[str, bool]:
             "if_exists_mode='increment', 'continue' or 'delete'"
         )
     if mode == "delete":
-        if not store.is_run_dir(run_dir) and os.listdir(run_dir):
-            raise MaggotError(f"{run_dir} exists and is not a maggot run: refusing to delete it")
-        import shutil
-
-        shutil.rmtree(run_dir)
-        os.mkdir(run_dir)
-        return run_dir, False
+        return _replace_existing(run_dir), True
     if mode == "continue":
-        return run_dir, True
+        if not os.path.isdir(run_dir):
+            raise MaggotError(f"{run_dir} exists and is not a directory: cannot continue into it")
+        return run_dir, False
     for number in range(1, _MAX_INCREMENT):
         candidate = f"{run_dir}_{number}"
         try:
             os.mkdir(candidate)
         except FileExistsError:
             continue
-        return candidate, False
+        return candidate, True
     raise MaggotError(f"{run_dir}: no free name up to _{_MAX_INCREMENT - 1}")
+
+
+_DELETE_ATTEMPTS = 20
+# runs this process records: a notebook re-running a cell in delete mode replaces its own run
+_LIVE_IN_THIS_PROCESS: dict[int, tuple[int, int] | None] = {}
+
+
+def _replace_existing(run_dir: str) -> str:
+    """``delete`` mode: move the old run out of the way, then claim its name.
+
+    The old run is renamed away in one step (so a reader never sees half of
+    it), but only when no process holds its live lock; a run still being
+    recorded is refused. Racing ``delete`` starts each get a fresh run or a
+    clear error, never a shared directory.
+    """
+    for _ in range(_DELETE_ATTEMPTS):
+        if os.path.islink(run_dir):
+            raise MaggotError(
+                f"{run_dir} is a symbolic link: not deleting it (remove the link yourself)"
+            )
+        try:
+            _move_away(run_dir)
+        except FileNotFoundError:
+            pass  # another process removed it first
+        try:
+            os.mkdir(run_dir)
+        except FileExistsError:
+            continue  # another process claimed it first: that one may be deletable, or live
+        return run_dir
+    raise MaggotError(f"{run_dir}: gave up after {_DELETE_ATTEMPTS} attempts to replace it")
+
+
+def _move_away(run_dir: str) -> None:
+    import shutil
+
+    if not os.path.isdir(run_dir):
+        raise MaggotError(f"{run_dir} exists and is not a directory: refusing to delete it")
+    if not store.is_run_dir(run_dir) and os.listdir(run_dir):
+        raise MaggotError(f"{run_dir} exists and is not a maggot run: refusing to delete it")
+    trash = os.path.join(
+        os.path.dirname(run_dir), f"{store.TRASH_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+    )
+    with store.try_exclusive_live_lock(run_dir) as state:
+        if state == store.LIVE_CHANGED:
+            return  # replaced meanwhile: the caller looks again
+        if state == store.LIVE_BUSY and _identity(run_dir) not in _LIVE_IN_THIS_PROCESS.values():
+            raise MaggotError(f"{run_dir} is being recorded by a running process: not deleting it")
+        os.rename(run_dir, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """Device and inode of ``path``: a directory deleted and made anew differs."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+def _warn(message: str) -> None:
+    """A warning for the user, even while their output is being captured."""
+    stream = sys.__stderr__ or sys.stderr
+    try:
+        stream.write(f"maggot: warning: {message}\n")
+        stream.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _interactive() -> bool:
@@ -664,7 +843,11 @@ def _ask_if_exists(run_dir: str) -> str:
     choices = ("exit", "delete", "continue", "increment")
     print(f"Experiment {run_dir} already exists.")
     while True:
-        answer = input(f"[{'/'.join(choices)}] (Enter = exit): ").strip().lower()
+        try:
+            answer = input(f"[{'/'.join(choices)}] (Enter = exit): ").strip().lower()
+        except EOFError:  # Ctrl-D: no answer, the safe choice
+            print()
+            return "exit"
         if answer == "":
             return "exit"
         # any unambiguous beginning will do: "inc", "c"

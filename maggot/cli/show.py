@@ -6,6 +6,7 @@ import click
 
 from maggot import showrun, store
 from maggot.cli.base import MaggotCommand, complete_run, paint, use_color
+from maggot.terminal import printable, printable_json
 
 
 @click.command(cls=MaggotCommand)
@@ -45,11 +46,10 @@ def show(run: str, output_format: str, show_log: bool) -> None:
             click.echo(showrun.render_log(text, colors), nl=False)
         return
     if output_format == "json":
-        click.echo(
-            store.dumps_strict(
-                showrun.details_as_json(details), indent=2, sort_keys=True, ensure_ascii=False
-            )
+        text = store.dumps_strict(
+            showrun.details_as_json(details), indent=2, sort_keys=True, ensure_ascii=False
         )
+        click.echo(printable_json(text))
         return
     for number, section in enumerate(showrun.details_as_sections(details)):
         if number:
@@ -58,9 +58,10 @@ def show(run: str, output_format: str, show_log: bool) -> None:
         if section.title:
             click.echo(paint(section.title, bold=True))
             indent = "  "
-        width = max(len(field.label) for field in section.fields)
-        for field in section.fields:
-            click.echo(f"{indent}{field.label.ljust(width)}  {field.value}".rstrip())
+        fields = [(printable(field.label), printable(field.value)) for field in section.fields]
+        width = max(len(label) for label, _ in fields)
+        for label, value in fields:
+            click.echo(f"{indent}{label.ljust(width)}  {value}".rstrip())
 
 
 @click.command("show-config", cls=MaggotCommand)
@@ -78,10 +79,10 @@ def show_config(run: str, output_format: str) -> None:
     """Print the config a run was started with."""
     config = store.read_config(showrun.resolve_run_dir(run))
     if output_format == "json":
-        click.echo(store.dumps_json(config), nl=False)
+        click.echo(printable_json(store.dumps_json(config)), nl=False)
     else:
         for line in showrun.flat_lines(config):
-            click.echo(line)
+            click.echo(printable(line))
 
 
 @click.command("show-command", cls=MaggotCommand)
@@ -91,4 +92,4 @@ def show_command(run: str) -> None:
 
     One shell-quoted line, ready to paste into a shell.
     """
-    click.echo(store.read_command(showrun.resolve_run_dir(run)))
+    click.echo(printable(store.read_command(showrun.resolve_run_dir(run))))
