@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from typing import Any, NamedTuple
 
 from maggot.errors import CorruptRunError, NotARunError
@@ -28,6 +28,11 @@ GIT_DIR = "git"
 HEAD_FILE = "head.json"
 PATCH_FILE = "diff.patch"
 UNTRACKED_DIR = "untracked"
+# tags and notes, written after the run by ``maggot tag`` / ``maggot note`` (see annotate.py)
+ANNOTATIONS_FILE = "annotations.json"
+# next to the runs: the listing cache (index.py) and the folder ``maggot rm`` moves runs to
+INDEX_FILE = ".maggot-index"
+TRASH_DIR = ".maggot-trash"
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETED = "completed"
@@ -227,11 +232,18 @@ def resolve_run_dir(argument: str, experiments_dir: str) -> str:
     raise NotARunError(f"{argument}: no {META_DIR}/ directory (not a run directory?)")
 
 
-def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> list[str]:
+def find_run_dirs(
+    root: str | os.PathLike[str], max_depth: int | None = 3, known_runs: Container[str] = ()
+) -> list[str]:
     """Run directories under ``root`` (or ``root`` itself), sorted by path.
 
-    Does not descend into runs (their artifacts can be large) nor below
-    ``max_depth`` levels; ``None`` means no limit.
+    Paths in ``known_runs`` (as this function spells them) are taken to be
+    runs without checking for their ``.maggot``: the listing index knew them,
+    and the caller reads their files next anyway.
+
+    Does not descend into runs (their artifacts can be large), into the
+    trash of ``maggot rm``, nor below ``max_depth`` levels; ``None`` means no
+    limit.
     """
     root = os.fspath(root)
     if is_run_dir(root):
@@ -247,9 +259,9 @@ def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> li
         except OSError:
             continue
         for entry in entries:
-            if entry.name == META_DIR or not entry.is_dir(follow_symlinks=False):
+            if entry.name in (META_DIR, TRASH_DIR) or not entry.is_dir(follow_symlinks=False):
                 continue
-            if os.path.isdir(entry.path + os.sep + META_DIR):
+            if entry.path in known_runs or os.path.isdir(entry.path + os.sep + META_DIR):
                 found.append(entry.path)
             else:
                 pending.append((entry.path, depth + 1))

@@ -11,7 +11,8 @@ from cli_helpers import isolate_git, record_run, write_json
 
 from maggot import summarize as summaries
 from maggot.errors import NotARunError
-from maggot.summarize import Condition, FilterSyntaxError, SummarizeError, parse_condition
+from maggot.query import parse
+from maggot.summarize import SummarizeError
 
 
 @pytest.fixture
@@ -31,35 +32,13 @@ def runs(summary: summaries.Summary) -> list[str]:
     return [row.run for row in summary.rows]
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("model.C>=1", Condition("model.C", ">=", "1")),
-        ("status=completed", Condition("status", "==", "completed")),
-        (" accuracy < 0.9 ", Condition("accuracy", "<", "0.9")),
-        ("tag!=a b", Condition("tag", "!=", "a b")),
-        ('kernel=="rbf"', Condition("kernel", "==", "rbf")),
-        ("note=", Condition("note", "==", "")),
-        ("x>-1e-3", Condition("x", ">", "-1e-3")),
-    ],
-)
-def test_parse_condition(text: str, expected: Condition) -> None:
-    assert parse_condition(text) == expected
-
-
-@pytest.mark.parametrize("text", ["accuracy", "=1", "", "  <= 3"])
-def test_parse_condition_rejects_expressions_without_key_or_operator(text: str) -> None:
-    with pytest.raises(FilterSyntaxError):
-        parse_condition(text)
-
-
 def test_numbers_compare_numerically_and_everything_else_as_text(workdir: Path) -> None:
     add_run(workdir, "a", {"n": 9, "label": "9", "flag": True, "opt": None}, {"score": 2})
     add_run(workdir, "b", {"n": 10, "label": "10", "flag": False, "opt": 1}, {"score": 10})
 
     def matching(*texts: str) -> list[str]:
-        conditions = [parse_condition(text) for text in texts]
-        return runs(summaries.summarize("experiments", conditions=conditions))
+        filters = [parse(text) for text in texts]
+        return runs(summaries.summarize("experiments", filters=filters))
 
     assert matching("n>9") == ["b"]
     assert matching("label>9") == []  # text: "10" < "9"
@@ -74,8 +53,8 @@ def test_numbers_compare_numerically_and_everything_else_as_text(workdir: Path) 
 def test_a_metric_wins_over_a_config_key_of_the_same_name(workdir: Path) -> None:
     add_run(workdir, "a", {"lr": 0.1}, {"lr": 0.5})
     add_run(workdir, "b", {"lr": 0.2}, {"lr": 0.05})
-    assert runs(summaries.summarize("experiments", conditions=[parse_condition("lr>0.3")])) == ["a"]
-    by_config = summaries.summarize("experiments", conditions=[parse_condition("config.lr>0.15")])
+    assert runs(summaries.summarize("experiments", filters=[parse("lr>0.3")])) == ["a"]
+    by_config = summaries.summarize("experiments", filters=[parse("config.lr>0.15")])
     assert runs(by_config) == ["b"]
     table = summaries.summarize("experiments", with_params=True)
     assert table.columns == ["run", "status", "lr", "config.lr"]
@@ -86,14 +65,14 @@ def test_a_metric_wins_over_a_config_key_of_the_same_name(workdir: Path) -> None
 def test_a_filter_on_config_loads_config_without_adding_columns(workdir: Path) -> None:
     add_run(workdir, "a", {"model": {"C": 1}}, {"acc": 0.5})
     add_run(workdir, "b", {"model": {"C": 5}}, {"acc": 0.6})
-    summary = summaries.summarize("experiments", conditions=[parse_condition("model.C>2")])
+    summary = summaries.summarize("experiments", filters=[parse("model.C>2")])
     assert runs(summary) == ["b"] and summary.columns == ["run", "status", "acc"]
 
 
 def test_unknown_filter_and_sort_keys(workdir: Path) -> None:
     add_run(workdir, "a", {"x": 1}, {"acc": 0.5})
     with pytest.raises(SummarizeError, match="gamma"):
-        summaries.summarize("experiments", conditions=[parse_condition("gamma=1")])
+        summaries.summarize("experiments", filters=[parse("gamma=1")])
     with pytest.raises(SummarizeError, match="f1"):
         summaries.summarize("experiments", sort_key="f1")
     with pytest.raises(NotARunError, match="no such directory"):
@@ -160,7 +139,7 @@ def test_broken_runs_become_warnings(workdir: Path) -> None:
     summary = summaries.summarize("experiments", with_params=True)
     assert any("no .maggot/config.json" in warning for warning in summary.warnings)
     with pytest.raises(SummarizeError, match="'x'|x"):
-        summaries.summarize("experiments", conditions=[parse_condition("x=1")])
+        summaries.summarize("experiments", filters=[parse("x=1")])
 
 
 def test_plain_table_has_the_layout_of_tabulates_simple_format() -> None:

@@ -1,0 +1,291 @@
+"""The listing index: a cache next to the runs so that listing unchanged runs reads no run file.
+
+``DIR/.maggot-index`` maps each run (by its path relative to DIR) to what a
+listing needs from each of its files, together with the file's identity when
+it was read: inode, size and mtime in nanoseconds. A listing stats only the
+files it needs and re-reads a file whenever its identity differs, so a run
+changed, added, removed or renamed since the index was written shows as it is
+on disk now. Deleting the index loses nothing.
+
+Never believed blindly: an index that does not parse or has the wrong shape
+is rebuilt (with one warning), an entry of the wrong shape is a miss, and a
+file modified within ``RACY_NANOSECONDS`` of the listing is not cached at all
+(a write in the same clock tick as the read would keep size and mtime). The
+index holds JSON only and nothing in it is executed. A directory that cannot
+be written is listed without an index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+from maggot import store
+from maggot.config import flatten
+from maggot.errors import CorruptRunError, MaggotError
+
+INDEX_FORMAT_VERSION = 1
+RACY_NANOSECONDS = 2_000_000_000
+
+PART_RUN = "run"
+PART_RESULTS = "results"
+PART_CONFIG = "config"
+PART_GIT = "git"
+PART_ANNOTATIONS = "annotations"
+PARTS = (PART_RUN, PART_RESULTS, PART_CONFIG, PART_GIT, PART_ANNOTATIONS)
+
+# run.json fields a listing shows, by the column name they are shown under
+INFO_FIELDS = {
+    "started": "started_at",
+    "ended": "ended_at",
+    "duration": "duration_seconds",
+    "host": "hostname",
+    "sweep": "sweep",
+    "reproduction_of": "reproduction_of",
+}
+
+
+class ListedRun(NamedTuple):
+    """What a listing knows about one run; parts that were not asked for are empty."""
+
+    path: str
+    status: str
+    info: dict[str, Any]
+    results: dict[str, Any]
+    config: dict[str, Any]
+    git: dict[str, Any]
+    annotations: dict[str, Any]
+    problems: list[str]
+
+
+class Listing(NamedTuple):
+    """The runs read for one listing, and warnings about runs and the index."""
+
+    runs: list[ListedRun]
+    warnings: list[str]
+
+
+class _Part(NamedTuple):
+    relative_path: str
+    # turns the file's parsed JSON into the cached payload; raises CorruptRunError
+    extract: Callable[[Any, str], Any]
+    empty: Any
+    missing_problem: str | None
+
+
+def _extract_run(data: Any, path: str) -> list[Any]:
+    if not isinstance(data, dict):
+        raise CorruptRunError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    info = {column: data[field] for column, field in INFO_FIELDS.items() if field in data}
+    return [str(data.get("status", store.STATUS_UNKNOWN)), info]
+
+
+def _extract_flat(data: Any, path: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise CorruptRunError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return flatten(data)
+
+
+def _extract_git(data: Any, path: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise CorruptRunError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    found: dict[str, Any] = {}
+    if isinstance(data.get("commit"), str):
+        found["commit"] = data["commit"]
+    if data.get("snapshot"):
+        found["dirty"] = bool(data.get("is_dirty"))
+    return found
+
+
+def _extract_annotations(data: Any, path: str) -> dict[str, Any]:
+    from maggot import annotate
+
+    annotations = annotate.parse_annotations(data, path)
+    return {"tags": list(annotations.tags), "note": annotate.note_text(annotations.notes)}
+
+
+_PARTS = {
+    PART_RUN: _Part(
+        store.RUN_FILE,
+        _extract_run,
+        [store.STATUS_UNKNOWN, {}],
+        f"no {store.META_DIR}/{store.RUN_FILE} (written by maggot 0.2?)",
+    ),
+    PART_RESULTS: _Part(store.RESULTS_FILE, _extract_flat, {}, None),
+    PART_CONFIG: _Part(
+        store.CONFIG_FILE, _extract_flat, {}, f"no {store.META_DIR}/{store.CONFIG_FILE}"
+    ),
+    PART_GIT: _Part(os.path.join(store.GIT_DIR, store.HEAD_FILE), _extract_git, {}, None),
+    PART_ANNOTATIONS: _Part(store.ANNOTATIONS_FILE, _extract_annotations, {}, None),
+}
+# a cached part: [inode, size, mtime_ns, payload, problems]; size -1 is a missing file
+_MISSING_IDENTITY = (0, -1, 0)
+
+
+def index_path(root: str) -> str:
+    """Where the index of the runs under ``root`` is kept."""
+    return os.path.join(root, store.INDEX_FILE)
+
+
+class RunIndex:
+    """The index of the runs under one directory, read once per listing."""
+
+    def __init__(self, root: str, *, enabled: bool = True) -> None:
+        self.root = root
+        # never inside a run: its directory belongs to the run's own files
+        self.enabled = enabled and not store.is_run_dir(root)
+        self.warnings: list[str] = []
+        self.cached: dict[str, Any] = _read_index(root, self.warnings) if self.enabled else {}
+
+    def find_runs(self, max_depth: int | None) -> list[str]:
+        """Run directories under the root; runs the index knows skip one check each."""
+        prefix = self.root + os.sep
+        known = {prefix + name for name in self.cached} if self.cached else ()
+        return store.find_run_dirs(self.root, max_depth, known_runs=known)
+
+    def load(
+        self, run_dirs: Sequence[str], parts: Iterable[str], *, keep: Iterable[str] = ()
+    ) -> Listing:
+        """Read ``parts`` of each run in ``run_dirs``, from the index where the files are unchanged.
+
+        Runs in ``keep`` were found but are not listed this time (hidden
+        reproductions): their entries stay in the index. Runs that vanished
+        while listing are left out with a warning. The index is rewritten only
+        when something changed.
+        """
+        wanted = [part for part in PARTS if part in set(parts) | {PART_RUN}]
+        warnings = list(self.warnings)
+        cached = self.cached
+        started_ns = time.time_ns()
+        fresh: dict[str, dict[str, Any]] = {}
+        changed = False
+        runs: list[ListedRun] = []
+        skip = len(self.root) + len(os.sep)
+        for run_dir in run_dirs:
+            relative = run_dir[skip:] if self.enabled else run_dir
+            entry = cached.get(relative)
+            if not isinstance(entry, dict):
+                entry = {}
+            new_entry = dict(entry)
+            values: list[Any] = []
+            problems: list[str] = []
+            for part in wanted:
+                slot, hit = _refresh(run_dir, part, entry.get(part))
+                if not hit:
+                    changed = True
+                    new_entry[part] = slot
+                values.append(slot[3])
+                problems.extend(run_dir + problem for problem in slot[4])
+            if values[0] is None:  # not a run any more
+                warnings.append(f"{run_dir}: no such run directory (removed while listing?)")
+                changed = True
+                continue
+            fresh[relative] = new_entry
+            by_part = dict(zip(wanted, values))
+            status, info = by_part[PART_RUN]
+            runs.append(
+                ListedRun(
+                    path=run_dir,
+                    status=status,
+                    info=info,
+                    results=by_part.get(PART_RESULTS, {}),
+                    config=by_part.get(PART_CONFIG, {}),
+                    git=by_part.get(PART_GIT, {}),
+                    annotations=by_part.get(PART_ANNOTATIONS, {}),
+                    problems=problems,
+                )
+            )
+        for run_dir in keep:
+            relative = run_dir[skip:]
+            if relative in cached:
+                fresh[relative] = cached[relative]
+        if self.enabled and (changed or len(fresh) != len(cached)):
+            _write_index(self.root, fresh, started_ns)
+        return Listing(runs, warnings)
+
+
+def _refresh(run_dir: str, part: str, slot: Any) -> tuple[list[Any], bool]:
+    """The cached slot when the file is unchanged (True), else the file read now (False)."""
+    spec = _PARTS[part]
+    path = run_dir + os.sep + store.META_DIR + os.sep + spec.relative_path
+    try:
+        stat = os.stat(path)
+        identity: tuple[int, int, int] = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    except FileNotFoundError:
+        identity = _MISSING_IDENTITY
+    except OSError as error:
+        return [0, -2, 0, spec.empty, [f": {error.strerror}"]], False
+    if (
+        type(slot) is list
+        and len(slot) == 5
+        and slot[0] == identity[0]
+        and slot[1] == identity[1]
+        and slot[2] == identity[2]
+        and type(slot[4]) is list
+    ):
+        return slot, True
+    return _read_part(run_dir, part, path, identity), False
+
+
+def _read_part(run_dir: str, part: str, path: str, identity: tuple[int, int, int]) -> list[Any]:
+    spec = _PARTS[part]
+    relative = os.sep + store.META_DIR + os.sep + spec.relative_path
+    if identity == _MISSING_IDENTITY:
+        if part == PART_RUN and not store.is_run_dir(run_dir):
+            return [*identity, None, []]
+        problems = [f": {spec.missing_problem}"] if spec.missing_problem else []
+        return [*identity, spec.empty, problems]
+    try:
+        payload = spec.extract(store.read_json(path), path)
+    except FileNotFoundError:  # removed between stat and read: not cached
+        return [*_MISSING_IDENTITY, spec.empty, []]
+    except MaggotError as error:
+        return [*identity, spec.empty, [relative + str(error).removeprefix(path)]]
+    except OSError as error:
+        return [*identity, spec.empty, [f"{relative}: {error.strerror}"]]
+    return [*identity, payload, []]
+
+
+def _read_index(root: str, warnings: list[str]) -> dict[str, Any]:
+    path = index_path(root)
+    try:
+        with open(path, "rb") as file:
+            data = json.loads(file.read())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        warnings.append(f"{path}: unreadable listing index ({error}); rebuilding it")
+        return {}
+    if (
+        not isinstance(data, dict)
+        or data.get("format_version") != INDEX_FORMAT_VERSION
+        or not isinstance(data.get("runs"), dict)
+    ):
+        warnings.append(f"{path}: not a listing index of this maggot version; rebuilding it")
+        return {}
+    runs: dict[str, Any] = data["runs"]
+    return runs
+
+
+def _write_index(root: str, runs: dict[str, dict[str, Any]], started_ns: int) -> None:
+    recent = started_ns - RACY_NANOSECONDS
+    kept: dict[str, dict[str, Any]] = {}
+    for relative, entry in runs.items():
+        # a file changed just now may change again within its mtime tick: read it next time
+        kept[relative] = {
+            part: slot
+            for part, slot in entry.items()
+            if type(slot) is list
+            and len(slot) == 5
+            and (slot[1] == _MISSING_IDENTITY[1] or (slot[1] >= 0 and slot[2] < recent))
+        }
+    # compact, not indented: json's C encoder is only used without indent,
+    # and this file is a cache for maggot, not a record for people
+    text = json.dumps({"format_version": INDEX_FORMAT_VERSION, "runs": kept}, separators=(",", ":"))
+    try:
+        store.write_text_atomic(index_path(root), text + "\n")
+    except OSError:
+        pass  # a read-only experiments directory is listed without an index
