@@ -10,15 +10,19 @@ on disk now. Deleting the index loses nothing.
 Never believed blindly: an index that does not parse or has the wrong shape
 is rebuilt (with one warning), an entry of the wrong shape is a miss, and a
 file modified within ``RACY_NANOSECONDS`` of the listing is not cached at all
-(a write in the same clock tick as the read would keep size and mtime). The
-index holds JSON only and nothing in it is executed. A directory that cannot
-be written is listed without an index.
+(a write in the same clock tick as the read would keep size and mtime). The index
+is a header line, a checksum line and ``marshal`` data holding only what
+the JSON run files held (loading it is about twice as fast as JSON; nothing
+in it is executed, and a checksum mismatch means a rebuild). A directory
+that cannot be written is listed without an index.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
+import marshal
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
@@ -28,6 +32,7 @@ from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError
 
 INDEX_FORMAT_VERSION = 1
+_MAGIC = b"maggot-listing-index"
 RACY_NANOSECONDS = 2_000_000_000
 
 PART_RUN = "run"
@@ -123,6 +128,10 @@ _PARTS = {
 }
 # a cached part: [inode, size, mtime_ns, payload, problems]; size -1 is a missing file
 _MISSING_IDENTITY = (0, -1, 0)
+# plain concatenation with the run directory: os.path.join per file is measurable at 100,000 runs
+_RELATIVE_PATHS = {
+    part: os.sep + store.META_DIR + os.sep + spec.relative_path for part, spec in _PARTS.items()
+}
 
 
 def index_path(root: str) -> str:
@@ -157,6 +166,9 @@ class RunIndex:
         when something changed.
         """
         wanted = [part for part in PARTS if part in set(parts) | {PART_RUN}]
+        position = {part: number for number, part in enumerate(wanted)}
+        results_at, config_at = position.get(PART_RESULTS), position.get(PART_CONFIG)
+        git_at, annotations_at = position.get(PART_GIT), position.get(PART_ANNOTATIONS)
         warnings = list(self.warnings)
         cached = self.cached
         started_ns = time.time_ns()
@@ -166,36 +178,36 @@ class RunIndex:
         skip = len(self.root) + len(os.sep)
         for run_dir in run_dirs:
             relative = run_dir[skip:] if self.enabled else run_dir
-            entry = cached.get(relative)
-            if not isinstance(entry, dict):
-                entry = {}
-            new_entry = dict(entry)
+            found = cached.get(relative)
+            entry: dict[str, Any] = found if type(found) is dict else {}
+            copied = False
             values: list[Any] = []
             problems: list[str] = []
             for part in wanted:
-                slot, hit = _refresh(run_dir, part, entry.get(part))
-                if not hit:
+                slot: Any = entry.get(part)
+                if not _is_fresh(run_dir, part, slot):
+                    slot = _read_part(run_dir, part)
+                    if not copied:  # the loaded index stays as read until it is written
+                        entry, copied = dict(entry), True
+                    entry[part] = slot
                     changed = True
-                    new_entry[part] = slot
                 values.append(slot[3])
-                problems.extend(run_dir + problem for problem in slot[4])
+                if slot[4]:
+                    problems.extend(run_dir + problem for problem in slot[4])
             if values[0] is None:  # not a run any more
                 warnings.append(f"{run_dir}: no such run directory (removed while listing?)")
-                changed = True
                 continue
-            fresh[relative] = new_entry
-            by_part = dict(zip(wanted, values))
-            status, info = by_part[PART_RUN]
+            fresh[relative] = entry
             runs.append(
                 ListedRun(
-                    path=run_dir,
-                    status=status,
-                    info=info,
-                    results=by_part.get(PART_RESULTS, {}),
-                    config=by_part.get(PART_CONFIG, {}),
-                    git=by_part.get(PART_GIT, {}),
-                    annotations=by_part.get(PART_ANNOTATIONS, {}),
-                    problems=problems,
+                    run_dir,
+                    values[0][0],
+                    values[0][1],
+                    values[results_at] if results_at is not None else {},
+                    values[config_at] if config_at is not None else {},
+                    values[git_at] if git_at is not None else {},
+                    values[annotations_at] if annotations_at is not None else {},
+                    problems,
                 )
             )
         for run_dir in keep:
@@ -204,35 +216,47 @@ class RunIndex:
                 fresh[relative] = cached[relative]
         if self.enabled and (changed or len(fresh) != len(cached)):
             _write_index(self.root, fresh, started_ns)
+        self.cached = fresh
         return Listing(runs, warnings)
 
 
-def _refresh(run_dir: str, part: str, slot: Any) -> tuple[list[Any], bool]:
-    """The cached slot when the file is unchanged (True), else the file read now (False)."""
+def _is_fresh(run_dir: str, part: str, slot: Any) -> bool:
+    """Whether a cached slot still describes the part's file (one stat)."""
+    if type(slot) is not list or len(slot) != 5 or type(slot[4]) is not list:
+        return False
+    try:
+        stat = os.stat(run_dir + _RELATIVE_PATHS[part])
+    except FileNotFoundError:
+        if slot[1] != _MISSING_IDENTITY[1]:
+            return False
+    except OSError:
+        return False
+    else:
+        if slot[2] != stat.st_mtime_ns or slot[1] != stat.st_size or slot[0] != stat.st_ino:
+            return False
+    payload = slot[3]
+    if part == PART_RUN:
+        return (
+            type(payload) is list
+            and len(payload) == 2
+            and type(payload[0]) is str
+            and type(payload[1]) is dict
+        )
+    return type(payload) is dict
+
+
+def _read_part(run_dir: str, part: str) -> list[Any]:
+    """A slot for the part's file as it is now: identity, payload, problems."""
     spec = _PARTS[part]
-    path = run_dir + os.sep + store.META_DIR + os.sep + spec.relative_path
+    relative = _RELATIVE_PATHS[part]
+    path = run_dir + relative
     try:
         stat = os.stat(path)
         identity: tuple[int, int, int] = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
     except FileNotFoundError:
         identity = _MISSING_IDENTITY
     except OSError as error:
-        return [0, -2, 0, spec.empty, [f": {error.strerror}"]], False
-    if (
-        type(slot) is list
-        and len(slot) == 5
-        and slot[0] == identity[0]
-        and slot[1] == identity[1]
-        and slot[2] == identity[2]
-        and type(slot[4]) is list
-    ):
-        return slot, True
-    return _read_part(run_dir, part, path, identity), False
-
-
-def _read_part(run_dir: str, part: str, path: str, identity: tuple[int, int, int]) -> list[Any]:
-    spec = _PARTS[part]
-    relative = os.sep + store.META_DIR + os.sep + spec.relative_path
+        return [0, -2, 0, spec.empty, [f"{relative}: {error.strerror}"]]
     if identity == _MISSING_IDENTITY:
         if part == PART_RUN and not store.is_run_dir(run_dir):
             return [*identity, None, []]
@@ -253,21 +277,40 @@ def _read_index(root: str, warnings: list[str]) -> dict[str, Any]:
     path = index_path(root)
     try:
         with open(path, "rb") as file:
-            data = json.loads(file.read())
+            content = file.read()
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as error:
-        warnings.append(f"{path}: unreadable listing index ({error}); rebuilding it")
+    except OSError as error:
+        warnings.append(f"{path}: unreadable listing index ({error.strerror}); rebuilding it")
         return {}
-    if (
-        not isinstance(data, dict)
-        or data.get("format_version") != INDEX_FORMAT_VERSION
-        or not isinstance(data.get("runs"), dict)
-    ):
-        warnings.append(f"{path}: not a listing index of this maggot version; rebuilding it")
+    header, _, rest = content.partition(b"\n")
+    digest, _, body = rest.partition(b"\n")
+    if header != _header():
+        if not header.startswith(_MAGIC):
+            warnings.append(f"{path}: not a listing index; rebuilding it")
+        return {}  # written by another maggot or Python version: rebuilt quietly
+    if digest != _digest(body):
+        warnings.append(f"{path}: corrupt listing index (checksum mismatch); rebuilding it")
         return {}
-    runs: dict[str, Any] = data["runs"]
+    try:
+        runs = marshal.loads(body)
+    except (EOFError, ValueError, TypeError) as error:
+        warnings.append(f"{path}: corrupt listing index ({error}); rebuilding it")
+        return {}
+    if type(runs) is not dict:
+        warnings.append(f"{path}: corrupt listing index (not a mapping); rebuilding it")
+        return {}
     return runs
+
+
+def _header() -> bytes:
+    # marshal's format changes between Python versions: an index from another is not read
+    python = f"{sys.implementation.cache_tag}-{marshal.version}"
+    return _MAGIC + f" {INDEX_FORMAT_VERSION} {python}".encode()
+
+
+def _digest(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=16).hexdigest().encode()
 
 
 def _write_index(root: str, runs: dict[str, dict[str, Any]], started_ns: int) -> None:
@@ -282,10 +325,8 @@ def _write_index(root: str, runs: dict[str, dict[str, Any]], started_ns: int) ->
             and len(slot) == 5
             and (slot[1] == _MISSING_IDENTITY[1] or (slot[1] >= 0 and slot[2] < recent))
         }
-    # compact, not indented: json's C encoder is only used without indent,
-    # and this file is a cache for maggot, not a record for people
-    text = json.dumps({"format_version": INDEX_FORMAT_VERSION, "runs": kept}, separators=(",", ":"))
+    body = marshal.dumps(kept)
     try:
-        store.write_text_atomic(index_path(root), text + "\n")
+        store.write_bytes_atomic(index_path(root), b"\n".join((_header(), _digest(body), body)))
     except OSError:
         pass  # a read-only experiments directory is listed without an index

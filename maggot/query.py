@@ -47,7 +47,7 @@ _CONSTANTS: dict[str, Any] = {"true": True, "false": False, "null": None}
 # the old form is only taken for what the grammar cannot mean: a value with
 # blanks (``tag!=a b``) or an empty one (``note=``), never one with grammar in it
 _PLAIN_KEY = re.compile(r"^[^\s()\[\],\"'`~]+$")
-_GRAMMAR_WORDS = re.compile(r"(?i)(^|\s)(and|or|not|in)(\s|$)|[()\[\]~]")
+_GRAMMAR_WORDS = re.compile(r"(?i)(^|\s)(and|or|not|in)(\s|$)|[()\[\]~<>=]")
 _LEGACY = re.compile(r"^\s*([^=!<>]*?)\s*(==|!=|<=|>=|=|<|>)\s*(.*?)\s*$", re.DOTALL)
 
 
@@ -152,13 +152,10 @@ def _parse_legacy(text: str) -> Filter | None:
     if not match or not _PLAIN_KEY.match(match.group(1)):
         return None
     key, operator, value = match.groups()
-    if _GRAMMAR_WORDS.search(value):
+    if _GRAMMAR_WORDS.search(value) or (not value and operator not in ("=", "==", "!=")):
         return None
-    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-        try:
-            value = str(json.loads(value))
-        except json.JSONDecodeError:
-            pass
+    if value[:1] in ('"', "'"):
+        return None  # a quoted value the grammar could not read is a mistake, not text
     operator = "==" if operator == "=" else operator
     return Filter(text, Compare(key, operator, Literal(value, value)))
 

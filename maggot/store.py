@@ -76,17 +76,20 @@ _temp_counter = itertools.count()
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` so readers see the old or the new file, never half of one."""
+    # surrogateescape: a command line with non-UTF-8 bytes is written back as those bytes
+    write_bytes_atomic(path, text.encode("utf-8", errors="surrogateescape"))
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` so readers see the old or the new file, never half of one."""
     path = os.fspath(path)
     directory, name = os.path.split(path)
     # pid + counter keep writers apart: tempfile costs more to import than this saves
     temp_path = os.path.join(directory, f".tmp-{os.getpid()}-{next(_temp_counter)}-{name}")
     descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        # surrogateescape: a command line with non-UTF-8 bytes is written back as those bytes
-        with os.fdopen(
-            descriptor, "w", encoding="utf-8", errors="surrogateescape", newline="\n"
-        ) as file:
-            file.write(text)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
         os.replace(temp_path, path)
     except BaseException:
         with contextlib.suppress(OSError):

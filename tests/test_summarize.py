@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from cli_helpers import isolate_git, record_run, write_json
 
+from maggot import annotate
 from maggot import summarize as summaries
 from maggot.errors import NotARunError
 from maggot.query import parse
@@ -196,3 +197,105 @@ def test_an_unreadable_results_file_is_a_warning_not_a_failure(tmp_path, monkeyp
     summary = summaries.summarize("experiments")
     assert [row.run for row in summary.rows] == ["good", "odd"]
     assert any("results.json" in warning for warning in summary.warnings)
+
+
+def three_runs(workdir: Path) -> None:
+    add_run(
+        workdir, "a", {"lr": 0.1, "seed": 1, "model": {"C": 1}}, {"acc": 0.5, "test": {"mse": 3}}
+    )
+    add_run(workdir, "b", {"lr": 0.1, "seed": 2, "model": {"C": 10}}, {"acc": 0.75})
+    add_run(workdir, "c", {"lr": 0.1, "seed": 3, "model": {"C": 100}}, {"acc": 1 / 3})
+
+
+def test_the_filter_language_combines_metrics_config_and_status(workdir: Path) -> None:
+    three_runs(workdir)
+    text = 'acc > 0.4 and (model.C in [1, 100] or status == "failed")'
+    assert runs(summaries.summarize(filters=[parse(text)])) == ["a"]
+    assert runs(summaries.summarize(filters=[parse("not run ~ '^[ab]$'")])) == ["c"]
+
+
+def test_columns_drop_and_only_changed(workdir: Path) -> None:
+    three_runs(workdir)
+    assert summaries.summarize(only_changed=True).columns == [
+        "run", "status", "acc", "test.mse", "model.C", "seed"
+    ]  # fmt: skip
+    picked = summaries.summarize(columns=["model.*", "acc"])
+    assert picked.columns == ["run", "model.C", "acc"]
+    assert summaries.summarize(drop=["test.*", "status"]).columns == ["run", "acc"]
+    with_info = summaries.summarize(info=["host", "duration"], drop=["test.mse"])
+    assert with_info.columns == ["run", "status", "host", "duration", "acc"]
+    record = summaries.as_records(with_info)[0]
+    assert isinstance(record["duration"], float) and record["host"]
+
+
+def test_precision_rounds_the_table_but_not_json_or_csv(workdir: Path) -> None:
+    three_runs(workdir)
+    summary = summaries.summarize(sort_key="acc", columns=["acc"])
+    assert "0.333\n" in summaries.render(summary, "table", precision=3)
+    assert "0.3333333333333333" in summaries.render(summary, "csv", precision=3)
+    assert json.loads(summaries.render(summary, "json", precision=3))[2]["acc"] == 1 / 3
+
+
+def test_limit_keeps_the_first_rows_after_sorting(workdir: Path) -> None:
+    three_runs(workdir)
+    assert runs(summaries.summarize(sort_key="acc", limit=2)) == ["b", "a"]
+
+
+def test_an_unknown_sort_key_names_the_keys_that_look_like_it(workdir: Path) -> None:
+    three_runs(workdir)
+    with pytest.raises(SummarizeError, match=r"'mse' \(did you mean test\.mse\?\)"):
+        summaries.summarize(sort_key="mse")
+    with pytest.raises(SummarizeError, match="did you mean acc"):
+        summaries.summarize(filters=[parse("acx > 1")])
+
+
+def test_json_writes_nan_and_infinity_as_null(workdir: Path) -> None:
+    add_run(workdir, "a", {"x": 1}, {"loss": float("nan"), "best": float("inf"), "ok": 1.5})
+    text = summaries.render(summaries.summarize(), "json")
+    assert json.loads(text) == [
+        {"run": "a", "status": "completed", "loss": None, "best": None, "ok": 1.5}
+    ]
+
+
+def test_reproductions_are_hidden_unless_asked_and_follow_their_original(workdir: Path) -> None:
+    three_runs(workdir)
+    add_run(workdir, "b.repro-1", {"lr": 0.1, "seed": 2, "model": {"C": 10}}, {"acc": 0.99})
+    add_run(workdir, "b.repro-2", {"lr": 0.1, "seed": 2, "model": {"C": 10}}, {"acc": 0.7})
+    assert runs(summaries.summarize(sort_key="acc")) == ["b", "a", "c"]
+    shown = summaries.summarize(sort_key="acc", with_repros=True)
+    assert runs(shown) == ["b", "b.repro-1", "b.repro-2", "a", "c"]
+
+
+def test_tags_notes_and_git_info_columns(workdir: Path) -> None:
+    from cli_helpers import init_repo, record_run
+
+    init_repo(workdir)
+    first = record_run(workdir, {"x": 1}, {"acc": 0.5}, name="first")
+    record_run(workdir, {"x": 2}, {"acc": 0.6}, name="second")
+    annotate.change_tags(str(first), add=["baseline", "v1"])
+    annotate.add_note(str(first), "the reference run")
+    summary = summaries.summarize(info=["commit", "dirty", "tags", "note"], sort_key="acc")
+    records = summaries.as_records(summary)
+    head = summaries.as_records(summary)[0]["commit"]
+    assert len(head) == 40 and records[1]["dirty"] is False
+    assert records[1]["tags"] == ["baseline", "v1"] and records[0]["tags"] == []
+    assert records[1]["note"] == "the reference run"
+    tagged = summaries.summarize(filters=[parse('tags ~ "baseline"')])
+    assert runs(tagged) == ["first"] and tagged.columns == ["run", "status", "acc"]
+
+
+def test_a_column_provider_adds_columns_on_request(workdir: Path) -> None:
+    three_runs(workdir)
+
+    def lengths(key: str) -> Any:
+        if key != "name.length":
+            return None
+        return lambda run_dir: len(Path(run_dir).name)
+
+    summaries.register_column_provider(lengths)
+    try:
+        summary = summaries.summarize(columns=["acc", "name.length"], sort_key="name.length")
+        assert summary.columns == ["run", "acc", "name.length"]
+        assert summaries.as_records(summary)[0]["name.length"] == 1
+    finally:
+        summaries._providers.remove(lengths)
