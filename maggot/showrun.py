@@ -7,6 +7,7 @@ import os
 from typing import Any, NamedTuple
 
 from maggot import store
+from maggot.annotate import Annotations, load_annotations
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError
 
@@ -20,6 +21,14 @@ class LogFile(NamedTuple):
     size: int
 
 
+class Reproduction(NamedTuple):
+    """A replay of a run (``RUN.repro-N``) and how its results compare with the original's."""
+
+    path: str
+    status: str
+    verdict: str
+
+
 class RunDetails(NamedTuple):
     """A run as ``maggot show`` presents it."""
 
@@ -30,6 +39,8 @@ class RunDetails(NamedTuple):
     directories: list[str]
     logs: list[LogFile]
     problems: list[str]
+    annotations: Annotations = Annotations()
+    reproductions: tuple[Reproduction, ...] = ()
 
 
 class Field(NamedTuple):
@@ -95,6 +106,11 @@ def load_details(run_dir: str) -> RunDetails:
     except MaggotError as error:
         problems.append(str(error))
     commit_lines = store.read_lines(store.meta_path(run_dir, store.COMMIT_HASH_FILE))
+    annotations = Annotations()
+    try:
+        annotations = load_annotations(run_dir)
+    except MaggotError as error:
+        problems.append(str(error))
     return RunDetails(
         record=record,
         command=command,
@@ -103,7 +119,46 @@ def load_details(run_dir: str) -> RunDetails:
         directories=store.registered_directories(run_dir),
         logs=_log_files(run_dir),
         problems=problems,
+        annotations=annotations,
+        reproductions=tuple(find_reproductions(record)),
     )
+
+
+def find_reproductions(record: store.RunRecord) -> list[Reproduction]:
+    """The run's replays (``RUN.repro-N`` next to it), by number, with their verdicts.
+
+    The verdict compares results exactly, as ``maggot reproduce`` does
+    without tolerances.
+    """
+    from maggot.reproduce import REPLAY_SUFFIX, compare_results
+
+    prefix = record.name + REPLAY_SUFFIX
+    parent = os.path.dirname(os.path.normpath(record.path)) or os.curdir
+    try:
+        names = [name for name in os.listdir(parent) if name.startswith(prefix)]
+    except OSError:
+        return []
+    numbered = sorted(
+        (int(name[len(prefix) :]), name) for name in names if name[len(prefix) :].isdigit()
+    )
+    found = []
+    for _, name in numbered:
+        path = os.path.join(parent, name)
+        if not store.is_run_dir(path):
+            continue
+        replay = store.load_run(path, with_config=False)
+        comparisons = compare_results(record.results, replay.results)
+        differing = [item.name for item in comparisons if item.status in ("differ", "missing")]
+        if replay.status == store.STATUS_RUNNING:
+            verdict = "still running"
+        elif not record.results:
+            verdict = "nothing to compare (the original recorded no results)"
+        elif differing:
+            verdict = "differs: " + ", ".join(differing)
+        else:
+            verdict = "results match"
+        found.append(Reproduction(path, replay.status, verdict))
+    return found
 
 
 def _log_files(run_dir: str) -> list[LogFile]:
@@ -131,6 +186,9 @@ def details_as_json(details: RunDetails) -> dict[str, Any]:
         "directories": details.directories,
         "logs": [{"path": log.path, "bytes": log.size} for log in details.logs],
         "problems": details.problems,
+        "tags": list(details.annotations.tags),
+        "notes": [note._asdict() for note in details.annotations.notes],
+        "reproductions": [item._asdict() for item in details.reproductions],
     }
 
 
@@ -158,6 +216,7 @@ def details_as_sections(details: RunDetails) -> list[Section]:
         Field("maggot", _text(info.get("maggot_version"))),
         Field("reproduces", _text(info.get("reproduction_of"))),
         Field("command", details.command or ""),
+        Field("tags", " ".join(details.annotations.tags)),
     ]
     sections = [
         Section("", [field for field in overview if field.value]),
@@ -169,6 +228,11 @@ def details_as_sections(details: RunDetails) -> list[Section]:
             [Field(name, os.path.join(record.path, name)) for name in details.directories],
         ),
         Section("logs", [Field(_size(log.size), log.path) for log in details.logs]),
+        Section("notes", [Field(note.at, note.text) for note in details.annotations.notes]),
+        Section(
+            "reproductions",
+            [Field(item.path, f"{item.status}, {item.verdict}") for item in details.reproductions],
+        ),
         Section("problems", [Field("-", problem) for problem in details.problems]),
     ]
     return [section for section in sections if section.fields]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 import maggot
+from maggot.cli.annotate import note, tag
 from maggot.cli.base import MaggotGroup, reports_errors, use_color
 from maggot.cli.diff import config_diff, diff
 from maggot.cli.reproduce import reproduce_command
@@ -50,5 +51,7 @@ for command in (
     config_diff,
     diff,
     reproduce_command,
+    tag,
+    note,
 ):
     main.add_command(command)
