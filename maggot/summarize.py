@@ -436,20 +436,20 @@ def _cells(summary: Summary) -> list[list[Any]]:
     return [[get(row) for get in getters] for row in summary.rows]
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities as null: JSON has no way to write them."""
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities (also nested) as None: JSON has no way to write them."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, list):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
+        return {key: json_safe(item) for key, item in value.items()}
     return value
 
 
 def as_records(summary: Summary) -> list[dict[str, Any]]:
     """Rows as JSON-ready objects; a run without a value has no key for it, NaN/inf are None."""
-    return [_json_safe(record) for record in _raw_records(summary)]
+    return [json_safe(record) for record in _raw_records(summary)]
 
 
 def _raw_records(summary: Summary) -> list[dict[str, Any]]:
@@ -468,7 +468,7 @@ def _json_lines(summary: Summary) -> str:
     try:
         lines = [encode(record) for record in records]
     except ValueError:  # a NaN or infinity somewhere: clean the records, then write them
-        lines = [encode(_json_safe(record)) for record in records]
+        lines = [encode(json_safe(record)) for record in records]
     return "[\n  " + ",\n  ".join(lines) + "\n]\n" if lines else "[]\n"
 
 

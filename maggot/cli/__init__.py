@@ -10,6 +10,7 @@ import click
 import maggot
 from maggot.cli.annotate import note, tag
 from maggot.cli.base import MaggotGroup, reports_errors, use_color
+from maggot.cli.compare import compare_command
 from maggot.cli.diff import config_diff, diff
 from maggot.cli.reproduce import reproduce_command
 from maggot.cli.show import show, show_command, show_config
@@ -51,6 +52,7 @@ for command in (
     config_diff,
     diff,
     reproduce_command,
+    compare_command,
     tag,
     note,
 ):
