@@ -18,6 +18,7 @@ from maggot.config import flatten
 from maggot.errors import GitError, MaggotError, ReproduceError
 from maggot.experiment import ENV_ORIGINAL_ROOT, ENV_REPRODUCTION_OF, ENV_RUN_DIR
 from maggot.git import run_git, split_nul
+from maggot.housekeeping import OWNER_FILE, WORKTREE_PREFIX
 
 _PYTHON_OPTIONS_WITH_VALUE = ("-X", "-W", "--check-hash-based-pycs")
 _NOTEBOOK_MODULES = ("ipykernel_launcher", "ipykernel", "IPython", "jupyter")
@@ -367,7 +368,9 @@ def create_worktree(plan: ReproducePlan) -> tuple[str, str | None]:
     """
     temp_dir = None
     if plan.worktree is None:
-        temp_dir = tempfile.mkdtemp(prefix="maggot-reproduce-")
+        temp_dir = tempfile.mkdtemp(prefix=WORKTREE_PREFIX)
+        # names its owner: ``maggot gc`` leaves the worktree alone while this process runs
+        store.write_text_atomic(os.path.join(temp_dir, OWNER_FILE), f"{os.getpid()}\n")
         path = os.path.join(temp_dir, os.path.basename(plan.repository.toplevel) or "tree")
     else:
         path = plan.worktree

@@ -130,9 +130,9 @@ def find_reproductions(record: store.RunRecord) -> list[Reproduction]:
     The verdict compares results exactly, as ``maggot reproduce`` does
     without tolerances.
     """
-    from maggot.reproduce import REPLAY_SUFFIX, compare_results
+    from maggot.reproduce import compare_results
 
-    prefix = record.name + REPLAY_SUFFIX
+    prefix = record.name + store.REPLAY_SUFFIX
     parent = os.path.dirname(os.path.normpath(record.path)) or os.curdir
     try:
         names = [name for name in os.listdir(parent) if name.startswith(prefix)]

@@ -32,6 +32,8 @@ UNTRACKED_DIR = "untracked"
 ANNOTATIONS_FILE = "annotations.json"
 # next to the runs: the listing cache (index.py) and the folder ``maggot rm`` moves runs to
 INDEX_FILE = ".maggot-index"
+# a replay of RUN by ``maggot reproduce`` is the run directory RUN.repro-N next to it
+REPLAY_SUFFIX = ".repro-"
 TRASH_DIR = ".maggot-trash"
 
 STATUS_RUNNING = "running"

@@ -30,7 +30,7 @@ INFO_PREFIX = "info."
 INFO_COLUMNS = ("commit", "dirty", "started", "ended", "duration", "host", "sweep", "tags", "note")
 _GIT_COLUMNS = ("commit", "dirty")
 _ANNOTATION_COLUMNS = ("tags", "note")
-REPRODUCTION = re.compile(r"^(?P<original>.+)\.repro-(?P<number>[0-9]+)$")
+REPRODUCTION = re.compile(rf"^(?P<original>.+){re.escape(store.REPLAY_SUFFIX)}(?P<number>[0-9]+)$")
 # a cell a run has no value for; None is a real (JSON null) value
 _MISSING: Any = query.MISSING
 

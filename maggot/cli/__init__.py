@@ -12,6 +12,7 @@ from maggot.cli.annotate import note, tag
 from maggot.cli.base import MaggotGroup, reports_errors, use_color
 from maggot.cli.compare import compare_command
 from maggot.cli.diff import config_diff, diff
+from maggot.cli.housekeeping import gc_command, mv_command, rm_command
 from maggot.cli.reproduce import reproduce_command
 from maggot.cli.show import show, show_command, show_config
 from maggot.cli.summarize import summarize_command
@@ -55,5 +56,8 @@ for command in (
     compare_command,
     tag,
     note,
+    rm_command,
+    mv_command,
+    gc_command,
 ):
     main.add_command(command)
