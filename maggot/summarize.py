@@ -215,7 +215,8 @@ def _unknown(what: str, key: str, known: Iterable[str]) -> str:
     """``what 'key'`` and the known keys that look like it."""
     import difflib
 
-    candidates = sorted(known)
+    # config.KEY and info.KEY only repeat another name
+    candidates = sorted(name for name in known if not name.startswith((CONFIG_PREFIX, INFO_PREFIX)))
     close = [name for name in candidates if name.rsplit(".", 1)[-1] == key]
     close += difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
     hint = ", ".join(dict.fromkeys(close))
