@@ -141,10 +141,12 @@ def summarize(
     with _gc_paused():
         run_index = RunIndex(root, enabled=use_index)
         found = run_index.find_runs(max_depth)
-        shown_dirs, hidden_dirs = found, []
+        shown_dirs, hidden_dirs = found, list[str]()
         if not with_repros:
-            shown_dirs = [path for path in found if not REPRODUCTION.match(_display_name(path))]
-            hidden_dirs = [path for path in found if REPRODUCTION.match(_display_name(path))]
+            shown_dirs, hidden_dirs = [], []
+            for path in found:
+                is_replay = REPRODUCTION.match(_display_name(path))
+                (hidden_dirs if is_replay else shown_dirs).append(path)
         listing = run_index.load(shown_dirs, parts, keep=hidden_dirs)
         listed = listing.runs
         metric_names = _union_keys(run.results for run in listed)
@@ -521,7 +523,16 @@ def plain_table(
     """
     columns: list[list[str]] = []
     for index, header in enumerate(headers):
-        column = [_printable(row[index]) for row in rows]
+        column = [row[index] for row in rows]
+        joined = "".join(column)
+        if joined.isascii() and joined.isprintable():
+            # the common column: one check in C instead of three per cell
+            width = max(len(header) + 2, max(map(len, column), default=0))
+            pad = str.rjust if right[index] else str.ljust
+            cells = [pad(text, width) for text in column]
+            columns.append([_pad(header, width, right[index]), "-" * width, *cells])
+            continue
+        column = [_printable(text) for text in column]
         # tabulate keeps two blanks of room next to each header
         width = max([_width(header) + 2, *map(_width, column)])
         columns.append([_pad(text, width, right[index]) for text in (header, "-" * width, *column)])
