@@ -138,12 +138,13 @@ def summarize(
         parts.add(PART_GIT)
     if any(name in _ANNOTATION_COLUMNS for name in info_names):
         parts.add(PART_ANNOTATIONS)
+    hidden_dirs: list[str]
     with _gc_paused():
         run_index = RunIndex(root, enabled=use_index)
         found = run_index.find_runs(max_depth)
-        shown_dirs, hidden_dirs = found, list[str]()
+        shown_dirs, hidden_dirs = found, []
         if not with_repros:
-            shown_dirs, hidden_dirs = [], []
+            shown_dirs = []
             for path in found:
                 is_replay = REPRODUCTION.match(_display_name(path))
                 (hidden_dirs if is_replay else shown_dirs).append(path)
