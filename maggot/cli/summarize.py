@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 from maggot import query
@@ -120,6 +122,9 @@ def summarize_command(
     """
     if depth is not None and recursive:
         raise click.UsageError("--depth and --recursive cannot be used together")
+    # everything a listing allocates lives until the process ends: collections only
+    # rescan it (measured: a quarter of the CPU time of listing 15,000 indexed runs)
+    gc.disable()
     max_depth = None if recursive else (summaries.DEFAULT_DEPTH if depth is None else depth)
     result = summaries.summarize(
         directory,
