@@ -63,7 +63,7 @@ class ListedRun(NamedTuple):
     config: dict[str, Any]
     git: dict[str, Any]
     annotations: dict[str, Any]
-    problems: list[str]
+    problems: tuple[str, ...]
 
 
 class Listing(NamedTuple):
@@ -85,13 +85,14 @@ def _extract_run(data: Any, path: str) -> list[Any]:
     if not isinstance(data, dict):
         raise CorruptRunError(f"{path}: expected a JSON object, got {type(data).__name__}")
     info = {column: data[field] for column, field in INFO_FIELDS.items() if field in data}
-    return [str(data.get("status", store.STATUS_UNKNOWN)), info]
+    return [sys.intern(str(data.get("status", store.STATUS_UNKNOWN))), info]
 
 
 def _extract_flat(data: Any, path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CorruptRunError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return flatten(data)
+    # interned keys are one object across runs, which marshal then writes once
+    return {sys.intern(key): value for key, value in flatten(data).items()}
 
 
 def _extract_git(data: Any, path: str) -> dict[str, Any]:
@@ -182,7 +183,7 @@ class RunIndex:
             entry: dict[str, Any] = found if type(found) is dict else {}
             copied = False
             values: list[Any] = []
-            problems: list[str] = []
+            problems: tuple[str, ...] = ()
             for part in wanted:
                 slot: Any = entry.get(part)
                 if not _is_fresh(run_dir, part, slot):
@@ -193,7 +194,7 @@ class RunIndex:
                     changed = True
                 values.append(slot[3])
                 if slot[4]:
-                    problems.extend(run_dir + problem for problem in slot[4])
+                    problems = (*problems, *(run_dir + problem for problem in slot[4]))
             if values[0] is None:  # not a run any more
                 warnings.append(f"{run_dir}: no such run directory (removed while listing?)")
                 continue
@@ -324,16 +325,20 @@ def _digest(body: bytes) -> bytes:
 
 def _write_index(root: str, runs: dict[str, dict[str, Any]], started_ns: int) -> None:
     recent = started_ns - RACY_NANOSECONDS
-    kept: dict[str, dict[str, Any]] = {}
-    for relative, entry in runs.items():
+
+    def keep(slot: Any) -> bool:
         # a file changed just now may change again within its mtime tick: read it next time
-        kept[relative] = {
-            part: slot
-            for part, slot in entry.items()
-            if type(slot) is list
+        return (
+            type(slot) is list
             and len(slot) == 5
             and (slot[1] == _MISSING_IDENTITY[1] or (slot[1] >= 0 and slot[2] < recent))
-        }
+        )
+
+    kept = dict(runs)
+    for relative, entry in runs.items():
+        # copied only where something is dropped: a copy of every entry doubles peak memory
+        if not all(keep(slot) for slot in entry.values()):
+            kept[relative] = {part: slot for part, slot in entry.items() if keep(slot)}
     body = marshal.dumps(kept)
     try:
         store.write_bytes_atomic(index_path(root), b"\n".join((_header(), _digest(body), body)))

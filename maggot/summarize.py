@@ -466,13 +466,22 @@ def _raw_records(summary: Summary) -> list[dict[str, Any]]:
 
 def _json_lines(summary: Summary) -> str:
     """A JSON array, one object per line; NaN and infinities as null."""
-    records = _raw_records(summary)
+    columns = summary.columns
+    getters = [_getter(column) for column in summary.columns_shown]
     # one shared encoder, and indent= left out: it would switch to the pure-Python encoder
     encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
-    try:
-        lines = [encode(record) for record in records]
-    except ValueError:  # a NaN or infinity somewhere: clean the records, then write them
-        lines = [encode(json_safe(record)) for record in records]
+    lines = []
+    # one record at a time: all of them at once would double the peak memory of a listing
+    for row in summary.rows:
+        record = {
+            column: value
+            for column, value in zip(columns, [get(row) for get in getters])
+            if value is not _MISSING
+        }
+        try:
+            lines.append(encode(record))
+        except ValueError:  # a NaN or infinity: JSON has no way to write them
+            lines.append(encode(json_safe(record)))
     return "[\n  " + ",\n  ".join(lines) + "\n]\n" if lines else "[]\n"
 
 
