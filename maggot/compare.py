@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import glob
-import io
 import json
 import os
 from collections.abc import Sequence
@@ -13,9 +11,8 @@ from typing import Any, NamedTuple
 from maggot import annotate, query, store
 from maggot.config import flatten
 from maggot.errors import MaggotError, NotARunError
-from maggot.summarize import json_safe, plain_table, render_value
+from maggot.summarize import FORMATS, json_safe, render_cells
 
-FORMATS = ("table", "json", "csv", "markdown")
 MISSING: Any = query.MISSING
 # run.json fields compared, by row name
 _RUN_FIELDS = {
@@ -154,26 +151,5 @@ def render_comparison(
             json.dumps({"runs": comparison.runs, "rows": records}, indent=2, ensure_ascii=False)
             + "\n"
         )
-    headers = ["key", *comparison.runs]
-    if output_format == "csv":
-        precision = None
-    cells = [
-        [row.key, *(render_value(value, precision) for value in row.values)]
-        for row in comparison.rows
-    ]
-    if output_format == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(headers)
-        writer.writerows(cells)
-        return buffer.getvalue()
-    if output_format not in FORMATS:
-        raise MaggotError(f"unknown format {output_format!r}: expected one of {', '.join(FORMATS)}")
-    if not cells:
-        return ""
-    if output_format == "table":
-        return plain_table(headers, cells, [False] * len(headers))
-    from tabulate import tabulate  # type: ignore[import-untyped, unused-ignore]
-
-    cells = [[cell.replace("|", "\\|") for cell in row] for row in cells]
-    return str(tabulate(cells, headers=headers, tablefmt="github", disable_numparse=True)) + "\n"
+    rows = [[row.key, *row.values] for row in comparison.rows]
+    return render_cells(["key", *comparison.runs], rows, output_format, precision)

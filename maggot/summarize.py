@@ -493,32 +493,46 @@ def render(summary: Summary, output_format: str, precision: int | None = None) -
     """
     if output_format == "json":
         return _json_lines(summary)
-    columns = summary.columns
     values = _cells(summary)
+    right = [
+        all(_is_number(value) or value is _MISSING for value in column) for column in zip(*values)
+    ]
+    return render_cells(summary.columns, values, output_format, precision, right)
+
+
+def render_cells(
+    headers: Sequence[str],
+    values: Sequence[Sequence[Any]],
+    output_format: str,
+    precision: int | None = None,
+    right: Sequence[bool] | None = None,
+) -> str:
+    """Rows of values as a table, csv or markdown (empty for a table with no rows).
+
+    ``precision`` rounds floats except in csv; ``right`` right-aligns columns.
+    """
     if output_format == "csv":
         precision = None
     cells = [[render_value(value, precision) for value in row] for row in values]
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
+        writer.writerow(headers)
         writer.writerows(cells)
         return buffer.getvalue()
     if output_format not in FORMATS:
         raise MaggotError(f"unknown format {output_format!r}: expected one of {', '.join(FORMATS)}")
     if not cells:
         return ""
-    right = [
-        all(_is_number(value) or value is _MISSING for value in column) for column in zip(*values)
-    ]
+    right = right or [False] * len(headers)
     if output_format == "table":
-        return plain_table(columns, cells, right)
+        return plain_table(headers, cells, right)
     from tabulate import tabulate  # type: ignore[import-untyped, unused-ignore]
 
     cells = [[cell.replace("|", "\\|") for cell in row] for row in cells]
     alignment = ["right" if flag else "left" for flag in right]
     table = tabulate(
-        cells, headers=columns, tablefmt="github", disable_numparse=True, colalign=alignment
+        cells, headers=list(headers), tablefmt="github", disable_numparse=True, colalign=alignment
     )
     return str(table) + "\n"
 

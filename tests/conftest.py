@@ -7,6 +7,9 @@ from gitrepo import commit_all, git
 
 import maggot
 
+# the ``workdir`` fixture, for tests that record runs outside a repository
+pytest_plugins = ("workdirs",)
+
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:

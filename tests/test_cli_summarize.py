@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import isolate_git, record_run
+from cli_helpers import record_run
 from click.testing import CliRunner, Result
 
 from maggot.cli import main
@@ -16,16 +16,17 @@ def invoke(*args: Any) -> Result:
 
 
 @pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate_git(monkeypatch, tmp_path / "home")
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
+def work(workdir: Path) -> Path:
+    """Three runs under ./experiments."""
     for name, c, accuracy in (("a", 1, 0.91), ("b", 10, 0.95), ("c", 100, 0.5)):
         record_run(
-            work, {"model": {"C": c}, "seed": 0}, {"accuracy": accuracy}, name=name, snapshot=False
+            workdir,
+            {"model": {"C": c}, "seed": 0},
+            {"accuracy": accuracy},
+            name=name,
+            snapshot=False,
         )
-    return work
+    return workdir
 
 
 def names(result: Result) -> list[str]:

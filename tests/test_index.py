@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import isolate_git, record_run
+from cli_helpers import record_run
 
 from maggot import index, store
 from maggot import summarize as summaries
@@ -37,15 +37,6 @@ def opened() -> Iterator[list[str]]:
         yield _opened
     finally:
         _opened = None
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate_git(monkeypatch, tmp_path / "home")
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
 
 
 def age(run_dir: Path) -> None:

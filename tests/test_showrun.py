@@ -2,28 +2,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from cli_helpers import isolate_git, record_run
+from cli_helpers import record_run
 
 from maggot import showrun
 
 
-@pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate_git(monkeypatch, tmp_path / "home")
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
-
-
-def test_show_lists_reproductions_with_their_verdicts(work: Path) -> None:
+def test_show_lists_reproductions_with_their_verdicts(workdir: Path) -> None:
     config = {"x": 1}
-    record_run(work, config, {"acc": 0.5, "loss": 1}, name="run", snapshot=False)
-    record_run(work, config, {"acc": 0.5, "loss": 1}, name="run.repro-1", snapshot=False)
-    record_run(work, config, {"acc": 0.4, "loss": 1}, name="run.repro-2", snapshot=False)
-    record_run(work, config, {"acc": 0.5}, name="run.repro-10", snapshot=False)
-    record_run(work, config, {"acc": 0.5}, name="run-other.repro-1", snapshot=False)
+    record_run(workdir, config, {"acc": 0.5, "loss": 1}, name="run", snapshot=False)
+    record_run(workdir, config, {"acc": 0.5, "loss": 1}, name="run.repro-1", snapshot=False)
+    record_run(workdir, config, {"acc": 0.4, "loss": 1}, name="run.repro-2", snapshot=False)
+    record_run(workdir, config, {"acc": 0.5}, name="run.repro-10", snapshot=False)
+    record_run(workdir, config, {"acc": 0.5}, name="run-other.repro-1", snapshot=False)
     details = showrun.load_details("experiments/run")
     assert [(Path(item.path).name, item.verdict) for item in details.reproductions] == [
         ("run.repro-1", "results match"),

@@ -7,22 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import isolate_git, record_run, write_json
+from cli_helpers import record_run, write_json
 
 from maggot import annotate
 from maggot import summarize as summaries
 from maggot.errors import NotARunError
 from maggot.query import parse
 from maggot.summarize import SummarizeError
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate_git(monkeypatch, tmp_path / "home")
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
 
 
 def add_run(workdir: Path, name: str, config: dict[str, Any], results: dict[str, Any]) -> Path:

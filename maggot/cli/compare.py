@@ -7,7 +7,7 @@ import click
 from maggot import compare, query
 from maggot import summarize as summaries
 from maggot.cli.base import MaggotCommand, warn
-from maggot.cli.summarize import parse_filters
+from maggot.cli.summarize import format_option, parse_filters, precision_option
 
 
 @click.command("compare", cls=MaggotCommand)
@@ -21,17 +21,8 @@ from maggot.cli.summarize import parse_filters
     "--dir", "directory", default=summaries.DEFAULT_DIR, show_default=True, metavar="DIR",
     help="Where RUN names, globs and --filter look for runs.",
 )  # fmt: skip
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(compare.FORMATS),
-    default="table",
-    show_default=True,
-)
-@click.option(
-    "--precision", type=click.IntRange(min=1), metavar="N",
-    help="Round floats to N significant digits in table and markdown output.",
-)  # fmt: skip
+@format_option
+@precision_option
 def compare_command(
     runs: tuple[str, ...],
     show_all: bool,

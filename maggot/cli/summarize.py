@@ -28,6 +28,20 @@ def split_patterns(
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(summaries.FORMATS),
+    default="table",
+    show_default=True,
+    help="json (NaN/inf as null), csv and markdown are for scripts and documents.",
+)
+precision_option = click.option(
+    "--precision", type=click.IntRange(min=1), metavar="N",
+    help="Round floats to N significant digits in table and markdown output.",
+)  # fmt: skip
+
+
 @click.command("summarize", cls=MaggotCommand)
 @click.argument("directory", metavar="[DIR]", default=summaries.DEFAULT_DIR)
 @click.option(
@@ -37,14 +51,7 @@ def split_patterns(
     help="Sort by this metric (or run, status, a config key...).",
 )
 @click.option("--ascending", is_flag=True, help="Sort smallest first (default: largest first).")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(summaries.FORMATS),
-    default="table",
-    show_default=True,
-    help="json (NaN/inf as null), csv and markdown are for scripts and documents.",
-)
+@format_option
 @click.option("--params", "with_params", is_flag=True, help="Add a column per config value.")
 @click.option(
     "--filter", "filters", multiple=True, metavar="EXPR", callback=parse_filters,
@@ -66,10 +73,7 @@ def split_patterns(
     "--info", multiple=True, metavar="NAMES", callback=split_patterns,
     help=f"Add run information columns: {', '.join(summaries.INFO_COLUMNS)}.",
 )  # fmt: skip
-@click.option(
-    "--precision", type=click.IntRange(min=1), metavar="N",
-    help="Round floats to N significant digits in table and markdown output.",
-)  # fmt: skip
+@precision_option
 @click.option("--limit", type=click.IntRange(min=0), metavar="N", help="Show the first N rows.")
 @click.option(
     "--repros", "with_repros", is_flag=True, help="Also list reproductions (RUN.repro-N)."
