@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from maggot import annotate, query, store
 from maggot.config import flatten
 from maggot.errors import MaggotError, NotARunError
-from maggot.summarize import FORMATS, json_safe, render_cells
+from maggot.summarize import json_safe, render_cells
 
 MISSING: Any = query.MISSING
 # run.json fields compared, by row name
