@@ -341,6 +341,6 @@ def _write_index(root: str, runs: dict[str, dict[str, Any]], started_ns: int) ->
             kept[relative] = {part: slot for part, slot in entry.items() if keep(slot)}
     body = marshal.dumps(kept)
     try:
-        store.write_bytes_atomic(index_path(root), b"\n".join((_header(), _digest(body), body)))
+        store.write_bytes_atomic(index_path(root), _header(), b"\n", _digest(body), b"\n", body)
     except OSError:
         pass  # a read-only experiments directory is listed without an index

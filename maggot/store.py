@@ -82,8 +82,11 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8", errors="surrogateescape"))
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` so readers see the old or the new file, never half of one."""
+def write_bytes_atomic(path: str | os.PathLike[str], *chunks: bytes) -> None:
+    """Write ``chunks`` one after the other so readers see the old or the new file, never half.
+
+    Chunks spare the caller a joined copy of a large file.
+    """
     path = os.fspath(path)
     directory, name = os.path.split(path)
     # pid + counter keep writers apart: tempfile costs more to import than this saves
@@ -91,7 +94,8 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
+            for chunk in chunks:
+                file.write(chunk)
         os.replace(temp_path, path)
     except BaseException:
         with contextlib.suppress(OSError):
