@@ -11,19 +11,9 @@ from typing import Any, NamedTuple
 from maggot import annotate, query, store
 from maggot.config import flatten
 from maggot.errors import MaggotError, NotARunError
-from maggot.summarize import json_safe, render_cells
+from maggot.summarize import render_cells
 
 MISSING: Any = query.MISSING
-# run.json fields compared, by row name
-_RUN_FIELDS = {
-    "run.status": "status",
-    "run.started": "started_at",
-    "run.duration": "duration_seconds",
-    "run.host": "hostname",
-    "run.user": "user",
-    "run.python": "python.version",
-    "run.command": "argv",
-}
 
 
 class ComparedKey(NamedTuple):
@@ -92,12 +82,17 @@ def compare_runs(run_dirs: Sequence[str], *, show_all: bool = False) -> RunCompa
 
 
 def _facts(record: store.RunRecord, warnings: list[str]) -> dict[str, Any]:
-    facts: dict[str, Any] = {}
-    flat_info = flatten(record.info)
-    for row, field in _RUN_FIELDS.items():
-        value = record.status if field == "status" else flat_info.get(field, MISSING)
-        if value is not MISSING:
-            facts[row] = value
+    info = record.info
+    run_facts = {
+        "run.status": record.status,
+        "run.started": info.started_at,
+        "run.duration": info.duration_seconds,
+        "run.host": info.hostname,
+        "run.user": info.user,
+        "run.python": info.python.version,
+        "run.command": list(info.argv) if info.argv else None,
+    }
+    facts: dict[str, Any] = {key: value for key, value in run_facts.items() if value is not None}
     try:
         head = store.read_json_object(store.git_path(record.path, store.HEAD_FILE))
     except FileNotFoundError:
@@ -140,7 +135,7 @@ def render_comparison(
             {
                 "key": row.key,
                 "values": {
-                    run: json_safe(value)
+                    run: store.without_nonfinite(value)
                     for run, value in zip(comparison.runs, row.values)
                     if value is not MISSING
                 },

@@ -57,9 +57,9 @@ def still_running(run_dir: str) -> bool:
     record = store.load_run(run_dir, with_config=False, with_results=False)
     if record.status != store.STATUS_RUNNING:
         return False
-    pid = record.info.get("pid")
-    if record.info.get("hostname") == socket.gethostname() and isinstance(pid, int):
-        return process_alive(pid)
+    info = record.info
+    if info.hostname == socket.gethostname() and info.pid is not None:
+        return process_alive(info.pid)
     return True
 
 
@@ -183,17 +183,16 @@ def rename_run(run_dir: str, new_name: str, *, force: bool = False) -> str:
 def _update_run_info(
     run_dir: str, *, name: str, renamed_from: str, reproduction_of: str | None = None
 ) -> None:
-    path = store.meta_path(run_dir, store.RUN_FILE)
     try:
-        info = store.read_json_object(path)
+        info = store.read_run_info(run_dir)
     except FileNotFoundError:
         return  # a maggot 0.2 run: nothing inside names it
-    earlier = info.get("renamed_from")
-    info["renamed_from"] = [*(earlier if isinstance(earlier, list) else []), renamed_from]
-    info["name"] = name
-    if reproduction_of is not None and "reproduction_of" in info:
-        info["reproduction_of"] = reproduction_of
-    store.write_json_atomic(path, info)
+    earlier = info.extra.get("renamed_from")
+    names = [*(earlier if isinstance(earlier, list) else []), renamed_from]
+    info = info._replace(name=name, extra={**info.extra, "renamed_from": names})
+    if reproduction_of is not None and info.reproduction_of is not None:
+        info = info._replace(reproduction_of=reproduction_of)
+    store.write_run_info(run_dir, info)
 
 
 def find_leftovers(repository: str | None, experiments_dir: str) -> list[Leftover]:

@@ -440,20 +440,9 @@ def _cells(summary: Summary) -> list[list[Any]]:
     return [[get(row) for get in getters] for row in summary.rows]
 
 
-def json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities (also nested) as None: JSON has no way to write them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [json_safe(item) for item in value]
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    return value
-
-
 def as_records(summary: Summary) -> list[dict[str, Any]]:
     """Rows as JSON-ready objects; a run without a value has no key for it, NaN/inf are None."""
-    return [json_safe(record) for record in _raw_records(summary)]
+    return [store.without_nonfinite(record) for record in _raw_records(summary)]
 
 
 def _raw_records(summary: Summary) -> list[dict[str, Any]]:
@@ -468,8 +457,9 @@ def _json_lines(summary: Summary) -> str:
     """A JSON array, one object per line; NaN and infinities as null."""
     columns = summary.columns
     getters = [_getter(column) for column in summary.columns_shown]
-    # one shared encoder, and indent= left out: it would switch to the pure-Python encoder
-    encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+    # one shared encoder, and indent= left out: it would switch to the pure-Python encoder;
+    # NaN and infinities become null, which strict JSON parsers accept
+    encode = store.strict_json_encoder(ensure_ascii=False)
     lines = []
     # one record at a time: all of them at once would double the peak memory of a listing
     for row in summary.rows:
@@ -478,10 +468,7 @@ def _json_lines(summary: Summary) -> str:
             for column, value in zip(columns, [get(row) for get in getters])
             if value is not _MISSING
         }
-        try:
-            lines.append(encode(record))
-        except ValueError:  # a NaN or infinity: JSON has no way to write them
-            lines.append(encode(json_safe(record)))
+        lines.append(encode(record))
     return "[\n  " + ",\n  ".join(lines) + "\n]\n" if lines else "[]\n"
 
 

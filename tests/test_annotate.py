@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import isolate_git, record_run
 from click.testing import CliRunner, Result
+from toolkit import record_run
 
 from maggot import annotate, store
 from maggot.cli import main
@@ -21,7 +21,6 @@ def invoke(*args: Any) -> Result:
 
 @pytest.fixture
 def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    isolate_git(monkeypatch, tmp_path / "home")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

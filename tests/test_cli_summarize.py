@@ -5,8 +5,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import record_run
 from click.testing import CliRunner, Result
+from toolkit import record_run
 
 from maggot.cli import main
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import init_repo, isolate_git, record_run
 from click.testing import CliRunner, Result
+from toolkit import init_repo, record_run
 
 from maggot import compare
 from maggot.cli import main
@@ -20,7 +20,6 @@ def invoke(*args: Any) -> Result:
 
 @pytest.fixture
 def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    isolate_git(monkeypatch, tmp_path / "home")
     repo = init_repo(tmp_path / "repo")
     monkeypatch.chdir(repo)
     first = record_run(repo, {"lr": 0.1, "seed": 1}, {"acc": 0.5, "loss": float("nan")}, name="a-1")

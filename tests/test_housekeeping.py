@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import record_run
 from click.testing import CliRunner, Result
-from gitrepo import commit_all, git, run_maggot, run_python
+from toolkit import commit_all, git, record_run, run_maggot, run_python
 
 from maggot import Experiment, housekeeping, store
 from maggot import summarize as summaries

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import record_run
+from toolkit import record_run
 
 from maggot import index, store
 from maggot import summarize as summaries

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import record_run, write_json
+from toolkit import record_run, write_json
 
 from maggot import annotate
 from maggot import summarize as summaries
@@ -258,7 +258,7 @@ def test_reproductions_are_hidden_unless_asked_and_follow_their_original(workdir
 
 
 def test_tags_notes_and_git_info_columns(workdir: Path) -> None:
-    from cli_helpers import init_repo, record_run
+    from toolkit import init_repo, record_run
 
     init_repo(workdir)
     first = record_run(workdir, {"x": 1}, {"acc": 0.5}, name="first")

@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import isolate_git
 
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty current directory, with HOME and git configuration isolated."""
-    isolate_git(monkeypatch, tmp_path / "home")
+    """An empty current directory (HOME and git configuration are isolated for every test)."""
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

@@ -43,7 +43,10 @@ precision_option = click.option(
 
 
 @click.command("summarize", cls=MaggotCommand)
-@click.argument("directory", metavar="[DIR]", default=summaries.DEFAULT_DIR)
+# a Path type: shells complete directories for it
+@click.argument(
+    "directory", metavar="[DIR]", default=summaries.DEFAULT_DIR, type=click.Path(file_okay=False)
+)
 @click.option(
     "--sort",
     "sort_key",
