@@ -36,11 +36,12 @@ _MAGIC = b"maggot-listing-index"
 RACY_NANOSECONDS = 2_000_000_000
 
 PART_RUN = "run"
+PART_INFO = "info"
 PART_RESULTS = "results"
 PART_CONFIG = "config"
 PART_GIT = "git"
 PART_ANNOTATIONS = "annotations"
-PARTS = (PART_RUN, PART_RESULTS, PART_CONFIG, PART_GIT, PART_ANNOTATIONS)
+PARTS = (PART_RUN, PART_INFO, PART_RESULTS, PART_CONFIG, PART_GIT, PART_ANNOTATIONS)
 
 # run.json fields a listing shows, by the column name they are shown under
 INFO_FIELDS = {
@@ -81,11 +82,22 @@ class _Part(NamedTuple):
     missing_problem: str | None
 
 
-def _extract_run(data: Any, path: str) -> list[Any]:
+def _extract_status(data: Any, path: str) -> str:
     if not isinstance(data, dict):
         raise CorruptRunError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    status = data.get("status")
+    # read here rather than through RunInfo: a record per run is measurable at 100,000 runs
+    return sys.intern(status) if isinstance(status, str) else store.STATUS_UNKNOWN
+
+
+def _extract_info(data: Any, path: str) -> dict[str, Any]:
+    # a run.json that is not an object is reported once, by the status part
+    if not isinstance(data, dict):
+        return {}
     info = {column: data[field] for column, field in INFO_FIELDS.items() if field in data}
-    return [sys.intern(str(data.get("status", store.STATUS_UNKNOWN))), info]
+    if isinstance(info.get("host"), str):
+        info["host"] = sys.intern(info["host"])
+    return info
 
 
 def _extract_flat(data: Any, path: str) -> dict[str, Any]:
@@ -116,10 +128,12 @@ def _extract_annotations(data: Any, path: str) -> dict[str, Any]:
 _PARTS = {
     PART_RUN: _Part(
         store.RUN_FILE,
-        _extract_run,
-        [store.STATUS_UNKNOWN, {}],
+        _extract_status,
+        store.STATUS_UNKNOWN,
         f"no {store.META_DIR}/{store.RUN_FILE} (written by maggot 0.2?)",
     ),
+    # the run.json fields shown as info columns: cached only when a listing asks for them
+    PART_INFO: _Part(store.RUN_FILE, _extract_info, {}, None),
     PART_RESULTS: _Part(store.RESULTS_FILE, _extract_flat, {}, None),
     PART_CONFIG: _Part(
         store.CONFIG_FILE, _extract_flat, {}, f"no {store.META_DIR}/{store.CONFIG_FILE}"
@@ -168,6 +182,7 @@ class RunIndex:
         """
         wanted = [part for part in PARTS if part in set(parts) | {PART_RUN}]
         position = {part: number for number, part in enumerate(wanted)}
+        info_at = position.get(PART_INFO)
         results_at, config_at = position.get(PART_RESULTS), position.get(PART_CONFIG)
         git_at, annotations_at = position.get(PART_GIT), position.get(PART_ANNOTATIONS)
         warnings = list(self.warnings)
@@ -202,8 +217,8 @@ class RunIndex:
             runs.append(
                 ListedRun(
                     run_dir,
-                    values[0][0],
-                    values[0][1],
+                    values[0],
+                    values[info_at] if info_at is not None else {},
                     values[results_at] if results_at is not None else {},
                     values[config_at] if config_at is not None else {},
                     values[git_at] if git_at is not None else {},
@@ -237,12 +252,7 @@ def _is_fresh(run_dir: str, part: str, slot: Any) -> bool:
             return False
     payload = slot[3]
     if part == PART_RUN:
-        return (
-            type(payload) is list
-            and len(payload) == 2
-            and type(payload[0]) is str
-            and type(payload[1]) is dict
-        )
+        return type(payload) is str
     return type(payload) is dict
 
 

@@ -17,7 +17,15 @@ from typing import Any, NamedTuple, Protocol
 
 from maggot import query, store
 from maggot.errors import MaggotError, NotARunError
-from maggot.index import PART_ANNOTATIONS, PART_CONFIG, PART_GIT, PART_RESULTS, ListedRun, RunIndex
+from maggot.index import (
+    PART_ANNOTATIONS,
+    PART_CONFIG,
+    PART_GIT,
+    PART_INFO,
+    PART_RESULTS,
+    ListedRun,
+    RunIndex,
+)
 
 FORMATS = ("table", "json", "csv", "markdown")
 DEFAULT_DEPTH = 3
@@ -134,6 +142,8 @@ def summarize(
     exact = [pattern for pattern in columns if not _is_glob(pattern)]
     info_names = _info_names([*info, *exact, *requested])
     parts = {PART_RESULTS}
+    if any(name not in _GIT_COLUMNS and name not in _ANNOTATION_COLUMNS for name in info_names):
+        parts.add(PART_INFO)
     if any(name in _GIT_COLUMNS for name in info_names):
         parts.add(PART_GIT)
     if any(name in _ANNOTATION_COLUMNS for name in info_names):
