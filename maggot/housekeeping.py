@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -17,6 +18,7 @@ from maggot.git import run_git, split_nul
 # how reproduce names its temporary worktrees, and the file naming the process that owns one
 WORKTREE_PREFIX = "maggot-reproduce-"
 OWNER_FILE = "owner.pid"
+UNOWNED_AGE_SECONDS = 3600
 
 
 class Removal(NamedTuple):
@@ -226,16 +228,26 @@ def find_leftovers(repository: str | None, experiments_dir: str) -> list[Leftove
 
 
 def _abandoned(temp_dir: str) -> bool:
-    """A reproduce temporary directory whose owner process has ended."""
+    """A reproduce temporary directory of this user whose owner process has ended.
+
+    One without an owner file (made before reproduce wrote one, or killed
+    right after creating it) counts once untouched for UNOWNED_AGE_SECONDS.
+    """
     if not os.path.basename(temp_dir).startswith(WORKTREE_PREFIX):
         return False
     if os.path.dirname(os.path.realpath(temp_dir)) != os.path.realpath(tempfile.gettempdir()):
         return False
     try:
+        status = os.stat(temp_dir)
+    except OSError:
+        return False
+    if hasattr(os, "getuid") and status.st_uid != os.getuid():
+        return False  # someone else's reproduction
+    try:
         with open(os.path.join(temp_dir, OWNER_FILE), encoding="utf-8") as file:
             pid = int(file.read().strip() or 0)
     except (OSError, ValueError):
-        pid = 0
+        return time.time() - status.st_mtime > UNOWNED_AGE_SECONDS
     return not process_alive(pid)
 
 

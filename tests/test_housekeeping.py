@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,9 @@ def test_gc_removes_what_killed_reproductions_left(repo: Path, temp_root: Path) 
     abandoned = make_worktree(repo, dead_pid())
     in_use = make_worktree(repo, os.getpid())
     stray = Path(tempfile.mkdtemp(prefix=housekeeping.WORKTREE_PREFIX))
+    long_ago = time.time() - 2 * housekeeping.UNOWNED_AGE_SECONDS
+    os.utime(stray, (long_ago, long_ago))
+    just_made = Path(tempfile.mkdtemp(prefix=housekeeping.WORKTREE_PREFIX))
     claim = repo / "experiments" / "run.repro-3"
     (claim / store.META_DIR).mkdir(parents=True)
     dry = run_maggot("gc", "--dry-run", cwd=repo)
@@ -176,7 +180,7 @@ def test_gc_removes_what_killed_reproductions_left(repo: Path, temp_root: Path) 
     result = run_maggot("gc", cwd=repo)
     assert result.returncode == 0 and result.stdout.count("removing") == 3
     assert not abandoned.exists() and not stray.exists() and not claim.exists()
-    assert in_use.exists()
+    assert in_use.exists() and just_made.exists()
     worktrees = git(repo, "worktree", "list", "--porcelain")
     assert str(abandoned) not in worktrees and str(in_use) in worktrees
     assert run_maggot("gc", cwd=repo).stderr.strip() == "maggot: nothing to collect"
