@@ -69,7 +69,8 @@ def gc_command(dry_run: bool, directory: str) -> None:
     - worktrees of this repository that 'maggot reproduce' made in the
       temporary directory, once the reproduce that made them has ended
       (including ones kept with --keep; --worktree PATH ones are never touched);
-    - their temporary directories;
+    - their temporary directories (only your own; one that does not name
+      its owner once untouched for an hour);
     - replay claims: DIR/RUN.repro-N directories where nothing was recorded.
     """
     from maggot.gitsnap import find_toplevel
