@@ -12,6 +12,7 @@ from maggot import annotate, query, store
 from maggot.config import flatten
 from maggot.errors import MaggotError, NotARunError
 from maggot.summarize import render_cells
+from maggot.terminal import printable_json
 
 MISSING: Any = query.MISSING
 
@@ -142,9 +143,8 @@ def render_comparison(
             }
             for row in comparison.rows
         ]
-        return (
-            json.dumps({"runs": comparison.runs, "rows": records}, indent=2, ensure_ascii=False)
-            + "\n"
-        )
+        text = json.dumps({"runs": comparison.runs, "rows": records}, indent=2, ensure_ascii=False)
+        # run-file strings are shown escaped, never obeyed by the terminal
+        return printable_json(text + "\n")
     rows = [[row.key, *row.values] for row in comparison.rows]
     return render_cells(["key", *comparison.runs], rows, output_format, precision)

@@ -262,35 +262,22 @@ def _read_part(run_dir: str, part: str) -> list[Any]:
     relative = _RELATIVE_PATHS[part]
     path = run_dir + relative
     try:
-        identity, content = _read_with_identity(path)
+        stat, content = store.read_file(path, store.MAX_JSON_BYTES)
     except FileNotFoundError:
         if part == PART_RUN and not store.is_run_dir(run_dir):
             return [*_MISSING_IDENTITY, None, []]
         problems = [f": {spec.missing_problem}"] if spec.missing_problem else []
         return [*_MISSING_IDENTITY, spec.empty, problems]
+    except MaggotError as error:  # not a regular file, or too large
+        return [0, -2, 0, spec.empty, [relative + str(error).removeprefix(path)]]
     except OSError as error:
         return [0, -2, 0, spec.empty, [f"{relative}: {error.strerror}"]]
+    identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
     try:
         payload = spec.extract(store.parse_json(content, path), path)
     except MaggotError as error:
         return [*identity, spec.empty, [relative + str(error).removeprefix(path)]]
     return [*identity, payload, []]
-
-
-def _read_with_identity(path: str) -> tuple[tuple[int, int, int], bytes]:
-    """The file's identity and content, from one open: fstat costs less than a second lookup."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        stat = os.fstat(descriptor)
-        content = os.read(descriptor, stat.st_size + 1)
-        if len(content) != stat.st_size:  # grew since the fstat, or a short read: read to the end
-            chunks = [content]
-            while chunk := os.read(descriptor, 65536):
-                chunks.append(chunk)
-            content = b"".join(chunks)
-    finally:
-        os.close(descriptor)
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns), content
 
 
 def _read_index(root: str, warnings: list[str]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from maggot.index import (
     ListedRun,
     RunIndex,
 )
+from maggot.terminal import printable, printable_json
 
 FORMATS = ("table", "json", "csv", "markdown")
 DEFAULT_DEPTH = 3
@@ -479,7 +480,7 @@ def _json_lines(summary: Summary) -> str:
             if value is not _MISSING
         }
         lines.append(encode(record))
-    return "[\n  " + ",\n  ".join(lines) + "\n]\n" if lines else "[]\n"
+    return printable_json("[\n  " + ",\n  ".join(lines) + "\n]\n") if lines else "[]\n"
 
 
 def render(summary: Summary, output_format: str, precision: int | None = None) -> str:
@@ -510,7 +511,9 @@ def render_cells(
     """
     if output_format == "csv":
         precision = None
-    cells = [[render_value(value, precision) for value in row] for row in values]
+    # run-file strings are shown escaped, never obeyed by the terminal
+    headers = [printable(header) for header in headers]
+    cells = [[printable(render_value(value, precision)) for value in row] for row in values]
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -553,15 +556,11 @@ def plain_table(
             cells = [pad(text, width) for text in column]
             columns.append([_pad(header, width, right[index]), "-" * width, *cells])
             continue
-        column = [_printable(text) for text in column]
+        column = [printable(text) for text in column]
         # tabulate keeps two blanks of room next to each header
         width = max([_width(header) + 2, *map(_width, column)])
         columns.append([_pad(text, width, right[index]) for text in (header, "-" * width, *column)])
     return "".join("  ".join(line).rstrip() + "\n" for line in zip(*columns))
-
-
-def _printable(text: str) -> str:
-    return text if text.isprintable() else json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 def _width(text: str) -> int:

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from maggot import showrun
+from maggot import showrun, signals
 from maggot.cli.base import CommandError, MaggotCommand, complete_run, paint, warn
+from maggot.terminal import printable
 
 if TYPE_CHECKING:
     from maggot.reproduce import Replay, ReplayOutcome, ReproducePlan
@@ -35,7 +36,7 @@ def _print_plan(plan: ReproducePlan) -> None:
         rows.append(("submodule", f"{submodule.path} at {submodule.commit[:12]}"))
     click.echo(paint("Reproduce plan", bold=True))
     for label, value in rows:
-        click.echo(f"  {label:<11}{value}")
+        click.echo(f"  {label:<11}{printable(value)}")
     for note in plan.notes:
         warn(note)
 
@@ -46,9 +47,9 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
     colors = {"match": "green", "differ": "red", "missing": "red", "extra": "yellow"}
     rows = [
         [
-            item.name,
-            _show_value(item.first),
-            _show_value(item.second),
+            printable(item.name),
+            printable(_show_value(item.first)),
+            printable(_show_value(item.second)),
             paint(item.status, colors[item.status]),
         ]
         for item in outcome.comparisons
@@ -58,8 +59,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
             tabulate(rows, headers=["result", "original", "replay", "match"], disable_numparse=True)
         )
     for problem in outcome.problems:
-        click.echo(f"maggot: {problem}", err=True)
-    failing = [item for item in outcome.comparisons if item.status in ("differ", "missing")]
+        click.echo(f"maggot: {printable(problem)}", err=True)
+    failing = [item for item in outcome.comparisons if item.status != "match"]
     if outcome.reproduced:
         click.echo(
             paint(f"reproduced: all {len(outcome.comparisons)} results match", "green", bold=True)
@@ -68,7 +69,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
         total = len(outcome.comparisons)
         click.echo(
             paint(
-                f"not reproduced: {len(failing)} of {total} results differ or are missing",
+                f"not reproduced: {len(failing)} of {total} results differ, are missing "
+                "or were recorded by the replay only",
                 "red",
                 bold=True,
             )
@@ -147,6 +149,11 @@ def reproduce_command(
     _print_plan(plan)
     if dry_run:
         return
+    unsupplied = reproducing.unsupplied_arguments(plan)
+    if unsupplied:
+        raise CommandError(
+            "cannot replay: redacted when recorded and not supplied: " + ", ".join(unsupplied)
+        )
     if not yes:
         if not sys.stdin.isatty():
             raise CommandError("refusing to run the replay without --yes: stdin is not a terminal")
@@ -158,11 +165,13 @@ def reproduce_command(
             warn(note)
         if keep:
             click.echo(
-                f"worktree kept at {replay.worktree} (remove it with "
-                f"'git worktree remove --force {replay.worktree}')"
+                f"worktree kept at {printable(replay.worktree)} (remove it with "
+                f"'git worktree remove --force {printable(replay.worktree)}')"
             )
 
-    outcome = reproducing.reproduce(plan, keep=keep, rtol=rtol, atol=atol, on_start=announce)
+    # SIGTERM/SIGHUP (a timeout, a closed session) end the replay and remove the worktree
+    with signals.terminations_raise():
+        outcome = reproducing.reproduce(plan, keep=keep, rtol=rtol, atol=atol, on_start=announce)
     _print_outcome(outcome)
     if not outcome.reproduced:
         click.get_current_context().exit(1)
