@@ -309,6 +309,44 @@ def test_summarize_shows_the_last_value_and_sorts_by_a_stat(repo: Path) -> None:
     assert [line.split()[0] for line in result.stdout.splitlines()[2:]] == ["a"]
 
 
+def test_summarize_through_the_index_sees_new_points_columns_and_precision(repo: Path) -> None:
+    with new_run("a") as experiment:
+        experiment.log_metric("loss", 1 / 3)
+    # old enough for the listing index to cache the run's files
+    for directory, _, files in os.walk(experiment.experiment_dir):
+        for name in files:
+            os.utime(os.path.join(directory, name), (time.time() - 60, time.time() - 60))
+    first = CliRunner().invoke(main, ["summarize", "experiments", "--format", "json"])
+    assert json.loads(first.stdout)[0]["loss"] == 1 / 3
+    assert os.path.exists(os.path.join("experiments", ".maggot-index"))
+    # more points after the index was written: the listing shows them
+    writer = series.writer_for(experiment.experiment_dir)
+    writer.log("loss", 0.125, step=5)
+    writer.flush()
+    second = CliRunner().invoke(
+        main, ["summarize", "experiments", "--format", "json", "--columns", "loss.step"]
+    )
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout) == [{"run": "a", "loss.step": 5}]
+    table = CliRunner().invoke(main, ["summarize", "experiments", "--stats", "last,min"])
+    assert table.stdout.splitlines()[2].split()[2:] == ["0.125", "0.125"]
+    rounded = CliRunner().invoke(
+        main, ["summarize", "experiments", "--columns", "loss.max", "--precision", "2"]
+    )
+    assert rounded.stdout.splitlines()[2].split() == ["a", "0.33"]
+
+
+def test_compare_shows_each_series_last_value(repo: Path) -> None:
+    for name, losses in (("a", [3.0, 0.5]), ("b", [2.0, 0.75])):
+        with new_run(name) as experiment:
+            for loss in losses:
+                experiment.log_metric("loss", loss)
+    result = CliRunner().invoke(main, ["compare", "a", "b", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["key"]: row["values"] for row in json.loads(result.stdout)["rows"]}
+    assert rows["series.loss"] == {"a": 0.5, "b": 0.75}
+
+
 def test_summarize_rejects_unknown_stats(repo: Path) -> None:
     result = CliRunner().invoke(main, ["summarize", ".", "--stats", "median"])
     assert result.exit_code == 2
