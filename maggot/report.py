@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Any, NamedTuple
 
-from maggot import series, showrun, store
+from maggot import query, series, showrun, store
 from maggot.errors import CorruptRunError, MaggotError, NotARunError
 
 DATA_FORMAT = 1
@@ -69,6 +69,34 @@ def find_runs(sources: Sequence[str], max_depth: int | None) -> list[str]:
     for run_dir in found:
         unique.setdefault(os.path.realpath(run_dir), run_dir)
     return list(unique.values())
+
+
+def select_runs(run_dirs: Sequence[str], filters: Sequence[query.Filter]) -> list[str]:
+    """The runs of ``run_dirs`` where every filter holds, judged as ``summarize`` judges them.
+
+    Keys are those of ``summarize`` (metrics, series stats, config keys, info
+    columns); a key no run has raises SummarizeError.
+    """
+    from maggot import summarize
+
+    if not filters or not run_dirs:
+        return list(run_dirs)
+    wanted = {os.path.realpath(run_dir) for run_dir in run_dirs}
+    # summarize lists a folder's runs; a run given by itself is its own folder
+    roots = {os.path.dirname(os.path.realpath(run_dir)) for run_dir in run_dirs}
+    kept: set[str] = set()
+    errors: list[summarize.SummarizeError] = []
+    for root in sorted(roots):
+        try:
+            listing = summarize.summarize(root, max_depth=1, filters=filters, with_repros=True)
+        except summarize.SummarizeError as error:
+            # no run in this folder has a key: none of them matches
+            errors.append(error)
+            continue
+        kept.update(os.path.realpath(row.path) for row in listing.rows)
+    if errors and len(errors) == len(roots):
+        raise errors[0]
+    return [run_dir for run_dir in run_dirs if os.path.realpath(run_dir) in kept & wanted]
 
 
 def collect(

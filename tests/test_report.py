@@ -172,6 +172,30 @@ def test_report_of_named_runs_and_of_a_missing_directory(repo: Path) -> None:
     assert result.stderr == "maggot: nowhere: no such directory\n"
 
 
+def test_filter_chooses_runs_with_the_summarize_language(repo: Path) -> None:
+    record_run(repo, {"lr": 0.1}, {"acc": 0.5}, name="low")
+    record_run(repo, {"lr": 1.0}, {"acc": 0.9}, name="high")
+    with Experiment(
+        config={"lr": 0.5}, experiment_name="curve", snapshot=False, capture_output="none"
+    ) as experiment:
+        for loss in (3.0, 0.25, 1.0):
+            experiment.log_metric("loss", loss)
+    record_run(repo, {"lr": 0.2}, {"acc": 0.7}, name="other", experiments_dir="elsewhere")
+    result = CliRunner().invoke(
+        main,
+        ["report", "experiments", "elsewhere", "-o", "f.html", "--filter",
+         "acc > 0.6 or loss.min < 0.5", "--filter", "not run ~ '^oth'"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = embedded_data((repo / "f.html").read_text())
+    assert sorted(run["name"] for run in data["runs"]) == ["curve", "high"]
+    result = CliRunner().invoke(main, ["report", "--filter", "nokey > 1", "-o", "g.html"])
+    assert result.exit_code == 1 and "nokey" in result.stderr
+    assert not (repo / "g.html").exists()
+    result = CliRunner().invoke(main, ["report", "--filter", "acc >", "-o", "g.html"])
+    assert result.exit_code == 2 and "--filter" in result.stderr
+
+
 def test_the_same_name_in_two_folders_is_shown_by_path(repo: Path) -> None:
     record_run(repo, {"a": 1}, name="same", experiments_dir="exp/a")
     record_run(repo, {"a": 2}, name="same", experiments_dir="exp/b")

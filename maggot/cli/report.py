@@ -6,8 +6,10 @@ import os
 
 import click
 
+from maggot import query
 from maggot import summarize as summaries
 from maggot.cli.base import MaggotCommand, warn
+from maggot.cli.summarize import parse_filters
 
 
 @click.command("report", cls=MaggotCommand)
@@ -22,8 +24,17 @@ from maggot.cli.base import MaggotCommand, warn
     "--depth", type=click.IntRange(min=0), default=summaries.DEFAULT_DEPTH, show_default=True,
     help="Look this many folder levels below DIR for runs.",
 )  # fmt: skip
+@click.option(
+    "--filter", "filters", multiple=True, metavar="EXPR", callback=parse_filters,
+    help="Only the runs where EXPR holds (summarize's filter language); repeat to AND.",
+)  # fmt: skip
 def report_command(
-    sources: tuple[str, ...], output: str, open_browser: bool, title: str | None, depth: int
+    sources: tuple[str, ...],
+    output: str,
+    open_browser: bool,
+    title: str | None,
+    depth: int,
+    filters: list[query.Filter],
 ) -> None:
     """Write one HTML page showing runs: table, curves, plots and diffs.
 
@@ -35,12 +46,14 @@ def report_command(
     parallel coordinates of config values against a metric (brushing filters
     the table), a scatter plot, everything about one run, and the config
     and code diff of two runs. Long series are downsampled for the page,
-    keeping each stretch's minimum and maximum.
+    keeping each stretch's minimum and maximum. --filter chooses the runs
+    with summarize's filter language (the page's own filter box takes
+    KEY OP VALUE terms).
     """
     from maggot import report
 
     sources = sources or ("experiments",)
-    run_dirs = report.find_runs(sources, depth)
+    run_dirs = report.select_runs(report.find_runs(sources, depth), filters)
     outcome = report.write_report(run_dirs, output, title=title or "maggot: " + " ".join(sources))
     for message in outcome.warnings:
         warn(message)
