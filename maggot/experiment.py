@@ -8,11 +8,15 @@ import sys
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maggot import capture, gitsnap, secrets, store
 from maggot.config import Config, flatten, safe_directory_name, to_json_value, unflatten
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
+from maggot.hashing import DEFAULT_HASH_LIMITS, HashLimits
+
+if TYPE_CHECKING:
+    from maggot.inputs import InputTracker
 
 IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
 # set by `maggot reproduce` for the replayed process
@@ -22,6 +26,7 @@ ENV_ORIGINAL_ROOT = "MAGGOT_ORIGINAL_ROOT"
 # set by users
 ENV_SNAPSHOT = "MAGGOT_SNAPSHOT"
 ENV_CAPTURE = "MAGGOT_CAPTURE"
+ENV_TRACK_INPUTS = "MAGGOT_TRACK_INPUTS"
 _MAX_INCREMENT = 100_000
 
 
@@ -58,6 +63,8 @@ class Experiment:
         snapshot_limits: gitsnap.SnapshotLimits | None = None,
         capture_output: str | None = None,
         secret_env_words: tuple[str, ...] = (),
+        track_inputs: bool | None = None,
+        hash_limits: HashLimits | None = None,
     ) -> None:
         """Create a new run from ``config`` or reopen one with ``resume_from``.
 
@@ -66,6 +73,10 @@ class Experiment:
         snapshot: record the git state (default on; ``MAGGOT_SNAPSHOT=0`` turns it off).
         capture_output: "sys" (default), "fd" (also child processes and C
         extensions) or "none"; ``MAGGOT_CAPTURE`` sets the default.
+        track_inputs: record the files the run opens outside its snapshot in
+        ``.maggot/inputs.json`` (default on; ``MAGGOT_TRACK_INPUTS=0`` turns it off).
+        hash_limits: above which size inputs are hashed by a sample, and run
+        files are listed in the manifest without a hash.
         """
         if (config is None) == (resume_from is None):
             raise MaggotError("pass either a config or resume_from (a run directory), not both")
@@ -85,6 +96,8 @@ class Experiment:
         self._entered_at: float | None = None
         self._finished = False
         self._resumed = resume_from is not None
+        self._hash_limits = hash_limits or DEFAULT_HASH_LIMITS
+        self._input_tracker: InputTracker | None = None
 
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
@@ -105,6 +118,8 @@ class Experiment:
                 self._record_continuation()
             else:
                 self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
+                if track_inputs if track_inputs is not None else _env_flag(ENV_TRACK_INPUTS):
+                    self._start_tracking()
             atexit.register(self._finish_at_exit)
 
         os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
@@ -234,7 +249,54 @@ class Experiment:
         foreign = _modules_under(os.environ.get(ENV_ORIGINAL_ROOT))
         if foreign:
             updates["imports_outside_snapshot"] = foreign
+        self._stop_tracking()
         self._update_run_info(**updates)
+        self._write_manifest()
+
+    def _start_tracking(self) -> None:
+        """Record the files this process opens outside the snapshot from now on."""
+        from maggot import inputs
+
+        try:
+            head = store.read_json_object(store.git_path(self._run_dir, store.HEAD_FILE))
+        except (OSError, CorruptRunError):
+            head = {}
+        repo_root = head.get("repo_root")
+        if not isinstance(repo_root, str) and head.get("commit"):
+            # no snapshot, but a commit: the repository's files are its code state
+            repo_root = gitsnap.find_toplevel(os.getcwd())
+        skipped = [item.get("path") for item in head.get("skipped") or [] if isinstance(item, dict)]
+        excluded = [os.path.abspath(self.experiments_dir), os.path.abspath(self._run_dir)]
+        self._input_tracker = inputs.InputTracker(
+            repo_root if isinstance(repo_root, str) else None,
+            excluded,
+            [path for path in skipped if isinstance(path, str)],
+            self._hash_limits,
+        )
+        self._input_tracker.start()
+
+    def _stop_tracking(self) -> None:
+        tracker, self._input_tracker = self._input_tracker, None
+        if tracker is None:
+            return
+        from maggot import inputs
+
+        try:
+            inputs.write_inputs(self._run_dir, tracker.stop())
+        except (OSError, MaggotError) as error:
+            # the run's outcome matters more than its inputs record
+            if os.path.isdir(self._run_dir):
+                print(f"maggot: warning: inputs not recorded: {error}", file=sys.stderr)
+
+    def _write_manifest(self) -> None:
+        """Hash the run directory as it is at the end of the run (``maggot verify``)."""
+        from maggot import manifest
+
+        try:
+            manifest.write_manifest(self._run_dir, self._hash_limits.manifest_file_bytes)
+        except OSError as error:
+            if os.path.isdir(self._run_dir):
+                print(f"maggot: warning: manifest not written: {error}", file=sys.stderr)
 
     def _update_run_info(self, **updates: Any) -> None:
         path = store.meta_path(self._run_dir, store.RUN_FILE)
@@ -308,12 +370,7 @@ class Experiment:
             "".join(line + "\n" for line in capture.installed_packages()),
         )
         if snapshot is None:
-            snapshot = os.environ.get(ENV_SNAPSHOT, "1").strip().lower() not in (
-                "0",
-                "false",
-                "no",
-                "off",
-            )
+            snapshot = _env_flag(ENV_SNAPSHOT)
         if snapshot:
             head = gitsnap.take_snapshot(
                 run_dir, cwd, [os.path.abspath(self.experiments_dir), os.path.abspath(run_dir)],
@@ -448,6 +505,11 @@ def _find_run(resume_from: str, experiments_dir: str) -> str:
         return os.path.normpath(store.resolve_run_dir(resume_from, experiments_dir))
     except NotARunError as error:
         raise NotARunError(f"resume_from {error}") from None
+
+
+def _env_flag(name: str) -> bool:
+    """An on/off setting from the environment: on unless set to 0, false, no or off."""
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def _is_clean_exit(exc: BaseException) -> bool:

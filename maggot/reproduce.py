@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from maggot import codediff, gitsnap, store
+from maggot import codediff, gitsnap, manifest, store
 from maggot.codediff import Repository, find_repository
 from maggot.config import flatten
 from maggot.errors import GitError, MaggotError, ReproduceError
@@ -94,6 +94,7 @@ def plan_reproduction(
     run_dir = os.path.normpath(run_dir)
     record = store.load_run(run_dir, with_results=False)
     snapshot = gitsnap.load_snapshot(run_dir)
+    integrity_note = manifest.check_snapshot(run_dir, snapshot.head.get("patch_bytes"))
     command_argv = record.info.get("command_argv")
     if not isinstance(command_argv, list) or not command_argv:
         raise ReproduceError(f"{run_dir}: no recorded command (run.json has no command_argv)")
@@ -119,7 +120,8 @@ def plan_reproduction(
         cwd=relative_cwd,
         replay_dir=next_replay_dir(run_dir),
         worktree=worktree,
-        notes=_snapshot_notes(snapshot) + _command_notes(record.info, command, roots, snapshot),
+        notes=[*([integrity_note] if integrity_note else []), *_snapshot_notes(snapshot)]
+        + _command_notes(record.info, command, roots, snapshot),
     )
 
 

@@ -28,6 +28,8 @@ GIT_DIR = "git"
 HEAD_FILE = "head.json"
 PATCH_FILE = "diff.patch"
 UNTRACKED_DIR = "untracked"
+INPUTS_FILE = "inputs.json"
+MANIFEST_FILE = "manifest.json"
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETED = "completed"

@@ -13,6 +13,7 @@ from maggot.cli.diff import config_diff, diff
 from maggot.cli.reproduce import reproduce_command
 from maggot.cli.show import show, show_command, show_config
 from maggot.cli.summarize import summarize_command
+from maggot.cli.verify import verify_command
 
 __all__ = ["main", "reports_errors", "use_color"]
 
@@ -50,5 +51,6 @@ for command in (
     config_diff,
     diff,
     reproduce_command,
+    verify_command,
 ):
     main.add_command(command)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from maggot import showrun
+from maggot.cli import explain as explaining
 from maggot.cli.base import CommandError, MaggotCommand, paint, warn
+from maggot.cli.explain import show_value
 
 if TYPE_CHECKING:
     from maggot.reproduce import ReplayOutcome, ReproducePlan
@@ -48,8 +49,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
     rows = [
         [
             item.name,
-            _show_value(item.original),
-            _show_value(item.replay),
+            show_value(item.original),
+            show_value(item.replay),
             paint(item.status, colors[item.status]),
         ]
         for item in outcome.comparisons
@@ -76,10 +77,6 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
         )
     else:
         click.echo(paint("not reproduced", "red", bold=True))
-
-
-def _show_value(value: Any) -> str:
-    return "" if value is None else json.dumps(value)
 
 
 @click.command("reproduce", cls=MaggotCommand)
@@ -114,6 +111,19 @@ def _show_value(value: Any) -> str:
     help="Absolute tolerance for numeric results.",
 )
 @click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Replay N times from the same worktree and say whether the replays agree.",
+)
+@click.option(
+    "--strict-env",
+    is_flag=True,
+    help="Refuse to run when the interpreter, platform, packages or variables differ.",
+)
+@click.option(
     "--repo",
     type=click.Path(exists=True, file_okay=False),
     help="Repository to rebuild from (default: the one holding the current directory).",
@@ -127,6 +137,8 @@ def reproduce_command(
     python: str | None,
     rtol: float,
     atol: float,
+    repeat: int,
+    strict_env: bool,
     repo: str | None,
 ) -> None:
     """Rebuild RUN's code state in a separate git worktree, replay it, compare results.
@@ -135,15 +147,25 @@ def reproduce_command(
     and neither are your working tree, index, branches or stash.
 
     \b
+    Before the replay, the plan lists environment drift (interpreter, platform,
+    packages, environment variables) and recorded inputs that changed since the
+    run. After a mismatch, the likely causes are listed, most telling first.
+
+    \b
     Exit codes: 0 every recorded result came back, 1 a result differs or is missing
-    (or the replay failed), 2 usage error, 130 interrupted.
+    (or the replay failed, or --strict-env found drift), 2 usage error, 130 interrupted.
     """
+    from maggot import explain
     from maggot import reproduce as reproducing
 
     plan = reproducing.plan_reproduction(
         showrun.resolve_run_dir(run), repo_path=repo, python=python, worktree=worktree
     )
+    checks = explain.preflight(plan.run_dir, python, plan.repository.toplevel)
     _print_plan(plan)
+    explaining.print_preflight(checks)
+    if strict_env:
+        explaining.refuse_drift(checks)
     if dry_run:
         return
     if not yes:
@@ -152,12 +174,17 @@ def reproduce_command(
         if not click.confirm("Run it?", default=False):
             raise CommandError("not run")
     path, temp_dir = reproducing.create_worktree(plan)
+    replays: list[tuple[ReproducePlan, int]] = []
     try:
-        plan = reproducing.claim_replay_dir(plan)
-        replay = reproducing.prepare_replay(plan, path)
-        for note in replay.notes:
-            warn(note)
-        exit_code = reproducing.run_replay(replay)
+        for number in range(1, repeat + 1):
+            replay_plan = reproducing.claim_replay_dir(plan)
+            replay = reproducing.prepare_replay(replay_plan, path)
+            if number == 1:
+                for note in replay.notes:
+                    warn(note)
+            if repeat > 1:
+                click.echo(paint(f"replay {number} of {repeat}", bold=True))
+            replays.append((replay_plan, reproducing.run_replay(replay)))
     finally:
         if keep:
             click.echo(
@@ -165,7 +192,20 @@ def reproduce_command(
             )
         else:
             reproducing.remove_worktree(plan, path, temp_dir)
-    outcome = reproducing.check_replay(plan, exit_code, rtol, atol)
-    _print_outcome(outcome)
-    if not outcome.reproduced:
+    outcomes = [
+        reproducing.check_replay(replay_plan, exit_code, rtol, atol)
+        for replay_plan, exit_code in replays
+    ]
+    for number, outcome in enumerate(outcomes, start=1):
+        if repeat > 1:
+            click.echo(paint(f"replay {number}: {outcome.replay_dir}", bold=True))
+        _print_outcome(outcome)
+    agreements = None
+    if repeat > 1:
+        agreements = explain.replay_agreement([item.replay_dir for item in outcomes], rtol, atol)
+        explaining.print_agreement(agreements)
+    if not all(outcome.reproduced for outcome in outcomes):
+        explaining.print_explanation(
+            explain.explain_mismatch(checks.inputs, checks.input_changes, checks.drift, agreements)
+        )
         click.get_current_context().exit(1)
