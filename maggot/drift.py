@@ -23,6 +23,7 @@ _VOLATILE_VARIABLES = frozenset(
         "LINES",
         "OLDPWD",
         "PWD",
+        "PS1",
         "PYTEST_CURRENT_TEST",
         "SHLVL",
         "SSH_AUTH_SOCK",

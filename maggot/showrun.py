@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any, NamedTuple
 
-from maggot import store
+from maggot import inputs, manifest, store
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError
 
@@ -30,6 +30,8 @@ class RunDetails(NamedTuple):
     directories: list[str]
     logs: list[LogFile]
     problems: list[str]
+    inputs: inputs.InputsRecord | None = None  # None: not recorded
+    manifest: manifest.Manifest | None = None  # None: not recorded
 
 
 class Field(NamedTuple):
@@ -95,6 +97,12 @@ def load_details(run_dir: str) -> RunDetails:
     except MaggotError as error:
         problems.append(str(error))
     commit_lines = store.read_lines(store.meta_path(run_dir, store.COMMIT_HASH_FILE))
+    inputs_record = run_manifest = None
+    try:
+        inputs_record = inputs.load_inputs(run_dir)
+        run_manifest = manifest.load_manifest(run_dir)
+    except CorruptRunError as error:
+        problems.append(str(error))
     return RunDetails(
         record=record,
         command=command,
@@ -103,6 +111,8 @@ def load_details(run_dir: str) -> RunDetails:
         directories=store.registered_directories(run_dir),
         logs=_log_files(run_dir),
         problems=problems,
+        inputs=inputs_record,
+        manifest=run_manifest,
     )
 
 
@@ -131,7 +141,13 @@ def details_as_json(details: RunDetails) -> dict[str, Any]:
         "directories": details.directories,
         "logs": [{"path": log.path, "bytes": log.size} for log in details.logs],
         "problems": details.problems,
-    }
+        "inputs": None if details.inputs is None else [
+            item._asdict() for item in details.inputs.files
+        ],
+        "artifacts": None if details.manifest is None else [
+            item._asdict() for item in details.manifest.artifacts()
+        ],
+    }  # fmt: skip
 
 
 def details_as_sections(details: RunDetails) -> list[Section]:
@@ -169,9 +185,53 @@ def details_as_sections(details: RunDetails) -> list[Section]:
             [Field(name, os.path.join(record.path, name)) for name in details.directories],
         ),
         Section("logs", [Field(_size(log.size), log.path) for log in details.logs]),
+        Section("inputs", _input_fields(details.inputs)),
+        Section("artifacts", _artifact_fields(details.manifest)),
         Section("problems", [Field("-", problem) for problem in details.problems]),
     ]
     return [section for section in sections if section.fields]
+
+
+_LOCATION_WORDS = {
+    inputs.IGNORED: "inside the repository, ignored by git",
+    inputs.SKIPPED: "inside the repository, left out of the snapshot",
+}
+
+
+def _input_fields(record: inputs.InputsRecord | None) -> list[Field]:
+    """Files the run opened outside its snapshot (``.maggot/inputs.json``)."""
+    if record is None:
+        return [Field("-", "not recorded")]
+    fields = []
+    for item in record.files:
+        notes = [_size(item.size)]
+        if item.location in _LOCATION_WORDS:
+            notes.append(_LOCATION_WORDS[item.location])
+        if item.sha256:
+            sampled = ", sampled" if item.hashed == "sample" else ""
+            notes.append(f"sha256 {item.sha256[:12]}{sampled}")
+        if item.changed_during_run:
+            notes.append("changed during the run")
+        fields.append(Field(item.mode, f"{item.path} ({'; '.join(notes)})"))
+    if record.omitted:
+        fields.append(Field("-", f"{record.omitted} more files not listed"))
+    return fields or [Field("-", "none outside the snapshot")]
+
+
+def _artifact_fields(run_manifest: manifest.Manifest | None) -> list[Field]:
+    """The run's own files, from the manifest written when it ended."""
+    if run_manifest is None:
+        return [Field("-", "not recorded (no manifest)")]
+    fields = []
+    for item in run_manifest.artifacts():
+        if item.link is not None:
+            note = f"symlink to {item.link}"
+        elif item.sha256 is None:
+            note = "not hashed: larger than the limit"
+        else:
+            note = f"sha256 {item.sha256[:12]}"
+        fields.append(Field(_size(item.size), f"{item.path} ({note})"))
+    return fields or [Field("-", "none")]
 
 
 def _flat_fields(mapping: dict[str, Any]) -> list[Field]:

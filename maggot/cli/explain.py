@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from maggot import explain
-from maggot.cli.base import CommandError, paint
+from maggot import explain, inputs
+from maggot.cli.base import CommandError, paint, warn
+
+if TYPE_CHECKING:
+    from maggot.reproduce import ReplayOutcome
 
 _LABEL_WIDTH = 11
 
@@ -33,6 +36,16 @@ def print_preflight(checks: explain.Preflight) -> None:
     _row("inputs", _inputs_summary(checks))
     for change in checks.input_changes:
         _row("", paint(f"{change.path}: {change.state} since the run", "yellow"))
+    if checks.inputs is not None:
+        inside = checks.inputs.of_location(inputs.IGNORED, inputs.SKIPPED)
+        read_inside = [item.path for item in inside if item.was_read]
+        if read_inside:
+            warn(
+                "the run read files inside the repository that are not in the snapshot ("
+                + ", ".join(read_inside)
+                + "): the worktree does not have them, so a replay reading them by a "
+                "relative path will not find them"
+            )
 
 
 def _inputs_summary(checks: explain.Preflight) -> str:
@@ -65,27 +78,49 @@ def refuse_drift(checks: explain.Preflight) -> None:
         )
 
 
-def print_agreement(agreements: Sequence[explain.Agreement]) -> None:
-    """A table of every result across the replays, and the verdict on determinism."""
+def print_repeated(
+    outcomes: Sequence[ReplayOutcome], agreements: Sequence[explain.Agreement]
+) -> None:
+    """One table for several replays: each result in the run and in every replay,
+    how many replays match the run, and whether the replays agree with each other."""
     from tabulate import tabulate  # type: ignore[import-untyped, unused-ignore]
 
-    if not agreements:
-        return
-    replays = len(agreements[0].values)
-    rows = [
-        [
-            item.name,
-            *(show_value(value) for value in item.values),
-            paint("yes", "green") if item.agree else paint("no", "red"),
-        ]
-        for item in agreements
-    ]
-    headers = ["result", *(f"replay {number}" for number in range(1, replays + 1)), "agree"]
-    click.echo(tabulate(rows, headers=headers, disable_numparse=True))
+    count = len(outcomes)
+    statuses = [{item.name: item for item in outcome.comparisons} for outcome in outcomes]
+    agreement = {item.name: item for item in agreements}
+    names = sorted(set(agreement).union(*statuses))
+    rows = []
+    for name in names:
+        original = next((by_name[name].original for by_name in statuses if name in by_name), None)
+        values = [by_name[name].replay if name in by_name else None for by_name in statuses]
+        matching = sum(
+            1 for by_name in statuses if name in by_name and by_name[name].status == "match"
+        )
+        agree = name in agreement and agreement[name].agree
+        rows.append(
+            [
+                name,
+                show_value(original),
+                *(show_value(value) for value in values),
+                paint(f"{matching}/{count}", "green" if matching == count else "red"),
+                paint("yes", "green") if agree else paint("no", "red"),
+            ]
+        )
+    headers = ["result", "original", *(f"replay {n}" for n in range(1, count + 1))]
+    click.echo(tabulate(rows, headers=[*headers, "match", "agree"], disable_numparse=True))
+    for number, outcome in enumerate(outcomes, start=1):
+        for problem in outcome.problems:
+            click.echo(f"maggot: replay {number}: {problem}", err=True)
+    failed = sum(1 for outcome in outcomes if not outcome.reproduced)
+    if failed:
+        message = f"not reproduced: {failed} of {count} replays differ from the run"
+        click.echo(paint(message, "red", bold=True))
+    else:
+        click.echo(paint(f"reproduced: every result matches in all {count} replays", "green"))
     if explain.is_nondeterministic(agreements):
         click.echo(
             paint(
-                f"nondeterministic: the {replays} replays ran the same code in the same "
+                f"nondeterministic: the {count} replays ran the same code in the same "
                 "environment and disagree with each other; seed the script's random number "
                 "generators (this is a different problem from drift)",
                 "red",
@@ -93,7 +128,7 @@ def print_agreement(agreements: Sequence[explain.Agreement]) -> None:
             )
         )
     else:
-        click.echo(paint(f"the {replays} replays agree with each other", "green"))
+        click.echo(f"the {count} replays agree with each other")
 
 
 def print_explanation(explanation: explain.Explanation) -> None:

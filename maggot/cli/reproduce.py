@@ -196,14 +196,12 @@ def reproduce_command(
         reproducing.check_replay(replay_plan, exit_code, rtol, atol)
         for replay_plan, exit_code in replays
     ]
-    for number, outcome in enumerate(outcomes, start=1):
-        if repeat > 1:
-            click.echo(paint(f"replay {number}: {outcome.replay_dir}", bold=True))
-        _print_outcome(outcome)
     agreements = None
     if repeat > 1:
         agreements = explain.replay_agreement([item.replay_dir for item in outcomes], rtol, atol)
-        explaining.print_agreement(agreements)
+        explaining.print_repeated(outcomes, agreements)
+    else:
+        _print_outcome(outcomes[0])
     if not all(outcome.reproduced for outcome in outcomes):
         explaining.print_explanation(
             explain.explain_mismatch(checks.inputs, checks.input_changes, checks.drift, agreements)
