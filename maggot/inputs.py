@@ -10,6 +10,7 @@ filtered (the experiments directory, the interpreter's own files, /proc, /sys,
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import sys
@@ -86,52 +87,73 @@ def interpreter_dirs() -> list[str]:
 
 
 class _Collector:
-    """Paths opened while one run is active; fed by the audit hook, nothing more."""
+    """The audit events of ``open`` while one run is active, grouped by working directory.
 
-    def __init__(self, skipped_prefixes: tuple[str, ...]) -> None:
-        self.skipped_prefixes = skipped_prefixes
-        self.cwd: str | None = os.getcwd()
-        # keys: an absolute path, or (cwd, relative path) resolved at the end
-        self.reads: set[str | tuple[str, str]] = set()
-        self.writes: set[str | tuple[str, str]] = set()
+    The hook adds each event's arguments, as they are, to the set of the
+    working directory current at the time; everything else waits for the end.
+    """
 
-    def opened(self, args: tuple[Any, ...]) -> None:
-        path = args[0]
-        if path.__class__ is not str:
-            if isinstance(path, int):
-                return  # an already open descriptor
-            path = os.fsdecode(path)
-        key: str | tuple[str, str]
-        if path.startswith(_ROOT):
-            if path.startswith(self.skipped_prefixes):
-                return
-            key = path
-        elif _ROOT == "/" or not os.path.isabs(path):
-            if self.cwd is None:
-                self.cwd = os.getcwd()
-            key = (self.cwd, path)
-        else:
-            key = path
-        flags = args[2]
-        if flags.__class__ is int and flags & _WRITE_FLAGS:
-            self.writes.add(key)
-        else:
-            self.reads.add(key)
+    def __init__(self) -> None:
+        self.current: set[tuple[Any, ...]] = set()
+        self.by_cwd: list[tuple[str | None, set[tuple[Any, ...]]]] = [(os.getcwd(), self.current)]
+
+    def changing_directory(self, target: Any) -> None:
+        """``os.chdir(target)`` is about to run: relative paths change meaning after it."""
+        try:
+            if isinstance(target, int):
+                # fchdir: the descriptor's path, where /proc tells it
+                new_cwd: str | None = os.readlink(f"/proc/self/fd/{target}")
+            else:
+                # resolved as getcwd() will report it (symlinks followed)
+                new_cwd = os.path.realpath(os.path.join(os.getcwd(), os.fsdecode(target)))
+        except (OSError, TypeError, ValueError):
+            new_cwd = None
+        self.current = set()
+        self.by_cwd.append((new_cwd, self.current))
+        _current_sets[:] = [collector.current for collector in _collectors]
+
+    def opened(self) -> list[tuple[str, bool]]:
+        """``(absolute path, opened for writing)`` for every open event collected."""
+        found = []
+        for cwd, events in self.by_cwd:
+            for args in events:
+                try:
+                    path, flags = args[0], args[2]
+                    if isinstance(path, int):
+                        continue  # an already open descriptor
+                    path = os.fsdecode(path)
+                    if not os.path.isabs(path):
+                        if cwd is None:
+                            continue  # after an fchdir we could not follow
+                        path = os.path.join(cwd, path)
+                    writes = isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+                except (IndexError, TypeError, ValueError):
+                    continue  # an "open" event raised by other code, shaped differently
+                found.append((os.path.normpath(path), writes))
+        return found
 
 
-_ROOT = "/" if os.sep == "/" else os.sep
 _collectors: list[_Collector] = []
+# each active collector's set for the current directory, for the hook to add to
+_current_sets: list[set[tuple[Any, ...]]] = []
 _hook_installed = False
 
 
 def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
-    # runs for every audited operation of the process: compare, dispatch, return
+    # runs for every audited operation of the process: an open costs one set
+    # insertion of the event's own arguments, the rest waits for the run's end
     if event == "open":
+        for events in _current_sets:
+            try:
+                events.add(args)
+            except TypeError:  # an unhashable path-like object: keep its path
+                try:
+                    events.add((os.fspath(args[0]), *args[1:]))
+                except Exception:  # noqa: BLE001 - raising here would fail the user's open
+                    pass
+    elif event == "os.chdir" and _collectors:
         for collector in _collectors:
-            collector.opened(args)
-    elif event == "os.chdir":
-        for collector in _collectors:
-            collector.cwd = None  # the change happens after this hook returns
+            collector.changing_directory(args[0] if args else None)
 
 
 def _install_hook() -> None:
@@ -140,6 +162,13 @@ def _install_hook() -> None:
     if not _hook_installed:
         sys.addaudithook(_audit_hook)
         _hook_installed = True
+
+
+def _prefixes(directories: Iterable[str]) -> tuple[str, ...]:
+    """``dir/`` prefixes, under both spellings: a path may arrive through a symlink."""
+    spellings = {os.path.abspath(path) for path in directories}
+    spellings |= {os.path.realpath(path) for path in spellings}
+    return tuple(sorted(os.path.join(path, "") for path in spellings))
 
 
 class InputTracker:
@@ -166,13 +195,8 @@ class InputTracker:
         skipped = [*exclude_dirs, *interpreter_dirs(), *_SYSTEM_DIRS]
         if repo_root is not None:
             skipped.append(os.path.join(repo_root, ".git"))
-        # both spellings: a path may arrive through a symlink or resolved
-        spellings = {os.path.abspath(path) for path in skipped}
-        spellings |= {os.path.realpath(path) for path in spellings}
-        self.skipped_prefixes = tuple(
-            sorted({os.path.join(path, "") for path in spellings} | set(_SYSTEM_DIRS))
-        )
-        self._collector = _Collector(self.skipped_prefixes)
+        self.skipped_prefixes = _prefixes(skipped)
+        self._collector = _Collector()
         self._started_ns = 0
 
     def start(self) -> None:
@@ -181,25 +205,25 @@ class InputTracker:
         self._started_ns = time.time_ns()
         if self._collector not in _collectors:
             _collectors.append(self._collector)
+            _current_sets.append(self._collector.current)
 
     def stop(self) -> InputsRecord:
         """Stop collecting; resolve, filter, stat and hash what was opened."""
         if self._collector in _collectors:
             _collectors.remove(self._collector)
-        reads, writes = set(self._collector.reads), set(self._collector.writes)
+            _current_sets[:] = [collector.current for collector in _collectors]
         modes: dict[str, str] = {}
-        for keys, mode in ((reads, READ), (writes, WRITE)):
-            for key in keys:
-                path = _absolute(key)
-                if self._wanted(path):
-                    modes[path] = READ_WRITE if modes.get(path, mode) != mode else mode
+        for path, writes in self._collector.opened():
+            if self._wanted(path):
+                mode = WRITE if writes else READ
+                modes[path] = READ_WRITE if modes.get(path, mode) != mode else mode
         problems: list[str] = []
         located = self._locate(modes, problems)
         files: list[InputFile] = []
-        for path, (shown, location) in sorted(located.items(), key=lambda item: item[1]):
+        for path, found in sorted(located.items(), key=lambda item: item[1][:2]):
             if len(files) >= self.max_files:
                 break
-            described = self._describe(path, shown, location, modes[path], problems)
+            described = self._describe(path, found, modes[path], problems)
             if described is not None:
                 files.append(described)
         return InputsRecord(
@@ -218,29 +242,42 @@ class InputTracker:
         # Python's own bytecode caches, next to any imported module
         return "__pycache__" not in path.split(os.sep) and not path.endswith((".pyc", ".pyo"))
 
-    def _locate(self, modes: dict[str, str], problems: list[str]) -> dict[str, tuple[str, str]]:
-        """``{path: (recorded path, location)}`` for the regular files the snapshot lacks."""
-        outside: dict[str, tuple[str, str]] = {}
-        inside: dict[str, str] = {}
+    def _locate(
+        self, modes: dict[str, str], problems: list[str]
+    ) -> dict[str, tuple[str, str, os.stat_result]]:
+        """``{path: (recorded path, location, stat)}`` for the regular files the snapshot lacks."""
+        outside: dict[str, tuple[str, str, os.stat_result]] = {}
+        inside: dict[str, tuple[str, os.stat_result]] = {}
         root = os.path.realpath(self.repo_root) if self.repo_root else None
+        resolved_dirs: dict[str, str] = {}
         for path in modes:
             try:
-                if not stat.S_ISREG(os.stat(path).st_mode):
-                    continue
+                info = os.lstat(path)
+                if stat.S_ISLNK(info.st_mode):
+                    real, info = os.path.realpath(path), os.stat(path)
+                else:
+                    # one realpath per directory, not per file: 10,000 files in a data set
+                    # would cost a stat per path component each
+                    directory, name = os.path.split(path)
+                    if directory not in resolved_dirs:
+                        resolved_dirs[directory] = os.path.realpath(directory)
+                    real = os.path.join(resolved_dirs[directory], name)
             except OSError:
                 continue  # gone (a temporary file), or never there (a failed open)
-            relative = _relative_to(os.path.realpath(path), root) if root else None
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            relative = _relative_to(real, root) if root else None
             if relative is None:
-                outside[path] = (path, OUTSIDE)
+                outside[path] = (path, OUTSIDE, info)
             elif relative.split("/", 1)[0] != ".git":
-                inside[relative] = path
+                inside[relative] = (path, info)
         if inside and root is not None:
             ignored = self._ignored(root, sorted(inside), problems)
-            for relative, path in inside.items():
+            for relative, (path, info) in inside.items():
                 if relative in ignored:
-                    outside[path] = (relative, IGNORED)
+                    outside[path] = (relative, IGNORED, info)
                 elif relative in self.not_in_snapshot:
-                    outside[path] = (relative, SKIPPED)
+                    outside[path] = (relative, SKIPPED, info)
         return outside
 
     @staticmethod
@@ -258,10 +295,10 @@ class InputTracker:
         return set(split_nul(output))
 
     def _describe(
-        self, path: str, shown: str, location: str, mode: str, problems: list[str]
+        self, path: str, found: tuple[str, str, os.stat_result], mode: str, problems: list[str]
     ) -> InputFile | None:
+        shown, location, before = found
         try:
-            before = os.stat(path)
             sha256 = hashed = None
             if mode != WRITE:
                 sha256, hashed = hashing.content_hash(
@@ -288,12 +325,6 @@ class InputTracker:
         )
 
 
-def _absolute(key: str | tuple[str, str]) -> str:
-    if isinstance(key, tuple):
-        return os.path.normpath(os.path.join(*key))
-    return os.path.normpath(key)
-
-
 def _relative_to(path: str, root: str) -> str | None:
     if path == root:
         return None
@@ -303,9 +334,14 @@ def _relative_to(path: str, root: str) -> str | None:
     return path[len(prefix) :].replace(os.sep, "/")
 
 
+@functools.lru_cache(maxsize=1024)
+def _iso_seconds(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
 def _iso(nanoseconds: int) -> str:
     seconds, fraction = divmod(nanoseconds, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:09d}Z"
+    return f"{_iso_seconds(seconds)}.{fraction:09d}Z"
 
 
 def write_inputs(run_dir: str, record: InputsRecord) -> None:

@@ -1,0 +1,122 @@
+"""What recording a run's inputs costs a script that opens 10,000 small files.
+
+Run: python tests/perf/bench_inputs.py [--repeat N] [--strict]
+
+A generated git repository holds a script that, inside ``with Experiment(...)``,
+opens and reads 10,000 small files in a directory outside the repository (so
+every one of them is recorded). It runs in fresh interpreters with input
+tracking on and off, and times itself: the loop of opens (the hot path, where
+the audit hook runs) and the end of the run (resolving, ``git check-ignore``,
+hashing the 10,000 files, writing inputs.json and the manifest).
+Budget: tracking makes the loop at most 5% slower (medians). The end-of-run
+cost is reported, not judged: it is paid once, after the script's own work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+
+from benchlib import (
+    make_repo,
+    ms,
+    parse_args,
+    print_table,
+    python_command,
+    python_env,
+    run_checked,
+    scratch_dir,
+    verdict,
+)
+
+BUDGET = 0.05
+FILES = 10_000
+
+SCRIPT = """\
+import json, os, sys, time
+
+from maggot import Experiment
+
+data_dir, track, seed = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
+names = [os.path.join(data_dir, f"{i:05d}.txt") for i in range(10_000)]
+experiment = Experiment(
+    config={"track": track, "seed": seed}, track_inputs=track, capture_output="none"
+)
+with experiment:
+    started = time.perf_counter()
+    total = 0
+    for name in names:
+        with open(name, "rb") as file:
+            total += len(file.read())
+    loop = time.perf_counter() - started
+    finishing = time.perf_counter()
+finish = time.perf_counter() - finishing
+print(json.dumps({"loop": loop, "finish": finish, "run_dir": experiment.experiment_dir}))
+"""
+
+
+def run_once(repo: str, data_dir: str, track: bool, seed: int, env: dict[str, str]) -> dict:
+    completed = run_checked(
+        python_command("train.py", data_dir, "1" if track else "0", str(seed)),
+        cwd=repo,
+        env=env,
+        stdout=-1,
+    )
+    result: dict = json.loads(completed.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+def main() -> int:
+    args = parse_args(__doc__.splitlines()[0], default_repeat=15)
+    with scratch_dir("inputs") as root:
+        repo, data_dir = os.path.join(root, "repo"), os.path.join(root, "data")
+        make_repo(repo, {"train.py": SCRIPT})
+        os.makedirs(data_dir)
+        for index in range(FILES):
+            with open(os.path.join(data_dir, f"{index:05d}.txt"), "w") as file:
+                file.write(f"{index},{index * 0.5}\n")
+        env = python_env(os.path.join(root, "pycache"))
+        check = run_once(repo, data_dir, True, 0, env)
+        with open(os.path.join(repo, check["run_dir"], ".maggot", "inputs.json")) as file:
+            listed = len(json.load(file)["files"])
+        if listed != FILES:
+            raise RuntimeError(f"the tracked run recorded {listed} files, not {FILES}")
+        samples: dict[bool, list[dict]] = {True: [], False: []}
+        seed = 1
+        for round_number in range(1 + args.repeat):
+            order = (True, False) if round_number % 2 else (False, True)
+            for track in order:
+                seed += 1
+                result = run_once(repo, data_dir, track, seed, env)
+                if round_number:  # the first round warms the page and bytecode caches
+                    samples[track].append(result)
+
+    def median(track: bool, key: str) -> float:
+        return statistics.median(item[key] for item in samples[track])
+
+    def minimum(track: bool, key: str) -> float:
+        return min(item[key] for item in samples[track])
+
+    variants = (
+        (f"loop of {FILES:,} opens, tracking off", False, "loop"),
+        (f"loop of {FILES:,} opens, tracking on", True, "loop"),
+        ("end of run, tracking off (manifest)", False, "finish"),
+        ("end of run, tracking on (+ inputs.json)", True, "finish"),
+    )
+    rows = [[name, ms(minimum(track, k)), ms(median(track, k))] for name, track, k in variants]
+    print(f"{FILES:,} files recorded by the check run; n = {args.repeat} per variant")
+    print_table(rows, ("variant", "min ms", "median ms"))
+    overhead = median(True, "loop") / median(False, "loop") - 1
+    print(sys.version.split()[0], "| loop overhead:", f"{overhead * 100:+.1f}%")
+    return verdict(
+        overhead <= BUDGET,
+        f"input tracking adds {overhead * 100:+.1f}% to the loop (budget {BUDGET * 100:.0f}%); "
+        f"end of run +{(median(True, 'finish') - median(False, 'finish')) * 1000:.0f} ms",
+        args.strict,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
