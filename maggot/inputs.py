@@ -87,73 +87,86 @@ def interpreter_dirs() -> list[str]:
 
 
 class _Collector:
-    """The audit events of ``open`` while one run is active, grouped by working directory.
-
-    The hook adds each event's arguments, as they are, to the set of the
-    working directory current at the time; everything else waits for the end.
-    """
+    """The paths opened while one run is active, grouped by working directory."""
 
     def __init__(self) -> None:
-        self.current: set[tuple[Any, ...]] = set()
-        self.by_cwd: list[tuple[str | None, set[tuple[Any, ...]]]] = [(os.getcwd(), self.current)]
-
-    def changing_directory(self, target: Any) -> None:
-        """``os.chdir(target)`` is about to run: relative paths change meaning after it."""
-        try:
-            if isinstance(target, int):
-                # fchdir: the descriptor's path, where /proc tells it
-                new_cwd: str | None = os.readlink(f"/proc/self/fd/{target}")
-            else:
-                # resolved as getcwd() will report it (symlinks followed)
-                new_cwd = os.path.realpath(os.path.join(os.getcwd(), os.fsdecode(target)))
-        except (OSError, TypeError, ValueError):
-            new_cwd = None
-        self.current = set()
-        self.by_cwd.append((new_cwd, self.current))
-        _current_sets[:] = [collector.current for collector in _collectors]
+        # (working directory, paths read, paths written); relative paths are
+        # joined to their directory at the end
+        self.epochs: list[tuple[str | None, set[Any], set[Any]]] = []
 
     def opened(self) -> list[tuple[str, bool]]:
-        """``(absolute path, opened for writing)`` for every open event collected."""
+        """``(absolute path, opened for writing)`` for every path collected."""
         found = []
-        for cwd, events in self.by_cwd:
-            for args in events:
-                try:
-                    path, flags = args[0], args[2]
-                    if isinstance(path, int):
+        for cwd, reads, writes in self.epochs:
+            for paths, writing in ((reads, False), (writes, True)):
+                for opened in paths:
+                    if isinstance(opened, int):
                         continue  # an already open descriptor
-                    path = os.fsdecode(path)
+                    try:
+                        path = os.fsdecode(opened)
+                    except TypeError:
+                        continue  # an "open" event raised by other code, shaped differently
                     if not os.path.isabs(path):
                         if cwd is None:
                             continue  # after an fchdir we could not follow
                         path = os.path.join(cwd, path)
-                    writes = isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
-                except (IndexError, TypeError, ValueError):
-                    continue  # an "open" event raised by other code, shaped differently
-                found.append((os.path.normpath(path), writes))
+                    found.append((os.path.normpath(path), writing))
         return found
 
 
 _collectors: list[_Collector] = []
-# each active collector's set for the current directory, for the hook to add to
-_current_sets: list[set[tuple[Any, ...]]] = []
+# The paths opened since the last hand-over, and the directory they are relative
+# to. The hook only adds the path object it was given to one of two sets: no
+# new object survives the open (measured: keeping each event's argument tuple
+# cost several percent of a loop of small reads, fresh memory for every open).
+# Handed to the active collectors at every collector start and stop and chdir.
+_reads: set[Any] = set()
+_writes: set[Any] = set()
+_epoch_cwd: str | None = None
 _hook_installed = False
 
 
-def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
-    # runs for every audited operation of the process: an open costs one set
-    # insertion of the event's own arguments, the rest waits for the run's end
-    if event == "open":
-        for events in _current_sets:
-            try:
-                events.add(args)
-            except TypeError:  # an unhashable path-like object: keep its path
-                try:
-                    events.add((os.fspath(args[0]), *args[1:]))
-                except Exception:  # noqa: BLE001 - raising here would fail the user's open
-                    pass
-    elif event == "os.chdir" and _collectors:
+def _hand_over(next_cwd: str | None) -> None:
+    """Give the paths collected so far to the active collectors; start afresh at ``next_cwd``."""
+    global _reads, _writes, _epoch_cwd
+    reads, writes, cwd = _reads, _writes, _epoch_cwd
+    _reads, _writes, _epoch_cwd = set(), set(), next_cwd
+    if reads or writes:
         for collector in _collectors:
-            collector.changing_directory(args[0] if args else None)
+            collector.epochs.append((cwd, reads, writes))
+
+
+def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
+    # runs for every audited operation of the process: an open costs one set insertion
+    if event == "open":
+        if _collectors:
+            try:
+                if args[2] & _WRITE_FLAGS:
+                    _writes.add(args[0])
+                else:
+                    _reads.add(args[0])
+            except Exception:  # noqa: BLE001 - raising here would fail the user's open
+                _note_odd_open(args)
+    elif event == "os.chdir" and _collectors:
+        _hand_over(_directory_after_chdir(args[0] if args else None))
+
+
+def _note_odd_open(args: tuple[Any, ...]) -> None:
+    """An open event with no integer flags, or an unhashable path-like object."""
+    try:
+        _reads.add(os.fspath(args[0]))
+    except Exception:  # noqa: BLE001 - raising here would fail the user's open
+        pass
+
+
+def _directory_after_chdir(target: Any) -> str | None:
+    """Where ``os.chdir(target)``, about to run, will lead (as getcwd() would say it)."""
+    try:
+        if isinstance(target, int):
+            return os.readlink(f"/proc/self/fd/{target}")  # fchdir, where /proc tells it
+        return os.path.realpath(os.path.join(os.getcwd(), os.fsdecode(target)))
+    except (OSError, TypeError, ValueError):
+        return None
 
 
 def _install_hook() -> None:
@@ -204,14 +217,14 @@ class InputTracker:
         _install_hook()
         self._started_ns = time.time_ns()
         if self._collector not in _collectors:
+            _hand_over(os.getcwd())  # what was opened before this run started is not its input
             _collectors.append(self._collector)
-            _current_sets.append(self._collector.current)
 
     def stop(self) -> InputsRecord:
         """Stop collecting; resolve, filter, stat and hash what was opened."""
         if self._collector in _collectors:
+            _hand_over(_epoch_cwd)
             _collectors.remove(self._collector)
-            _current_sets[:] = [collector.current for collector in _collectors]
         modes: dict[str, str] = {}
         for path, writes in self._collector.opened():
             if self._wanted(path):

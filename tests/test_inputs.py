@@ -165,7 +165,7 @@ def test_the_hook_collects_nothing_once_the_run_has_ended(tmp_path):
     (tmp_path / "later.txt").write_text("x")
     (tmp_path / "later.txt").read_text()
     assert tracker._collector.opened() == []
-    assert inputs._collectors == [] and inputs._current_sets == []
+    assert inputs._collectors == [] and inputs._reads == set()
 
 
 def test_relative_paths_resolve_against_the_directory_current_when_opened(tmp_path, monkeypatch):
@@ -241,3 +241,26 @@ def test_inputs_record_round_trips_and_a_broken_one_is_named(tmp_path):
     (run_dir / ".maggot" / "inputs.json").write_text('{"files": 3}')
     with pytest.raises(CorruptRunError, match="inputs.json"):
         inputs.load_inputs(str(run_dir))
+
+
+def test_a_file_opened_again_and_again_is_kept_once(tmp_path):
+    data = tmp_path / "config.txt"
+    data.write_text("x")
+    tracker = tracker_for(tmp_path)
+    tracker.start()
+    for _ in range(50):
+        data.read_text()
+    assert len(inputs._reads) == 1
+    record = tracker.stop()
+    assert [item.path for item in record.files] == [str(data)]
+
+
+def test_odd_open_events_never_fail_the_open(tmp_path):
+    tracker = tracker_for(tmp_path)
+    tracker.start()
+    try:
+        sys.audit("open", [tmp_path], None, None)  # an unhashable path, no flags
+        sys.audit("open", tmp_path / "other", "r", None)  # a path-like object, no flags
+    finally:
+        record = tracker.stop()
+    assert record.files == ()  # neither exists
