@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from maggot import drift, store
+from maggot.errors import MaggotError
 from maggot.inputs import InputChange, InputsRecord, changed_inputs, load_inputs
 from maggot.reproduce import compare_results
 
@@ -82,16 +83,13 @@ def _listing(items: Sequence[str]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
-def explain_mismatch(
-    inputs: InputsRecord | None,
-    input_changes: Sequence[InputChange],
-    environment_drift: drift.Drift,
-    agreements: Sequence[Agreement] | None,
-) -> Explanation:
+def explain_mismatch(checks: Preflight, agreements: Sequence[Agreement] | None) -> Explanation:
     """The likely causes of a mismatch, in the order of the module docstring.
 
-    ``agreements`` is None when the run was replayed once.
+    ``checks`` are reproduce's checks before the replay; ``agreements`` is None
+    when the run was replayed once.
     """
+    inputs, input_changes, environment_drift = checks.inputs, checks.input_changes, checks.drift
     causes: list[Cause] = []
     remarks: list[str] = []
     if inputs is None:
@@ -109,6 +107,8 @@ def explain_mismatch(
         Cause(INTERPRETER, item.describe())
         for item in environment_drift.of_kind(drift.INTERPRETER, drift.PLATFORM)
     )
+    if checks.drift_problem:
+        remarks.append(f"environment: not compared ({checks.drift_problem})")
     if environment_drift.not_recorded:
         remarks.append(
             "environment: not recorded (" + ", ".join(environment_drift.not_recorded) + ")"
@@ -156,6 +156,7 @@ class Preflight(NamedTuple):
     drift: drift.Drift
     inputs: InputsRecord | None
     input_changes: tuple[InputChange, ...]
+    drift_problem: str | None = None  # why the replay's environment could not be read
 
 
 def preflight(run_dir: str, python: str | None, repo_root: str | None) -> Preflight:
@@ -163,7 +164,11 @@ def preflight(run_dir: str, python: str | None, repo_root: str | None) -> Prefli
 
     Inputs inside the repository are looked up under ``repo_root``.
     """
-    environment_drift = drift.check_drift(run_dir, python)
+    problem = None
+    try:
+        environment_drift = drift.check_drift(run_dir, python)
+    except MaggotError as error:
+        environment_drift, problem = drift.Drift((), ()), str(error)
     inputs = load_inputs(run_dir)
     changes = tuple(changed_inputs(inputs, repo_root)) if inputs is not None else ()
-    return Preflight(environment_drift, inputs, changes)
+    return Preflight(environment_drift, inputs, changes, problem)

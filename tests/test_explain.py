@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from maggot import drift, explain, hashing
+from maggot import Experiment, drift, explain, hashing
 from maggot.inputs import OUTSIDE, InputChange, InputFile, InputsRecord
 
 
@@ -26,12 +26,12 @@ def test_causes_come_in_order_inputs_packages_interpreter_nondeterminism_variabl
         drift.Difference(drift.PACKAGE, "numpy", "1.26.4", "2.0.0"),
     )
     agreements = [explain.Agreement("loss", (0.1, 0.2), False)]
-    explanation = explain.explain_mismatch(
-        record_of(an_input("/data/train.csv")),
-        [InputChange("/data/train.csv", OUTSIDE, "changed")],
+    checks = explain.Preflight(
         environment_drift,
-        agreements,
+        record_of(an_input("/data/train.csv")),
+        (InputChange("/data/train.csv", OUTSIDE, "changed"),),
     )
+    explanation = explain.explain_mismatch(checks, agreements)
     assert [cause.kind for cause in explanation.causes] == [
         "input",
         "package",
@@ -47,20 +47,35 @@ def test_causes_come_in_order_inputs_packages_interpreter_nondeterminism_variabl
 
 
 def test_when_nothing_explains_it_says_so_and_suggests_repeat():
-    explanation = explain.explain_mismatch(record_of(), [], drift_of(), None)
+    checks = explain.Preflight(drift_of(), record_of(), ())
+    explanation = explain.explain_mismatch(checks, None)
     assert explanation.causes == ()
     [remark] = explanation.remarks
     assert remark.startswith("nothing recorded explains the difference") and "--repeat" in remark
     agreeing = [explain.Agreement("loss", (0.1, 0.1), True)]
-    [remark] = explain.explain_mismatch(record_of(), [], drift_of(), agreeing).remarks
+    [remark] = explain.explain_mismatch(checks, agreeing).remarks
     assert "the replays agree with each other" in remark and "--repeat" not in remark
 
 
 def test_runs_without_inputs_or_environment_say_not_recorded():
     not_recorded = drift.Drift((), ("python", "packages", "environ"))
-    remarks = explain.explain_mismatch(None, [], not_recorded, None).remarks
+    remarks = explain.explain_mismatch(explain.Preflight(not_recorded, None, ()), None).remarks
     assert remarks[0].startswith("inputs: not recorded")
     assert remarks[1] == "environment: not recorded (python, packages, environ)"
+
+
+def test_an_interpreter_that_cannot_be_asked_is_a_remark_not_a_failure(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with Experiment(config={"a": 1}, capture_output="none") as exp:
+        pass
+    broken = tmp_path / "broken-python"
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+    checks = explain.preflight(exp.experiment_dir, str(broken), None)
+    assert "cannot inspect this interpreter" in checks.drift_problem
+    assert checks.inputs is not None and checks.input_changes == ()
+    remarks = explain.explain_mismatch(checks, None).remarks
+    assert remarks[0].startswith("environment: not compared (")
 
 
 def replay_with(tmp_path: Path, name: str, results: dict) -> str:

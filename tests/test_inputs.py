@@ -264,3 +264,20 @@ def test_odd_open_events_never_fail_the_open(tmp_path):
     finally:
         record = tracker.stop()
     assert record.files == ()  # neither exists
+
+
+def test_ignored_inputs_are_checked_in_the_checkout_reproduce_runs_from(tmp_path):
+    content = b"1 2 3\n"
+    item = inputs.InputFile(
+        "data/train.txt", inputs.IGNORED, "read", 6, "", 0,
+        hashlib.sha256(content).hexdigest(), "full", False,
+    )  # fmt: skip
+    record = inputs.InputsRecord(1, "/elsewhere/repo", (item,), 0, 0, "", ())
+    clone = tmp_path / "clone"
+    (clone / "data").mkdir(parents=True)
+    (clone / "data" / "train.txt").write_bytes(content)
+    assert inputs.changed_inputs(record, str(clone)) == []
+    (clone / "data" / "train.txt").write_bytes(b"4 5 6\n")
+    assert inputs.changed_inputs(record, str(clone)) == [
+        inputs.InputChange("data/train.txt", inputs.IGNORED, "changed")
+    ]

@@ -24,7 +24,9 @@ def _row(label: str, value: str) -> None:
 def print_preflight(checks: explain.Preflight) -> None:
     """The plan's lines on environment drift and recorded inputs."""
     environment_drift = checks.drift
-    if environment_drift.differs:
+    if checks.drift_problem:
+        _row("drift", paint(f"unknown: {checks.drift_problem}", "yellow"))
+    elif environment_drift.differs:
         count = len(environment_drift.differences)
         _row("drift", paint(f"{count} difference(s) from the run's environment:", "yellow"))
         for difference in environment_drift.differences:
@@ -63,6 +65,8 @@ def _inputs_summary(checks: explain.Preflight) -> str:
 def refuse_drift(checks: explain.Preflight) -> None:
     """``--strict-env``: stop (exit 1) when anything differs or was not recorded."""
     environment_drift = checks.drift
+    if checks.drift_problem:
+        raise CommandError(f"--strict-env: {checks.drift_problem}; nothing was run")
     if environment_drift.not_recorded:
         raise CommandError(
             "--strict-env: the run did not record its "

@@ -203,7 +203,5 @@ def reproduce_command(
     else:
         _print_outcome(outcomes[0])
     if not all(outcome.reproduced for outcome in outcomes):
-        explaining.print_explanation(
-            explain.explain_mismatch(checks.inputs, checks.input_changes, checks.drift, agreements)
-        )
+        explaining.print_explanation(explain.explain_mismatch(checks, agreements))
         click.get_current_context().exit(1)
