@@ -279,6 +279,9 @@ class Experiment:
         tracker, self._input_tracker = self._input_tracker, None
         if tracker is None:
             return
+        if not os.path.isdir(self._run_dir):
+            tracker.cancel()  # at exit the run directory may be gone (or relative to another cwd)
+            return
         from maggot import inputs
 
         try:

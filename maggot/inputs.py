@@ -220,11 +220,15 @@ class InputTracker:
             _hand_over(os.getcwd())  # what was opened before this run started is not its input
             _collectors.append(self._collector)
 
-    def stop(self) -> InputsRecord:
-        """Stop collecting; resolve, filter, stat and hash what was opened."""
+    def cancel(self) -> None:
+        """Stop collecting, and keep nothing."""
         if self._collector in _collectors:
             _hand_over(_epoch_cwd)
             _collectors.remove(self._collector)
+
+    def stop(self) -> InputsRecord:
+        """Stop collecting; resolve, filter, stat and hash what was opened."""
+        self.cancel()
         modes: dict[str, str] = {}
         for path, writes in self._collector.opened():
             if self._wanted(path):
@@ -368,9 +372,8 @@ def write_inputs(run_dir: str, record: InputsRecord) -> None:
 def load_inputs(run_dir: str) -> InputsRecord | None:
     """A run's inputs record; None when it was not recorded (older runs, tracking off)."""
     path = store.meta_path(run_dir, store.INPUTS_FILE)
-    try:
-        data = store.read_json_object(path)
-    except FileNotFoundError:
+    data = store.read_optional_object(path)
+    if data is None:
         return None
     try:
         files = tuple(

@@ -108,9 +108,8 @@ def write_manifest(run_dir: str, max_hash_bytes: int) -> Manifest:
 def load_manifest(run_dir: str) -> Manifest | None:
     """A run's manifest; None when it was not recorded (older or unfinished runs)."""
     path = store.meta_path(run_dir, store.MANIFEST_FILE)
-    try:
-        data = store.read_json_object(path)
-    except FileNotFoundError:
+    data = store.read_optional_object(path)
+    if data is None:
         return None
     try:
         files = tuple(

@@ -117,6 +117,14 @@ def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def read_optional_object(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A JSON object file, or None when it does not exist (a run written before it)."""
+    try:
+        return read_json_object(path)
+    except FileNotFoundError:
+        return None
+
+
 @contextlib.contextmanager
 def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if missing) across processes."""
