@@ -249,8 +249,9 @@ class Experiment:
         foreign = _modules_under(os.environ.get(ENV_ORIGINAL_ROOT))
         if foreign:
             updates["imports_outside_snapshot"] = foreign
-        self._stop_tracking()
         self._update_run_info(**updates)
+        # after the outcome is on disk: hashing a large input must not delay it
+        self._stop_tracking()
         self._write_manifest()
 
     def _start_tracking(self) -> None:

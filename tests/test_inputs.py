@@ -281,3 +281,21 @@ def test_ignored_inputs_are_checked_in_the_checkout_reproduce_runs_from(tmp_path
     assert inputs.changed_inputs(record, str(clone)) == [
         inputs.InputChange("data/train.txt", inputs.IGNORED, "changed")
     ]
+
+
+def test_a_failed_run_still_records_its_inputs_and_manifest(repo, tmp_path):
+    data = tmp_path / "data.txt"
+    data.write_text("x")
+    (repo / "train.py").write_text(
+        "import sys\nfrom maggot import Experiment\n"
+        "with Experiment(config={'a': 1}):\n"
+        "    open(sys.argv[1]).read()\n"
+        "    raise RuntimeError('diverged')\n"
+    )
+    commit_all(repo)
+    result = run_python(["train.py", str(data)], cwd=repo)
+    assert result.returncode == 1 and "diverged" in result.stderr
+    run_dir = repo / "experiments" / "1"
+    assert json.loads((run_dir / ".maggot" / "run.json").read_text())["status"] == "failed"
+    assert list(inputs_of(run_dir)) == [str(data)]
+    assert (run_dir / ".maggot" / "manifest.json").is_file()
