@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from maggot import Experiment, hashing, inputs
 from maggot.errors import CorruptRunError
+from maggot.gitsnap import SnapshotLimits
 
 
 def sha256(path: Path) -> str:
@@ -299,3 +301,37 @@ def test_a_failed_run_still_records_its_inputs_and_manifest(repo, tmp_path):
     assert json.loads((run_dir / ".maggot" / "run.json").read_text())["status"] == "failed"
     assert list(inputs_of(run_dir)) == [str(data)]
     assert (run_dir / ".maggot" / "manifest.json").is_file()
+
+
+def test_files_opened_by_several_threads_at_once_are_all_recorded(tmp_path):
+    paths = [tmp_path / f"part{index}.txt" for index in range(8)]
+    for path in paths:
+        path.write_text(path.name)
+    barrier = threading.Barrier(len(paths))
+
+    def read(path: Path) -> None:
+        barrier.wait()
+        path.read_text()
+
+    tracker = tracker_for(tmp_path)
+    tracker.start()
+    threads = [threading.Thread(target=read, args=(path,)) for path in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    record = tracker.stop()
+    assert sorted(item.path for item in record.files) == sorted(map(str, paths))
+
+
+def test_an_untracked_file_the_snapshot_left_out_is_recorded_as_skipped(repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    (repo / "big.csv").write_bytes(b"x" * 2000)
+    (repo / "small.csv").write_bytes(b"y")
+    limits = SnapshotLimits(max_file_bytes=1000)
+    with Experiment(config={"a": 1}, capture_output="none", snapshot_limits=limits) as exp:
+        open("big.csv").read()
+        open("small.csv").read()
+    recorded = inputs_of(Path(exp.experiment_dir))
+    assert list(recorded) == ["big.csv"]
+    assert recorded["big.csv"]["location"] == "skipped"
