@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -193,3 +194,20 @@ def test_show_lists_inputs_and_artifacts(repo, tmp_path):
     older = run_maggot("show", str(run_dir), cwd=repo).stdout
     assert "inputs\n  -  not recorded" in older
     assert "artifacts\n  -  not recorded (no manifest)" in older
+
+
+def test_a_run_copied_into_another_clone_verifies_and_explains_there(repo, tmp_path):
+    data = tmp_path / "accuracy.txt"
+    data.write_text("0.75\n")
+    run_dir = record(repo, DATA_SCRIPT, str(data))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    copied = tmp_path / "copied-runs" / run_dir.name
+    shutil.copytree(run_dir, copied, copy_function=shutil.copyfile)  # new mtimes
+    verified = run_maggot("verify", str(copied), cwd=clone)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "ok (" in verified.stdout
+    data.write_text("0.5\n")
+    result = run_maggot("reproduce", str(copied), "--yes", cwd=clone)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"1. input {data} changed since the run" in result.stdout
