@@ -8,10 +8,11 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from maggot import capture, secrets, store
 from maggot.errors import CorruptRunError, MaggotError
+from maggot.records import PythonInfo
 
 INTERPRETER, PLATFORM, PACKAGE, VARIABLE = "interpreter", "platform", "package", "variable"
 # set per shell, terminal or test process, or by maggot itself: they differ between
@@ -104,9 +105,8 @@ def recorded_environment(run_dir: str) -> EnvironmentRecord:
     """What ``run_dir`` recorded about its environment (0.2 runs: nothing)."""
     recorded = set()
     info = store.load_run(run_dir, with_config=False, with_results=False).info
-    python = info.get("python")
-    python = python if isinstance(python, dict) else {}
-    if python:
+    python = info.python
+    if python != PythonInfo():
         recorded.add("python")
     packages_path = store.meta_path(run_dir, store.PACKAGES_FILE)
     packages = parse_packages(store.read_lines(packages_path))
@@ -120,18 +120,14 @@ def recorded_environment(run_dir: str) -> EnvironmentRecord:
     except (FileNotFoundError, CorruptRunError):
         pass
     return EnvironmentRecord(
-        python_executable=_optional_text(python.get("executable")),
-        python_version=_optional_text(python.get("version")),
-        implementation=_optional_text(python.get("implementation")),
-        platform=_optional_text(info.get("platform")),
+        python_executable=python.executable,
+        python_version=python.version,
+        implementation=python.implementation,
+        platform=info.platform,
         packages=packages,
         environ=environ,
         recorded=frozenset(recorded),
     )
-
-
-def _optional_text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 _PROBE = """
@@ -156,9 +152,12 @@ def current_environment(
         python_info, platform = process["python"], process["platform"]
         package_lines = capture.installed_packages()
     else:
-        completed = subprocess.run(
-            [python, "-c", _PROBE], capture_output=True, text=True, check=False
-        )
+        try:
+            completed = subprocess.run(
+                [python, "-c", _PROBE], capture_output=True, text=True, check=False
+            )
+        except OSError as error:
+            raise MaggotError(f"{python}: cannot run this interpreter: {error.strerror}") from None
         if completed.returncode != 0:
             last_line = (completed.stderr.strip().splitlines() or ["no output"])[-1]
             raise MaggotError(f"{python}: cannot inspect this interpreter: {last_line}")

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from maggot import drift, store
 from maggot.errors import MaggotError
 from maggot.inputs import InputChange, InputsRecord, changed_inputs, load_inputs
-from maggot.reproduce import compare_results
+from maggot.results import MATCH, compare_results
 
 INPUT, PACKAGE, INTERPRETER, NONDETERMINISM, VARIABLE = (
     "input",
@@ -66,8 +66,8 @@ def replay_agreement(replay_dirs: Sequence[str], rtol: float, atol: float) -> li
     agreements = []
     for name in names:
         comparisons = [replay.get(name) for replay in per_replay]
-        values = tuple(None if item is None else item.replay for item in comparisons)
-        agree = all(item is not None and item.status == "match" for item in comparisons)
+        values = tuple(None if item is None else item.second for item in comparisons)
+        agree = all(item is not None and item.status == MATCH for item in comparisons)
         agreements.append(Agreement(name, values, agree))
     return agreements
 

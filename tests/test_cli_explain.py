@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from gitrepo import commit_all, git, run_maggot, run_python
+from toolkit import commit_all, git, run_maggot, run_python
 
 DATA_SCRIPT = textwrap.dedent(
     """
@@ -184,16 +184,16 @@ def test_show_lists_inputs_and_artifacts(repo, tmp_path):
     assert shown.returncode == 0, shown.stderr
     inputs_section = shown.stdout.split("\ninputs\n", 1)[1].split("\n\n")[0]
     assert f"read  {data} (5 B; sha256 " in inputs_section
-    artifacts = shown.stdout.split("\nartifacts\n", 1)[1].split("\n\n")[0]
+    artifacts = shown.stdout.split("\nartifacts in the manifest\n", 1)[1].split("\n\n")[0]
     assert "model.bin (sha256 " in artifacts
     as_json = json.loads(run_maggot("show", str(run_dir), "--format", "json", cwd=repo).stdout)
     assert [item["path"] for item in as_json["inputs"]] == [str(data)]
-    assert [item["path"] for item in as_json["artifacts"]] == ["model.bin"]
+    assert [item["path"] for item in as_json["manifest"]] == ["model.bin"]
     for name in ("inputs.json", "manifest.json"):
         (run_dir / ".maggot" / name).unlink()
     older = run_maggot("show", str(run_dir), cwd=repo).stdout
     assert "inputs\n  -  not recorded" in older
-    assert "artifacts\n  -  not recorded (no manifest)" in older
+    assert "artifacts in the manifest\n  -  not recorded (no manifest)" in older
 
 
 def test_a_run_copied_into_another_clone_verifies_and_explains_there(repo, tmp_path):

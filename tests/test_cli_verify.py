@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from gitrepo import commit_all, run_maggot, run_python
+from toolkit import commit_all, run_maggot, run_python
 
 from maggot.cli import main
 

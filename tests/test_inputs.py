@@ -10,9 +10,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from gitrepo import commit_all, run_python
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from toolkit import commit_all, run_python
 
 from maggot import Experiment, hashing, inputs
 from maggot.errors import CorruptRunError

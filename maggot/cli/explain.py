@@ -95,8 +95,8 @@ def print_repeated(
     names = sorted(set(agreement).union(*statuses))
     rows = []
     for name in names:
-        original = next((by_name[name].original for by_name in statuses if name in by_name), None)
-        values = [by_name[name].replay if name in by_name else None for by_name in statuses]
+        original = next((by_name[name].first for by_name in statuses if name in by_name), None)
+        values = [by_name[name].second if name in by_name else None for by_name in statuses]
         matching = sum(
             1 for by_name in statuses if name in by_name and by_name[name].status == "match"
         )

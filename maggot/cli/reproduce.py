@@ -10,31 +10,30 @@ import click
 
 from maggot import showrun
 from maggot.cli import explain as explaining
-from maggot.cli.base import CommandError, MaggotCommand, paint, warn
+from maggot.cli.base import CommandError, MaggotCommand, complete_run, paint, warn
 from maggot.cli.explain import show_value
 
 if TYPE_CHECKING:
-    from maggot.reproduce import ReplayOutcome, ReproducePlan
+    from maggot.reproduce import Replay, ReplayOutcome, ReproducePlan
 
 
 def _print_plan(plan: ReproducePlan) -> None:
     head = plan.snapshot.head
     untracked = plan.snapshot.untracked_files()
-    branch = head.get("branch") or "detached HEAD"
+    where = f"branch {head.branch}" if head.branch else "detached HEAD"
     rows = [
         ("run", plan.run_dir),
-        ("commit", f"{plan.commit_summary}  ({branch})"),
-        ("changes", f"{head.get('patch_bytes', 0)} bytes of uncommitted changes (diff.patch)"),
+        ("commit", f"{plan.commit_summary}  ({where} when recorded)"),
+        ("changes", f"{head.patch_bytes} bytes of uncommitted changes (diff.patch)"),
         ("untracked", ", ".join(untracked) if untracked else "none"),
         ("worktree", plan.worktree or "a temporary directory, removed afterwards"),
         ("cwd", plan.cwd or ". (the repository root)"),
+        ("python", f"{plan.python}  ({plan.python_source})"),
         ("command", shlex.join(plan.command)),
         ("records to", plan.replay_dir),
     ]
-    for submodule in head.get("submodules", []):
-        rows.append(
-            ("submodule", f"{submodule.get('path')} at {str(submodule.get('commit'))[:12]}")
-        )
+    for submodule in head.submodules:
+        rows.append(("submodule", f"{submodule.path} at {submodule.commit[:12]}"))
     click.echo(paint("Reproduce plan", bold=True))
     for label, value in rows:
         click.echo(f"  {label:<11}{value}")
@@ -49,8 +48,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
     rows = [
         [
             item.name,
-            show_value(item.original),
-            show_value(item.replay),
+            show_value(item.first),
+            show_value(item.second),
             paint(item.status, colors[item.status]),
         ]
         for item in outcome.comparisons
@@ -80,7 +79,7 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
 
 
 @click.command("reproduce", cls=MaggotCommand)
-@click.argument("run")
+@click.argument("run", shell_complete=complete_run)
 @click.option("-y", "--yes", is_flag=True, help="Run the replay without asking.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and run nothing.")
 @click.option("--keep", is_flag=True, help="Keep the worktree afterwards.")
@@ -94,7 +93,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
     "--python",
     "python",
     metavar="PATH",
-    help="Interpreter for the replay (default: the one running maggot).",
+    help="Interpreter for the replay (default: the run's own when it still exists, "
+    "else the one running maggot).",
 )
 @click.option(
     "--rtol",
@@ -126,7 +126,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
 @click.option(
     "--repo",
     type=click.Path(exists=True, file_okay=False),
-    help="Repository to rebuild from (default: the one holding the current directory).",
+    help="Repository to rebuild in (default: the one holding the current directory, "
+    "else the one holding RUN).",
 )
 def reproduce_command(
     run: str,
@@ -161,7 +162,7 @@ def reproduce_command(
     plan = reproducing.plan_reproduction(
         showrun.resolve_run_dir(run), repo_path=repo, python=python, worktree=worktree
     )
-    checks = explain.preflight(plan.run_dir, python, plan.repository.toplevel)
+    checks = explain.preflight(plan.run_dir, plan.python, plan.repository.toplevel)
     _print_plan(plan)
     explaining.print_preflight(checks)
     if strict_env:
@@ -173,29 +174,25 @@ def reproduce_command(
             raise CommandError("refusing to run the replay without --yes: stdin is not a terminal")
         if not click.confirm("Run it?", default=False):
             raise CommandError("not run")
-    path, temp_dir = reproducing.create_worktree(plan)
-    replays: list[tuple[ReproducePlan, int]] = []
-    try:
-        for number in range(1, repeat + 1):
-            replay_plan = reproducing.claim_replay_dir(plan)
-            replay = reproducing.prepare_replay(replay_plan, path)
-            if number == 1:
-                for note in replay.notes:
-                    warn(note)
-            if repeat > 1:
-                click.echo(paint(f"replay {number} of {repeat}", bold=True))
-            replays.append((replay_plan, reproducing.run_replay(replay)))
-    finally:
-        if keep:
-            click.echo(
-                f"worktree kept at {path} (remove it with 'git worktree remove --force {path}')"
-            )
-        else:
-            reproducing.remove_worktree(plan, path, temp_dir)
-    outcomes = [
-        reproducing.check_replay(replay_plan, exit_code, rtol, atol)
-        for replay_plan, exit_code in replays
-    ]
+    started = 0
+
+    def announce(replay: Replay) -> None:
+        nonlocal started
+        started += 1
+        if started == 1:
+            for note in replay.notes:
+                warn(note)
+            if keep:
+                click.echo(
+                    f"worktree kept at {replay.worktree} (remove it with "
+                    f"'git worktree remove --force {replay.worktree}')"
+                )
+        if repeat > 1:
+            click.echo(paint(f"replay {started} of {repeat}", bold=True))
+
+    outcomes = reproducing.reproduce_repeatedly(
+        plan, repeat, keep=keep, rtol=rtol, atol=atol, on_start=announce
+    )
     agreements = None
     if repeat > 1:
         agreements = explain.replay_agreement([item.replay_dir for item in outcomes], rtol, atol)
