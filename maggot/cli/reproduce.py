@@ -9,9 +9,14 @@ from typing import TYPE_CHECKING
 import click
 
 from maggot import showrun
-from maggot.cli import explain as explaining
 from maggot.cli.base import CommandError, MaggotCommand, complete_run, paint, warn
-from maggot.cli.explain import show_value
+from maggot.cli.explain import (
+    print_explanation,
+    print_preflight,
+    print_repeated,
+    refuse_drift,
+    show_value,
+)
 
 if TYPE_CHECKING:
     from maggot.reproduce import Replay, ReplayOutcome, ReproducePlan
@@ -164,9 +169,9 @@ def reproduce_command(
     )
     checks = explain.preflight(plan.run_dir, plan.python, plan.repository.toplevel)
     _print_plan(plan)
-    explaining.print_preflight(checks)
+    print_preflight(checks)
     if strict_env:
-        explaining.refuse_drift(checks)
+        refuse_drift(checks)
     if dry_run:
         return
     if not yes:
@@ -196,9 +201,9 @@ def reproduce_command(
     agreements = None
     if repeat > 1:
         agreements = explain.replay_agreement([item.replay_dir for item in outcomes], rtol, atol)
-        explaining.print_repeated(outcomes, agreements)
+        print_repeated(outcomes, agreements)
     else:
         _print_outcome(outcomes[0])
     if not all(outcome.reproduced for outcome in outcomes):
-        explaining.print_explanation(explain.explain_mismatch(checks, agreements))
+        print_explanation(explain.explain_mismatch(checks, agreements))
         click.get_current_context().exit(1)
