@@ -7,7 +7,7 @@ import json
 import click
 
 from maggot import manifest, showrun
-from maggot.cli.base import MaggotCommand, paint, warn
+from maggot.cli.base import MaggotCommand, complete_run, paint, warn
 
 
 def _as_json(verification: manifest.Verification) -> dict[str, object]:
@@ -42,7 +42,7 @@ def _print_text(verification: manifest.Verification) -> None:
 
 
 @click.command("verify", cls=MaggotCommand)
-@click.argument("runs", metavar="RUN...", nargs=-1, required=True)
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True, shell_complete=complete_run)
 @click.option(
     "--format",
     "output_format",
