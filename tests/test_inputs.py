@@ -335,3 +335,20 @@ def test_an_untracked_file_the_snapshot_left_out_is_recorded_as_skipped(repo, mo
     recorded = inputs_of(Path(exp.experiment_dir))
     assert list(recorded) == ["big.csv"]
     assert recorded["big.csv"]["location"] == "skipped"
+
+
+def test_runs_made_in_a_loop_without_with_each_record_their_own_inputs(repo, tmp_path):
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(name)
+    (repo / "train.py").write_text(
+        "import sys\nfrom maggot import Experiment\n"
+        "for name in ('a', 'b'):\n"
+        "    exp = Experiment(config={'part': name})\n"
+        f"    open({str(tmp_path)!r} + '/' + name + '.txt').read()\n"
+        "    exp.register_result('done', 1)\n"
+    )
+    commit_all(repo)
+    result = run_python(["train.py"], cwd=repo)
+    assert result.returncode == 0, result.stderr
+    for name in ("a", "b"):
+        assert list(inputs_of(repo / "experiments" / name)) == [str(tmp_path / f"{name}.txt")]
