@@ -12,8 +12,11 @@ read), its ``from_json`` and its ``to_json``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
+
+from maggot.secrets import RedactedArgument
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETED = "completed"
@@ -31,6 +34,8 @@ def _int(data: Mapping[str, Any], key: str, default: int = 0) -> int:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return default
+    if isinstance(value, float) and not math.isfinite(value):
+        return default  # a hand-edited 1e999 or NaN has no integer value
     return int(value)
 
 
@@ -122,6 +127,19 @@ class Continuation(NamedTuple):
         return {"at": self.at, "command_argv": list(self.command_argv)}
 
 
+def _redacted_argument(item: Mapping[str, Any]) -> RedactedArgument | None:
+    position, prefix, label = item.get("position"), item.get("prefix"), item.get("label")
+    environment = item.get("environment")
+    if (
+        type(position) is not int
+        or not isinstance(prefix, str)
+        or not isinstance(label, str)
+        or not isinstance(environment, (str, type(None)))
+    ):
+        return None
+    return RedactedArgument(position, prefix, label, environment)
+
+
 class RunInfo(NamedTuple):
     """``.maggot/run.json``: how, where and when a run ran, and how it ended."""
 
@@ -146,6 +164,8 @@ class RunInfo(NamedTuple):
     reproduction_of: str | None = None
     continued: tuple[Continuation, ...] = ()
     imports_outside_snapshot: tuple[str, ...] = ()
+    # arguments whose secret values the recorded command holds as <redacted>
+    redacted_arguments: tuple[RedactedArgument, ...] = ()
     extra: Mapping[str, Any] = {}
 
     @classmethod
@@ -179,6 +199,11 @@ class RunInfo(NamedTuple):
                 for item in _objects(data, "continued")
             ),
             imports_outside_snapshot=_strings(data, "imports_outside_snapshot"),
+            redacted_arguments=tuple(
+                argument
+                for argument in map(_redacted_argument, _objects(data, "redacted_arguments"))
+                if argument is not None
+            ),
             extra=_extra(data, cls._fields),
         )
 
@@ -211,6 +236,8 @@ class RunInfo(NamedTuple):
             data["continued"] = [item.to_json() for item in self.continued]
         if self.imports_outside_snapshot:
             data["imports_outside_snapshot"] = list(self.imports_outside_snapshot)
+        if self.redacted_arguments:
+            data["redacted_arguments"] = [item._asdict() for item in self.redacted_arguments]
         return data
 
 

@@ -253,11 +253,10 @@ file_names = st.text(
     max_size=20,
 ).filter(
     lambda name: (
-        name not in (".", "..", ".git", "__pycache__")
+        name not in (".", "..", ".git")
         and not name.startswith(".env")
         and not looks_secret(name)
-        # bytecode caches are left out of snapshots on purpose
-        and not name.endswith((".pyc", ".pyo"))
+        and not name.endswith((".pyc", ".pyo"))  # bytecode is never snapshotted
     )
 )
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from maggot import showrun
+from maggot import showrun, signals
 from maggot.cli.base import CommandError, MaggotCommand, complete_run, paint, warn
 from maggot.cli.explain import (
     print_explanation,
@@ -17,6 +17,7 @@ from maggot.cli.explain import (
     refuse_drift,
     show_value,
 )
+from maggot.terminal import printable
 
 if TYPE_CHECKING:
     from maggot.reproduce import Replay, ReplayOutcome, ReproducePlan
@@ -41,7 +42,7 @@ def _print_plan(plan: ReproducePlan) -> None:
         rows.append(("submodule", f"{submodule.path} at {submodule.commit[:12]}"))
     click.echo(paint("Reproduce plan", bold=True))
     for label, value in rows:
-        click.echo(f"  {label:<11}{value}")
+        click.echo(f"  {label:<11}{printable(value)}")
     for note in plan.notes:
         warn(note)
 
@@ -52,9 +53,9 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
     colors = {"match": "green", "differ": "red", "missing": "red", "extra": "yellow"}
     rows = [
         [
-            item.name,
-            show_value(item.first),
-            show_value(item.second),
+            printable(item.name),
+            printable(show_value(item.first)),
+            printable(show_value(item.second)),
             paint(item.status, colors[item.status]),
         ]
         for item in outcome.comparisons
@@ -64,8 +65,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
             tabulate(rows, headers=["result", "original", "replay", "match"], disable_numparse=True)
         )
     for problem in outcome.problems:
-        click.echo(f"maggot: {problem}", err=True)
-    failing = [item for item in outcome.comparisons if item.status in ("differ", "missing")]
+        click.echo(f"maggot: {printable(problem)}", err=True)
+    failing = [item for item in outcome.comparisons if item.status != "match"]
     if outcome.reproduced:
         click.echo(
             paint(f"reproduced: all {len(outcome.comparisons)} results match", "green", bold=True)
@@ -74,7 +75,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
         total = len(outcome.comparisons)
         click.echo(
             paint(
-                f"not reproduced: {len(failing)} of {total} results differ or are missing",
+                f"not reproduced: {len(failing)} of {total} results differ, are missing "
+                "or were recorded by the replay only",
                 "red",
                 bold=True,
             )
@@ -174,6 +176,11 @@ def reproduce_command(
         refuse_drift(checks)
     if dry_run:
         return
+    unsupplied = reproducing.unsupplied_arguments(plan)
+    if unsupplied:
+        raise CommandError(
+            "cannot replay: redacted when recorded and not supplied: " + ", ".join(unsupplied)
+        )
     if not yes:
         if not sys.stdin.isatty():
             raise CommandError("refusing to run the replay without --yes: stdin is not a terminal")
@@ -189,15 +196,17 @@ def reproduce_command(
                 warn(note)
             if keep:
                 click.echo(
-                    f"worktree kept at {replay.worktree} (remove it with "
-                    f"'git worktree remove --force {replay.worktree}')"
+                    f"worktree kept at {printable(replay.worktree)} (remove it with "
+                    f"'git worktree remove --force {printable(replay.worktree)}')"
                 )
         if repeat > 1:
             click.echo(paint(f"replay {started} of {repeat}", bold=True))
 
-    outcomes = reproducing.reproduce_repeatedly(
-        plan, repeat, keep=keep, rtol=rtol, atol=atol, on_start=announce
-    )
+    # SIGTERM/SIGHUP (a timeout, a closed session) end the replay and remove the worktree
+    with signals.terminations_raise():
+        outcomes = reproducing.reproduce_repeatedly(
+            plan, repeat, keep=keep, rtol=rtol, atol=atol, on_start=announce
+        )
     agreements = None
     if repeat > 1:
         agreements = explain.replay_agreement([item.replay_dir for item in outcomes], rtol, atol)
