@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from typing import NamedTuple
 
 MIB = 1024 * 1024
@@ -72,7 +73,10 @@ def content_hash(path: str, size: int, full_limit: int) -> tuple[str, str]:
 def same_content(path: str, sha256: str, how: str) -> bool | None:
     """Whether the file at ``path`` still hashes to ``sha256`` the same way; None when gone."""
     try:
-        size = os.stat(path).st_size
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            return False  # a FIFO or device is never opened: reading one can block forever
+        size = info.st_size
         current = sha256_sample(path, size) if how == HASH_SAMPLE else sha256_file(path)
     except FileNotFoundError:
         return None

@@ -74,7 +74,8 @@ def _entry(relative: str, path: str, max_hash_bytes: int) -> ManifestEntry:
     info = os.lstat(path)
     if stat.S_ISLNK(info.st_mode):
         return ManifestEntry(relative, info.st_size, None, None, os.readlink(path))
-    if info.st_size > max_hash_bytes:
+    # a FIFO or device is never opened (reading one can block forever): size and mtime only
+    if info.st_size > max_hash_bytes or not stat.S_ISREG(info.st_mode):
         return ManifestEntry(relative, info.st_size, None, info.st_mtime_ns, None)
     return ManifestEntry(relative, info.st_size, hashing.sha256_file(path), None, None)
 
@@ -162,6 +163,10 @@ def _compare(entry: ManifestEntry, path: str) -> tuple[str | None, str | None]:
     if entry.link is not None or stat.S_ISLNK(info.st_mode):
         target = os.readlink(path) if stat.S_ISLNK(info.st_mode) else None
         return (None if target == entry.link else "symlink target differs"), None
+    if not stat.S_ISREG(info.st_mode):
+        if entry.sha256 is not None:
+            return "not a regular file any more", None
+        return None, None
     if info.st_size != entry.size:
         shorter = " (truncated?)" if info.st_size < entry.size else ""
         return f"size {entry.size} -> {info.st_size} bytes{shorter}", None
