@@ -32,7 +32,7 @@ from maggot.secrets import REDACTED, RedactedArgument, restore_argument
 from maggot.signals import Terminated
 from maggot.worktree import create_worktree, remove_worktree
 
-REPLAY_SUFFIX = ".repro-"
+REPLAY_SUFFIX = store.REPLAY_SUFFIX
 # lines of the replay's stderr kept to show when it fails before recording a run
 STDERR_TAIL_LINES = 15
 _STDERR_TAIL_BYTES = 16 * 1024

@@ -8,8 +8,9 @@ import os
 from typing import Any, NamedTuple
 
 from maggot import inputs, manifest, store
+from maggot.annotate import Annotations, load_annotations
 from maggot.config import flatten
-from maggot.errors import CorruptRunError
+from maggot.errors import CorruptRunError, MaggotError
 from maggot.records import GitHead
 
 DEFAULT_EXPERIMENTS_DIR = "experiments"
@@ -25,6 +26,14 @@ class LogFile(NamedTuple):
 
     path: str
     size: int
+
+
+class Reproduction(NamedTuple):
+    """A replay of a run (``RUN.repro-N``) and how its results compare with the original's."""
+
+    path: str
+    status: str
+    verdict: str
 
 
 class Artifact(NamedTuple):
@@ -49,6 +58,8 @@ class RunDetails(NamedTuple):
     more_artifacts: int = 0
     more_counted_all: bool = True
     log_tail: list[str] = []
+    annotations: Annotations = Annotations()
+    reproductions: tuple[Reproduction, ...] = ()
     inputs: inputs.InputsRecord | None = None  # None: not recorded
     manifest: manifest.Manifest | None = None  # None: not recorded
 
@@ -118,6 +129,11 @@ def load_details(run_dir: str) -> RunDetails:
         problems.append(str(error))
     logs = _log_files(run_dir)
     artifacts, more, counted_all = _artifacts(run_dir)
+    annotations = Annotations()
+    try:
+        annotations = load_annotations(run_dir)
+    except MaggotError as error:
+        problems.append(str(error))
     inputs_record = run_manifest = None
     try:
         inputs_record = inputs.load_inputs(run_dir)
@@ -136,9 +152,48 @@ def load_details(run_dir: str) -> RunDetails:
         more_artifacts=more,
         more_counted_all=counted_all,
         log_tail=_tail(logs[-1].path) if logs else [],
+        annotations=annotations,
+        reproductions=tuple(find_reproductions(record)),
         inputs=inputs_record,
         manifest=run_manifest,
     )
+
+
+def find_reproductions(record: store.RunRecord) -> list[Reproduction]:
+    """The run's replays (``RUN.repro-N`` next to it), by number, with their verdicts.
+
+    The verdict compares results exactly, as ``maggot reproduce`` does
+    without tolerances.
+    """
+    from maggot.results import DIFFER, MISSING, compare_results
+
+    prefix = record.name + store.REPLAY_SUFFIX
+    parent = os.path.dirname(os.path.normpath(record.path)) or os.curdir
+    try:
+        names = [name for name in os.listdir(parent) if name.startswith(prefix)]
+    except OSError:
+        return []
+    numbered = sorted(
+        (int(name[len(prefix) :]), name) for name in names if name[len(prefix) :].isdigit()
+    )
+    found = []
+    for _, name in numbered:
+        path = os.path.join(parent, name)
+        if not store.is_run_dir(path):
+            continue
+        replay = store.load_run(path, with_config=False)
+        comparisons = compare_results(record.results, replay.results)
+        differing = [item.name for item in comparisons if item.status in (DIFFER, MISSING)]
+        if replay.status == store.STATUS_RUNNING:
+            verdict = "still running"
+        elif not record.results:
+            verdict = "nothing to compare (the original recorded no results)"
+        elif differing:
+            verdict = "differs: " + ", ".join(differing)
+        else:
+            verdict = "results match"
+        found.append(Reproduction(path, replay.status, verdict))
+    return found
 
 
 def _artifacts(run_dir: str) -> tuple[list[Artifact], int, bool]:
@@ -203,6 +258,9 @@ def details_as_json(details: RunDetails) -> dict[str, Any]:
         "artifacts": [{"path": item.path, "bytes": item.size} for item in details.artifacts],
         "more_artifacts": details.more_artifacts,
         "problems": details.problems,
+        "tags": list(details.annotations.tags),
+        "notes": [note._asdict() for note in details.annotations.notes],
+        "reproductions": [item._asdict() for item in details.reproductions],
         "inputs": None if details.inputs is None else [
             item._asdict() for item in details.inputs.files
         ],
@@ -235,6 +293,7 @@ def details_as_sections(details: RunDetails) -> list[Section]:
         Field("maggot", _text(info.maggot_version)),
         Field("reproduces", _text(info.reproduction_of)),
         Field("command", details.command or ""),
+        Field("tags", printable(" ".join(details.annotations.tags))),
     ]
     sections = [
         Section("", [field for field in overview if field.value]),
@@ -249,6 +308,13 @@ def details_as_sections(details: RunDetails) -> list[Section]:
         Section("logs", [Field(_size(log.size), log.path) for log in details.logs]),
         Section("inputs", _input_fields(details.inputs)),
         Section("artifacts in the manifest", _manifest_fields(details.manifest)),
+        Section(
+            "notes", [Field(note.at, printable(note.text)) for note in details.annotations.notes]
+        ),
+        Section(
+            "reproductions",
+            [Field(item.path, f"{item.status}, {item.verdict}") for item in details.reproductions],
+        ),
         Section(
             f"end of {os.path.basename(details.logs[-1].path)}" if details.logs else "",
             [Field("", printable(line)) for line in details.log_tail],

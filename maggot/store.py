@@ -8,7 +8,7 @@ import itertools
 import json
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from typing import IO, Any, NamedTuple
 
 from maggot.errors import CorruptRunError, MaggotError, NotARunError
@@ -52,6 +52,13 @@ GIT_DIR = "git"
 HEAD_FILE = "head.json"
 PATCH_FILE = "diff.patch"
 UNTRACKED_DIR = "untracked"
+# tags and notes, written after the run by ``maggot tag`` / ``maggot note`` (see annotate.py)
+ANNOTATIONS_FILE = "annotations.json"
+# next to the runs: the listing cache (index.py) and the folder ``maggot rm`` moves runs to
+INDEX_FILE = ".maggot-index"
+# a replay of RUN by ``maggot reproduce`` is the run directory RUN.repro-N next to it
+REPLAY_SUFFIX = ".repro-"
+TRASH_DIR = ".maggot-trash"
 INPUTS_FILE = "inputs.json"
 MANIFEST_FILE = "manifest.json"
 
@@ -129,11 +136,18 @@ _temp_counter = itertools.count()
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` so readers see the old or the new file, never half of one.
+    """Write ``text`` so readers see the old or the new file, never half of one."""
+    # surrogateescape: a command line with non-UTF-8 bytes is written back as those bytes
+    write_bytes_atomic(path, text.encode("utf-8", errors="surrogateescape"))
 
-    The temporary file's name is unique across processes and restarts (a job
-    restarted with the same pid, PID 1 in a container, finds its old leftovers
-    and must not trip over them); readers never look at ``.tmp-*`` files.
+
+def write_bytes_atomic(path: str | os.PathLike[str], *chunks: bytes) -> None:
+    """Write ``chunks`` one after the other so readers see the old or the new file, never half.
+
+    Chunks spare the caller a joined copy of a large file. The temporary
+    file's name is unique across processes and restarts (a job restarted with
+    the same pid, PID 1 in a container, finds its old leftovers and must not
+    trip over them); readers never look at ``.tmp-*`` files.
     """
     path = os.fspath(path)
     directory, name = os.path.split(path)
@@ -142,11 +156,9 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     temp_path = os.path.join(directory, f"{TEMP_PREFIX}{unique}-{name}")
     descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        # surrogateescape: a command line with non-UTF-8 bytes is written back as those bytes
-        with os.fdopen(
-            descriptor, "w", encoding="utf-8", errors="surrogateescape", newline="\n"
-        ) as file:
-            file.write(text)
+        with os.fdopen(descriptor, "wb") as file:
+            for chunk in chunks:
+                file.write(chunk)
         os.replace(temp_path, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -164,7 +176,14 @@ _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY
 
 
 def read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
-    """The content of a run file, which must be a regular file.
+    """The content of a run file, which must be a regular file (see ``read_file``)."""
+    return read_file(path, limit)[1]
+
+
+def read_file(
+    path: str | os.PathLike[str], limit: int | None = None
+) -> tuple[os.stat_result, bytes]:
+    """A run file's status (from the same open, so it describes what was read) and content.
 
     Run directories travel between people: a FIFO or device where a file
     should be would block or never end, so it raises CorruptRunError naming
@@ -184,7 +203,7 @@ def read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
         chunks = [os.read(descriptor, info.st_size + 1)]
         while chunks[-1]:  # a file still growing: read to its end
             chunks.append(os.read(descriptor, 1 << 20))
-        return b"".join(chunks)
+        return info, b"".join(chunks)
     finally:
         os.close(descriptor)
 
@@ -197,9 +216,13 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     """
     # bytes read and decoded in C: a text wrapper or json's own encoding
     # detection cost a measurable share of listing 10,000 runs
-    data = read_bytes(path, MAX_JSON_BYTES)
+    return parse_json(read_bytes(path, MAX_JSON_BYTES), path)
+
+
+def parse_json(content: bytes, path: str | os.PathLike[str]) -> Any:
+    """The JSON document in ``content`` (read from ``path``), or CorruptRunError naming it."""
     try:
-        return json.loads(data.decode("utf-8"))
+        return json.loads(content.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CorruptRunError(f"{os.fspath(path)}: not valid JSON ({error})") from None
     except ValueError as error:  # an integer with more digits than Python converts
@@ -506,11 +529,18 @@ def resolve_run_dir(argument: str, experiments_dir: str) -> str:
     raise NotARunError(f"{argument}: no {META_DIR}/ directory (not a run directory?)")
 
 
-def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> list[str]:
+def find_run_dirs(
+    root: str | os.PathLike[str], max_depth: int | None = 3, known_runs: Container[str] = ()
+) -> list[str]:
     """Run directories under ``root`` (or ``root`` itself), sorted by path.
 
-    Does not descend into runs (their artifacts can be large) nor below
-    ``max_depth`` levels; ``None`` means no limit.
+    Paths in ``known_runs`` (as this function spells them) are taken to be
+    runs without checking for their ``.maggot``: the listing index knew them,
+    and the caller reads their files next anyway.
+
+    Does not descend into runs (their artifacts can be large), into the
+    trash of ``maggot rm``, nor below ``max_depth`` levels; ``None`` means no
+    limit.
     """
     root = os.fspath(root)
     if is_run_dir(root):
@@ -526,11 +556,11 @@ def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> li
         except OSError:
             continue
         for entry in entries:
-            if entry.name == META_DIR or not entry.is_dir(follow_symlinks=False):
+            if entry.name in (META_DIR, TRASH_DIR) or not entry.is_dir(follow_symlinks=False):
                 continue
             if entry.name.startswith(TRASH_PREFIX):
                 continue
-            if os.path.isdir(entry.path + os.sep + META_DIR):
+            if entry.path in known_runs or os.path.isdir(entry.path + os.sep + META_DIR):
                 found.append(entry.path)
             else:
                 pending.append((entry.path, depth + 1))

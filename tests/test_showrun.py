@@ -7,6 +7,7 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from toolkit import record_run
 
 from maggot import showrun
 from maggot.config import flatten
@@ -68,3 +69,22 @@ def test_many_files_are_cut_with_a_count(tmp_path: Path) -> None:
         section for section in showrun.details_as_sections(details) if section.title == "files"
     ]
     assert fields[0].fields[-1].value == "... and 7 more files"
+
+
+def test_show_lists_reproductions_with_their_verdicts(workdir: Path) -> None:
+    config = {"x": 1}
+    record_run(workdir, config, {"acc": 0.5, "loss": 1}, name="run", snapshot=False)
+    record_run(workdir, config, {"acc": 0.5, "loss": 1}, name="run.repro-1", snapshot=False)
+    record_run(workdir, config, {"acc": 0.4, "loss": 1}, name="run.repro-2", snapshot=False)
+    record_run(workdir, config, {"acc": 0.5}, name="run.repro-10", snapshot=False)
+    record_run(workdir, config, {"acc": 0.5}, name="run-other.repro-1", snapshot=False)
+    details = showrun.load_details("experiments/run")
+    assert [(Path(item.path).name, item.verdict) for item in details.reproductions] == [
+        ("run.repro-1", "results match"),
+        ("run.repro-2", "differs: acc"),
+        ("run.repro-10", "differs: loss"),
+    ]
+    sections = {section.title: section for section in showrun.details_as_sections(details)}
+    assert [field.value for field in sections["reproductions"].fields][0] == (
+        "completed, results match"
+    )

@@ -8,8 +8,11 @@ from __future__ import annotations
 import click
 
 import maggot
+from maggot.cli.annotate import note, tag
 from maggot.cli.base import MaggotGroup, reports_errors, use_color
+from maggot.cli.compare import compare_command
 from maggot.cli.diff import config_diff, diff
+from maggot.cli.housekeeping import gc_command, mv_command, rm_command
 from maggot.cli.reproduce import reproduce_command
 from maggot.cli.show import show, show_command, show_config
 from maggot.cli.summarize import summarize_command
@@ -51,6 +54,12 @@ for command in (
     config_diff,
     diff,
     reproduce_command,
+    compare_command,
+    tag,
+    note,
+    rm_command,
+    mv_command,
+    gc_command,
     verify_command,
 ):
     main.add_command(command)
