@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import sys
 import time
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from maggot import capture, gitsnap, secrets, signals, store
+from maggot import capture, entries, gitsnap, launch, secrets, signals, store
 from maggot.config import (
     MAX_CONFIG_DEPTH,
     Config,
@@ -24,14 +25,24 @@ from maggot.config import (
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
 from maggot.hashing import DEFAULT_HASH_LIMITS, HashLimits
 from maggot.paths import safe_relative_path
-from maggot.records import Continuation, ExitInfo, GitHead, PythonInfo, RunInfo
-from maggot.replay import ENV_ORIGINAL_ROOT, ENV_REPRODUCTION_OF, ENV_RUN_DIR
+from maggot.records import ExitInfo, GitHead, PythonInfo, RunInfo
+from maggot.replay import (
+    ENV_ORIGINAL_ROOT,
+    ENV_REPLAY_CONFIG,
+    ENV_REPLAY_ROOTS,
+    ENV_REPRODUCTION_OF,
+    ENV_RUN_DIR,
+    with_roots_replaced,
+)
 from maggot.version import __version__
 
 if TYPE_CHECKING:
     from maggot.inputs import InputTracker
 
 IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
+NAME_SOURCES = ("config", "overrides")
+# how long a joining process waits for a just-created run directory to get its record
+_CLAIM_GRACE_SECONDS = 2.0
 # set by users
 ENV_SNAPSHOT = "MAGGOT_SNAPSHOT"
 ENV_CAPTURE = "MAGGOT_CAPTURE"
@@ -79,18 +90,24 @@ class Experiment:
         secret_env_words: tuple[str, ...] = (),
         track_inputs: bool | None = None,
         hash_limits: HashLimits | None = None,
+        name_from: str | None = None,
     ) -> None:
         """Create a new run from ``config`` or reopen one with ``resume_from``.
 
         config: a dict, a path to a JSON file, an ``argparse.Namespace`` or a Config.
         if_exists_mode: "prompt", "exit", "delete", "continue" or "increment".
         snapshot: record the git state (default on; ``MAGGOT_SNAPSHOT=0`` turns it off).
-        capture_output: "sys" (default), "fd" (also child processes and C
-        extensions) or "none"; ``MAGGOT_CAPTURE`` sets the default.
+        capture_output: "auto" (default: "fd" where file descriptors can be
+        redirected, else "sys"), "fd" (the process and its children at the file
+        descriptor level), "sys" (Python's sys.stdout/sys.stderr only) or
+        "none"; ``MAGGOT_CAPTURE`` sets the default.
         track_inputs: record the files the run opens outside its snapshot in
         ``.maggot/inputs.json`` (default on; ``MAGGOT_TRACK_INPUTS=0`` turns it off).
         hash_limits: above which size inputs are hashed by a sample, and run
         files are listed in the manifest without a hash.
+        name_from: "config" (the identifier of the config values) or
+        "overrides" (a Hydra job's command-line overrides); the default is
+        "overrides" for an OmegaConf config inside a Hydra job, else "config".
         """
         if (config is None) == (resume_from is None):
             raise MaggotError("pass either a config or resume_from (a run directory), not both")
@@ -98,7 +115,9 @@ class Experiment:
             raise MaggotError(
                 f"if_exists_mode {if_exists_mode!r}: expected one of {', '.join(IF_EXISTS_MODES)}"
             )
-        capture_mode = capture_output or os.environ.get(ENV_CAPTURE) or "sys"
+        if name_from is not None and name_from not in NAME_SOURCES:
+            raise MaggotError(f"name_from {name_from!r}: expected one of {', '.join(NAME_SOURCES)}")
+        capture_mode = capture_output or os.environ.get(ENV_CAPTURE) or "auto"
         if capture_mode not in capture.CAPTURE_MODES:
             raise MaggotError(
                 f"capture_output {capture_mode!r}: expected one of "
@@ -110,7 +129,6 @@ class Experiment:
         self._capture_streams: tuple[Any, Any] | None = None
         self._excepthook: Any = None
         self._previous_excepthook: Any = None
-        self._entered_at: float | None = None
         self._in_with = False
         self._finished = False
         self._resumed = resume_from is not None
@@ -120,6 +138,13 @@ class Experiment:
         self._warned_gone = False
         self._hash_limits = hash_limits or DEFAULT_HASH_LIMITS
         self._input_tracker: InputTracker | None = None
+        self._started_here = False  # this process recorded the run's start
+        self._captured_as: str | None = None
+        self._entry_id: str | None = None
+        self._entry_clock: float | None = None
+        self._exclude_dirs: list[str] = []
+        self._created = False
+        self._launch = launch.current_launch()
 
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
@@ -137,25 +162,35 @@ class Experiment:
             self.config = make_config(config)
             _finish_previous_run()
             config_data = self.config.to_dict()
+            if experiment_name is None:
+                experiment_name = _hydra_name(self._launch.hydra, config, name_from)
             name = _run_name(self.config, experiment_name, add_date)
-            self._run_dir = self._claim(name, if_exists_mode)
+            self._run_dir = self._claim(name, if_exists_mode, config_data)
             # the run's files are found again after the program changes directory
             self._run_dir_at_start = os.path.abspath(self._run_dir)
             self._name = os.path.basename(self._run_dir)
+            self._exclude_dirs = [os.path.abspath(self.experiments_dir), self._run_dir_at_start]
             self._started_at = utc_now()
-            self._started_clock = time.monotonic()
-            if os.path.exists(store.meta_path(self._run_dir_at_start, store.RUN_FILE)):
-                self._record_continuation()
+            self._entry_clock = time.monotonic()
+            os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
+            self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
+            start = (config_data, snapshot, snapshot_limits, secret_env_words)
+            if not self._created:
+                self._join(start)
             else:
-                self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
-                if track_inputs if track_inputs is not None else _env_flag(ENV_TRACK_INPUTS):
-                    self._start_tracking()
+                with store.file_lock(store.meta_path(self._run_dir_at_start, store.RUN_LOCK_FILE)):
+                    self._record_start(*start)
+            if self._started_here and (
+                track_inputs if track_inputs is not None else _env_flag(ENV_TRACK_INPUTS)
+            ):
+                self._start_tracking()
             self._check_run_dir()
             signals.install()
 
-        os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
-        self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
-        if not self._resumed:
+        if self._resumed:
+            os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
+            self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
+        else:
             # a run made without `with` (a module-level script) is logged and finished
             # all the same: capture from now, status at a crash or at exit
             global _latest_run
@@ -240,12 +275,22 @@ class Experiment:
 
     def __enter__(self) -> Experiment:
         self._check_run_dir()
-        self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
+        if self._entry_id is None:
+            # resume_from, or a second ``with`` on this object: a new entry into the run
+            self._started_at = utc_now()
+            if os.path.exists(store.meta_path(self._run_dir_at_start, store.RUN_FILE)):
+                kind = entries.ENTRY_RESUME if self._resumed else entries.ENTRY_CONTINUE
+                try:
+                    self._begin_entry(kind)
+                except CorruptRunError as error:
+                    # never rewritten: what is left of the record may still be worth reading
+                    raise CorruptRunError(f"{error}; not updating it") from None
+            # else a maggot 0.2 run: no run.json to list entries in
         if self._live_lock is None:
             self._take_live_lock(self._run_dir_at_start)
         if self._finished or self._resumed:
             signals.install()
-        self._entered_at = time.monotonic()
+        self._entry_clock = time.monotonic()
         self._in_with = True
         self._finished = False
         if self._capture is None:
@@ -254,7 +299,7 @@ class Experiment:
 
     def _start_capture(self) -> None:
         self._capture = capture.OutputCapture(self._logfile, self._capture_mode)
-        self._capture.start()
+        self._captured_as = self._capture.start()
         self._capture_streams = (sys.stdout, sys.stderr)
 
     def _stop_capture(self) -> None:
@@ -339,6 +384,9 @@ class Experiment:
                     f"{self._run_dir} was deleted or replaced while the run was running: "
                     "its outcome was not recorded"
                 )
+            if self._input_tracker is not None:
+                self._input_tracker.cancel()
+                self._input_tracker = None
             return
         exit_info: ExitInfo | None
         if exc is None or _is_clean_exit(exc):
@@ -350,20 +398,31 @@ class Experiment:
             status, exit_info = store.STATUS_INTERRUPTED, ExitInfo("KeyboardInterrupt")
         else:
             status, exit_info = store.STATUS_FAILED, ExitInfo(type(exc).__name__, str(exc))
-        started = (
-            self._entered_at
-            if self._entered_at is not None
-            else getattr(self, "_started_clock", None)
-        )
-        updates: dict[str, Any] = {"status": status, "ended_at": utc_now(), "exit": exit_info}
-        if started is not None:
-            updates["duration_seconds"] = round(time.monotonic() - started, 3)
+        entry_id, self._entry_id = self._entry_id, None
+        if entry_id is None:
+            # a maggot 0.2 run resumed: no run.json to record in
+            self._write_manifest()
+            return
+        outcome: dict[str, Any] = {
+            "status": status,
+            "ended_at": utc_now(),
+            "exit": exit_info.to_json() if exit_info else None,
+        }
+        if self._captured_as is not None:
+            outcome["capture_output"] = self._captured_as  # "auto" as it turned out
+        if self._entry_clock is not None:
+            outcome["duration_seconds"] = round(time.monotonic() - self._entry_clock, 3)
         foreign = _modules_under(os.environ.get(ENV_ORIGINAL_ROOT))
         if foreign:
-            updates["imports_outside_snapshot"] = tuple(foreign)
-        self._update_run_info(**updates)
-        # after the outcome is on disk: hashing a large input must not delay it
-        self._stop_tracking()
+            outcome["imports_outside_snapshot"] = foreign
+        try:
+            entries.end_entry(self._run_dir_at_start, entry_id, outcome)
+        except CorruptRunError as error:
+            # never rewritten: what is left of the record may still be worth reading
+            raise CorruptRunError(f"{error}; not updating it") from None
+        finally:
+            # the outcome first: hashing a large input must not delay it
+            self._stop_tracking()
         self._write_manifest()
 
     def _start_tracking(self) -> None:
@@ -410,20 +469,6 @@ class Experiment:
             if os.path.isdir(self._run_dir_at_start):
                 print(f"maggot: warning: manifest not written: {error}", file=sys.stderr)
 
-    def _update_run_info(self, **updates: Any) -> None:
-        # the directory as claimed: the script may have changed its directory since
-        run_dir = self._run_dir_at_start
-        try:
-            info = store.read_run_info(run_dir)
-        except FileNotFoundError:
-            if self._resumed:
-                return  # a 0.2 run has no run.json to update
-            info = RunInfo()
-        except CorruptRunError as error:
-            # never rewritten: what is left of the record may still be worth reading
-            raise CorruptRunError(f"{error}; not updating it") from None
-        store.write_run_info(run_dir, info._replace(**updates))
-
     def _run_dir_replaced(self) -> bool:
         """Whether the run directory was deleted, or another one now stands at its path."""
         return _identity(self._run_dir_at_start) != self._identity
@@ -449,17 +494,19 @@ class Experiment:
             self._live_lock = None
             _LIVE_IN_THIS_PROCESS.pop(id(self), None)
 
-    def _claim(self, name: str, if_exists_mode: str) -> str:
-        forced_dir = os.environ.pop(ENV_RUN_DIR, None)
-        if forced_dir:
-            os.makedirs(os.path.dirname(os.path.abspath(forced_dir)), exist_ok=True)
-            try:
-                os.mkdir(forced_dir)
-            except FileExistsError:
-                # reproduce claims the directory before the replay starts
-                if os.listdir(forced_dir):
-                    raise MaggotError(f"{forced_dir}: exists and is not empty") from None
-            os.mkdir(store.meta_path(forced_dir))
+    def _claim(self, name: str, if_exists_mode: str, config_data: dict[str, Any]) -> str:
+        """The run directory; ``self._created`` says whether this process made it."""
+        forced_dir = os.environ.get(ENV_RUN_DIR)
+        # in the replayed program itself the first Experiment records (a different config
+        # is then reported); in its worker processes only the one with the recorded config
+        in_worker = launch.is_bootstrap(self._launch.process_argv)
+        if (
+            forced_dir
+            and (not in_worker or _replays_recorded_config(config_data))
+            and _claim_replay_dir(forced_dir)
+        ):
+            os.environ.pop(ENV_RUN_DIR, None)
+            self._created = True
             self._take_live_lock(forced_dir, new=True)
             self._identity = _identity(forced_dir)
             return forced_dir
@@ -481,30 +528,53 @@ class Experiment:
             ) from None
         # held now: no delete-mode start can move the directory any more
         self._identity = _identity(run_dir)
+        self._created = created
         return run_dir
 
-    def _record_continuation(self) -> None:
-        """``continue`` into a recorded run: its first start stays the record of it.
+    def _join(self, start: tuple[Any, ...]) -> None:
+        """``continue`` into an existing run: a new entry, or its first start if it has none.
 
-        Config, command, environment and snapshot describe the start that
-        ``maggot reproduce`` replays; later entries are listed in run.json.
+        The process that created the directory holds the run's lock until the
+        start is recorded; one that finds neither a record nor that lock in the
+        moment after the directory appeared waits for it briefly.
         """
-        try:
-            info = store.read_run_info(self._run_dir_at_start)
-        except CorruptRunError as error:
-            self._release_live_lock()
-            raise CorruptRunError(f"{error}; not continuing into it") from None
-        command_argv, _ = capture.recorded_argv()
-        entry = Continuation(self._started_at, tuple(command_argv))
-        store.write_run_info(
-            self._run_dir_at_start,
-            info._replace(
-                continued=(*info.continued, entry),
-                status=store.STATUS_RUNNING,
-                ended_at=None,
-                exit=None,
-            ),
-        )
+        lock = store.meta_path(self._run_dir, store.RUN_LOCK_FILE)
+        deadline = time.monotonic() + _CLAIM_GRACE_SECONDS
+        while True:
+            with store.file_lock(lock):
+                if os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
+                    try:
+                        self._begin_entry(entries.ENTRY_CONTINUE, locked=True)
+                    except CorruptRunError as error:
+                        self._release_live_lock()
+                        raise CorruptRunError(f"{error}; not continuing into it") from None
+                    return
+                if time.monotonic() > deadline or not _just_created(self._run_dir):
+                    # a run directory without a record (maggot 0.2, a crash): start it here
+                    self._record_start(*start)
+                    return
+            time.sleep(0.01)
+
+    def _begin_entry(
+        self, kind: str, first: dict[str, Any] | None = None, locked: bool = False
+    ) -> None:
+        """List this process's entry into the run in run.json."""
+        cwd = self._launch.cwd
+        entry: dict[str, Any] = {
+            "kind": kind,
+            "started_at": self._started_at,
+            "command_argv": secrets.redact_argv(self._launch.argv, os.environ)[0],
+            "cwd": cwd,
+            "hostname": capture.host_name(),
+            "pid": os.getpid(),
+            "log": os.path.relpath(self._logfile, store.meta_path(self._run_dir)),
+        }
+        if first is None:
+            current = entries.code_state(cwd, self._exclude_dirs or [self._run_dir])
+            recorded = entries.recorded_code_state(self._run_dir)
+            if current is not None and recorded is not None and current != recorded:
+                entry["code"] = current
+        self._entry_id = entries.begin_entry(self._run_dir, entry, first, locked=locked)
 
     def _record_start(
         self,
@@ -514,8 +584,8 @@ class Experiment:
         secret_env_words: tuple[str, ...],
     ) -> None:
         run_dir = self._run_dir
-        cwd = os.getcwd()
-        argv, redacted_arguments = capture.recorded_argv()
+        cwd = self._launch.cwd
+        argv, redacted_arguments = secrets.redact_argv(self._launch.argv, os.environ)
         store.write_json_atomic(store.meta_path(run_dir, store.CONFIG_FILE), config_data)
         store.write_text_atomic(
             store.meta_path(run_dir, store.COMMAND_FILE), capture.shell_command(argv) + "\n"
@@ -523,7 +593,7 @@ class Experiment:
         store.write_json_atomic(
             store.meta_path(run_dir, store.ENVIRON_FILE),
             secrets.redact_environ(
-                os.environ,
+                {key: value for key, value in os.environ.items() if key != launch.ENV_LAUNCH_ARGV},
                 secret_env_words,
                 [item.environment for item in redacted_arguments if item.environment],
             ),
@@ -536,9 +606,12 @@ class Experiment:
             snapshot = _env_flag(ENV_SNAPSHOT)
         if snapshot:
             head = gitsnap.take_snapshot(
-                run_dir, cwd, [os.path.abspath(self.experiments_dir), os.path.abspath(run_dir)],
+                run_dir,
+                cwd,
+                self._exclude_dirs,
                 snapshot_limits or gitsnap.DEFAULT_LIMITS,
-            )  # fmt: skip
+                script=self._launch.script,
+            )
             if not head.snapshot:
                 _warn_once(f"{run_dir}: no git snapshot recorded ({head.reason})")
         else:
@@ -546,6 +619,12 @@ class Experiment:
         if head.commit:
             store.write_commit_hash(run_dir, head.commit)
         process = capture.describe_process()
+        extra: dict[str, Any] = {}
+        if self._launch.process_argv != self._launch.argv:
+            # a worker process, or one job of a Hydra sweep: what this process really ran
+            extra["process_argv"] = secrets.redact_argv(self._launch.process_argv)[0]
+        if self._launch.hydra is not None:
+            extra["hydra"] = self._launch.hydra.as_json()
         info = RunInfo(
             format_version=store.FORMAT_VERSION,
             maggot_version=__version__,
@@ -565,8 +644,11 @@ class Experiment:
             python=PythonInfo.from_json(process.get("python")),
             platform=process.get("platform"),
             reproduction_of=os.environ.get(ENV_REPRODUCTION_OF) or None,
+            extra=extra,
         )
-        store.write_run_info(run_dir, info)
+        # the caller holds the run's lock
+        self._begin_entry(entries.ENTRY_START, first=info.to_json(), locked=True)
+        self._started_here = True
 
 
 _warned: set[str] = set()
@@ -597,7 +679,12 @@ def _warn_once(message: str) -> None:
 
 
 def make_config(config: Any) -> Config:
-    """Turn a dict, JSON path, argparse.Namespace or Config into a storable Config."""
+    """Turn a mapping, JSON path, argparse.Namespace or Config into a storable Config.
+
+    An OmegaConf config (Hydra) is stored resolved, interpolations replaced by values.
+    """
+    if is_omegaconf(config):
+        config = omegaconf_to_container(config)
     if isinstance(config, Config):
         data = config.to_dict()
     elif isinstance(config, Mapping):
@@ -618,6 +705,32 @@ def make_config(config: Any) -> Config:
         raise ConfigError(f"the config is nested more than {MAX_CONFIG_DEPTH} levels deep")
     check_config_keys(data)
     return Config.from_dict(to_json_value(data))
+
+
+def is_omegaconf(value: Any) -> bool:
+    """Whether ``value`` is an OmegaConf DictConfig/ListConfig (omegaconf is not imported)."""
+    return type(value).__module__.split(".", 1)[0] == "omegaconf"
+
+
+def omegaconf_to_container(value: Any) -> Any:
+    """An OmegaConf config as plain dicts and lists, interpolations resolved."""
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.to_container(value, resolve=True)
+    except Exception as error:  # omegaconf's errors have no common public base
+        raise ConfigError(f"the OmegaConf config cannot be resolved: {error}") from None
+
+
+def _hydra_name(job: launch.HydraJob | None, config: Any, name_from: str | None) -> str | None:
+    """The run name for a Hydra job named from its overrides, or None to use the config."""
+    if name_from is None:
+        name_from = "overrides" if job is not None and is_omegaconf(config) else "config"
+    if name_from == "config":
+        return None
+    if job is None:
+        raise MaggotError("name_from='overrides' needs a running Hydra job")
+    return safe_directory_name(launch.hydra_run_name(job))
 
 
 def _is_namespace(config: Any) -> bool:
@@ -650,6 +763,46 @@ def _run_name(config: Config, experiment_name: str | None, add_date: bool) -> st
             "pass experiment_name=... or change the config"
         )
     return name
+
+
+def _claim_replay_dir(replay_dir: str) -> bool:
+    """Claim the directory reproduce made for the replay; False if another process did."""
+    os.makedirs(os.path.dirname(os.path.abspath(replay_dir)), exist_ok=True)
+    try:
+        os.mkdir(replay_dir)
+    except FileExistsError:
+        # reproduce creates the directory before the replay starts
+        entries_there = os.listdir(replay_dir)
+        if entries_there and store.META_DIR not in entries_there:
+            raise MaggotError(f"{replay_dir}: exists and is not empty") from None
+    try:
+        os.mkdir(store.meta_path(replay_dir))
+    except FileExistsError:
+        return False  # another Experiment of the replay (a worker) with the same config
+    return True
+
+
+def _replays_recorded_config(config_data: dict[str, Any]) -> bool:
+    """In a replay, whether this Experiment is the recorded one: its config is the same.
+
+    A replayed program may create several Experiments (a joblib loop, a sweep);
+    only the one with the recorded config records into the replay's directory.
+    Paths into the checkout compare equal to the same paths in the worktree.
+    """
+    config_path = os.environ.get(ENV_REPLAY_CONFIG)
+    if not config_path:
+        return True
+    try:
+        recorded = store.read_json(config_path)
+        roots = json.loads(os.environ.get(ENV_REPLAY_ROOTS) or "{}")
+    except (OSError, ValueError, MaggotError):
+        return True
+    recorded_roots = [str(root) for root in roots.get("recorded", []) if root]
+    replay_roots = [str(roots["replay"])] if roots.get("replay") else []
+    return bool(
+        with_roots_replaced(recorded, recorded_roots)
+        == with_roots_replaced(to_json_value(config_data), replay_roots)
+    )
 
 
 def _resolve_existing(run_dir: str, if_exists_mode: str) -> tuple[str, bool]:
@@ -781,6 +934,14 @@ def _find_run(resume_from: str, experiments_dir: str) -> str:
 def _env_flag(name: str) -> bool:
     """An on/off setting from the environment: on unless set to 0, false, no or off."""
     return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _just_created(run_dir: str) -> bool:
+    try:
+        age = time.time() - os.stat(run_dir).st_mtime
+    except OSError:
+        return False
+    return age < _CLAIM_GRACE_SECONDS
 
 
 def _is_clean_exit(exc: BaseException) -> bool:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from typing import Any, NamedTuple
 
-from maggot import inputs, manifest, store
+from maggot import entries, inputs, manifest, store
 from maggot.annotate import Annotations, load_annotations
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError
@@ -245,6 +246,8 @@ def details_as_json(details: RunDetails) -> dict[str, Any]:
         "name": record.name,
         "path": record.path,
         "status": record.status,
+        "process_gone": entries.live_status(record.info.to_json()) == entries.STATUS_KILLED,
+        "entries": [entry._asdict() for entry in entries.read_entries(record.info.to_json())],
         "format_version": record.format_version,
         "run": record.info.to_json() if record.format_version else {},
         "command": details.command,
@@ -275,6 +278,8 @@ def details_as_sections(details: RunDetails) -> list[Section]:
     record = details.record
     info = record.info
     status = record.status
+    if entries.live_status(info.to_json()) == entries.STATUS_KILLED:
+        status = f"{entries.STATUS_KILLED} (recorded as running; its process is gone)"
     if info.exit is not None:
         message = info.exit.message.splitlines()
         status += f" ({info.exit.type}{': ' + message[0] if message else ''})"
@@ -297,9 +302,10 @@ def details_as_sections(details: RunDetails) -> list[Section]:
     ]
     sections = [
         Section("", [field for field in overview if field.value]),
+        Section("entries", _entry_fields(info.to_json())),
         Section("git", _git_fields(details)),
         Section("config", _flat_fields(record.config)),
-        Section("results", _flat_fields(record.results)),
+        Section("results", _flat_fields(record.results, compact=True)),
         Section(
             "directories",
             [Field(name, os.path.join(record.path, name)) for name in details.directories],
@@ -322,6 +328,29 @@ def details_as_sections(details: RunDetails) -> list[Section]:
         Section("problems", [Field("-", problem) for problem in details.problems]),
     ]
     return [section for section in sections if section.fields]
+
+
+def _entry_fields(info: dict[str, Any]) -> list[Field]:
+    """One line per entry into the run, shown when there is more than the first start."""
+    listed = entries.read_entries(info)
+    if len(listed) < 2:
+        return []
+    fields = []
+    for number, entry in enumerate(listed, 1):
+        status = entry.status
+        if entry.exit and entry.exit.get("type"):
+            status += f" ({entry.exit['type']})"
+        parts = [
+            f"{_text(entry.started_at) or '?'} -> {_text(entry.ended_at) or '?'}",
+            status,
+            _duration(entry.duration_seconds),
+        ]
+        if entry.code:
+            parts.append(f"code changed: {str(entry.code.get('commit'))[:12]}")
+        if entry.command_argv and number > 1 and entry.command_argv != listed[0].command_argv:
+            parts.append("command: " + " ".join(entry.command_argv))
+        fields.append(Field(f"{number} {entry.kind}", ", ".join(part for part in parts if part)))
+    return fields
 
 
 def _artifact_fields(details: RunDetails) -> list[Field]:
@@ -379,7 +408,15 @@ def _manifest_fields(run_manifest: manifest.Manifest | None) -> list[Field]:
     return fields or [Field("-", "none")]
 
 
-def _flat_fields(mapping: dict[str, Any]) -> list[Field]:
+def _flat_fields(mapping: dict[str, Any], compact: bool = False) -> list[Field]:
+    """Dotted keys and JSON values; ``compact`` shortens long lists (``--format json`` has all)."""
+    if compact:
+        from maggot.summarize import table_value
+
+        return [
+            Field(key, table_value(value) if isinstance(value, list) else _json(value))
+            for key, value in flatten(mapping).items()
+        ]
     return [Field(key, _json(value)) for key, value in flatten(mapping).items()]
 
 
@@ -454,3 +491,46 @@ def _size(size: int) -> str:
             return f"{scaled:.1f} {unit}"
         scaled /= 1024
     return f"{scaled:.1f} GiB"
+
+
+_CONTROL_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor movement, erasing
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: window titles, clipboard, links
+    r"|\x1b[@-Z\\-_]"  # other two-character escapes
+)
+_COLOUR = re.compile(r"(\x1b\[[0-9;:]*m)")
+_OTHER_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def render_log(text: str, colors: bool) -> str:
+    """A log's text made safe for the terminal or a file.
+
+    Colour codes (SGR sequences) are kept with ``colors`` and dropped without;
+    every other escape sequence is dropped, since a log from someone else's
+    run could move the cursor, retitle the window or write the clipboard. Other
+    control characters are shown as ``\\xNN``.
+    """
+
+    def keep_colours(match: re.Match[str]) -> str:
+        sequence = match.group()
+        return sequence if colors and _COLOUR.fullmatch(sequence) else ""
+
+    pieces = _COLOUR.split(_CONTROL_SEQUENCE.sub(keep_colours, text))
+    # odd pieces are the kept colour codes; control characters elsewhere are shown
+    return "".join(
+        piece if index % 2 else _OTHER_CONTROL.sub(_shown_control, piece)
+        for index, piece in enumerate(pieces)
+    )
+
+
+def _shown_control(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def read_logs(details: RunDetails) -> list[tuple[str, str]]:
+    """Each log file of the run with its text (undecodable bytes replaced)."""
+    texts = []
+    for log in details.logs:
+        with open(log.path, encoding="utf-8", errors="replace") as file:
+            texts.append((log.path, file.read()))
+    return texts

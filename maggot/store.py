@@ -41,6 +41,7 @@ ENVIRON_FILE = "environ"
 PACKAGES_FILE = "packages.txt"
 RESULTS_FILE = "results.json"
 RESULTS_LOCK_FILE = "results.lock"
+RUN_LOCK_FILE = "run.lock"
 LIVE_LOCK_FILE = "live.lock"
 # a run being deleted is first renamed to this prefix, so it vanishes in one step
 TRASH_PREFIX = ".maggot-deleting-"

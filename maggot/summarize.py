@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from maggot import query, store
+from maggot import entries, query, store
 from maggot.errors import MaggotError, NotARunError
 from maggot.index import (
     PART_ANNOTATIONS,
@@ -97,6 +97,9 @@ class Summary(NamedTuple):
     columns_shown: list[Column]
     warnings: list[str]
     runs_found: int
+    # with no run within the depth: how many lie deeper, and the depth that reaches the nearest
+    deeper_runs: int = 0
+    nearest_depth: int | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -173,10 +176,15 @@ def summarize(
             listing = run_index.load(shown_dirs, parts | {PART_CONFIG}, keep=hidden_dirs)
             listed = listing.runs
     warnings = list(listing.warnings)
-    for run in listed:
+    listed = list(listed)
+    for number, run in enumerate(listed):
         warnings.extend(run.problems)
         if run.status == store.STATUS_RUNNING:
-            warnings.append(f"{run.path}: status is 'running' (still running, or killed)")
+            if _process_gone(run.path):
+                warnings.append(f"{run.path}: recorded as running, but its process is gone")
+                listed[number] = run._replace(status=entries.STATUS_KILLED)
+            else:
+                warnings.append(f"{run.path}: status is 'running' (still running, or killed)")
     rows = _rows(root, listed, info_names)
     param_names = _union_keys(row.params for row in rows)
     extra_names = _provide(rows, [*exact, *requested], {*special, *param_names}, info_names)
@@ -208,7 +216,48 @@ def summarize(
         drop=drop,
         only_changed=only_changed,
     )
-    return Summary(rows=rows, columns_shown=shown, warnings=warnings, runs_found=len(listed))
+    deeper = store.find_run_dirs(root, None) if not found and max_depth is not None else []
+    return Summary(
+        rows=rows,
+        columns_shown=shown,
+        warnings=warnings,
+        runs_found=len(listed),
+        deeper_runs=len(deeper),
+        nearest_depth=min((_depth(path, root) for path in deeper), default=None),
+    )
+
+
+def _process_gone(run_dir: str) -> bool:
+    """A run still marked running whose process (on this host) is gone: killed."""
+    try:
+        info = store.read_json_object(store.meta_path(run_dir, store.RUN_FILE))
+    except (OSError, MaggotError):
+        return False
+    return entries.live_status(info) == entries.STATUS_KILLED
+
+
+def _depth(run_dir: str, root: str) -> int:
+    return len(os.path.relpath(run_dir, root).split(os.sep))
+
+
+_TABLE_VALUE_WIDTH = 40
+
+
+def _table_cell(value: Any, precision: int | None = None) -> str:
+    if isinstance(value, list):
+        return table_value(value)
+    return render_value(value, precision)
+
+
+def table_value(value: Any) -> str:
+    """A cell for a table: a long list as its length and last item (JSON output keeps it all)."""
+    text = render_value(value)
+    if isinstance(value, list) and value and len(text) > _TABLE_VALUE_WIDTH:
+        last = render_value(value[-1])
+        if len(last) > _TABLE_VALUE_WIDTH:
+            last = last[: _TABLE_VALUE_WIDTH - 3] + "..."
+        return f"[{len(value)} items, last {last}]"
+    return text
 
 
 def _is_glob(pattern: str) -> bool:
@@ -513,7 +562,9 @@ def render_cells(
         precision = None
     # run-file strings are shown escaped, never obeyed by the terminal
     headers = [printable(header) for header in headers]
-    cells = [[printable(render_value(value, precision)) for value in row] for row in values]
+    # long lists (a loss curve) as their length and last item, whole only in csv and json
+    show = render_value if output_format == "csv" else _table_cell
+    cells = [[printable(show(value, precision)) for value in row] for row in values]
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

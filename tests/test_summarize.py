@@ -290,3 +290,36 @@ def test_a_column_provider_adds_columns_on_request(workdir: Path) -> None:
         assert summaries.as_records(summary)[0]["name.length"] == 1
     finally:
         summaries._providers.remove(lengths)
+
+
+def test_long_list_results_are_compact_in_tables_and_whole_in_json(tmp_path, monkeypatch):
+    from maggot import Experiment
+
+    monkeypatch.chdir(tmp_path)
+    curve = [round(0.001 * step, 3) for step in range(1000)]
+    with Experiment(config={"a": 1}, snapshot=False, capture_output="none") as exp:
+        exp.register_result("curve", curve)
+        exp.register_result("shape", [64, 32])
+    summary = summaries.summarize("experiments")
+    table = summaries.render(summary, "table")
+    assert "[1000 items, last 0.999]" in table and "[64, 32]" in table
+    assert max(map(len, table.splitlines())) < 80
+    assert json.loads(summaries.render(summary, "json"))[0]["curve"] == curve
+    assert summaries.table_value(["x" * 100] * 3) == f"[3 items, last {'x' * 37}...]"
+
+
+def test_runs_deeper_than_the_depth_are_hinted(tmp_path):
+    from click.testing import CliRunner
+
+    from maggot.cli import main
+
+    nested = tmp_path / "outputs" / "2026-01-01" / "10-00-00" / "experiments" / "run"
+    (nested / ".maggot").mkdir(parents=True)
+    result = CliRunner().invoke(main, ["summarize", str(tmp_path)])
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"maggot: no runs within 3 folder levels of {tmp_path}, but 1 deeper (the nearest "
+        "5 levels down): use --depth 5 or --recursive\n"
+    )
+    found = CliRunner().invoke(main, ["summarize", str(tmp_path), "--depth", "5"])
+    assert "run" in found.stdout

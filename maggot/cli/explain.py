@@ -146,5 +146,9 @@ def print_explanation(explanation: explain.Explanation) -> None:
 
 
 def show_value(value: Any) -> str:
-    """A result as shown in tables: JSON, empty when absent."""
+    """A result as shown in tables: JSON (long lists shortened), empty when absent."""
+    if isinstance(value, list):
+        from maggot.summarize import table_value
+
+        return table_value(value)
     return "" if value is None else json.dumps(value)

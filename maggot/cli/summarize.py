@@ -150,7 +150,14 @@ def summarize_command(
     )
     for message in result.warnings:
         warn(message)
-    if not result.runs_found:
+    if not result.runs_found and result.deeper_runs:
+        click.echo(
+            f"maggot: no runs within {max_depth} folder levels of {directory}, but "
+            f"{result.deeper_runs} deeper (the nearest {result.nearest_depth} levels down): "
+            f"use --depth {result.nearest_depth} or --recursive",
+            err=True,
+        )
+    elif not result.runs_found:
         click.echo(f"maggot: no runs under {directory}", err=True)
     elif not result.rows:
         click.echo("maggot: no runs match the filters", err=True)
