@@ -16,10 +16,13 @@ from maggot.errors import CorruptRunError, ReproduceError
 
 MANIFEST_FORMAT_VERSION = 1
 _SNAPSHOT_PREFIX = f"{store.META_DIR}/{store.GIT_DIR}/"
-# the manifest itself, and files that change without the run changing
+# the manifest itself, and files that change without the run changing: the lock
+# files are made by whichever process locks the run (a joining worker, `maggot rm`)
 _NOT_LISTED = (
     f"{store.META_DIR}/{store.MANIFEST_FILE}",
     f"{store.META_DIR}/{store.RESULTS_LOCK_FILE}",
+    f"{store.META_DIR}/{store.RUN_LOCK_FILE}",
+    f"{store.META_DIR}/{store.LIVE_LOCK_FILE}",
 )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from maggot import Experiment, hashing, manifest
+from maggot import Experiment, hashing, manifest, store
 from maggot.errors import CorruptRunError, ReproduceError
 
 
@@ -36,7 +36,8 @@ def test_manifest_lists_every_file_with_size_and_sha256(run_dir):
     on_disk = {
         str(path.relative_to(run_dir)): path
         for path in run_dir.rglob("*")
-        if path.is_file() and path.name not in ("manifest.json", "results.lock")
+        if path.is_file()
+        and path.name not in ("manifest.json", "results.lock", "run.lock", "live.lock")
     }
     assert set(data["files"]) == set(on_disk)
     for relative, path in on_disk.items():
@@ -48,6 +49,16 @@ def test_manifest_lists_every_file_with_size_and_sha256(run_dir):
         assert expected in data["files"]
     artifacts = [item.path for item in manifest.load_manifest(str(run_dir)).artifacts()]
     assert artifacts == ["checkpoints/epoch1.pt", "model.bin"]
+
+
+def test_lock_files_made_after_the_run_leave_it_verified(run_dir):
+    for name in ("run.lock", "live.lock", "results.lock"):
+        (run_dir / ".maggot" / name).unlink(missing_ok=True)
+    assert manifest.verify_run(str(run_dir)).intact
+    with store.file_lock(store.meta_path(str(run_dir), store.RUN_LOCK_FILE)):
+        store.hold_live_lock(str(run_dir), new=True).close()
+    report = manifest.verify_run(str(run_dir))
+    assert report.intact and not report.added
 
 
 def test_files_over_the_limit_are_listed_with_size_and_mtime_only(repo, monkeypatch):
