@@ -60,6 +60,8 @@ INDEX_FILE = ".maggot-index"
 # a replay of RUN by ``maggot reproduce`` is the run directory RUN.repro-N next to it
 REPLAY_SUFFIX = ".repro-"
 TRASH_DIR = ".maggot-trash"
+INPUTS_FILE = "inputs.json"
+MANIFEST_FILE = "manifest.json"
 
 
 def meta_path(run_dir: str | os.PathLike[str], *parts: str) -> str:
@@ -238,6 +240,14 @@ def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{os.fspath(path)}: expected a JSON object, got {type(data).__name__}"
         )
     return data
+
+
+def read_optional_object(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A JSON object file, or None when it does not exist (a run written before it)."""
+    try:
+        return read_json_object(path)
+    except FileNotFoundError:
+        return None
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from maggot.cli.housekeeping import gc_command, mv_command, rm_command
 from maggot.cli.reproduce import reproduce_command
 from maggot.cli.show import show, show_command, show_config
 from maggot.cli.summarize import summarize_command
+from maggot.cli.verify import verify_command
 
 __all__ = ["main", "reports_errors", "use_color"]
 
@@ -59,5 +60,6 @@ for command in (
     rm_command,
     mv_command,
     gc_command,
+    verify_command,
 ):
     main.add_command(command)
