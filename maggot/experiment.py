@@ -23,8 +23,9 @@ from maggot.config import (
     unflatten,
 )
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
+from maggot.hashing import DEFAULT_HASH_LIMITS, HashLimits
 from maggot.paths import safe_relative_path
-from maggot.records import ExitInfo, PythonInfo, RunInfo
+from maggot.records import ExitInfo, GitHead, PythonInfo, RunInfo
 from maggot.replay import (
     ENV_ORIGINAL_ROOT,
     ENV_REPLAY_CONFIG,
@@ -37,6 +38,7 @@ from maggot.version import __version__
 
 if TYPE_CHECKING:
     from maggot import series
+    from maggot.inputs import InputTracker
 
 IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
 NAME_SOURCES = ("config", "overrides")
@@ -45,6 +47,7 @@ _CLAIM_GRACE_SECONDS = 2.0
 # set by users
 ENV_SNAPSHOT = "MAGGOT_SNAPSHOT"
 ENV_CAPTURE = "MAGGOT_CAPTURE"
+ENV_TRACK_INPUTS = "MAGGOT_TRACK_INPUTS"
 _MAX_INCREMENT = 100_000
 # names git and maggot use for themselves: a run there would be taken for their data
 RESERVED_RUN_NAMES = frozenset((store.META_DIR, ".git"))
@@ -86,6 +89,8 @@ class Experiment:
         snapshot_limits: gitsnap.SnapshotLimits | None = None,
         capture_output: str | None = None,
         secret_env_words: tuple[str, ...] = (),
+        track_inputs: bool | None = None,
+        hash_limits: HashLimits | None = None,
         name_from: str | None = None,
     ) -> None:
         """Create a new run from ``config`` or reopen one with ``resume_from``.
@@ -97,6 +102,10 @@ class Experiment:
         redirected, else "sys"), "fd" (the process and its children at the file
         descriptor level), "sys" (Python's sys.stdout/sys.stderr only) or
         "none"; ``MAGGOT_CAPTURE`` sets the default.
+        track_inputs: record the files the run opens outside its snapshot in
+        ``.maggot/inputs.json`` (default on; ``MAGGOT_TRACK_INPUTS=0`` turns it off).
+        hash_limits: above which size inputs are hashed by a sample, and run
+        files are listed in the manifest without a hash.
         name_from: "config" (the identifier of the config values) or
         "overrides" (a Hydra job's command-line overrides); the default is
         "overrides" for an OmegaConf config inside a Hydra job, else "config".
@@ -129,6 +138,9 @@ class Experiment:
         self._owner_pid = os.getpid()
         self._live_lock: Any = None
         self._warned_gone = False
+        self._hash_limits = hash_limits or DEFAULT_HASH_LIMITS
+        self._input_tracker: InputTracker | None = None
+        self._started_here = False  # this process recorded the run's start
         self._captured_as: str | None = None
         self._entry_id: str | None = None
         self._entry_clock: float | None = None
@@ -170,6 +182,10 @@ class Experiment:
             else:
                 with store.file_lock(store.meta_path(self._run_dir_at_start, store.RUN_LOCK_FILE)):
                     self._record_start(*start)
+            if self._started_here and (
+                track_inputs if track_inputs is not None else _env_flag(ENV_TRACK_INPUTS)
+            ):
+                self._start_tracking()
             self._check_run_dir()
             signals.install()
 
@@ -396,6 +412,9 @@ class Experiment:
                     f"{self._run_dir} was deleted or replaced while the run was running: "
                     "its outcome was not recorded"
                 )
+            if self._input_tracker is not None:
+                self._input_tracker.cancel()
+                self._input_tracker = None
             return
         if self._series_writer is not None:
             # the points are on disk before the status says the run has ended
@@ -412,7 +431,9 @@ class Experiment:
             status, exit_info = store.STATUS_FAILED, ExitInfo(type(exc).__name__, str(exc))
         entry_id, self._entry_id = self._entry_id, None
         if entry_id is None:
-            return  # a maggot 0.2 run resumed: no run.json to record in
+            # a maggot 0.2 run resumed: no run.json to record in
+            self._write_manifest()
+            return
         outcome: dict[str, Any] = {
             "status": status,
             "ended_at": utc_now(),
@@ -430,6 +451,54 @@ class Experiment:
         except CorruptRunError as error:
             # never rewritten: what is left of the record may still be worth reading
             raise CorruptRunError(f"{error}; not updating it") from None
+        finally:
+            # the outcome first: hashing a large input must not delay it
+            self._stop_tracking()
+        self._write_manifest()
+
+    def _start_tracking(self) -> None:
+        """Record the files this process opens outside the snapshot from now on."""
+        from maggot import inputs
+
+        try:
+            head = store.read_git_head(self._run_dir)
+        except (OSError, CorruptRunError):
+            head = GitHead()
+        repo_root = head.repo_root
+        if repo_root is None and head.commit:
+            # no snapshot, but a commit: the repository's files are its code state
+            repo_root = gitsnap.find_toplevel(os.getcwd())
+        excluded = [os.path.abspath(self.experiments_dir), os.path.abspath(self._run_dir)]
+        self._input_tracker = inputs.InputTracker(
+            repo_root, excluded, [item.path for item in head.skipped], self._hash_limits
+        )
+        self._input_tracker.start()
+
+    def _stop_tracking(self) -> None:
+        tracker, self._input_tracker = self._input_tracker, None
+        if tracker is None:
+            return
+        if not os.path.isdir(self._run_dir_at_start):
+            tracker.cancel()  # the run directory was removed while the process ran
+            return
+        from maggot import inputs
+
+        try:
+            inputs.write_inputs(self._run_dir_at_start, tracker.stop())
+        except (OSError, MaggotError) as error:
+            # the run's outcome matters more than its inputs record
+            if os.path.isdir(self._run_dir_at_start):
+                print(f"maggot: warning: inputs not recorded: {error}", file=sys.stderr)
+
+    def _write_manifest(self) -> None:
+        """Hash the run directory as it is at the end of the run (``maggot verify``)."""
+        from maggot import manifest
+
+        try:
+            manifest.write_manifest(self._run_dir_at_start, self._hash_limits.manifest_file_bytes)
+        except OSError as error:
+            if os.path.isdir(self._run_dir_at_start):
+                print(f"maggot: warning: manifest not written: {error}", file=sys.stderr)
 
     def _run_dir_replaced(self) -> bool:
         """Whether the run directory was deleted, or another one now stands at its path."""
@@ -565,12 +634,7 @@ class Experiment:
             "".join(line + "\n" for line in capture.installed_packages()),
         )
         if snapshot is None:
-            snapshot = os.environ.get(ENV_SNAPSHOT, "1").strip().lower() not in (
-                "0",
-                "false",
-                "no",
-                "off",
-            )
+            snapshot = _env_flag(ENV_SNAPSHOT)
         if snapshot:
             head = gitsnap.take_snapshot(
                 run_dir,
@@ -615,6 +679,7 @@ class Experiment:
         )
         # the caller holds the run's lock
         self._begin_entry(entries.ENTRY_START, first=info.to_json(), locked=True)
+        self._started_here = True
 
 
 _warned: set[str] = set()
@@ -895,6 +960,11 @@ def _find_run(resume_from: str, experiments_dir: str) -> str:
         return os.path.normpath(store.resolve_run_dir(resume_from, experiments_dir))
     except NotARunError as error:
         raise NotARunError(f"resume_from {error}") from None
+
+
+def _env_flag(name: str) -> bool:
+    """An on/off setting from the environment: on unless set to 0, false, no or off."""
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def _just_created(run_dir: str) -> bool:

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, NamedTuple
 
-from maggot import codediff, entries, gitsnap, store
+from maggot import codediff, entries, gitsnap, manifest, store
 from maggot.codediff import CodeDiffError, Repository, find_repository
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError, ReproduceError
@@ -131,6 +131,7 @@ def plan_reproduction(
     record = store.load_run(run_dir, with_results=False)
     info = record.info
     snapshot = gitsnap.load_snapshot(run_dir)
+    integrity_note = manifest.check_snapshot(run_dir, snapshot.head.patch_bytes)
     command_argv = info.command_argv
     if not command_argv:
         raise ReproduceError(f"{run_dir}: no recorded command (run.json has no command_argv)")
@@ -158,7 +159,7 @@ def plan_reproduction(
         cwd=relative_cwd,
         replay_dir=next_replay_dir(run_dir),
         worktree=worktree,
-        notes=_unfinished_notes(info.to_json())
+        notes=[*([integrity_note] if integrity_note else []), *_unfinished_notes(info.to_json())]
         + _snapshot_notes(snapshot)
         + _command_notes(info, command, roots, snapshot)
         + [_redacted_note(item) for item in redacted],
@@ -381,18 +382,41 @@ def reproduce(
     runs (to show its notes). The replay's output goes to this process's
     stdout and stderr.
     """
+    return reproduce_repeatedly(plan, 1, keep=keep, rtol=rtol, atol=atol, on_start=on_start)[0]
+
+
+def reproduce_repeatedly(
+    plan: ReproducePlan,
+    repeat: int,
+    *,
+    keep: bool = False,
+    rtol: float = 0.0,
+    atol: float = 0.0,
+    on_start: Callable[[Replay], None] | None = None,
+) -> list[ReplayOutcome]:
+    """``reproduce``, replayed ``repeat`` times from the same worktree.
+
+    Each replay records into its own ``.repro-<n>`` directory; one outcome per
+    replay, in order (compare them with ``explain.replay_agreement``).
+    """
     tree = create_worktree(plan.snapshot, plan.repository.toplevel, plan.worktree)
+    finished_replays: list[tuple[ReproducePlan, Replay, ReplayRun]] = []
     try:
-        plan = claim_replay_dir(plan)
-        replay = prepare_replay(plan, tree.path)
-        if on_start is not None:
-            on_start(replay)
-        finished = run_replay(replay)
+        for _ in range(repeat):
+            replay_plan = claim_replay_dir(plan)
+            replay = prepare_replay(replay_plan, tree.path)
+            if on_start is not None:
+                on_start(replay)
+            finished_replays.append((replay_plan, replay, run_replay(replay)))
     finally:
         if not keep:
             remove_worktree(tree)
-    outcome = check_replay(plan, finished, rtol, atol)
-    return outcome._replace(notes=tuple(replay.notes), kept_worktree=tree.path if keep else None)
+    return [
+        check_replay(replay_plan, finished, rtol, atol)._replace(
+            notes=tuple(replay.notes), kept_worktree=tree.path if keep else None
+        )
+        for replay_plan, replay, finished in finished_replays
+    ]
 
 
 def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:

@@ -8,7 +8,7 @@ import os
 import re
 from typing import Any, NamedTuple
 
-from maggot import entries, series, store
+from maggot import entries, inputs, manifest, series, store
 from maggot.annotate import Annotations, load_annotations
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError
@@ -62,6 +62,8 @@ class RunDetails(NamedTuple):
     log_tail: list[str] = []
     annotations: Annotations = Annotations()
     reproductions: tuple[Reproduction, ...] = ()
+    inputs: inputs.InputsRecord | None = None  # None: not recorded
+    manifest: manifest.Manifest | None = None  # None: not recorded
 
 
 class Field(NamedTuple):
@@ -136,6 +138,12 @@ def load_details(run_dir: str) -> RunDetails:
         annotations = load_annotations(run_dir)
     except MaggotError as error:
         problems.append(str(error))
+    inputs_record = run_manifest = None
+    try:
+        inputs_record = inputs.load_inputs(run_dir)
+        run_manifest = manifest.load_manifest(run_dir)
+    except CorruptRunError as error:
+        problems.append(str(error))
     return RunDetails(
         record=record,
         command=command,
@@ -151,6 +159,8 @@ def load_details(run_dir: str) -> RunDetails:
         log_tail=_tail(logs[-1].path) if logs else [],
         annotations=annotations,
         reproductions=tuple(find_reproductions(record)),
+        inputs=inputs_record,
+        manifest=run_manifest,
     )
 
 
@@ -263,7 +273,13 @@ def details_as_json(details: RunDetails) -> dict[str, Any]:
         "tags": list(details.annotations.tags),
         "notes": [note._asdict() for note in details.annotations.notes],
         "reproductions": [item._asdict() for item in details.reproductions],
-    }
+        "inputs": None if details.inputs is None else [
+            item._asdict() for item in details.inputs.files
+        ],
+        "manifest": None if details.manifest is None else [
+            item._asdict() for item in details.manifest.artifacts()
+        ],
+    }  # fmt: skip
 
 
 def details_as_sections(details: RunDetails) -> list[Section]:
@@ -306,6 +322,8 @@ def details_as_sections(details: RunDetails) -> list[Section]:
         ),
         Section("files", _artifact_fields(details)),
         Section("logs", [Field(_size(log.size), log.path) for log in details.logs]),
+        Section("inputs", _input_fields(details.inputs)),
+        Section("artifacts in the manifest", _manifest_fields(details.manifest)),
         Section(
             "notes", [Field(note.at, printable(note.text)) for note in details.annotations.notes]
         ),
@@ -378,6 +396,48 @@ def _artifact_fields(details: RunDetails) -> list[Field]:
 def printable(text: str) -> str:
     """Run-file text safe for a terminal: control characters shown as escapes."""
     return text if text.isprintable() else json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+_LOCATION_WORDS = {
+    inputs.IGNORED: "inside the repository, ignored by git",
+    inputs.SKIPPED: "inside the repository, left out of the snapshot",
+}
+
+
+def _input_fields(record: inputs.InputsRecord | None) -> list[Field]:
+    """Files the run opened outside its snapshot (``.maggot/inputs.json``)."""
+    if record is None:
+        return [Field("-", "not recorded")]
+    fields = []
+    for item in record.files:
+        notes = [_size(item.size)]
+        if item.location in _LOCATION_WORDS:
+            notes.append(_LOCATION_WORDS[item.location])
+        if item.sha256:
+            sampled = ", sampled" if item.hashed == "sample" else ""
+            notes.append(f"sha256 {item.sha256[:12]}{sampled}")
+        if item.changed_during_run:
+            notes.append("changed during the run")
+        fields.append(Field(item.mode, f"{printable(item.path)} ({'; '.join(notes)})"))
+    if record.omitted:
+        fields.append(Field("-", f"{record.omitted} more files not listed"))
+    return fields or [Field("-", "none outside the snapshot")]
+
+
+def _manifest_fields(run_manifest: manifest.Manifest | None) -> list[Field]:
+    """The run's own files, from the manifest written when it ended."""
+    if run_manifest is None:
+        return [Field("-", "not recorded (no manifest)")]
+    fields = []
+    for item in run_manifest.artifacts():
+        if item.link is not None:
+            note = f"symlink to {item.link}"
+        elif item.sha256 is None:
+            note = "not hashed: larger than the limit"
+        else:
+            note = f"sha256 {item.sha256[:12]}"
+        fields.append(Field(_size(item.size), f"{printable(item.path)} ({note})"))
+    return fields or [Field("-", "none")]
 
 
 def _flat_fields(mapping: dict[str, Any], compact: bool = False) -> list[Field]:

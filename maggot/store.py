@@ -60,6 +60,8 @@ INDEX_FILE = ".maggot-index"
 # a replay of RUN by ``maggot reproduce`` is the run directory RUN.repro-N next to it
 REPLAY_SUFFIX = ".repro-"
 TRASH_DIR = ".maggot-trash"
+INPUTS_FILE = "inputs.json"
+MANIFEST_FILE = "manifest.json"
 
 
 def meta_path(run_dir: str | os.PathLike[str], *parts: str) -> str:
@@ -240,6 +242,14 @@ def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def read_optional_object(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A JSON object file, or None when it does not exist (a run written before it)."""
+    try:
+        return read_json_object(path)
+    except FileNotFoundError:
+        return None
+
+
 @contextlib.contextmanager
 def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if missing) across processes."""
@@ -288,11 +298,13 @@ def hold_live_lock(run_dir: str | os.PathLike[str], *, new: bool) -> IO[bytes]:
     once held, so a directory replaced in between is noticed.
     """
     path = meta_path(run_dir, LIVE_LOCK_FILE)
-    flags = os.O_RDWR | os.O_CREAT | (os.O_EXCL if new else 0)
-    try:
-        descriptor = os.open(path, flags, 0o644)
-    except FileExistsError:
-        raise RunTakenError(f"{os.fspath(run_dir)}: claimed by another process") from None
+    if new:
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise RunTakenError(f"{os.fspath(run_dir)}: claimed by another process") from None
+    else:
+        descriptor = _open_existing_live_lock(run_dir, path)
     handle = os.fdopen(descriptor, "r+b")
     try:
         try:
@@ -313,6 +325,29 @@ def hold_live_lock(run_dir: str | os.PathLike[str], *, new: bool) -> IO[bytes]:
         handle.close()
         raise
     return handle
+
+
+def _open_existing_live_lock(run_dir: str | os.PathLike[str], path: str) -> int:
+    """Open the live lock of a run this process did not create.
+
+    Creating the lock file here would steal the claim of a process that has just
+    made the directory and is about to create it; so wait for that process, and
+    create the file only for runs recorded before live locks existed (they have a
+    run.json and no lock file) or when the creator died before making it.
+    """
+    import time
+
+    deadline = time.monotonic() + _CREATOR_WAIT_SECONDS
+    while True:
+        try:
+            return os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            if os.path.exists(meta_path(run_dir, RUN_FILE)) or time.monotonic() > deadline:
+                return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            time.sleep(0.01)
+
+
+_CREATOR_WAIT_SECONDS = 5.0
 
 
 LIVE_FREE = "free"

@@ -161,6 +161,8 @@ def test_worktree_is_removed_when_the_replay_fails(project, tmp_path):
     (project / RUN / ".maggot" / "git" / "untracked" / "bonus.py").write_text(
         "raise SystemExit(3)\n"
     )
+    # as in a run recorded before manifests, whose snapshot files are not checked
+    (project / RUN / ".maggot" / "manifest.json").unlink()
     temp = tmp_path / "temp"
     temp.mkdir()
     result = run_maggot("reproduce", RUN, "--yes", cwd=project, env={"TMPDIR": str(temp)})
@@ -199,6 +201,11 @@ def test_patch_that_no_longer_applies_is_a_clear_error(project):
     patch.write_text(
         patch.read_text().replace("return round(0.5 + c / 10, 6)", "return something_else")
     )
+    # edited consistently, in a run recorded before manifests: only git apply can tell
+    head_path = project / RUN / ".maggot" / "git" / "head.json"
+    head = json.loads(head_path.read_text())
+    head_path.write_text(json.dumps({**head, "patch_bytes": patch.stat().st_size}))
+    (project / RUN / ".maggot" / "manifest.json").unlink()
     result = run_maggot("reproduce", RUN, "--yes", cwd=project)
     assert result.returncode == 1
     assert "do not apply" in result.stderr and "Traceback" not in result.stderr

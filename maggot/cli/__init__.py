@@ -18,6 +18,7 @@ from maggot.cli.reproduce import reproduce_command
 from maggot.cli.show import show, show_command, show_config
 from maggot.cli.summarize import summarize_command
 from maggot.cli.ui import ui_command
+from maggot.cli.verify import verify_command
 
 __all__ = ["main", "reports_errors", "use_color"]
 
@@ -63,5 +64,6 @@ for command in (
     gc_command,
     report_command,
     ui_command,
+    verify_command,
 ):
     main.add_command(command)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from maggot import showrun, signals
 from maggot.cli.base import CommandError, MaggotCommand, complete_run, paint, warn
+from maggot.cli.explain import (
+    print_explanation,
+    print_preflight,
+    print_repeated,
+    refuse_drift,
+    show_value,
+)
 from maggot.terminal import printable
 
 if TYPE_CHECKING:
@@ -48,8 +54,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
     rows = [
         [
             printable(item.name),
-            printable(_show_value(item.first)),
-            printable(_show_value(item.second)),
+            printable(show_value(item.first)),
+            printable(show_value(item.second)),
             paint(item.status, colors[item.status]),
         ]
         for item in outcome.comparisons
@@ -77,14 +83,6 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
         )
     else:
         click.echo(paint("not reproduced", "red", bold=True))
-
-
-def _show_value(value: Any) -> str:
-    if isinstance(value, list):
-        from maggot.summarize import table_value
-
-        return table_value(value)
-    return "" if value is None else json.dumps(value)
 
 
 @click.command("reproduce", cls=MaggotCommand)
@@ -120,6 +118,19 @@ def _show_value(value: Any) -> str:
     help="Absolute tolerance for numeric results.",
 )
 @click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Replay N times from the same worktree and say whether the replays agree.",
+)
+@click.option(
+    "--strict-env",
+    is_flag=True,
+    help="Refuse to run when the interpreter, platform, packages or variables differ.",
+)
+@click.option(
     "--repo",
     type=click.Path(exists=True, file_okay=False),
     help="Repository to rebuild in (default: the one holding the current directory, "
@@ -134,6 +145,8 @@ def reproduce_command(
     python: str | None,
     rtol: float,
     atol: float,
+    repeat: int,
+    strict_env: bool,
     repo: str | None,
 ) -> None:
     """Rebuild RUN's code state in a separate git worktree, replay it, compare results.
@@ -142,15 +155,25 @@ def reproduce_command(
     and neither are your working tree, index, branches or stash.
 
     \b
+    Before the replay, the plan lists environment drift (interpreter, platform,
+    packages, environment variables) and recorded inputs that changed since the
+    run. After a mismatch, the likely causes are listed, most telling first.
+
+    \b
     Exit codes: 0 every recorded result came back, 1 a result differs or is missing
-    (or the replay failed), 2 usage error, 130 interrupted.
+    (or the replay failed, or --strict-env found drift), 2 usage error, 130 interrupted.
     """
+    from maggot import explain
     from maggot import reproduce as reproducing
 
     plan = reproducing.plan_reproduction(
         showrun.resolve_run_dir(run), repo_path=repo, python=python, worktree=worktree
     )
+    checks = explain.preflight(plan.run_dir, plan.python, plan.repository.toplevel)
     _print_plan(plan)
+    print_preflight(checks)
+    if strict_env:
+        refuse_drift(checks)
     if dry_run:
         return
     unsupplied = reproducing.unsupplied_arguments(plan)
@@ -163,19 +186,33 @@ def reproduce_command(
             raise CommandError("refusing to run the replay without --yes: stdin is not a terminal")
         if not click.confirm("Run it?", default=False):
             raise CommandError("not run")
+    started = 0
 
     def announce(replay: Replay) -> None:
-        for note in replay.notes:
-            warn(note)
-        if keep:
-            click.echo(
-                f"worktree kept at {printable(replay.worktree)} (remove it with "
-                f"'git worktree remove --force {printable(replay.worktree)}')"
-            )
+        nonlocal started
+        started += 1
+        if started == 1:
+            for note in replay.notes:
+                warn(note)
+            if keep:
+                click.echo(
+                    f"worktree kept at {printable(replay.worktree)} (remove it with "
+                    f"'git worktree remove --force {printable(replay.worktree)}')"
+                )
+        if repeat > 1:
+            click.echo(paint(f"replay {started} of {repeat}", bold=True))
 
     # SIGTERM/SIGHUP (a timeout, a closed session) end the replay and remove the worktree
     with signals.terminations_raise():
-        outcome = reproducing.reproduce(plan, keep=keep, rtol=rtol, atol=atol, on_start=announce)
-    _print_outcome(outcome)
-    if not outcome.reproduced:
+        outcomes = reproducing.reproduce_repeatedly(
+            plan, repeat, keep=keep, rtol=rtol, atol=atol, on_start=announce
+        )
+    agreements = None
+    if repeat > 1:
+        agreements = explain.replay_agreement([item.replay_dir for item in outcomes], rtol, atol)
+        print_repeated(outcomes, agreements)
+    else:
+        _print_outcome(outcomes[0])
+    if not all(outcome.reproduced for outcome in outcomes):
+        print_explanation(explain.explain_mismatch(checks, agreements))
         click.get_current_context().exit(1)
