@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from maggot import capture, gitsnap, secrets, store
 from maggot.config import Config, flatten, safe_directory_name, to_json_value, unflatten
@@ -19,6 +19,8 @@ IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
 ENV_RUN_DIR = "MAGGOT_RUN_DIR"
 ENV_REPRODUCTION_OF = "MAGGOT_REPRODUCTION_OF"
 ENV_ORIGINAL_ROOT = "MAGGOT_ORIGINAL_ROOT"
+# set by `maggot run` for its command: an Experiment there joins MAGGOT_RUN_DIR
+ENV_JOIN = "MAGGOT_JOIN"
 # set by users
 ENV_SNAPSHOT = "MAGGOT_SNAPSHOT"
 ENV_CAPTURE = "MAGGOT_CAPTURE"
@@ -58,6 +60,7 @@ class Experiment:
         snapshot_limits: gitsnap.SnapshotLimits | None = None,
         capture_output: str | None = None,
         secret_env_words: tuple[str, ...] = (),
+        launch: LaunchRecord | None = None,
     ) -> None:
         """Create a new run from ``config`` or reopen one with ``resume_from``.
 
@@ -85,6 +88,10 @@ class Experiment:
         self._entered_at: float | None = None
         self._finished = False
         self._resumed = resume_from is not None
+        self._joined = False
+        self._launch = launch
+        self._exit_code: int | None = None
+        self._interrupted = False
 
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
@@ -96,12 +103,18 @@ class Experiment:
         else:
             self.config = make_config(config)
             config_data = self.config.to_dict()
-            name = _run_name(self.config, experiment_name, add_date)
-            self._run_dir = self._claim(name, if_exists_mode)
+            joined_dir = _run_to_join()
+            if joined_dir is not None:
+                name = os.path.basename(os.path.normpath(joined_dir))
+            else:
+                name = _run_name(self.config, experiment_name, add_date)
+            self._run_dir = joined_dir or self._claim(name, if_exists_mode)
             self._name = os.path.basename(self._run_dir)
             self._started_at = utc_now()
             self._started_clock = time.monotonic()
-            if os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
+            if joined_dir is not None:
+                self._join(config_data)
+            elif os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
                 self._record_continuation()
             else:
                 self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
@@ -178,9 +191,20 @@ class Experiment:
             results[name] = stored_value
             store.write_json_atomic(results_path, unflatten(results))
 
+    def record_exit_code(self, exit_code: int, interrupted: bool = False) -> None:
+        """The exit code of the command a launcher ran: the run's status follows it.
+
+        Negative codes are signals (``subprocess`` style); SIGINT and SIGTERM, exit
+        130, or any failure after the launcher was interrupted mean "interrupted".
+        """
+        self._exit_code = exit_code
+        self._interrupted = interrupted and exit_code != 0
+
     def __enter__(self) -> Experiment:
         self._entered_at = time.monotonic()
         self._finished = False
+        if self._joined:
+            return self  # the launcher that created the run logs it and records its status
         self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
         self._capture = capture.OutputCapture(self._logfile, self._capture_mode)
         self._capture.start()
@@ -213,7 +237,14 @@ class Experiment:
 
     def _finish(self, exc: BaseException | None) -> None:
         self._finished = True
-        if exc is None or _is_clean_exit(exc):
+        foreign = _modules_under(os.environ.get(ENV_ORIGINAL_ROOT))
+        if self._joined:
+            if foreign:
+                self._update_run_info(imports_outside_snapshot=foreign)
+            return
+        if exc is None and self._exit_code is not None:
+            status, exit_info = _exit_code_status(self._exit_code, self._interrupted)
+        elif exc is None or _is_clean_exit(exc):
             status, exit_info = store.STATUS_COMPLETED, None
         elif isinstance(exc, KeyboardInterrupt):
             status, exit_info = (
@@ -231,21 +262,43 @@ class Experiment:
         updates: dict[str, Any] = {"status": status, "ended_at": utc_now(), "exit": exit_info}
         if started is not None:
             updates["duration_seconds"] = round(time.monotonic() - started, 3)
-        foreign = _modules_under(os.environ.get(ENV_ORIGINAL_ROOT))
+        if self._exit_code is not None:
+            updates["exit_code"] = self._exit_code
         if foreign:
             updates["imports_outside_snapshot"] = foreign
         self._update_run_info(**updates)
 
     def _update_run_info(self, **updates: Any) -> None:
         path = store.meta_path(self._run_dir, store.RUN_FILE)
-        try:
-            info = store.read_json_object(path)
-        except (FileNotFoundError, CorruptRunError):
-            if self._resumed:
-                return  # a 0.2 run has no run.json to update
-            info = {}
-        info.update(updates)
-        store.write_json_atomic(path, info)
+        # a launcher and the Experiment of its command share run.json
+        with store.file_lock(store.meta_path(self._run_dir, store.RUN_LOCK_FILE)):
+            try:
+                info = store.read_json_object(path)
+            except (FileNotFoundError, CorruptRunError):
+                if self._resumed:
+                    return  # a 0.2 run has no run.json to update
+                info = {}
+            info.update(updates)
+            store.write_json_atomic(path, info)
+
+    def _join(self, config_data: dict[str, Any]) -> None:
+        """Become part of the run a launcher created: one run, the configs merged.
+
+        The launcher already recorded the command, environment and snapshot and
+        logs all output; this process adds its config and results.
+        """
+        self._joined = True
+        self._capture_mode = "none"
+        config_path = store.meta_path(self._run_dir, store.CONFIG_FILE)
+        with store.file_lock(store.meta_path(self._run_dir, store.RUN_LOCK_FILE)):
+            try:
+                recorded = store.read_json_object(config_path)
+            except FileNotFoundError:
+                recorded = {}
+            merged = flatten(recorded)
+            merged.update(flatten(config_data))
+            store.write_json_atomic(config_path, unflatten(merged))
+        self._update_run_info(joined={"at": self._started_at, **capture.describe_process()})
 
     def _claim(self, name: str, if_exists_mode: str) -> str:
         forced_dir = os.environ.pop(ENV_RUN_DIR, None)
@@ -293,8 +346,9 @@ class Experiment:
         secret_env_words: tuple[str, ...],
     ) -> None:
         run_dir = self._run_dir
-        cwd = os.getcwd()
-        argv = capture.process_argv()
+        launch = self._launch or LaunchRecord()
+        cwd = launch.cwd or os.getcwd()
+        argv = list(launch.command_argv) if launch.command_argv else capture.process_argv()
         store.write_json_atomic(store.meta_path(run_dir, store.CONFIG_FILE), config_data)
         store.write_text_atomic(
             store.meta_path(run_dir, store.COMMAND_FILE), capture.shell_command(argv) + "\n"
@@ -314,10 +368,13 @@ class Experiment:
                 "no",
                 "off",
             )
-        if snapshot:
+        if launch.frozen_snapshot:
+            script = gitsnap.relative_script(launch.script, cwd) if launch.script else None
+            head = gitsnap.copy_snapshot(launch.frozen_snapshot, run_dir, script)
+        elif snapshot:
             head = gitsnap.take_snapshot(
                 run_dir, cwd, [os.path.abspath(self.experiments_dir), os.path.abspath(run_dir)],
-                snapshot_limits or gitsnap.DEFAULT_LIMITS,
+                snapshot_limits or gitsnap.DEFAULT_LIMITS, script=launch.script,
             )  # fmt: skip
         else:
             head = gitsnap.record_disabled(run_dir, cwd, "snapshot turned off")
@@ -341,11 +398,60 @@ class Experiment:
             "cwd_absolute": cwd,
             "capture_output": self._capture_mode,
             **capture.describe_process(),
+            **launch.info,
         }
         reproduction_of = os.environ.get(ENV_REPRODUCTION_OF)
         if reproduction_of:
             info["reproduction_of"] = reproduction_of
         store.write_json_atomic(store.meta_path(run_dir, store.RUN_FILE), info)
+
+
+class LaunchRecord(NamedTuple):
+    """What a launcher tells the Experiment it creates about the command it runs."""
+
+    command_argv: tuple[str, ...] = ()
+    # the command's script (relative to the working directory), recorded in head.json
+    script: str | None = None
+    # a run directory whose git snapshot this run records instead of taking its own
+    frozen_snapshot: str | None = None
+    # where the command runs, when not in this process's working directory
+    cwd: str | None = None
+    # extra run.json fields (the launched command, sweep job, rerun_of)
+    info: Mapping[str, Any] = {}
+
+
+def _run_to_join() -> str | None:
+    """The run a launcher created for this process, when there is one to join."""
+    if os.environ.get(ENV_JOIN) != "1":
+        return None
+    run_dir = os.environ.get(ENV_RUN_DIR)
+    if not run_dir or not os.path.exists(store.meta_path(run_dir, store.RUN_FILE)):
+        return None
+    # only the first Experiment joins; another one in the same script is its own run
+    del os.environ[ENV_RUN_DIR]
+    del os.environ[ENV_JOIN]
+    return run_dir
+
+
+def _exit_code_status(exit_code: int, interrupted: bool) -> tuple[str, dict[str, Any] | None]:
+    if exit_code == 0:
+        return store.STATUS_COMPLETED, None
+    import signal
+
+    if interrupted or exit_code in (-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT):
+        return store.STATUS_INTERRUPTED, {"type": "Interrupted", "message": _exit_text(exit_code)}
+    return store.STATUS_FAILED, {"type": "ExitCode", "message": _exit_text(exit_code)}
+
+
+def _exit_text(exit_code: int) -> str:
+    if exit_code < 0:
+        import signal
+
+        try:
+            return f"killed by {signal.Signals(-exit_code).name}"
+        except ValueError:
+            return f"killed by signal {-exit_code}"
+    return f"exited with code {exit_code}"
 
 
 def make_config(config: Any) -> Config:

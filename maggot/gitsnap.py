@@ -110,17 +110,19 @@ def take_snapshot(
     cwd: str,
     exclude_dirs: Sequence[str],
     limits: SnapshotLimits = DEFAULT_LIMITS,
+    script: str | None = None,
 ) -> dict[str, Any]:
     """Record the code state of the repository containing ``cwd`` into ``run_dir``.
 
     Writes ``.maggot/git/{head.json,diff.patch,untracked/}`` and returns the
     head record. Never raises for git trouble: a run without a usable
-    repository records why there is no snapshot.
+    repository records why there is no snapshot. ``script`` (a path) is the
+    script the run executes, when it is not this process's ``__main__``.
     """
     git_dir = store.git_path(run_dir)
     os.makedirs(git_dir, exist_ok=True)
     try:
-        head = _snapshot(run_dir, cwd, exclude_dirs, limits)
+        head = _snapshot(run_dir, cwd, exclude_dirs, limits, script)
     except GitError as error:
         message = str(error)
         if "not a git repository" in message:
@@ -146,8 +148,39 @@ def record_disabled(run_dir: str, cwd: str, reason: str) -> dict[str, Any]:
     return head
 
 
+def copy_snapshot(source_run_dir: str, run_dir: str, script: str | None) -> dict[str, Any]:
+    """Record the snapshot another run directory holds (a sweep's, taken once) as this run's.
+
+    ``script`` is repo-relative, as head.json has it.
+    """
+    import shutil
+
+    source = store.git_path(source_run_dir)
+    target = store.git_path(run_dir)
+    if os.path.isdir(target):
+        shutil.rmtree(target)
+    shutil.copytree(source, target, symlinks=True)
+    head = store.read_json_object(store.git_path(run_dir, store.HEAD_FILE))
+    if head.get("snapshot"):
+        head["script"] = script
+        store.write_json_atomic(store.git_path(run_dir, store.HEAD_FILE), head)
+    return head
+
+
+def relative_script(script: str, cwd: str) -> str | None:
+    """``script`` (relative to ``cwd`` or absolute) relative to its repository root."""
+    toplevel = find_toplevel(cwd)
+    if toplevel is None:
+        return None
+    return _relative_inside(os.path.join(cwd, script), toplevel)
+
+
 def _snapshot(
-    run_dir: str, cwd: str, exclude_dirs: Sequence[str], limits: SnapshotLimits
+    run_dir: str,
+    cwd: str,
+    exclude_dirs: Sequence[str],
+    limits: SnapshotLimits,
+    script: str | None = None,
 ) -> dict[str, Any]:
     toplevel = find_toplevel(cwd)
     if toplevel is None:
@@ -195,7 +228,11 @@ def _snapshot(
         "remotes": remotes,
         "repo_root": toplevel,
         "cwd": _relative_inside(cwd, toplevel) or "",
-        "script": _script_path(toplevel),
+        "script": (
+            _relative_inside(os.path.join(cwd, script), toplevel)
+            if script
+            else _script_path(toplevel)
+        ),
         "is_dirty": bool(patch or status.untracked),
         "counts": {
             "staged": status.staged,

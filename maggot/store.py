@@ -20,6 +20,9 @@ ENVIRON_FILE = "environ"
 PACKAGES_FILE = "packages.txt"
 RESULTS_FILE = "results.json"
 RESULTS_LOCK_FILE = "results.lock"
+RUN_LOCK_FILE = "run.lock"
+# sweeps keep their record and frozen code tree here, inside the experiments directory
+SWEEPS_DIR = ".sweeps"
 DIRECTORIES_FILE = "directories"
 LEGACY_DIRECTORIES_FILE = "registered_directories"
 COMMIT_HASH_FILE = "commit_hash"
@@ -117,7 +120,11 @@ def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if missing) across processes."""
+    """Hold an exclusive lock on ``path`` (created if missing) across processes.
+
+    fcntl record locks (``lockf``), not ``flock``: NFS clients see each other's
+    record locks, while ``flock`` locks only within one machine there.
+    """
     with open(path, "a+b") as handle:
         try:
             import fcntl
@@ -132,11 +139,11 @@ def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
                 handle.seek(0)
                 msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
             return
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        fcntl.lockf(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.lockf(handle.fileno(), fcntl.LOCK_UN)
 
 
 class RunRecord(NamedTuple):
@@ -247,8 +254,11 @@ def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> li
         except OSError:
             continue
         for entry in entries:
-            if entry.name == META_DIR or not entry.is_dir(follow_symlinks=False):
-                continue
+            try:
+                if entry.name in (META_DIR, SWEEPS_DIR) or not entry.is_dir(follow_symlinks=False):
+                    continue
+            except OSError:
+                continue  # removed while listed (ENOENT, or ESTALE on NFS)
             if os.path.isdir(entry.path + os.sep + META_DIR):
                 found.append(entry.path)
             else:

@@ -11,6 +11,7 @@ import maggot
 from maggot.cli.base import MaggotGroup, reports_errors, use_color
 from maggot.cli.diff import config_diff, diff
 from maggot.cli.reproduce import reproduce_command
+from maggot.cli.run import run_command
 from maggot.cli.show import show, show_command, show_config
 from maggot.cli.summarize import summarize_command
 
@@ -50,5 +51,6 @@ for command in (
     config_diff,
     diff,
     reproduce_command,
+    run_command,
 ):
     main.add_command(command)

@@ -1,0 +1,312 @@
+"""Record any command as a run: claim the run, start the command, follow its exit.
+
+The recording is the Experiment's own (same directory format, snapshot,
+environment); a script that creates an Experiment itself joins the run
+instead of making a second one. ``maggot run`` and the sweep launchers all
+start runs through :func:`run_command`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from typing import IO, Any, NamedTuple
+
+from maggot import params, store
+from maggot.config import flatten, to_json_value, unflatten
+from maggot.errors import ConfigError, MaggotError
+from maggot.experiment import ENV_JOIN, ENV_RUN_DIR, Experiment, LaunchRecord
+
+# Ctrl-C on a terminal reaches the command too: forward it only if the command
+# is still running this long after (a `kill -INT` of the launcher alone)
+SIGINT_GRACE_SECONDS = 1.0
+EXIT_COMMAND_NOT_FOUND = 127
+IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
+
+
+class LaunchError(MaggotError):
+    """A ``maggot run`` request that cannot start (bad pattern, missing file ...)."""
+
+
+class RunRequest(NamedTuple):
+    """Everything needed to record one command as a run."""
+
+    command: tuple[str, ...]
+    experiments_dir: str = "experiments"
+    name_template: str | None = None
+    if_exists: str = "prompt"
+    config_file: str | None = None
+    extra_params: tuple[tuple[str, Any], ...] = ()
+    results_file: str | None = None
+    metric_pattern: str | None = None
+    # where the command runs (default: here), and the snapshot it records
+    # instead of taking one (a sweep's frozen code state)
+    cwd: str | None = None
+    frozen_snapshot: str | None = None
+    # extra run.json fields (sweep job, rerun_of)
+    info: tuple[tuple[str, Any], ...] = ()
+    # reuse this run directory (a requeued or resumed sweep job continues its own run)
+    continue_run: str | None = None
+
+
+class RunOutcome(NamedTuple):
+    """How a recorded command ended."""
+
+    run_dir: str
+    exit_code: int
+    status: str
+    warnings: tuple[str, ...]
+
+
+def check_request(request: RunRequest) -> dict[str, Any]:
+    """Validate a request before anything is created; returns the run's config."""
+    if not request.command:
+        raise LaunchError("no command given (put it after --)")
+    if request.if_exists not in IF_EXISTS_MODES:
+        raise LaunchError(
+            f"--if-exists {request.if_exists!r}: expected one of {', '.join(IF_EXISTS_MODES)}"
+        )
+    find_program(request.command[0], request.cwd or os.getcwd())
+    if request.metric_pattern is not None:
+        compile_metric_pattern(request.metric_pattern)
+    config: dict[str, Any] = {}
+    if request.config_file is not None:
+        path = os.path.join(request.cwd or "", request.config_file)
+        try:
+            with open(path, encoding="utf-8") as file:
+                loaded = json.load(file)
+        except OSError as error:
+            raise LaunchError(f"--config {request.config_file}: {error.strerror}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise LaunchError(f"--config {request.config_file}: not valid JSON ({error})") from None
+        if not isinstance(loaded, dict):
+            raise LaunchError(f"--config {request.config_file}: expected a JSON object")
+        config.update(flatten(loaded))
+    config.update(params.parameters_config(request.command))
+    config.update(dict(request.extra_params))
+    try:
+        config = to_json_value(config)
+    except ConfigError as error:
+        raise LaunchError(str(error)) from None
+    if request.name_template is not None:
+        run_name(request.name_template, config)
+    elif not config and request.continue_run is None:
+        raise LaunchError("the command has no parameters to name the run after: pass --name NAME")
+    return config
+
+
+def run_name(template: str, config: Mapping[str, Any]) -> str:
+    """``--name`` filled from the config (``lr{lr}-e{epochs}``)."""
+    from maggot.config import safe_directory_name
+
+    name = params.render(template, config, "--name")
+    if not name or safe_directory_name(name) != name or os.path.basename(name) != name:
+        raise LaunchError(f"--name {template!r} gives {name!r}, not a safe directory name")
+    return name
+
+
+def find_program(program: str, cwd: str) -> str:
+    """The program a command starts, or LaunchError naming it when there is none."""
+    if os.sep in program or (os.altsep and os.altsep in program):
+        path = os.path.join(cwd, program)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+        raise LaunchError(f"{program}: no such executable file")
+    found = shutil.which(program)
+    if found is None:
+        raise LaunchError(f"{program}: command not found")
+    return found
+
+
+def compile_metric_pattern(pattern: str) -> re.Pattern[str]:
+    """The ``--metric-pattern`` regex; it needs the named groups ``name`` and ``value``."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        raise LaunchError(f"--metric-pattern {pattern!r}: {error}") from None
+    missing = {"name", "value"} - set(compiled.groupindex)
+    if missing:
+        raise LaunchError(
+            f"--metric-pattern {pattern!r}: needs the named groups (?P<name>...) and (?P<value>...)"
+        )
+    return compiled
+
+
+def recorded_argv(request: RunRequest) -> list[str]:
+    """The ``maggot run`` command line that replays this request (what reproduce runs)."""
+    argv = [sys.executable, "-m", "maggot", "run"]
+    if request.config_file is not None:
+        argv += ["--config", request.config_file]
+    for key, value in request.extra_params:
+        argv += ["--param", f"{key}={params.format_value(value)}"]
+    if request.results_file is not None:
+        argv += ["--results", request.results_file]
+    if request.metric_pattern is not None:
+        argv += ["--metric-pattern", request.metric_pattern]
+    return [*argv, "--", *request.command]
+
+
+def start_run(request: RunRequest, config: Mapping[str, Any]) -> Experiment:
+    """Claim and record the run (the Experiment's own recording)."""
+    cwd = os.path.abspath(request.cwd or os.getcwd())
+    launch = LaunchRecord(
+        command_argv=tuple(recorded_argv(request)),
+        script=params.script_of(request.command, cwd),
+        frozen_snapshot=request.frozen_snapshot,
+        cwd=cwd,
+        # output is logged at the descriptor level, children included
+        info={
+            "launched_command": list(request.command),
+            "capture_output": "fd",
+            **dict(request.info),
+        },
+    )
+    name: str | None
+    if request.continue_run is not None:
+        experiments_dir, name = os.path.split(os.path.normpath(request.continue_run))
+        if_exists = "continue"
+    else:
+        experiments_dir = request.experiments_dir
+        name = run_name(request.name_template, config) if request.name_template else None
+        if_exists = request.if_exists
+    return Experiment(
+        config=unflatten(dict(config)),
+        experiments_dir=experiments_dir,
+        experiment_name=name,
+        if_exists_mode=if_exists,
+        capture_output="none",
+        launch=launch,
+    )
+
+
+def run_command(
+    request: RunRequest,
+    *,
+    output: IO[Any] | None = None,
+    on_start: Any = None,
+) -> RunOutcome:
+    """Record ``request.command`` as a run, run it, and record how it ended.
+
+    ``output=None`` shows the output live and logs it (file descriptors 1
+    and 2 go through the log); otherwise the command writes straight into
+    the run's log and ``output`` is unused. ``on_start(run_dir)`` is called
+    once the run is claimed.
+    """
+    config = check_request(request)
+    experiment = start_run(request, config)
+    run_dir = experiment.experiment_dir
+    if on_start is not None:
+        on_start(run_dir)
+    environment = dict(os.environ)
+    environment[ENV_RUN_DIR] = os.path.abspath(run_dir)
+    environment[ENV_JOIN] = "1"
+    # a pipe (the log) makes Python buffer whole blocks: keep output flowing as printed
+    environment.setdefault("PYTHONUNBUFFERED", "1")
+    cwd = os.path.abspath(request.cwd or os.getcwd())
+    live = output is None
+    from maggot import capture
+
+    log_capture = capture.OutputCapture(experiment.logfile, "fd") if live else None
+    with experiment:
+        if log_capture is not None:
+            log_capture.start()
+        try:
+            exit_code, interrupted = _run_and_wait(
+                list(request.command), cwd, environment, None if live else experiment.logfile
+            )
+        finally:
+            if log_capture is not None:
+                log_capture.stop()
+        warnings = _collect_results(request, experiment, cwd)
+        experiment.record_exit_code(exit_code, interrupted)
+    status = store.load_run(run_dir, with_config=False, with_results=False).status
+    return RunOutcome(run_dir, exit_code, status, tuple(warnings))
+
+
+def _run_and_wait(
+    command: list[str], cwd: str, environment: dict[str, str], logfile: str | None
+) -> tuple[int, bool]:
+    """Run the command; SIGINT and SIGTERM reach it and mark the run interrupted."""
+    log = open(logfile, "ab") if logfile else None
+    try:
+        try:
+            process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=log, stderr=log)
+        except OSError as error:
+            message = f"maggot: {command[0]}: {error.strerror}\n"
+            if log is not None:
+                log.write(message.encode())
+            else:
+                sys.stderr.write(message)
+            return EXIT_COMMAND_NOT_FOUND, False
+        return _wait(process)
+    finally:
+        if log is not None:
+            log.close()
+
+
+def _wait(process: subprocess.Popen[bytes]) -> tuple[int, bool]:
+    received: list[int] = []
+
+    def forward(signum: int) -> None:
+        if process.poll() is None:
+            try:
+                process.send_signal(signum)
+            except OSError:
+                pass
+
+    def on_signal(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if signum == signal.SIGINT and received.count(signal.SIGINT) == 1:
+            timer = threading.Timer(SIGINT_GRACE_SECONDS, forward, (signum,))
+            timer.daemon = True
+            timer.start()
+        else:
+            forward(signum)
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for handled in (signal.SIGINT, signal.SIGTERM):
+            previous[handled] = signal.signal(handled, on_signal)
+    try:
+        exit_code = process.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return exit_code, bool(received)
+
+
+def _collect_results(request: RunRequest, experiment: Experiment, cwd: str) -> list[str]:
+    """Results from ``--results FILE`` and ``--metric-pattern``; warnings for what failed."""
+    warnings: list[str] = []
+    if request.metric_pattern is not None:
+        pattern = compile_metric_pattern(request.metric_pattern)
+        found: dict[str, Any] = {}
+        for line in store.read_lines(experiment.logfile):
+            for match in pattern.finditer(line):
+                found[match.group("name")] = params.parse_value(match.group("value"))
+        for name, value in found.items():
+            experiment.register_result(name, value)
+    if request.results_file is not None:
+        path = os.path.join(cwd, request.results_file)
+        try:
+            results = store.read_json_object(path)
+        except FileNotFoundError:
+            warnings.append(f"--results {request.results_file}: the command wrote no such file")
+        except MaggotError as error:
+            warnings.append(f"--results {request.results_file}: {error}")
+        else:
+            for name, value in flatten(results).items():
+                experiment.register_result(name, value)
+    return warnings
+
+
+def shell_exit_code(exit_code: int) -> int:
+    """A subprocess exit code as a shell reports it (killed by signal N -> 128 + N)."""
+    return 128 - exit_code if exit_code < 0 else exit_code
