@@ -16,8 +16,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
-from typing import IO, Any, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from maggot import params, store
 from maggot.config import flatten, to_json_value, unflatten
@@ -54,6 +54,8 @@ class RunRequest(NamedTuple):
     info: tuple[tuple[str, Any], ...] = ()
     # reuse this run directory (a requeued or resumed sweep job continues its own run)
     continue_run: str | None = None
+    # environment variables set for the command (a frozen tree's PYTHONPATH)
+    env: tuple[tuple[str, str], ...] = ()
 
 
 class RunOutcome(NamedTuple):
@@ -186,18 +188,34 @@ def start_run(request: RunRequest, config: Mapping[str, Any]) -> Experiment:
     )
 
 
+class Controls(NamedTuple):
+    """How a launcher running many commands in threads follows and stops them."""
+
+    # set when the launcher was interrupted: a command failing after it is interrupted
+    stop: threading.Event
+    # the running commands, to pass a signal on
+    processes: set[subprocess.Popen[bytes]]
+    lock: threading.Lock
+
+
+def new_controls() -> Controls:
+    """Controls for a pool of commands run from threads."""
+    return Controls(threading.Event(), set(), threading.Lock())
+
+
 def run_command(
     request: RunRequest,
     *,
-    output: IO[Any] | None = None,
-    on_start: Any = None,
+    live: bool = True,
+    on_start: Callable[[str], None] | None = None,
+    controls: Controls | None = None,
 ) -> RunOutcome:
     """Record ``request.command`` as a run, run it, and record how it ended.
 
-    ``output=None`` shows the output live and logs it (file descriptors 1
-    and 2 go through the log); otherwise the command writes straight into
-    the run's log and ``output`` is unused. ``on_start(run_dir)`` is called
-    once the run is claimed.
+    ``live`` shows the output on this terminal while logging it (file
+    descriptors 1 and 2 go through the log); otherwise the command writes
+    straight into the run's log. ``on_start(run_dir)`` is called once the run
+    is claimed. ``controls`` let a pool of threads stop their commands.
     """
     config = check_request(request)
     experiment = start_run(request, config)
@@ -209,8 +227,8 @@ def run_command(
     environment[ENV_JOIN] = "1"
     # a pipe (the log) makes Python buffer whole blocks: keep output flowing as printed
     environment.setdefault("PYTHONUNBUFFERED", "1")
+    environment.update(dict(request.env))
     cwd = os.path.abspath(request.cwd or os.getcwd())
-    live = output is None
     from maggot import capture
 
     log_capture = capture.OutputCapture(experiment.logfile, "fd") if live else None
@@ -219,7 +237,11 @@ def run_command(
             log_capture.start()
         try:
             exit_code, interrupted = _run_and_wait(
-                list(request.command), cwd, environment, None if live else experiment.logfile
+                list(request.command),
+                cwd,
+                environment,
+                None if live else experiment.logfile,
+                controls,
             )
         finally:
             if log_capture is not None:
@@ -231,7 +253,11 @@ def run_command(
 
 
 def _run_and_wait(
-    command: list[str], cwd: str, environment: dict[str, str], logfile: str | None
+    command: list[str],
+    cwd: str,
+    environment: dict[str, str],
+    logfile: str | None,
+    controls: Controls | None,
 ) -> tuple[int, bool]:
     """Run the command; SIGINT and SIGTERM reach it and mark the run interrupted."""
     log = open(logfile, "ab") if logfile else None
@@ -245,7 +271,16 @@ def _run_and_wait(
             else:
                 sys.stderr.write(message)
             return EXIT_COMMAND_NOT_FOUND, False
-        return _wait(process)
+        if controls is None:
+            return _wait(process)
+        with controls.lock:
+            controls.processes.add(process)
+        try:
+            exit_code = process.wait()
+        finally:
+            with controls.lock:
+                controls.processes.discard(process)
+        return exit_code, controls.stop.is_set()
     finally:
         if log is not None:
             log.close()

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from maggot import codediff, gitsnap, store
@@ -372,14 +372,26 @@ def create_worktree(plan: ReproducePlan) -> tuple[str, str | None]:
     else:
         path = plan.worktree
     try:
-        _add_worktree(plan.repository.toplevel, path, plan.commit)
-    except GitError as error:
+        build_code_tree(plan.repository.toplevel, plan.snapshot, path)
+    except BaseException:
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    return path, temp_dir
+
+
+def build_code_tree(toplevel: str, snapshot: gitsnap.GitSnapshot, path: str) -> None:
+    """Rebuild a snapshot's code state as a detached worktree of ``toplevel`` at ``path``.
+
+    Removes what it added when any step fails.
+    """
+    try:
+        _add_worktree(toplevel, path, snapshot.commit)
+    except GitError as error:
         raise ReproduceError(str(error)) from None
     try:
-        for submodule in _recorded_submodules(plan.snapshot):
-            source = os.path.join(plan.repository.toplevel, submodule["path"])
+        for submodule in _recorded_submodules(snapshot):
+            source = os.path.join(toplevel, submodule["path"])
             try:
                 _add_worktree(source, os.path.join(path, submodule["path"]), submodule["commit"])
             except GitError as error:
@@ -387,20 +399,51 @@ def create_worktree(plan: ReproducePlan) -> tuple[str, str | None]:
                     f"submodule {submodule['path']}: cannot check out {submodule['commit'][:12]} "
                     f"from {source}: {error}"
                 ) from None
-        gitsnap.apply_snapshot(plan.snapshot, path)
+        gitsnap.apply_snapshot(snapshot, path)
     except BaseException:
-        remove_worktree(plan, path, temp_dir)
+        remove_code_tree(toplevel, snapshot, path)
         raise
-    return path, temp_dir
+
+
+_LOCK_RETRIES = 50
 
 
 def _add_worktree(repository: str, path: str, commit: str) -> None:
     # no hooks: a post-checkout hook must not run (or change anything) for a replay
-    run_git(
-        "-c", "core.hooksPath=" + os.devnull,
-        "worktree", "add", "--detach", "--quiet", path, commit,
-        cwd=repository,
-    )  # fmt: skip
+    with_lock_retries(
+        lambda: run_git(
+            "-c",
+            "core.hooksPath=" + os.devnull,
+            "worktree",
+            "add",
+            "--detach",
+            "--quiet",
+            path,
+            commit,
+            cwd=repository,
+        )  # fmt: skip
+    )
+
+
+def with_lock_retries(operation: Callable[[], bytes]) -> bytes:
+    """Run a git operation again while another process holds a lock it needs.
+
+    Many jobs of a sweep can add or remove worktrees of one repository at
+    once; git refuses instead of waiting when it finds ``index.lock`` or a
+    ref lock taken.
+    """
+    import random
+    import time
+
+    for attempt in range(_LOCK_RETRIES):
+        try:
+            return operation()
+        except GitError as error:
+            if ".lock" not in str(error) or attempt == _LOCK_RETRIES - 1:
+                raise
+            # back off with jitter so the waiting processes do not retry in step
+            time.sleep(0.05 + random.random() * 0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _recorded_submodules(snapshot: gitsnap.GitSnapshot) -> list[dict[str, str]]:
@@ -417,17 +460,20 @@ def _recorded_submodules(snapshot: gitsnap.GitSnapshot) -> list[dict[str, str]]:
 
 def remove_worktree(plan: ReproducePlan, path: str, temp_dir: str | None) -> None:
     """Remove the worktrees made by ``create_worktree``; other worktrees are left alone."""
-    for submodule in reversed(_recorded_submodules(plan.snapshot)):
-        source = os.path.join(plan.repository.toplevel, submodule["path"])
-        target = os.path.join(path, submodule["path"])
-        run_git("worktree", "remove", "--force", "--force", target, cwd=source, check=False)
-    run_git(
-        "worktree", "remove", "--force", "--force", path, cwd=plan.repository.toplevel, check=False
-    )
-    if os.path.exists(path):
-        shutil.rmtree(path, ignore_errors=True)
+    remove_code_tree(plan.repository.toplevel, plan.snapshot, path)
     if temp_dir:
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def remove_code_tree(toplevel: str, snapshot: gitsnap.GitSnapshot, path: str) -> None:
+    """Remove a tree made by ``build_code_tree`` and its submodule worktrees."""
+    for submodule in reversed(_recorded_submodules(snapshot)):
+        source = os.path.join(toplevel, submodule["path"])
+        target = os.path.join(path, submodule["path"])
+        run_git("worktree", "remove", "--force", "--force", target, cwd=source, check=False)
+    run_git("worktree", "remove", "--force", "--force", path, cwd=toplevel, check=False)
+    if os.path.exists(path):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class Replay(NamedTuple):

@@ -14,6 +14,7 @@ from maggot.cli.reproduce import reproduce_command
 from maggot.cli.run import run_command
 from maggot.cli.show import show, show_command, show_config
 from maggot.cli.summarize import summarize_command
+from maggot.cli.sweep import sweep_group
 
 __all__ = ["main", "reports_errors", "use_color"]
 
@@ -52,5 +53,6 @@ for command in (
     diff,
     reproduce_command,
     run_command,
+    sweep_group,
 ):
     main.add_command(command)

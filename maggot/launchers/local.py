@@ -1,0 +1,95 @@
+"""The local launcher: a pool of ``-j`` jobs on this machine."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import signal
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from maggot import launch, sweep
+
+# how often a waiting sweep redraws its progress
+PROGRESS_INTERVAL_SECONDS = 0.5
+
+
+class PoolOutcome(NamedTuple):
+    """What the pool did."""
+
+    finished: list[int]
+    interrupted: bool
+
+
+def run_local(
+    record: sweep.SweepRecord,
+    indices: Sequence[int],
+    parallel: int,
+    on_progress: Callable[[int | None], None],
+) -> PoolOutcome:
+    """Run the jobs ``indices`` of a sweep, ``parallel`` at a time, in this process's threads.
+
+    Each job is a ``maggot run`` of its command (recorded the same way, run as
+    a child process). ``on_progress(index)`` is called when a job finishes and
+    ``on_progress(None)`` periodically. Ctrl-C stops launching, passes the
+    interrupt on to running commands and waits for them to record their status.
+    """
+    controls = launch.new_controls()
+    finished: list[int] = []
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel))
+    futures = {
+        executor.submit(_run_unless_stopped, record.sweep_dir, index, controls): index
+        for index in indices
+    }
+    pending = set(futures)
+    interrupted = False
+    try:
+        while pending:
+            done, pending = concurrent.futures.wait(
+                pending, timeout=PROGRESS_INTERVAL_SECONDS, return_when="FIRST_COMPLETED"
+            )
+            for future in done:
+                future.result()
+                finished.append(futures[future])
+                on_progress(futures[future])
+            if not done:
+                on_progress(None)
+    except KeyboardInterrupt:
+        interrupted = True
+        _stop(controls, pending)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    return PoolOutcome(finished, interrupted)
+
+
+def _run_unless_stopped(sweep_dir: str, index: int, controls: launch.Controls) -> int | None:
+    if controls.stop.is_set():
+        return None  # interrupted before it started: it stays pending for --resume
+    return sweep.run_job(sweep_dir, index, controls)
+
+
+def _stop(controls: launch.Controls, pending: set[concurrent.futures.Future[int | None]]) -> None:
+    """Stop launching; interrupt running commands that the terminal's Ctrl-C did not reach."""
+    controls.stop.set()
+    for future in pending:
+        future.cancel()
+    running = {future for future in pending if not future.cancelled()}
+    _, still_running = concurrent.futures.wait(running, timeout=launch.SIGINT_GRACE_SECONDS)
+    if still_running:
+        _signal_all(controls, signal.SIGINT)
+    try:
+        concurrent.futures.wait(still_running)
+    except KeyboardInterrupt:
+        # a second Ctrl-C: stop the commands now
+        _signal_all(controls, signal.SIGTERM)
+        concurrent.futures.wait(still_running)
+
+
+def _signal_all(controls: launch.Controls, signum: int) -> None:
+    with controls.lock:
+        processes = list(controls.processes)
+    for process in processes:
+        if process.poll() is None:
+            try:
+                process.send_signal(signum)
+            except OSError:
+                pass
