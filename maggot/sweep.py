@@ -148,9 +148,9 @@ def _parse_range(key: str, spec: str) -> tuple[Any, ...]:
     else:
         raw = [start + (stop - start) * fraction for fraction in fractions]
     values: list[Any] = [float(f"{value:.12g}") for value in raw]
-    if scale == "lin" and isinstance(start, int) and isinstance(stop, int):
-        if all(value.is_integer() for value in values):
-            values = [int(value) for value in values]
+    integers = scale == "lin" and isinstance(start, int) and isinstance(stop, int)
+    if integers and all(value.is_integer() for value in values):
+        values = [int(value) for value in values]
     return tuple(values)
 
 
@@ -445,7 +445,7 @@ def _read_job_file(sweep_dir: str, index: int) -> dict[str, Any] | None:
 
 
 def write_job_file(sweep_dir: str, index: int, **fields: Any) -> None:
-    """Update one job's file (only that job, or the launcher for a job that never ran, writes it)."""
+    """Update one job's file (written by the job, or by the launcher for a job that never ran)."""
     data = _read_job_file(sweep_dir, index) or {"index": index}
     data.update(fields)
     store.write_json_atomic(_job_file(sweep_dir, index), data)

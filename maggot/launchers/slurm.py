@@ -124,7 +124,7 @@ def submitted_arrays(record: sweep.SweepRecord) -> list[str]:
 
 
 def queued_tasks(arrays: Sequence[str]) -> set[str] | None:
-    """Tasks of these arrays that Slurm still lists (``123_4``, ``123_[5-7]``); None without squeue."""
+    """Tasks of these arrays Slurm still lists (``123_4``, ``123_[5-7]``); None without squeue."""
     if not arrays or shutil.which("squeue") is None:
         return None
     completed = subprocess.run(
