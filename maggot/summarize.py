@@ -101,6 +101,7 @@ def summarize(
     conditions: Sequence[Condition] = (),
     sort_key: str | None = None,
     ascending: bool = False,
+    run_dirs: Sequence[str] | None = None,
 ) -> Summary:
     """Collect the runs under ``root`` (at most ``max_depth`` levels down) into rows.
 
@@ -110,14 +111,16 @@ def summarize(
     always means the config value). Conditions are ANDed. Sorting is
     descending unless ``ascending``; runs without the key go last. Raises
     NotARunError for a missing ``root`` and SummarizeError for a filter or
-    sort key no run has.
+    sort key no run has. ``run_dirs`` lists these runs instead of those under ``root``
+    (a sweep's).
     """
     if not os.path.isdir(root):
         raise NotARunError(f"{root}: no such directory")
     warnings: list[str] = []
     records: list[store.RunRecord] = []
     with _gc_paused():
-        for run_dir in store.find_run_dirs(root, max_depth):
+        found = store.find_run_dirs(root, max_depth) if run_dirs is None else run_dirs
+        for run_dir in found:
             try:
                 record = store.load_run(run_dir, with_config=with_params)
             except NotARunError as error:  # removed while we were listing

@@ -295,7 +295,7 @@ def create_sweep(spec: SweepSpec) -> SweepRecord:
         code_dir = os.path.join(sweep_dir, CODE_DIR)
         snapshot = gitsnap.GitSnapshot(run_dir=sweep_dir, head=head)
         reproduce.build_code_tree(toplevel, snapshot, code_dir)
-        job_cwd = os.path.join(code_dir, head.get("cwd") or "")
+        job_cwd = os.path.normpath(os.path.join(code_dir, head.get("cwd") or ""))
         os.makedirs(job_cwd, exist_ok=True)
         env = _frozen_environment(spec.command, toplevel, code_dir, sweep_dir)
         notes.extend(

@@ -41,6 +41,10 @@ def _parse_filters(
     help=f"Look this many folder levels below DIR for runs [default: {summaries.DEFAULT_DEPTH}].",
 )  # fmt: skip
 @click.option("--recursive", is_flag=True, help="Look at any depth below DIR.")
+@click.option(
+    "--sweep", "sweep_id", metavar="ID",
+    help="Only the runs of sweep ID (DIR is the experiments directory holding it).",
+)  # fmt: skip
 def summarize_command(
     directory: str,
     sort_key: str | None,
@@ -50,6 +54,7 @@ def summarize_command(
     conditions: list[summaries.Condition],
     depth: int | None,
     recursive: bool,
+    sweep_id: str | None,
 ) -> None:
     """List the runs under DIR with their status and metrics.
 
@@ -67,6 +72,12 @@ def summarize_command(
     if depth is not None and recursive:
         raise click.UsageError("--depth and --recursive cannot be used together")
     max_depth = None if recursive else (summaries.DEFAULT_DEPTH if depth is None else depth)
+    run_dirs = None
+    if sweep_id is not None:
+        from maggot import sweep
+
+        record = sweep.load_sweep(sweep.find_sweep(sweep_id, directory))
+        run_dirs = [state.run_dir for state in sweep.job_states(record) if state.run_dir]
     result = summaries.summarize(
         directory,
         max_depth=max_depth,
@@ -74,6 +85,7 @@ def summarize_command(
         conditions=conditions,
         sort_key=sort_key,
         ascending=ascending,
+        run_dirs=run_dirs,
     )
     for message in result.warnings:
         warn(message)

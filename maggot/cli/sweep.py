@@ -70,7 +70,7 @@ class Progress:
                 self.reported.add(state.job)
                 click.echo(
                     f"[{len(self.reported)}/{self.total}] job {state.job} {state.state}"
-                    + (f": {state.run_dir}" if state.run_dir else "")
+                    + (f": {_shown(state.run_dir)}" if state.run_dir else "")
                     + (f" ({state.detail})" if state.detail else ""),
                     err=True,
                 )
@@ -98,6 +98,16 @@ class Progress:
         if self._drawn:
             click.echo("", err=True)
             self._drawn = False
+
+
+def _shown(run_dir: str | None) -> str:
+    """A run's path as the user can type it: relative when it is below here."""
+    import os
+
+    if not run_dir:
+        return ""
+    relative = os.path.relpath(run_dir)
+    return run_dir if relative.startswith(os.pardir) else relative
 
 
 def _final_states() -> tuple[str, ...]:
@@ -356,7 +366,7 @@ def _finish(record: SweepRecord, indices: list[int], interrupted: bool) -> None:
     bad = [state for state in states if state.state not in ("completed",)]
     for state in bad:
         click.echo(
-            f"  job {state.job} {paint(state.state, 'red')}: {state.run_dir or '(no run)'}"
+            f"  job {state.job} {paint(state.state, 'red')}: {_shown(state.run_dir) or '(no run)'}"
             + (f" ({state.detail})" if state.detail else ""),
         )
     if bad:
@@ -416,7 +426,7 @@ def sweep_status(sweep_id: str | None, experiments_dir: str, output_format: str)
         [
             state.job,
             paint(state.state, _STATE_COLORS.get(state.state)),
-            state.run_dir or "",
+            _shown(state.run_dir),
             " ".join(f"{key}={value}" for key, value in state.values.items()),
             state.detail,
         ]
