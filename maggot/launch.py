@@ -155,6 +155,17 @@ def recorded_argv(request: RunRequest) -> list[str]:
     return [*argv, "--", *request.command]
 
 
+def launch_options(request: RunRequest) -> dict[str, Any]:
+    """The ``maggot run`` options of a request, as run.json records them (for rerun)."""
+    return {
+        "config_file": request.config_file,
+        "extra_params": [[key, value] for key, value in request.extra_params],
+        "name_template": request.name_template,
+        "results_file": request.results_file,
+        "metric_pattern": request.metric_pattern,
+    }
+
+
 def start_run(request: RunRequest, config: Mapping[str, Any]) -> Experiment:
     """Claim and record the run (the Experiment's own recording)."""
     cwd = os.path.abspath(request.cwd or os.getcwd())
@@ -166,6 +177,7 @@ def start_run(request: RunRequest, config: Mapping[str, Any]) -> Experiment:
         # output is logged at the descriptor level, children included
         info={
             "launched_command": list(request.command),
+            "launch_options": launch_options(request),
             "capture_output": "fd",
             **dict(request.info),
         },

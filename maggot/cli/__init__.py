@@ -11,6 +11,7 @@ import maggot
 from maggot.cli.base import MaggotGroup, reports_errors, use_color
 from maggot.cli.diff import config_diff, diff
 from maggot.cli.reproduce import reproduce_command
+from maggot.cli.rerun import rerun_command
 from maggot.cli.run import run_command
 from maggot.cli.show import show, show_command, show_config
 from maggot.cli.summarize import summarize_command
@@ -52,6 +53,7 @@ for command in (
     config_diff,
     diff,
     reproduce_command,
+    rerun_command,
     run_command,
     sweep_group,
 ):
