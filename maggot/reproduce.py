@@ -406,6 +406,9 @@ def build_code_tree(toplevel: str, snapshot: gitsnap.GitSnapshot, path: str) -> 
 
 
 _LOCK_RETRIES = 50
+# git's messages when another process holds a lock, or is halfway through adding a
+# worktree whose admin files (.git/worktrees/NAME/commondir ...) this one reads
+_RETRYABLE_GIT_ERRORS = (".lock", "/worktrees/")
 
 
 def _add_worktree(repository: str, path: str, commit: str) -> None:
@@ -428,9 +431,9 @@ def _add_worktree(repository: str, path: str, commit: str) -> None:
 def with_lock_retries(operation: Callable[[], bytes]) -> bytes:
     """Run a git operation again while another process holds a lock it needs.
 
-    Many jobs of a sweep can add or remove worktrees of one repository at
-    once; git refuses instead of waiting when it finds ``index.lock`` or a
-    ref lock taken.
+    Many jobs can add or remove worktrees of one repository at once; git
+    refuses instead of waiting when it finds ``index.lock`` or a ref lock
+    taken, or reads another worktree's admin files while they are written.
     """
     import random
     import time
@@ -439,7 +442,8 @@ def with_lock_retries(operation: Callable[[], bytes]) -> bytes:
         try:
             return operation()
         except GitError as error:
-            if ".lock" not in str(error) or attempt == _LOCK_RETRIES - 1:
+            retryable = any(text in str(error) for text in _RETRYABLE_GIT_ERRORS)
+            if not retryable or attempt == _LOCK_RETRIES - 1:
                 raise
             # back off with jitter so the waiting processes do not retry in step
             time.sleep(0.05 + random.random() * 0.1 * (attempt + 1))

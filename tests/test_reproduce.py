@@ -577,3 +577,49 @@ def test_key_equals_path_arguments_are_mapped_and_announced(repo):
     assert "conf.txt points into your checkout" in planned.stderr
     result = run_maggot("reproduce", str(run_dir), "--yes", cwd=repo)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_concurrent_worktree_adds_on_one_repository_all_succeed(repo, tmp_path):
+    import threading
+
+    commit = git(repo, "rev-parse", "HEAD").strip()
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def add(number: int) -> None:
+        barrier.wait()
+        try:
+            reproduce._add_worktree(str(repo), str(tmp_path / f"tree{number}"), commit)
+        except BaseException as error:  # collected for the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=add, args=(number,)) for number in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all((tmp_path / f"tree{number}" / "README.md").exists() for number in range(6))
+
+
+def test_lock_errors_are_retried_and_others_are_not():
+    from maggot.errors import GitError
+
+    attempts: list[int] = []
+
+    def flaky() -> bytes:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise GitError(
+                "git worktree failed: Unable to create '/r/.git/index.lock': File exists"
+            )
+        return b"ok"
+
+    assert reproduce.with_lock_retries(flaky) == b"ok"
+    assert len(attempts) == 3
+
+    def broken() -> bytes:
+        raise GitError("git worktree failed: invalid reference")
+
+    with pytest.raises(GitError, match="invalid reference"):
+        reproduce.with_lock_retries(broken)

@@ -57,6 +57,14 @@ def paint(text: str, color: str | None = None, bold: bool = False) -> str:
     return click.style(text, fg=color, bold=bold or None) if use_color() else text
 
 
+def confirm_or_refuse(what: str) -> None:
+    """Ask before running ``what``; without a terminal, refuse (the caller's --yes skips this)."""
+    if not sys.stdin.isatty():
+        raise CommandError(f"refusing to run {what} without --yes: stdin is not a terminal")
+    if not click.confirm("Run it?", default=False):
+        raise CommandError("not run")
+
+
 def warn(message: str) -> None:
     """One ``maggot: warning: ...`` line on stderr."""
     click.echo(f"maggot: warning: {message}", err=True)

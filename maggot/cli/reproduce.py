@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from maggot import showrun
-from maggot.cli.base import CommandError, MaggotCommand, paint, warn
+from maggot.cli.base import MaggotCommand, confirm_or_refuse, paint, warn
 
 if TYPE_CHECKING:
     from maggot.reproduce import ReplayOutcome, ReproducePlan
@@ -147,10 +146,7 @@ def reproduce_command(
     if dry_run:
         return
     if not yes:
-        if not sys.stdin.isatty():
-            raise CommandError("refusing to run the replay without --yes: stdin is not a terminal")
-        if not click.confirm("Run it?", default=False):
-            raise CommandError("not run")
+        confirm_or_refuse("the replay")
     path, temp_dir = reproducing.create_worktree(plan)
     try:
         plan = reproducing.claim_replay_dir(plan)

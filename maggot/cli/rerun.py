@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shlex
-import sys
 
 import click
 
 from maggot import showrun
-from maggot.cli.base import CommandError, MaggotCommand, paint, warn
+from maggot.cli.base import MaggotCommand, confirm_or_refuse, paint, warn
 
 
 @click.command("rerun", cls=MaggotCommand)
@@ -62,10 +61,7 @@ def rerun_command(run: str, settings: tuple[str, ...], code: str, yes: bool, dry
     if dry_run:
         return
     if not yes:
-        if not sys.stdin.isatty():
-            raise CommandError("refusing to rerun without --yes: stdin is not a terminal")
-        if not click.confirm("Run it?", default=False):
-            raise CommandError("not run")
+        confirm_or_refuse("the rerun")
 
     def announce(new_run: str) -> None:
         click.echo(f"maggot: recording {new_run}", err=True)

@@ -26,6 +26,21 @@ def parse_assignments(
     return tuple(pairs)
 
 
+# options maggot run and maggot sweep share, defined once
+name_option = click.option(
+    "--name", "name_template", metavar="TEMPLATE",
+    help="Run name with {key} placeholders, e.g. 'lr{lr}-e{epochs}' (default: from the values).",
+)  # fmt: skip
+results_option = click.option(
+    "--results", "results_file", metavar="FILE",
+    help="A JSON file the command writes; its values become the run's results.",
+)  # fmt: skip
+metric_pattern_option = click.option(
+    "--metric-pattern", metavar="REGEX",
+    help="Pick results out of output lines: named groups 'name' and 'value'.",
+)  # fmt: skip
+
+
 @click.command(
     "run",
     cls=MaggotCommand,
@@ -39,10 +54,7 @@ def parse_assignments(
     "--param", "extra_params", multiple=True, metavar="KEY=VALUE", callback=parse_assignments,
     help="Add KEY=VALUE to the config (repeatable).",
 )  # fmt: skip
-@click.option(
-    "--name", "name_template", metavar="TEMPLATE",
-    help="Run name with {key} placeholders, e.g. 'lr{lr}-e{epochs}' (default: from the values).",
-)  # fmt: skip
+@name_option
 @click.option(
     "--experiments-dir", default="experiments", show_default=True, metavar="DIR",
     help="Where run directories are created.",
@@ -51,14 +63,8 @@ def parse_assignments(
     "--if-exists", type=click.Choice(IF_EXISTS_CHOICES), default="prompt", show_default=True,
     help="When the run directory exists (prompt asks on a terminal, else exits).",
 )  # fmt: skip
-@click.option(
-    "--results", "results_file", metavar="FILE",
-    help="A JSON file the command writes; its values become the run's results.",
-)  # fmt: skip
-@click.option(
-    "--metric-pattern", metavar="REGEX",
-    help="Pick results out of output lines: named groups 'name' and 'value'.",
-)  # fmt: skip
+@results_option
+@metric_pattern_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run_command(
     config_file: str | None,

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from maggot.cli.base import CommandError, MaggotCommand, MaggotGroup, paint, warn
-from maggot.cli.run import IF_EXISTS_CHOICES, parse_assignments
+from maggot.cli.run import (
+    IF_EXISTS_CHOICES,
+    metric_pattern_option,
+    name_option,
+    parse_assignments,
+    results_option,
+)
 
 if TYPE_CHECKING:
     from maggot.sweep import JobState, SweepRecord
@@ -155,9 +161,7 @@ def _stderr_is_terminal() -> bool:
 @click.option(
     "--resume", "resume_id", metavar="ID", help="Launch the jobs of sweep ID that did not complete."
 )
-@click.option(
-    "--name", "name_template", metavar="TEMPLATE", help="Run names, e.g. 'lr{lr}-e{epochs}'."
-)
+@name_option
 @click.option(
     "--experiments-dir", default="experiments", show_default=True, metavar="DIR",
     help="Where runs (and the sweep's record, in DIR/.sweeps) are created.",
@@ -166,8 +170,8 @@ def _stderr_is_terminal() -> bool:
     "--if-exists", type=click.Choice(IF_EXISTS_CHOICES), default="increment", show_default=True,
     help="When a job's run directory exists.",
 )  # fmt: skip
-@click.option("--results", "results_file", metavar="FILE", help="As for maggot run.")
-@click.option("--metric-pattern", metavar="REGEX", help="As for maggot run.")
+@results_option
+@metric_pattern_option
 @click.option(
     "--slurm-parallelism", type=click.IntRange(min=1), metavar="N",
     help="Slurm: array tasks running at once.",
