@@ -92,6 +92,8 @@ class Experiment:
         self._launch = launch
         self._exit_code: int | None = None
         self._interrupted = False
+        # run.json already says "running" for a run created (or continued) just now
+        self._just_recorded = False
 
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
@@ -116,8 +118,10 @@ class Experiment:
                 self._join(config_data)
             elif os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
                 self._record_continuation()
+                self._just_recorded = True
             else:
                 self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
+                self._just_recorded = True
             atexit.register(self._finish_at_exit)
 
         os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
@@ -205,7 +209,9 @@ class Experiment:
         self._finished = False
         if self._joined:
             return self  # the launcher that created the run logs it and records its status
-        self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
+        if not self._just_recorded:
+            self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
+        self._just_recorded = False
         self._capture = capture.OutputCapture(self._logfile, self._capture_mode)
         self._capture.start()
         return self

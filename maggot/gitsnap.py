@@ -159,12 +159,21 @@ def copy_snapshot(source_run_dir: str, run_dir: str, script: str | None) -> dict
     target = store.git_path(run_dir)
     if os.path.isdir(target):
         shutil.rmtree(target)
-    shutil.copytree(source, target, symlinks=True)
+    # hard links: snapshot files are never changed in place (writes replace them),
+    # and a sweep copies its snapshot into every job's run
+    shutil.copytree(source, target, symlinks=True, copy_function=_link_or_copy)
     head = store.read_json_object(store.git_path(run_dir, store.HEAD_FILE))
     if head.get("snapshot"):
         head["script"] = script
         store.write_json_atomic(store.git_path(run_dir, store.HEAD_FILE), head)
     return head
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:  # another file system, or links not supported
+        _copy_file(source, destination)
 
 
 def relative_script(script: str, cwd: str) -> str | None:

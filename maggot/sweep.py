@@ -474,24 +474,32 @@ def job_request(record: SweepRecord, index: int) -> launch.RunRequest:
     )
 
 
-def run_job(sweep_dir: str, index: int, controls: launch.Controls | None = None) -> int:
+def run_job(
+    sweep_dir: str,
+    index: int,
+    controls: launch.Controls | None = None,
+    record: SweepRecord | None = None,
+) -> int:
     """Run job ``index`` of a sweep and record it; what every launcher calls on its host.
 
     Returns the command's exit code (1 when the job could not start).
     """
-    record = load_sweep(sweep_dir)
+    record = record or load_sweep(sweep_dir)
     where = {"hostname": socket.gethostname(), "pid": os.getpid(), **_scheduler_ids()}
-    write_job_file(sweep_dir, index, started_at=_now(), error=None, exit_code=None, **where)
+    started = {"started_at": _now(), "error": None, "exit_code": None, "ended_at": None}
 
     def claimed(run_dir: str) -> None:
-        write_job_file(sweep_dir, index, run_dir=os.path.abspath(run_dir))
+        write_job_file(sweep_dir, index, run_dir=os.path.abspath(run_dir), **started, **where)
 
     try:
         outcome = launch.run_command(
             job_request(record, index), live=False, on_start=claimed, controls=controls
         )
     except (MaggotError, OSError, SystemExit) as error:
-        write_job_file(sweep_dir, index, error=str(error) or type(error).__name__, ended_at=_now())
+        message = str(error) or type(error).__name__
+        write_job_file(
+            sweep_dir, index, **{**started, **where, "error": message, "ended_at": _now()}
+        )
         return 1
     write_job_file(sweep_dir, index, exit_code=outcome.exit_code, ended_at=_now())
     return outcome.exit_code

@@ -59,17 +59,22 @@ def sweep_group() -> None:
 class Progress:
     """Counts and ETA: one redrawn line on a terminal, a plain line per finished job otherwise."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, parallel: int | None = None) -> None:
         self.total = total
         self.started = time.monotonic()
         self.terminal = _stderr_is_terminal()
         self.reported: set[int] = set()
+        self.known: dict[int, JobState] = {}
+        # a local pool knows how many jobs run: min(-j, jobs left)
+        self.parallel = parallel
         self._drawn = False
 
     def update(self, states: Sequence[JobState]) -> None:
-        finished = [state for state in states if state.state in _final_states()]
+        """Take in the latest states of some jobs and show them."""
+        self.known.update((state.job, state) for state in states)
+        finished = [state for state in self.known.values() if state.state in _final_states()]
         if self.terminal:
-            self._draw(states, len(finished))
+            self._draw(list(self.known.values()), len(finished))
             return
         for state in finished:
             if state.job not in self.reported:
@@ -85,6 +90,8 @@ class Progress:
         from maggot.sweep import counts
 
         totals = counts(states)
+        if self.parallel is not None:
+            totals["running"] = min(self.parallel, self.total - finished)
         width = 24
         filled = width * finished // max(self.total, 1)
         elapsed = time.monotonic() - self.started
@@ -324,10 +331,11 @@ def _launch_local(record: SweepRecord, indices: list[int], parallel: int) -> Non
     from maggot import sweep
     from maggot.launchers import local
 
-    progress = Progress(len(indices))
+    progress = Progress(len(indices), parallel)
 
     def on_progress(index: int | None) -> None:
-        progress.update(sweep.job_states(record, indices))
+        # only the job that just finished is read again: the others did not change
+        progress.update(sweep.job_states(record, [] if index is None else [index]))
 
     outcome = local.run_local(record, indices, parallel, on_progress)
     progress.close()

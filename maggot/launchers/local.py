@@ -37,8 +37,7 @@ def run_local(
     finished: list[int] = []
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel))
     futures = {
-        executor.submit(_run_unless_stopped, record.sweep_dir, index, controls): index
-        for index in indices
+        executor.submit(_run_unless_stopped, record, index, controls): index for index in indices
     }
     pending = set(futures)
     interrupted = False
@@ -61,10 +60,12 @@ def run_local(
     return PoolOutcome(finished, interrupted)
 
 
-def _run_unless_stopped(sweep_dir: str, index: int, controls: launch.Controls) -> int | None:
+def _run_unless_stopped(
+    record: sweep.SweepRecord, index: int, controls: launch.Controls
+) -> int | None:
     if controls.stop.is_set():
         return None  # interrupted before it started: it stays pending for --resume
-    return sweep.run_job(sweep_dir, index, controls)
+    return sweep.run_job(record.sweep_dir, index, controls, record)
 
 
 def _stop(controls: launch.Controls, pending: set[concurrent.futures.Future[int | None]]) -> None:

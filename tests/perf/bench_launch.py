@@ -63,20 +63,11 @@ def main() -> int:
             )  # fmt: skip
 
         run_cases = [
-            Case("bare script", lambda _: in_repo(python, "bare.py", "--seed", str(next(seeds)))),
-            Case(
-                "maggot run -- python script",
-                lambda _: in_repo(
-                    *python_command("-m", "maggot", "run", "--if-exists", "increment", "--"),
-                    python,
-                    "bare.py",
-                    "--seed",
-                    str(next(seeds)),
-                ),  # fmt: skip
-            ),
+            Case("bare script", lambda _: in_repo(python, "bare.py", str(next(seeds)))),
+            Case("maggot run -- python script", lambda _: maggot_run(next(seeds))),
             Case(
                 "Experiment API script",
-                lambda _: in_repo(python, "api.py", "--seed", str(next(seeds))),
+                lambda _: in_repo(python, "with_maggot.py", str(next(seeds))),
             ),
         ]
         print(f"== run overhead (n={args.repeat}) ==")
