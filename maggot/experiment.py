@@ -340,7 +340,9 @@ class Experiment:
             info = {}
         earlier = info.get("continued")
         continued: list[Any] = earlier if isinstance(earlier, list) else []
-        continued.append({"at": self._started_at, "command_argv": capture.process_argv()})
+        launched = self._launch.command_argv if self._launch else ()
+        argv = list(launched) if launched else capture.process_argv()
+        continued.append({"at": self._started_at, "command_argv": argv})
         info.update(continued=continued, status=store.STATUS_RUNNING, ended_at=None, exit=None)
         store.write_json_atomic(path, info)
 

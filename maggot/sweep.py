@@ -561,6 +561,10 @@ def _job_state(
         return JobState(index, values, STATE_LOST, run_dir, str(error))
     if status == store.STATUS_RUNNING and is_alive(data) is False:
         return JobState(index, values, STATE_LOST, run_dir, "its process ended without a status")
+    requeueable = (store.STATUS_INTERRUPTED, store.STATUS_FAILED)
+    if status in requeueable and data.get("slurm_job_id") and is_alive(data):
+        # preempted or requeued: Slurm runs it again, and it continues this run
+        return JobState(index, values, store.STATUS_RUNNING, run_dir, "requeued")
     detail = ""
     if status == store.STATUS_FAILED and data.get("exit_code") is not None:
         detail = f"exit code {data['exit_code']}"

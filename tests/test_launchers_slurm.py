@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,65 @@ def test_detach_returns_after_submitting_and_status_follows_up(project):
     assert [state.state for state in states] == ["completed"] * 4
     runs = [state.run_dir for state in states if state.run_dir]
     assert sorted(store.find_run_dirs(project / "experiments")) == sorted(runs)
+
+
+REQUEUED = textwrap.dedent(
+    """
+    import argparse, os, signal
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--x", type=int)
+    parser.add_argument("--ready")
+    args = parser.parse_args()
+    print(f"attempt {os.environ.get('SLURM_RESTART_COUNT', '0')}", flush=True)
+    if os.environ.get("SLURM_RESTART_COUNT", "0") == "0":
+        with open(args.ready, "w") as fifo:
+            fifo.write("ready\\n")
+        signal.pause()
+    print(f"score={args.x}")
+    """
+)
+
+
+def wait_for_job_state(job_id: str, wanted: str) -> None:
+    """Poll squeue (the scheduler's own state; nothing here can signal it) for a job state."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = subprocess.run(
+            ["squeue", "-h", "-j", job_id, "-o", "%t"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        if state == wanted:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} never reached state {wanted}")
+
+
+def test_a_requeued_job_continues_its_own_run(project, tmp_path):
+    (project / "requeued.py").write_text(REQUEUED)
+    commit_all(project, "requeued")
+    ready = tmp_path / "ready"
+    os.mkfifo(ready)
+    result = run_maggot(
+        "sweep", "--launcher", "slurm", "--detach", "--name", "rq{x}", "-p", "x=7",
+        "--metric-pattern", PATTERN, "--",
+        sys.executable, "requeued.py", "--x", "{x}", "--ready", str(ready), cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with open(ready) as fifo:
+        assert fifo.read() == "ready\n"
+    record = load(project)
+    job_file = json.loads(Path(record.sweep_dir, "jobs", "0.json").read_text())
+    slurm_id = job_file["slurm_job_id"]
+    subprocess.run(["scontrol", "requeue", slurm_id], check=True)
+    # Slurm holds a requeued job for two minutes once it is pending again: start it now
+    wait_for_job_state(slurm_id, "PD")
+    subprocess.run(["scontrol", "update", f"jobid={slurm_id}", "starttime=now"], check=True)
+    from maggot.launchers import slurm
+
+    (state,) = slurm.wait(record, [0], lambda states: None)
+    assert state.state == "completed"
+    assert store.find_run_dirs(project / "experiments") == [str(project / "experiments" / "rq7")]
+    info = json.loads((project / "experiments" / "rq7" / ".maggot" / "run.json").read_text())
+    assert len(info["continued"]) == 1
+    assert json.loads((project / "experiments/rq7/.maggot/results.json").read_text()) == {
+        "score": 7
+    }
