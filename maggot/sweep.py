@@ -323,6 +323,28 @@ def create_sweep(spec: SweepSpec) -> SweepRecord:
     return record
 
 
+def ensure_code_tree(record: SweepRecord) -> bool:
+    """Rebuild the frozen tree from the sweep's snapshot if it was removed; True if rebuilt."""
+    if record.code_dir is None or os.path.isdir(record.code_dir):
+        return False
+    from maggot import reproduce
+
+    snapshot = gitsnap.load_snapshot(record.sweep_dir)
+    reproduce.build_code_tree(str(snapshot.head["repo_root"]), snapshot, record.code_dir)
+    os.makedirs(record.job_cwd, exist_ok=True)
+    return True
+
+
+def remove_code_tree(record: SweepRecord) -> None:
+    """Remove the frozen tree (its git worktree); the snapshot stays, so it can be rebuilt."""
+    if record.code_dir is None or not os.path.isdir(record.code_dir):
+        return
+    from maggot import reproduce
+
+    snapshot = gitsnap.load_snapshot(record.sweep_dir)
+    reproduce.remove_code_tree(str(snapshot.head["repo_root"]), snapshot, record.code_dir)
+
+
 def _frozen_environment(
     command: Sequence[str], toplevel: str, code_dir: str, sweep_dir: str
 ) -> dict[str, str]:

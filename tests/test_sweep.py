@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from gitrepo import commit_all, run_maggot
+from gitrepo import commit_all, git, run_maggot
 
 from maggot import store, sweep
 from maggot.cli import main
@@ -102,6 +102,10 @@ def test_sweep_runs_every_combination_from_the_state_at_sweep_start(project):
     # the sweep ran from a tree of its own: the checkout is untouched
     assert (project / "train.py").read_text() == TRAIN.replace('"committed"', '"edited"')
     assert record.job_cwd == os.path.join(record.sweep_dir, "code")
+    # every job completed: the frozen tree is removed, the snapshot kept
+    assert not os.path.exists(record.job_cwd)
+    assert (Path(record.sweep_dir) / ".maggot" / "git" / "head.json").exists()
+    assert git(project, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
 def test_edits_made_while_jobs_wait_never_leak_in(project, tmp_path):
@@ -140,11 +144,15 @@ def test_a_failing_job_never_stops_the_others_and_resume_relaunches_it(project, 
     assert result.stdout.count("failed") >= 3
     (flag.parent / "flag2").write_text("")
     record = load(project)
+    # failed jobs keep the frozen tree for --resume; removed by hand, it is rebuilt
+    assert os.path.isdir(record.code_dir)
+    sweep.remove_code_tree(record)
     status = run_maggot("sweep", "status", record.sweep_id, cwd=project)
     assert status.returncode == 0
     assert "3 failed" in status.stdout
     resumed = run_maggot("sweep", "--resume", record.sweep_id, cwd=project)
     assert resumed.returncode == 0, resumed.stderr
+    assert f"rebuilt {record.code_dir}" in resumed.stderr
     assert states(project) == ["completed"] * 3
     # a resumed job continues its own run: no new run directories
     assert len(store.find_run_dirs(project / "experiments")) == 3

@@ -262,9 +262,8 @@ def sweep_launch(
             indices = sweep.unfinished(sweep.job_states(record, is_alive=_liveness(record)))
             if not indices:
                 click.echo(f"sweep {record.sweep_id}: every job completed or is running")
+                _remove_tree_when_done(record)
                 return
-            if record.code_dir is not None and not _exists(record.code_dir):
-                raise CommandError(f"{record.code_dir}: the sweep's frozen code tree is gone")
         else:
             spec = sweep.plan_sweep(
                 command,
@@ -301,16 +300,21 @@ def sweep_launch(
         return
     else:
         click.echo(f"sweep {record.sweep_id}: resuming {len(indices)} jobs", err=True)
+        if sweep.ensure_code_tree(record):
+            click.echo(f"sweep {record.sweep_id}: rebuilt {record.code_dir}", err=True)
     if launcher == "slurm":
         _launch_slurm(record, indices, slurm_options, detach)
     else:
         _launch_local(record, indices, parallel)
 
 
-def _exists(path: str) -> bool:
-    import os
+def _remove_tree_when_done(record: SweepRecord) -> None:
+    """Once every job completed, the frozen tree is not needed (--resume rebuilds it)."""
+    from maggot import sweep
 
-    return os.path.isdir(path)
+    states = sweep.job_states(record, is_alive=_liveness(record))
+    if all(state.state == "completed" for state in states):
+        sweep.remove_code_tree(record)
 
 
 def _print_dry_run(spec: Any) -> None:
@@ -383,6 +387,8 @@ def _finish(record: SweepRecord, indices: list[int], interrupted: bool) -> None:
         )
     if bad:
         click.echo(f"resume with: maggot sweep --resume {record.sweep_id}")
+    else:
+        _remove_tree_when_done(record)
     if interrupted:
         click.echo("maggot: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
