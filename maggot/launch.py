@@ -190,14 +190,24 @@ def start_run(request: RunRequest, config: Mapping[str, Any]) -> Experiment:
         experiments_dir = request.experiments_dir
         name = run_name(request.name_template, config) if request.name_template else None
         if_exists = request.if_exists
-    return Experiment(
-        config=unflatten(dict(config)),
-        experiments_dir=experiments_dir,
-        experiment_name=name,
-        if_exists_mode=if_exists,
-        capture_output="none",
-        launch=launch,
-    )
+    try:
+        return Experiment(
+            config=unflatten(dict(config)),
+            experiments_dir=experiments_dir,
+            experiment_name=name,
+            if_exists_mode=if_exists,
+            capture_output="none",
+            launch=launch,
+        )
+    except SystemExit:
+        # the API's own message names if_exists_mode=; say it the command line's way
+        from maggot.config import Config
+
+        taken = os.path.join(experiments_dir, name or Config.from_flat_dict(config).identifier)
+        raise LaunchError(
+            f"{taken} already exists; pick another --name or pass --if-exists increment, "
+            "continue or delete"
+        ) from None
 
 
 class Controls(NamedTuple):

@@ -215,3 +215,17 @@ def test_config_file_values_come_first_and_parameters_override(project):
 def test_shell_exit_code_of_a_signal():
     assert launch.shell_exit_code(-signal.SIGTERM) == 143
     assert launch.shell_exit_code(5) == 5
+
+
+def test_an_existing_run_is_not_overwritten_without_if_exists(project):
+    argv = ["run", "--", sys.executable, "plain.py", "--lr", "2"]
+    assert run_maggot(*argv, cwd=project).returncode == 0
+    again = run_maggot(*argv, cwd=project)
+    assert again.returncode == 1
+    assert again.stderr.strip() == (
+        "maggot: experiments/2 already exists; pick another --name or pass --if-exists "
+        "increment, continue or delete"
+    )
+    incremented = run_maggot("run", "--if-exists", "increment", *argv[1:], cwd=project)
+    assert incremented.returncode == 0, incremented.stderr
+    assert (project / "experiments" / "2_1" / ".maggot" / "run.json").exists()

@@ -47,8 +47,7 @@ def sweep_group() -> None:
     """Run a command for many parameter values, from one frozen code state.
 
     \b
-      maggot sweep -p lr=0.01,0.1 -p epochs=10,30 -j 2 -- \
-          python train.py --lr {lr} --epochs {epochs}
+      maggot sweep -p lr=0.01,0.1 -p e=10,30 -j 2 -- python train.py --lr {lr} --epochs {e}
       maggot sweep status [ID]
 
     'maggot sweep [OPTIONS] -- COMMAND' is short for 'maggot sweep launch'; see
