@@ -276,6 +276,8 @@ class Experiment:
 
     def _update_run_info(self, **updates: Any) -> None:
         path = store.meta_path(self._run_dir, store.RUN_FILE)
+        if self._resumed and not os.path.exists(path):
+            return  # a 0.2 run has no run.json to update (and gets no lock file either)
         # a launcher and the Experiment of its command share run.json
         with store.file_lock(store.meta_path(self._run_dir, store.RUN_LOCK_FILE)):
             try:
