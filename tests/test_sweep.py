@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from gitrepo import commit_all, git, run_maggot
+from hypothesis import given
+from hypothesis import strategies as st
 
 from maggot import store, sweep
 from maggot.cli import main
@@ -290,3 +292,23 @@ def test_sweep_status_without_id_lists_sweeps(project):
     missing = run_maggot("sweep", "status", "nope", cwd=project)
     assert missing.returncode == 1
     assert "no sweep nope" in missing.stderr
+
+
+@given(
+    st.integers(-1000, 1000),
+    st.integers(-1000, 1000),
+    st.integers(1, 50),
+    st.sampled_from(["lin", "log"]),
+)
+def test_ranges_have_n_values_from_start_to_stop(start, stop, count, scale):
+    if scale == "log" and (start <= 0 or stop <= 0):
+        with pytest.raises(ParameterError, match="above 0"):
+            sweep.parse_parameter(f"k={start}:{stop}:{scale}:{count}")
+        return
+    values = sweep.parse_parameter(f"k={start}:{stop}:{scale}:{count}").values
+    assert len(values) == count
+    assert values[0] == pytest.approx(start)
+    if count > 1:
+        assert values[-1] == pytest.approx(stop)
+    ordered = sorted(values)
+    assert list(values) in (ordered, ordered[::-1])
