@@ -233,6 +233,8 @@ def invoke(*args: str):
         (["-p", "x=1", "--", "no-such-program-xyz", "{x}"], "command not found"),
         (["--", "true"], "give at least one -p"),
         (["-p", "x=1", "--detach", "--", "true", "{x}"], "--detach works with --launcher slurm"),
+        (["--zip", "--random", "1", "-p", "x=1", "--", "true", "{x}"], "cannot be used together"),
+        (["--seed", "3", "-p", "x=1", "--", "true", "{x}"], "--seed goes with --random"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_creates_nothing(project, args, message):

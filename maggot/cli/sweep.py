@@ -240,6 +240,10 @@ def sweep_launch(
         except sweep.SweepError as error:
             raise CommandError(str(error)) from None
     launcher = launcher or "local"
+    if zip_lists and random_count:
+        raise click.UsageError("--zip and --random cannot be used together")
+    if seed is not None and not random_count:
+        raise click.UsageError("--seed goes with --random N")
     if detach and launcher != "slurm":
         raise click.UsageError("--detach works with --launcher slurm only")
     slurm_options = slurm.SlurmOptions(
