@@ -314,3 +314,15 @@ def test_ranges_have_n_values_from_start_to_stop(start, stop, count, scale):
         assert values[-1] == pytest.approx(stop)
     ordered = sorted(values)
     assert list(values) in (ordered, ordered[::-1])
+
+
+def test_a_sweep_job_reproduces_like_any_run(project):
+    (project / "train.py").write_text(TRAIN.replace('"committed"', '"dirty"'))
+    result = run_maggot(
+        "sweep", "-p", "x=4", "--name", "job{x}", "--metric-pattern", PATTERN, "--",
+        sys.executable, "train.py", "--x", "{x}", cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    replay = run_maggot("reproduce", "--yes", "experiments/job4", cwd=project)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "reproduced: all 1 results match" in replay.stdout
