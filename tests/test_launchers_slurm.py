@@ -99,13 +99,19 @@ def test_slurm_sweep_runs_every_job_as_an_array_and_records_each_run(project):
 
 def test_detach_returns_after_submitting_and_status_follows_up(project):
     result = run_maggot(
-        "sweep", "--launcher", "slurm", "--detach", "-p", "x=5,6,7,8",
-        "--metric-pattern", PATTERN, "--", sys.executable, "train.py", "--x", "{x}",
-        cwd=project,
+        "sweep", "--launcher", "slurm", "--detach", "-p", "x=5,6,7,8", "--cpus", "1",
+        "--sbatch", "comment=from-maggot", "--metric-pattern", PATTERN,
+        "--", sys.executable, "train.py", "--x", "{x}", cwd=project,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     record = load(project)
     assert f"maggot sweep status {record.sweep_id}" in result.stdout
+    (array_id,) = json.loads(Path(record.sweep_dir, "slurm", "arrays.json").read_text())
+    shown = subprocess.run(
+        ["scontrol", "show", "job", array_id], capture_output=True, text=True, check=True
+    ).stdout
+    # the pass-through sbatch option reached Slurm
+    assert "Comment=from-maggot" in shown
     from maggot.launchers import slurm
 
     states = slurm.wait(record, range(4), lambda states: None)
