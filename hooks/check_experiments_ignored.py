@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
 from collections.abc import Sequence
 from pathlib import PurePath
+
+from maggot.errors import GitError
+from maggot.git import git_exit_code
 
 PROBE = "maggot-run"
 
@@ -13,18 +15,9 @@ PROBE = "maggot-run"
 def check_ignored(path: str) -> bool:
     """Return True when git's ignore rules match ``path``.
 
-    Raises ``RuntimeError`` when git cannot answer, e.g. outside a repository.
+    Raises GitError when git cannot answer (outside a repository, git missing).
     """
-    proc = subprocess.run(
-        ["git", "check-ignore", "--no-index", "-q", "--", path],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode in (0, 1):
-        return proc.returncode == 0
-    lines = proc.stderr.strip().splitlines()
-    raise RuntimeError(lines[0] if lines else f"git exited with status {proc.returncode}")
+    return git_exit_code("check-ignore", "--no-index", "-q", "--", path) == 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,11 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     directory = PurePath(args.experiments_dir).as_posix()
     try:
         ignored = check_ignored(f"{directory}/") or check_ignored(f"{directory}/{PROBE}/")
-    except FileNotFoundError:
-        print(f"{directory}: git executable not found")
-        return 1
-    except RuntimeError as exc:
-        print(f"{directory}: git check-ignore failed: {exc}")
+    except GitError as error:
+        print(f"{directory}: {str(error).splitlines()[0]}")
         return 1
     if ignored:
         return 0

@@ -2,41 +2,33 @@
 
 from __future__ import annotations
 
-__version__ = "0.3.0"
+from typing import Any
 
-DEFAULT_SEPARATOR = "-"
-SEPARATOR = DEFAULT_SEPARATOR
-
-
-def use_custom_separator(separator: str) -> None:
-    """Join identifier values with ``separator`` instead of ``-``."""
-    from maggot.config import check_separator
-
-    global SEPARATOR
-    SEPARATOR = check_separator(separator)
-
-
-def use_default_separator() -> None:
-    """Go back to joining identifier values with ``-``."""
-    global SEPARATOR
-    SEPARATOR = DEFAULT_SEPARATOR
-
-
-def get_current_separator() -> str:
-    """The separator identifiers are joined with now."""
-    return SEPARATOR
-
-
-from maggot.config import Config  # noqa: E402
-from maggot.errors import MaggotError  # noqa: E402
-from maggot.experiment import Experiment  # noqa: E402
+from maggot.config import (
+    DEFAULT_SEPARATOR,
+    Config,
+    get_current_separator,
+    use_custom_separator,
+    use_default_separator,
+)
+from maggot.errors import MaggotError
+from maggot.experiment import Experiment
+from maggot.version import __version__
 
 __all__ = [
     "DEFAULT_SEPARATOR",
     "Config",
     "Experiment",
     "MaggotError",
+    "__version__",
     "get_current_separator",
     "use_custom_separator",
     "use_default_separator",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # maggot 0.2 kept the current separator in a module attribute
+    if name == "SEPARATOR":
+        return get_current_separator()
+    raise AttributeError(f"module 'maggot' has no attribute {name!r}")

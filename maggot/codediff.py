@@ -21,6 +21,7 @@ from maggot import gitsnap
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, GitError, MaggotError
 from maggot.git import run_git
+from maggot.paths import check_recorded_path
 
 CHANGED = "changed"
 ADDED = "added"
@@ -61,16 +62,6 @@ class ConfigChange(NamedTuple):
         return f"{_MARKERS[self.kind]} {self.key}: {_json(value)}"
 
 
-class ResultRow(NamedTuple):
-    """One metric of two runs; a run without it has ``None`` and ``has_*`` false."""
-
-    key: str
-    first: Any
-    second: Any
-    has_first: bool
-    has_second: bool
-
-
 class Repository(NamedTuple):
     """The repository code diffs run in."""
 
@@ -85,6 +76,9 @@ class CodeDiff(NamedTuple):
     commit1: str
     commit2: str
     output: bytes
+    # whether each run recorded uncommitted changes or untracked files
+    dirty1: bool = False
+    dirty2: bool = False
 
 
 def config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[ConfigChange]:
@@ -131,15 +125,6 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def compare_results(first: dict[str, Any], second: dict[str, Any]) -> list[ResultRow]:
-    """Both runs' results side by side, one row per dotted metric name."""
-    flat1, flat2 = flatten(first), flatten(second)
-    return [
-        ResultRow(key, flat1.get(key), flat2.get(key), key in flat1, key in flat2)
-        for key in sorted(set(flat1) | set(flat2))
-    ]
-
-
 def diff_code(
     run_dir1: str,
     run_dir2: str,
@@ -168,7 +153,9 @@ def diff_code(
             "--no-textconv", *_OUTPUT_OPTIONS[output], "--", *paths,
             cwd=repository.pathspec_cwd, env=env,
         )  # fmt: skip
-    return CodeDiff(snapshot1.commit, snapshot2.commit, text)
+    return CodeDiff(
+        snapshot1.commit, snapshot2.commit, text, snapshot1.head.is_dirty, snapshot2.head.is_dirty
+    )
 
 
 def find_repository(*directories: str) -> Repository:
@@ -264,9 +251,9 @@ def build_tree(
 
 def missing_commit_message(snapshot: gitsnap.GitSnapshot, repository: Repository) -> str:
     """One line saying the run's commit is not here, with the recorded remotes to fetch from."""
-    remotes = snapshot.head.get("remotes")
+    remotes = snapshot.head.remotes
     where = ""
-    if isinstance(remotes, dict) and remotes:
+    if remotes:
         listed = ", ".join(f"{name} {url}" for name, url in sorted(remotes.items()))
         where = f" (recorded remotes: {listed})"
     return (
@@ -278,19 +265,14 @@ def missing_commit_message(snapshot: gitsnap.GitSnapshot, repository: Repository
 def _untracked_entries(snapshot: gitsnap.GitSnapshot, scratch: str) -> list[tuple[str, str, str]]:
     """(mode, file to hash, repo path) for each copied untracked file."""
     entries: list[tuple[str, str, str]] = []
-    root = os.path.realpath(snapshot.untracked_dir)
     for relative in snapshot.untracked_files():
-        if (
-            not isinstance(relative, str)
-            or not gitsnap.safe_relative_path(relative)
-            or "\n" in relative
-        ):
-            raise CodeDiffError(f"{snapshot.run_dir}: refusing untracked path {relative!r}")
-        source = os.path.join(snapshot.untracked_dir, relative)
-        parent = os.path.realpath(os.path.dirname(source))
         # a symlinked directory inside the copy must not pull in files from elsewhere
-        if parent != root and not parent.startswith(os.path.join(root, "")):
-            raise CodeDiffError(f"{snapshot.run_dir}: refusing untracked path {relative!r}")
+        refused = check_recorded_path(relative, snapshot.untracked_dir)
+        if refused:
+            raise CodeDiffError(
+                f"{snapshot.run_dir}: refusing untracked path {relative!r} ({refused})"
+            )
+        source = os.path.join(snapshot.untracked_dir, relative)
         try:
             info = os.lstat(source)
         except FileNotFoundError:

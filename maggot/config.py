@@ -11,9 +11,9 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import maggot
 from maggot.errors import ConfigError
 
+DEFAULT_SEPARATOR = "-"
 MAX_NAME_BYTES = 200
 _HASH_CHARS = 12
 _UNSAFE_IN_VALUE = re.compile(r'[\x00-\x1f\x7f/\\<>:"|?*]')
@@ -89,7 +89,7 @@ class Config:
         Keys whose last part starts with ``_`` are left out; the result is
         always a safe single directory name.
         """
-        return make_identifier(self.as_flat_dict(), maggot.get_current_separator())
+        return make_identifier(self.as_flat_dict(), _separator)
 
     def __getitem__(self, dotted_name: str) -> Any:
         value: Any = self
@@ -208,6 +208,26 @@ def safe_directory_name(name: str) -> str:
         head = encoded[: MAX_NAME_BYTES - _HASH_CHARS - 1].decode("utf-8", errors="ignore")
         safe = f"{head}~{digest}"
     return safe
+
+
+_separator = DEFAULT_SEPARATOR
+
+
+def use_custom_separator(separator: str) -> None:
+    """Join identifier values with ``separator`` instead of ``-``."""
+    global _separator
+    _separator = check_separator(separator)
+
+
+def use_default_separator() -> None:
+    """Go back to joining identifier values with ``-``."""
+    global _separator
+    _separator = DEFAULT_SEPARATOR
+
+
+def get_current_separator() -> str:
+    """The separator identifiers are joined with now."""
+    return _separator
 
 
 def check_separator(separator: str) -> str:

@@ -13,12 +13,20 @@ from typing import Any, NamedTuple
 from maggot import capture, gitsnap, secrets, store
 from maggot.config import Config, flatten, safe_directory_name, to_json_value, unflatten
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
+from maggot.paths import safe_relative_path
+from maggot.records import (
+    Continuation,
+    ExitInfo,
+    JoinedProcess,
+    LaunchOptions,
+    PythonInfo,
+    RunInfo,
+    SweepJob,
+)
+from maggot.replay import ENV_ORIGINAL_ROOT, ENV_REPRODUCTION_OF, ENV_RUN_DIR
+from maggot.version import __version__
 
 IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
-# set by `maggot reproduce` for the replayed process
-ENV_RUN_DIR = "MAGGOT_RUN_DIR"
-ENV_REPRODUCTION_OF = "MAGGOT_REPRODUCTION_OF"
-ENV_ORIGINAL_ROOT = "MAGGOT_ORIGINAL_ROOT"
 # set by `maggot run` for its command: an Experiment there joins MAGGOT_RUN_DIR
 ENV_JOIN = "MAGGOT_JOIN"
 # set by users
@@ -42,9 +50,11 @@ class Experiment:
     """One run of an experiment, recorded in its own directory.
 
     ``Experiment(config=...)`` claims ``experiments/<identifier>/`` and records
-    the config, command, environment, packages and git snapshot there; used as
-    a context manager it also logs stdout/stderr and the run's outcome.
-    ``Experiment(resume_from=run_dir)`` reopens an existing run.
+    the config, command, environment, packages and git snapshot there, logs
+    stdout/stderr from then on and records the run's outcome: at the end of a
+    ``with`` block, at an uncaught exception, when the next run is created
+    without ``with``, or at exit. ``Experiment(resume_from=run_dir)`` reopens
+    an existing run (logged only inside ``with``).
     """
 
     def __init__(
@@ -85,7 +95,11 @@ class Experiment:
         self.experiments_dir = os.fspath(experiments_dir)
         self._capture_mode = capture_mode
         self._capture: capture.OutputCapture | None = None
+        self._capture_streams: tuple[Any, Any] | None = None
+        self._excepthook: Any = None
+        self._previous_excepthook: Any = None
         self._entered_at: float | None = None
+        self._in_with = False
         self._finished = False
         self._resumed = resume_from is not None
         self._joined = False
@@ -98,12 +112,13 @@ class Experiment:
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
             self.experiments_dir, self._name = os.path.split(os.path.normpath(self._run_dir))
-            try:
-                self.config = Config.from_json(store.meta_path(self._run_dir, store.CONFIG_FILE))
-            except ConfigError as error:
-                raise CorruptRunError(str(error)) from None
+            self._run_dir_at_start = os.path.abspath(self._run_dir)
+            self.config = Config.from_dict(store.read_config(self._run_dir))
         else:
             self.config = make_config(config)
+            if launch is None:
+                # a launcher runs its runs in `with` blocks, from several threads at once
+                _finish_previous_run()
             config_data = self.config.to_dict()
             joined_dir = _run_to_join()
             if joined_dir is not None:
@@ -111,6 +126,8 @@ class Experiment:
             else:
                 name = _run_name(self.config, experiment_name, add_date)
             self._run_dir = joined_dir or self._claim(name, if_exists_mode)
+            # the directory as claimed: the script may change its directory later
+            self._run_dir_at_start = os.path.abspath(self._run_dir)
             self._name = os.path.basename(self._run_dir)
             self._started_at = utc_now()
             self._started_clock = time.monotonic()
@@ -122,10 +139,18 @@ class Experiment:
             else:
                 self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
                 self._just_recorded = True
-            atexit.register(self._finish_at_exit)
 
         os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
         self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
+        if not self._resumed:
+            atexit.register(self._finish_at_exit)
+        if not self._resumed and launch is None:
+            # a run made without `with` (a module-level script) is logged and finished
+            # all the same: capture from now, status at a crash or at exit
+            global _latest_run
+            _latest_run = self
+            self._start_capture()
+            self._install_excepthook()
 
     @staticmethod
     def is_experiment(directory: str | os.PathLike[str]) -> bool:
@@ -150,11 +175,7 @@ class Experiment:
     @property
     def results(self) -> Config:
         """The registered results, nested by dots."""
-        path = store.meta_path(self._run_dir, store.RESULTS_FILE)
-        try:
-            return Config.from_dict(store.read_json_object(path))
-        except FileNotFoundError:
-            return Config()
+        return Config.from_dict(store.read_results(self._run_dir))
 
     @property
     def directories(self) -> Config:
@@ -168,15 +189,11 @@ class Experiment:
 
     def register_directory(self, dirname: str) -> str:
         """Create ``dirname`` inside the run and remember it; returns its path."""
-        if not gitsnap.safe_relative_path(dirname.replace(os.sep, "/")):
+        if not safe_relative_path(dirname.replace(os.sep, "/")):
             raise MaggotError(f"directory name {dirname!r} must be a relative path inside the run")
         directory = os.path.join(self._run_dir, dirname)
         os.makedirs(directory, exist_ok=True)
-        if dirname not in store.registered_directories(self._run_dir):
-            with open(
-                store.meta_path(self._run_dir, store.DIRECTORIES_FILE), "a", encoding="utf-8"
-            ) as file:
-                file.write(dirname + "\n")
+        store.add_registered_directory(self._run_dir, dirname)
         return directory
 
     def register_result(self, name: str, value: Any) -> None:
@@ -206,15 +223,47 @@ class Experiment:
 
     def __enter__(self) -> Experiment:
         self._entered_at = time.monotonic()
+        self._in_with = True
         self._finished = False
         if self._joined:
             return self  # the launcher that created the run logs it and records its status
         if not self._just_recorded:
             self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
         self._just_recorded = False
+        if self._capture is None:
+            self._start_capture()
+        return self
+
+    def _start_capture(self) -> None:
         self._capture = capture.OutputCapture(self._logfile, self._capture_mode)
         self._capture.start()
-        return self
+        self._capture_streams = (sys.stdout, sys.stderr)
+
+    def _stop_capture(self) -> None:
+        if self._capture is None:
+            return
+        current = (sys.stdout, sys.stderr)
+        self._capture.stop()
+        self._capture = None
+        if self._capture_streams is not None and current != self._capture_streams:
+            # streams replaced after the capture started (a test runner, an IDE) stay
+            sys.stdout, sys.stderr = current
+        self._capture_streams = None
+
+    def _install_excepthook(self) -> None:
+        previous = sys.excepthook
+
+        def record_crash(
+            exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+        ) -> None:
+            # the traceback is printed first, so it reaches the log while capturing
+            previous(exc_type, exc, tb)
+            if not self._finished:
+                self._stop_capture()
+                self._finish(exc)
+
+        self._excepthook, self._previous_excepthook = record_crash, previous
+        sys.excepthook = record_crash
 
     def __exit__(
         self,
@@ -228,11 +277,12 @@ class Experiment:
                 import traceback
 
                 self._capture.log_text("".join(traceback.format_exception(exc_type, exc, tb)))
-            self._capture.stop()
-            self._capture = None
+            self._stop_capture()
+        self._in_with = False
         self._finish(exc)
 
     def _finish_at_exit(self) -> None:
+        self._stop_capture()
         if self._finished:
             return
         try:
@@ -243,23 +293,23 @@ class Experiment:
 
     def _finish(self, exc: BaseException | None) -> None:
         self._finished = True
-        foreign = _modules_under(os.environ.get(ENV_ORIGINAL_ROOT))
+        if self._excepthook is not None and sys.excepthook is self._excepthook:
+            sys.excepthook = self._previous_excepthook
+        self._excepthook = self._previous_excepthook = None
+        foreign = tuple(_modules_under(os.environ.get(ENV_ORIGINAL_ROOT)))
         if self._joined:
             if foreign:
                 self._update_run_info(imports_outside_snapshot=foreign)
             return
+        exit_info: ExitInfo | None
         if exc is None and self._exit_code is not None:
             status, exit_info = _exit_code_status(self._exit_code, self._interrupted)
         elif exc is None or _is_clean_exit(exc):
             status, exit_info = store.STATUS_COMPLETED, None
         elif isinstance(exc, KeyboardInterrupt):
-            status, exit_info = (
-                store.STATUS_INTERRUPTED,
-                {"type": "KeyboardInterrupt", "message": ""},
-            )
+            status, exit_info = store.STATUS_INTERRUPTED, ExitInfo("KeyboardInterrupt")
         else:
-            status = store.STATUS_FAILED
-            exit_info = {"type": type(exc).__name__, "message": str(exc)}
+            status, exit_info = store.STATUS_FAILED, ExitInfo(type(exc).__name__, str(exc))
         started = (
             self._entered_at
             if self._entered_at is not None
@@ -275,19 +325,19 @@ class Experiment:
         self._update_run_info(**updates)
 
     def _update_run_info(self, **updates: Any) -> None:
-        path = store.meta_path(self._run_dir, store.RUN_FILE)
-        if self._resumed and not os.path.exists(path):
+        # the directory as claimed: the script may have changed its directory since
+        run_dir = self._run_dir_at_start
+        if self._resumed and not os.path.exists(store.meta_path(run_dir, store.RUN_FILE)):
             return  # a 0.2 run has no run.json to update (and gets no lock file either)
         # a launcher and the Experiment of its command share run.json
-        with store.file_lock(store.meta_path(self._run_dir, store.RUN_LOCK_FILE)):
+        with store.file_lock(store.meta_path(run_dir, store.RUN_LOCK_FILE)):
             try:
-                info = store.read_json_object(path)
+                info = store.read_run_info(run_dir)
             except (FileNotFoundError, CorruptRunError):
                 if self._resumed:
                     return  # a 0.2 run has no run.json to update
-                info = {}
-            info.update(updates)
-            store.write_json_atomic(path, info)
+                info = RunInfo()
+            store.write_run_info(run_dir, info._replace(**updates))
 
     def _join(self, config_data: dict[str, Any]) -> None:
         """Become part of the run a launcher created: one run, the configs merged.
@@ -300,13 +350,14 @@ class Experiment:
         config_path = store.meta_path(self._run_dir, store.CONFIG_FILE)
         with store.file_lock(store.meta_path(self._run_dir, store.RUN_LOCK_FILE)):
             try:
-                recorded = store.read_json_object(config_path)
-            except FileNotFoundError:
+                recorded = store.read_config(self._run_dir)
+            except CorruptRunError:
                 recorded = {}
             merged = flatten(recorded)
             merged.update(flatten(config_data))
             store.write_json_atomic(config_path, unflatten(merged))
-        self._update_run_info(joined={"at": self._started_at, **capture.describe_process()})
+        process = {"at": self._started_at, **capture.describe_process()}
+        self._update_run_info(joined=JoinedProcess.from_json(process))
 
     def _claim(self, name: str, if_exists_mode: str) -> str:
         forced_dir = os.environ.pop(ENV_RUN_DIR, None)
@@ -335,18 +386,21 @@ class Experiment:
         Config, command, environment and snapshot describe the start that
         ``maggot reproduce`` replays; later entries are listed in run.json.
         """
-        path = store.meta_path(self._run_dir, store.RUN_FILE)
         try:
-            info = store.read_json_object(path)
+            info = store.read_run_info(self._run_dir)
         except CorruptRunError:
-            info = {}
-        earlier = info.get("continued")
-        continued: list[Any] = earlier if isinstance(earlier, list) else []
+            info = RunInfo()
         launched = self._launch.command_argv if self._launch else ()
-        argv = list(launched) if launched else capture.process_argv()
-        continued.append({"at": self._started_at, "command_argv": argv})
-        info.update(continued=continued, status=store.STATUS_RUNNING, ended_at=None, exit=None)
-        store.write_json_atomic(path, info)
+        entry = Continuation(self._started_at, launched or tuple(capture.process_argv()))
+        store.write_run_info(
+            self._run_dir,
+            info._replace(
+                continued=(*info.continued, entry),
+                status=store.STATUS_RUNNING,
+                ended_at=None,
+                exit=None,
+            ),
+        )
 
     def _record_start(
         self,
@@ -386,34 +440,62 @@ class Experiment:
                 run_dir, cwd, [os.path.abspath(self.experiments_dir), os.path.abspath(run_dir)],
                 snapshot_limits or gitsnap.DEFAULT_LIMITS, script=launch.script,
             )  # fmt: skip
+            if not head.snapshot:
+                _warn_once(f"{run_dir}: no git snapshot recorded ({head.reason})")
         else:
             head = gitsnap.record_disabled(run_dir, cwd, "snapshot turned off")
-        if head.get("commit"):
-            store.write_text_atomic(
-                store.meta_path(run_dir, store.COMMIT_HASH_FILE), head["commit"]
-            )
-        info: dict[str, Any] = {
-            "format_version": store.FORMAT_VERSION,
-            "maggot_version": _maggot_version(),
-            "name": self._name,
-            "status": store.STATUS_RUNNING,
-            "started_at": self._started_at,
-            "ended_at": None,
-            "duration_seconds": None,
-            "exit": None,
-            "argv": list(sys.argv),
-            "command_argv": argv,
+        if head.commit:
+            store.write_commit_hash(run_dir, head.commit)
+        process = capture.describe_process()
+        info = RunInfo(
+            format_version=store.FORMAT_VERSION,
+            maggot_version=__version__,
+            name=self._name,
+            status=store.STATUS_RUNNING,
+            started_at=self._started_at,
+            argv=tuple(sys.argv),
+            command_argv=tuple(argv),
             # relative to the repository root when there is one, as the snapshot has it
-            "cwd": (head["cwd"] or ".") if isinstance(head.get("cwd"), str) else cwd,
-            "cwd_absolute": cwd,
-            "capture_output": self._capture_mode,
-            **capture.describe_process(),
-            **launch.info,
-        }
-        reproduction_of = os.environ.get(ENV_REPRODUCTION_OF)
-        if reproduction_of:
-            info["reproduction_of"] = reproduction_of
-        store.write_json_atomic(store.meta_path(run_dir, store.RUN_FILE), info)
+            cwd=(head.cwd or ".") if head.cwd is not None else cwd,
+            cwd_absolute=cwd,
+            capture_output=launch.capture_output or self._capture_mode,
+            hostname=process.get("hostname"),
+            user=process.get("user"),
+            pid=process.get("pid"),
+            python=PythonInfo.from_json(process.get("python")),
+            platform=process.get("platform"),
+            reproduction_of=os.environ.get(ENV_REPRODUCTION_OF) or None,
+            launched_command=launch.launched_command,
+            launch_options=launch.launch_options,
+            sweep=launch.sweep,
+            rerun_of=launch.rerun_of,
+        )
+        store.write_run_info(run_dir, info)
+
+
+_warned: set[str] = set()
+_latest_run: Experiment | None = None
+
+
+def _finish_previous_run() -> None:
+    """A loop of runs made without `with`: the next run's start ends the previous one,
+    so each run's log holds its own output only."""
+    previous = _latest_run
+    if previous is not None and not previous._finished and not previous._in_with:
+        previous._stop_capture()
+        try:
+            previous._finish(None)
+        except OSError:
+            pass  # its directory was removed meanwhile
+
+
+def _warn_once(message: str) -> None:
+    """One line on stderr, once per process for the same kind of trouble (a sweep of
+    a hundred runs outside a repository says it once)."""
+    kind = message.rsplit("(", 1)[-1]
+    if kind not in _warned:
+        _warned.add(kind)
+        print(f"maggot: warning: {message}", file=sys.stderr, flush=True)
 
 
 class LaunchRecord(NamedTuple):
@@ -426,8 +508,13 @@ class LaunchRecord(NamedTuple):
     frozen_snapshot: str | None = None
     # where the command runs, when not in this process's working directory
     cwd: str | None = None
-    # extra run.json fields (the launched command, sweep job, rerun_of)
-    info: Mapping[str, Any] = {}
+    # what run.json records about the launch
+    launched_command: tuple[str, ...] = ()
+    launch_options: LaunchOptions | None = None
+    sweep: SweepJob | None = None
+    rerun_of: str | None = None
+    # how the launcher logs the command's output
+    capture_output: str | None = None
 
 
 def _run_to_join() -> str | None:
@@ -443,14 +530,14 @@ def _run_to_join() -> str | None:
     return run_dir
 
 
-def _exit_code_status(exit_code: int, interrupted: bool) -> tuple[str, dict[str, Any] | None]:
+def _exit_code_status(exit_code: int, interrupted: bool) -> tuple[str, ExitInfo | None]:
     if exit_code == 0:
         return store.STATUS_COMPLETED, None
     import signal
 
     if interrupted or exit_code in (-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT):
-        return store.STATUS_INTERRUPTED, {"type": "Interrupted", "message": _exit_text(exit_code)}
-    return store.STATUS_FAILED, {"type": "ExitCode", "message": _exit_text(exit_code)}
+        return store.STATUS_INTERRUPTED, ExitInfo("Interrupted", _exit_text(exit_code))
+    return store.STATUS_FAILED, ExitInfo("ExitCode", _exit_text(exit_code))
 
 
 def _exit_text(exit_code: int) -> str:
@@ -554,8 +641,10 @@ def _ask_if_exists(run_dir: str) -> str:
         answer = input(f"[{'/'.join(choices)}] (Enter = exit): ").strip().lower()
         if answer == "":
             return "exit"
-        if answer in choices:
-            return answer
+        # any unambiguous beginning will do: "inc", "c"
+        matches = [choice for choice in choices if choice.startswith(answer)]
+        if len(matches) == 1:
+            return matches[0]
         print(f"Please answer one of: {', '.join(choices)}")
 
 
@@ -581,9 +670,3 @@ def _modules_under(root: str | None) -> list[str]:
         if path and os.path.realpath(path).startswith(prefix):
             found.append(f"{name} ({path})")
     return sorted(found)
-
-
-def _maggot_version() -> str:
-    import maggot
-
-    return maggot.__version__

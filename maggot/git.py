@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from maggot.errors import GitError
 
 if TYPE_CHECKING:
     import subprocess
+
+    import git
 
 # user-level settings that do not redirect which repository, index or objects git uses
 _KEPT_GIT_VARIABLES = frozenset(
@@ -88,6 +91,52 @@ def run_git(
         )
         raise GitError(f"git {args[0] if args else ''} failed: {message}")
     return completed.stdout
+
+
+def git_exit_code(
+    *args: str, cwd: str | os.PathLike[str] | None = None, expected: Sequence[int] = (0, 1)
+) -> int:
+    """Run git for its exit code (``check-ignore``, ``diff --quiet`` ...).
+
+    Raises GitError with git's stderr for any code outside ``expected``.
+    """
+    import subprocess
+
+    try:
+        completed = subprocess.run(
+            git_command(args), cwd=cwd, env=git_environment(), capture_output=True, check=False
+        )
+    except FileNotFoundError as error:
+        raise GitError("git is not installed (no 'git' on PATH)") from error
+    if completed.returncode not in expected:
+        message = (
+            completed.stderr.decode(errors="replace").strip() or f"exit {completed.returncode}"
+        )
+        raise GitError(f"git {args[0] if args else ''} failed: {message}")
+    return completed.returncode
+
+
+@contextlib.contextmanager
+def open_repository(path: str) -> Iterator[git.Repo]:
+    """GitPython's view of the repository at ``path``, for reading commits and trees.
+
+    GitPython runs git with the process environment: the repository-locating
+    GIT_* variables run_git scrubs are hidden from it too while it is open.
+    GitPython loads here, on first use: ``import git`` alone costs ~70 ms.
+    """
+    import git
+
+    hidden = {name: value for name, value in os.environ.items() if not _kept(name)}
+    for name in hidden:
+        del os.environ[name]
+    try:
+        repository = git.Repo(path)
+        try:
+            yield repository
+        finally:
+            repository.close()
+    finally:
+        os.environ.update(hidden)
 
 
 def start_git(*args: str, cwd: str | os.PathLike[str] | None = None) -> subprocess.Popen[bytes]:

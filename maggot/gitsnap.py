@@ -8,15 +8,16 @@ import re
 import stat
 import sys
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from maggot import store
-from maggot.errors import GitError, ReproduceError
+from maggot.errors import CorruptRunError, GitError, ReproduceError
 from maggot.git import finish_git, run_git, split_nul, start_git
+from maggot.paths import check_recorded_path, relative_inside
+from maggot.records import GitHead, SkippedFile, SnapshotCounts, Submodule
 from maggot.secrets import looks_secret, redact_url
 
 MIB = 1024 * 1024
-_DRIVE = re.compile(r"^[A-Za-z]:")
 # Python writes these on import, so they would differ between a run and its replay
 DERIVED_FILE_PATTERNS = ("*/__pycache__/*", "__pycache__/*", "*.pyc", "*.pyo")
 DIFF_OPTIONS = (
@@ -45,11 +46,12 @@ class GitSnapshot(NamedTuple):
     """A run's recorded code state, as read back from ``.maggot/git``."""
 
     run_dir: str
-    head: dict[str, Any]
+    head: GitHead
 
     @property
     def commit(self) -> str:
-        return str(self.head["commit"])
+        """The recorded commit (``load_snapshot`` makes sure there is one)."""
+        return self.head.commit or ""
 
     @property
     def patch_path(self) -> str:
@@ -68,20 +70,10 @@ class GitSnapshot(NamedTuple):
 
     def untracked_files(self) -> list[str]:
         """Repo-relative paths of the copied untracked files."""
-        return list(self.head.get("untracked", []))
+        return list(self.head.untracked)
 
 
 DEFAULT_LIMITS = SnapshotLimits()
-
-
-def _relative_inside(path: str, root: str) -> str | None:
-    """``path`` relative to ``root`` with ``/`` separators, or None when outside."""
-    relative = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
-    if relative == os.curdir:
-        return ""
-    if relative == os.pardir or relative.startswith(os.pardir + os.sep) or os.path.isabs(relative):
-        return None
-    return relative.replace(os.sep, "/")
 
 
 def find_toplevel(cwd: str) -> str | None:
@@ -100,18 +92,13 @@ def find_toplevel(cwd: str) -> str | None:
         directory = parent
 
 
-def no_snapshot(reason: str, commit: str | None = None) -> dict[str, Any]:
-    """head.json content for a run without a snapshot."""
-    return {"snapshot": False, "reason": reason, "commit": commit}
-
-
 def take_snapshot(
     run_dir: str,
     cwd: str,
     exclude_dirs: Sequence[str],
     limits: SnapshotLimits = DEFAULT_LIMITS,
     script: str | None = None,
-) -> dict[str, Any]:
+) -> GitHead:
     """Record the code state of the repository containing ``cwd`` into ``run_dir``.
 
     Writes ``.maggot/git/{head.json,diff.patch,untracked/}`` and returns the
@@ -127,28 +114,27 @@ def take_snapshot(
         message = str(error)
         if "not a git repository" in message:
             message = "not inside a git repository"
-        head = no_snapshot(message)
+        head = GitHead.none(message)
     except (OSError, UnicodeError) as error:
         # the run matters more than its snapshot: record why and go on
-        head = no_snapshot(f"the snapshot failed: {error}")
-    store.write_json_atomic(store.git_path(run_dir, store.HEAD_FILE), head)
+        head = GitHead.none(f"the snapshot failed: {error}")
+    store.write_git_head(run_dir, head)
     return head
 
 
-def record_disabled(run_dir: str, cwd: str, reason: str) -> dict[str, Any]:
+def record_disabled(run_dir: str, cwd: str, reason: str) -> GitHead:
     """head.json for a run whose snapshot was turned off (the commit is still noted)."""
-    os.makedirs(store.git_path(run_dir), exist_ok=True)
     commit = None
     try:
         commit = run_git("rev-parse", "--verify", "-q", "HEAD", cwd=cwd).decode().strip() or None
     except GitError:
         pass
-    head = no_snapshot(reason, commit)
-    store.write_json_atomic(store.git_path(run_dir, store.HEAD_FILE), head)
+    head = GitHead.none(reason, commit)
+    store.write_git_head(run_dir, head)
     return head
 
 
-def copy_snapshot(source_run_dir: str, run_dir: str, script: str | None) -> dict[str, Any]:
+def copy_snapshot(source_run_dir: str, run_dir: str, script: str | None) -> GitHead:
     """Record the snapshot another run directory holds (a sweep's, taken once) as this run's.
 
     ``script`` is repo-relative, as head.json has it.
@@ -162,10 +148,10 @@ def copy_snapshot(source_run_dir: str, run_dir: str, script: str | None) -> dict
     # hard links: snapshot files are never changed in place (writes replace them),
     # and a sweep copies its snapshot into every job's run
     shutil.copytree(source, target, symlinks=True, copy_function=_link_or_copy)
-    head = store.read_json_object(store.git_path(run_dir, store.HEAD_FILE))
-    if head.get("snapshot"):
-        head["script"] = script
-        store.write_json_atomic(store.git_path(run_dir, store.HEAD_FILE), head)
+    head = store.read_git_head(run_dir)
+    if head.snapshot:
+        head = head._replace(script=script)
+        store.write_git_head(run_dir, head)
     return head
 
 
@@ -181,7 +167,7 @@ def relative_script(script: str, cwd: str) -> str | None:
     toplevel = find_toplevel(cwd)
     if toplevel is None:
         return None
-    return _relative_inside(os.path.join(cwd, script), toplevel)
+    return relative_inside(os.path.join(cwd, script), toplevel)
 
 
 def _snapshot(
@@ -190,13 +176,13 @@ def _snapshot(
     exclude_dirs: Sequence[str],
     limits: SnapshotLimits,
     script: str | None = None,
-) -> dict[str, Any]:
+) -> GitHead:
     toplevel = find_toplevel(cwd)
     if toplevel is None:
-        return no_snapshot("not inside a git repository")
+        return GitHead.none("not inside a git repository")
     pathspec = ["--"]
     for directory in exclude_dirs:
-        relative = _relative_inside(directory, toplevel)
+        relative = relative_inside(directory, toplevel)
         if relative:
             pathspec.append(f":(exclude,literal){relative}")
     if len(pathspec) == 1:
@@ -218,7 +204,7 @@ def _snapshot(
         patch = finish_git(diff_process, "diff", check=False)
 
     if status.commit is None:
-        return no_snapshot("the repository has no commits yet")
+        return GitHead.none("the repository has no commits yet")
     if hidden:
         patch = _diff_with_flags_cleared(toplevel, hidden, pathspec)
     elif not status.tracked_changes:
@@ -229,33 +215,32 @@ def _snapshot(
     copied, skipped = _copy_untracked(
         toplevel, status.untracked, store.git_path(run_dir, store.UNTRACKED_DIR), limits
     )
-    head: dict[str, Any] = {
-        "snapshot": True,
-        "commit": status.commit,
-        "branch": status.branch,
-        "detached": status.branch is None,
-        "remotes": remotes,
-        "repo_root": toplevel,
-        "cwd": _relative_inside(cwd, toplevel) or "",
-        "script": (
-            _relative_inside(os.path.join(cwd, script), toplevel)
+    return GitHead(
+        snapshot=True,
+        commit=status.commit,
+        branch=status.branch,
+        detached=status.branch is None,
+        remotes=remotes,
+        repo_root=toplevel,
+        cwd=relative_inside(cwd, toplevel) or "",
+        script=(
+            relative_inside(os.path.join(cwd, script), toplevel)
             if script
             else _script_path(toplevel)
         ),
-        "is_dirty": bool(patch or status.untracked),
-        "counts": {
-            "staged": status.staged,
-            "unstaged": status.unstaged,
-            "untracked": len(status.untracked),
-            "untracked_copied": len(copied),
-        },
-        "patch_bytes": len(patch),
-        "hidden_from_status": hidden,
-        "untracked": copied,
-        "skipped": skipped,
-        "submodules": _submodules(toplevel, status.submodule_flags),
-    }
-    return head
+        is_dirty=bool(patch or status.untracked),
+        counts=SnapshotCounts(
+            staged=status.staged,
+            unstaged=status.unstaged,
+            untracked=len(status.untracked),
+            untracked_copied=len(copied),
+        ),
+        patch_bytes=len(patch),
+        hidden_from_status=tuple(hidden),
+        untracked=tuple(copied),
+        skipped=tuple(skipped),
+        submodules=tuple(_submodules(toplevel, status.submodule_flags)),
+    )
 
 
 # ls-files -v tags: lowercase = assume-unchanged, S = skip-worktree
@@ -366,10 +351,10 @@ def _script_path(toplevel: str) -> str | None:
     main_file = getattr(main, "__file__", None)
     if not main_file:
         return None
-    return _relative_inside(os.path.abspath(main_file), toplevel)
+    return relative_inside(os.path.abspath(main_file), toplevel)
 
 
-def _submodules(toplevel: str, flags: dict[str, str]) -> list[dict[str, Any]]:
+def _submodules(toplevel: str, flags: dict[str, str]) -> list[Submodule]:
     if not os.path.exists(os.path.join(toplevel, ".gitmodules")):
         return []
     output = run_git("submodule", "status", cwd=toplevel, check=False).decode(errors="replace")
@@ -381,22 +366,22 @@ def _submodules(toplevel: str, flags: dict[str, str]) -> list[dict[str, Any]]:
         path = rest.rsplit(" (", 1)[0] if rest.endswith(")") else rest
         flag = flags.get(path, "N...")
         submodules.append(
-            {
-                "path": path,
-                "commit": commit,
-                "initialized": state != "-",
-                "commit_changed": state == "+" or flag[1:2] == "C",
-                "dirty": flag[2:3] == "M" or flag[3:4] == "U",
-            }
+            Submodule(
+                path=path,
+                commit=commit,
+                initialized=state != "-",
+                commit_changed=state == "+" or flag[1:2] == "C",
+                dirty=flag[2:3] == "M" or flag[3:4] == "U",
+            )
         )
     return submodules
 
 
 def _copy_untracked(
     toplevel: str, paths: list[str], target_dir: str, limits: SnapshotLimits
-) -> tuple[list[str], list[dict[str, str]]]:
+) -> tuple[list[str], list[SkippedFile]]:
     copied: list[str] = []
-    skipped: list[dict[str, str]] = []
+    skipped: list[SkippedFile] = []
     total = 0
     run_dir_cache: dict[str, bool] = {}
     for path in paths:
@@ -421,7 +406,7 @@ def _copy_untracked(
                 else:
                     total += info.st_size
         if reason is not None:
-            skipped.append({"path": _printable(path), "reason": reason})
+            skipped.append(SkippedFile(_printable(path), reason))
             continue
         destination = os.path.join(target_dir, path)
         os.makedirs(os.path.dirname(destination), exist_ok=True)
@@ -478,40 +463,24 @@ def _human(size: int) -> str:
 
 def load_snapshot(run_dir: str) -> GitSnapshot:
     """Read a run's snapshot; raise ReproduceError when it has none."""
-    head_path = store.git_path(run_dir, store.HEAD_FILE)
     try:
-        head = store.read_json_object(head_path)
+        head = store.read_git_head(run_dir)
     except FileNotFoundError:
-        commit_file = store.meta_path(run_dir, store.COMMIT_HASH_FILE)
-        if os.path.exists(commit_file):
+        commit = store.read_commit_hash(run_dir)
+        if commit:
             raise ReproduceError(
                 f"{run_dir}: written by maggot 0.2: only the commit is known, not the "
-                "uncommitted changes; check it out by hand with 'git checkout "
-                f"{' '.join(store.read_lines(commit_file))}'"
+                f"uncommitted changes; check it out by hand with 'git checkout {commit}'"
             ) from None
-        raise ReproduceError(
-            f"{run_dir}: no git snapshot (no {store.META_DIR}/git/head.json)"
-        ) from None
-    if not head.get("snapshot"):
-        raise ReproduceError(f"{run_dir}: no git snapshot: {head.get('reason', 'unknown reason')}")
-    if not isinstance(head.get("commit"), str):
-        raise ReproduceError(f"{head_path}: no commit recorded")
+        missing = store.missing_message(run_dir, store.GIT_DIR, store.HEAD_FILE)
+        raise ReproduceError(f"{missing} (no git snapshot)") from None
+    except CorruptRunError as error:
+        raise ReproduceError(str(error)) from None
+    if not head.snapshot:
+        raise ReproduceError(f"{run_dir}: no git snapshot: {head.reason or 'unknown reason'}")
+    if not head.commit:
+        raise ReproduceError(f"{store.git_path(run_dir, store.HEAD_FILE)}: no commit recorded")
     return GitSnapshot(run_dir=run_dir, head=head)
-
-
-def is_within(path: str, root: str) -> bool:
-    """Whether ``path`` is ``root`` or below it, both resolved through symlinks."""
-    path, root = os.path.realpath(path), os.path.realpath(root)
-    return path == root or path.startswith(os.path.join(root, ""))
-
-
-def safe_relative_path(path: str) -> bool:
-    """A repo-relative path (``/``-separated, as git writes them) that stays inside its tree."""
-    if not path or path.startswith("/") or _DRIVE.match(path):
-        return False
-    separators = "/\\" if os.sep == "\\" else "/"
-    parts = re.split(f"[{re.escape(separators)}]", path)
-    return ".." not in parts and not os.path.isabs(path)
 
 
 def apply_snapshot(snapshot: GitSnapshot, tree: str) -> None:
@@ -526,13 +495,14 @@ def apply_snapshot(snapshot: GitSnapshot, tree: str) -> None:
                 f"{snapshot.commit[:12]}: {error}"
             ) from None
     for relative in snapshot.untracked_files():
-        if not safe_relative_path(relative):
-            raise ReproduceError(f"{snapshot.run_dir}: refusing untracked path {relative!r}")
+        # a directory symlink in the checkout must not lead the copy out of the tree
+        refused = check_recorded_path(relative, tree)
+        if refused:
+            raise ReproduceError(
+                f"{snapshot.run_dir}: refusing untracked path {relative!r} ({refused})"
+            )
         source = os.path.join(snapshot.untracked_dir, relative)
         destination = os.path.join(tree, relative)
-        # a directory symlink in the checkout must not lead the copy out of the tree
-        if not is_within(os.path.dirname(destination), tree):
-            raise ReproduceError(f"{snapshot.run_dir}: refusing untracked path {relative!r}")
         if not os.path.lexists(source):
             raise ReproduceError(f"{source}: recorded untracked file is missing")
         os.makedirs(os.path.dirname(destination), exist_ok=True)

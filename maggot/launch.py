@@ -22,7 +22,9 @@ from typing import Any, NamedTuple
 from maggot import params, store
 from maggot.config import flatten, to_json_value, unflatten
 from maggot.errors import ConfigError, MaggotError
-from maggot.experiment import ENV_JOIN, ENV_RUN_DIR, Experiment, LaunchRecord
+from maggot.experiment import ENV_JOIN, Experiment, LaunchRecord
+from maggot.records import LaunchOptions, SweepJob
+from maggot.replay import ENV_RUN_DIR
 
 # Ctrl-C on a terminal reaches the command too: forward it only if the command
 # is still running this long after (a `kill -INT` of the launcher alone)
@@ -50,8 +52,9 @@ class RunRequest(NamedTuple):
     # instead of taking one (a sweep's frozen code state)
     cwd: str | None = None
     frozen_snapshot: str | None = None
-    # extra run.json fields (sweep job, rerun_of)
-    info: tuple[tuple[str, Any], ...] = ()
+    # recorded in run.json: the sweep job this run is, the run it reruns
+    sweep: SweepJob | None = None
+    rerun_of: str | None = None
     # reuse this run directory (a requeued or resumed sweep job continues its own run)
     continue_run: str | None = None
     # environment variables set for the command (a frozen tree's PYTHONPATH)
@@ -155,15 +158,15 @@ def recorded_argv(request: RunRequest) -> list[str]:
     return [*argv, "--", *request.command]
 
 
-def launch_options(request: RunRequest) -> dict[str, Any]:
+def launch_options(request: RunRequest) -> LaunchOptions:
     """The ``maggot run`` options of a request, as run.json records them (for rerun)."""
-    return {
-        "config_file": request.config_file,
-        "extra_params": [[key, value] for key, value in request.extra_params],
-        "name_template": request.name_template,
-        "results_file": request.results_file,
-        "metric_pattern": request.metric_pattern,
-    }
+    return LaunchOptions(
+        config_file=request.config_file,
+        extra_params=request.extra_params,
+        name_template=request.name_template,
+        results_file=request.results_file,
+        metric_pattern=request.metric_pattern,
+    )
 
 
 def start_run(request: RunRequest, config: Mapping[str, Any]) -> Experiment:
@@ -174,13 +177,12 @@ def start_run(request: RunRequest, config: Mapping[str, Any]) -> Experiment:
         script=params.script_of(request.command, cwd),
         frozen_snapshot=request.frozen_snapshot,
         cwd=cwd,
+        launched_command=request.command,
+        launch_options=launch_options(request),
+        sweep=request.sweep,
+        rerun_of=request.rerun_of,
         # output is logged at the descriptor level, children included
-        info={
-            "launched_command": list(request.command),
-            "launch_options": launch_options(request),
-            "capture_output": "fd",
-            **dict(request.info),
-        },
+        capture_output="fd",
     )
     name: str | None
     if request.continue_run is not None:

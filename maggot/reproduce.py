@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import IO, Any, NamedTuple
 
 from maggot import codediff, gitsnap, store
-from maggot.codediff import Repository, find_repository
-from maggot.config import flatten
-from maggot.errors import GitError, MaggotError, ReproduceError
-from maggot.experiment import ENV_ORIGINAL_ROOT, ENV_REPRODUCTION_OF, ENV_RUN_DIR
-from maggot.git import run_git, split_nul
+from maggot.codediff import CodeDiffError, Repository, find_repository
+from maggot.errors import MaggotError, ReproduceError
+from maggot.git import open_repository, run_git, split_nul
+from maggot.paths import is_within, safe_relative_path
+from maggot.records import RunInfo
+from maggot.replay import (
+    ENV_ORIGINAL_ROOT,
+    ENV_REPRODUCTION_OF,
+    ENV_RUN_DIR,
+    checkout_paths,
+    import_paths,
+    map_arguments,
+    map_into,
+    replay_command,
+    replay_pythonpath,
+)
+from maggot.results import EXTRA, MATCH, Comparison, compare_results
+from maggot.worktree import create_worktree, remove_worktree
 
-_PYTHON_OPTIONS_WITH_VALUE = ("-X", "-W", "--check-hash-based-pycs")
-_NOTEBOOK_MODULES = ("ipykernel_launcher", "ipykernel", "IPython", "jupyter")
 REPLAY_SUFFIX = ".repro-"
+# lines of the replay's stderr kept to show when it fails before recording a run
+STDERR_TAIL_LINES = 15
+_STDERR_TAIL_BYTES = 16 * 1024
 
 
 class ReproducePlan(NamedTuple):
@@ -36,28 +46,30 @@ class ReproducePlan(NamedTuple):
     replay_dir: str
     worktree: str | None
     notes: list[str]
+    python_source: str = "--python"
 
     @property
     def commit(self) -> str:
+        """The recorded commit the worktree is built from."""
         return self.snapshot.commit
 
-
-class Comparison(NamedTuple):
-    """One result compared between the original run and its replay."""
-
-    name: str
-    original: Any
-    replay: Any
-    status: str  # "match", "differ", "missing" (not in the replay), "extra" (only in the replay)
+    @property
+    def python(self) -> str:
+        """The interpreter the replay runs with."""
+        return self.command[0]
 
 
 class ReplayOutcome(NamedTuple):
-    """What the replay did."""
+    """What ``reproduce`` did: the replay's exit code, its run, and the comparison."""
 
     exit_code: int
     replay_dir: str
     comparisons: list[Comparison]
     problems: list[str]
+    # what setting up the replay noted (paths mapped or not, directories created)
+    notes: tuple[str, ...] = ()
+    # the worktree, when it was kept (``keep=True``)
+    kept_worktree: str | None = None
 
     @property
     def reproduced(self) -> bool:
@@ -65,7 +77,7 @@ class ReplayOutcome(NamedTuple):
             self.exit_code == 0
             and not self.problems
             and bool(self.comparisons)
-            and all(item.status in ("match", "extra") for item in self.comparisons)
+            and all(item.status in (MATCH, EXTRA) for item in self.comparisons)
         )
 
 
@@ -73,14 +85,16 @@ def _describe_commit(repository: Repository, snapshot: gitsnap.GitSnapshot) -> s
     """``<short sha> <subject>`` of the run's commit, read with GitPython's object model."""
     import git
 
-    try:
-        found = git.Repo(repository.toplevel).commit(snapshot.commit)
-    except (ValueError, git.BadName):
-        raise ReproduceError(codediff.missing_commit_message(snapshot, repository)) from None
-    summary = found.summary
+    with open_repository(repository.toplevel) as opened:
+        try:
+            found = opened.commit(snapshot.commit)
+        except (ValueError, git.BadName):
+            raise ReproduceError(codediff.missing_commit_message(snapshot, repository)) from None
+        summary = found.summary
+        hexsha = found.hexsha
     if isinstance(summary, bytes):
         summary = summary.decode(errors="replace")
-    return f"{found.hexsha[:12]} {summary}"
+    return f"{hexsha[:12]} {summary}"
 
 
 def plan_reproduction(
@@ -90,25 +104,33 @@ def plan_reproduction(
     python: str | None = None,
     worktree: str | None = None,
 ) -> ReproducePlan:
-    """Check that ``run_dir`` can be reproduced here and decide how."""
+    """Check that ``run_dir`` can be reproduced here and decide how.
+
+    The repository is ``repo_path``, else the one holding the current
+    directory, else the one holding ``run_dir``. The interpreter is
+    ``python``, else the one the run recorded when it still exists, else the
+    one running maggot.
+    """
     run_dir = os.path.normpath(run_dir)
     record = store.load_run(run_dir, with_results=False)
+    info = record.info
     snapshot = gitsnap.load_snapshot(run_dir)
-    command_argv = record.info.get("command_argv")
-    if not isinstance(command_argv, list) or not command_argv:
+    command_argv = info.command_argv
+    if not command_argv:
         raise ReproduceError(f"{run_dir}: no recorded command (run.json has no command_argv)")
-    repository = find_repository(*([repo_path] if repo_path else [os.getcwd(), run_dir]))
+    repository = _find_run_repository(run_dir, snapshot, repo_path)
     summary = _describe_commit(repository, snapshot)
     if worktree is not None:
         worktree = os.path.abspath(worktree)
-        if gitsnap.is_within(worktree, repository.toplevel):
+        if is_within(worktree, repository.toplevel):
             raise ReproduceError(f"--worktree {worktree}: choose a path outside the repository")
         if os.path.exists(worktree) and os.listdir(worktree):
             raise ReproduceError(f"--worktree {worktree}: exists and is not empty")
-    relative_cwd = snapshot.head.get("cwd") or ""
-    if not gitsnap.safe_relative_path(relative_cwd) and relative_cwd != "":
+    relative_cwd = snapshot.head.cwd or ""
+    if not safe_relative_path(relative_cwd) and relative_cwd != "":
         raise ReproduceError(f"{run_dir}: refusing recorded cwd {relative_cwd!r}")
-    command = replay_command(command_argv, python or sys.executable, run_dir)
+    python, python_source = choose_python(python, info.python.executable)
+    command = replay_command(command_argv, python, run_dir)
     roots = _checkout_roots(repository, snapshot)
     return ReproducePlan(
         run_dir=run_dir,
@@ -119,21 +141,60 @@ def plan_reproduction(
         cwd=relative_cwd,
         replay_dir=next_replay_dir(run_dir),
         worktree=worktree,
-        notes=_snapshot_notes(snapshot) + _command_notes(record.info, command, roots, snapshot),
+        notes=_snapshot_notes(snapshot) + _command_notes(info, command, roots, snapshot),
+        python_source=python_source,
     )
+
+
+def choose_python(requested: str | None, recorded: str | None) -> tuple[str, str]:
+    """The replay's interpreter and why it was chosen.
+
+    The recorded interpreter has the run's packages (maggot itself may live
+    elsewhere, e.g. installed with pipx), so it is used when it still exists.
+    """
+    if requested:
+        return requested, "--python"
+    if recorded and os.path.isfile(recorded) and os.access(recorded, os.X_OK):
+        return recorded, "the run's interpreter"
+    if recorded:
+        return sys.executable, f"the one running maggot: the run's {recorded} no longer exists"
+    return sys.executable, "the one running maggot: the run recorded none"
+
+
+def _find_run_repository(
+    run_dir: str, snapshot: gitsnap.GitSnapshot, repo_path: str | None
+) -> Repository:
+    """The repository to rebuild in; the error names where the run was recorded."""
+    if repo_path:
+        try:
+            return find_repository(repo_path)
+        except CodeDiffError:
+            raise ReproduceError(f"--repo {repo_path}: not a git repository") from None
+    try:
+        return find_repository(os.getcwd(), run_dir)
+    except CodeDiffError:
+        head = snapshot.head
+        remotes = ", ".join(f"{name} {url}" for name, url in sorted(head.remotes.items()))
+        where = f"{head.repo_root or 'an unrecorded place'}" + (
+            f" (remotes: {remotes})" if remotes else ""
+        )
+        raise ReproduceError(
+            f"{run_dir}: was recorded in the repository at {where}; run this from a clone "
+            "of it or pass --repo PATH"
+        ) from None
 
 
 def _checkout_roots(repository: Repository, snapshot: gitsnap.GitSnapshot) -> list[str]:
     """The checkout here and, for a run copied from elsewhere, where it was recorded."""
     roots = [repository.toplevel]
-    recorded_root = snapshot.head.get("repo_root")
-    if isinstance(recorded_root, str) and recorded_root not in roots:
+    recorded_root = snapshot.head.repo_root
+    if recorded_root is not None and recorded_root not in roots:
         roots.append(recorded_root)
     return roots
 
 
 def _command_notes(
-    info: Mapping[str, Any],
+    info: RunInfo,
     command: Sequence[str],
     roots: Sequence[str],
     snapshot: gitsnap.GitSnapshot,
@@ -141,13 +202,12 @@ def _command_notes(
     notes = [
         f"{path} points into your checkout: the replay uses the worktree's copy when the "
         "snapshot holds all of it, otherwise this path as it is now"
-        for path in _checkout_paths(command, roots, snapshot.head.get("script"))
+        for path in checkout_paths(command, roots, snapshot.head.script)
     ]
-    continued = info.get("continued")
-    if isinstance(continued, list) and continued:
+    if info.continued:
         notes.append(
-            f"the run was continued {len(continued)} time(s) after its first start; the replay "
-            "repeats the first start only, so results of later entries may not come back"
+            f"the run was continued {len(info.continued)} time(s) after its first start; the "
+            "replay repeats the first start only, so results of later entries may not come back"
         )
     return notes
 
@@ -155,61 +215,19 @@ def _command_notes(
 def _snapshot_notes(snapshot: gitsnap.GitSnapshot) -> list[str]:
     """What the run had that its snapshot does not hold."""
     head = snapshot.head
-    notes = [
-        f"not in the snapshot: {item.get('path')} ({item.get('reason')})"
-        for item in head.get("skipped", [])
-    ]
-    if head.get("script") is None:
+    notes = [f"not in the snapshot: {item.path} ({item.reason})" for item in head.skipped]
+    if head.script is None:
         notes.append(
             "the script that started the run is not in the repository: the replay runs it "
             "as it is now, not from the snapshot"
         )
-    for item in head.get("submodules", []):
-        if item.get("dirty"):
+    for item in head.submodules:
+        if item.dirty:
             notes.append(
-                f"submodule {item.get('path')} had uncommitted changes, which are not in the "
+                f"submodule {item.path} had uncommitted changes, which are not in the "
                 "snapshot: the replay uses its recorded commit"
             )
     return notes
-
-
-def replay_command(command_argv: Sequence[str], python: str, run_dir: str) -> list[str]:
-    """The recorded interpreter command with ``python`` as the interpreter.
-
-    Refuses commands that cannot be replayed: ``python -c``, stdin, an
-    interactive interpreter or a notebook kernel.
-    """
-    arguments = list(command_argv[1:])
-    index = 0
-    while index < len(arguments):
-        argument = arguments[index]
-        if argument in _PYTHON_OPTIONS_WITH_VALUE:
-            index += 2
-            continue
-        if argument == "-m":
-            module = arguments[index + 1] if index + 1 < len(arguments) else ""
-            if module.split(".")[0] in _NOTEBOOK_MODULES:
-                raise ReproduceError(
-                    f"{run_dir}: ran in a notebook kernel; only scripts can be replayed"
-                )
-            return [python, *arguments]
-        if argument.startswith("-c") or argument == "-":
-            raise ReproduceError(
-                f"{run_dir}: ran from 'python {argument}' (inline code or stdin); only scripts "
-                "and 'python -m module' runs can be replayed"
-            )
-        if argument.startswith("-") and argument != "--":
-            index += 1
-            continue
-        script = os.path.basename(arguments[index + 1] if argument == "--" else argument)
-        if script.split(".")[0] in ("ipython", "jupyter", "ipykernel_launcher"):
-            raise ReproduceError(
-                f"{run_dir}: ran in an interactive session; only scripts can be replayed"
-            )
-        return [python, *arguments]
-    raise ReproduceError(
-        f"{run_dir}: ran in an interactive interpreter; only scripts can be replayed"
-    )
 
 
 def claim_replay_dir(plan: ReproducePlan) -> ReproducePlan:
@@ -232,254 +250,6 @@ def next_replay_dir(run_dir: str) -> str:
     return f"{run_dir}{REPLAY_SUFFIX}{number}"
 
 
-def _map_into(path: str, roots: Sequence[str], worktree: str) -> str | None:
-    """``path`` under one of ``roots`` as the same place in the worktree, else None.
-
-    Both sides are also compared resolved, since a repository reached through
-    a symlink (``/home`` -> ``/gpfs/...``) shows up under either spelling.
-    """
-    for candidate in dict.fromkeys((path, os.path.realpath(path))):
-        for root in roots:
-            for candidate_root in dict.fromkeys((root, os.path.realpath(root))):
-                if candidate == candidate_root:
-                    return worktree
-                prefix = os.path.join(candidate_root, "")
-                if candidate.startswith(prefix):
-                    return os.path.join(worktree, candidate[len(prefix) :])
-    return None
-
-
-_MAX_COMPARED_ENTRIES = 10_000
-
-
-def _snapshot_holds(original: str, target: str) -> bool:
-    """Whether everything at ``original`` is also at ``target`` (bytecode caches aside)."""
-    if not os.path.lexists(target):
-        return False
-    if not os.path.isdir(original) or os.path.islink(original):
-        return True
-    seen = 0
-    for directory, dirnames, filenames in os.walk(original):
-        dirnames[:] = [name for name in dirnames if name != "__pycache__"]
-        relative = os.path.relpath(directory, original)
-        for name in filenames:
-            seen += 1
-            if seen > _MAX_COMPARED_ENTRIES:
-                return False
-            if name.endswith((".pyc", ".pyo")):
-                continue
-            if not os.path.lexists(os.path.join(target, relative, name)):
-                return False
-    return True
-
-
-def _split_path_argument(argument: str) -> tuple[str, str, str]:
-    """``(name, "=", value)`` of ``--option=/path`` or ``key=/path`` (Hydra, fire) arguments."""
-    name, equals, value = argument.partition("=")
-    if not equals or os.path.isabs(argument):
-        return "", "", argument
-    return name, equals, value
-
-
-def _checkout_paths(command: Sequence[str], roots: Sequence[str], script: Any) -> list[str]:
-    """Absolute paths in the command that point into the checkout, the script aside."""
-    paths = []
-    for argument in command[1:]:
-        value = _split_path_argument(argument)[2]
-        relative = _map_into(value, roots, "") if os.path.isabs(value) else None
-        if relative is not None and relative != script:
-            paths.append(value)
-    return paths
-
-
-def map_arguments(
-    command: Sequence[str], roots: Sequence[str], worktree: str
-) -> tuple[list[str], list[str]]:
-    """Point absolute paths into the checkout at the worktree, with notes on the rest.
-
-    A path is mapped when the snapshot holds everything there; otherwise (an
-    ignored data set, an output directory) it keeps pointing at the checkout,
-    and a note says so.
-    """
-    mapped = [command[0]]
-    notes = []
-    for argument in command[1:]:
-        name, equals, value = _split_path_argument(argument)
-        target = _map_into(value, roots, worktree) if os.path.isabs(value) else None
-        if target is not None:
-            if _snapshot_holds(value, target):
-                argument = f"{name}{equals}{target}"
-            else:
-                notes.append(
-                    f"{value} is in your checkout but not (all) in the snapshot: "
-                    "the replay uses it, and may write there, as it is now"
-                )
-        mapped.append(argument)
-    return mapped, notes
-
-
-_IMPORT_PATHS_PROBE = """
-import json, sys
-paths = [p for p in sys.path if p]
-for finder in sys.meta_path:
-    mapping = getattr(sys.modules.get(getattr(finder, "__module__", ""), None), "MAPPING", None)
-    if isinstance(mapping, dict):
-        paths.extend(str(p) for p in mapping.values())
-print(json.dumps(paths))
-"""
-
-
-def import_paths(python: str, cwd: str) -> list[str]:
-    """Where ``python`` imports from: sys.path plus editable-install mappings."""
-    completed = subprocess.run(
-        [python, "-c", _IMPORT_PATHS_PROBE], cwd=cwd, capture_output=True, text=True, check=False
-    )
-    if completed.returncode != 0:
-        raise ReproduceError(f"{python}: cannot run this interpreter: {completed.stderr.strip()}")
-    return [path for path in json.loads(completed.stdout) if isinstance(path, str)]
-
-
-def replay_pythonpath(paths: Sequence[str], roots: Sequence[str], worktree: str) -> list[str]:
-    """PYTHONPATH entries that make imports from the checkout resolve in the worktree.
-
-    An editable install maps a package to its directory in the checkout; its
-    parent directory, moved into the worktree, is put first on the path.
-    """
-    entries: list[str] = []
-    for path in paths:
-        target = _map_into(os.path.abspath(path), roots, worktree)
-        if target is None:
-            continue
-        if os.path.isfile(target) or os.path.isfile(os.path.join(target, "__init__.py")):
-            target = os.path.dirname(target)
-        if target not in entries:
-            entries.append(target)
-    return entries
-
-
-def create_worktree(plan: ReproducePlan) -> tuple[str, str | None]:
-    """Add a detached worktree at the run's commit and apply its changes.
-
-    Submodules get worktrees of the user's own submodule clones at the recorded
-    commits. Returns the worktree path and the temporary directory holding it
-    (None with ``--worktree``). The user's working tree, index, branches and
-    stash are not touched.
-    """
-    temp_dir = None
-    if plan.worktree is None:
-        temp_dir = tempfile.mkdtemp(prefix="maggot-reproduce-")
-        path = os.path.join(temp_dir, os.path.basename(plan.repository.toplevel) or "tree")
-    else:
-        path = plan.worktree
-    try:
-        build_code_tree(plan.repository.toplevel, plan.snapshot, path)
-    except BaseException:
-        if temp_dir:
-            shutil.rmtree(temp_dir, ignore_errors=True)
-        raise
-    return path, temp_dir
-
-
-def build_code_tree(toplevel: str, snapshot: gitsnap.GitSnapshot, path: str) -> None:
-    """Rebuild a snapshot's code state as a detached worktree of ``toplevel`` at ``path``.
-
-    Removes what it added when any step fails.
-    """
-    try:
-        _add_worktree(toplevel, path, snapshot.commit)
-    except GitError as error:
-        raise ReproduceError(str(error)) from None
-    try:
-        for submodule in _recorded_submodules(snapshot):
-            source = os.path.join(toplevel, submodule["path"])
-            try:
-                _add_worktree(source, os.path.join(path, submodule["path"]), submodule["commit"])
-            except GitError as error:
-                raise ReproduceError(
-                    f"submodule {submodule['path']}: cannot check out {submodule['commit'][:12]} "
-                    f"from {source}: {error}"
-                ) from None
-        gitsnap.apply_snapshot(snapshot, path)
-    except BaseException:
-        remove_code_tree(toplevel, snapshot, path)
-        raise
-
-
-_LOCK_RETRIES = 50
-# git's messages when another process holds a lock, or is halfway through adding a
-# worktree whose admin files (.git/worktrees/NAME/commondir ...) this one reads
-_RETRYABLE_GIT_ERRORS = (".lock", "/worktrees/")
-
-
-def _add_worktree(repository: str, path: str, commit: str) -> None:
-    # no hooks: a post-checkout hook must not run (or change anything) for a replay
-    with_lock_retries(
-        lambda: run_git(
-            "-c",
-            "core.hooksPath=" + os.devnull,
-            "worktree",
-            "add",
-            "--detach",
-            "--quiet",
-            path,
-            commit,
-            cwd=repository,
-        )  # fmt: skip
-    )
-
-
-def with_lock_retries(operation: Callable[[], bytes]) -> bytes:
-    """Run a git operation again while another process holds a lock it needs.
-
-    Many jobs can add or remove worktrees of one repository at once; git
-    refuses instead of waiting when it finds ``index.lock`` or a ref lock
-    taken, or reads another worktree's admin files while they are written.
-    """
-    import random
-    import time
-
-    for attempt in range(_LOCK_RETRIES):
-        try:
-            return operation()
-        except GitError as error:
-            retryable = any(text in str(error) for text in _RETRYABLE_GIT_ERRORS)
-            if not retryable or attempt == _LOCK_RETRIES - 1:
-                raise
-            # back off with jitter so the waiting processes do not retry in step
-            time.sleep(0.05 + random.random() * 0.1 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-def _recorded_submodules(snapshot: gitsnap.GitSnapshot) -> list[dict[str, str]]:
-    submodules = []
-    for item in snapshot.head.get("submodules", []):
-        path, commit = item.get("path"), item.get("commit")
-        if not item.get("initialized", True) or not isinstance(path, str) or not commit:
-            continue
-        if not gitsnap.safe_relative_path(path):
-            raise ReproduceError(f"{snapshot.run_dir}: refusing submodule path {path!r}")
-        submodules.append({"path": path, "commit": str(commit)})
-    return submodules
-
-
-def remove_worktree(plan: ReproducePlan, path: str, temp_dir: str | None) -> None:
-    """Remove the worktrees made by ``create_worktree``; other worktrees are left alone."""
-    remove_code_tree(plan.repository.toplevel, plan.snapshot, path)
-    if temp_dir:
-        shutil.rmtree(temp_dir, ignore_errors=True)
-
-
-def remove_code_tree(toplevel: str, snapshot: gitsnap.GitSnapshot, path: str) -> None:
-    """Remove a tree made by ``build_code_tree`` and its submodule worktrees."""
-    for submodule in reversed(_recorded_submodules(snapshot)):
-        source = os.path.join(toplevel, submodule["path"])
-        target = os.path.join(path, submodule["path"])
-        run_git("worktree", "remove", "--force", "--force", target, cwd=source, check=False)
-    run_git("worktree", "remove", "--force", "--force", path, cwd=toplevel, check=False)
-    if os.path.exists(path):
-        shutil.rmtree(path, ignore_errors=True)
-
-
 class Replay(NamedTuple):
     """The replay's process, ready to start."""
 
@@ -487,6 +257,43 @@ class Replay(NamedTuple):
     cwd: str
     environment: dict[str, str]
     notes: list[str]
+    worktree: str = ""
+
+
+class ReplayRun(NamedTuple):
+    """How the replay's process ended, and the end of what it wrote to stderr."""
+
+    exit_code: int
+    stderr_tail: tuple[str, ...] = ()
+
+
+def reproduce(
+    plan: ReproducePlan,
+    *,
+    keep: bool = False,
+    rtol: float = 0.0,
+    atol: float = 0.0,
+    on_start: Callable[[Replay], None] | None = None,
+) -> ReplayOutcome:
+    """Carry out ``plan``: build the worktree, replay the command, compare the results.
+
+    The worktree is removed afterwards (even on errors and Ctrl-C) unless
+    ``keep``. ``on_start`` is called with the prepared replay just before it
+    runs (to show its notes). The replay's output goes to this process's
+    stdout and stderr.
+    """
+    tree = create_worktree(plan.snapshot, plan.repository.toplevel, plan.worktree)
+    try:
+        plan = claim_replay_dir(plan)
+        replay = prepare_replay(plan, tree.path)
+        if on_start is not None:
+            on_start(replay)
+        finished = run_replay(replay)
+    finally:
+        if not keep:
+            remove_worktree(tree)
+    outcome = check_replay(plan, finished, rtol, atol)
+    return outcome._replace(notes=tuple(replay.notes), kept_worktree=tree.path if keep else None)
 
 
 def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
@@ -508,21 +315,34 @@ def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
     python_path += [
         entry
         for entry in environment.get("PYTHONPATH", "").split(os.pathsep)
-        if entry and (not os.path.isabs(entry) or _map_into(entry, roots, worktree) is None)
+        if entry and (not os.path.isabs(entry) or map_into(entry, roots, worktree) is None)
     ]
     if python_path:
         environment["PYTHONPATH"] = os.pathsep.join(python_path)
     environment[ENV_RUN_DIR] = os.path.abspath(plan.replay_dir)
     environment[ENV_REPRODUCTION_OF] = os.path.abspath(plan.run_dir)
     environment[ENV_ORIGINAL_ROOT] = plan.repository.toplevel
-    return Replay(command, cwd, environment, notes)
+    return Replay(command, cwd, environment, notes, worktree)
 
 
-def run_replay(replay: Replay) -> int:
-    """Run the replay without a shell; its output streams to the terminal."""
-    process = subprocess.Popen(replay.command, cwd=replay.cwd, env=replay.environment)
+def run_replay(replay: Replay) -> ReplayRun:
+    """Run the replay without a shell; its output streams through to this process.
+
+    Its stderr passes through a pipe so its last lines can be shown when it
+    fails before recording a run (an import error in another environment).
+    """
+    import threading
+
+    process = subprocess.Popen(
+        replay.command, cwd=replay.cwd, env=replay.environment, stderr=subprocess.PIPE
+    )
+    tail = bytearray()
+    assert process.stderr is not None
+    relay = threading.Thread(target=_relay_stderr, args=(process.stderr, tail), daemon=True)
+    relay.start()
     try:
-        return process.wait()
+        exit_code = process.wait()
+        relay.join()
     except KeyboardInterrupt:
         # the child got the same Ctrl-C; give it a moment to record "interrupted"
         try:
@@ -531,40 +351,28 @@ def run_replay(replay: Replay) -> int:
             process.kill()
             process.wait()
         raise
+    lines = bytes(tail).decode(errors="replace").splitlines()
+    return ReplayRun(exit_code, tuple(lines[-STDERR_TAIL_LINES:]))
 
 
-def compare_results(
-    original: Mapping[str, Any], replay: Mapping[str, Any], rtol: float = 0.0, atol: float = 0.0
-) -> list[Comparison]:
-    """Compare flattened results: exact by default, within tolerances for numbers."""
-    original_flat, replay_flat = flatten(original), flatten(replay)
-    comparisons = []
-    for name in sorted(set(original_flat) | set(replay_flat)):
-        if name not in replay_flat:
-            comparisons.append(Comparison(name, original_flat[name], None, "missing"))
-        elif name not in original_flat:
-            comparisons.append(Comparison(name, None, replay_flat[name], "extra"))
-        else:
-            before, after = original_flat[name], replay_flat[name]
-            same = _values_match(before, after, rtol, atol)
-            comparisons.append(Comparison(name, before, after, "match" if same else "differ"))
-    return comparisons
-
-
-def _values_match(before: Any, after: Any, rtol: float, atol: float) -> bool:
-    numbers = (int, float)
-    if (
-        isinstance(before, numbers)
-        and isinstance(after, numbers)
-        and not isinstance(before, bool)
-        and not isinstance(after, bool)
-    ):
-        if math.isnan(before) and math.isnan(after):
-            return True
-        if rtol or atol:
-            return math.isclose(before, after, rel_tol=rtol, abs_tol=atol)
-        return before == after
-    return bool(before == after)
+def _relay_stderr(stream: IO[bytes], tail: bytearray) -> None:
+    """Copy the replay's stderr to ours as it comes, keeping its last bytes."""
+    target = getattr(sys.stderr, "buffer", None)
+    while True:
+        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+        if not chunk:
+            return
+        try:
+            if target is not None:
+                target.write(chunk)
+                target.flush()
+            else:
+                sys.stderr.write(chunk.decode(errors="replace"))
+                sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # our stderr is gone: keep draining so the replay never blocks
+        tail += chunk
+        del tail[:-_STDERR_TAIL_BYTES]
 
 
 def _code_state_differences(plan: ReproducePlan) -> list[str]:
@@ -605,16 +413,25 @@ def _code_state_differences(plan: ReproducePlan) -> list[str]:
 _STATUS_WORDS = {"M": "modified", "D": "missing", "T": "type changed"}
 
 
-def check_replay(plan: ReproducePlan, exit_code: int, rtol: float, atol: float) -> ReplayOutcome:
+def check_replay(
+    plan: ReproducePlan, finished: ReplayRun, rtol: float = 0.0, atol: float = 0.0
+) -> ReplayOutcome:
     """Read the replay's run back and compare it with the original."""
     problems: list[str] = []
     original = store.load_run(plan.run_dir, with_config=False)
     problems.extend(original.problems)
+    exit_code = finished.exit_code
     if exit_code != 0:
         problems.append(f"the replay exited with code {exit_code}")
     replay_results: dict[str, Any] = {}
     if not store.is_run_dir(plan.replay_dir):
-        problems.append("the replay recorded no run (did the script create an Experiment?)")
+        if exit_code != 0 and finished.stderr_tail:
+            problems.append(
+                "the replay failed before recording a run; the end of its stderr:\n"
+                + "\n".join("    " + line for line in finished.stderr_tail)
+            )
+        else:
+            problems.append("the replay recorded no run (did the script create an Experiment?)")
         if os.path.isdir(plan.replay_dir) and not os.listdir(plan.replay_dir):
             os.rmdir(plan.replay_dir)
     else:
@@ -622,7 +439,7 @@ def check_replay(plan: ReproducePlan, exit_code: int, rtol: float, atol: float) 
         problems.extend(replay.problems)
         replay_results = replay.results
         problems.extend(_code_state_differences(plan))
-        foreign = replay.info.get("imports_outside_snapshot")
+        foreign = replay.info.imports_outside_snapshot
         if foreign:
             problems.append(
                 "the replay imported code from the checkout instead of the snapshot: "

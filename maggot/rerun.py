@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from maggot import launch, params, store
 from maggot.errors import MaggotError
+from maggot.records import LaunchOptions, RunInfo
 
 CODE_CHOICES = ("recorded", "current")
 
@@ -51,32 +52,28 @@ def plan_rerun(run_dir: str, settings: Mapping[str, str], code: str = "recorded"
     info = record.info
     experiments_dir = os.path.dirname(os.path.abspath(run_dir))
     sweep_template = _sweep_template(info, experiments_dir)
-    recorded_options = info.get("launch_options")
-    options: dict[str, Any] = recorded_options if isinstance(recorded_options, dict) else {}
+    options = info.launch_options or LaunchOptions()
     if sweep_template is not None:
         template, values, spec = sweep_template
         changes = _changed_values(values, settings)
         new_values = {**values, **{key: new for key, (_, new) in changes.items()}}
         command = params.render_command(template, new_values)
         extra_params = tuple(new_values.items())
-        options = {
-            "name_template": spec.name_template,
-            "results_file": spec.results_file,
-            "metric_pattern": spec.metric_pattern,
-        }
-    elif isinstance(info.get("launched_command"), list):
+        options = LaunchOptions(
+            name_template=spec.name_template,
+            results_file=spec.results_file,
+            metric_pattern=spec.metric_pattern,
+        )
+    elif info.launched_command:
         command, extra_params, changes = _changed_command(
-            list(info["launched_command"]),
-            tuple((str(key), value) for key, value in options.get("extra_params") or ()),
-            settings,
+            list(info.launched_command), options.extra_params, settings
         )
     else:
-        command_argv = info.get("command_argv")
-        if not isinstance(command_argv, list) or not command_argv:
+        if not info.command_argv:
             raise RerunError(f"{run_dir}: no recorded command (run.json has no command_argv)")
-        from maggot.reproduce import replay_command
+        from maggot.replay import replay_command
 
-        original = replay_command(command_argv, sys.executable, run_dir)
+        original = replay_command(info.command_argv, sys.executable, run_dir)
         command, extra_params, changes = _changed_command(original, (), settings)
     worktree_plan = None
     notes: list[str] = []
@@ -88,14 +85,14 @@ def plan_rerun(run_dir: str, settings: Mapping[str, str], code: str = "recorded"
     request = launch.RunRequest(
         command=tuple(command),
         experiments_dir=experiments_dir,
-        name_template=options.get("name_template"),
+        name_template=options.name_template,
         if_exists="increment",
-        config_file=options.get("config_file"),
+        config_file=options.config_file,
         extra_params=extra_params,
-        results_file=options.get("results_file"),
-        metric_pattern=options.get("metric_pattern"),
+        results_file=options.results_file,
+        metric_pattern=options.metric_pattern,
         frozen_snapshot=run_dir if code == "recorded" else None,
-        info=(("rerun_of", os.path.abspath(run_dir)),),
+        rerun_of=os.path.abspath(run_dir),
     )
     return RerunPlan(
         run_dir=run_dir,
@@ -109,18 +106,18 @@ def plan_rerun(run_dir: str, settings: Mapping[str, str], code: str = "recorded"
 
 
 def _sweep_template(
-    info: Mapping[str, Any], experiments_dir: str
+    info: RunInfo, experiments_dir: str
 ) -> tuple[list[str], dict[str, Any], Any] | None:
     """The sweep's command template and this job's values, for a run a sweep started."""
-    job = info.get("sweep")
-    if not isinstance(job, dict):
+    job = info.sweep
+    if job is None:
         return None
     from maggot import sweep
 
     try:
-        record = sweep.load_sweep(sweep.find_sweep(str(job.get("id")), experiments_dir))
-        values = dict(record.spec.jobs[int(job["job"])])
-    except (MaggotError, KeyError, IndexError, ValueError, TypeError):
+        record = sweep.load_sweep(sweep.find_sweep(job.id, experiments_dir))
+        values = dict(record.spec.jobs[job.job])
+    except (MaggotError, IndexError):
         return None  # the sweep's record is gone: change the command itself
     return list(record.spec.command), values, record.spec
 
@@ -169,22 +166,24 @@ def execute(plan: RerunPlan, on_start: Any = None) -> launch.RunOutcome:
     if plan.code == "current":
         return launch.run_command(plan.request, on_start=on_start)
     from maggot import reproduce
-    from maggot.experiment import ENV_ORIGINAL_ROOT
+    from maggot.replay import ENV_ORIGINAL_ROOT, map_arguments
+    from maggot.worktree import create_worktree, remove_worktree
 
-    path, temp_dir = reproduce.create_worktree(plan.worktree_plan)
+    worktree_plan = plan.worktree_plan
+    tree = create_worktree(worktree_plan.snapshot, worktree_plan.repository.toplevel)
     try:
-        replay = reproduce.prepare_replay(plan.worktree_plan, path)
+        replay = reproduce.prepare_replay(worktree_plan, tree.path)
         env = {
             name: replay.environment[name]
             for name in ("PYTHONPATH", ENV_ORIGINAL_ROOT)
             if name in replay.environment
         }
-        command, _ = reproduce.map_arguments(
-            list(plan.command), [plan.worktree_plan.repository.toplevel], path
+        command, _ = map_arguments(
+            list(plan.command), [worktree_plan.repository.toplevel], tree.path
         )
         request = plan.request._replace(
             command=tuple(command), cwd=replay.cwd, env=tuple(env.items())
         )
         return launch.run_command(request, on_start=on_start)
     finally:
-        reproduce.remove_worktree(plan.worktree_plan, path, temp_dir)
+        remove_worktree(tree)

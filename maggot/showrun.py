@@ -8,9 +8,15 @@ from typing import Any, NamedTuple
 
 from maggot import store
 from maggot.config import flatten
-from maggot.errors import CorruptRunError, MaggotError
+from maggot.errors import CorruptRunError
+from maggot.records import GitHead
 
 DEFAULT_EXPERIMENTS_DIR = "experiments"
+MAX_ARTIFACTS = 50
+# a run with a million checkpoint files must still show quickly
+_MAX_COUNTED_FILES = 10_000
+LOG_TAIL_LINES = 10
+_LOG_TAIL_BYTES = 64 * 1024
 
 
 class LogFile(NamedTuple):
@@ -20,16 +26,28 @@ class LogFile(NamedTuple):
     size: int
 
 
+class Artifact(NamedTuple):
+    """A file the run wrote into its own directory (outside ``.maggot``)."""
+
+    path: str  # relative to the run directory
+    size: int
+
+
 class RunDetails(NamedTuple):
     """A run as ``maggot show`` presents it."""
 
     record: store.RunRecord
     command: str | None
-    head: dict[str, Any] | None
+    head: GitHead | None
     commit_hash: str | None
     directories: list[str]
     logs: list[LogFile]
     problems: list[str]
+    artifacts: list[Artifact] = []
+    # files not listed in ``artifacts``; at least this many when ``more_counted_all`` is false
+    more_artifacts: int = 0
+    more_counted_all: bool = True
+    log_tail: list[str] = []
 
 
 class Field(NamedTuple):
@@ -51,59 +69,99 @@ def resolve_run_dir(argument: str) -> str:
     return store.resolve_run_dir(argument, DEFAULT_EXPERIMENTS_DIR)
 
 
-def read_config(run_dir: str) -> dict[str, Any]:
-    """A run's stored config; raise CorruptRunError when it is missing or unreadable."""
-    try:
-        return store.read_json_object(store.meta_path(run_dir, store.CONFIG_FILE))
-    except FileNotFoundError:
-        raise CorruptRunError(f"{run_dir}: no {store.META_DIR}/{store.CONFIG_FILE}") from None
-
-
-def read_command(run_dir: str) -> str:
-    """A run's command line, shell-quoted; raise CorruptRunError when it was not recorded."""
-    try:
-        with open(
-            store.meta_path(run_dir, store.COMMAND_FILE), encoding="utf-8", errors="replace"
-        ) as file:
-            command = file.read().strip()
-    except FileNotFoundError:
-        raise CorruptRunError(f"{run_dir}: no {store.META_DIR}/{store.COMMAND_FILE}") from None
-    if not command:
-        raise CorruptRunError(f"{run_dir}: {store.META_DIR}/{store.COMMAND_FILE} is empty")
-    return command
-
-
 def flat_lines(mapping: dict[str, Any]) -> list[str]:
-    """``key=value`` lines: dotted keys, JSON-encoded values."""
-    return [f"{key}={_json(value)}" for key, value in flatten(mapping).items()]
+    """``key=value`` lines to paste back as command-line arguments (Hydra-style overrides).
+
+    Keys are dotted; a string is written as it is unless it would read as
+    another JSON value (``"1.0"``, ``"true"``), anything else as compact
+    JSON; each line is shell-quoted when it needs to be, so it pastes as one
+    argument.
+    """
+    import shlex
+
+    return [
+        shlex.quote(f"{key}={override_value(value)}") for key, value in flatten(mapping).items()
+    ]
+
+
+def override_value(value: Any) -> str:
+    """The value part of a ``key=value`` override: text as it is, anything else as JSON."""
+    if isinstance(value, str) and value and value == value.strip():
+        try:
+            json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def load_details(run_dir: str) -> RunDetails:
-    """Read everything about a run except log contents; missing parts become problems."""
+    """Read everything about a run, its files and the end of its last log.
+
+    Missing parts become problems.
+    """
     record = store.load_run(run_dir)
     problems = list(record.problems)
     command: str | None = None
     try:
-        command = read_command(run_dir)
+        command = store.read_command(run_dir)
     except CorruptRunError as error:
         problems.append(str(error))
-    head: dict[str, Any] | None = None
+    head: GitHead | None = None
     try:
-        head = store.read_json_object(store.git_path(run_dir, store.HEAD_FILE))
+        head = store.read_git_head(run_dir)
     except FileNotFoundError:
-        problems.append(f"{run_dir}: no {store.META_DIR}/{store.GIT_DIR}/{store.HEAD_FILE}")
-    except MaggotError as error:
+        problems.append(store.missing_message(run_dir, store.GIT_DIR, store.HEAD_FILE))
+    except CorruptRunError as error:
         problems.append(str(error))
-    commit_lines = store.read_lines(store.meta_path(run_dir, store.COMMIT_HASH_FILE))
+    logs = _log_files(run_dir)
+    artifacts, more, counted_all = _artifacts(run_dir)
     return RunDetails(
         record=record,
         command=command,
         head=head,
-        commit_hash=commit_lines[0].strip() if commit_lines else None,
+        commit_hash=store.read_commit_hash(run_dir),
         directories=store.registered_directories(run_dir),
-        logs=_log_files(run_dir),
+        logs=logs,
         problems=problems,
+        artifacts=artifacts,
+        more_artifacts=more,
+        more_counted_all=counted_all,
+        log_tail=_tail(logs[-1].path) if logs else [],
     )
+
+
+def _artifacts(run_dir: str) -> tuple[list[Artifact], int, bool]:
+    """The run's own files (sorted, the first MAX_ARTIFACTS), how many more, all counted?"""
+    listed: list[Artifact] = []
+    seen = 0
+    for directory, dirnames, filenames in os.walk(run_dir):
+        if os.path.samefile(directory, run_dir):
+            dirnames[:] = [name for name in dirnames if name != store.META_DIR]
+        dirnames.sort()
+        for name in sorted(filenames):
+            seen += 1
+            if seen > _MAX_COUNTED_FILES:
+                return sorted(listed), seen - 1 - len(listed), False
+            if len(listed) < MAX_ARTIFACTS:
+                path = os.path.join(directory, name)
+                try:
+                    size = os.lstat(path).st_size
+                except OSError:
+                    continue
+                listed.append(Artifact(os.path.relpath(path, run_dir), size))
+    return sorted(listed), seen - len(listed), True
+
+
+def _tail(path: str) -> list[str]:
+    """The last LOG_TAIL_LINES lines of a log file."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(0, os.SEEK_END)
+            file.seek(max(0, file.tell() - _LOG_TAIL_BYTES))
+            data = file.read()
+    except OSError:
+        return []
+    return data.decode("utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
 
 
 def _log_files(run_dir: str) -> list[LogFile]:
@@ -122,14 +180,17 @@ def details_as_json(details: RunDetails) -> dict[str, Any]:
         "path": record.path,
         "status": record.status,
         "format_version": record.format_version,
-        "run": record.info,
+        "run": record.info.to_json() if record.format_version else {},
         "command": details.command,
-        "git": details.head,
+        "git": details.head.to_json() if details.head else None,
         "commit_hash": details.commit_hash,
         "config": record.config,
         "results": record.results,
         "directories": details.directories,
         "logs": [{"path": log.path, "bytes": log.size} for log in details.logs],
+        "log_tail": details.log_tail,
+        "artifacts": [{"path": item.path, "bytes": item.size} for item in details.artifacts],
+        "more_artifacts": details.more_artifacts,
         "problems": details.problems,
     }
 
@@ -139,24 +200,23 @@ def details_as_sections(details: RunDetails) -> list[Section]:
     record = details.record
     info = record.info
     status = record.status
-    exit_info = info.get("exit")
-    if isinstance(exit_info, dict) and exit_info.get("type"):
-        message = str(exit_info.get("message") or "").splitlines()
-        status += f" ({exit_info['type']}{': ' + message[0] if message else ''})"
+    if info.exit is not None:
+        message = info.exit.message.splitlines()
+        status += f" ({info.exit.type}{': ' + message[0] if message else ''})"
     overview = [
         Field("run", record.name),
         Field("path", record.path),
         Field("status", status),
-        Field("started", _text(info.get("started_at"))),
-        Field("ended", _text(info.get("ended_at"))),
-        Field("duration", _duration(info.get("duration_seconds"))),
-        Field("host", _text(info.get("hostname"))),
-        Field("user", _text(info.get("user"))),
-        Field("python", _python(_mapping(info.get("python")))),
-        Field("platform", _text(info.get("platform"))),
-        Field("cwd", _text(info.get("cwd_absolute", info.get("cwd")))),
-        Field("maggot", _text(info.get("maggot_version"))),
-        Field("reproduces", _text(info.get("reproduction_of"))),
+        Field("started", _text(info.started_at)),
+        Field("ended", _text(info.ended_at)),
+        Field("duration", _duration(info.duration_seconds)),
+        Field("host", _text(info.hostname)),
+        Field("user", _text(info.user)),
+        Field("python", _python(info.python.version, info.python.executable)),
+        Field("platform", _text(info.platform)),
+        Field("cwd", _text(info.cwd_absolute or info.cwd)),
+        Field("maggot", _text(info.maggot_version)),
+        Field("reproduces", _text(info.reproduction_of)),
         Field("command", details.command or ""),
     ]
     sections = [
@@ -168,10 +228,28 @@ def details_as_sections(details: RunDetails) -> list[Section]:
             "directories",
             [Field(name, os.path.join(record.path, name)) for name in details.directories],
         ),
+        Section("files", _artifact_fields(details)),
         Section("logs", [Field(_size(log.size), log.path) for log in details.logs]),
+        Section(
+            f"end of {os.path.basename(details.logs[-1].path)}" if details.logs else "",
+            [Field("", printable(line)) for line in details.log_tail],
+        ),
         Section("problems", [Field("-", problem) for problem in details.problems]),
     ]
     return [section for section in sections if section.fields]
+
+
+def _artifact_fields(details: RunDetails) -> list[Field]:
+    fields = [Field(_size(item.size), printable(item.path)) for item in details.artifacts]
+    if details.more_artifacts:
+        more = f"{details.more_artifacts}" + ("" if details.more_counted_all else "+")
+        fields.append(Field("", f"... and {more} more files"))
+    return fields
+
+
+def printable(text: str) -> str:
+    """Run-file text safe for a terminal: control characters shown as escapes."""
+    return text if text.isprintable() else json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 def _flat_fields(mapping: dict[str, Any]) -> list[Field]:
@@ -187,41 +265,31 @@ def _git_fields(details: RunDetails) -> list[Field]:
                 Field("snapshot", "none (maggot 0.2 run: uncommitted changes were not recorded)"),
             ]
         return [Field("snapshot", "none recorded")]
-    commit = _text(head.get("commit"))
-    if not head.get("snapshot"):
-        fields = [Field("snapshot", f"none ({head.get('reason') or 'no reason recorded'})")]
+    commit = _text(head.commit)
+    if not head.snapshot:
+        fields = [Field("snapshot", f"none ({head.reason or 'no reason recorded'})")]
         return [Field("commit", commit), *fields] if commit else fields
-    counts = _mapping(head.get("counts"))
-    if head.get("is_dirty"):
+    counts = head.counts
+    if head.is_dirty:
         dirty = (
-            f"yes: {counts.get('staged', 0)} staged, {counts.get('unstaged', 0)} unstaged, "
-            f"{counts.get('untracked', 0)} untracked ({counts.get('untracked_copied', 0)} copied)"
+            f"yes: {counts.staged} staged, {counts.unstaged} unstaged, "
+            f"{counts.untracked} untracked ({counts.untracked_copied} copied)"
         )
     else:
         dirty = "no"
-    branch = head.get("branch")
     fields = [
         Field("commit", commit),
-        Field("branch", "detached" if head.get("detached") or not branch else str(branch)),
+        Field("branch", "detached" if head.detached or not head.branch else head.branch),
         Field("dirty", dirty),
     ]
-    if head.get("patch_bytes"):
-        fields.append(Field("patch", _size(int(head["patch_bytes"]))))
-    for skipped in head.get("skipped") or []:
-        if isinstance(skipped, dict):
-            fields.append(Field("skipped", f"{skipped.get('path')} ({skipped.get('reason')})"))
-    remotes = _mapping(head.get("remotes"))
-    fields.extend(Field("remote", f"{name} {url}") for name, url in sorted(remotes.items()))
-    for submodule in head.get("submodules") or []:
-        if isinstance(submodule, dict):
-            state = " (dirty)" if submodule.get("dirty") else ""
-            value = f"{submodule.get('path')} {submodule.get('commit')}{state}"
-            fields.append(Field("submodule", value))
+    if head.patch_bytes:
+        fields.append(Field("patch", _size(head.patch_bytes)))
+    fields.extend(Field("skipped", f"{item.path} ({item.reason})") for item in head.skipped)
+    fields.extend(Field("remote", f"{name} {url}") for name, url in sorted(head.remotes.items()))
+    for submodule in head.submodules:
+        state = " (dirty)" if submodule.dirty else ""
+        fields.append(Field("submodule", f"{submodule.path} {submodule.commit}{state}"))
     return fields
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _json(value: Any) -> str:
@@ -232,8 +300,7 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _python(python: dict[str, Any]) -> str:
-    version, executable = python.get("version"), python.get("executable")
+def _python(version: str | None, executable: str | None) -> str:
     if version and executable:
         return f"{version} ({executable})"
     return _text(version or executable)

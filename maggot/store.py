@@ -6,10 +6,29 @@ import contextlib
 import itertools
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from maggot.errors import CorruptRunError, NotARunError
+from maggot.records import (
+    STATUS_COMPLETED,
+    STATUS_FAILED,
+    STATUS_INTERRUPTED,
+    STATUS_RUNNING,
+    STATUS_UNKNOWN,
+    GitHead,
+    RunInfo,
+)
+
+__all__ = [
+    "STATUS_COMPLETED",
+    "STATUS_FAILED",
+    "STATUS_INTERRUPTED",
+    "STATUS_RUNNING",
+    "STATUS_UNKNOWN",
+    "GitHead",
+    "RunInfo",
+]
 
 FORMAT_VERSION = 1
 META_DIR = ".maggot"
@@ -31,12 +50,6 @@ GIT_DIR = "git"
 HEAD_FILE = "head.json"
 PATCH_FILE = "diff.patch"
 UNTRACKED_DIR = "untracked"
-
-STATUS_RUNNING = "running"
-STATUS_COMPLETED = "completed"
-STATUS_FAILED = "failed"
-STATUS_INTERRUPTED = "interrupted"
-STATUS_UNKNOWN = "unknown"
 
 
 def meta_path(run_dir: str | os.PathLike[str], *parts: str) -> str:
@@ -67,6 +80,44 @@ def dumps_json(data: Any) -> str:
     except UnicodeEncodeError:
         text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
     return text
+
+
+def without_nonfinite(value: Any) -> Any:
+    """``value`` with NaN and infinities as None, for output strict JSON parsers read.
+
+    Run files keep them (Python writes ``NaN``/``Infinity``, as JavaScript
+    does); JSON meant for other programs (``--format json``) must not.
+    """
+    if isinstance(value, float):
+        return value if value - value == 0 else None
+    if isinstance(value, dict):
+        return {key: without_nonfinite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_nonfinite(item) for item in value]
+    return value
+
+
+def strict_json_encoder(**options: Any) -> Callable[[Any], str]:
+    """A ``json.dumps`` that never writes NaN or Infinity (they become null).
+
+    Make one and call it for many values: building the encoder per value
+    (what ``json.dumps`` with options does) is a measurable part of listing
+    10,000 runs.
+    """
+    encoder = json.JSONEncoder(allow_nan=False, **options)
+
+    def encode(value: Any) -> str:
+        try:
+            return encoder.encode(value)
+        except ValueError:
+            return encoder.encode(without_nonfinite(value))
+
+    return encode
+
+
+def dumps_strict(value: Any, **options: Any) -> str:
+    """``json.dumps`` that never writes NaN or Infinity (they become null)."""
+    return strict_json_encoder(**options)(value)
 
 
 _temp_counter = itertools.count()
@@ -146,17 +197,100 @@ def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
             fcntl.lockf(handle.fileno(), fcntl.LOCK_UN)
 
 
+def missing_message(run_dir: str | os.PathLike[str], *parts: str) -> str:
+    """The one way to say a run lacks a file: ``RUN: no .maggot/NAME``."""
+    return f"{os.fspath(run_dir)}: no {'/'.join((META_DIR, *parts))}"
+
+
+def read_run_info(run_dir: str | os.PathLike[str]) -> RunInfo:
+    """A run's ``run.json``.
+
+    Raises FileNotFoundError when it is missing (a 0.2 run) and
+    CorruptRunError when it does not parse.
+    """
+    return RunInfo.from_json(read_json_object(meta_path(run_dir, RUN_FILE)))
+
+
+def write_run_info(run_dir: str | os.PathLike[str], info: RunInfo) -> None:
+    """Write a run's ``run.json`` atomically."""
+    write_json_atomic(meta_path(run_dir, RUN_FILE), info.to_json())
+
+
+def read_git_head(run_dir: str | os.PathLike[str]) -> GitHead:
+    """A run's ``git/head.json``.
+
+    Raises FileNotFoundError when it is missing and CorruptRunError when it
+    does not parse.
+    """
+    return GitHead.from_json(read_json_object(git_path(run_dir, HEAD_FILE)))
+
+
+def write_git_head(run_dir: str | os.PathLike[str], head: GitHead) -> None:
+    """Write a run's ``git/head.json`` atomically (creating ``git/``)."""
+    os.makedirs(git_path(run_dir), exist_ok=True)
+    write_json_atomic(git_path(run_dir, HEAD_FILE), head.to_json())
+
+
+def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run's stored config; raise CorruptRunError when it is missing or unreadable."""
+    try:
+        return read_json_object(meta_path(run_dir, CONFIG_FILE))
+    except FileNotFoundError:
+        raise CorruptRunError(missing_message(run_dir, CONFIG_FILE)) from None
+
+
+def read_results(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run's registered results ({} when none were registered)."""
+    try:
+        return read_json_object(meta_path(run_dir, RESULTS_FILE))
+    except FileNotFoundError:
+        return {}
+
+
+def read_command(run_dir: str | os.PathLike[str]) -> str:
+    """A run's command line, shell-quoted; raise CorruptRunError when it was not recorded."""
+    try:
+        with open(meta_path(run_dir, COMMAND_FILE), encoding="utf-8", errors="replace") as file:
+            command = file.read().strip()
+    except FileNotFoundError:
+        raise CorruptRunError(missing_message(run_dir, COMMAND_FILE)) from None
+    if not command:
+        raise CorruptRunError(f"{os.fspath(run_dir)}: {META_DIR}/{COMMAND_FILE} is empty")
+    return command
+
+
+def read_commit_hash(run_dir: str | os.PathLike[str]) -> str | None:
+    """The 0.2-compatible ``commit_hash`` file's sha, or None."""
+    lines = read_lines(meta_path(run_dir, COMMIT_HASH_FILE))
+    return lines[0].strip() if lines else None
+
+
+def write_commit_hash(run_dir: str | os.PathLike[str], commit: str) -> None:
+    """Write the 0.2-compatible ``commit_hash`` file."""
+    write_text_atomic(meta_path(run_dir, COMMIT_HASH_FILE), commit)
+
+
 class RunRecord(NamedTuple):
     """One run directory as read back from disk."""
 
     path: str
     name: str
-    format_version: int
     status: str
-    info: dict[str, Any]
+    format_version: int
+    # run.json as parsed; read it through ``info``
+    run_json: Mapping[str, Any]
     config: dict[str, Any]
     results: dict[str, Any]
     problems: tuple[str, ...]
+
+    @property
+    def info(self) -> RunInfo:
+        """The run's ``run.json`` record (all defaults for a 0.2 run).
+
+        Built on access: a listing of 10,000 runs needs only the status, and
+        building every record measured a third of summarize's time budget.
+        """
+        return RunInfo.from_json(self.run_json)
 
 
 def load_run(
@@ -171,13 +305,9 @@ def load_run(
     # plain concatenation: os.path.join per file showed up when listing 10,000 runs
     meta_dir = run_dir + os.sep + META_DIR + os.sep
     problems: list[str] = []
-    info: dict[str, Any] = {}
-    format_version = 0
-    status = STATUS_UNKNOWN
+    run_json: dict[str, Any] = {}
     try:
-        info = read_json_object(meta_dir + RUN_FILE)
-        format_version = int(info.get("format_version", 0))
-        status = str(info.get("status", STATUS_UNKNOWN))
+        run_json = read_json_object(meta_dir + RUN_FILE)
     except (FileNotFoundError, NotADirectoryError):
         # checked only now: listing 10,000 runs should not stat each one twice
         if not is_run_dir(run_dir):
@@ -186,35 +316,38 @@ def load_run(
             raise NotARunError(
                 f"{run_dir}: no {META_DIR}/ directory (not a run directory?)"
             ) from None
-        problems.append(f"{run_dir}: no {META_DIR}/{RUN_FILE} (written by maggot 0.2?)")
-    except (CorruptRunError, ValueError, TypeError) as error:
+        problems.append(missing_message(run_dir, RUN_FILE) + " (written by maggot 0.2?)")
+    except CorruptRunError as error:
         problems.append(str(error))
     except OSError as error:
         problems.append(f"{meta_dir}{RUN_FILE}: {error.strerror}")
-    missing_config = f"{run_dir}: no {META_DIR}/{CONFIG_FILE}"
-    config = _read_optional(meta_dir + CONFIG_FILE, problems, missing_config) if with_config else {}
+    config = (
+        _read_optional(meta_dir + CONFIG_FILE, problems, missing_message(run_dir, CONFIG_FILE))
+        if with_config
+        else {}
+    )
     results = _read_optional(meta_dir + RESULTS_FILE, problems) if with_results else {}
+    status = run_json.get("status")
+    format_version = run_json.get("format_version")
     return RunRecord(
         path=run_dir,
         name=os.path.basename(os.path.normpath(run_dir)),
-        format_version=format_version,
-        status=status,
-        info=info,
+        status=status if isinstance(status, str) else STATUS_UNKNOWN,
+        format_version=format_version if type(format_version) is int else 0,
+        run_json=run_json,
         config=config,
         results=results,
         problems=tuple(problems),
     )
 
 
-def _read_optional(
-    path: str, problems: list[str], missing_message: str | None = None
-) -> dict[str, Any]:
+def _read_optional(path: str, problems: list[str], missing: str | None = None) -> dict[str, Any]:
     """A JSON object file of a run, or {} with what went wrong added to ``problems``."""
     try:
         return read_json_object(path)
     except FileNotFoundError:
-        if missing_message:
-            problems.append(missing_message)
+        if missing:
+            problems.append(missing)
     except CorruptRunError as error:
         problems.append(str(error))
     except OSError as error:
@@ -273,6 +406,13 @@ def read_lines(path: str | os.PathLike[str]) -> list[str]:
             return [line.rstrip("\n") for line in file if line.strip()]
     except FileNotFoundError:
         return []
+
+
+def add_registered_directory(run_dir: str | os.PathLike[str], name: str) -> None:
+    """Remember a registered directory (one line appended, 0.2-compatible), once."""
+    if name not in registered_directories(run_dir):
+        with open(meta_path(run_dir, DIRECTORIES_FILE), "a", encoding="utf-8") as file:
+            file.write(name + "\n")
 
 
 def registered_directories(run_dir: str | os.PathLike[str]) -> list[str]:

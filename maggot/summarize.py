@@ -192,9 +192,7 @@ def _display_name(record: store.RunRecord) -> str:
 
 def _read_params(run_dir: str, warnings: list[str]) -> dict[str, Any]:
     try:
-        return flatten(store.read_json_object(store.meta_path(run_dir, store.CONFIG_FILE)))
-    except FileNotFoundError:
-        warnings.append(f"{run_dir}: no {store.META_DIR}/{store.CONFIG_FILE}")
+        return flatten(store.read_config(run_dir))
     except MaggotError as error:
         warnings.append(str(error))
     return {}
@@ -294,10 +292,10 @@ def as_records(summary: Summary) -> list[dict[str, Any]]:
 def render(summary: Summary, output_format: str) -> str:
     """The summary as text in one of FORMATS (empty for a table with no rows)."""
     if output_format == "json":
-        # one object per line: indent= would switch json to its pure-Python encoder
-        lines = ",\n".join(
-            "  " + json.dumps(record, ensure_ascii=False) for record in as_records(summary)
-        )
+        # one object per line: indent= would switch json to its pure-Python encoder;
+        # NaN and infinities become null, which strict JSON parsers accept
+        encode = store.strict_json_encoder(ensure_ascii=False)
+        lines = ",\n".join("  " + encode(record) for record in as_records(summary))
         return f"[\n{lines}\n]\n" if lines else "[]\n"
     columns = summary.columns
     values = _cells(summary)

@@ -27,6 +27,8 @@ from typing import Any, NamedTuple
 from maggot import gitsnap, launch, params, store
 from maggot.errors import MaggotError, NotARunError
 from maggot.params import ParameterError
+from maggot.paths import is_within
+from maggot.records import SweepJob
 
 SWEEP_FILE = "sweep.json"
 JOBS_DIR = "jobs"
@@ -278,7 +280,8 @@ def _claim_sweep_dir(experiments_dir: str) -> tuple[str, str]:
 
 def create_sweep(spec: SweepSpec) -> SweepRecord:
     """Claim the sweep's id, snapshot the code once, rebuild it as the jobs' tree, record it."""
-    from maggot.experiment import ENV_ORIGINAL_ROOT, utc_now
+    from maggot.experiment import utc_now
+    from maggot.replay import ENV_ORIGINAL_ROOT
 
     cwd = os.getcwd()
     sweep_id, sweep_dir = _claim_sweep_dir(spec.experiments_dir)
@@ -288,25 +291,21 @@ def create_sweep(spec: SweepSpec) -> SweepRecord:
     env: dict[str, str] = {}
     code_dir = None
     job_cwd = cwd
-    if head.get("snapshot"):
-        from maggot import reproduce
+    if head.snapshot:
+        from maggot import worktree
 
-        toplevel = str(head["repo_root"])
+        toplevel = str(head.repo_root)
         code_dir = os.path.join(sweep_dir, CODE_DIR)
         snapshot = gitsnap.GitSnapshot(run_dir=sweep_dir, head=head)
-        reproduce.build_code_tree(toplevel, snapshot, code_dir)
-        job_cwd = os.path.normpath(os.path.join(code_dir, head.get("cwd") or ""))
+        worktree.create_worktree(snapshot, toplevel, code_dir)
+        job_cwd = os.path.normpath(os.path.join(code_dir, head.cwd or ""))
         os.makedirs(job_cwd, exist_ok=True)
         env = _frozen_environment(spec.command, toplevel, code_dir, sweep_dir)
-        notes.extend(
-            f"not in the snapshot: {item.get('path')} ({item.get('reason')})"
-            for item in head.get("skipped", [])
-        )
+        notes.extend(f"not in the snapshot: {item.path} ({item.reason})" for item in head.skipped)
         env[ENV_ORIGINAL_ROOT] = toplevel
     else:
         notes.append(
-            f"no frozen code state ({head.get('reason')}): jobs run in {cwd} as it is when "
-            "each one starts"
+            f"no frozen code state ({head.reason}): jobs run in {cwd} as it is when each one starts"
         )
     record = SweepRecord(
         sweep_id=sweep_id,
@@ -327,10 +326,10 @@ def ensure_code_tree(record: SweepRecord) -> bool:
     """Rebuild the frozen tree from the sweep's snapshot if it was removed; True if rebuilt."""
     if record.code_dir is None or os.path.isdir(record.code_dir):
         return False
-    from maggot import reproduce
+    from maggot import worktree
 
     snapshot = gitsnap.load_snapshot(record.sweep_dir)
-    reproduce.build_code_tree(str(snapshot.head["repo_root"]), snapshot, record.code_dir)
+    worktree.create_worktree(snapshot, str(snapshot.head.repo_root), record.code_dir)
     os.makedirs(record.job_cwd, exist_ok=True)
     return True
 
@@ -339,31 +338,32 @@ def remove_code_tree(record: SweepRecord) -> None:
     """Remove the frozen tree (its git worktree); the snapshot stays, so it can be rebuilt."""
     if record.code_dir is None or not os.path.isdir(record.code_dir):
         return
-    from maggot import reproduce
+    from maggot import worktree
 
     snapshot = gitsnap.load_snapshot(record.sweep_dir)
-    reproduce.remove_code_tree(str(snapshot.head["repo_root"]), snapshot, record.code_dir)
+    repository = str(snapshot.head.repo_root)
+    worktree.remove_worktree(worktree.Worktree(record.code_dir, None, repository, snapshot))
 
 
 def _frozen_environment(
     command: Sequence[str], toplevel: str, code_dir: str, sweep_dir: str
 ) -> dict[str, str]:
     """PYTHONPATH entries so imports from the checkout (editable installs) use the frozen tree."""
-    from maggot import reproduce
+    from maggot import replay
 
     program = command[0]
     if not re.match(r"^python[0-9.]*$", os.path.basename(program)):
         return {}
     try:
         found = launch.find_program(program, os.getcwd())
-        paths = reproduce.import_paths(found, sweep_dir)
+        paths = replay.import_paths(found, sweep_dir)
     except MaggotError:
         return {}
-    entries = reproduce.replay_pythonpath(paths, [toplevel], code_dir)
+    entries = replay.replay_pythonpath(paths, [toplevel], code_dir)
     existing = [
         entry
         for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
-        if entry and not gitsnap.is_within(os.path.abspath(entry), toplevel)
+        if entry and not is_within(os.path.abspath(entry), toplevel)
     ]
     entries += existing
     return {"PYTHONPATH": os.pathsep.join(entries)} if entries else {}
@@ -490,7 +490,7 @@ def job_request(record: SweepRecord, index: int) -> launch.RunRequest:
         metric_pattern=record.spec.metric_pattern,
         cwd=record.job_cwd,
         frozen_snapshot=record.sweep_dir if record.code_dir else None,
-        info=(("sweep", {"id": record.sweep_id, "job": index}),),
+        sweep=SweepJob(record.sweep_id, index),
         continue_run=continue_run,
         env=tuple(record.env.items()),
     )

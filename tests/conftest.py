@@ -1,38 +1,31 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gitrepo import commit_all, git
+from toolkit import init_repo, isolate_environment
 
 import maggot
 
 
+@pytest.fixture(autouse=True)
+def _hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test: HOME in a temporary directory, no inherited GIT_* or MAGGOT_* variables."""
+    isolate_environment(
+        monkeypatch, tmp_path_factory.mktemp("home"), tmp_path_factory.getbasetemp()
+    )
+
+
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A git repository with one commit and experiments/ ignored."""
-    path = tmp_path / "repo"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    (path / ".gitignore").write_text("experiments/\n")
-    (path / "README.md").write_text("a project\n")
-    commit_all(path, "initial")
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository on main with one commit (experiments/ ignored); the current directory."""
+    path = init_repo(tmp_path / "repo")
+    monkeypatch.chdir(path)
     return path
 
 
 @pytest.fixture(autouse=True)
-def _default_separator():
+def _default_separator() -> Iterator[None]:
     yield
     maggot.use_default_separator()
-
-
-@pytest.fixture(autouse=True)
-def _no_replay_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "MAGGOT_RUN_DIR",
-        "MAGGOT_REPRODUCTION_OF",
-        "MAGGOT_ORIGINAL_ROOT",
-        "MAGGOT_SNAPSHOT",
-        "MAGGOT_CAPTURE",
-    ):
-        monkeypatch.delenv(name, raising=False)

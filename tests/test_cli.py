@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 import pytest
-from cli_helpers import git, init_repo, isolate_git, record_run, repo_state, write_json
 from click.testing import CliRunner, Result
+from toolkit import git, record_run, repo_state, run_maggot, write_json
 
 import maggot
-from maggot import cli
+from maggot import Experiment, cli
 from maggot.cli import base as cli_base
 from maggot.cli import main
 
@@ -40,24 +40,6 @@ def assert_error(result: Result, exit_code: int = 1, contains: str = "") -> str:
     assert lines[0].startswith("maggot: ")
     assert contains in lines[0]
     return lines[0]
-
-
-def run_maggot(*args: Any, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "maggot", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate_git(monkeypatch, tmp_path / "home")
-    repo = init_repo(tmp_path / "repo")
-    monkeypatch.chdir(repo)
-    return repo
 
 
 @pytest.fixture
@@ -321,7 +303,7 @@ def test_show_config_prints_stored_json_or_flat_lines(two_runs: Runs) -> None:
     result = invoke("show-config", two_runs[0])
     assert json.loads(result.stdout) == CONFIG1 and result.stdout.endswith("}\n")
     flat = invoke("show-config", two_runs[1], "--format", "flat")
-    assert flat.stdout == 'model.C=10.0\nmodel.kernel="rbf"\n'
+    assert flat.stdout == "model.C=10.0\nmodel.kernel=rbf\n"
 
 
 def test_show_config_without_config_is_an_error(two_runs: Runs) -> None:
@@ -359,7 +341,7 @@ def test_config_diff_json_and_exit_code(two_runs: Runs) -> None:
     assert {"change": "added", "key": "model.kernel", "new": "rbf"} in data
     assert invoke("config-diff", *two_runs, "--exit-code").exit_code == 1
     same = invoke("config-diff", two_runs[0], two_runs[0], "--exit-code")
-    assert same.exit_code == 0 and same.stdout == ""
+    assert same.exit_code == 0 and same.stdout == "(no differences)\n"
 
 
 def test_config_diff_is_colored_only_when_colors_are_on(
@@ -541,12 +523,12 @@ def test_show_command_with_undecodable_bytes_prints_no_traceback(two_runs: Runs)
 def test_an_unexpected_error_is_reported_as_a_bug_with_exit_3(
     two_runs: Runs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maggot import showrun
+    from maggot import store
 
     def broken(run_dir: str) -> str:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(showrun, "read_command", broken)
+    monkeypatch.setattr(store, "read_command", broken)
     result = invoke("show-command", two_runs[0])
     assert result.exit_code == 3
     [line] = result.stderr.strip().splitlines()
@@ -554,3 +536,86 @@ def test_an_unexpected_error_is_reported_as_a_bug_with_exit_3(
     log = line.rsplit(" ", 1)[-1]
     assert "Traceback" in Path(log).read_text()
     Path(log).unlink()
+
+
+def complete(*words: str) -> list[str]:
+    """What ``maggot`` offers for the last word, through click's bash completion protocol."""
+    env = {"_MAGGOT_COMPLETE": "bash_complete", "COMP_WORDS": " ".join(("maggot", *words))}
+    env["COMP_CWORD"] = str(len(words))
+    result = CliRunner().invoke(main, [], env=env, prog_name="maggot")
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()
+
+
+def test_run_arguments_complete_run_names_then_directories(experiments: Path) -> None:
+    assert complete("show", "run-") == ["dir,run-", "plain,run-a", "plain,run-b", "plain,run-c"]
+    assert complete("diff", "run-a", "run-b") == ["dir,run-b", "plain,run-b"]
+    # nothing named like it under experiments/: the shell completes directories
+    assert complete("reproduce", "exp") == ["dir,exp"]
+    assert complete("show-config", "experiments/ru") == ["dir,experiments/ru"]
+
+
+def test_summarize_directory_completes_directories(experiments: Path) -> None:
+    assert complete("summarize", "exp") == ["dir,exp"]
+
+
+def test_summarize_json_is_strict_json_with_nan_and_infinity(repo: Path) -> None:
+    record_run(repo, {"a": 1}, {"loss": float("nan"), "best": float("inf")}, snapshot=False)
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    result = invoke("summarize", "experiments", "--format", "json")
+    [row] = json.loads(result.stdout, parse_constant=refuse)
+    assert row["loss"] is None and row["best"] is None
+    shown = json.loads(
+        invoke("show", "experiments/1", "--format", "json").stdout, parse_constant=refuse
+    )
+    assert shown["results"] == {"best": None, "loss": None}
+
+
+def test_diff_of_two_clean_runs_says_both_were_recorded_clean(repo: Path) -> None:
+    run1 = record_run(repo, {"a": 1})
+    run2 = record_run(repo, {"a": 2})
+    result = invoke("diff", run1, run2)
+    assert result.exit_code == 0, result.output
+    assert "both recorded clean" in result.stdout and "with recorded changes" not in result.stdout
+
+
+def test_diff_with_a_dirty_run_says_it_has_recorded_changes(two_runs: Runs) -> None:
+    assert "with recorded changes" in invoke("diff", *two_runs).stdout
+
+
+def test_config_diff_of_equal_configs_says_so(repo: Path) -> None:
+    run1 = record_run(repo, {"a": 1}, name="x", snapshot=False)
+    run2 = record_run(repo, {"a": 1}, name="y", snapshot=False)
+    result = invoke("config-diff", run1, run2)
+    assert result.exit_code == 0 and result.stdout == "(no differences)\n"
+    assert json.loads(invoke("config-diff", run1, run2, "--format", "json").stdout) == []
+
+
+def test_show_lists_the_runs_files_with_sizes_and_the_end_of_its_log(repo: Path) -> None:
+    with Experiment(config={"a": 1}, snapshot=False) as exp:
+        for step in range(30):
+            print(f"step {step}")
+        print("\x1b[31mred\x1b[0m")
+        Path(exp.experiment_dir, "model.pkl").write_bytes(b"x" * 2048)
+        Path(exp.experiment_dir, "checkpoints").mkdir()
+        Path(exp.experiment_dir, "checkpoints", "epoch1.pt").write_bytes(b"y" * 10)
+    result = invoke("show", exp.experiment_dir)
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert re.search(
+        r"^files\n  10 B\s+checkpoints/epoch1\.pt\n  2\.0 KiB\s+model\.pkl$", text, re.M
+    )
+    tail = text.split("end of ", 1)[1].splitlines()[1:]
+    assert [line.strip() for line in tail] == [f"step {n}" for n in range(21, 30)] + [
+        "\\u001b[31mred\\u001b[0m"
+    ]
+    assert "\x1b" not in text
+    shown = json.loads(invoke("show", exp.experiment_dir, "--format", "json").stdout)
+    assert shown["artifacts"] == [
+        {"path": "checkpoints/epoch1.pt", "bytes": 10},
+        {"path": "model.pkl", "bytes": 2048},
+    ]
+    assert shown["log_tail"][-1] == "\x1b[31mred\x1b[0m" and shown["more_artifacts"] == 0

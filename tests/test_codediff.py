@@ -5,19 +5,11 @@ import os
 from pathlib import Path
 
 import pytest
-from cli_helpers import git, init_repo, isolate_git, record_run, repo_state, write_json
+from toolkit import git, record_run, repo_state, write_json
 
 from maggot import codediff
-from maggot.codediff import ADDED, CHANGED, REMOVED, CodeDiffError, ConfigChange, ResultRow
+from maggot.codediff import ADDED, CHANGED, REMOVED, CodeDiffError, ConfigChange
 from maggot.errors import CorruptRunError, ReproduceError
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate_git(monkeypatch, tmp_path / "home")
-    repo = init_repo(tmp_path / "repo")
-    monkeypatch.chdir(repo)
-    return repo
 
 
 def test_config_changes_use_dotted_keys_and_leaf_values() -> None:
@@ -49,15 +41,6 @@ def test_config_change_lines_and_json() -> None:
 def test_a_section_replaced_by_a_value_is_one_change() -> None:
     changes = codediff.config_changes({"model": {"C": 1}}, {"model": "svm"})
     assert changes == [ConfigChange(CHANGED, "model", {"C": 1}, "svm")]
-
-
-def test_compare_results_side_by_side() -> None:
-    rows = codediff.compare_results({"acc": 0.5, "fold1": {"loss": None}}, {"acc": 0.6, "f1": 1})
-    assert rows == [
-        ResultRow("acc", 0.5, 0.6, True, True),
-        ResultRow("f1", None, 1, False, True),
-        ResultRow("fold1.loss", None, None, True, False),
-    ]
 
 
 def test_staged_deleted_executable_and_symlinked_files_are_in_the_code_state(repo: Path) -> None:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gitrepo import run_python
+from toolkit import run_python
 
 from maggot import Config, Experiment
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
@@ -257,25 +257,34 @@ def test_eight_processes_starting_at_once_get_eight_directories(tmp_path):
     script.write_text(
         textwrap.dedent(
             """
-            import sys, time
-            start = float(sys.argv[1])
-            time.sleep(max(0.0, start - time.time()))
+            import os, sys
             from maggot import Experiment
+            print("ready", flush=True)
+            sys.stdin.read()  # the barrier: stdin closes once all eight are ready
             exp = Experiment(config={"lr": 0.1}, if_exists_mode="increment", snapshot=False)
-            exp.register_result("pid", __import__("os").getpid())
+            exp.register_result("pid", os.getpid())
             print(exp.experiment_dir)
             """
         )
     )
-    start = str(time.time() + 1.5)
     processes = [
         subprocess.Popen(
-            [sys.executable, str(script), start], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in range(8)
     ]
-    outputs = [process.communicate(timeout=60)[0].strip() for process in processes]
-    assert all(process.returncode == 0 for process in processes)
+    # however slowly each starts, none claims a directory before all are waiting
+    for process in processes:
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.close()
+    outputs = [process.stdout.read().strip() for process in processes if process.stdout]
+    assert all(process.wait(timeout=60) == 0 for process in processes)
     assert len(set(outputs)) == 8
     pids = {read_json(meta(tmp_path / path, "results.json"))["pid"] for path in outputs}
     assert len(pids) == 8
@@ -481,3 +490,105 @@ def test_continue_keeps_the_first_start_as_the_record(repo, monkeypatch):
         assert meta(second.experiment_dir, name).read_bytes() == content, name
     run = read_json(meta(second.experiment_dir, "run.json"))
     assert len(run["continued"]) == 1 and run["status"] == "running"
+
+
+def test_without_with_output_and_a_crash_are_logged_and_recorded(tmp_path):
+    (tmp_path / "train.py").write_text(
+        "import sys\n"
+        "from maggot import Experiment\n"
+        "exp = Experiment(config={'a': 1}, snapshot=False)\n"
+        "print('epoch 1')\n"
+        "print('warning line', file=sys.stderr)\n"
+        "print(exp.logfile)\n"
+        "raise RuntimeError('boom')\n"
+    )
+    result = run_python(["train.py"], cwd=tmp_path)
+    assert result.returncode == 1 and "epoch 1" in result.stdout
+    assert "RuntimeError: boom" in result.stderr  # still shown on the terminal
+    logfile = Path(tmp_path, result.stdout.splitlines()[-1])
+    log = logfile.read_text()
+    assert log.startswith("epoch 1\nwarning line\n")
+    assert "Traceback (most recent call last)" in log and log.count("RuntimeError: boom") == 1
+    run = read_json(meta(tmp_path / "experiments" / "1", "run.json"))
+    assert run["status"] == "failed" and run["capture_output"] == "sys"
+    assert run["exit"] == {"type": "RuntimeError", "message": "boom"}
+
+
+def test_the_status_is_right_as_soon_as_an_uncaught_crash_is_reported(tmp_path):
+    # a later excepthook (an error reporter) sees the run already marked failed
+    (tmp_path / "train.py").write_text(
+        "import json, sys\n"
+        "from maggot import Experiment\n"
+        "exp = Experiment(config={'a': 1}, snapshot=False)\n"
+        "ours = sys.excepthook\n"
+        "def reporter(*args):\n"
+        "    ours(*args)\n"
+        "    run = json.load(open(exp.experiment_dir + '/.maggot/run.json'))\n"
+        "    print('status at crash:', run['status'])\n"
+        "sys.excepthook = reporter\n"
+        "raise ValueError('bad')\n"
+    )
+    result = run_python(["train.py"], cwd=tmp_path)
+    assert "status at crash: failed" in result.stdout
+
+
+def test_a_with_block_after_creation_writes_one_log(experiments):
+    exp = Experiment(config=CONFIG, experiments_dir=experiments, snapshot=False)
+    print("before with")
+    with exp:
+        print("inside")
+    assert Path(exp.logfile).read_text() == "before with\ninside\n"
+    assert len(list(meta(exp.experiment_dir, "logs").iterdir())) == 1
+    assert read_json(meta(exp.experiment_dir, "run.json"))["status"] == "completed"
+
+
+def test_outside_a_repository_one_warning_line_says_there_is_no_snapshot(tmp_path):
+    (tmp_path / "train.py").write_text(
+        "from maggot import Experiment\n"
+        "for value in (1, 2, 3):\n"
+        "    with Experiment(config={'a': value}):\n"
+        "        pass\n"
+    )
+    result = run_python(["train.py"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "maggot: warning: experiments/1: no git snapshot recorded (not inside a git repository)"
+    ]
+
+
+def test_no_warning_when_the_snapshot_is_turned_off_or_taken(tmp_path, repo):
+    script = "from maggot import Experiment\nExperiment(config={'a': 1}, snapshot=False)\n"
+    (tmp_path / "off.py").write_text(script)
+    assert run_python(["off.py"], cwd=tmp_path).stderr == ""
+    (repo / "on.py").write_text(script.replace(", snapshot=False", ""))
+    assert run_python(["on.py"], cwd=repo).stderr == ""
+
+
+@pytest.mark.parametrize(
+    "answers, chosen",
+    [(["inc"], "increment"), (["c"], "continue"), (["xyz", "e"], "exit"), ([""], "exit")],
+)
+def test_the_prompt_takes_unambiguous_abbreviations(monkeypatch, capsys, answers, chosen):
+    from maggot import experiment
+
+    replies = iter(answers)
+    monkeypatch.setattr("builtins.input", lambda prompt: next(replies))
+    assert experiment._ask_if_exists("experiments/1") == chosen
+    assert ("Please answer one of" in capsys.readouterr().out) == (len(answers) > 1)
+
+
+def test_runs_made_in_a_loop_without_with_each_log_their_own_output(tmp_path):
+    (tmp_path / "sweep.py").write_text(
+        "import json\n"
+        "from maggot import Experiment\n"
+        "for lr in (1, 2, 3):\n"
+        "    exp = Experiment(config={'lr': lr}, snapshot=False)\n"
+        "    print('training', lr)\n"
+    )
+    result = run_python(["sweep.py"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for lr in (1, 2, 3):
+        run_dir = tmp_path / "experiments" / str(lr)
+        [log] = meta(run_dir, "logs").iterdir()
+        assert log.read_text() == f"training {lr}\n"
+        assert read_json(meta(run_dir, "run.json"))["status"] == "completed"

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from gitrepo import run_python
+from toolkit import run_python
+
+import maggot
 
 HEAVY = ("click", "deepdiff", "tabulate", "git", "pandas", "numpy")
 
@@ -47,3 +50,43 @@ def test_0_2_module_paths_still_import(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["-", "-"]
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """maggot's modules and the maggot modules each imports at module level."""
+    import ast
+
+    package = Path(maggot.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        imports: set[str] = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("maggot"):
+                if node.module == "maggot":
+                    imports.update(f"maggot.{alias.name}" for alias in node.names)
+                else:
+                    imports.add(str(node.module))
+            elif isinstance(node, ast.Import):
+                imports.update(a.name for a in node.names if a.name.startswith("maggot"))
+        graph[name] = imports
+    return graph
+
+
+def test_no_import_cycle_inside_the_package() -> None:
+    graph = _module_imports()
+    assert "maggot.config" in graph and "maggot.store" in graph["maggot.experiment"]
+    cycles = []
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            cycles.append(path[path.index(name) :] + [name])
+            return
+        for imported in sorted(graph.get(name, ())):
+            if imported in graph:
+                visit(imported, [*path, name])
+
+    for name in sorted(graph):
+        visit(name, [])
+    assert cycles == []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from gitrepo import commit_all, run_maggot
+from toolkit import commit_all, run_maggot
 
 from maggot import launch, store
 from maggot.cli import main

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gitrepo import commit_all, run_maggot
+from toolkit import commit_all, run_maggot
 
 from maggot import store, sweep
 

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from gitrepo import commit_all, git, run_maggot, run_python
+from toolkit import commit_all, git, run_maggot, run_python
 
 from maggot import reproduce
 from maggot.errors import ReproduceError
@@ -267,57 +267,6 @@ def test_interrupted_replay_removes_the_worktree(repo):
     assert replay["status"] == "interrupted"
 
 
-@pytest.mark.parametrize(
-    "argv, expected",
-    [
-        (["python", "train.py", "--lr", "0.1"], ["PY", "train.py", "--lr", "0.1"]),
-        (
-            ["python", "-u", "-X", "dev", "-m", "pkg.train", "x"],
-            ["PY", "-u", "-X", "dev", "-m", "pkg.train", "x"],
-        ),
-    ],
-)
-def test_replay_command_swaps_the_interpreter(argv, expected):
-    assert reproduce.replay_command(argv, "PY", "run") == expected
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["python"],
-        ["python", "-c", "print(1)"],
-        ["python", "-"],
-        ["python", "-m", "ipykernel_launcher", "-f", "k.json"],
-    ],
-)
-def test_unreplayable_commands_are_refused(argv):
-    with pytest.raises(ReproduceError):
-        reproduce.replay_command(argv, "PY", "run")
-
-
-def test_compare_results_exact_and_with_tolerance():
-    original = {"accuracy": 0.9, "fold1": {"loss": 0.1}, "name": "a", "nan": float("nan")}
-    replay = {
-        "accuracy": 0.9000001,
-        "fold1": {"loss": 0.1},
-        "name": "a",
-        "extra": 1,
-        "nan": float("nan"),
-    }
-    statuses = {c.name: c.status for c in reproduce.compare_results(original, replay)}
-    assert statuses == {
-        "accuracy": "differ",
-        "fold1.loss": "match",
-        "name": "match",
-        "extra": "extra",
-        "nan": "match",
-    }
-    tolerant = {c.name: c.status for c in reproduce.compare_results(original, replay, rtol=1e-5)}
-    assert tolerant["accuracy"] == "match"
-    missing = reproduce.compare_results(original, {})
-    assert {c.status for c in missing} == {"missing"}
-
-
 def record(repo: Path, script: str, *args: str, cwd: Path | None = None) -> Path:
     """Write train.py (committed), then run it with ``args``; return the run directory."""
     (repo / "train.py").write_text(textwrap.dedent(script))
@@ -515,7 +464,7 @@ def test_untracked_files_are_never_written_through_a_symlinked_directory(repo, t
     (run_dir / ".maggot").mkdir(parents=True)
     from maggot.gitsnap import take_snapshot
 
-    head = take_snapshot(str(run_dir), str(repo), [])
+    head = take_snapshot(str(run_dir), str(repo), []).to_json()
     (run_dir / ".maggot" / "git" / "untracked" / "out").mkdir()
     (run_dir / ".maggot" / "git" / "untracked" / "out" / "evil.py").write_text("boom\n")
     head["untracked"] = ["out/evil.py"]
@@ -579,47 +528,85 @@ def test_key_equals_path_arguments_are_mapped_and_announced(repo):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_concurrent_worktree_adds_on_one_repository_all_succeed(repo, tmp_path):
-    import threading
-
-    commit = git(repo, "rev-parse", "HEAD").strip()
-    barrier = threading.Barrier(6)
-    errors: list[BaseException] = []
-
-    def add(number: int) -> None:
-        barrier.wait()
-        try:
-            reproduce._add_worktree(str(repo), str(tmp_path / f"tree{number}"), commit)
-        except BaseException as error:  # collected for the assertion below
-            errors.append(error)
-
-    threads = [threading.Thread(target=add, args=(number,)) for number in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert all((tmp_path / f"tree{number}" / "README.md").exists() for number in range(6))
+def set_recorded_python(run_dir: Path, executable: str) -> None:
+    path = run_dir / ".maggot" / "run.json"
+    info = json.loads(path.read_text())
+    info["python"]["executable"] = executable
+    path.write_text(json.dumps(info))
 
 
-def test_lock_errors_are_retried_and_others_are_not():
-    from maggot.errors import GitError
+def wrapper(tmp_path: Path, body: str) -> Path:
+    """An executable standing in for another environment's interpreter."""
+    script = tmp_path / "env" / "bin" / "python"
+    script.parent.mkdir(parents=True)
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return script
 
-    attempts: list[int] = []
 
-    def flaky() -> bytes:
-        attempts.append(1)
-        if len(attempts) < 3:
-            raise GitError(
-                "git worktree failed: Unable to create '/r/.git/index.lock': File exists"
-            )
-        return b"ok"
+def test_the_recorded_interpreter_runs_the_replay(project, tmp_path):
+    marker = tmp_path / "used"
+    python = wrapper(tmp_path, f'echo x >> "{marker}"\nexec "{sys.executable}" "$@"')
+    set_recorded_python(project / RUN, str(python))
+    result = run_maggot("reproduce", RUN, "--yes", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{python}  (the run's interpreter)" in result.stdout
+    assert marker.exists()
 
-    assert reproduce.with_lock_retries(flaky) == b"ok"
-    assert len(attempts) == 3
 
-    def broken() -> bytes:
-        raise GitError("git worktree failed: invalid reference")
+def test_python_option_overrides_and_a_vanished_interpreter_falls_back(project, tmp_path):
+    set_recorded_python(project / RUN, str(tmp_path / "gone" / "python"))
+    result = run_maggot("reproduce", RUN, "--dry-run", cwd=project)
+    assert "no longer exists" in result.stdout and sys.executable in result.stdout
+    result = run_maggot("reproduce", RUN, "--dry-run", "--python", "/opt/py", cwd=project)
+    assert "/opt/py  (--python)" in result.stdout
 
-    with pytest.raises(GitError, match="invalid reference"):
-        reproduce.with_lock_retries(broken)
+
+def test_a_replay_failing_before_its_run_shows_the_end_of_its_stderr(project, tmp_path):
+    # the import-path probe (-c) works; the script fails as in an environment without it
+    python = wrapper(
+        tmp_path,
+        f'if [ "$1" = -c ]; then exec "{sys.executable}" "$@"; fi\n'
+        "echo 'Traceback (most recent call last):' >&2\n"
+        "echo \"ModuleNotFoundError: No module named 'sklearn'\" >&2\nexit 1",
+    )
+    result = run_maggot("reproduce", RUN, "--yes", "--python", str(python), cwd=project)
+    assert result.returncode == 1
+    assert "before recording a run" in result.stderr
+    assert result.stderr.count("No module named 'sklearn'") == 2  # streamed, then summed up
+    assert "did the script create an Experiment" not in result.stderr
+
+
+def test_outside_the_repository_the_error_names_the_recorded_one(project, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_maggot("reproduce", str(project / RUN), "--dry-run", cwd=elsewhere)
+    shutil.copytree(project / RUN, elsewhere / "2.0")
+    result = run_maggot("reproduce", "2.0", "--dry-run", cwd=elsewhere)
+    assert result.returncode == 1
+    assert f"recorded in the repository at {project}" in result.stderr
+    assert "--repo PATH" in result.stderr and len(result.stderr.splitlines()) == 1
+    result = run_maggot("reproduce", "2.0", "--dry-run", "--repo", str(project), cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_plan_says_which_branch_the_commit_was_on_when_recorded(project):
+    git(project, "checkout", "-q", "-b", "later")
+    result = run_maggot("reproduce", RUN, "--dry-run", cwd=project)
+    assert "(branch main when recorded)" in result.stdout
+
+
+def test_reproduce_is_one_library_call_returning_the_outcome(project, monkeypatch):
+    from maggot.results import MATCH
+
+    monkeypatch.chdir(project)
+    plan = reproduce.plan_reproduction(RUN)
+    started = []
+    outcome = reproduce.reproduce(plan, on_start=started.append)
+    assert outcome.reproduced and outcome.exit_code == 0 and outcome.kept_worktree is None
+    assert {item.name: item.status for item in outcome.comparisons} == {
+        "accuracy": MATCH,
+        "fold1.loss": MATCH,
+    }
+    assert len(started) == 1 and not Path(started[0].worktree).exists()
+    assert Path(outcome.replay_dir).name == "2.0.repro-1"

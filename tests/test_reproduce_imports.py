@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from gitrepo import commit_all, git
+from toolkit import commit_all, git
 
 TRAIN = textwrap.dedent(
     """

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from gitrepo import commit_all, run_maggot, run_python
+from toolkit import commit_all, run_maggot, run_python
 
 from maggot import params, rerun, store
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import isolate_git, record_run, write_json
+from toolkit import record_run, write_json
 
 from maggot import summarize as summaries
 from maggot.errors import NotARunError
@@ -16,7 +16,6 @@ from maggot.summarize import Condition, FilterSyntaxError, SummarizeError, parse
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate_git(monkeypatch, tmp_path / "home")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from gitrepo import commit_all, git, run_maggot
 from hypothesis import given
 from hypothesis import strategies as st
+from toolkit import commit_all, git, run_maggot
 
 from maggot import store, sweep
 from maggot.cli import main

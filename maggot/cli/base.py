@@ -7,11 +7,14 @@ import errno
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from maggot.errors import MaggotError
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 EXIT_INTERRUPTED = 130
 EXIT_BUG = 3
@@ -68,6 +71,31 @@ def confirm_or_refuse(what: str) -> None:
 def warn(message: str) -> None:
     """One ``maggot: warning: ...`` line on stderr."""
     click.echo(f"maggot: warning: {message}", err=True)
+
+
+def complete_run(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Shell completion for RUN: run names under ./experiments, else directories."""
+    from click.shell_completion import CompletionItem
+
+    from maggot import showrun, store
+
+    names: list[str] = []
+    if "/" not in incomplete and os.sep not in incomplete:
+        try:
+            entries = sorted(
+                os.scandir(showrun.DEFAULT_EXPERIMENTS_DIR), key=lambda entry: entry.name
+            )
+        except OSError:
+            entries = []
+        names = [
+            entry.name
+            for entry in entries
+            if entry.name.startswith(incomplete) and store.is_run_dir(entry.path)
+        ]
+    # the "dir" item first: the shell completes directories when no run name matches
+    return [CompletionItem(incomplete, type="dir")] + [CompletionItem(name) for name in names]
 
 
 class MaggotCommand(click.Command):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import click
 
 from maggot import codediff, showrun, store
 from maggot import summarize as summaries
-from maggot.cli.base import MaggotCommand, paint, use_color, warn
+from maggot.cli.base import MaggotCommand, complete_run, paint, use_color, warn
+from maggot.results import compare_results
 
 _CHANGE_COLORS = {codediff.CHANGED: "yellow", codediff.ADDED: "green", codediff.REMOVED: "red"}
 
@@ -20,8 +20,8 @@ def _print_config_changes(changes: Sequence[codediff.ConfigChange]) -> None:
 
 
 @click.command("config-diff", cls=MaggotCommand)
-@click.argument("run1")
-@click.argument("run2")
+@click.argument("run1", shell_complete=complete_run)
+@click.argument("run2", shell_complete=complete_run)
 @click.option(
     "--format",
     "output_format",
@@ -37,26 +37,30 @@ def config_diff(
     """Show how RUN2's config differs from RUN1's.
 
     Lines read "~ key: old -> new" (changed), "+ key: value" (only in RUN2) and
-    "- key: value" (only in RUN1), with dotted keys and JSON values; nothing is
-    printed when the configs are equal. Exits 0 either way unless --exit-code.
+    "- key: value" (only in RUN1), with dotted keys and JSON values; equal configs
+    print "(no differences)". Exits 0 either way unless --exit-code.
     """
     changes = codediff.config_changes(
-        showrun.read_config(showrun.resolve_run_dir(run1)),
-        showrun.read_config(showrun.resolve_run_dir(run2)),
+        store.read_config(showrun.resolve_run_dir(run1)),
+        store.read_config(showrun.resolve_run_dir(run2)),
     )
     if output_format == "json":
         click.echo(
-            json.dumps([change.as_json() for change in changes], indent=2, ensure_ascii=False)
+            store.dumps_strict(
+                [change.as_json() for change in changes], indent=2, ensure_ascii=False
+            )
         )
     else:
         _print_config_changes(changes)
+        if not changes:
+            click.echo("(no differences)")
     if exit_code and changes:
         ctx.exit(1)
 
 
 @click.command(cls=MaggotCommand)
-@click.argument("run1")
-@click.argument("run2")
+@click.argument("run1", shell_complete=complete_run)
+@click.argument("run2", shell_complete=complete_run)
 @click.argument("paths", nargs=-1, metavar="[-- PATH...]")
 @click.option("--stat", is_flag=True, help="Show a diffstat instead of the code patch.")
 @click.option("--name-only", is_flag=True, help="Show only the names of changed files.")
@@ -76,7 +80,7 @@ def diff(run1: str, run2: str, paths: tuple[str, ...], stat: bool, name_only: bo
     record2 = store.load_run(run_dir2, with_config=False)
     for problem in (*record1.problems, *record2.problems):
         warn(problem)
-    changes = codediff.config_changes(showrun.read_config(run_dir1), showrun.read_config(run_dir2))
+    changes = codediff.config_changes(store.read_config(run_dir1), store.read_config(run_dir2))
     code = codediff.diff_code(
         run_dir1,
         run_dir2,
@@ -95,7 +99,8 @@ def diff(run1: str, run2: str, paths: tuple[str, ...], stat: bool, name_only: bo
 
     click.echo()
     commits = f"{code.commit1[:12]} -> {code.commit2[:12]}"
-    click.echo(paint(f"code ({commits}, with recorded changes)", bold=True))
+    recorded = "with recorded changes" if code.dirty1 or code.dirty2 else "both recorded clean"
+    click.echo(paint(f"code ({commits}, {recorded})", bold=True))
     if code.output:
         click.echo(code.output, nl=False)
     else:
@@ -103,7 +108,7 @@ def diff(run1: str, run2: str, paths: tuple[str, ...], stat: bool, name_only: bo
 
     click.echo()
     click.echo(paint("results", bold=True))
-    rows = codediff.compare_results(record1.results, record2.results)
+    rows = compare_results(record1.results, record2.results)
     if not rows:
         click.echo("(none recorded)")
         return
@@ -111,9 +116,9 @@ def diff(run1: str, run2: str, paths: tuple[str, ...], stat: bool, name_only: bo
 
     cells = [
         [
-            row.key,
-            summaries.render_value(row.first) if row.has_first else "",
-            summaries.render_value(row.second) if row.has_second else "",
+            row.name,
+            summaries.render_value(row.first) if row.in_first else "",
+            summaries.render_value(row.second) if row.in_second else "",
         ]
         for row in rows
     ]

@@ -9,30 +9,29 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from maggot import showrun
-from maggot.cli.base import MaggotCommand, confirm_or_refuse, paint, warn
+from maggot.cli.base import MaggotCommand, complete_run, confirm_or_refuse, paint, warn
 
 if TYPE_CHECKING:
-    from maggot.reproduce import ReplayOutcome, ReproducePlan
+    from maggot.reproduce import Replay, ReplayOutcome, ReproducePlan
 
 
 def _print_plan(plan: ReproducePlan) -> None:
     head = plan.snapshot.head
     untracked = plan.snapshot.untracked_files()
-    branch = head.get("branch") or "detached HEAD"
+    where = f"branch {head.branch}" if head.branch else "detached HEAD"
     rows = [
         ("run", plan.run_dir),
-        ("commit", f"{plan.commit_summary}  ({branch})"),
-        ("changes", f"{head.get('patch_bytes', 0)} bytes of uncommitted changes (diff.patch)"),
+        ("commit", f"{plan.commit_summary}  ({where} when recorded)"),
+        ("changes", f"{head.patch_bytes} bytes of uncommitted changes (diff.patch)"),
         ("untracked", ", ".join(untracked) if untracked else "none"),
         ("worktree", plan.worktree or "a temporary directory, removed afterwards"),
         ("cwd", plan.cwd or ". (the repository root)"),
+        ("python", f"{plan.python}  ({plan.python_source})"),
         ("command", shlex.join(plan.command)),
         ("records to", plan.replay_dir),
     ]
-    for submodule in head.get("submodules", []):
-        rows.append(
-            ("submodule", f"{submodule.get('path')} at {str(submodule.get('commit'))[:12]}")
-        )
+    for submodule in head.submodules:
+        rows.append(("submodule", f"{submodule.path} at {submodule.commit[:12]}"))
     click.echo(paint("Reproduce plan", bold=True))
     for label, value in rows:
         click.echo(f"  {label:<11}{value}")
@@ -47,8 +46,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
     rows = [
         [
             item.name,
-            _show_value(item.original),
-            _show_value(item.replay),
+            _show_value(item.first),
+            _show_value(item.second),
             paint(item.status, colors[item.status]),
         ]
         for item in outcome.comparisons
@@ -82,7 +81,7 @@ def _show_value(value: Any) -> str:
 
 
 @click.command("reproduce", cls=MaggotCommand)
-@click.argument("run")
+@click.argument("run", shell_complete=complete_run)
 @click.option("-y", "--yes", is_flag=True, help="Run the replay without asking.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and run nothing.")
 @click.option("--keep", is_flag=True, help="Keep the worktree afterwards.")
@@ -96,7 +95,8 @@ def _show_value(value: Any) -> str:
     "--python",
     "python",
     metavar="PATH",
-    help="Interpreter for the replay (default: the one running maggot).",
+    help="Interpreter for the replay (default: the run's own when it still exists, "
+    "else the one running maggot).",
 )
 @click.option(
     "--rtol",
@@ -115,7 +115,8 @@ def _show_value(value: Any) -> str:
 @click.option(
     "--repo",
     type=click.Path(exists=True, file_okay=False),
-    help="Repository to rebuild from (default: the one holding the current directory).",
+    help="Repository to rebuild in (default: the one holding the current directory, "
+    "else the one holding RUN).",
 )
 def reproduce_command(
     run: str,
@@ -147,21 +148,17 @@ def reproduce_command(
         return
     if not yes:
         confirm_or_refuse("the replay")
-    path, temp_dir = reproducing.create_worktree(plan)
-    try:
-        plan = reproducing.claim_replay_dir(plan)
-        replay = reproducing.prepare_replay(plan, path)
+
+    def announce(replay: Replay) -> None:
         for note in replay.notes:
             warn(note)
-        exit_code = reproducing.run_replay(replay)
-    finally:
         if keep:
             click.echo(
-                f"worktree kept at {path} (remove it with 'git worktree remove --force {path}')"
+                f"worktree kept at {replay.worktree} (remove it with "
+                f"'git worktree remove --force {replay.worktree}')"
             )
-        else:
-            reproducing.remove_worktree(plan, path, temp_dir)
-    outcome = reproducing.check_replay(plan, exit_code, rtol, atol)
+
+    outcome = reproducing.reproduce(plan, keep=keep, rtol=rtol, atol=atol, on_start=announce)
     _print_outcome(outcome)
     if not outcome.reproduced:
         click.get_current_context().exit(1)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from maggot import showrun, store
-from maggot.cli.base import MaggotCommand, paint
+from maggot.cli.base import MaggotCommand, complete_run, paint
 
 
 @click.command(cls=MaggotCommand)
-@click.argument("run")
+@click.argument("run", shell_complete=complete_run)
 @click.option(
     "--format",
     "output_format",
@@ -29,7 +27,7 @@ def show(run: str, output_format: str) -> None:
     details = showrun.load_details(showrun.resolve_run_dir(run))
     if output_format == "json":
         click.echo(
-            json.dumps(
+            store.dumps_strict(
                 showrun.details_as_json(details), indent=2, sort_keys=True, ensure_ascii=False
             )
         )
@@ -47,18 +45,19 @@ def show(run: str, output_format: str) -> None:
 
 
 @click.command("show-config", cls=MaggotCommand)
-@click.argument("run")
+@click.argument("run", shell_complete=complete_run)
 @click.option(
     "--format",
     "output_format",
     type=click.Choice(["json", "flat"]),
     default="json",
     show_default=True,
-    help="json: the stored config; flat: key=value lines, dotted keys, JSON values.",
+    help="json: the stored config; flat: key=value lines (dotted keys; text as it is, "
+    "other values as JSON; shell-quoted when needed) to paste back as arguments.",
 )
 def show_config(run: str, output_format: str) -> None:
     """Print the config a run was started with."""
-    config = showrun.read_config(showrun.resolve_run_dir(run))
+    config = store.read_config(showrun.resolve_run_dir(run))
     if output_format == "json":
         click.echo(store.dumps_json(config), nl=False)
     else:
@@ -67,10 +66,10 @@ def show_config(run: str, output_format: str) -> None:
 
 
 @click.command("show-command", cls=MaggotCommand)
-@click.argument("run")
+@click.argument("run", shell_complete=complete_run)
 def show_command(run: str) -> None:
     """Print the command that started a run.
 
     One shell-quoted line, ready to paste into a shell.
     """
-    click.echo(showrun.read_command(showrun.resolve_run_dir(run)))
+    click.echo(store.read_command(showrun.resolve_run_dir(run)))

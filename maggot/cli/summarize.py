@@ -18,7 +18,8 @@ def _parse_filters(
 
 
 @click.command("summarize", cls=MaggotCommand)
-@click.argument("directory", metavar="DIR")
+# a Path type: shells complete directories for it
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False))
 @click.option(
     "--sort", "sort_key", metavar="KEY", help="Sort by this metric (or run, status, ...)."
 )

@@ -16,31 +16,33 @@ if TYPE_CHECKING:
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_ordinary_files_pass(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
-    repo.write("train.py")
-    repo.write("configs/base.json", "{}\n")
-    repo.write("experiments/README.md")
+def test_ordinary_files_pass(hook_repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    hook_repo.write("train.py")
+    hook_repo.write("configs/base.json", "{}\n")
+    hook_repo.write("experiments/README.md")
 
-    assert main(repo.stage_all()) == 0
+    assert main(hook_repo.stage_all()) == 0
     assert capsys.readouterr().out == ""
 
 
-def test_file_inside_marker_directory_fails(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
-    repo.write("experiments/lr=0.1/.maggot/run.json", "{}\n")
+def test_file_inside_marker_directory_fails(
+    hook_repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hook_repo.write("experiments/lr=0.1/.maggot/run.json", "{}\n")
 
-    assert main(repo.stage_all()) == 1
+    assert main(hook_repo.stage_all()) == 1
     assert capsys.readouterr().out.splitlines() == [
         "experiments/lr=0.1/.maggot/run.json: inside maggot run directory "
         "experiments/lr=0.1; add experiments/ to .gitignore"
     ]
 
 
-def test_artifact_next_to_marker_fails(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
-    repo.mkdir("experiments/run1/.maggot")
-    repo.write("experiments/run1/checkpoints/model.pt")
-    repo.write("src/model.py")
+def test_artifact_next_to_marker_fails(hook_repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    hook_repo.mkdir("experiments/run1/.maggot")
+    hook_repo.write("experiments/run1/checkpoints/model.pt")
+    hook_repo.write("src/model.py")
 
-    assert main(repo.stage_all()) == 1
+    assert main(hook_repo.stage_all()) == 1
     out = capsys.readouterr().out
     assert out.splitlines() == [
         "experiments/run1/checkpoints/model.pt: inside maggot run directory "
@@ -48,13 +50,15 @@ def test_artifact_next_to_marker_fails(repo: Repo, capsys: pytest.CaptureFixture
     ]
 
 
-def test_every_offending_file_is_reported(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
-    repo.write("experiments/a/.maggot/config.json", "{}\n")
-    repo.write("experiments/a/.maggot/logs/stdout.log")
-    repo.write("experiments/b/.maggot/results.json", "{}\n")
-    repo.write("notes.md")
+def test_every_offending_file_is_reported(
+    hook_repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hook_repo.write("experiments/a/.maggot/config.json", "{}\n")
+    hook_repo.write("experiments/a/.maggot/logs/stdout.log")
+    hook_repo.write("experiments/b/.maggot/results.json", "{}\n")
+    hook_repo.write("notes.md")
 
-    assert main(repo.stage_all()) == 1
+    assert main(hook_repo.stage_all()) == 1
     reported = [line.split(":", 1)[0] for line in capsys.readouterr().out.splitlines()]
     assert reported == [
         "experiments/a/.maggot/config.json",
@@ -64,12 +68,12 @@ def test_every_offending_file_is_reported(repo: Repo, capsys: pytest.CaptureFixt
 
 
 def test_nested_run_directory_is_the_innermost(
-    repo: Repo, capsys: pytest.CaptureFixture[str]
+    hook_repo: Repo, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo.mkdir("experiments/sweep/lr=0.1/.maggot")
-    repo.write("experiments/sweep/lr=0.1/out/metrics.csv")
+    hook_repo.mkdir("experiments/sweep/lr=0.1/.maggot")
+    hook_repo.write("experiments/sweep/lr=0.1/out/metrics.csv")
 
-    assert main(repo.stage_all()) == 1
+    assert main(hook_repo.stage_all()) == 1
     assert "inside maggot run directory experiments/sweep/lr=0.1;" in capsys.readouterr().out
 
 
@@ -83,43 +87,43 @@ def test_nested_run_directory_is_the_innermost(
     ],
 )
 def test_gitignore_suggestion(
-    repo: Repo, capsys: pytest.CaptureFixture[str], run_dir: str, suggestion: str
+    hook_repo: Repo, capsys: pytest.CaptureFixture[str], run_dir: str, suggestion: str
 ) -> None:
-    repo.write(f"{run_dir}/.maggot/run.json", "{}\n")
+    hook_repo.write(f"{run_dir}/.maggot/run.json", "{}\n")
 
-    assert main(repo.stage_all()) == 1
+    assert main(hook_repo.stage_all()) == 1
     assert capsys.readouterr().out.rstrip("\n").endswith(f"add {suggestion} to .gitignore")
 
 
-def test_marker_lookalikes_pass(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
-    repo.write(".maggotrc")
-    repo.write("docs/.maggot")
-    repo.write("maggot/.maggot_cache/x")
-    repo.write("experiments/.maggot.bak/run.json")
+def test_marker_lookalikes_pass(hook_repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    hook_repo.write(".maggotrc")
+    hook_repo.write("docs/.maggot")
+    hook_repo.write("maggot/.maggot_cache/x")
+    hook_repo.write("experiments/.maggot.bak/run.json")
 
-    assert main(repo.stage_all()) == 0
+    assert main(hook_repo.stage_all()) == 0
     assert capsys.readouterr().out == ""
 
 
 def test_repository_root_with_marker_only_flags_marker_contents(
-    repo: Repo, capsys: pytest.CaptureFixture[str]
+    hook_repo: Repo, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo.write(".maggot/run.json", "{}\n")
-    repo.write("train.py")
+    hook_repo.write(".maggot/run.json", "{}\n")
+    hook_repo.write("train.py")
 
-    assert main(repo.stage_all()) == 1
+    assert main(hook_repo.stage_all()) == 1
     assert capsys.readouterr().out.splitlines() == [
         ".maggot/run.json: inside maggot run directory .; add .maggot/ to .gitignore"
     ]
 
 
 def test_allow_patterns_permit_matching_paths(
-    repo: Repo, capsys: pytest.CaptureFixture[str]
+    hook_repo: Repo, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo.write("experiments/best/.maggot/results.json", "{}\n")
-    repo.write("experiments/best/report.md")
-    repo.write("experiments/best/model.pt")
-    staged = repo.stage_all()
+    hook_repo.write("experiments/best/.maggot/results.json", "{}\n")
+    hook_repo.write("experiments/best/report.md")
+    hook_repo.write("experiments/best/model.pt")
+    staged = hook_repo.stage_all()
 
     argv = [
         "--allow",
@@ -139,7 +143,7 @@ def test_allow_patterns_permit_matching_paths(
 
 
 def test_paths_missing_on_disk_are_judged_by_name(
-    repo: Repo, capsys: pytest.CaptureFixture[str]
+    hook_repo: Repo, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["gone/file.txt", "old/.maggot/run.json"]) == 1
     assert capsys.readouterr().out.splitlines() == [
@@ -147,12 +151,12 @@ def test_paths_missing_on_disk_are_judged_by_name(
     ]
 
 
-def test_runs_as_module(repo: Repo) -> None:
-    repo.write("experiments/r/.maggot/run.json", "{}\n")
+def test_runs_as_module(hook_repo: Repo) -> None:
+    hook_repo.write("experiments/r/.maggot/run.json", "{}\n")
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "maggot_hooks.check_run_dirs", *repo.stage_all()],
-        cwd=repo.root,
+        [sys.executable, "-m", "maggot_hooks.check_run_dirs", *hook_repo.stage_all()],
+        cwd=hook_repo.root,
         env=env,
         stdout=subprocess.PIPE,
         text=True,

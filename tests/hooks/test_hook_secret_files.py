@@ -69,25 +69,25 @@ def test_ordinary_names(path: str) -> None:
     assert not looks_secret(path)
 
 
-def test_staged_secrets_fail(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
-    repo.write(".env", "TOKEN=abc\n")
-    repo.write(".env.example", "TOKEN=\n")
-    repo.write("certs/server.pem")
-    repo.write("train.py")
+def test_staged_secrets_fail(hook_repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    hook_repo.write(".env", "TOKEN=abc\n")
+    hook_repo.write(".env.example", "TOKEN=\n")
+    hook_repo.write("certs/server.pem")
+    hook_repo.write("train.py")
 
-    assert main(repo.stage_all()) == 1
+    assert main(hook_repo.stage_all()) == 1
     assert capsys.readouterr().out.splitlines() == [
         ".env: file name looks like a secret; unstage it and add it to .gitignore",
         "certs/server.pem: file name looks like a secret; unstage it and add it to .gitignore",
     ]
 
 
-def test_clean_commit_passes(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
-    repo.write(".env.example", "TOKEN=\n")
-    repo.write("src/keys.py")
-    repo.write("README.md")
+def test_clean_commit_passes(hook_repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    hook_repo.write(".env.example", "TOKEN=\n")
+    hook_repo.write("src/keys.py")
+    hook_repo.write("README.md")
 
-    assert main(repo.stage_all()) == 0
+    assert main(hook_repo.stage_all()) == 0
     assert capsys.readouterr().out == ""
 
 
@@ -96,12 +96,12 @@ def test_no_filenames_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == ""
 
 
-def test_runs_as_module(repo: Repo) -> None:
-    repo.write("deploy/id_ed25519")
+def test_runs_as_module(hook_repo: Repo) -> None:
+    hook_repo.write("deploy/id_ed25519")
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "maggot_hooks.check_secret_files", *repo.stage_all()],
-        cwd=repo.root,
+        [sys.executable, "-m", "maggot_hooks.check_secret_files", *hook_repo.stage_all()],
+        cwd=hook_repo.root,
         env=env,
         stdout=subprocess.PIPE,
         text=True,

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_records import full_run_info
+
+from maggot import store
+from maggot.errors import CorruptRunError, NotARunError
+from maggot.records import GitHead
+
+
+def test_store_reads_and_writes_the_records(tmp_path: Path) -> None:
+    (tmp_path / ".maggot").mkdir()
+    store.write_run_info(tmp_path, full_run_info())
+    assert store.read_run_info(tmp_path) == full_run_info()
+    text = (tmp_path / ".maggot" / "run.json").read_text()
+    assert text.endswith("}\n") and text == store.dumps_json(json.loads(text))
+    store.write_git_head(tmp_path, GitHead.none("off", "c" * 40))
+    assert store.read_git_head(tmp_path).commit == "c" * 40
+
+
+def test_a_corrupt_run_file_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / ".maggot").mkdir()
+    (tmp_path / ".maggot" / "run.json").write_text("{not json")
+    with pytest.raises(CorruptRunError, match=r"run\.json: not valid JSON"):
+        store.read_run_info(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        store.read_git_head(tmp_path)
+
+
+def test_one_message_for_a_missing_file(tmp_path: Path) -> None:
+    (tmp_path / ".maggot").mkdir()
+    with pytest.raises(CorruptRunError) as config_error:
+        store.read_config(tmp_path)
+    assert str(config_error.value) == f"{tmp_path}: no .maggot/config.json"
+    record = store.load_run(tmp_path)
+    assert f"{tmp_path}: no .maggot/config.json" in record.problems
+    assert record.status == "unknown" and record.format_version == 0
+
+
+def test_json_is_written_sorted_indented_with_a_trailing_newline(tmp_path: Path) -> None:
+    store.write_json_atomic(tmp_path / "x.json", {"b": 1, "a": [1, 2]})
+    assert (tmp_path / "x.json").read_text() == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": 1\n}\n'
+    assert [path.name for path in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_runs_are_found_by_name_or_path(tmp_path: Path) -> None:
+    (tmp_path / "experiments" / "a" / ".maggot").mkdir(parents=True)
+    (tmp_path / "experiments" / "group" / "b" / ".maggot").mkdir(parents=True)
+    (tmp_path / "experiments" / "a" / "inner" / ".maggot").mkdir(parents=True)
+    found = store.find_run_dirs(tmp_path / "experiments")
+    assert [Path(path).name for path in found] == ["a", "b"]
+    experiments = str(tmp_path / "experiments")
+    assert store.resolve_run_dir("a", experiments) == str(tmp_path / "experiments" / "a")
+    with pytest.raises(NotARunError, match="no such directory"):
+        store.resolve_run_dir("missing", experiments)
+
+
+def test_registered_directories_are_remembered_once_in_order(tmp_path: Path) -> None:
+    (tmp_path / ".maggot").mkdir()
+    (tmp_path / ".maggot" / "registered_directories").write_text("old\n")  # maggot 0.2
+    for name in ("checkpoints", "plots", "checkpoints"):
+        store.add_registered_directory(tmp_path, name)
+    assert (tmp_path / ".maggot" / "directories").read_text() == "checkpoints\nplots\n"
+    assert store.registered_directories(tmp_path) == ["checkpoints", "plots", "old"]
