@@ -1,6 +1,8 @@
 """The ``maggot`` command line: click commands that parse, call the library and print.
 
 Each command lives in a module of this package; this module builds the group.
+The modules load lazily: a command's module is imported when the command is
+used, so ``maggot run`` does not import what ``maggot diff`` needs.
 """
 
 from __future__ import annotations
@@ -9,13 +11,6 @@ import click
 
 import maggot
 from maggot.cli.base import MaggotGroup, reports_errors, use_color
-from maggot.cli.diff import config_diff, diff
-from maggot.cli.reproduce import reproduce_command
-from maggot.cli.rerun import rerun_command
-from maggot.cli.run import run_command
-from maggot.cli.show import show, show_command, show_config
-from maggot.cli.summarize import summarize_command
-from maggot.cli.sweep import sweep_group
 
 __all__ = ["main", "reports_errors", "use_color"]
 
@@ -45,16 +40,18 @@ def main() -> None:
     """
 
 
-for command in (
-    summarize_command,
-    show,
-    show_config,
-    show_command,
-    config_diff,
-    diff,
-    reproduce_command,
-    rerun_command,
-    run_command,
-    sweep_group,
-):
-    main.add_command(command)
+# command name -> "module:attribute" of its click command
+COMMANDS = {
+    "summarize": "maggot.cli.summarize:summarize_command",
+    "show": "maggot.cli.show:show",
+    "show-config": "maggot.cli.show:show_config",
+    "show-command": "maggot.cli.show:show_command",
+    "config-diff": "maggot.cli.diff:config_diff",
+    "diff": "maggot.cli.diff:diff",
+    "reproduce": "maggot.cli.reproduce:reproduce_command",
+    "rerun": "maggot.cli.rerun:rerun_command",
+    "run": "maggot.cli.run:run_command",
+    "sweep": "maggot.cli.sweep:sweep_group",
+}
+for name, import_path in COMMANDS.items():
+    main.add_lazy_command(name, import_path)
