@@ -36,6 +36,7 @@ def train(config, data):
     split = int(len(data) * 0.75)
     train_set, test_set = data[:split], data[split:]
     loss = 0.0
+    redraw = sys.stderr.isatty()
     for epoch in range(config.train.epochs):
         loss = 0.0
         for x1, x2, label in train_set:
@@ -47,9 +48,13 @@ def train(config, data):
                 )
             loss -= math.log(max(prediction if label else 1 - prediction, 1e-12))
         loss /= len(train_set)
-        # a progress line redrawn in place, like a progress bar
-        sys.stderr.write(f"\repoch {epoch + 1}/{config.train.epochs} loss {loss:.4f}")
-    sys.stderr.write("\n")
+        # a progress line redrawn in place, like a progress bar; the log keeps
+        # its last state. Piped to a file, only the last epoch's line is written.
+        if redraw or epoch + 1 == config.train.epochs:
+            progress = f"epoch {epoch + 1}/{config.train.epochs} loss {loss:.4f}"
+            sys.stderr.write(f"\r{progress}" if redraw else f"{progress}\n")
+    if redraw:
+        sys.stderr.write("\n")
     correct = sum(
         (sigmoid(weights[0] + weights[1] * x1 + weights[2] * x2) > 0.5) == bool(label)
         for x1, x2, label in test_set

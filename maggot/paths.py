@@ -26,7 +26,10 @@ def relative_inside(path: str, root: str) -> str | None:
 
 def safe_relative_path(path: str) -> bool:
     """A repo-relative path (``/``-separated, as git writes them) that stays inside its tree."""
-    if not path or path.startswith("/") or _DRIVE.match(path):
+    if not path or path.startswith("/"):
+        return False
+    # "C:x" names a drive only on Windows; elsewhere "A:" is an ordinary file name
+    if os.sep == "\\" and _DRIVE.match(path):
         return False
     separators = "/\\" if os.sep == "\\" else "/"
     parts = re.split(f"[{re.escape(separators)}]", path)
