@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from maggot import params, store
 from maggot.config import flatten, to_json_value, unflatten
 from maggot.errors import ConfigError, MaggotError
-from maggot.experiment import ENV_JOIN, Experiment, LaunchRecord
+from maggot.experiment import ENV_JOIN, IF_EXISTS_MODES, Experiment, LaunchRecord
 from maggot.records import LaunchOptions, SweepJob
 from maggot.replay import ENV_RUN_DIR
 
@@ -30,7 +30,6 @@ from maggot.replay import ENV_RUN_DIR
 # is still running this long after (a `kill -INT` of the launcher alone)
 SIGINT_GRACE_SECONDS = 1.0
 EXIT_COMMAND_NOT_FOUND = 127
-IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
 
 
 class LaunchError(MaggotError):
