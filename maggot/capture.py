@@ -9,7 +9,12 @@ import shlex
 import sys
 import threading
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from maggot.secrets import RedactedArgument
 
 CAPTURE_MODES = ("sys", "fd", "none")
 
@@ -25,6 +30,17 @@ def process_argv() -> list[str]:
     if orig_argv:
         return list(orig_argv)
     return [sys.executable, *sys.argv]
+
+
+def recorded_argv() -> tuple[list[str], list[RedactedArgument]]:
+    """This process's command line as it is recorded: secret values redacted.
+
+    Also says which arguments were redacted and, when one had the value of
+    an environment variable, which, so a replay can restore it.
+    """
+    from maggot.secrets import redact_argv
+
+    return redact_argv(process_argv(), os.environ)
 
 
 def shell_command(argv: Iterable[str]) -> str:
@@ -100,21 +116,43 @@ class LineLog:
     """Writes output to a log file a finished line at a time.
 
     A line redrawn with carriage returns (progress bars) is logged in its last
-    state only, so the log reads like the terminal looked.
+    state only, so the log reads like the terminal looked. A write that fails
+    (disk full, file size limit) must not reach the program through its
+    ``print()``: logging stops, ``on_failure`` is told once, the program goes on.
     """
 
-    def __init__(self, file: IO[str]) -> None:
+    def __init__(self, file: IO[str], on_failure: Callable[[str], None] | None = None) -> None:
         self._file = file
         self._lock = threading.Lock()
+        self._on_failure = on_failure
+        self.failed = False
 
     def write_line(self, line: str) -> None:
         with self._lock:
-            self._file.write(line)
-            self._file.flush()
+            if self.failed:
+                return
+            try:
+                self._file.write(line)
+                self._file.flush()
+            except (OSError, ValueError) as error:
+                self._fail(error)
+
+    def _fail(self, error: BaseException) -> None:
+        self.failed = True
+        if self._on_failure is not None:
+            reason = getattr(error, "strerror", None) or str(error)
+            self._on_failure(
+                f"maggot: warning: logging to {getattr(self._file, 'name', 'the log')} stopped "
+                f"({reason}); the program goes on, its output no longer reaches the log\n"
+            )
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            try:
+                self._file.close()
+            except (OSError, ValueError) as error:
+                if not self.failed:
+                    self._fail(error)
 
 
 _LINE_BREAKS = re.compile(r"(\r\n|\r|\n)")
@@ -198,8 +236,16 @@ class OutputCapture:
     def start(self) -> None:
         if self.mode == "none":
             return
-        file = open(self.logfile, "a", encoding="utf-8", errors="replace", newline="")
-        self._log = LineLog(file)
+        try:
+            file = open(self.logfile, "a", encoding="utf-8", errors="replace", newline="")
+        except OSError as error:
+            # no log is better than no run: the program goes on without one
+            self._warn_terminal(
+                f"maggot: warning: cannot log to {self.logfile} ({error.strerror or error}); "
+                "the program goes on without a log\n"
+            )
+            return
+        self._log = LineLog(file, self._warn_terminal)
         if self.mode == "sys":
             self._start_sys()
         else:
@@ -267,6 +313,20 @@ class OutputCapture:
         self._assemblers = []
         self._log.close()
         self._log = None
+
+    def _warn_terminal(self, message: str) -> None:
+        """Write to the terminal without passing through the capture (no loop, no deadlock)."""
+        saved = dict(self._saved_fds)
+        try:
+            if 2 in saved:
+                _write_all(saved[2], message.encode("utf-8", errors="replace"))
+            else:
+                stream = self._saved_streams[1] if self._saved_streams else sys.stderr
+                if stream is not None:
+                    stream.write(message)
+                    stream.flush()
+        except (OSError, ValueError):
+            pass
 
     def log_text(self, text: str) -> None:
         """Append text to the log only (not the terminal), e.g. a traceback already shown."""

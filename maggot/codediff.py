@@ -283,6 +283,9 @@ def _untracked_entries(snapshot: gitsnap.GitSnapshot, scratch: str) -> list[tupl
             with os.fdopen(descriptor, "wb") as file:
                 file.write(os.readlink(os.fsencode(source)))
             entries.append(("120000", target_file, relative))
+        elif not stat.S_ISREG(info.st_mode):
+            # git would read a FIFO or a device forever
+            raise CorruptRunError(f"{source}: not a regular file")
         else:
             mode = "100755" if info.st_mode & stat.S_IXUSR else "100644"
             entries.append((mode, os.path.abspath(source), relative))

@@ -15,6 +15,8 @@ from maggot.errors import ConfigError
 
 DEFAULT_SEPARATOR = "-"
 MAX_NAME_BYTES = 200
+# deeper configs are refused with a clear error rather than a RecursionError
+MAX_CONFIG_DEPTH = 100
 _HASH_CHARS = 12
 _UNSAFE_IN_VALUE = re.compile(r'[\x00-\x1f\x7f/\\<>:"|?*]')
 _UNSAFE_IN_SEPARATOR = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -49,23 +51,30 @@ class Config:
     @classmethod
     def from_json(cls, filepath: str | os.PathLike[str]) -> Config:
         """Read a Config from a JSON file holding an object."""
+        from maggot.errors import CorruptRunError
+        from maggot.store import read_json
+
         try:
-            with open(filepath, encoding="utf-8") as file:
-                data = json.load(file)
+            data = read_json(filepath)
         except FileNotFoundError:
             raise ConfigError(f"{os.fspath(filepath)}: no such config file") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ConfigError(f"{os.fspath(filepath)}: not valid JSON ({error})") from None
+        except CorruptRunError as error:
+            raise ConfigError(str(error)) from None
         if not isinstance(data, dict):
             raise ConfigError(
                 f"{os.fspath(filepath)}: expected a JSON object, got {type(data).__name__}"
+            )
+        if nesting_depth(data) > MAX_CONFIG_DEPTH:
+            raise ConfigError(
+                f"{os.fspath(filepath)}: nested more than {MAX_CONFIG_DEPTH} levels deep"
             )
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a plain nested dict."""
+        # Config.to_dict, not value.to_dict: a key named "to_dict" shadows the method
         return {
-            name: value.to_dict() if isinstance(value, Config) else value
+            name: Config.to_dict(value) if isinstance(value, Config) else value
             for name, value in self.__dict__.items()
         }
 
@@ -76,11 +85,11 @@ class Config:
         dirname = os.path.dirname(os.fspath(filepath))
         if dirname:
             os.makedirs(dirname, exist_ok=True)
-        write_json_atomic(filepath, self.to_dict())
+        write_json_atomic(filepath, Config.to_dict(self))
 
     def as_flat_dict(self) -> OrderedDict[str, Any]:
         """Dotted names to values, sorted by name at every level."""
-        return OrderedDict(_flatten_into({}, self.to_dict()))
+        return OrderedDict(_flatten_into({}, Config.to_dict(self)))
 
     @property
     def identifier(self) -> str:
@@ -89,7 +98,7 @@ class Config:
         Keys whose last part starts with ``_`` are left out; the result is
         always a safe single directory name.
         """
-        return make_identifier(self.as_flat_dict(), _separator)
+        return make_identifier(Config.as_flat_dict(self), _separator)
 
     def __getitem__(self, dotted_name: str) -> Any:
         value: Any = self
@@ -116,15 +125,15 @@ class Config:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Config):
-            return self.to_dict() == other.to_dict()
+            return Config.to_dict(self) == Config.to_dict(other)
         if isinstance(other, Mapping):
-            return self.to_dict() == dict(other)
+            return Config.to_dict(self) == dict(other)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return json.dumps(self.to_dict(), indent=4, default=repr)
+        return json.dumps(Config.to_dict(self), indent=4, default=repr)
 
 
 _PLAIN_VALUES = (str, int, float, bool, list, type(None))
@@ -251,7 +260,7 @@ def to_json_value(value: Any, key: str = "") -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return _plain_scalar(value)
     if isinstance(value, Config):
-        value = value.to_dict()
+        value = Config.to_dict(value)
     if isinstance(value, Mapping):
         converted: dict[str, Any] = {}
         for name, item in value.items():
@@ -282,6 +291,40 @@ def to_json_value(value: Any, key: str = "") -> Any:
         if key
         else f"a value of type {type(value).__name__} cannot be stored as JSON"
     )
+
+
+def nesting_depth(value: Any) -> int:
+    """How many mappings and lists deep ``value`` goes, counted without recursion."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple, Config)):
+            children = item.__dict__.values() if isinstance(item, Config) else item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+CONFIG_METHOD_NAMES = frozenset(
+    name for name in dir(Config) if not name.startswith("_") and name != "identifier"
+)
+
+
+def check_config_keys(data: Mapping[str, Any], prefix: str = "") -> None:
+    """Refuse keys that would hide Config's methods (``config.to_dict`` must stay callable)."""
+    for name, value in data.items():
+        if name in CONFIG_METHOD_NAMES:
+            raise ConfigError(
+                f"config key {prefix + name!r} has the name of the Config method {name}(): "
+                "rename it"
+            )
+        if isinstance(value, Mapping):
+            check_config_keys(value, f"{prefix}{name}.")
 
 
 def _plain_scalar(value: Any) -> Any:

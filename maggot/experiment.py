@@ -10,8 +10,17 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, NamedTuple
 
-from maggot import capture, gitsnap, secrets, store
-from maggot.config import Config, flatten, safe_directory_name, to_json_value, unflatten
+from maggot import capture, gitsnap, secrets, signals, store
+from maggot.config import (
+    MAX_CONFIG_DEPTH,
+    Config,
+    check_config_keys,
+    flatten,
+    nesting_depth,
+    safe_directory_name,
+    to_json_value,
+    unflatten,
+)
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
 from maggot.paths import safe_relative_path
 from maggot.records import (
@@ -33,6 +42,9 @@ ENV_JOIN = "MAGGOT_JOIN"
 ENV_SNAPSHOT = "MAGGOT_SNAPSHOT"
 ENV_CAPTURE = "MAGGOT_CAPTURE"
 _MAX_INCREMENT = 100_000
+# names git and maggot use for themselves: a run there would be taken for their data
+RESERVED_RUN_NAMES = frozenset((store.META_DIR, ".git"))
+STATUS_TERMINATED = "terminated"
 
 
 def utc_now() -> str:
@@ -105,15 +117,26 @@ class Experiment:
         self._joined = False
         self._launch = launch
         self._exit_code: int | None = None
-        self._interrupted = False
+        self._stopped_by: int | None = None
         # run.json already says "running" for a run created (or continued) just now
         self._just_recorded = False
+        # a forked child shares this object: only the process that started the run records it
+        self._owner_pid = os.getpid()
+        self._live_lock: Any = None
+        self._warned_gone = False
 
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
             self.experiments_dir, self._name = os.path.split(os.path.normpath(self._run_dir))
+            self._identity = _identity(self._run_dir)
             self._run_dir_at_start = os.path.abspath(self._run_dir)
-            self.config = Config.from_dict(store.read_config(self._run_dir))
+            config = store.read_config(self._run_dir_at_start)
+            if nesting_depth(config) > MAX_CONFIG_DEPTH:
+                raise CorruptRunError(
+                    f"{store.meta_path(self._run_dir, store.CONFIG_FILE)}: nested more than "
+                    f"{MAX_CONFIG_DEPTH} levels deep"
+                )
+            self.config = Config.from_dict(config)
         else:
             self.config = make_config(config)
             if launch is None:
@@ -126,19 +149,21 @@ class Experiment:
             else:
                 name = _run_name(self.config, experiment_name, add_date)
             self._run_dir = joined_dir or self._claim(name, if_exists_mode)
-            # the directory as claimed: the script may change its directory later
+            # the run's files are found again after the program changes directory
             self._run_dir_at_start = os.path.abspath(self._run_dir)
             self._name = os.path.basename(self._run_dir)
             self._started_at = utc_now()
             self._started_clock = time.monotonic()
             if joined_dir is not None:
                 self._join(config_data)
-            elif os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
+            elif os.path.exists(store.meta_path(self._run_dir_at_start, store.RUN_FILE)):
                 self._record_continuation()
                 self._just_recorded = True
             else:
                 self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
                 self._just_recorded = True
+            self._check_run_dir()
+            signals.install()
 
         os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
         self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
@@ -175,7 +200,7 @@ class Experiment:
     @property
     def results(self) -> Config:
         """The registered results, nested by dots."""
-        return Config.from_dict(store.read_results(self._run_dir))
+        return Config.from_dict(store.read_results(self._run_dir_at_start))
 
     @property
     def directories(self) -> Config:
@@ -183,7 +208,7 @@ class Experiment:
         return Config.from_dict(
             {
                 name: os.path.join(self._run_dir, name)
-                for name in store.registered_directories(self._run_dir)
+                for name in store.registered_directories(self._run_dir_at_start)
             }
         )
 
@@ -191,45 +216,66 @@ class Experiment:
         """Create ``dirname`` inside the run and remember it; returns its path."""
         if not safe_relative_path(dirname.replace(os.sep, "/")):
             raise MaggotError(f"directory name {dirname!r} must be a relative path inside the run")
+        self._check_run_dir()
         directory = os.path.join(self._run_dir, dirname)
         os.makedirs(directory, exist_ok=True)
-        store.add_registered_directory(self._run_dir, dirname)
+        store.add_registered_directory(self._run_dir_at_start, dirname)
         return directory
 
     def register_result(self, name: str, value: Any) -> None:
         """Record a result; dotted names nest (``fold1.loss``).
 
         Safe from several processes at once: the file is updated under a lock
-        and replaced atomically.
+        and replaced atomically. A name that is a section of another result
+        (``loss`` and ``loss.val``) is refused, since one would erase the other.
         """
         stored_value = to_json_value(value, name)
-        results_path = store.meta_path(self._run_dir, store.RESULTS_FILE)
-        with store.file_lock(store.meta_path(self._run_dir, store.RESULTS_LOCK_FILE)):
+        if isinstance(stored_value, dict) and stored_value:
+            new_results = {f"{name}.{key}": item for key, item in flatten(stored_value).items()}
+        else:
+            new_results = {name: stored_value}
+        self._check_run_dir()
+        results_path = store.meta_path(self._run_dir_at_start, store.RESULTS_FILE)
+        with store.file_lock(store.meta_path(self._run_dir_at_start, store.RESULTS_LOCK_FILE)):
             try:
                 results = flatten(store.read_json_object(results_path))
             except FileNotFoundError:
                 results = {}
-            results[name] = stored_value
+            for new_name in new_results:
+                for existing in results:
+                    if existing.startswith(new_name + ".") or new_name.startswith(existing + "."):
+                        raise MaggotError(
+                            f"result {new_name!r} conflicts with the registered result "
+                            f"{existing!r}: one name cannot be both a value and a section of values"
+                        )
+            results.update(new_results)
             store.write_json_atomic(results_path, unflatten(results))
 
-    def record_exit_code(self, exit_code: int, interrupted: bool = False) -> None:
+    def record_exit_code(self, exit_code: int, stopped_by: int | None = None) -> None:
         """The exit code of the command a launcher ran: the run's status follows it.
 
-        Negative codes are signals (``subprocess`` style); SIGINT and SIGTERM, exit
-        130, or any failure after the launcher was interrupted mean "interrupted".
+        ``stopped_by`` is the signal the launcher received and passed on, if any.
+        Negative codes are signals (``subprocess`` style), 128 + N a shell's way
+        to say signal N: SIGINT means "interrupted", SIGTERM and SIGHUP
+        "terminated", as for a run of the API.
         """
         self._exit_code = exit_code
-        self._interrupted = interrupted and exit_code != 0
+        self._stopped_by = stopped_by if exit_code != 0 else None
 
     def __enter__(self) -> Experiment:
+        self._check_run_dir()
+        if not self._joined and not self._just_recorded:
+            self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
+        self._just_recorded = False
+        if self._live_lock is None:
+            self._take_live_lock(self._run_dir_at_start)
+        if self._finished or self._resumed:
+            signals.install()
         self._entered_at = time.monotonic()
         self._in_with = True
         self._finished = False
         if self._joined:
             return self  # the launcher that created the run logs it and records its status
-        if not self._just_recorded:
-            self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
-        self._just_recorded = False
         if self._capture is None:
             self._start_capture()
         return self
@@ -258,9 +304,9 @@ class Experiment:
         ) -> None:
             # the traceback is printed first, so it reaches the log while capturing
             previous(exc_type, exc, tb)
-            if not self._finished:
+            if not self._finished and os.getpid() == self._owner_pid:
                 self._stop_capture()
-                self._finish(exc)
+                self._finish_safely(exc)
 
         self._excepthook, self._previous_excepthook = record_crash, previous
         sys.excepthook = record_crash
@@ -271,31 +317,57 @@ class Experiment:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if os.getpid() != self._owner_pid:
+            return  # a forked child leaving the block: the parent records the run
+        # nothing here may replace the block's own exception: failures become warnings
         if self._capture is not None:
-            if exc is not None and not _is_clean_exit(exc):
-                # Python prints the traceback after this returns, when the log is closed
-                import traceback
+            try:
+                if isinstance(exc, signals.Terminated):
+                    self._capture.log_text(f"maggot: terminated by {exc.signal_name}\n")
+                elif exc is not None and not _is_clean_exit(exc):
+                    # Python prints the traceback after this returns, when the log is closed
+                    import traceback
 
-                self._capture.log_text("".join(traceback.format_exception(exc_type, exc, tb)))
-            self._stop_capture()
+                    text = "".join(traceback.format_exception(exc_type, exc, tb))
+                    self._capture.log_text(text)
+            finally:
+                self._stop_capture()
         self._in_with = False
-        self._finish(exc)
+        self._finish_safely(exc)
 
     def _finish_at_exit(self) -> None:
+        if os.getpid() != self._owner_pid:
+            return
         self._stop_capture()
         if self._finished:
             return
+        # an uncaught exception leaves sys.last_value set before atexit runs
+        self._finish_safely(signals.received() or getattr(sys, "last_value", None))
+
+    def _finish_safely(self, exc: BaseException | None) -> None:
+        """Record the outcome; a run directory gone or broken is a warning, not an error."""
         try:
-            # an uncaught exception leaves sys.last_value set before atexit runs
-            self._finish(getattr(sys, "last_value", None))
-        except OSError:
-            pass  # the run directory was removed while the process ran
+            with signals.deferred():
+                self._finish(exc)
+        except (OSError, MaggotError) as error:
+            _warn(f"the outcome of {self._run_dir} was not recorded: {error}")
+        finally:
+            self._release_live_lock()
+            signals.uninstall()
 
     def _finish(self, exc: BaseException | None) -> None:
         self._finished = True
         if self._excepthook is not None and sys.excepthook is self._excepthook:
             sys.excepthook = self._previous_excepthook
         self._excepthook = self._previous_excepthook = None
+        if self._run_dir_replaced():
+            if not self._warned_gone:
+                self._warned_gone = True
+                _warn(
+                    f"{self._run_dir} was deleted or replaced while the run was running: "
+                    "its outcome was not recorded"
+                )
+            return
         foreign = tuple(_modules_under(os.environ.get(ENV_ORIGINAL_ROOT)))
         if self._joined:
             if foreign:
@@ -303,9 +375,12 @@ class Experiment:
             return
         exit_info: ExitInfo | None
         if exc is None and self._exit_code is not None:
-            status, exit_info = _exit_code_status(self._exit_code, self._interrupted)
+            status, exit_info = _exit_code_status(self._exit_code, self._stopped_by)
         elif exc is None or _is_clean_exit(exc):
             status, exit_info = store.STATUS_COMPLETED, None
+        elif isinstance(exc, signals.Terminated):
+            status = STATUS_TERMINATED
+            exit_info = ExitInfo(exc.signal_name, f"terminated by {exc.signal_name}")
         elif isinstance(exc, KeyboardInterrupt):
             status, exit_info = store.STATUS_INTERRUPTED, ExitInfo("KeyboardInterrupt")
         else:
@@ -333,10 +408,13 @@ class Experiment:
         with store.file_lock(store.meta_path(run_dir, store.RUN_LOCK_FILE)):
             try:
                 info = store.read_run_info(run_dir)
-            except (FileNotFoundError, CorruptRunError):
+            except FileNotFoundError:
                 if self._resumed:
                     return  # a 0.2 run has no run.json to update
                 info = RunInfo()
+            except CorruptRunError as error:
+                # never rewritten: what is left of the record may still be worth reading
+                raise CorruptRunError(f"{error}; not updating it") from None
             store.write_run_info(run_dir, info._replace(**updates))
 
     def _join(self, config_data: dict[str, Any]) -> None:
@@ -347,17 +425,44 @@ class Experiment:
         """
         self._joined = True
         self._capture_mode = "none"
-        config_path = store.meta_path(self._run_dir, store.CONFIG_FILE)
-        with store.file_lock(store.meta_path(self._run_dir, store.RUN_LOCK_FILE)):
-            try:
-                recorded = store.read_config(self._run_dir)
-            except CorruptRunError:
-                recorded = {}
+        run_dir = self._run_dir_at_start
+        # the launcher holds the run's live lock too; this one keeps a delete-mode
+        # start elsewhere away for as long as this process records into the run
+        self._take_live_lock(run_dir)
+        self._identity = _identity(run_dir)
+        config_path = store.meta_path(run_dir, store.CONFIG_FILE)
+        with store.file_lock(store.meta_path(run_dir, store.RUN_LOCK_FILE)):
+            recorded = store.read_config(run_dir)
             merged = flatten(recorded)
             merged.update(flatten(config_data))
             store.write_json_atomic(config_path, unflatten(merged))
         process = {"at": self._started_at, **capture.describe_process()}
         self._update_run_info(joined=JoinedProcess.from_json(process))
+
+    def _run_dir_replaced(self) -> bool:
+        """Whether the run directory was deleted, or another one now stands at its path."""
+        return _identity(self._run_dir_at_start) != self._identity
+
+    def _check_run_dir(self) -> None:
+        if self._run_dir_replaced():
+            raise MaggotError(
+                f"{self._run_dir} was deleted or replaced by another run while this one was "
+                "running: not writing into it"
+            )
+
+    def _take_live_lock(self, run_dir: str, new: bool = False) -> None:
+        """Hold the run's live lock (shared) while this process runs it.
+
+        ``if_exists_mode="delete"`` only deletes a run nobody holds.
+        """
+        self._live_lock = store.hold_live_lock(run_dir, new=new)
+        _LIVE_IN_THIS_PROCESS[id(self)] = _identity(run_dir)
+
+    def _release_live_lock(self) -> None:
+        if self._live_lock is not None:
+            self._live_lock.close()
+            self._live_lock = None
+            _LIVE_IN_THIS_PROCESS.pop(id(self), None)
 
     def _claim(self, name: str, if_exists_mode: str) -> str:
         forced_dir = os.environ.pop(ENV_RUN_DIR, None)
@@ -370,14 +475,27 @@ class Experiment:
                 if os.listdir(forced_dir):
                     raise MaggotError(f"{forced_dir}: exists and is not empty") from None
             os.mkdir(store.meta_path(forced_dir))
+            self._take_live_lock(forced_dir, new=True)
+            self._identity = _identity(forced_dir)
             return forced_dir
         os.makedirs(self.experiments_dir, exist_ok=True)
         run_dir = os.path.join(self.experiments_dir, name)
         try:
             os.mkdir(run_dir)
+            created = True
         except FileExistsError:
-            run_dir = _resolve_existing(run_dir, if_exists_mode)
-        os.makedirs(store.meta_path(run_dir), exist_ok=True)
+            run_dir, created = _resolve_existing(run_dir, if_exists_mode)
+        try:
+            os.makedirs(store.meta_path(run_dir), exist_ok=True)
+            # creating the live lock is the claim: a delete-mode start elsewhere
+            # may have replaced the directory since it was made
+            self._take_live_lock(run_dir, new=created)
+        except (store.RunTakenError, FileNotFoundError):
+            raise MaggotError(
+                f"{run_dir} was taken over by another process while this run claimed it"
+            ) from None
+        # held now: no delete-mode start can move the directory any more
+        self._identity = _identity(run_dir)
         return run_dir
 
     def _record_continuation(self) -> None:
@@ -387,13 +505,17 @@ class Experiment:
         ``maggot reproduce`` replays; later entries are listed in run.json.
         """
         try:
-            info = store.read_run_info(self._run_dir)
-        except CorruptRunError:
-            info = RunInfo()
-        launched = self._launch.command_argv if self._launch else ()
-        entry = Continuation(self._started_at, launched or tuple(capture.process_argv()))
+            info = store.read_run_info(self._run_dir_at_start)
+        except CorruptRunError as error:
+            self._release_live_lock()
+            raise CorruptRunError(f"{error}; not continuing into it") from None
+        if self._launch is not None and self._launch.command_argv:
+            command_argv, _ = secrets.redact_argv(self._launch.command_argv, os.environ)
+        else:
+            command_argv, _ = capture.recorded_argv()
+        entry = Continuation(self._started_at, tuple(command_argv))
         store.write_run_info(
-            self._run_dir,
+            self._run_dir_at_start,
             info._replace(
                 continued=(*info.continued, entry),
                 status=store.STATUS_RUNNING,
@@ -412,14 +534,24 @@ class Experiment:
         run_dir = self._run_dir
         launch = self._launch or LaunchRecord()
         cwd = launch.cwd or os.getcwd()
-        argv = list(launch.command_argv) if launch.command_argv else capture.process_argv()
+        if launch.command_argv:
+            argv, redacted_arguments = secrets.redact_argv(launch.command_argv, os.environ)
+        else:
+            argv, redacted_arguments = capture.recorded_argv()
+        launched_command = _redacted_suffix(launch.launched_command, launch.command_argv, argv)
         store.write_json_atomic(store.meta_path(run_dir, store.CONFIG_FILE), config_data)
         store.write_text_atomic(
             store.meta_path(run_dir, store.COMMAND_FILE), capture.shell_command(argv) + "\n"
         )
         store.write_json_atomic(
             store.meta_path(run_dir, store.ENVIRON_FILE),
-            secrets.redact_environ(os.environ, secret_env_words),
+            secrets.redact_environ(
+                os.environ,
+                secret_env_words,
+                [item.environment for item in redacted_arguments if item.environment]
+                # values a rerun or replay was given for redacted arguments
+                + [name for name in os.environ if name.startswith(secrets.SUPPLY_PREFIX)],
+            ),
         )
         store.write_text_atomic(
             store.meta_path(run_dir, store.PACKAGES_FILE),
@@ -453,8 +585,9 @@ class Experiment:
             name=self._name,
             status=store.STATUS_RUNNING,
             started_at=self._started_at,
-            argv=tuple(sys.argv),
+            argv=tuple(secrets.redact_argv(sys.argv)[0]),
             command_argv=tuple(argv),
+            redacted_arguments=tuple(redacted_arguments),
             # relative to the repository root when there is one, as the snapshot has it
             cwd=(head.cwd or ".") if head.cwd is not None else cwd,
             cwd_absolute=cwd,
@@ -465,7 +598,7 @@ class Experiment:
             python=PythonInfo.from_json(process.get("python")),
             platform=process.get("platform"),
             reproduction_of=os.environ.get(ENV_REPRODUCTION_OF) or None,
-            launched_command=launch.launched_command,
+            launched_command=launched_command,
             launch_options=launch.launch_options,
             sweep=launch.sweep,
             rerun_of=launch.rerun_of,
@@ -481,12 +614,14 @@ def _finish_previous_run() -> None:
     """A loop of runs made without `with`: the next run's start ends the previous one,
     so each run's log holds its own output only."""
     previous = _latest_run
-    if previous is not None and not previous._finished and not previous._in_with:
+    if (
+        previous is not None
+        and not previous._finished
+        and not previous._in_with
+        and previous._owner_pid == os.getpid()
+    ):
         previous._stop_capture()
-        try:
-            previous._finish(None)
-        except OSError:
-            pass  # its directory was removed meanwhile
+        previous._finish_safely(None)
 
 
 def _warn_once(message: str) -> None:
@@ -530,14 +665,33 @@ def _run_to_join() -> str | None:
     return run_dir
 
 
-def _exit_code_status(exit_code: int, interrupted: bool) -> tuple[str, ExitInfo | None]:
+def _exit_code_status(exit_code: int, stopped_by: int | None) -> tuple[str, ExitInfo | None]:
     if exit_code == 0:
         return store.STATUS_COMPLETED, None
     import signal
 
-    if interrupted or exit_code in (-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT):
+    by_signal = stopped_by
+    if by_signal is None and exit_code < 0:
+        by_signal = -exit_code
+    elif by_signal is None and 128 < exit_code < 128 + 65:
+        by_signal = exit_code - 128
+    if by_signal is not None and by_signal in signals.TERMINATION_SIGNALS:
+        name = signal.Signals(by_signal).name
+        return STATUS_TERMINATED, ExitInfo(name, f"terminated by {name}: {_exit_text(exit_code)}")
+    if by_signal is not None and (stopped_by is not None or by_signal == signal.SIGINT):
         return store.STATUS_INTERRUPTED, ExitInfo("Interrupted", _exit_text(exit_code))
     return store.STATUS_FAILED, ExitInfo("ExitCode", _exit_text(exit_code))
+
+
+def _redacted_suffix(
+    command: tuple[str, ...], full_argv: tuple[str, ...], redacted_argv: list[str]
+) -> tuple[str, ...]:
+    """``command`` (the end of ``full_argv``) as ``redacted_argv`` records it."""
+    if not command:
+        return ()
+    if full_argv[len(full_argv) - len(command) :] == command:
+        return tuple(redacted_argv[len(redacted_argv) - len(command) :])
+    return tuple(secrets.redact_argv(command, os.environ)[0])
 
 
 def _exit_text(exit_code: int) -> str:
@@ -569,6 +723,9 @@ def make_config(config: Any) -> Config:
             f"config of type {type(config).__name__} is not supported: pass a dict, a path "
             "to a JSON file, an argparse.Namespace or a maggot Config"
         )
+    if nesting_depth(data) > MAX_CONFIG_DEPTH:
+        raise ConfigError(f"the config is nested more than {MAX_CONFIG_DEPTH} levels deep")
+    check_config_keys(data)
     return Config.from_dict(to_json_value(data))
 
 
@@ -595,10 +752,17 @@ def _run_name(config: Config, experiment_name: str | None, add_date: bool) -> st
             )
     if add_date:
         name = safe_directory_name(time.strftime("%Y-%m-%d-", time.gmtime()) + name)
+    # case-insensitive: .GIT is .git on macOS and Windows
+    if name.lower() in RESERVED_RUN_NAMES:
+        raise MaggotError(
+            f"run name {name!r} is reserved for git and maggot's own files: "
+            "pass experiment_name=... or change the config"
+        )
     return name
 
 
-def _resolve_existing(run_dir: str, if_exists_mode: str) -> str:
+def _resolve_existing(run_dir: str, if_exists_mode: str) -> tuple[str, bool]:
+    """The directory to use for an existing run name, and whether it was made anew."""
     mode = if_exists_mode
     if mode == "prompt":
         mode = _ask_if_exists(run_dir) if _interactive() else "exit"
@@ -608,23 +772,87 @@ def _resolve_existing(run_dir: str, if_exists_mode: str) -> str:
             "if_exists_mode='increment', 'continue' or 'delete'"
         )
     if mode == "delete":
-        if not store.is_run_dir(run_dir) and os.listdir(run_dir):
-            raise MaggotError(f"{run_dir} exists and is not a maggot run: refusing to delete it")
-        import shutil
-
-        shutil.rmtree(run_dir)
-        os.mkdir(run_dir)
-        return run_dir
+        return _replace_existing(run_dir), True
     if mode == "continue":
-        return run_dir
+        if not os.path.isdir(run_dir):
+            raise MaggotError(f"{run_dir} exists and is not a directory: cannot continue into it")
+        return run_dir, False
     for number in range(1, _MAX_INCREMENT):
         candidate = f"{run_dir}_{number}"
         try:
             os.mkdir(candidate)
         except FileExistsError:
             continue
-        return candidate
+        return candidate, True
     raise MaggotError(f"{run_dir}: no free name up to _{_MAX_INCREMENT - 1}")
+
+
+_DELETE_ATTEMPTS = 20
+# runs this process records: a notebook re-running a cell in delete mode replaces its own run
+_LIVE_IN_THIS_PROCESS: dict[int, tuple[int, int] | None] = {}
+
+
+def _replace_existing(run_dir: str) -> str:
+    """``delete`` mode: move the old run out of the way, then claim its name.
+
+    The old run is renamed away in one step (so a reader never sees half of
+    it), but only when no process holds its live lock; a run still being
+    recorded is refused. Racing ``delete`` starts each get a fresh run or a
+    clear error, never a shared directory.
+    """
+    for _ in range(_DELETE_ATTEMPTS):
+        if os.path.islink(run_dir):
+            raise MaggotError(
+                f"{run_dir} is a symbolic link: not deleting it (remove the link yourself)"
+            )
+        try:
+            _move_away(run_dir)
+        except FileNotFoundError:
+            pass  # another process removed it first
+        try:
+            os.mkdir(run_dir)
+        except FileExistsError:
+            continue  # another process claimed it first: that one may be deletable, or live
+        return run_dir
+    raise MaggotError(f"{run_dir}: gave up after {_DELETE_ATTEMPTS} attempts to replace it")
+
+
+def _move_away(run_dir: str) -> None:
+    import shutil
+
+    if not os.path.isdir(run_dir):
+        raise MaggotError(f"{run_dir} exists and is not a directory: refusing to delete it")
+    if not store.is_run_dir(run_dir) and os.listdir(run_dir):
+        raise MaggotError(f"{run_dir} exists and is not a maggot run: refusing to delete it")
+    trash = os.path.join(
+        os.path.dirname(run_dir), f"{store.TRASH_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+    )
+    with store.try_exclusive_live_lock(run_dir) as state:
+        if state == store.LIVE_CHANGED:
+            return  # replaced meanwhile: the caller looks again
+        if state == store.LIVE_BUSY and _identity(run_dir) not in _LIVE_IN_THIS_PROCESS.values():
+            raise MaggotError(f"{run_dir} is being recorded by a running process: not deleting it")
+        os.rename(run_dir, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """Device and inode of ``path``: a directory deleted and made anew differs."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+def _warn(message: str) -> None:
+    """A warning for the user, even while their output is being captured."""
+    stream = sys.__stderr__ or sys.stderr
+    try:
+        stream.write(f"maggot: warning: {message}\n")
+        stream.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _interactive() -> bool:
@@ -638,7 +866,11 @@ def _ask_if_exists(run_dir: str) -> str:
     choices = ("exit", "delete", "continue", "increment")
     print(f"Experiment {run_dir} already exists.")
     while True:
-        answer = input(f"[{'/'.join(choices)}] (Enter = exit): ").strip().lower()
+        try:
+            answer = input(f"[{'/'.join(choices)}] (Enter = exit): ").strip().lower()
+        except EOFError:  # Ctrl-D: no answer, the safe choice
+            print()
+            return "exit"
         if answer == "":
             return "exit"
         # any unambiguous beginning will do: "inc", "c"

@@ -8,14 +8,14 @@ import re
 import stat
 import sys
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from maggot import store
-from maggot.errors import CorruptRunError, GitError, ReproduceError
+from maggot.errors import CorruptRunError, GitError, MaggotError, ReproduceError
 from maggot.git import finish_git, run_git, split_nul, start_git
 from maggot.paths import check_recorded_path, relative_inside
 from maggot.records import GitHead, SkippedFile, SnapshotCounts, Submodule
-from maggot.secrets import looks_secret, redact_url
+from maggot.secrets import looks_secret, redact_url, secret_content_reason
 
 MIB = 1024 * 1024
 # Python writes these on import, so they would differ between a run and its replay
@@ -63,8 +63,7 @@ class GitSnapshot(NamedTuple):
 
     def patch_bytes(self) -> bytes:
         try:
-            with open(self.patch_path, "rb") as file:
-                return file.read()
+            return store.read_bytes(self.patch_path)
         except FileNotFoundError:
             return b""
 
@@ -200,20 +199,39 @@ def _snapshot(
         status = _parse_status(finish_git(status_process, "status"))
         remotes = _parse_remotes(finish_git(remotes_process, "config", check=False))
         hidden = _hidden_from_status(toplevel, finish_git(flags_process, "ls-files"))
-    finally:
+        left_out = _left_out_of_patch(toplevel, [*status.changed, *hidden], limits)
+    except BaseException:
+        _stop(diff_process)
+        raise
+    patch_pathspec = pathspec
+    if left_out:
+        # a 100 MB binary would cost seconds to diff at every start: stop that diff early
+        _stop(diff_process)
+        patch_pathspec = (pathspec or ["--"]) + [
+            f":(exclude,literal){path}" for path, _ in left_out
+        ]
+        patch = b""
+    else:
         patch = finish_git(diff_process, "diff", check=False)
 
     if status.commit is None:
         return GitHead.none("the repository has no commits yet")
     if hidden:
-        patch = _diff_with_flags_cleared(toplevel, hidden, pathspec)
+        patch = _diff_with_flags_cleared(toplevel, hidden, patch_pathspec)
     elif not status.tracked_changes:
         patch = b""
+    elif left_out:
+        patch = run_git("diff", "HEAD", *DIFF_OPTIONS, *patch_pathspec, cwd=toplevel)
+    patch, over_total = limit_patch(patch, limits.max_total_bytes)
+    not_in_patch = [item for _, item in left_out] + over_total
     with open(store.git_path(run_dir, store.PATCH_FILE), "wb") as file:
         file.write(patch)
 
     copied, skipped = _copy_untracked(
-        toplevel, status.untracked, store.git_path(run_dir, store.UNTRACKED_DIR), limits
+        toplevel,
+        status.untracked,
+        store.git_path(run_dir, store.UNTRACKED_DIR),
+        limits._replace(max_total_bytes=limits.max_total_bytes - len(patch)),
     )
     return GitHead(
         snapshot=True,
@@ -228,7 +246,7 @@ def _snapshot(
             if script
             else _script_path(toplevel)
         ),
-        is_dirty=bool(patch or status.untracked),
+        is_dirty=bool(patch or status.untracked or not_in_patch),
         counts=SnapshotCounts(
             staged=status.staged,
             unstaged=status.unstaged,
@@ -238,7 +256,7 @@ def _snapshot(
         patch_bytes=len(patch),
         hidden_from_status=tuple(hidden),
         untracked=tuple(copied),
-        skipped=tuple(skipped),
+        skipped=(*not_in_patch, *skipped),
         submodules=tuple(_submodules(toplevel, status.submodule_flags)),
     )
 
@@ -294,6 +312,77 @@ def _diff_with_flags_cleared(toplevel: str, hidden: list[str], pathspec: list[st
         return run_git("diff", "HEAD", *DIFF_OPTIONS, *pathspec, cwd=toplevel, env=env)
 
 
+def _stop(process: Any) -> None:
+    """End a background git process whose output is no longer wanted."""
+    if process.poll() is None:
+        process.kill()
+    process.communicate()
+
+
+_LEFT_OUT = "its changes are left out of the patch"
+
+
+def _left_out_of_patch(
+    toplevel: str, changed: Sequence[str], limits: SnapshotLimits
+) -> list[tuple[str, SkippedFile]]:
+    """Changed tracked files whose changes the patch must not hold: secrets, huge files.
+
+    Each comes with its path as git has it, for the pathspec that leaves it out.
+    """
+    left_out = []
+    for path in dict.fromkeys(changed):
+        reason = None
+        if looks_secret(path):
+            reason = f"secret-looking name: {_LEFT_OUT}"
+        else:
+            try:
+                size = os.lstat(os.path.join(toplevel, path)).st_size
+            except OSError:
+                size = 0  # deleted: the total limit still applies to its patch
+            if size > limits.max_file_bytes:
+                reason = f"larger than {_human(limits.max_file_bytes)}: {_LEFT_OUT}"
+        if reason:
+            left_out.append((path, SkippedFile(_printable(path), reason)))
+    return left_out
+
+
+_FILE_HEADER = b"diff --git "
+
+
+def limit_patch(patch: bytes, max_bytes: int) -> tuple[bytes, list[SkippedFile]]:
+    """Keep whole files' changes, in order, while the patch stays within ``max_bytes``."""
+    if len(patch) <= max_bytes:
+        return patch, []
+    # every file's part starts with a header line; base85 binary lines never look like one
+    parts = patch.split(b"\n" + _FILE_HEADER)
+    pieces = [parts[0]] + [_FILE_HEADER + part for part in parts[1:]]
+    pieces = [piece if index == len(pieces) - 1 else piece + b"\n"
+              for index, piece in enumerate(pieces)]  # fmt: skip
+    kept: list[bytes] = []
+    left_out = []
+    total = 0
+    for piece in pieces:
+        if total + len(piece) <= max_bytes:
+            kept.append(piece)
+            total += len(piece)
+        else:
+            header = piece.split(b"\n", 1)[0][len(_FILE_HEADER) :]
+            path = _header_path(header.decode("utf-8", errors="backslashreplace"))
+            left_out.append(
+                SkippedFile(path, f"patch over {_human(max_bytes)} in total: {_LEFT_OUT}")
+            )
+    return b"".join(kept), left_out
+
+
+def _header_path(header: str) -> str:
+    """``path`` from a ``a/path b/path`` diff header; the header as it is otherwise."""
+    half = (len(header) - 1) // 2
+    before, after = header[:half], header[half + 1 :]
+    if before.startswith("a/") and after.startswith("b/") and before[2:] == after[2:]:
+        return before[2:]
+    return header
+
+
 class _Status(NamedTuple):
     commit: str | None
     branch: str | None
@@ -302,6 +391,7 @@ class _Status(NamedTuple):
     unstaged: int
     untracked: list[str]
     submodule_flags: dict[str, str]
+    changed: list[str]
 
 
 def _parse_status(output: bytes) -> _Status:
@@ -309,6 +399,7 @@ def _parse_status(output: bytes) -> _Status:
     branch: str | None = None
     staged = unstaged = tracked = 0
     untracked: list[str] = []
+    changed: list[str] = []
     submodule_flags: dict[str, str] = {}
     entries = split_nul(output)
     index = 0
@@ -330,11 +421,13 @@ def _parse_status(output: bytes) -> _Status:
             unstaged += flags[1] != "."
             if submodule.startswith("S"):
                 submodule_flags[fields[-1]] = submodule
+            else:
+                changed.append(fields[-1])
             if kind == "2 ":
                 index += 1  # the original path of a rename follows
         elif kind == "? ":
             untracked.append(entry[2:])
-    return _Status(commit, branch, tracked, staged, unstaged, untracked, submodule_flags)
+    return _Status(commit, branch, tracked, staged, unstaged, untracked, submodule_flags, changed)
 
 
 def _parse_remotes(output: bytes) -> dict[str, str]:
@@ -403,19 +496,46 @@ def _copy_untracked(
                     reason = f"larger than {_human(limits.max_file_bytes)}"
                 elif total + info.st_size > limits.max_total_bytes:
                     reason = f"total untracked size over {_human(limits.max_total_bytes)}"
+        destination = os.path.join(target_dir, path)
+        if reason is None:
+            # one file that cannot be read costs that file, not the snapshot
+            try:
+                os.makedirs(os.path.dirname(destination), exist_ok=True)
+                if is_link:
+                    os.symlink(os.readlink(source), destination)
                 else:
-                    total += info.st_size
+                    reason = _copy_checked(source, destination)
+            except (OSError, MaggotError) as error:
+                reason = f"unreadable: {getattr(error, 'strerror', None) or error}"
+                _remove_quietly(destination)
         if reason is not None:
             skipped.append(SkippedFile(_printable(path), reason))
             continue
-        destination = os.path.join(target_dir, path)
-        os.makedirs(os.path.dirname(destination), exist_ok=True)
-        if is_link:
-            os.symlink(os.readlink(source), destination)
-        else:
-            _copy_file(source, destination)
+        if not is_link:
+            total += info.st_size
         copied.append(path)
     return copied, skipped
+
+
+def _copy_checked(source: str, destination: str) -> str | None:
+    """Copy a file unless its content looks like credentials; return why it was not copied."""
+    import shutil
+
+    content = store.read_bytes(source)
+    reason = secret_content_reason(content)
+    if reason is not None:
+        return f"secret-looking content ({reason})"
+    with open(destination, "xb") as file:
+        file.write(content)
+    shutil.copystat(source, destination)
+    return None
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _skip_reason(
@@ -461,6 +581,9 @@ def _human(size: int) -> str:
     return f"{size / MIB:g} MiB"
 
 
+_COMMIT = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+
+
 def load_snapshot(run_dir: str) -> GitSnapshot:
     """Read a run's snapshot; raise ReproduceError when it has none."""
     try:
@@ -478,8 +601,12 @@ def load_snapshot(run_dir: str) -> GitSnapshot:
         raise ReproduceError(str(error)) from None
     if not head.snapshot:
         raise ReproduceError(f"{run_dir}: no git snapshot: {head.reason or 'unknown reason'}")
+    head_path = store.git_path(run_dir, store.HEAD_FILE)
     if not head.commit:
-        raise ReproduceError(f"{store.git_path(run_dir, store.HEAD_FILE)}: no commit recorded")
+        raise ReproduceError(f"{head_path}: no commit recorded")
+    # a hand-edited commit must never reach git as an option (--upload-pack=...)
+    if not _COMMIT.fullmatch(head.commit):
+        raise CorruptRunError(f"{head_path}: {head.commit[:80]!r} is not an object id")
     return GitSnapshot(run_dir=run_dir, head=head)
 
 
@@ -510,5 +637,7 @@ def apply_snapshot(snapshot: GitSnapshot, tree: str) -> None:
             raise ReproduceError(f"{relative}: untracked file already exists in the checkout")
         if os.path.islink(source):
             os.symlink(os.readlink(source), destination)
+        elif not os.path.isfile(source):
+            raise CorruptRunError(f"{source}: not a regular file")
         else:
             _copy_file(source, destination)

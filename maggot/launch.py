@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from maggot import params, store
+from maggot import params, signals, store
 from maggot.config import flatten, to_json_value, unflatten
 from maggot.errors import ConfigError, MaggotError
 from maggot.experiment import ENV_JOIN, IF_EXISTS_MODES, Experiment, LaunchRecord
@@ -219,11 +219,13 @@ class Controls(NamedTuple):
     # the running commands, to pass a signal on
     processes: set[subprocess.Popen[bytes]]
     lock: threading.Lock
+    # the signals that stopped the launcher (SIGINT, SIGTERM, SIGHUP), first one first
+    received: list[int]
 
 
 def new_controls() -> Controls:
     """Controls for a pool of commands run from threads."""
-    return Controls(threading.Event(), set(), threading.Lock())
+    return Controls(threading.Event(), set(), threading.Lock(), [])
 
 
 def run_command(
@@ -259,7 +261,7 @@ def run_command(
         if log_capture is not None:
             log_capture.start()
         try:
-            exit_code, interrupted = _run_and_wait(
+            exit_code, stopped_by = _run_and_wait(
                 list(request.command),
                 cwd,
                 environment,
@@ -270,7 +272,7 @@ def run_command(
             if log_capture is not None:
                 log_capture.stop()
         warnings = _collect_results(request, experiment, cwd)
-        experiment.record_exit_code(exit_code, interrupted)
+        experiment.record_exit_code(exit_code, stopped_by)
     status = store.load_run(run_dir, with_config=False, with_results=False).status
     return RunOutcome(run_dir, exit_code, status, tuple(warnings))
 
@@ -281,8 +283,9 @@ def _run_and_wait(
     environment: dict[str, str],
     logfile: str | None,
     controls: Controls | None,
-) -> tuple[int, bool]:
-    """Run the command; SIGINT and SIGTERM reach it and mark the run interrupted."""
+) -> tuple[int, int | None]:
+    """Run the command; SIGINT, SIGTERM and SIGHUP reach it. Returns its exit code and
+    the signal that stopped the launcher meanwhile, if any."""
     log = open(logfile, "ab") if logfile else None
     try:
         try:
@@ -293,7 +296,7 @@ def _run_and_wait(
                 log.write(message.encode())
             else:
                 sys.stderr.write(message)
-            return EXIT_COMMAND_NOT_FOUND, False
+            return EXIT_COMMAND_NOT_FOUND, None
         if controls is None:
             return _wait(process)
         with controls.lock:
@@ -303,13 +306,16 @@ def _run_and_wait(
         finally:
             with controls.lock:
                 controls.processes.discard(process)
-        return exit_code, controls.stop.is_set()
+        if not controls.stop.is_set():
+            return exit_code, None
+        with controls.lock:
+            return exit_code, controls.received[0] if controls.received else signal.SIGINT
     finally:
         if log is not None:
             log.close()
 
 
-def _wait(process: subprocess.Popen[bytes]) -> tuple[int, bool]:
+def _wait(process: subprocess.Popen[bytes]) -> tuple[int, int | None]:
     received: list[int] = []
 
     def forward(signum: int) -> None:
@@ -330,14 +336,15 @@ def _wait(process: subprocess.Popen[bytes]) -> tuple[int, bool]:
 
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        for handled in (signal.SIGINT, signal.SIGTERM):
-            previous[handled] = signal.signal(handled, on_signal)
+        for handled in (signal.SIGINT, *signals.TERMINATION_SIGNALS):
+            if signal.getsignal(handled) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+                previous[handled] = signal.signal(handled, on_signal)
     try:
         exit_code = process.wait()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return exit_code, bool(received)
+    return exit_code, received[0] if received else None
 
 
 def _collect_results(request: RunRequest, experiment: Experiment, cwd: str) -> list[str]:

@@ -12,8 +12,11 @@ read), its ``from_json`` and its ``to_json``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
+
+from maggot.secrets import RedactedArgument
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETED = "completed"
@@ -31,6 +34,8 @@ def _int(data: Mapping[str, Any], key: str, default: int = 0) -> int:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return default
+    if isinstance(value, float) and not math.isfinite(value):
+        return default  # a hand-edited 1e999 or NaN has no integer value
     return int(value)
 
 
@@ -215,6 +220,19 @@ class JoinedProcess(NamedTuple):
         return {**self._asdict(), "python": self.python.to_json()}
 
 
+def _redacted_argument(item: Mapping[str, Any]) -> RedactedArgument | None:
+    position, prefix, label = item.get("position"), item.get("prefix"), item.get("label")
+    environment = item.get("environment")
+    if (
+        type(position) is not int
+        or not isinstance(prefix, str)
+        or not isinstance(label, str)
+        or not isinstance(environment, (str, type(None)))
+    ):
+        return None
+    return RedactedArgument(position, prefix, label, environment)
+
+
 class RunInfo(NamedTuple):
     """``.maggot/run.json``: how, where and when a run ran, and how it ended."""
 
@@ -246,6 +264,8 @@ class RunInfo(NamedTuple):
     sweep: SweepJob | None = None
     rerun_of: str | None = None
     joined: JoinedProcess | None = None
+    # arguments whose secret values the recorded command holds as <redacted>
+    redacted_arguments: tuple[RedactedArgument, ...] = ()
     extra: Mapping[str, Any] = {}
 
     @classmethod
@@ -285,6 +305,11 @@ class RunInfo(NamedTuple):
             sweep=SweepJob.from_json(get("sweep")),
             rerun_of=_str(data, "rerun_of"),
             joined=JoinedProcess.from_json(get("joined")),
+            redacted_arguments=tuple(
+                argument
+                for argument in map(_redacted_argument, _objects(data, "redacted_arguments"))
+                if argument is not None
+            ),
             extra=_extra(data, cls._fields),
         )
 
@@ -329,6 +354,8 @@ class RunInfo(NamedTuple):
             data["rerun_of"] = self.rerun_of
         if self.joined is not None:
             data["joined"] = self.joined.to_json()
+        if self.redacted_arguments:
+            data["redacted_arguments"] = [item._asdict() for item in self.redacted_arguments]
         return data
 
 

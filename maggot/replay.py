@@ -21,39 +21,64 @@ ENV_REPRODUCTION_OF = "MAGGOT_REPRODUCTION_OF"
 ENV_ORIGINAL_ROOT = "MAGGOT_ORIGINAL_ROOT"
 REPLAY_VARIABLES = (ENV_RUN_DIR, ENV_REPRODUCTION_OF, ENV_ORIGINAL_ROOT)
 
-_PYTHON_OPTIONS_WITH_VALUE = ("-X", "-W", "--check-hash-based-pycs")
+# interpreter options that take a value, which may follow in the same argument (-Wignore)
+_SHORT_OPTIONS_WITH_VALUE = "WX"
+_LONG_OPTIONS_WITH_VALUE = ("--check-hash-based-pycs",)
 _NOTEBOOK_MODULES = ("ipykernel_launcher", "ipykernel", "IPython", "jupyter")
 
 
 def replay_command(command_argv: Sequence[str], python: str, run_dir: str) -> list[str]:
     """The recorded interpreter command with ``python`` as the interpreter.
 
-    Refuses commands that cannot be replayed: ``python -c``, stdin, an
-    interactive interpreter or a notebook kernel.
+    Refuses commands that cannot be replayed: ``python -c`` (however the
+    options are bundled: ``-Ic``, ``-uBc``), stdin, an interactive
+    interpreter or a notebook kernel.
     """
     arguments = list(command_argv[1:])
     index = 0
     while index < len(arguments):
         argument = arguments[index]
-        if argument in _PYTHON_OPTIONS_WITH_VALUE:
-            index += 2
+        if argument == "--" or argument == "-" or not argument.startswith("-"):
+            break
+        index += 1
+        if argument.startswith("--"):
+            name = argument.split("=", 1)[0]
+            if name in _LONG_OPTIONS_WITH_VALUE and "=" not in argument:
+                index += 1
             continue
-        if argument == "-m":
-            module = arguments[index + 1] if index + 1 < len(arguments) else ""
-            if module.split(".")[0] in _NOTEBOOK_MODULES:
+        letters = argument[1:]
+        for position, letter in enumerate(letters):
+            rest = letters[position + 1 :]
+            if letter == "c":
                 raise ReproduceError(
-                    f"{run_dir}: ran in a notebook kernel; only scripts can be replayed"
+                    f"{run_dir}: ran from 'python {argument}' (inline code); only scripts "
+                    "and 'python -m module' runs can be replayed"
                 )
-            return [python, *arguments]
-        if argument.startswith("-c") or argument == "-":
+            if letter == "m":
+                module = rest or (arguments[index] if index < len(arguments) else "")
+                if module.split(".")[0] in _NOTEBOOK_MODULES:
+                    raise ReproduceError(
+                        f"{run_dir}: ran in a notebook kernel; only scripts can be replayed"
+                    )
+                return [python, *arguments]
+            if letter in _SHORT_OPTIONS_WITH_VALUE:
+                if not rest:
+                    index += 1  # the value is the next argument
+                break
+    if index < len(arguments):
+        argument = arguments[index]
+        if argument == "-":
             raise ReproduceError(
-                f"{run_dir}: ran from 'python {argument}' (inline code or stdin); only scripts "
+                f"{run_dir}: ran from 'python -' (stdin); only scripts "
                 "and 'python -m module' runs can be replayed"
             )
-        if argument.startswith("-") and argument != "--":
-            index += 1
-            continue
-        script = os.path.basename(arguments[index + 1] if argument == "--" else argument)
+        if argument == "--":
+            if index + 1 >= len(arguments):
+                raise ReproduceError(
+                    f"{run_dir}: ran in an interactive interpreter; only scripts can be replayed"
+                )
+            argument = arguments[index + 1]
+        script = os.path.basename(argument)
         if script.split(".")[0] in ("ipython", "jupyter", "ipykernel_launcher"):
             raise ReproduceError(
                 f"{run_dir}: ran in an interactive session; only scripts can be replayed"

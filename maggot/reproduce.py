@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,8 @@ from typing import IO, Any, NamedTuple
 
 from maggot import codediff, gitsnap, store
 from maggot.codediff import CodeDiffError, Repository, find_repository
-from maggot.errors import MaggotError, ReproduceError
+from maggot.config import flatten
+from maggot.errors import CorruptRunError, MaggotError, ReproduceError
 from maggot.git import open_repository, run_git, split_nul
 from maggot.paths import is_within, safe_relative_path
 from maggot.records import RunInfo
@@ -25,7 +27,9 @@ from maggot.replay import (
     replay_command,
     replay_pythonpath,
 )
-from maggot.results import EXTRA, MATCH, Comparison, compare_results
+from maggot.results import MATCH, Comparison, compare_results
+from maggot.secrets import REDACTED, RedactedArgument, restore_argument
+from maggot.signals import Terminated
 from maggot.worktree import create_worktree, remove_worktree
 
 REPLAY_SUFFIX = ".repro-"
@@ -47,6 +51,8 @@ class ReproducePlan(NamedTuple):
     worktree: str | None
     notes: list[str]
     python_source: str = "--python"
+    # arguments recorded as <redacted>, restored from the environment for the replay
+    redacted: tuple[RedactedArgument, ...] = ()
 
     @property
     def commit(self) -> str:
@@ -73,11 +79,16 @@ class ReplayOutcome(NamedTuple):
 
     @property
     def reproduced(self) -> bool:
+        """Every result of the original came back the same, and nothing else differs.
+
+        A result only the replay has is not a match either: the two runs did
+        not do the same thing.
+        """
         return (
             self.exit_code == 0
             and not self.problems
             and bool(self.comparisons)
-            and all(item.status in (MATCH, EXTRA) for item in self.comparisons)
+            and all(item.status == MATCH for item in self.comparisons)
         )
 
 
@@ -118,6 +129,7 @@ def plan_reproduction(
     command_argv = info.command_argv
     if not command_argv:
         raise ReproduceError(f"{run_dir}: no recorded command (run.json has no command_argv)")
+    redacted = _redacted_arguments(info, command_argv, run_dir)
     repository = _find_run_repository(run_dir, snapshot, repo_path)
     summary = _describe_commit(repository, snapshot)
     if worktree is not None:
@@ -141,9 +153,33 @@ def plan_reproduction(
         cwd=relative_cwd,
         replay_dir=next_replay_dir(run_dir),
         worktree=worktree,
-        notes=_snapshot_notes(snapshot) + _command_notes(info, command, roots, snapshot),
+        notes=_snapshot_notes(snapshot)
+        + _command_notes(info, command, roots, snapshot)
+        + [_redacted_note(item) for item in redacted],
         python_source=python_source,
+        redacted=redacted,
     )
+
+
+def _redacted_arguments(
+    info: RunInfo, command_argv: Sequence[str], run_dir: str
+) -> tuple[RedactedArgument, ...]:
+    """The arguments run.json says were redacted; every <redacted> one must be among them."""
+    run_file = store.meta_path(run_dir, store.RUN_FILE)
+    positions = {item.position for item in info.redacted_arguments}
+    if any(not 0 < position < len(command_argv) for position in positions):
+        raise CorruptRunError(f"{run_file}: redacted_arguments names arguments the command lacks")
+    unexplained = [
+        index
+        for index, argument in enumerate(command_argv)
+        if REDACTED in argument and index not in positions
+    ]
+    if unexplained:
+        raise ReproduceError(
+            f"{run_file}: argument {unexplained[0]} of the recorded command was redacted, "
+            "and run.json does not say how to restore it"
+        )
+    return info.redacted_arguments
 
 
 def choose_python(requested: str | None, recorded: str | None) -> tuple[str, str]:
@@ -182,6 +218,34 @@ def _find_run_repository(
             f"{run_dir}: was recorded in the repository at {where}; run this from a clone "
             "of it or pass --repo PATH"
         ) from None
+
+
+def secret_value(item: RedactedArgument) -> str | None:
+    """A redacted argument's value from this environment: the variable named for it first."""
+    for variable in (item.supply_variable, item.environment):
+        if variable and variable in os.environ:
+            return os.environ[variable]
+    return None
+
+
+def _redacted_note(item: RedactedArgument) -> str:
+    sources = f"${item.supply_variable}" + (f" or ${item.environment}" if item.environment else "")
+    if secret_value(item) is not None:
+        return f"{item.label} was redacted when recorded: the replay takes it from {sources}"
+    return (
+        f"{item.label} was redacted when recorded: set {item.supply_variable}"
+        + (f" (or {item.environment})" if item.environment else "")
+        + " to its value to replay the run"
+    )
+
+
+def unsupplied_arguments(plan: ReproducePlan) -> list[str]:
+    """Redacted arguments the replay needs but this environment does not supply."""
+    return [
+        f"{item.label} (set {item.supply_variable})"
+        for item in plan.redacted
+        if secret_value(item) is None
+    ]
 
 
 def _checkout_roots(repository: Repository, snapshot: gitsnap.GitSnapshot) -> list[str]:
@@ -322,7 +386,20 @@ def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
     environment[ENV_RUN_DIR] = os.path.abspath(plan.replay_dir)
     environment[ENV_REPRODUCTION_OF] = os.path.abspath(plan.run_dir)
     environment[ENV_ORIGINAL_ROOT] = plan.repository.toplevel
+    for item in plan.redacted:
+        value = secret_value(item)
+        if value is None:
+            raise ReproduceError(
+                f"{item.label} was redacted when the run was recorded: "
+                f"set {item.supply_variable} to its value"
+            )
+        restore_argument(command, item, value)
+        # the replay records its own command: the value must not reach it through this name
+        environment.pop(item.supply_variable, None)
     return Replay(command, cwd, environment, notes, worktree)
+
+
+_REPLAY_GRACE_SECONDS = 10
 
 
 def run_replay(replay: Replay) -> ReplayRun:
@@ -330,6 +407,8 @@ def run_replay(replay: Replay) -> ReplayRun:
 
     Its stderr passes through a pipe so its last lines can be shown when it
     fails before recording a run (an import error in another environment).
+    Ctrl-C, SIGTERM and SIGHUP reach the replay too (the signal is passed on),
+    which then records how it ended; after a grace period it is killed.
     """
     import threading
 
@@ -343,10 +422,12 @@ def run_replay(replay: Replay) -> ReplayRun:
     try:
         exit_code = process.wait()
         relay.join()
-    except KeyboardInterrupt:
+    except BaseException as error:
+        if isinstance(error, Terminated) and process.poll() is None:
+            process.send_signal(error.signal_number)
         # the child got the same Ctrl-C; give it a moment to record "interrupted"
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=_REPLAY_GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -438,6 +519,7 @@ def check_replay(
         replay = store.load_run(plan.replay_dir, with_config=False)
         problems.extend(replay.problems)
         replay_results = replay.results
+        problems.extend(_config_differences(plan))
         problems.extend(_code_state_differences(plan))
         foreign = replay.info.imports_outside_snapshot
         if foreign:
@@ -445,7 +527,40 @@ def check_replay(
                 "the replay imported code from the checkout instead of the snapshot: "
                 + ", ".join(foreign)
             )
+    if original.status != store.STATUS_COMPLETED:
+        problems.append(
+            f"{plan.run_dir}: the original run did not complete (status {original.status}): "
+            "its results are not those of a finished run"
+        )
     if not original.results:
         problems.append(f"{plan.run_dir}: the original run recorded no results to compare")
     comparisons = compare_results(original.results, replay_results, rtol, atol)
     return ReplayOutcome(exit_code, plan.replay_dir, comparisons, problems)
+
+
+def _config_differences(plan: ReproducePlan) -> list[str]:
+    """The replay must have run with the recorded config."""
+    original = store.load_run(plan.run_dir, with_results=False).config
+    replayed = store.load_run(plan.replay_dir, with_results=False).config
+    original_flat, replayed_flat = flatten(original), flatten(replayed)
+    changed = [
+        name
+        for name in sorted(set(original_flat) | set(replayed_flat))
+        if original_flat.get(name, _ABSENT) != replayed_flat.get(name, _ABSENT)
+    ]
+    if not changed:
+        return []
+    shown = ", ".join(
+        f"{name}: {_brief(original_flat.get(name, _ABSENT))} -> "
+        f"{_brief(replayed_flat.get(name, _ABSENT))}"
+        for name in changed[:5]
+    )
+    more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+    return [f"the replay ran with a different config: {shown}{more}"]
+
+
+_ABSENT = object()
+
+
+def _brief(value: Any) -> str:
+    return "(none)" if value is _ABSENT else json.dumps(value, ensure_ascii=False)[:60]

@@ -64,17 +64,23 @@ def plan_rerun(run_dir: str, settings: Mapping[str, str], code: str = "recorded"
             results_file=spec.results_file,
             metric_pattern=spec.metric_pattern,
         )
-    elif info.launched_command:
-        command, extra_params, changes = _changed_command(
-            list(info.launched_command), options.extra_params, settings
-        )
+        command_to_run = command
     else:
-        if not info.command_argv:
-            raise RerunError(f"{run_dir}: no recorded command (run.json has no command_argv)")
-        from maggot.replay import replay_command
+        if info.launched_command:
+            original = list(info.launched_command)
+            offset = len(info.command_argv) - len(original)
+            extra_params = options.extra_params
+        else:
+            if not info.command_argv:
+                raise RerunError(f"{run_dir}: no recorded command (run.json has no command_argv)")
+            from maggot.replay import replay_command
 
-        original = replay_command(info.command_argv, sys.executable, run_dir)
-        command, extra_params, changes = _changed_command(original, (), settings)
+            original = replay_command(info.command_argv, sys.executable, run_dir)
+            offset, extra_params = 0, ()
+        # shown as recorded (secrets redacted), run with the secrets given back
+        command, _, changes = _changed_command(original, extra_params, settings)
+        restored = _restore_secrets(original, info, offset)
+        command_to_run, extra_params, _ = _changed_command(restored, extra_params, settings)
     worktree_plan = None
     notes: list[str] = []
     if code == "recorded":
@@ -83,7 +89,7 @@ def plan_rerun(run_dir: str, settings: Mapping[str, str], code: str = "recorded"
         worktree_plan = reproduce.plan_reproduction(run_dir)
         notes.extend(worktree_plan.notes)
     request = launch.RunRequest(
-        command=tuple(command),
+        command=tuple(command_to_run),
         experiments_dir=experiments_dir,
         name_template=options.name_template,
         if_exists="increment",
@@ -103,6 +109,30 @@ def plan_rerun(run_dir: str, settings: Mapping[str, str], code: str = "recorded"
         worktree_plan=worktree_plan,
         notes=tuple(notes),
     )
+
+
+def _restore_secrets(command: list[str], info: RunInfo, offset: int) -> list[str]:
+    """``command`` with the values redacted when it was recorded given back.
+
+    They come from this environment, as for a replay (``MAGGOT_ARG_N`` or the
+    variable that held the value); one that is not there is an error.
+    """
+    from maggot.reproduce import secret_value
+    from maggot.secrets import restore_argument
+
+    restored = list(command)
+    for item in info.redacted_arguments:
+        position = item.position - offset
+        if not 0 <= position < len(restored):
+            continue  # an argument of maggot run itself, not of the command
+        value = secret_value(item)
+        if value is None:
+            raise RerunError(
+                f"{item.label} was redacted when the run was recorded: "
+                f"set {item.supply_variable} to its value"
+            )
+        restore_argument(restored, item._replace(position=position), value)
+    return restored
 
 
 def _sweep_template(
@@ -179,7 +209,7 @@ def execute(plan: RerunPlan, on_start: Any = None) -> launch.RunOutcome:
             if name in replay.environment
         }
         command, _ = map_arguments(
-            list(plan.command), [worktree_plan.repository.toplevel], tree.path
+            list(plan.request.command), [worktree_plan.repository.toplevel], tree.path
         )
         request = plan.request._replace(
             command=tuple(command), cwd=replay.cwd, env=tuple(env.items())

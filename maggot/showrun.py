@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any, NamedTuple
 
@@ -309,6 +310,8 @@ def _python(version: str | None, executable: str | None) -> str:
 def _duration(seconds: Any) -> str:
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
         return ""
+    if not math.isfinite(seconds) or seconds < 0 or seconds > 1e12:
+        return str(seconds)  # hand-edited: shown as it is
     if seconds < 60:
         return f"{seconds:.3g} s" if seconds < 10 else f"{seconds:.1f} s"
     minutes, secs = divmod(int(round(seconds)), 60)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import json
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
-from maggot.errors import CorruptRunError, NotARunError
+from maggot.errors import CorruptRunError, MaggotError, NotARunError
 from maggot.records import (
     STATUS_COMPLETED,
     STATUS_FAILED,
@@ -42,6 +44,9 @@ RESULTS_LOCK_FILE = "results.lock"
 RUN_LOCK_FILE = "run.lock"
 # sweeps keep their record and frozen code tree here, inside the experiments directory
 SWEEPS_DIR = ".sweeps"
+LIVE_LOCK_FILE = "live.lock"
+# a run being deleted is first renamed to this prefix, so it vanishes in one step
+TRASH_PREFIX = ".maggot-deleting-"
 DIRECTORIES_FILE = "directories"
 LEGACY_DIRECTORIES_FILE = "registered_directories"
 COMMIT_HASH_FILE = "commit_hash"
@@ -120,15 +125,22 @@ def dumps_strict(value: Any, **options: Any) -> str:
     return strict_json_encoder(**options)(value)
 
 
+TEMP_PREFIX = ".tmp-"
 _temp_counter = itertools.count()
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` so readers see the old or the new file, never half of one."""
+    """Write ``text`` so readers see the old or the new file, never half of one.
+
+    The temporary file's name is unique across processes and restarts (a job
+    restarted with the same pid, PID 1 in a container, finds its old leftovers
+    and must not trip over them); readers never look at ``.tmp-*`` files.
+    """
     path = os.fspath(path)
     directory, name = os.path.split(path)
-    # pid + counter keep writers apart: tempfile costs more to import than this saves
-    temp_path = os.path.join(directory, f".tmp-{os.getpid()}-{next(_temp_counter)}-{name}")
+    # pid + random + counter: tempfile costs more to import than this saves
+    unique = f"{os.getpid()}-{os.urandom(6).hex()}-{next(_temp_counter)}"
+    temp_path = os.path.join(directory, f"{TEMP_PREFIX}{unique}-{name}")
     descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         # surrogateescape: a command line with non-UTF-8 bytes is written back as those bytes
@@ -148,15 +160,53 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
     write_text_atomic(path, dumps_json(data))
 
 
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file; a file that doesn't parse raises CorruptRunError naming it."""
+MAX_JSON_BYTES = 64 * 1024 * 1024
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
+def read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
+    """The content of a run file, which must be a regular file.
+
+    Run directories travel between people: a FIFO or device where a file
+    should be would block or never end, so it raises CorruptRunError naming
+    the file instead. Missing files raise FileNotFoundError as usual.
+    """
+    # O_NONBLOCK: opening a FIFO for reading must not wait for a writer; plain
+    # os.read, as a file object costs a measurable share of listing 10,000 runs
+    descriptor = os.open(path, _READ_FLAGS)
     try:
-        # bytes read and decoded in C: a text wrapper or json's own encoding
-        # detection cost a measurable share of listing 10,000 runs
-        with open(path, "rb") as file:
-            return json.loads(file.read().decode("utf-8"))
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise CorruptRunError(f"{os.fspath(path)}: not a regular file")
+        if limit is not None and info.st_size > limit:
+            raise CorruptRunError(
+                f"{os.fspath(path)}: {info.st_size} bytes, more than a run file may have ({limit})"
+            )
+        chunks = [os.read(descriptor, info.st_size + 1)]
+        while chunks[-1]:  # a file still growing: read to its end
+            chunks.append(os.read(descriptor, 1 << 20))
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file; a file that doesn't parse raises CorruptRunError naming it.
+
+    Hand-edited or hostile files are expected input: huge numbers, deep
+    nesting, FIFOs and invalid UTF-8 are all reported as CorruptRunError.
+    """
+    # bytes read and decoded in C: a text wrapper or json's own encoding
+    # detection cost a measurable share of listing 10,000 runs
+    data = read_bytes(path, MAX_JSON_BYTES)
+    try:
+        return json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CorruptRunError(f"{os.fspath(path)}: not valid JSON ({error})") from None
+    except ValueError as error:  # an integer with more digits than Python converts
+        raise CorruptRunError(f"{os.fspath(path)}: unreadable JSON ({error})") from None
+    except RecursionError:
+        raise CorruptRunError(f"{os.fspath(path)}: JSON nested too deeply") from None
 
 
 def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -195,6 +245,92 @@ def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
             yield
         finally:
             fcntl.lockf(handle.fileno(), fcntl.LOCK_UN)
+
+
+class RunTakenError(MaggotError):
+    """Another process claimed the run directory first (or replaced it meanwhile)."""
+
+
+def _same_file(handle: IO[bytes], path: str) -> bool:
+    """Whether ``path`` still names the file ``handle`` has open."""
+    try:
+        current = os.stat(path)
+    except OSError:
+        return False
+    opened = os.fstat(handle.fileno())
+    return (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def hold_live_lock(run_dir: str | os.PathLike[str], *, new: bool) -> IO[bytes]:
+    """Take the run's live lock (shared) and return the open file holding it.
+
+    A process keeps it while it records the run; closing the file releases
+    it. For a ``new`` run, creating the lock file is the claim itself: of
+    processes racing for one directory, exactly one creates it, and the others
+    get RunTakenError. The lock is checked to still be the one at ``run_dir``
+    once held, so a directory replaced in between is noticed.
+    """
+    path = meta_path(run_dir, LIVE_LOCK_FILE)
+    flags = os.O_RDWR | os.O_CREAT | (os.O_EXCL if new else 0)
+    try:
+        descriptor = os.open(path, flags, 0o644)
+    except FileExistsError:
+        raise RunTakenError(f"{os.fspath(run_dir)}: claimed by another process") from None
+    handle = os.fdopen(descriptor, "r+b")
+    try:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks between runs
+            return handle
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+        except OSError as error:
+            if isinstance(error, BlockingIOError) or error.errno == errno.EINTR:
+                raise
+            return handle  # a file system without locks (ENOLCK): the run goes on without
+        if not _same_file(handle, path):
+            raise RunTakenError(
+                f"{os.fspath(run_dir)}: replaced by another process while this one claimed it"
+            )
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+LIVE_FREE = "free"
+LIVE_BUSY = "busy"
+LIVE_CHANGED = "changed"
+
+
+@contextlib.contextmanager
+def try_exclusive_live_lock(run_dir: str | os.PathLike[str]) -> Iterator[str]:
+    """Hold the run's live lock exclusively if no process holds it.
+
+    Yields LIVE_FREE (held now, and still the lock at ``run_dir``), LIVE_BUSY
+    (a process is recording the run) or LIVE_CHANGED (the directory changed
+    meanwhile: look again). A directory without ``.maggot/`` counts as free.
+    """
+    path = meta_path(run_dir, LIVE_LOCK_FILE)
+    try:
+        handle = open(path, "a+b")
+    except (FileNotFoundError, NotADirectoryError):
+        yield LIVE_FREE
+        return
+    with handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks between runs
+            yield LIVE_FREE
+            return
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield LIVE_BUSY
+            return
+        except OSError:  # a file system without locks: nobody can be seen holding it
+            pass
+        yield LIVE_FREE if _same_file(handle, path) else LIVE_CHANGED
 
 
 def missing_message(run_dir: str | os.PathLike[str], *parts: str) -> str:
@@ -250,10 +386,10 @@ def read_results(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 def read_command(run_dir: str | os.PathLike[str]) -> str:
     """A run's command line, shell-quoted; raise CorruptRunError when it was not recorded."""
     try:
-        with open(meta_path(run_dir, COMMAND_FILE), encoding="utf-8", errors="replace") as file:
-            command = file.read().strip()
+        content = read_bytes(meta_path(run_dir, COMMAND_FILE), MAX_JSON_BYTES)
     except FileNotFoundError:
         raise CorruptRunError(missing_message(run_dir, COMMAND_FILE)) from None
+    command = content.decode("utf-8", errors="replace").strip()
     if not command:
         raise CorruptRunError(f"{os.fspath(run_dir)}: {META_DIR}/{COMMAND_FILE} is empty")
     return command
@@ -392,6 +528,8 @@ def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> li
                     continue
             except OSError:
                 continue  # removed while listed (ENOENT, or ESTALE on NFS)
+            if entry.name.startswith(TRASH_PREFIX):
+                continue
             if os.path.isdir(entry.path + os.sep + META_DIR):
                 found.append(entry.path)
             else:
@@ -402,10 +540,10 @@ def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> li
 def read_lines(path: str | os.PathLike[str]) -> list[str]:
     """Non-empty lines of a text file; a missing file has none."""
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as file:
-            return [line.rstrip("\n") for line in file if line.strip()]
+        text = read_bytes(path, MAX_JSON_BYTES).decode("utf-8", errors="surrogateescape")
     except FileNotFoundError:
         return []
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
 
 
 def add_registered_directory(run_dir: str | os.PathLike[str], name: str) -> None:

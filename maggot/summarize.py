@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from maggot import store
 from maggot.config import flatten
 from maggot.errors import MaggotError, NotARunError
+from maggot.terminal import printable, printable_json
 
 FORMATS = ("table", "json", "csv", "markdown")
 DEFAULT_DEPTH = 3
@@ -296,10 +297,14 @@ def render(summary: Summary, output_format: str) -> str:
         # NaN and infinities become null, which strict JSON parsers accept
         encode = store.strict_json_encoder(ensure_ascii=False)
         lines = ",\n".join("  " + encode(record) for record in as_records(summary))
-        return f"[\n{lines}\n]\n" if lines else "[]\n"
-    columns = summary.columns
+        return printable_json(f"[\n{lines}\n]\n") if lines else "[]\n"
+    # run-file strings are shown escaped, never obeyed by the terminal
+    columns = [printable(column) for column in summary.columns]
     values = _cells(summary)
-    cells = [["" if value is _MISSING else render_value(value) for value in row] for row in values]
+    cells = [
+        ["" if value is _MISSING else printable(render_value(value)) for value in row]
+        for row in values
+    ]
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -335,15 +340,11 @@ def plain_table(
     """
     columns: list[list[str]] = []
     for index, header in enumerate(headers):
-        column = [_printable(row[index]) for row in rows]
+        column = [printable(row[index]) for row in rows]
         # tabulate keeps two blanks of room next to each header
         width = max([_width(header) + 2, *map(_width, column)])
         columns.append([_pad(text, width, right[index]) for text in (header, "-" * width, *column)])
     return "".join("  ".join(line).rstrip() + "\n" for line in zip(*columns))
-
-
-def _printable(text: str) -> str:
-    return text if text.isprintable() else json.dumps(text, ensure_ascii=False)[1:-1]
 
 
 def _width(text: str) -> int:

@@ -24,8 +24,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from maggot import gitsnap, launch, params, store
+from maggot import gitsnap, launch, params, signals, store
 from maggot.errors import MaggotError, NotARunError
+from maggot.experiment import STATUS_TERMINATED
 from maggot.params import ParameterError
 from maggot.paths import is_within
 from maggot.records import SweepJob
@@ -41,7 +42,13 @@ LAUNCHERS = ("local", "slurm")
 
 STATE_PENDING = "pending"
 STATE_LOST = "lost"
-FINAL_STATES = (store.STATUS_COMPLETED, store.STATUS_FAILED, store.STATUS_INTERRUPTED, STATE_LOST)
+FINAL_STATES = (
+    store.STATUS_COMPLETED,
+    store.STATUS_FAILED,
+    store.STATUS_INTERRUPTED,
+    STATUS_TERMINATED,
+    STATE_LOST,
+)
 _RANGE = re.compile(r"^([^:]+):([^:]+):(?:(log|lin):)?(\d+)$")
 
 
@@ -93,7 +100,7 @@ class JobState(NamedTuple):
 
     job: int
     values: dict[str, Any]
-    state: str  # pending, running, completed, failed, interrupted, lost
+    state: str  # pending, running, completed, failed, interrupted, terminated, lost
     run_dir: str | None
     detail: str
 
@@ -517,6 +524,13 @@ def run_job(
         outcome = launch.run_command(
             job_request(record, index), live=False, on_start=claimed, controls=controls
         )
+    except signals.Terminated as error:
+        # stopped before its command ran (or while the run was recorded): say so, then stop
+        message = f"terminated by {error.signal_name}"
+        write_job_file(
+            sweep_dir, index, **{**started, **where, "error": message, "ended_at": _now()}
+        )
+        raise
     except (MaggotError, OSError, SystemExit) as error:
         message = str(error) or type(error).__name__
         write_job_file(
@@ -583,7 +597,7 @@ def _job_state(
         return JobState(index, values, STATE_LOST, run_dir, str(error))
     if status == store.STATUS_RUNNING and is_alive(data) is False:
         return JobState(index, values, STATE_LOST, run_dir, "its process ended without a status")
-    requeueable = (store.STATUS_INTERRUPTED, store.STATUS_FAILED)
+    requeueable = (store.STATUS_INTERRUPTED, STATUS_TERMINATED, store.STATUS_FAILED)
     if status in requeueable and data.get("slurm_job_id") and is_alive(data):
         # preempted or requeued: Slurm runs it again, and it continues this run
         return JobState(index, values, store.STATUS_RUNNING, run_dir, "requeued")

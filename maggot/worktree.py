@@ -43,6 +43,10 @@ def create_worktree(snapshot: GitSnapshot, repository: str, path: str | None = N
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
         raise ReproduceError(str(error)) from None
+    except BaseException:
+        # stopped half-way (Ctrl-C, SIGTERM): a half-made worktree may be registered
+        remove_worktree(tree)
+        raise
     try:
         for submodule in recorded_submodules(snapshot):
             source = os.path.join(repository, submodule.path)

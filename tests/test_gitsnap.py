@@ -253,7 +253,10 @@ file_names = st.text(
     max_size=20,
 ).filter(
     lambda name: (
-        name not in (".", "..", ".git") and not name.startswith(".env") and not looks_secret(name)
+        name not in (".", "..", ".git")
+        and not name.startswith(".env")
+        and not looks_secret(name)
+        and not name.endswith((".pyc", ".pyo"))  # bytecode is never snapshotted
     )
 )
 

@@ -12,6 +12,8 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from maggot.errors import MaggotError
+from maggot.signals import Terminated
+from maggot.terminal import printable
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -24,7 +26,7 @@ class CommandError(click.ClickException):
     """An expected failure: one ``maggot: <message>`` line on stderr, exit 1."""
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"maggot: {self.format_message()}", file=file, err=file is None)
+        click.echo(f"maggot: {printable(self.format_message())}", file=file, err=file is None)
 
 
 @contextlib.contextmanager
@@ -70,7 +72,7 @@ def confirm_or_refuse(what: str) -> None:
 
 def warn(message: str) -> None:
     """One ``maggot: warning: ...`` line on stderr."""
-    click.echo(f"maggot: warning: {message}", err=True)
+    click.echo(f"maggot: warning: {printable(message)}", err=True)
 
 
 def complete_run(
@@ -171,6 +173,9 @@ class MaggotGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("\nmaggot: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except Terminated as terminated:
+            click.echo(f"maggot: terminated by {terminated.signal_name}", err=True)
+            sys.exit(terminated.code)
         except Exception as error:  # a bug, not a user error: say so, keep the details
             sys.exit(_report_bug(error))
         # an int here comes from ctx.exit(code); the commands themselves return None
@@ -187,7 +192,8 @@ def _report_bug(error: Exception) -> int:
     ) as log:
         traceback.print_exception(type(error), error, error.__traceback__, file=log)
     click.echo(
-        f"maggot: unexpected error ({type(error).__name__}: {error}); this is a bug, "
+        f"maggot: unexpected error ({type(error).__name__}: {printable(str(error))}); "
+        "this is a bug, "
         f"please report it with the traceback in {log.name}",
         err=True,
     )

@@ -10,13 +10,14 @@ from maggot import codediff, showrun, store
 from maggot import summarize as summaries
 from maggot.cli.base import MaggotCommand, complete_run, paint, use_color, warn
 from maggot.results import compare_results
+from maggot.terminal import printable, printable_json, printable_lines
 
 _CHANGE_COLORS = {codediff.CHANGED: "yellow", codediff.ADDED: "green", codediff.REMOVED: "red"}
 
 
 def _print_config_changes(changes: Sequence[codediff.ConfigChange]) -> None:
     for change in changes:
-        click.echo(paint(str(change), _CHANGE_COLORS[change.kind]))
+        click.echo(paint(printable(str(change)), _CHANGE_COLORS[change.kind]))
 
 
 @click.command("config-diff", cls=MaggotCommand)
@@ -45,11 +46,10 @@ def config_diff(
         store.read_config(showrun.resolve_run_dir(run2)),
     )
     if output_format == "json":
-        click.echo(
-            store.dumps_strict(
-                [change.as_json() for change in changes], indent=2, ensure_ascii=False
-            )
+        text = store.dumps_strict(
+            [change.as_json() for change in changes], indent=2, ensure_ascii=False
         )
+        click.echo(printable_json(text))
     else:
         _print_config_changes(changes)
         if not changes:
@@ -91,6 +91,7 @@ def diff(run1: str, run2: str, paths: tuple[str, ...], stat: bool, name_only: bo
     label1, label2 = record1.name, record2.name
     if label1 == label2:
         label1, label2 = run_dir1, run_dir2
+    label1, label2 = printable(label1), printable(label2)
 
     click.echo(paint(f"config ({label1} -> {label2})", bold=True))
     _print_config_changes(changes)
@@ -102,7 +103,8 @@ def diff(run1: str, run2: str, paths: tuple[str, ...], stat: bool, name_only: bo
     recorded = "with recorded changes" if code.dirty1 or code.dirty2 else "both recorded clean"
     click.echo(paint(f"code ({commits}, {recorded})", bold=True))
     if code.output:
-        click.echo(code.output, nl=False)
+        text = code.output.decode("utf-8", errors="replace")
+        click.echo(printable_lines(text, colored=use_color()), nl=False)
     else:
         click.echo("(no differences)")
 
@@ -116,9 +118,9 @@ def diff(run1: str, run2: str, paths: tuple[str, ...], stat: bool, name_only: bo
 
     cells = [
         [
-            row.name,
-            summaries.render_value(row.first) if row.in_first else "",
-            summaries.render_value(row.second) if row.in_second else "",
+            printable(row.name),
+            printable(summaries.render_value(row.first) if row.in_first else ""),
+            printable(summaries.render_value(row.second) if row.in_second else ""),
         ]
         for row in rows
     ]

@@ -8,8 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from maggot import showrun
-from maggot.cli.base import MaggotCommand, complete_run, confirm_or_refuse, paint, warn
+from maggot import showrun, signals
+from maggot.cli.base import (
+    CommandError,
+    MaggotCommand,
+    complete_run,
+    confirm_or_refuse,
+    paint,
+    warn,
+)
+from maggot.terminal import printable
 
 if TYPE_CHECKING:
     from maggot.reproduce import Replay, ReplayOutcome, ReproducePlan
@@ -34,7 +42,7 @@ def _print_plan(plan: ReproducePlan) -> None:
         rows.append(("submodule", f"{submodule.path} at {submodule.commit[:12]}"))
     click.echo(paint("Reproduce plan", bold=True))
     for label, value in rows:
-        click.echo(f"  {label:<11}{value}")
+        click.echo(f"  {label:<11}{printable(value)}")
     for note in plan.notes:
         warn(note)
 
@@ -45,9 +53,9 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
     colors = {"match": "green", "differ": "red", "missing": "red", "extra": "yellow"}
     rows = [
         [
-            item.name,
-            _show_value(item.first),
-            _show_value(item.second),
+            printable(item.name),
+            printable(_show_value(item.first)),
+            printable(_show_value(item.second)),
             paint(item.status, colors[item.status]),
         ]
         for item in outcome.comparisons
@@ -57,8 +65,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
             tabulate(rows, headers=["result", "original", "replay", "match"], disable_numparse=True)
         )
     for problem in outcome.problems:
-        click.echo(f"maggot: {problem}", err=True)
-    failing = [item for item in outcome.comparisons if item.status in ("differ", "missing")]
+        click.echo(f"maggot: {printable(problem)}", err=True)
+    failing = [item for item in outcome.comparisons if item.status != "match"]
     if outcome.reproduced:
         click.echo(
             paint(f"reproduced: all {len(outcome.comparisons)} results match", "green", bold=True)
@@ -67,7 +75,8 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
         total = len(outcome.comparisons)
         click.echo(
             paint(
-                f"not reproduced: {len(failing)} of {total} results differ or are missing",
+                f"not reproduced: {len(failing)} of {total} results differ, are missing "
+                "or were recorded by the replay only",
                 "red",
                 bold=True,
             )
@@ -146,6 +155,11 @@ def reproduce_command(
     _print_plan(plan)
     if dry_run:
         return
+    unsupplied = reproducing.unsupplied_arguments(plan)
+    if unsupplied:
+        raise CommandError(
+            "cannot replay: redacted when recorded and not supplied: " + ", ".join(unsupplied)
+        )
     if not yes:
         confirm_or_refuse("the replay")
 
@@ -154,11 +168,13 @@ def reproduce_command(
             warn(note)
         if keep:
             click.echo(
-                f"worktree kept at {replay.worktree} (remove it with "
-                f"'git worktree remove --force {replay.worktree}')"
+                f"worktree kept at {printable(replay.worktree)} (remove it with "
+                f"'git worktree remove --force {printable(replay.worktree)}')"
             )
 
-    outcome = reproducing.reproduce(plan, keep=keep, rtol=rtol, atol=atol, on_start=announce)
+    # SIGTERM/SIGHUP (a timeout, a closed session) end the replay and remove the worktree
+    with signals.terminations_raise():
+        outcome = reproducing.reproduce(plan, keep=keep, rtol=rtol, atol=atol, on_start=announce)
     _print_outcome(outcome)
     if not outcome.reproduced:
         click.get_current_context().exit(1)

@@ -6,6 +6,7 @@ import click
 
 from maggot import showrun, store
 from maggot.cli.base import MaggotCommand, complete_run, paint
+from maggot.terminal import printable, printable_json
 
 
 @click.command(cls=MaggotCommand)
@@ -26,11 +27,10 @@ def show(run: str, output_format: str) -> None:
     """
     details = showrun.load_details(showrun.resolve_run_dir(run))
     if output_format == "json":
-        click.echo(
-            store.dumps_strict(
-                showrun.details_as_json(details), indent=2, sort_keys=True, ensure_ascii=False
-            )
+        text = store.dumps_strict(
+            showrun.details_as_json(details), indent=2, sort_keys=True, ensure_ascii=False
         )
+        click.echo(printable_json(text))
         return
     for number, section in enumerate(showrun.details_as_sections(details)):
         if number:
@@ -39,9 +39,10 @@ def show(run: str, output_format: str) -> None:
         if section.title:
             click.echo(paint(section.title, bold=True))
             indent = "  "
-        width = max(len(field.label) for field in section.fields)
-        for field in section.fields:
-            click.echo(f"{indent}{field.label.ljust(width)}  {field.value}".rstrip())
+        fields = [(printable(field.label), printable(field.value)) for field in section.fields]
+        width = max(len(label) for label, _ in fields)
+        for label, value in fields:
+            click.echo(f"{indent}{label.ljust(width)}  {value}".rstrip())
 
 
 @click.command("show-config", cls=MaggotCommand)
@@ -59,10 +60,10 @@ def show_config(run: str, output_format: str) -> None:
     """Print the config a run was started with."""
     config = store.read_config(showrun.resolve_run_dir(run))
     if output_format == "json":
-        click.echo(store.dumps_json(config), nl=False)
+        click.echo(printable_json(store.dumps_json(config)), nl=False)
     else:
         for line in showrun.flat_lines(config):
-            click.echo(line)
+            click.echo(printable(line))
 
 
 @click.command("show-command", cls=MaggotCommand)
@@ -72,4 +73,4 @@ def show_command(run: str) -> None:
 
     One shell-quoted line, ready to paste into a shell.
     """
-    click.echo(store.read_command(showrun.resolve_run_dir(run)))
+    click.echo(printable(store.read_command(showrun.resolve_run_dir(run))))

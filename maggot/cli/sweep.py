@@ -346,6 +346,10 @@ def _launch_local(record: SweepRecord, indices: list[int], parallel: int) -> Non
 
     outcome = local.run_local(record, indices, parallel, on_progress)
     progress.close()
+    if outcome.terminated is not None:
+        # the jobs recorded how they ended; the sweep ends as a terminated process does
+        click.echo(f"sweep {record.sweep_id}: resume with: maggot sweep --resume {record.sweep_id}")
+        raise outcome.terminated
     _finish(record, indices, interrupted=outcome.interrupted)
 
 
@@ -463,5 +467,6 @@ _STATE_COLORS = {
     "failed": "red",
     "lost": "red",
     "interrupted": "yellow",
+    "terminated": "yellow",
     "running": "cyan",
 }

@@ -7,7 +7,7 @@ import signal
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from maggot import launch, sweep
+from maggot import launch, signals, sweep
 
 # how often a waiting sweep redraws its progress
 PROGRESS_INTERVAL_SECONDS = 0.5
@@ -18,6 +18,8 @@ class PoolOutcome(NamedTuple):
 
     finished: list[int]
     interrupted: bool
+    # SIGTERM or SIGHUP stopped the sweep: raised again once the jobs are recorded
+    terminated: signals.Terminated | None = None
 
 
 def run_local(
@@ -31,7 +33,8 @@ def run_local(
     Each job is a ``maggot run`` of its command (recorded the same way, run as
     a child process). ``on_progress(index)`` is called when a job finishes and
     ``on_progress(None)`` periodically. Ctrl-C stops launching, passes the
-    interrupt on to running commands and waits for them to record their status.
+    interrupt on to running commands and waits for them to record their status;
+    SIGTERM and SIGHUP are passed on at once and returned in ``terminated``.
     """
     controls = launch.new_controls()
     finished: list[int] = []
@@ -41,23 +44,46 @@ def run_local(
     }
     pending = set(futures)
     interrupted = False
+    terminated: signals.Terminated | None = None
     try:
-        while pending:
-            done, pending = concurrent.futures.wait(
-                pending, timeout=PROGRESS_INTERVAL_SECONDS, return_when="FIRST_COMPLETED"
-            )
-            for future in done:
-                future.result()
-                finished.append(futures[future])
-                on_progress(futures[future])
-            if not done:
-                on_progress(None)
+        with signals.terminations_raise():
+            _follow(futures, pending, finished, on_progress)
     except KeyboardInterrupt:
         interrupted = True
-        _stop(controls, pending)
+        with controls.lock:
+            controls.received.append(signal.SIGINT)
+        _stop(controls, set(futures))
+    except signals.Terminated as error:
+        # a timeout, a cancelled CI job or a closed session: stop every command now
+        interrupted, terminated = True, error
+        with controls.lock:
+            controls.received.append(error.signal_number)
+        controls.stop.set()
+        for future in futures:
+            future.cancel()
+        _signal_all(controls, error.signal_number)
+        concurrent.futures.wait(futures)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-    return PoolOutcome(finished, interrupted)
+    return PoolOutcome(finished, interrupted, terminated)
+
+
+def _follow(
+    futures: dict[concurrent.futures.Future[int | None], int],
+    pending: set[concurrent.futures.Future[int | None]],
+    finished: list[int],
+    on_progress: Callable[[int | None], None],
+) -> None:
+    while pending:
+        done, pending = concurrent.futures.wait(
+            pending, timeout=PROGRESS_INTERVAL_SECONDS, return_when="FIRST_COMPLETED"
+        )
+        for future in done:
+            future.result()
+            finished.append(futures[future])
+            on_progress(futures[future])
+        if not done:
+            on_progress(None)
 
 
 def _run_unless_stopped(
