@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from maggot import params, signals, store
+from maggot import params, secrets, signals, store
 from maggot.config import flatten, to_json_value, unflatten
 from maggot.errors import ConfigError, MaggotError
 from maggot.experiment import ENV_JOIN, IF_EXISTS_MODES, Experiment, LaunchRecord
@@ -93,7 +93,8 @@ def check_request(request: RunRequest) -> dict[str, Any]:
         if not isinstance(loaded, dict):
             raise LaunchError(f"--config {request.config_file}: expected a JSON object")
         config.update(flatten(loaded))
-    config.update(params.parameters_config(request.command))
+    # a secret given on the command line must not reach config.json or the run's name
+    config.update(params.parameters_config(secrets.redact_argv(request.command, os.environ)[0]))
     config.update(dict(request.extra_params))
     try:
         config = to_json_value(config)

@@ -229,3 +229,89 @@ def test_an_existing_run_is_not_overwritten_without_if_exists(project):
     incremented = run_maggot("run", "--if-exists", "increment", *argv[1:], cwd=project)
     assert incremented.returncode == 0, incremented.stderr
     assert (project / "experiments" / "2_1" / ".maggot" / "run.json").exists()
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("group", [True, False], ids=["to-the-group", "to-maggot-only"])
+def test_sigterm_and_sighup_reach_the_command_and_the_run_says_terminated(
+    project, tmp_path, group, signal_number
+):
+    (project / "wait.py").write_text(WAITING)
+    fifo = tmp_path / "ready"
+    os.mkfifo(fifo)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maggot", "run", "--name", "waiting", "--",
+         sys.executable, "wait.py", str(fifo)],
+        cwd=project, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    with open(fifo) as ready:
+        assert ready.read() == "ready\n"
+    if group:
+        os.killpg(process.pid, signal_number)  # a timeout, Slurm, a closed session
+    else:
+        os.kill(process.pid, signal_number)
+    process.communicate(timeout=60)
+    assert process.returncode == 128 + signal_number
+    info = read_json(project / "experiments" / "waiting" / ".maggot" / "run.json")
+    assert info["status"] == "terminated"
+    assert info["exit"]["type"] == signal.Signals(signal_number).name
+    assert info["exit_code"] == -signal_number
+
+
+KEYED = textwrap.dedent(
+    """
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--api-key")
+    args = parser.parse_args()
+    print(f"key_ok={int(args.api_key == 'sk-live-4f9Qz7TmB2xK8pWv')} lr={args.lr}")
+    """
+)
+SECRET = "sk-live-4f9Qz7TmB2xK8pWv"
+
+
+def test_a_secret_argument_of_the_command_is_never_stored_and_rerun_gives_it_back(project):
+    (project / "keyed.py").write_text(KEYED)
+    commit_all(project, "keyed")
+    pattern = r"(?P<name>key_ok)=(?P<value>[0-9]+)"
+    result = run_maggot(
+        "run", "--name", "keyed", "--metric-pattern", pattern, "--",
+        sys.executable, "keyed.py", "--lr", "0.5", "--api-key", SECRET, cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run_dir = project / "experiments" / "keyed"
+    for path in (run_dir / ".maggot").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    info = read_json(run_dir / ".maggot" / "run.json")
+    assert info["launched_command"][-1] == "<redacted>"
+    assert read_json(run_dir / ".maggot" / "results.json") == {"key_ok": 1}
+    [redacted] = info["redacted_arguments"]
+    assert info["command_argv"][redacted["position"]] == "<redacted>"
+    supply = f"MAGGOT_ARG_{redacted['position']}"
+
+    not_replayed = run_maggot("reproduce", str(run_dir), "--yes", cwd=project)
+    assert not_replayed.returncode == 1
+    assert supply in not_replayed.stderr
+    replayed = run_maggot("reproduce", str(run_dir), "--yes", cwd=project, env={supply: SECRET})
+    assert replayed.returncode == 0, replayed.stderr
+    assert "reproduced: all 1 results match" in replayed.stdout
+    runs = set(store.find_run_dirs(project / "experiments"))
+
+    refused = run_maggot("rerun", str(run_dir), "--set", "lr=0.25", "--yes", cwd=project)
+    assert refused.returncode == 1
+    assert supply in refused.stderr
+    assert set(store.find_run_dirs(project / "experiments")) == runs
+
+    rerun = run_maggot(
+        "rerun", str(run_dir), "--set", "lr=0.25", "--yes", "--code", "current",
+        cwd=project, env={supply: SECRET},
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    assert SECRET not in rerun.stdout + rerun.stderr
+    [new_run] = [Path(run) for run in set(store.find_run_dirs(project / "experiments")) - runs]
+    assert read_json(new_run / ".maggot" / "results.json") == {"key_ok": 1}
+    for path in (new_run / ".maggot").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path

@@ -194,6 +194,32 @@ def test_ctrl_c_stops_launching_and_leaves_every_status_true(project, tmp_path):
     assert info["status"] == "interrupted"
 
 
+@pytest.mark.parametrize("group", [True, False], ids=["to-the-group", "to-the-sweep-only"])
+def test_sigterm_reaches_every_running_job_and_the_runs_say_terminated(project, tmp_path, group):
+    ready = tmp_path / "ready"
+    os.mkfifo(ready)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maggot", "sweep", "-p", "x=1,2,3", "-j", "1", "--",
+         sys.executable, "train.py", "--x", "{x}", "--ready", str(ready), "--pause"],
+        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    with open(ready) as fifo:
+        assert fifo.read() == "ready\n"
+    if group:
+        os.killpg(process.pid, signal.SIGTERM)
+    else:
+        os.kill(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "terminated by SIGTERM" in stderr
+    assert states(project) == ["terminated", "pending", "pending"]
+    (terminated_run,) = store.find_run_dirs(project / "experiments")
+    info = json.loads(Path(store.meta_path(terminated_run, store.RUN_FILE)).read_text())
+    assert info["status"] == "terminated"
+    assert info["exit"]["type"] == "SIGTERM"
+
+
 def test_summarize_lists_one_sweep(project):
     for values in ("x=1,2", "x=3"):
         result = run_maggot(
