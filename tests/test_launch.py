@@ -146,8 +146,8 @@ WAITING = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("group", [True, False], ids=["ctrl-c-to-the-group", "kill-maggot-only"])
-def test_ctrl_c_reaches_the_command_and_the_run_says_interrupted(project, tmp_path, group):
+def start_waiting(project: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """``maggot run`` of a command that waits for a signal, once the command is ready."""
     (project / "wait.py").write_text(WAITING)
     fifo = tmp_path / "ready"
     os.mkfifo(fifo)
@@ -158,6 +158,12 @@ def test_ctrl_c_reaches_the_command_and_the_run_says_interrupted(project, tmp_pa
     )  # fmt: skip
     with open(fifo) as ready:
         assert ready.read() == "ready\n"
+    return process
+
+
+@pytest.mark.parametrize("group", [True, False], ids=["ctrl-c-to-the-group", "kill-maggot-only"])
+def test_ctrl_c_reaches_the_command_and_the_run_says_interrupted(project, tmp_path, group):
+    process = start_waiting(project, tmp_path)
     if group:
         os.killpg(process.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
     else:
@@ -236,16 +242,7 @@ def test_an_existing_run_is_not_overwritten_without_if_exists(project):
 def test_sigterm_and_sighup_reach_the_command_and_the_run_says_terminated(
     project, tmp_path, group, signal_number
 ):
-    (project / "wait.py").write_text(WAITING)
-    fifo = tmp_path / "ready"
-    os.mkfifo(fifo)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "maggot", "run", "--name", "waiting", "--",
-         sys.executable, "wait.py", str(fifo)],
-        cwd=project, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    with open(fifo) as ready:
-        assert ready.read() == "ready\n"
+    process = start_waiting(project, tmp_path)
     if group:
         os.killpg(process.pid, signal_number)  # a timeout, Slurm, a closed session
     else:

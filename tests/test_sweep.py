@@ -174,7 +174,8 @@ def test_one_job_failing_keeps_the_exit_code_1_and_lists_it(project, tmp_path):
     assert "exit code 4" in result.stdout
 
 
-def test_ctrl_c_stops_launching_and_leaves_every_status_true(project, tmp_path):
+def start_waiting_sweep(project: Path, tmp_path: Path) -> subprocess.Popen[str]:
+    """A sweep of three jobs, one at a time, once its first command waits for a signal."""
     ready = tmp_path / "ready"
     os.mkfifo(ready)
     process = subprocess.Popen(
@@ -185,6 +186,11 @@ def test_ctrl_c_stops_launching_and_leaves_every_status_true(project, tmp_path):
     )  # fmt: skip
     with open(ready) as fifo:
         assert fifo.read() == "ready\n"
+    return process
+
+
+def test_ctrl_c_stops_launching_and_leaves_every_status_true(project, tmp_path):
+    process = start_waiting_sweep(project, tmp_path)
     os.killpg(process.pid, signal.SIGINT)
     process.communicate(timeout=120)
     assert process.returncode == 130
@@ -196,16 +202,7 @@ def test_ctrl_c_stops_launching_and_leaves_every_status_true(project, tmp_path):
 
 @pytest.mark.parametrize("group", [True, False], ids=["to-the-group", "to-the-sweep-only"])
 def test_sigterm_reaches_every_running_job_and_the_runs_say_terminated(project, tmp_path, group):
-    ready = tmp_path / "ready"
-    os.mkfifo(ready)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "maggot", "sweep", "-p", "x=1,2,3", "-j", "1", "--",
-         sys.executable, "train.py", "--x", "{x}", "--ready", str(ready), "--pause"],
-        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    with open(ready) as fifo:
-        assert fifo.read() == "ready\n"
+    process = start_waiting_sweep(project, tmp_path)
     if group:
         os.killpg(process.pid, signal.SIGTERM)
     else:
