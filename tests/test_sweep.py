@@ -224,9 +224,12 @@ def test_summarize_lists_one_sweep(project):
             sys.executable, "train.py", "--x", "{x}", cwd=project,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
-    first = sweep_ids(project)[0]
-    record = sweep.load_sweep(sweep.find_sweep(first, str(project / "experiments")))
-    assert len(record.spec.jobs) == 2
+    # both sweeps may start in the same second: their ids then sort either way
+    records = [
+        sweep.load_sweep(sweep.find_sweep(sweep_id, str(project / "experiments")))
+        for sweep_id in sweep_ids(project)
+    ]
+    [first] = [record.sweep_id for record in records if len(record.spec.jobs) == 2]
     summary = run_maggot(
         "summarize", "experiments", "--sweep", first, "--format", "json", cwd=project
     )
