@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import codecs
+import errno
 import os
 import re
 import shlex
@@ -16,7 +18,8 @@ if TYPE_CHECKING:
 
     from maggot.secrets import RedactedArgument
 
-CAPTURE_MODES = ("sys", "fd", "none")
+# "auto": file descriptors where the platform has them, else Python's streams
+CAPTURE_MODES = ("auto", "fd", "sys", "none")
 
 
 def process_argv() -> list[str]:
@@ -83,7 +86,7 @@ def describe_process() -> dict[str, Any]:
         user = None
     uname = os.uname() if hasattr(os, "uname") else None
     return {
-        "hostname": _host_name(),
+        "hostname": host_name(),
         "user": user,
         "pid": os.getpid(),
         "python": {
@@ -104,7 +107,7 @@ def _user_name() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def _host_name() -> str:
+def host_name() -> str:
     if hasattr(os, "uname"):
         return os.uname().nodename
     import socket
@@ -116,20 +119,24 @@ class LineLog:
     """Writes output to a log file a finished line at a time.
 
     A line redrawn with carriage returns (progress bars) is logged in its last
-    state only, so the log reads like the terminal looked. A write that fails
-    (disk full, file size limit) must not reach the program through its
-    ``print()``: logging stops, ``on_failure`` is told once, the program goes on.
+    state only, so the log reads like the terminal looked. The file stays open
+    while any holder (the run, a pump still serving a child process) needs it.
+    A write that fails (disk full, file size limit) must not reach the program
+    through its ``print()``: logging stops, ``on_failure`` is told once, the
+    program goes on.
     """
 
     def __init__(self, file: IO[str], on_failure: Callable[[str], None] | None = None) -> None:
-        self._file = file
+        self._file: IO[str] | None = file
+        self._name = str(getattr(file, "name", "the log"))
         self._lock = threading.Lock()
+        self._holders = 1
         self._on_failure = on_failure
         self.failed = False
 
     def write_line(self, line: str) -> None:
         with self._lock:
-            if self.failed:
+            if self.failed or self._file is None:
                 return
             try:
                 self._file.write(line)
@@ -142,14 +149,23 @@ class LineLog:
         if self._on_failure is not None:
             reason = getattr(error, "strerror", None) or str(error)
             self._on_failure(
-                f"maggot: warning: logging to {getattr(self._file, 'name', 'the log')} stopped "
+                f"maggot: warning: logging to {self._name} stopped "
                 f"({reason}); the program goes on, its output no longer reaches the log\n"
             )
 
-    def close(self) -> None:
+    def hold(self) -> None:
         with self._lock:
+            self._holders += 1
+
+    def close(self) -> None:
+        """Release one holder; the file closes when the last one lets go."""
+        with self._lock:
+            self._holders -= 1
+            if self._holders > 0 or self._file is None:
+                return
+            file, self._file = self._file, None
             try:
-                self._file.close()
+                file.close()
             except (OSError, ValueError) as error:
                 if not self.failed:
                     self._fail(error)
@@ -217,12 +233,15 @@ class TeeStream:
 class OutputCapture:
     """Copies stdout and stderr to a log file while they still reach the terminal.
 
-    ``mode="sys"`` replaces sys.stdout/sys.stderr (Python-level output);
-    ``mode="fd"`` redirects file descriptors 1 and 2 through pipes, so output of
-    child processes and C extensions is logged too.
+    ``mode="fd"`` redirects file descriptors 1 and 2 through pipes (pseudo
+    terminals when they were terminals, so colours and progress bars look
+    the same), which logs child processes, C extensions and logging handlers
+    holding the original ``sys.stderr``. ``mode="sys"`` replaces
+    sys.stdout/sys.stderr only. ``mode="auto"`` is ``fd`` where file
+    descriptors can be redirected, else ``sys``.
     """
 
-    def __init__(self, logfile: str, mode: str = "sys") -> None:
+    def __init__(self, logfile: str, mode: str = "auto") -> None:
         if mode not in CAPTURE_MODES:
             raise ValueError(f"capture mode {mode!r}: expected one of {', '.join(CAPTURE_MODES)}")
         self.logfile = logfile
@@ -230,12 +249,16 @@ class OutputCapture:
         self._log: LineLog | None = None
         self._assemblers: list[LineAssembler] = []
         self._saved_streams: tuple[Any, Any] | None = None
-        self._saved_fds: list[tuple[int, int]] = []
-        self._threads: list[threading.Thread] = []
+        # (target fd, saved terminal fd, identity of the pipe end put on the target,
+        # whether a pump owns the saved fd)
+        self._saved_fds: list[tuple[int, int, tuple[int, int], bool]] = []
+        self._pumps: list[_Pump] = []
+        self._swapped_handlers: list[tuple[Any, Any]] = []
 
-    def start(self) -> None:
+    def start(self) -> str:
+        """Start capturing; returns the mode in effect (``auto`` resolved)."""
         if self.mode == "none":
-            return
+            return self.mode
         try:
             file = open(self.logfile, "a", encoding="utf-8", errors="replace", newline="")
         except OSError as error:
@@ -244,70 +267,119 @@ class OutputCapture:
                 f"maggot: warning: cannot log to {self.logfile} ({error.strerror or error}); "
                 "the program goes on without a log\n"
             )
-            return
+            self.mode = "none"
+            return self.mode
         self._log = LineLog(file, self._warn_terminal)
-        if self.mode == "sys":
-            self._start_sys()
+        if self.mode in ("auto", "fd") and _can_redirect_fds():
+            try:
+                self._start_fd()
+            except OSError:
+                self._restore_fds()
+                self.mode = "sys"
+            else:
+                self.mode = "fd"
         else:
-            self._start_fd()
-
-    def _start_sys(self) -> None:
-        assert self._log is not None
-        self._saved_streams = (sys.stdout, sys.stderr)
-        stdout_assembler, stderr_assembler = LineAssembler(self._log), LineAssembler(self._log)
-        self._assemblers = [stdout_assembler, stderr_assembler]
-        sys.stdout = TeeStream(sys.stdout, stdout_assembler)
-        sys.stderr = TeeStream(sys.stderr, stderr_assembler)
+            self.mode = "sys"
+        self._tee_streams(bypassing_only=self.mode == "fd")
+        return self.mode
 
     def _start_fd(self) -> None:
         assert self._log is not None
         for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        for target_fd in (1, 2):
-            saved_fd = os.dup(target_fd)
-            read_fd, write_fd = os.pipe()
-            os.dup2(write_fd, target_fd)
-            os.close(write_fd)
+            _flush(stream)
+        # one channel when both go to the same place (a terminal): their order is kept
+        groups = [(1, 2)] if _identity(1) == _identity(2) else [(1,), (2,)]
+        for group in groups:
+            read_fd, write_fd = _open_channel(group[0])
+            saved: list[int] = []
+            try:
+                channel = _identity(write_fd)
+                for target_fd in group:
+                    saved.append(os.dup(target_fd))
+                for target_fd in group:
+                    os.dup2(write_fd, target_fd)
+            except OSError:
+                for fd in (read_fd, *saved):
+                    _close(fd)
+                raise
+            finally:
+                os.close(write_fd)
+            for target_fd, saved_fd in zip(group, saved):
+                # the pump owns the first saved descriptor and closes it itself
+                self._saved_fds.append((target_fd, saved_fd, channel, saved_fd == saved[0]))
+            self._log.hold()
+            pump = _Pump(read_fd, saved[0], LineAssembler(self._log), self._log)
+            self._pumps.append(pump)
+            pump.start()
+
+    def _restore_fds(self) -> None:
+        """Put the terminal back on fds 1 and 2 and wait for what was written before."""
+        for target_fd, saved_fd, channel, pump_owned in self._saved_fds:
+            # a test runner or the program may have put something else there since
+            if _identity(target_fd) == channel:
+                os.dup2(saved_fd, target_fd)
+            if not pump_owned:
+                _close(saved_fd)
+        for pump in self._pumps:
+            pump.drain()
+        self._saved_fds = []
+        self._pumps = []
+
+    def _tee_streams(self, bypassing_only: bool) -> None:
+        """Wrap sys.stdout/sys.stderr (in fd mode only those not writing to fds 1 and 2).
+
+        Under an IDE, a notebook or a test runner the streams are replaced
+        objects that bypass the file descriptors; logging handlers made before
+        the run hold the same objects, so they are pointed at the tee too.
+        """
+        assert self._log is not None
+        originals = (sys.stdout, sys.stderr)
+        wrapped = []
+        for stream, fd in zip(originals, (1, 2)):
+            if stream is None or (bypassing_only and _fileno(stream) == fd):
+                wrapped.append(stream)
+                continue
             assembler = LineAssembler(self._log)
-            thread = threading.Thread(
-                target=_pump, args=(read_fd, saved_fd, assembler), daemon=True
-            )
-            thread.start()
-            self._saved_fds.append((target_fd, saved_fd))
             self._assemblers.append(assembler)
-            self._threads.append(thread)
-        # a replaced sys.stdout/stderr (an IDE, a test runner) bypasses fds 1 and 2
-        bypassing = [_fileno(stream) != fd for stream, fd in ((sys.stdout, 1), (sys.stderr, 2))]
-        if any(bypassing):
-            self._saved_streams = (sys.stdout, sys.stderr)
-            if bypassing[0]:
-                self._assemblers.append(LineAssembler(self._log))
-                sys.stdout = TeeStream(sys.stdout, self._assemblers[-1])
-            if bypassing[1]:
-                self._assemblers.append(LineAssembler(self._log))
-                sys.stderr = TeeStream(sys.stderr, self._assemblers[-1])
+            wrapped.append(TeeStream(stream, assembler))
+        if wrapped[0] is originals[0] and wrapped[1] is originals[1]:
+            return
+        self._saved_streams = originals
+        sys.stdout, sys.stderr = wrapped
+        replacements = {
+            id(original): tee for original, tee in zip(originals, wrapped) if tee is not original
+        }
+        for handler in _stream_handlers():
+            tee = replacements.get(id(handler.stream))
+            if tee is None:
+                continue
+            original = handler.stream
+            try:
+                handler.stream = tee
+            except AttributeError:  # a handler whose stream is a read-only property
+                continue
+            self._swapped_handlers.append((handler, original))
 
     def stop(self) -> None:
+        """Stop capturing: everything written so far is in the log when this returns.
+
+        Child processes that still hold the descriptors (idle worker pools, a
+        server started in the run) are not waited for: their later output
+        keeps reaching the terminal, and the log while this process lives.
+        """
         if self._log is None:
             return
+        for handler, stream in self._swapped_handlers:
+            if isinstance(handler.stream, TeeStream):
+                handler.stream = stream
+        self._swapped_handlers = []
         if self._saved_streams is not None:
             sys.stdout, sys.stderr = self._saved_streams
             self._saved_streams = None
         if self._saved_fds:
             for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except (OSError, ValueError):
-                    pass
-            for target_fd, saved_fd in self._saved_fds:
-                os.dup2(saved_fd, target_fd)
-            # children still holding the pipe open must not block the exit forever
-            for thread in self._threads:
-                thread.join(timeout=5)
-            for _, saved_fd in self._saved_fds:
-                os.close(saved_fd)
-            self._saved_fds = []
-            self._threads = []
+                _flush(stream)
+            self._restore_fds()
         for assembler in self._assemblers:
             assembler.finish()
         self._assemblers = []
@@ -316,7 +388,7 @@ class OutputCapture:
 
     def _warn_terminal(self, message: str) -> None:
         """Write to the terminal without passing through the capture (no loop, no deadlock)."""
-        saved = dict(self._saved_fds)
+        saved = {target: saved_fd for target, saved_fd, *_ in self._saved_fds}
         try:
             if 2 in saved:
                 _write_all(saved[2], message.encode("utf-8", errors="replace"))
@@ -330,10 +402,95 @@ class OutputCapture:
 
     def log_text(self, text: str) -> None:
         """Append text to the log only (not the terminal), e.g. a traceback already shown."""
-        if self._log is not None:
-            for assembler in self._assemblers:
-                assembler.finish(end="\n")
-            self._log.write_line(text)
+        if self._log is None:
+            return
+        for stream in (sys.stdout, sys.stderr):
+            _flush(stream)
+        for pump in self._pumps:
+            pump.drain(keep_going=True)
+        for assembler in self._assemblers:
+            assembler.finish(end="\n")
+        self._log.write_line(text)
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        return (-1, -1)
+    return (info.st_dev, info.st_ino)
+
+
+def _can_redirect_fds() -> bool:
+    if os.name != "posix":
+        return False
+    try:
+        os.fstat(1)
+        os.fstat(2)
+    except OSError:  # no stdout/stderr at all (a daemon, pythonw)
+        return False
+    return True
+
+
+def _open_channel(target_fd: int) -> tuple[int, int]:
+    """A (read, write) pair for ``target_fd``: a pseudo terminal if it is a terminal.
+
+    Programs look at their output to decide on colours, progress bars and
+    buffering; a pipe would change what they print on the user's terminal.
+    """
+    if os.isatty(target_fd) and hasattr(os, "openpty"):
+        try:
+            read_fd, write_fd = os.openpty()
+        except OSError:
+            return os.pipe()
+        _mirror_terminal(target_fd, write_fd)
+        return read_fd, write_fd
+    return os.pipe()
+
+
+def _mirror_terminal(terminal_fd: int, pty_fd: int) -> None:
+    """Give the pseudo terminal the real one's size; output passes unchanged (no ``\\r\\n``)."""
+    import termios
+
+    try:
+        attributes = termios.tcgetattr(pty_fd)
+        attributes[1] &= ~termios.OPOST
+        termios.tcsetattr(pty_fd, termios.TCSANOW, attributes)
+        if hasattr(termios, "TIOCGWINSZ"):
+            import fcntl
+
+            size = fcntl.ioctl(terminal_fd, termios.TIOCGWINSZ, b"\0" * 8)
+            fcntl.ioctl(pty_fd, termios.TIOCSWINSZ, size)
+    except (OSError, termios.error):
+        pass
+
+
+def _stream_handlers() -> list[Any]:
+    # only when the program uses logging: importing it here would cost every run
+    logging = sys.modules.get("logging")
+    if logging is None:
+        return []
+    handlers: list[Any] = []
+    for logger in [logging.root, *logging.Logger.manager.loggerDict.values()]:
+        handlers.extend(getattr(logger, "handlers", []))
+    # the last-resort handler reads sys.stderr at each message, so it follows the tee anyway
+    return [
+        handler
+        for handler in dict.fromkeys(handlers)
+        if type(handler) is logging.StreamHandler
+        or (
+            isinstance(handler, logging.StreamHandler)
+            and not isinstance(handler, logging.FileHandler)
+            and handler is not logging.lastResort
+        )
+    ]
+
+
+def _flush(stream: Any) -> None:
+    try:
+        stream.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 def _fileno(stream: Any) -> int | None:
@@ -343,16 +500,204 @@ def _fileno(stream: Any) -> int | None:
         return None
 
 
-def _pump(read_fd: int, terminal_fd: int, assembler: LineAssembler) -> None:
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
-        while True:
-            chunk = pipe.read(65536)
-            if not chunk:
-                break
-            _write_all(terminal_fd, chunk)
-            assembler.feed(decoder.decode(chunk))
-    assembler.feed(decoder.decode(b"", final=True))
+_DRAIN = b"d"
+_HAND_OVER = b"h"
+
+
+class _Pump:
+    """Copies one captured descriptor to the terminal and the log, in a thread.
+
+    The thread owns its descriptors and closes them itself at end of input,
+    so nothing ever writes to a descriptor number that was closed and reused.
+    """
+
+    def __init__(self, read_fd: int, terminal_fd: int, assembler: LineAssembler, log: LineLog):
+        self.read_fd = read_fd
+        self.terminal_fd = terminal_fd
+        self._assembler = assembler
+        self._log = log
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._wake_read, self._wake_write = os.pipe()
+        self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)
+        self._drain_requests = 0
+        self._drains_done = 0
+        self._ended = False
+        # the capture restores the terminal from terminal_fd: it stays open until then
+        self._released = False
+        self._handed_over = threading.Event()
+        # a forked child shares the wake pipe but not the thread: it must leave both alone
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name="maggot-output", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def drain(self, keep_going: bool = False) -> None:
+        """Wait until everything written before this call is copied.
+
+        Without ``keep_going`` this is the end of the run: a pump that still
+        has writers (children) is left running and handed to a relay process
+        when this process exits.
+        """
+        if os.getpid() != self._pid:
+            return
+        with self._lock:
+            if self._ended:
+                if not keep_going:
+                    self._release_terminal()
+                return
+            self._drain_requests += 1
+            wanted = self._drain_requests
+        _write_all(self._wake_write, _DRAIN)
+        with self._lock:
+            while self._drains_done < wanted and not self._ended and self._thread.is_alive():
+                self._drained.wait(timeout=1.0)
+            if keep_going:
+                return
+            if self._ended:
+                self._release_terminal()
+            else:
+                self._released = True
+                _outliving_pumps.add(self)
+                _register_hand_over()
+
+    def _release_terminal(self) -> None:
+        """With the lock held, after the pump ended: the capture is done with terminal_fd."""
+        if not self._released:
+            self._released = True
+            _close(self.terminal_fd)
+
+    def _run(self) -> None:
+        import select
+
+        poller = select.poll()
+        poller.register(self.read_fd, select.POLLIN)
+        poller.register(self._wake_read, select.POLLIN)
+        try:
+            while True:
+                ready = {fd for fd, _ in poller.poll()}
+                if self._wake_read in ready:
+                    request = os.read(self._wake_read, 1)
+                    if request == _HAND_OVER:
+                        self._handed_over.set()
+                        return
+                    ended = self._copy_available()
+                    with self._lock:
+                        self._drains_done += 1
+                        self._drained.notify_all()
+                    if ended:
+                        break
+                elif self.read_fd in ready and not self._copy_once():
+                    break
+        except Exception as error:  # never a traceback from this thread over the user's output
+            self._log.write_line(f"maggot: output capture stopped: {error!r}\n")
+        self._end()
+
+    def _copy_available(self) -> bool:
+        """Copy what is waiting right now; True at end of input."""
+        import select
+
+        check = select.poll()
+        check.register(self.read_fd, select.POLLIN)
+        while check.poll(0):
+            if not self._copy_once():
+                return True
+        return False
+
+    def _copy_once(self) -> bool:
+        try:
+            chunk = os.read(self.read_fd, 65536)
+        except OSError as error:
+            # a pseudo terminal reports EIO once every writer has closed it
+            if error.errno != errno.EIO:
+                raise
+            chunk = b""
+        if not chunk:
+            return False
+        _write_all(self.terminal_fd, chunk)
+        self._assembler.feed(self._decoder.decode(chunk))
+        return True
+
+    def _end(self) -> None:
+        self._assembler.feed(self._decoder.decode(b"", final=True))
+        self._assembler.finish()
+        with self._lock:
+            self._ended = True
+            self._drained.notify_all()
+            for fd in (self.read_fd, self._wake_read, self._wake_write):
+                _close(fd)
+            if self._released:
+                _close(self.terminal_fd)
+        _outliving_pumps.discard(self)
+        self._log.close()
+
+    def hand_over(self) -> None:
+        """At exit, with children still writing: a small process copies to the terminal."""
+        if os.getpid() != self._pid:
+            return
+        with self._lock:
+            if self._ended:
+                return
+            _write_all(self._wake_write, _HAND_OVER)
+        if not self._handed_over.wait(timeout=5):
+            return
+        import subprocess
+
+        try:
+            subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _RELAY],
+                stdin=self.read_fd,
+                stdout=self.terminal_fd,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C meant for the program must not stop the copy
+            )
+        except OSError:
+            pass
+        self._assembler.finish()
+        self._log.close()
+
+
+# the relay keeps reading even when the terminal is gone: a child must never get SIGPIPE
+_RELAY = """
+import os
+terminal = True
+while True:
+    try:
+        data = os.read(0, 65536)
+    except OSError:
+        break
+    if not data:
+        break
+    view = memoryview(data)
+    while terminal and view:
+        try:
+            view = view[os.write(1, view):]
+        except OSError:
+            terminal = False
+"""
+
+_outliving_pumps: set[_Pump] = set()
+_hand_over_registered = False
+
+
+def _register_hand_over() -> None:
+    global _hand_over_registered
+    if not _hand_over_registered:
+        _hand_over_registered = True
+        atexit.register(_hand_over_all)
+
+
+def _hand_over_all() -> None:
+    for pump in list(_outliving_pumps):
+        pump.hand_over()
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -360,6 +705,8 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         try:
             written = os.write(fd, view)
+        except InterruptedError:
+            continue
         except OSError:
             return
         view = view[written:]

@@ -8,7 +8,7 @@ import os
 import re
 import sys
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from maggot.errors import ConfigError
@@ -271,7 +271,13 @@ def to_json_value(value: Any, key: str = "") -> Any:
                 )
             converted[name] = to_json_value(item, child_key)
         return converted
-    if isinstance(value, (list, tuple)):
+    if type(value).__module__.split(".", 1)[0] == "omegaconf":
+        from maggot.experiment import omegaconf_to_container
+
+        return to_json_value(omegaconf_to_container(value), key)
+    if isinstance(value, (list, tuple)) or (
+        isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
+    ):
         return [to_json_value(item, f"{key}[{index}]") for index, item in enumerate(value)]
     if isinstance(value, (set, frozenset)):
         items = [to_json_value(item, f"{key}[]") for item in value]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import sys
 import time
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, NamedTuple
 
-from maggot import capture, gitsnap, secrets, signals, store
+from maggot import capture, entries, gitsnap, origin, secrets, signals, store
 from maggot.config import (
     MAX_CONFIG_DEPTH,
     Config,
@@ -23,19 +24,21 @@ from maggot.config import (
 )
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
 from maggot.paths import safe_relative_path
-from maggot.records import (
-    Continuation,
-    ExitInfo,
-    JoinedProcess,
-    LaunchOptions,
-    PythonInfo,
-    RunInfo,
-    SweepJob,
+from maggot.records import ExitInfo, JoinedProcess, LaunchOptions, PythonInfo, RunInfo, SweepJob
+from maggot.replay import (
+    ENV_ORIGINAL_ROOT,
+    ENV_REPLAY_CONFIG,
+    ENV_REPLAY_ROOTS,
+    ENV_REPRODUCTION_OF,
+    ENV_RUN_DIR,
+    with_roots_replaced,
 )
-from maggot.replay import ENV_ORIGINAL_ROOT, ENV_REPRODUCTION_OF, ENV_RUN_DIR
 from maggot.version import __version__
 
 IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
+NAME_SOURCES = ("config", "overrides")
+# how long a joining process waits for a just-created run directory to get its record
+_CLAIM_GRACE_SECONDS = 2.0
 # set by `maggot run` for its command: an Experiment there joins MAGGOT_RUN_DIR
 ENV_JOIN = "MAGGOT_JOIN"
 # set by users
@@ -82,6 +85,7 @@ class Experiment:
         snapshot_limits: gitsnap.SnapshotLimits | None = None,
         capture_output: str | None = None,
         secret_env_words: tuple[str, ...] = (),
+        name_from: str | None = None,
         launch: LaunchRecord | None = None,
     ) -> None:
         """Create a new run from ``config`` or reopen one with ``resume_from``.
@@ -89,8 +93,13 @@ class Experiment:
         config: a dict, a path to a JSON file, an ``argparse.Namespace`` or a Config.
         if_exists_mode: "prompt", "exit", "delete", "continue" or "increment".
         snapshot: record the git state (default on; ``MAGGOT_SNAPSHOT=0`` turns it off).
-        capture_output: "sys" (default), "fd" (also child processes and C
-        extensions) or "none"; ``MAGGOT_CAPTURE`` sets the default.
+        capture_output: "auto" (default: "fd" where file descriptors can be
+        redirected, else "sys"), "fd" (the process and its children at the file
+        descriptor level), "sys" (Python's sys.stdout/sys.stderr only) or
+        "none"; ``MAGGOT_CAPTURE`` sets the default.
+        name_from: "config" (the identifier of the config values) or
+        "overrides" (a Hydra job's command-line overrides); the default is
+        "overrides" for an OmegaConf config inside a Hydra job, else "config".
         """
         if (config is None) == (resume_from is None):
             raise MaggotError("pass either a config or resume_from (a run directory), not both")
@@ -98,7 +107,9 @@ class Experiment:
             raise MaggotError(
                 f"if_exists_mode {if_exists_mode!r}: expected one of {', '.join(IF_EXISTS_MODES)}"
             )
-        capture_mode = capture_output or os.environ.get(ENV_CAPTURE) or "sys"
+        if name_from is not None and name_from not in NAME_SOURCES:
+            raise MaggotError(f"name_from {name_from!r}: expected one of {', '.join(NAME_SOURCES)}")
+        capture_mode = capture_output or os.environ.get(ENV_CAPTURE) or "auto"
         if capture_mode not in capture.CAPTURE_MODES:
             raise MaggotError(
                 f"capture_output {capture_mode!r}: expected one of "
@@ -110,20 +121,23 @@ class Experiment:
         self._capture_streams: tuple[Any, Any] | None = None
         self._excepthook: Any = None
         self._previous_excepthook: Any = None
-        self._entered_at: float | None = None
         self._in_with = False
         self._finished = False
         self._resumed = resume_from is not None
-        self._joined = False
-        self._launch = launch
-        self._exit_code: int | None = None
-        self._stopped_by: int | None = None
-        # run.json already says "running" for a run created (or continued) just now
-        self._just_recorded = False
         # a forked child shares this object: only the process that started the run records it
         self._owner_pid = os.getpid()
         self._live_lock: Any = None
         self._warned_gone = False
+        self._captured_as: str | None = None
+        self._entry_id: str | None = None
+        self._entry_clock: float | None = None
+        self._exclude_dirs: list[str] = []
+        self._created = False
+        self._origin = origin.current_launch()
+        self._launch = launch
+        self._joined = False
+        self._exit_code: int | None = None
+        self._stopped_by: int | None = None
 
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
@@ -145,31 +159,37 @@ class Experiment:
             config_data = self.config.to_dict()
             joined_dir = _run_to_join()
             if joined_dir is not None:
-                name = os.path.basename(os.path.normpath(joined_dir))
+                self._run_dir = joined_dir
             else:
+                if experiment_name is None:
+                    experiment_name = _hydra_name(self._origin.hydra, config, name_from)
                 name = _run_name(self.config, experiment_name, add_date)
-            self._run_dir = joined_dir or self._claim(name, if_exists_mode)
+                self._run_dir = self._claim(name, if_exists_mode, config_data)
             # the run's files are found again after the program changes directory
             self._run_dir_at_start = os.path.abspath(self._run_dir)
             self._name = os.path.basename(self._run_dir)
+            self._exclude_dirs = [os.path.abspath(self.experiments_dir), self._run_dir_at_start]
             self._started_at = utc_now()
-            self._started_clock = time.monotonic()
+            self._entry_clock = time.monotonic()
+            os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
+            self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
+            start = (config_data, snapshot, snapshot_limits, secret_env_words)
             if joined_dir is not None:
-                self._join(config_data)
-            elif os.path.exists(store.meta_path(self._run_dir_at_start, store.RUN_FILE)):
-                self._record_continuation()
-                self._just_recorded = True
+                self._join_launcher(config_data)
+            elif not self._created:
+                self._join(start)
             else:
-                self._record_start(config_data, snapshot, snapshot_limits, secret_env_words)
-                self._just_recorded = True
+                with store.file_lock(store.meta_path(self._run_dir_at_start, store.RUN_LOCK_FILE)):
+                    self._record_start(*start)
             self._check_run_dir()
             signals.install()
 
-        os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
-        self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
-        if not self._resumed:
+        if self._resumed:
+            os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
+            self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
+        else:
             atexit.register(self._finish_at_exit)
-        if not self._resumed and launch is None:
+        if not self._resumed and launch is None and not self._joined:
             # a run made without `with` (a module-level script) is logged and finished
             # all the same: capture from now, status at a crash or at exit
             global _latest_run
@@ -264,14 +284,22 @@ class Experiment:
 
     def __enter__(self) -> Experiment:
         self._check_run_dir()
-        if not self._joined and not self._just_recorded:
-            self._update_run_info(status=store.STATUS_RUNNING, ended_at=None, exit=None)
-        self._just_recorded = False
+        if self._entry_id is None and not self._joined:
+            # resume_from, or a second ``with`` on this object: a new entry into the run
+            self._started_at = utc_now()
+            if os.path.exists(store.meta_path(self._run_dir_at_start, store.RUN_FILE)):
+                kind = entries.ENTRY_RESUME if self._resumed else entries.ENTRY_CONTINUE
+                try:
+                    self._begin_entry(kind)
+                except CorruptRunError as error:
+                    # never rewritten: what is left of the record may still be worth reading
+                    raise CorruptRunError(f"{error}; not updating it") from None
+            # else a maggot 0.2 run: no run.json to list entries in
         if self._live_lock is None:
             self._take_live_lock(self._run_dir_at_start)
         if self._finished or self._resumed:
             signals.install()
-        self._entered_at = time.monotonic()
+        self._entry_clock = time.monotonic()
         self._in_with = True
         self._finished = False
         if self._joined:
@@ -282,7 +310,7 @@ class Experiment:
 
     def _start_capture(self) -> None:
         self._capture = capture.OutputCapture(self._logfile, self._capture_mode)
-        self._capture.start()
+        self._captured_as = self._capture.start()
         self._capture_streams = (sys.stdout, sys.stderr)
 
     def _stop_capture(self) -> None:
@@ -368,10 +396,10 @@ class Experiment:
                     "its outcome was not recorded"
                 )
             return
-        foreign = tuple(_modules_under(os.environ.get(ENV_ORIGINAL_ROOT)))
+        foreign = _modules_under(os.environ.get(ENV_ORIGINAL_ROOT))
         if self._joined:
             if foreign:
-                self._update_run_info(imports_outside_snapshot=foreign)
+                self._record_joined(imports_outside_snapshot=foreign)
             return
         exit_info: ExitInfo | None
         if exc is None and self._exit_code is not None:
@@ -385,43 +413,34 @@ class Experiment:
             status, exit_info = store.STATUS_INTERRUPTED, ExitInfo("KeyboardInterrupt")
         else:
             status, exit_info = store.STATUS_FAILED, ExitInfo(type(exc).__name__, str(exc))
-        started = (
-            self._entered_at
-            if self._entered_at is not None
-            else getattr(self, "_started_clock", None)
-        )
-        updates: dict[str, Any] = {"status": status, "ended_at": utc_now(), "exit": exit_info}
-        if started is not None:
-            updates["duration_seconds"] = round(time.monotonic() - started, 3)
+        entry_id, self._entry_id = self._entry_id, None
+        if entry_id is None:
+            return  # a maggot 0.2 run resumed: no run.json to record in
+        outcome: dict[str, Any] = {
+            "status": status,
+            "ended_at": utc_now(),
+            "exit": exit_info.to_json() if exit_info else None,
+        }
+        if self._captured_as is not None:
+            outcome["capture_output"] = self._captured_as  # "auto" as it turned out
+        if self._entry_clock is not None:
+            outcome["duration_seconds"] = round(time.monotonic() - self._entry_clock, 3)
         if self._exit_code is not None:
-            updates["exit_code"] = self._exit_code
+            outcome["exit_code"] = self._exit_code
         if foreign:
-            updates["imports_outside_snapshot"] = foreign
-        self._update_run_info(**updates)
+            outcome["imports_outside_snapshot"] = foreign
+        try:
+            entries.end_entry(self._run_dir_at_start, entry_id, outcome)
+        except CorruptRunError as error:
+            # never rewritten: what is left of the record may still be worth reading
+            raise CorruptRunError(f"{error}; not updating it") from None
 
-    def _update_run_info(self, **updates: Any) -> None:
-        # the directory as claimed: the script may have changed its directory since
-        run_dir = self._run_dir_at_start
-        if self._resumed and not os.path.exists(store.meta_path(run_dir, store.RUN_FILE)):
-            return  # a 0.2 run has no run.json to update (and gets no lock file either)
-        # a launcher and the Experiment of its command share run.json
-        with store.file_lock(store.meta_path(run_dir, store.RUN_LOCK_FILE)):
-            try:
-                info = store.read_run_info(run_dir)
-            except FileNotFoundError:
-                if self._resumed:
-                    return  # a 0.2 run has no run.json to update
-                info = RunInfo()
-            except CorruptRunError as error:
-                # never rewritten: what is left of the record may still be worth reading
-                raise CorruptRunError(f"{error}; not updating it") from None
-            store.write_run_info(run_dir, info._replace(**updates))
-
-    def _join(self, config_data: dict[str, Any]) -> None:
+    def _join_launcher(self, config_data: dict[str, Any]) -> None:
         """Become part of the run a launcher created: one run, the configs merged.
 
-        The launcher already recorded the command, environment and snapshot and
-        logs all output; this process adds its config and results.
+        The launcher already recorded the command, environment and snapshot,
+        holds the run's entry and logs all output; this process adds its config,
+        itself (``joined``) and its results.
         """
         self._joined = True
         self._capture_mode = "none"
@@ -432,12 +451,20 @@ class Experiment:
         self._identity = _identity(run_dir)
         config_path = store.meta_path(run_dir, store.CONFIG_FILE)
         with store.file_lock(store.meta_path(run_dir, store.RUN_LOCK_FILE)):
-            recorded = store.read_config(run_dir)
-            merged = flatten(recorded)
+            merged = flatten(store.read_config(run_dir))
             merged.update(flatten(config_data))
             store.write_json_atomic(config_path, unflatten(merged))
-        process = {"at": self._started_at, **capture.describe_process()}
-        self._update_run_info(joined=JoinedProcess.from_json(process))
+            process = {"at": self._started_at, **capture.describe_process()}
+            joined = JoinedProcess.from_json(process)
+            self._record_joined(locked=True, joined=joined.to_json() if joined else None)
+
+    def _record_joined(self, locked: bool = False, **updates: Any) -> None:
+        """Fields of run.json a joined process sets, under the run's lock."""
+
+        def change(info: dict[str, Any]) -> None:
+            info.update(updates)
+
+        entries.update_run_info(self._run_dir_at_start, change, locked=locked)
 
     def _run_dir_replaced(self) -> bool:
         """Whether the run directory was deleted, or another one now stands at its path."""
@@ -464,17 +491,19 @@ class Experiment:
             self._live_lock = None
             _LIVE_IN_THIS_PROCESS.pop(id(self), None)
 
-    def _claim(self, name: str, if_exists_mode: str) -> str:
-        forced_dir = os.environ.pop(ENV_RUN_DIR, None)
-        if forced_dir:
-            os.makedirs(os.path.dirname(os.path.abspath(forced_dir)), exist_ok=True)
-            try:
-                os.mkdir(forced_dir)
-            except FileExistsError:
-                # reproduce claims the directory before the replay starts
-                if os.listdir(forced_dir):
-                    raise MaggotError(f"{forced_dir}: exists and is not empty") from None
-            os.mkdir(store.meta_path(forced_dir))
+    def _claim(self, name: str, if_exists_mode: str, config_data: dict[str, Any]) -> str:
+        """The run directory; ``self._created`` says whether this process made it."""
+        forced_dir = os.environ.get(ENV_RUN_DIR)
+        # in the replayed program itself the first Experiment records (a different config
+        # is then reported); in its worker processes only the one with the recorded config
+        in_worker = origin.is_bootstrap(self._origin.process_argv)
+        if (
+            forced_dir
+            and (not in_worker or _replays_recorded_config(config_data))
+            and _claim_replay_dir(forced_dir)
+        ):
+            os.environ.pop(ENV_RUN_DIR, None)
+            self._created = True
             self._take_live_lock(forced_dir, new=True)
             self._identity = _identity(forced_dir)
             return forced_dir
@@ -496,33 +525,53 @@ class Experiment:
             ) from None
         # held now: no delete-mode start can move the directory any more
         self._identity = _identity(run_dir)
+        self._created = created
         return run_dir
 
-    def _record_continuation(self) -> None:
-        """``continue`` into a recorded run: its first start stays the record of it.
+    def _join(self, start: tuple[Any, ...]) -> None:
+        """``continue`` into an existing run: a new entry, or its first start if it has none.
 
-        Config, command, environment and snapshot describe the start that
-        ``maggot reproduce`` replays; later entries are listed in run.json.
+        The process that created the directory holds the run's lock until the
+        start is recorded; one that finds neither a record nor that lock in the
+        moment after the directory appeared waits for it briefly.
         """
-        try:
-            info = store.read_run_info(self._run_dir_at_start)
-        except CorruptRunError as error:
-            self._release_live_lock()
-            raise CorruptRunError(f"{error}; not continuing into it") from None
-        if self._launch is not None and self._launch.command_argv:
-            command_argv, _ = secrets.redact_argv(self._launch.command_argv, os.environ)
-        else:
-            command_argv, _ = capture.recorded_argv()
-        entry = Continuation(self._started_at, tuple(command_argv))
-        store.write_run_info(
-            self._run_dir_at_start,
-            info._replace(
-                continued=(*info.continued, entry),
-                status=store.STATUS_RUNNING,
-                ended_at=None,
-                exit=None,
-            ),
-        )
+        lock = store.meta_path(self._run_dir, store.RUN_LOCK_FILE)
+        deadline = time.monotonic() + _CLAIM_GRACE_SECONDS
+        while True:
+            with store.file_lock(lock):
+                if os.path.exists(store.meta_path(self._run_dir, store.RUN_FILE)):
+                    try:
+                        self._begin_entry(entries.ENTRY_CONTINUE, locked=True)
+                    except CorruptRunError as error:
+                        self._release_live_lock()
+                        raise CorruptRunError(f"{error}; not continuing into it") from None
+                    return
+                if time.monotonic() > deadline or not _just_created(self._run_dir):
+                    # a run directory without a record (maggot 0.2, a crash): start it here
+                    self._record_start(*start)
+                    return
+            time.sleep(0.01)
+
+    def _begin_entry(
+        self, kind: str, first: dict[str, Any] | None = None, locked: bool = False
+    ) -> None:
+        """List this process's entry into the run in run.json."""
+        cwd = self._cwd()
+        entry: dict[str, Any] = {
+            "kind": kind,
+            "started_at": self._started_at,
+            "command_argv": secrets.redact_argv(self._command_argv(), os.environ)[0],
+            "cwd": cwd,
+            "hostname": capture.host_name(),
+            "pid": os.getpid(),
+            "log": os.path.relpath(self._logfile, store.meta_path(self._run_dir)),
+        }
+        if first is None:
+            current = entries.code_state(cwd, self._exclude_dirs or [self._run_dir])
+            recorded = entries.recorded_code_state(self._run_dir)
+            if current is not None and recorded is not None and current != recorded:
+                entry["code"] = current
+        self._entry_id = entries.begin_entry(self._run_dir, entry, first, locked=locked)
 
     def _record_start(
         self,
@@ -533,11 +582,8 @@ class Experiment:
     ) -> None:
         run_dir = self._run_dir
         launch = self._launch or LaunchRecord()
-        cwd = launch.cwd or os.getcwd()
-        if launch.command_argv:
-            argv, redacted_arguments = secrets.redact_argv(launch.command_argv, os.environ)
-        else:
-            argv, redacted_arguments = capture.recorded_argv()
+        cwd = self._cwd()
+        argv, redacted_arguments = secrets.redact_argv(self._command_argv(), os.environ)
         launched_command = _redacted_suffix(launch.launched_command, launch.command_argv, argv)
         store.write_json_atomic(store.meta_path(run_dir, store.CONFIG_FILE), config_data)
         store.write_text_atomic(
@@ -546,7 +592,7 @@ class Experiment:
         store.write_json_atomic(
             store.meta_path(run_dir, store.ENVIRON_FILE),
             secrets.redact_environ(
-                os.environ,
+                {key: value for key, value in os.environ.items() if key != origin.ENV_LAUNCH_ARGV},
                 secret_env_words,
                 [item.environment for item in redacted_arguments if item.environment]
                 # values a rerun or replay was given for redacted arguments
@@ -569,9 +615,12 @@ class Experiment:
             head = gitsnap.copy_snapshot(launch.frozen_snapshot, run_dir, script)
         elif snapshot:
             head = gitsnap.take_snapshot(
-                run_dir, cwd, [os.path.abspath(self.experiments_dir), os.path.abspath(run_dir)],
-                snapshot_limits or gitsnap.DEFAULT_LIMITS, script=launch.script,
-            )  # fmt: skip
+                run_dir,
+                cwd,
+                self._exclude_dirs,
+                snapshot_limits or gitsnap.DEFAULT_LIMITS,
+                script=launch.script if launch.command_argv else self._origin.script,
+            )
             if not head.snapshot:
                 _warn_once(f"{run_dir}: no git snapshot recorded ({head.reason})")
         else:
@@ -579,6 +628,12 @@ class Experiment:
         if head.commit:
             store.write_commit_hash(run_dir, head.commit)
         process = capture.describe_process()
+        extra: dict[str, Any] = {}
+        if not launch.command_argv and self._origin.process_argv != self._origin.argv:
+            # a worker process, or one job of a Hydra sweep: what this process really ran
+            extra["process_argv"] = secrets.redact_argv(self._origin.process_argv)[0]
+        if self._origin.hydra is not None:
+            extra["hydra"] = self._origin.hydra.as_json()
         info = RunInfo(
             format_version=store.FORMAT_VERSION,
             maggot_version=__version__,
@@ -602,8 +657,22 @@ class Experiment:
             launch_options=launch.launch_options,
             sweep=launch.sweep,
             rerun_of=launch.rerun_of,
+            extra=extra,
         )
-        store.write_run_info(run_dir, info)
+        # the caller holds the run's lock
+        self._begin_entry(entries.ENTRY_START, first=info.to_json(), locked=True)
+
+    def _cwd(self) -> str:
+        """Where the recorded command runs: the launcher's command's directory, or this one."""
+        if self._launch is not None and self._launch.cwd:
+            return self._launch.cwd
+        return self._origin.cwd
+
+    def _command_argv(self) -> list[str]:
+        """The command that replays the run: a launcher's command, or this process's."""
+        if self._launch is not None and self._launch.command_argv:
+            return list(self._launch.command_argv)
+        return list(self._origin.argv)
 
 
 _warned: set[str] = set()
@@ -706,7 +775,12 @@ def _exit_text(exit_code: int) -> str:
 
 
 def make_config(config: Any) -> Config:
-    """Turn a dict, JSON path, argparse.Namespace or Config into a storable Config."""
+    """Turn a mapping, JSON path, argparse.Namespace or Config into a storable Config.
+
+    An OmegaConf config (Hydra) is stored resolved, interpolations replaced by values.
+    """
+    if is_omegaconf(config):
+        config = omegaconf_to_container(config)
     if isinstance(config, Config):
         data = config.to_dict()
     elif isinstance(config, Mapping):
@@ -727,6 +801,32 @@ def make_config(config: Any) -> Config:
         raise ConfigError(f"the config is nested more than {MAX_CONFIG_DEPTH} levels deep")
     check_config_keys(data)
     return Config.from_dict(to_json_value(data))
+
+
+def is_omegaconf(value: Any) -> bool:
+    """Whether ``value`` is an OmegaConf DictConfig/ListConfig (omegaconf is not imported)."""
+    return type(value).__module__.split(".", 1)[0] == "omegaconf"
+
+
+def omegaconf_to_container(value: Any) -> Any:
+    """An OmegaConf config as plain dicts and lists, interpolations resolved."""
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.to_container(value, resolve=True)
+    except Exception as error:  # omegaconf's errors have no common public base
+        raise ConfigError(f"the OmegaConf config cannot be resolved: {error}") from None
+
+
+def _hydra_name(job: origin.HydraJob | None, config: Any, name_from: str | None) -> str | None:
+    """The run name for a Hydra job named from its overrides, or None to use the config."""
+    if name_from is None:
+        name_from = "overrides" if job is not None and is_omegaconf(config) else "config"
+    if name_from == "config":
+        return None
+    if job is None:
+        raise MaggotError("name_from='overrides' needs a running Hydra job")
+    return safe_directory_name(origin.hydra_run_name(job))
 
 
 def _is_namespace(config: Any) -> bool:
@@ -759,6 +859,46 @@ def _run_name(config: Config, experiment_name: str | None, add_date: bool) -> st
             "pass experiment_name=... or change the config"
         )
     return name
+
+
+def _claim_replay_dir(replay_dir: str) -> bool:
+    """Claim the directory reproduce made for the replay; False if another process did."""
+    os.makedirs(os.path.dirname(os.path.abspath(replay_dir)), exist_ok=True)
+    try:
+        os.mkdir(replay_dir)
+    except FileExistsError:
+        # reproduce creates the directory before the replay starts
+        entries_there = os.listdir(replay_dir)
+        if entries_there and store.META_DIR not in entries_there:
+            raise MaggotError(f"{replay_dir}: exists and is not empty") from None
+    try:
+        os.mkdir(store.meta_path(replay_dir))
+    except FileExistsError:
+        return False  # another Experiment of the replay (a worker) with the same config
+    return True
+
+
+def _replays_recorded_config(config_data: dict[str, Any]) -> bool:
+    """In a replay, whether this Experiment is the recorded one: its config is the same.
+
+    A replayed program may create several Experiments (a joblib loop, a sweep);
+    only the one with the recorded config records into the replay's directory.
+    Paths into the checkout compare equal to the same paths in the worktree.
+    """
+    config_path = os.environ.get(ENV_REPLAY_CONFIG)
+    if not config_path:
+        return True
+    try:
+        recorded = store.read_json(config_path)
+        roots = json.loads(os.environ.get(ENV_REPLAY_ROOTS) or "{}")
+    except (OSError, ValueError, MaggotError):
+        return True
+    recorded_roots = [str(root) for root in roots.get("recorded", []) if root]
+    replay_roots = [str(roots["replay"])] if roots.get("replay") else []
+    return bool(
+        with_roots_replaced(recorded, recorded_roots)
+        == with_roots_replaced(to_json_value(config_data), replay_roots)
+    )
 
 
 def _resolve_existing(run_dir: str, if_exists_mode: str) -> tuple[str, bool]:
@@ -885,6 +1025,14 @@ def _find_run(resume_from: str, experiments_dir: str) -> str:
         return os.path.normpath(store.resolve_run_dir(resume_from, experiments_dir))
     except NotARunError as error:
         raise NotARunError(f"resume_from {error}") from None
+
+
+def _just_created(run_dir: str) -> bool:
+    try:
+        age = time.time() - os.stat(run_dir).st_mtime
+    except OSError:
+        return False
+    return age < _CLAIM_GRACE_SECONDS
 
 
 def _is_clean_exit(exc: BaseException) -> bool:

@@ -101,9 +101,9 @@ def take_snapshot(
     """Record the code state of the repository containing ``cwd`` into ``run_dir``.
 
     Writes ``.maggot/git/{head.json,diff.patch,untracked/}`` and returns the
-    head record. Never raises for git trouble: a run without a usable
-    repository records why there is no snapshot. ``script`` (a path) is the
-    script the run executes, when it is not this process's ``__main__``.
+    head record. ``script`` is the program's script when ``__main__`` is not
+    (a worker process). Never raises for git trouble: a run without a usable
+    repository records why there is no snapshot.
     """
     git_dir = store.git_path(run_dir)
     os.makedirs(git_dir, exist_ok=True)
@@ -169,6 +169,16 @@ def relative_script(script: str, cwd: str) -> str | None:
     return relative_inside(os.path.join(cwd, script), toplevel)
 
 
+def exclusion_pathspec(toplevel: str, exclude_dirs: Sequence[str]) -> list[str]:
+    """A git pathspec leaving out ``exclude_dirs`` (the runs), or [] when none is inside."""
+    pathspec = ["--"]
+    for directory in exclude_dirs:
+        relative = relative_inside(directory, toplevel)
+        if relative:
+            pathspec.append(f":(exclude,literal){relative}")
+    return pathspec if len(pathspec) > 1 else []
+
+
 def _snapshot(
     run_dir: str,
     cwd: str,
@@ -179,13 +189,7 @@ def _snapshot(
     toplevel = find_toplevel(cwd)
     if toplevel is None:
         return GitHead.none("not inside a git repository")
-    pathspec = ["--"]
-    for directory in exclude_dirs:
-        relative = relative_inside(directory, toplevel)
-        if relative:
-            pathspec.append(f":(exclude,literal){relative}")
-    if len(pathspec) == 1:
-        pathspec = []
+    pathspec = exclusion_pathspec(toplevel, exclude_dirs)
 
     # one round of git processes: they overlap, and the diff is usually needed anyway
     status_process = start_git(
@@ -241,11 +245,7 @@ def _snapshot(
         remotes=remotes,
         repo_root=toplevel,
         cwd=relative_inside(cwd, toplevel) or "",
-        script=(
-            relative_inside(os.path.join(cwd, script), toplevel)
-            if script
-            else _script_path(toplevel)
-        ),
+        script=_script_path(toplevel, cwd, script),
         is_dirty=bool(patch or status.untracked or not_in_patch),
         counts=SnapshotCounts(
             staged=status.staged,
@@ -439,12 +439,13 @@ def _parse_remotes(output: bytes) -> dict[str, str]:
     return remotes
 
 
-def _script_path(toplevel: str) -> str | None:
+def _script_path(toplevel: str, cwd: str, script: str | None) -> str | None:
     main = sys.modules.get("__main__")
-    main_file = getattr(main, "__file__", None)
+    main_file = script or getattr(main, "__file__", None)
     if not main_file:
         return None
-    return relative_inside(os.path.abspath(main_file), toplevel)
+    # relative to where the program started, which is not the current directory after a chdir
+    return relative_inside(os.path.join(cwd, main_file), toplevel)
 
 
 def _submodules(toplevel: str, flags: dict[str, str]) -> list[Submodule]:

@@ -302,6 +302,10 @@ def _run_and_wait(
             return _wait(process)
         with controls.lock:
             controls.processes.add(process)
+            # started while the launcher was being stopped, after it signalled its commands
+            late = controls.received[0] if controls.stop.is_set() and controls.received else None
+        if late is not None:
+            process.send_signal(late)
         try:
             exit_code = process.wait()
         finally:

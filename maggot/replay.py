@@ -10,16 +10,27 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
 from maggot.errors import ReproduceError
+from maggot.origin import is_bootstrap
 
 # set by ``maggot reproduce`` for the replayed process, read by its Experiment
 ENV_RUN_DIR = "MAGGOT_RUN_DIR"
 ENV_REPRODUCTION_OF = "MAGGOT_REPRODUCTION_OF"
 ENV_ORIGINAL_ROOT = "MAGGOT_ORIGINAL_ROOT"
-REPLAY_VARIABLES = (ENV_RUN_DIR, ENV_REPRODUCTION_OF, ENV_ORIGINAL_ROOT)
+# the recorded config, and {"recorded": [checkout roots], "replay": worktree} to compare it
+ENV_REPLAY_CONFIG = "MAGGOT_REPLAY_CONFIG"
+ENV_REPLAY_ROOTS = "MAGGOT_REPLAY_ROOTS"
+REPLAY_VARIABLES = (
+    ENV_RUN_DIR,
+    ENV_REPRODUCTION_OF,
+    ENV_ORIGINAL_ROOT,
+    ENV_REPLAY_CONFIG,
+    ENV_REPLAY_ROOTS,
+)
 
 # interpreter options that take a value, which may follow in the same argument (-Wignore)
 _SHORT_OPTIONS_WITH_VALUE = "WX"
@@ -34,6 +45,12 @@ def replay_command(command_argv: Sequence[str], python: str, run_dir: str) -> li
     options are bundled: ``-Ic``, ``-uBc``), stdin, an interactive
     interpreter or a notebook kernel.
     """
+    if is_bootstrap(command_argv):
+        raise ReproduceError(
+            f"{run_dir}: the recorded command starts a worker process "
+            f"({shlex.join(command_argv[1:3])} ...), not the program that launched it; "
+            "it cannot be replayed"
+        )
     arguments = list(command_argv[1:])
     index = 0
     while index < len(arguments):
@@ -214,3 +231,17 @@ def replay_pythonpath(paths: Sequence[str], roots: Sequence[str], worktree: str)
         if target not in entries:
             entries.append(target)
     return entries
+
+
+def with_roots_replaced(value: Any, roots: Sequence[str]) -> Any:
+    """``value`` with paths under the checkout ``roots`` made comparable across checkouts."""
+    if isinstance(value, str):
+        for root in roots:
+            for spelling in dict.fromkeys((root, os.path.realpath(root))):
+                value = value.replace(spelling, "\0root")
+        return value
+    if isinstance(value, dict):
+        return {key: with_roots_replaced(item, roots) for key, item in value.items()}
+    if isinstance(value, list):
+        return [with_roots_replaced(item, roots) for item in value]
+    return value

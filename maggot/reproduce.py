@@ -6,18 +6,22 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, NamedTuple
 
-from maggot import codediff, gitsnap, store
+from maggot import codediff, entries, gitsnap, store
 from maggot.codediff import CodeDiffError, Repository, find_repository
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError, ReproduceError
 from maggot.git import open_repository, run_git, split_nul
+from maggot.origin import ENV_LAUNCH_ARGV
 from maggot.paths import is_within, safe_relative_path
 from maggot.records import RunInfo
 from maggot.replay import (
     ENV_ORIGINAL_ROOT,
+    ENV_REPLAY_CONFIG,
+    ENV_REPLAY_ROOTS,
     ENV_REPRODUCTION_OF,
     ENV_RUN_DIR,
     checkout_paths,
@@ -26,13 +30,14 @@ from maggot.replay import (
     map_into,
     replay_command,
     replay_pythonpath,
+    with_roots_replaced,
 )
 from maggot.results import MATCH, Comparison, compare_results
 from maggot.secrets import REDACTED, RedactedArgument, restore_argument
 from maggot.signals import Terminated
 from maggot.worktree import create_worktree, remove_worktree
 
-REPLAY_SUFFIX = ".repro-"
+REPLAY_SUFFIX = store.REPLAY_SUFFIX
 # lines of the replay's stderr kept to show when it fails before recording a run
 STDERR_TAIL_LINES = 15
 _STDERR_TAIL_BYTES = 16 * 1024
@@ -153,7 +158,8 @@ def plan_reproduction(
         cwd=relative_cwd,
         replay_dir=next_replay_dir(run_dir),
         worktree=worktree,
-        notes=_snapshot_notes(snapshot)
+        notes=_unfinished_notes(info.to_json())
+        + _snapshot_notes(snapshot)
         + _command_notes(info, command, roots, snapshot)
         + [_redacted_note(item) for item in redacted],
         python_source=python_source,
@@ -268,18 +274,41 @@ def _command_notes(
         "snapshot holds all of it, otherwise this path as it is now"
         for path in checkout_paths(command, roots, snapshot.head.script)
     ]
-    if info.continued:
+    later = entries.read_entries(info.to_json())[1:]
+    if later:
+        kinds = ", ".join(
+            f"{count} {kind}" for kind, count in Counter(entry.kind for entry in later).items()
+        )
         notes.append(
-            f"the run was continued {len(info.continued)} time(s) after its first start; the "
-            "replay repeats the first start only, so results of later entries may not come back"
+            f"the run has {len(later) + 1} entries (its first start, then {kinds}); the replay "
+            "repeats the first start only, so results of later entries may not come back"
         )
     return notes
+
+
+def _unfinished_notes(info: Mapping[str, Any]) -> list[str]:
+    """Said first: an original that never finished may have no complete results."""
+    status = entries.first_start_status(dict(info))
+    if status == store.STATUS_RUNNING:
+        why = "it is still marked running (running now, or stopped without a trace)"
+    elif status == entries.STATUS_KILLED:
+        why = "it is marked running but its process is gone (killed)"
+    elif status == store.STATUS_INTERRUPTED:
+        why = "it was interrupted"
+    else:
+        return []
+    return [f"the original run never finished: {why}; its results may be incomplete"]
 
 
 def _snapshot_notes(snapshot: gitsnap.GitSnapshot) -> list[str]:
     """What the run had that its snapshot does not hold."""
     head = snapshot.head
-    notes = [f"not in the snapshot: {item.path} ({item.reason})" for item in head.skipped]
+    skipped: dict[str, list[str]] = {}
+    for skipped_file in head.skipped:
+        skipped.setdefault(skipped_file.reason, []).append(skipped_file.path)
+    notes = [
+        f"not in the snapshot ({why}): {_count_files(files)}" for why, files in skipped.items()
+    ]
     if head.script is None:
         notes.append(
             "the script that started the run is not in the repository: the replay runs it "
@@ -292,6 +321,12 @@ def _snapshot_notes(snapshot: gitsnap.GitSnapshot) -> list[str]:
                 "snapshot: the replay uses its recorded commit"
             )
     return notes
+
+
+def _count_files(paths: Sequence[str], shown: int = 3) -> str:
+    """``2 files: a, b`` with at most ``shown`` names."""
+    names = ", ".join(paths[:shown]) + (", ..." if len(paths) > shown else "")
+    return f"{len(paths)} file{'s' if len(paths) != 1 else ''}: {names}"
 
 
 def claim_replay_dir(plan: ReproducePlan) -> ReproducePlan:
@@ -383,6 +418,8 @@ def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
     ]
     if python_path:
         environment["PYTHONPATH"] = os.pathsep.join(python_path)
+    # the replay's workers must find the replay's command, not this one's
+    environment.pop(ENV_LAUNCH_ARGV, None)
     environment[ENV_RUN_DIR] = os.path.abspath(plan.replay_dir)
     environment[ENV_REPRODUCTION_OF] = os.path.abspath(plan.run_dir)
     environment[ENV_ORIGINAL_ROOT] = plan.repository.toplevel
@@ -396,6 +433,11 @@ def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
         restore_argument(command, item, value)
         # the replay records its own command: the value must not reach it through this name
         environment.pop(item.supply_variable, None)
+    # only the Experiment with the recorded config records into the replay's directory
+    config_path = store.meta_path(os.path.abspath(plan.run_dir), store.CONFIG_FILE)
+    if os.path.isfile(config_path):
+        environment[ENV_REPLAY_CONFIG] = config_path
+        environment[ENV_REPLAY_ROOTS] = json.dumps({"recorded": roots, "replay": worktree})
     return Replay(command, cwd, environment, notes, worktree)
 
 
@@ -484,7 +526,7 @@ def _code_state_differences(plan: ReproducePlan) -> list[str]:
     changed = [
         f"{path} ({_STATUS_WORDS.get(kind, kind)})"
         for kind, path in zip(fields[::2], fields[1::2])
-        if kind != "A"
+        if kind != "A" and not (kind == "M" and _appended_to(plan.snapshot, replayed, path))
     ]
     if not changed:
         return []
@@ -492,6 +534,20 @@ def _code_state_differences(plan: ReproducePlan) -> list[str]:
 
 
 _STATUS_WORDS = {"M": "modified", "D": "missing", "T": "type changed"}
+
+
+def _appended_to(recorded: gitsnap.GitSnapshot, replayed: gitsnap.GitSnapshot, path: str) -> bool:
+    """An untracked file the replay only added to (a log its script opened before the
+    Experiment started): the replay began from what the snapshot recorded."""
+    if path not in recorded.untracked_files():
+        return False
+    try:
+        with open(os.path.join(recorded.untracked_dir, path), "rb") as file:
+            before = file.read()
+        with open(os.path.join(replayed.untracked_dir, path), "rb") as file:
+            return file.read().startswith(before)
+    except OSError:
+        return False
 
 
 def check_replay(
@@ -512,7 +568,10 @@ def check_replay(
                 + "\n".join("    " + line for line in finished.stderr_tail)
             )
         else:
-            problems.append("the replay recorded no run (did the script create an Experiment?)")
+            problems.append(
+                "the replay recorded no run (did the script create an Experiment with the "
+                "recorded config?)"
+            )
         if os.path.isdir(plan.replay_dir) and not os.listdir(plan.replay_dir):
             os.rmdir(plan.replay_dir)
     else:
@@ -542,6 +601,13 @@ def _config_differences(plan: ReproducePlan) -> list[str]:
     """The replay must have run with the recorded config."""
     original = store.load_run(plan.run_dir, with_results=False).config
     replayed = store.load_run(plan.replay_dir, with_results=False).config
+    # a path into the checkout (Hydra's ${hydra:runtime.cwd}) is the worktree's in the replay
+    try:
+        replay_root = gitsnap.load_snapshot(plan.replay_dir).head.repo_root
+    except MaggotError:
+        replay_root = None
+    original = with_roots_replaced(original, _checkout_roots(plan.repository, plan.snapshot))
+    replayed = with_roots_replaced(replayed, [replay_root] if replay_root else [])
     original_flat, replayed_flat = flatten(original), flatten(replayed)
     changed = [
         name

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from typing import Any, NamedTuple
 
-from maggot import store
+from maggot import entries, store
+from maggot.annotate import Annotations, load_annotations
 from maggot.config import flatten
-from maggot.errors import CorruptRunError
+from maggot.errors import CorruptRunError, MaggotError
 from maggot.records import GitHead
 
 DEFAULT_EXPERIMENTS_DIR = "experiments"
@@ -25,6 +27,14 @@ class LogFile(NamedTuple):
 
     path: str
     size: int
+
+
+class Reproduction(NamedTuple):
+    """A replay of a run (``RUN.repro-N``) and how its results compare with the original's."""
+
+    path: str
+    status: str
+    verdict: str
 
 
 class Artifact(NamedTuple):
@@ -49,6 +59,8 @@ class RunDetails(NamedTuple):
     more_artifacts: int = 0
     more_counted_all: bool = True
     log_tail: list[str] = []
+    annotations: Annotations = Annotations()
+    reproductions: tuple[Reproduction, ...] = ()
 
 
 class Field(NamedTuple):
@@ -116,6 +128,11 @@ def load_details(run_dir: str) -> RunDetails:
         problems.append(str(error))
     logs = _log_files(run_dir)
     artifacts, more, counted_all = _artifacts(run_dir)
+    annotations = Annotations()
+    try:
+        annotations = load_annotations(run_dir)
+    except MaggotError as error:
+        problems.append(str(error))
     return RunDetails(
         record=record,
         command=command,
@@ -128,7 +145,46 @@ def load_details(run_dir: str) -> RunDetails:
         more_artifacts=more,
         more_counted_all=counted_all,
         log_tail=_tail(logs[-1].path) if logs else [],
+        annotations=annotations,
+        reproductions=tuple(find_reproductions(record)),
     )
+
+
+def find_reproductions(record: store.RunRecord) -> list[Reproduction]:
+    """The run's replays (``RUN.repro-N`` next to it), by number, with their verdicts.
+
+    The verdict compares results exactly, as ``maggot reproduce`` does
+    without tolerances.
+    """
+    from maggot.results import DIFFER, MISSING, compare_results
+
+    prefix = record.name + store.REPLAY_SUFFIX
+    parent = os.path.dirname(os.path.normpath(record.path)) or os.curdir
+    try:
+        names = [name for name in os.listdir(parent) if name.startswith(prefix)]
+    except OSError:
+        return []
+    numbered = sorted(
+        (int(name[len(prefix) :]), name) for name in names if name[len(prefix) :].isdigit()
+    )
+    found = []
+    for _, name in numbered:
+        path = os.path.join(parent, name)
+        if not store.is_run_dir(path):
+            continue
+        replay = store.load_run(path, with_config=False)
+        comparisons = compare_results(record.results, replay.results)
+        differing = [item.name for item in comparisons if item.status in (DIFFER, MISSING)]
+        if replay.status == store.STATUS_RUNNING:
+            verdict = "still running"
+        elif not record.results:
+            verdict = "nothing to compare (the original recorded no results)"
+        elif differing:
+            verdict = "differs: " + ", ".join(differing)
+        else:
+            verdict = "results match"
+        found.append(Reproduction(path, replay.status, verdict))
+    return found
 
 
 def _artifacts(run_dir: str) -> tuple[list[Artifact], int, bool]:
@@ -180,6 +236,8 @@ def details_as_json(details: RunDetails) -> dict[str, Any]:
         "name": record.name,
         "path": record.path,
         "status": record.status,
+        "process_gone": entries.live_status(record.info.to_json()) == entries.STATUS_KILLED,
+        "entries": [entry._asdict() for entry in entries.read_entries(record.info.to_json())],
         "format_version": record.format_version,
         "run": record.info.to_json() if record.format_version else {},
         "command": details.command,
@@ -193,6 +251,9 @@ def details_as_json(details: RunDetails) -> dict[str, Any]:
         "artifacts": [{"path": item.path, "bytes": item.size} for item in details.artifacts],
         "more_artifacts": details.more_artifacts,
         "problems": details.problems,
+        "tags": list(details.annotations.tags),
+        "notes": [note._asdict() for note in details.annotations.notes],
+        "reproductions": [item._asdict() for item in details.reproductions],
     }
 
 
@@ -201,6 +262,8 @@ def details_as_sections(details: RunDetails) -> list[Section]:
     record = details.record
     info = record.info
     status = record.status
+    if entries.live_status(info.to_json()) == entries.STATUS_KILLED:
+        status = f"{entries.STATUS_KILLED} (recorded as running; its process is gone)"
     if info.exit is not None:
         message = info.exit.message.splitlines()
         status += f" ({info.exit.type}{': ' + message[0] if message else ''})"
@@ -219,12 +282,14 @@ def details_as_sections(details: RunDetails) -> list[Section]:
         Field("maggot", _text(info.maggot_version)),
         Field("reproduces", _text(info.reproduction_of)),
         Field("command", details.command or ""),
+        Field("tags", printable(" ".join(details.annotations.tags))),
     ]
     sections = [
         Section("", [field for field in overview if field.value]),
+        Section("entries", _entry_fields(info.to_json())),
         Section("git", _git_fields(details)),
         Section("config", _flat_fields(record.config)),
-        Section("results", _flat_fields(record.results)),
+        Section("results", _flat_fields(record.results, compact=True)),
         Section(
             "directories",
             [Field(name, os.path.join(record.path, name)) for name in details.directories],
@@ -232,12 +297,42 @@ def details_as_sections(details: RunDetails) -> list[Section]:
         Section("files", _artifact_fields(details)),
         Section("logs", [Field(_size(log.size), log.path) for log in details.logs]),
         Section(
+            "notes", [Field(note.at, printable(note.text)) for note in details.annotations.notes]
+        ),
+        Section(
+            "reproductions",
+            [Field(item.path, f"{item.status}, {item.verdict}") for item in details.reproductions],
+        ),
+        Section(
             f"end of {os.path.basename(details.logs[-1].path)}" if details.logs else "",
             [Field("", printable(line)) for line in details.log_tail],
         ),
         Section("problems", [Field("-", problem) for problem in details.problems]),
     ]
     return [section for section in sections if section.fields]
+
+
+def _entry_fields(info: dict[str, Any]) -> list[Field]:
+    """One line per entry into the run, shown when there is more than the first start."""
+    listed = entries.read_entries(info)
+    if len(listed) < 2:
+        return []
+    fields = []
+    for number, entry in enumerate(listed, 1):
+        status = entry.status
+        if entry.exit and entry.exit.get("type"):
+            status += f" ({entry.exit['type']})"
+        parts = [
+            f"{_text(entry.started_at) or '?'} -> {_text(entry.ended_at) or '?'}",
+            status,
+            _duration(entry.duration_seconds),
+        ]
+        if entry.code:
+            parts.append(f"code changed: {str(entry.code.get('commit'))[:12]}")
+        if entry.command_argv and number > 1 and entry.command_argv != listed[0].command_argv:
+            parts.append("command: " + " ".join(entry.command_argv))
+        fields.append(Field(f"{number} {entry.kind}", ", ".join(part for part in parts if part)))
+    return fields
 
 
 def _artifact_fields(details: RunDetails) -> list[Field]:
@@ -253,7 +348,15 @@ def printable(text: str) -> str:
     return text if text.isprintable() else json.dumps(text, ensure_ascii=False)[1:-1]
 
 
-def _flat_fields(mapping: dict[str, Any]) -> list[Field]:
+def _flat_fields(mapping: dict[str, Any], compact: bool = False) -> list[Field]:
+    """Dotted keys and JSON values; ``compact`` shortens long lists (``--format json`` has all)."""
+    if compact:
+        from maggot.summarize import table_value
+
+        return [
+            Field(key, table_value(value) if isinstance(value, list) else _json(value))
+            for key, value in flatten(mapping).items()
+        ]
     return [Field(key, _json(value)) for key, value in flatten(mapping).items()]
 
 
@@ -328,3 +431,46 @@ def _size(size: int) -> str:
             return f"{scaled:.1f} {unit}"
         scaled /= 1024
     return f"{scaled:.1f} GiB"
+
+
+_CONTROL_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor movement, erasing
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: window titles, clipboard, links
+    r"|\x1b[@-Z\\-_]"  # other two-character escapes
+)
+_COLOUR = re.compile(r"(\x1b\[[0-9;:]*m)")
+_OTHER_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def render_log(text: str, colors: bool) -> str:
+    """A log's text made safe for the terminal or a file.
+
+    Colour codes (SGR sequences) are kept with ``colors`` and dropped without;
+    every other escape sequence is dropped, since a log from someone else's
+    run could move the cursor, retitle the window or write the clipboard. Other
+    control characters are shown as ``\\xNN``.
+    """
+
+    def keep_colours(match: re.Match[str]) -> str:
+        sequence = match.group()
+        return sequence if colors and _COLOUR.fullmatch(sequence) else ""
+
+    pieces = _COLOUR.split(_CONTROL_SEQUENCE.sub(keep_colours, text))
+    # odd pieces are the kept colour codes; control characters elsewhere are shown
+    return "".join(
+        piece if index % 2 else _OTHER_CONTROL.sub(_shown_control, piece)
+        for index, piece in enumerate(pieces)
+    )
+
+
+def _shown_control(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def read_logs(details: RunDetails) -> list[tuple[str, str]]:
+    """Each log file of the run with its text (undecodable bytes replaced)."""
+    texts = []
+    for log in details.logs:
+        with open(log.path, encoding="utf-8", errors="replace") as file:
+            texts.append((log.path, file.read()))
+    return texts

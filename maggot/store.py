@@ -8,7 +8,7 @@ import itertools
 import json
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from typing import IO, Any, NamedTuple
 
 from maggot.errors import CorruptRunError, MaggotError, NotARunError
@@ -55,6 +55,13 @@ GIT_DIR = "git"
 HEAD_FILE = "head.json"
 PATCH_FILE = "diff.patch"
 UNTRACKED_DIR = "untracked"
+# tags and notes, written after the run by ``maggot tag`` / ``maggot note`` (see annotate.py)
+ANNOTATIONS_FILE = "annotations.json"
+# next to the runs: the listing cache (index.py) and the folder ``maggot rm`` moves runs to
+INDEX_FILE = ".maggot-index"
+# a replay of RUN by ``maggot reproduce`` is the run directory RUN.repro-N next to it
+REPLAY_SUFFIX = ".repro-"
+TRASH_DIR = ".maggot-trash"
 
 
 def meta_path(run_dir: str | os.PathLike[str], *parts: str) -> str:
@@ -130,11 +137,18 @@ _temp_counter = itertools.count()
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` so readers see the old or the new file, never half of one.
+    """Write ``text`` so readers see the old or the new file, never half of one."""
+    # surrogateescape: a command line with non-UTF-8 bytes is written back as those bytes
+    write_bytes_atomic(path, text.encode("utf-8", errors="surrogateescape"))
 
-    The temporary file's name is unique across processes and restarts (a job
-    restarted with the same pid, PID 1 in a container, finds its old leftovers
-    and must not trip over them); readers never look at ``.tmp-*`` files.
+
+def write_bytes_atomic(path: str | os.PathLike[str], *chunks: bytes) -> None:
+    """Write ``chunks`` one after the other so readers see the old or the new file, never half.
+
+    Chunks spare the caller a joined copy of a large file. The temporary
+    file's name is unique across processes and restarts (a job restarted with
+    the same pid, PID 1 in a container, finds its old leftovers and must not
+    trip over them); readers never look at ``.tmp-*`` files.
     """
     path = os.fspath(path)
     directory, name = os.path.split(path)
@@ -143,11 +157,9 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     temp_path = os.path.join(directory, f"{TEMP_PREFIX}{unique}-{name}")
     descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        # surrogateescape: a command line with non-UTF-8 bytes is written back as those bytes
-        with os.fdopen(
-            descriptor, "w", encoding="utf-8", errors="surrogateescape", newline="\n"
-        ) as file:
-            file.write(text)
+        with os.fdopen(descriptor, "wb") as file:
+            for chunk in chunks:
+                file.write(chunk)
         os.replace(temp_path, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -165,7 +177,14 @@ _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY
 
 
 def read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
-    """The content of a run file, which must be a regular file.
+    """The content of a run file, which must be a regular file (see ``read_file``)."""
+    return read_file(path, limit)[1]
+
+
+def read_file(
+    path: str | os.PathLike[str], limit: int | None = None
+) -> tuple[os.stat_result, bytes]:
+    """A run file's status (from the same open, so it describes what was read) and content.
 
     Run directories travel between people: a FIFO or device where a file
     should be would block or never end, so it raises CorruptRunError naming
@@ -185,7 +204,7 @@ def read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
         chunks = [os.read(descriptor, info.st_size + 1)]
         while chunks[-1]:  # a file still growing: read to its end
             chunks.append(os.read(descriptor, 1 << 20))
-        return b"".join(chunks)
+        return info, b"".join(chunks)
     finally:
         os.close(descriptor)
 
@@ -198,9 +217,13 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     """
     # bytes read and decoded in C: a text wrapper or json's own encoding
     # detection cost a measurable share of listing 10,000 runs
-    data = read_bytes(path, MAX_JSON_BYTES)
+    return parse_json(read_bytes(path, MAX_JSON_BYTES), path)
+
+
+def parse_json(content: bytes, path: str | os.PathLike[str]) -> Any:
+    """The JSON document in ``content`` (read from ``path``), or CorruptRunError naming it."""
     try:
-        return json.loads(data.decode("utf-8"))
+        return json.loads(content.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CorruptRunError(f"{os.fspath(path)}: not valid JSON ({error})") from None
     except ValueError as error:  # an integer with more digits than Python converts
@@ -271,11 +294,13 @@ def hold_live_lock(run_dir: str | os.PathLike[str], *, new: bool) -> IO[bytes]:
     once held, so a directory replaced in between is noticed.
     """
     path = meta_path(run_dir, LIVE_LOCK_FILE)
-    flags = os.O_RDWR | os.O_CREAT | (os.O_EXCL if new else 0)
-    try:
-        descriptor = os.open(path, flags, 0o644)
-    except FileExistsError:
-        raise RunTakenError(f"{os.fspath(run_dir)}: claimed by another process") from None
+    if new:
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise RunTakenError(f"{os.fspath(run_dir)}: claimed by another process") from None
+    else:
+        descriptor = _open_existing_live_lock(run_dir, path)
     handle = os.fdopen(descriptor, "r+b")
     try:
         try:
@@ -296,6 +321,29 @@ def hold_live_lock(run_dir: str | os.PathLike[str], *, new: bool) -> IO[bytes]:
         handle.close()
         raise
     return handle
+
+
+def _open_existing_live_lock(run_dir: str | os.PathLike[str], path: str) -> int:
+    """Open the live lock of a run this process did not create.
+
+    Creating the lock file here would steal the claim of a process that has just
+    made the directory and is about to create it; so wait for that process, and
+    create the file only for runs recorded before live locks existed (they have a
+    run.json and no lock file) or when the creator died before making it.
+    """
+    import time
+
+    deadline = time.monotonic() + _CREATOR_WAIT_SECONDS
+    while True:
+        try:
+            return os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            if os.path.exists(meta_path(run_dir, RUN_FILE)) or time.monotonic() > deadline:
+                return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            time.sleep(0.01)
+
+
+_CREATOR_WAIT_SECONDS = 5.0
 
 
 LIVE_FREE = "free"
@@ -503,11 +551,18 @@ def resolve_run_dir(argument: str, experiments_dir: str) -> str:
     raise NotARunError(f"{argument}: no {META_DIR}/ directory (not a run directory?)")
 
 
-def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> list[str]:
+def find_run_dirs(
+    root: str | os.PathLike[str], max_depth: int | None = 3, known_runs: Container[str] = ()
+) -> list[str]:
     """Run directories under ``root`` (or ``root`` itself), sorted by path.
 
-    Does not descend into runs (their artifacts can be large) nor below
-    ``max_depth`` levels; ``None`` means no limit.
+    Paths in ``known_runs`` (as this function spells them) are taken to be
+    runs without checking for their ``.maggot``: the listing index knew them,
+    and the caller reads their files next anyway.
+
+    Does not descend into runs (their artifacts can be large), into the
+    trash of ``maggot rm``, nor below ``max_depth`` levels; ``None`` means no
+    limit.
     """
     root = os.fspath(root)
     if is_run_dir(root):
@@ -524,13 +579,15 @@ def find_run_dirs(root: str | os.PathLike[str], max_depth: int | None = 3) -> li
             continue
         for entry in entries:
             try:
-                if entry.name in (META_DIR, SWEEPS_DIR) or not entry.is_dir(follow_symlinks=False):
+                if entry.name in (META_DIR, TRASH_DIR, SWEEPS_DIR) or not entry.is_dir(
+                    follow_symlinks=False
+                ):
                     continue
             except OSError:
                 continue  # removed while listed (ENOENT, or ESTALE on NFS)
             if entry.name.startswith(TRASH_PREFIX):
                 continue
-            if os.path.isdir(entry.path + os.sep + META_DIR):
+            if entry.path in known_runs or os.path.isdir(entry.path + os.sep + META_DIR):
                 found.append(entry.path)
             else:
                 pending.append((entry.path, depth + 1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fnmatch
 import gc
 import io
 import json
@@ -11,165 +12,284 @@ import math
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple, Protocol
 
-from maggot import store
-from maggot.config import flatten
+from maggot import entries, query, store
 from maggot.errors import MaggotError, NotARunError
+from maggot.index import (
+    PART_ANNOTATIONS,
+    PART_CONFIG,
+    PART_GIT,
+    PART_INFO,
+    PART_RESULTS,
+    ListedRun,
+    RunIndex,
+)
 from maggot.terminal import printable, printable_json
 
 FORMATS = ("table", "json", "csv", "markdown")
 DEFAULT_DEPTH = 3
+DEFAULT_DIR = "experiments"
 RUN_COLUMN = "run"
 STATUS_COLUMN = "status"
 CONFIG_PREFIX = "config."
-OPERATORS = ("==", "!=", "<=", ">=", "=", "<", ">")
+INFO_PREFIX = "info."
+# run information shown as columns on request: from run.json, git/head.json and annotations
+INFO_COLUMNS = ("commit", "dirty", "started", "ended", "duration", "host", "sweep", "tags", "note")
+_GIT_COLUMNS = ("commit", "dirty")
+_ANNOTATION_COLUMNS = ("tags", "note")
+REPRODUCTION = re.compile(rf"^(?P<original>.+){re.escape(store.REPLAY_SUFFIX)}(?P<number>[0-9]+)$")
 # a cell a run has no value for; None is a real (JSON null) value
-_MISSING: Any = object()
-_CONDITION = re.compile(r"^\s*([^=!<>]*?)\s*(==|!=|<=|>=|=|<|>)\s*(.*?)\s*$", re.DOTALL)
+_MISSING: Any = query.MISSING
+
+ValueReader = Callable[[str], Any]
+
+
+class ColumnProvider(Protocol):
+    """Extra columns computed from a run directory (e.g. a series' minimum).
+
+    Called with a key a listing asks for (``--columns``, ``--filter``,
+    ``--sort``) that is not a run, status, metric, config or info column;
+    returns a function from run directory to value (or ``MISSING``), or None
+    when the key is not one it provides.
+    """
+
+    def __call__(self, key: str) -> ValueReader | None: ...
+
+
+_providers: list[ColumnProvider] = []
+
+
+def register_column_provider(provider: ColumnProvider) -> None:
+    """Make ``provider``'s columns available to every summary in this process."""
+    if provider not in _providers:
+        _providers.append(provider)
 
 
 class SummarizeError(MaggotError):
     """A summary that cannot be made (a sort or filter key no run has)."""
 
 
-class FilterSyntaxError(SummarizeError):
-    """A filter expression that does not parse."""
-
-
-class Condition(NamedTuple):
-    """One ``--filter`` expression: ``key operator value``."""
-
-    key: str
-    operator: str
-    value: str
-
-    def __str__(self) -> str:
-        return f"{self.key}{self.operator}{self.value}"
-
-
 class RunRow(NamedTuple):
-    """One run in a summary."""
+    """One run in a summary; ``info`` holds info and provided columns that were asked for."""
 
     run: str
     path: str
     status: str
     metrics: dict[str, Any]
     params: dict[str, Any]
+    info: dict[str, Any]
+
+
+class Column(NamedTuple):
+    """A column: its header, and where a row keeps its value (``run``/``status`` or a dict)."""
+
+    header: str
+    source: str
+    key: str
 
 
 class Summary(NamedTuple):
     """The runs under a directory, filtered and sorted, ready to render."""
 
     rows: list[RunRow]
-    metric_names: list[str]
-    param_names: list[str]
+    columns_shown: list[Column]
     warnings: list[str]
     runs_found: int
+    # with no run within the depth: how many lie deeper, and the depth that reaches the nearest
+    deeper_runs: int = 0
+    nearest_depth: int | None = None
 
     @property
     def columns(self) -> list[str]:
-        """Column names: run, status, metrics, then params (prefixed only on a clash)."""
-        return [RUN_COLUMN, STATUS_COLUMN, *self.metric_names, *self.param_columns]
-
-    @property
-    def param_columns(self) -> list[str]:
-        """Config column names: the dotted key, or ``config.KEY`` when a metric has it."""
-        taken = {RUN_COLUMN, STATUS_COLUMN, *self.metric_names}
-        return [CONFIG_PREFIX + name if name in taken else name for name in self.param_names]
-
-
-def parse_condition(text: str) -> Condition:
-    """Parse ``model.C>=1``; raise FilterSyntaxError when it is not ``KEY OP VALUE``."""
-    match = _CONDITION.match(text)
-    if not match or not match.group(1):
-        raise FilterSyntaxError(
-            f"filter {text!r}: expected KEY OP VALUE with OP one of {' '.join(OPERATORS)}"
-        )
-    key, operator, value = match.groups()
-    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-        with contextlib.suppress(json.JSONDecodeError):
-            value = str(json.loads(value))
-    return Condition(key, "==" if operator == "=" else operator, value)
+        """Column headers in order: run, status, info, metrics, config, provided."""
+        return [column.header for column in self.columns_shown]
 
 
 def summarize(
-    root: str,
+    root: str = DEFAULT_DIR,
     *,
     max_depth: int | None = DEFAULT_DEPTH,
     with_params: bool = False,
-    conditions: Sequence[Condition] = (),
+    filters: Sequence[query.Filter] = (),
     sort_key: str | None = None,
     ascending: bool = False,
+    columns: Sequence[str] = (),
+    drop: Sequence[str] = (),
+    only_changed: bool = False,
+    info: Sequence[str] = (),
+    limit: int | None = None,
+    with_repros: bool = False,
+    use_index: bool = True,
     run_dirs: Sequence[str] | None = None,
 ) -> Summary:
     """Collect the runs under ``root`` (at most ``max_depth`` levels down) into rows.
 
-    Only run.json and results.json are read per run; config.json only when
-    params are shown or a filter or sort key is not a metric. A key names
-    ``run``, ``status``, a metric, or else a config value (``config.KEY``
-    always means the config value). Conditions are ANDed. Sorting is
-    descending unless ``ascending``; runs without the key go last. Raises
-    NotARunError for a missing ``root`` and SummarizeError for a filter or
-    sort key no run has. ``run_dirs`` lists these runs instead of those under ``root``
-    (a sweep's).
+    Only the files a summary needs are read, and through the listing index
+    only when they changed. A key names ``run``, ``status``, a metric, else a
+    config value, else an info column (``config.KEY`` and ``info.KEY`` say
+    which). Filters are ANDed. Sorting is descending unless ``ascending``;
+    runs without the key go last. Reproductions (``RUN.repro-N``) are left out
+    unless ``with_repros``, and then follow their original. ``columns`` and
+    ``drop`` are glob patterns over headers; ``only_changed`` shows only the
+    config columns whose value differs between the rows. ``run_dirs`` lists
+    these runs instead of those under ``root`` (a sweep's). Raises NotARunError
+    for a missing ``root`` and SummarizeError for a key no run has.
     """
     if not os.path.isdir(root):
         raise NotARunError(f"{root}: no such directory")
-    warnings: list[str] = []
-    records: list[store.RunRecord] = []
-    with _gc_paused():
-        found = store.find_run_dirs(root, max_depth) if run_dirs is None else run_dirs
-        for run_dir in found:
-            try:
-                record = store.load_run(run_dir, with_config=with_params)
-            except NotARunError as error:  # removed while we were listing
-                warnings.append(str(error))
-                continue
-            warnings.extend(record.problems)
-            if record.status == store.STATUS_RUNNING:
-                warnings.append(f"{run_dir}: status is 'running' (still running, or killed)")
-            records.append(record)
-        names = [_display_name(record) for record in records]
-        if len(set(names)) != len(names):
-            names = [os.path.relpath(record.path, root) for record in records]
-        rows = [
-            RunRow(name, record.path, record.status, flatten(record.results), {})
-            for name, record in zip(names, records)
-        ]
-    metric_names = _union_keys(row.metrics for row in rows)
-
-    wanted = {condition.key for condition in conditions}
+    for name in info:
+        if name.removeprefix(INFO_PREFIX) not in INFO_COLUMNS:
+            raise SummarizeError(_unknown("info column", name, INFO_COLUMNS))
+    requested = [key for item in filters for key in item.used_keys()]
     if sort_key is not None:
-        wanted.add(sort_key)
-    needs_config = bool(wanted - {RUN_COLUMN, STATUS_COLUMN} - set(metric_names))
-    if with_params:
-        rows = [row._replace(params=flatten(record.config)) for row, record in zip(rows, records)]
-    elif needs_config:
-        rows = [row._replace(params=_read_params(row.path, warnings)) for row in rows]
+        requested.append(sort_key)
+    exact = [pattern for pattern in columns if not _is_glob(pattern)]
+    info_names = _info_names([*info, *exact, *requested])
+    parts = {PART_RESULTS}
+    if any(name not in _GIT_COLUMNS and name not in _ANNOTATION_COLUMNS for name in info_names):
+        parts.add(PART_INFO)
+    if any(name in _GIT_COLUMNS for name in info_names):
+        parts.add(PART_GIT)
+    if any(name in _ANNOTATION_COLUMNS for name in info_names):
+        parts.add(PART_ANNOTATIONS)
+    hidden_dirs: list[str]
+    with _gc_paused():
+        run_index = RunIndex(root, enabled=use_index)
+        found = run_index.find_runs(max_depth) if run_dirs is None else list(run_dirs)
+        shown_dirs, hidden_dirs = found, []
+        if not with_repros:
+            shown_dirs = []
+            for path in found:
+                is_replay = REPRODUCTION.match(_display_name(path))
+                (hidden_dirs if is_replay else shown_dirs).append(path)
+        listing = run_index.load(shown_dirs, parts, keep=hidden_dirs)
+        listed = listing.runs
+        metric_names = _union_keys(run.results for run in listed)
+        special = {RUN_COLUMN, STATUS_COLUMN, *metric_names}
+        needs_config = (
+            with_params
+            or only_changed
+            or bool(columns)
+            or any(key not in special and key not in INFO_COLUMNS for key in requested)
+        )
+        if needs_config:
+            listing = run_index.load(shown_dirs, parts | {PART_CONFIG}, keep=hidden_dirs)
+            listed = listing.runs
+    warnings = list(listing.warnings)
+    listed = list(listed)
+    for number, run in enumerate(listed):
+        warnings.extend(run.problems)
+        if run.status == store.STATUS_RUNNING:
+            if _process_gone(run.path):
+                warnings.append(f"{run.path}: recorded as running, but its process is gone")
+                listed[number] = run._replace(status=entries.STATUS_KILLED)
+            else:
+                warnings.append(f"{run.path}: status is 'running' (still running, or killed)")
+    rows = _rows(root, listed, info_names)
     param_names = _union_keys(row.params for row in rows)
+    extra_names = _provide(rows, [*exact, *requested], {*special, *param_names}, info_names)
 
-    known = {RUN_COLUMN, STATUS_COLUMN, *metric_names, *param_names}
+    known = {*special, *param_names, *INFO_COLUMNS, *extra_names}
     known.update(CONFIG_PREFIX + name for name in param_names)
-    for condition in conditions:
-        if condition.key not in known:
-            raise SummarizeError(
-                f"filter {str(condition)!r}: no run under {root} has {condition.key}"
-            )
+    known.update(INFO_PREFIX + name for name in INFO_COLUMNS)
+    for item in filters:
+        for key in item.used_keys():
+            if key not in known:
+                raise SummarizeError(
+                    _unknown(f"filter {str(item)!r}: no run under {root} has", key, known)
+                )
     if sort_key is not None and sort_key not in known:
-        raise SummarizeError(f"sort key {sort_key!r}: no run under {root} has it")
+        raise SummarizeError(_unknown(f"sort key: no run under {root} has", sort_key, known))
 
-    rows = [row for row in rows if all(_matches(row, condition) for condition in conditions)]
+    rows = [row for row in rows if all(item.matches(_lookup(row)) for item in filters)]
     if sort_key is not None:
         rows = _sorted(rows, sort_key, ascending)
+    rows = _with_reproductions_after_originals(rows)
+    if limit is not None:
+        rows = rows[:limit]
+    shown = _choose_columns(
+        rows,
+        info_names=info_names if columns else _info_names(info),
+        extra_names=extra_names,
+        with_params=with_params or only_changed or bool(columns),
+        patterns=columns,
+        drop=drop,
+        only_changed=only_changed,
+    )
+    deeper = (
+        store.find_run_dirs(root, None)
+        if not found and max_depth is not None and run_dirs is None
+        else []
+    )
     return Summary(
         rows=rows,
-        metric_names=_union_keys(row.metrics for row in rows),
-        param_names=_union_keys(row.params for row in rows) if with_params else [],
+        columns_shown=shown,
         warnings=warnings,
-        runs_found=len(records),
+        runs_found=len(listed),
+        deeper_runs=len(deeper),
+        nearest_depth=min((_depth(path, root) for path in deeper), default=None),
     )
+
+
+def _process_gone(run_dir: str) -> bool:
+    """A run still marked running whose process (on this host) is gone: killed."""
+    try:
+        info = store.read_json_object(store.meta_path(run_dir, store.RUN_FILE))
+    except (OSError, MaggotError):
+        return False
+    return entries.live_status(info) == entries.STATUS_KILLED
+
+
+def _depth(run_dir: str, root: str) -> int:
+    return len(os.path.relpath(run_dir, root).split(os.sep))
+
+
+_TABLE_VALUE_WIDTH = 40
+
+
+def _table_cell(value: Any, precision: int | None = None) -> str:
+    if isinstance(value, list):
+        return table_value(value)
+    return render_value(value, precision)
+
+
+def table_value(value: Any) -> str:
+    """A cell for a table: a long list as its length and last item (JSON output keeps it all)."""
+    text = render_value(value)
+    if isinstance(value, list) and value and len(text) > _TABLE_VALUE_WIDTH:
+        last = render_value(value[-1])
+        if len(last) > _TABLE_VALUE_WIDTH:
+            last = last[: _TABLE_VALUE_WIDTH - 3] + "..."
+        return f"[{len(value)} items, last {last}]"
+    return text
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(char in pattern for char in "*?[")
+
+
+def _info_names(keys: Iterable[str]) -> list[str]:
+    """Info columns among ``keys``, in order, unique."""
+    names: dict[str, None] = {}
+    for key in keys:
+        name = key.removeprefix(INFO_PREFIX)
+        if name in INFO_COLUMNS:
+            names[name] = None
+    return list(names)
+
+
+def _unknown(what: str, key: str, known: Iterable[str]) -> str:
+    """``what 'key'`` and the known keys that look like it."""
+    import difflib
+
+    # config.KEY and info.KEY only repeat another name
+    candidates = sorted(name for name in known if not name.startswith((CONFIG_PREFIX, INFO_PREFIX)))
+    close = [name for name in candidates if name.rsplit(".", 1)[-1] == key]
+    close += difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
+    hint = ", ".join(dict.fromkeys(close))
+    return f"{what} {key!r}" + (f" (did you mean {hint}?)" if hint else "")
 
 
 @contextlib.contextmanager
@@ -185,18 +305,50 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _display_name(record: store.RunRecord) -> str:
-    if record.name in ("", os.curdir, os.pardir):
-        return os.path.basename(os.path.abspath(record.path))
-    return record.name
+def _rows(root: str, listed: Sequence[ListedRun], info_names: Sequence[str]) -> list[RunRow]:
+    names = [_display_name(run.path) for run in listed]
+    if len(set(names)) != len(names):
+        names = [os.path.relpath(run.path, root) for run in listed]
+    no_info: dict[str, Any] = {}
+    rows = []
+    for name, run in zip(names, listed):
+        info = no_info
+        if info_names:
+            info = {**run.info, **run.git, **run.annotations}
+        rows.append(RunRow(name, run.path, run.status, run.results, run.config, info))
+    return rows
 
 
-def _read_params(run_dir: str, warnings: list[str]) -> dict[str, Any]:
-    try:
-        return flatten(store.read_config(run_dir))
-    except MaggotError as error:
-        warnings.append(str(error))
-    return {}
+def _display_name(path: str) -> str:
+    # the last part by hand: normpath per run is measurable at 100,000 runs
+    name = path[path.rfind(os.sep) + 1 :]
+    if name in ("", os.curdir, os.pardir) or (os.altsep and os.altsep in name):
+        name = os.path.basename(os.path.normpath(path))
+        if name in ("", os.curdir, os.pardir):
+            return os.path.basename(os.path.abspath(path))
+    return name
+
+
+def _provide(
+    rows: list[RunRow], keys: Sequence[str], taken: set[str], info_names: Sequence[str]
+) -> list[str]:
+    """Ask the column providers for requested keys nothing else has; fill rows' info."""
+    provided: list[str] = []
+    for key in dict.fromkeys(keys):
+        if key in taken or key in info_names or key.startswith((CONFIG_PREFIX, INFO_PREFIX)):
+            continue
+        for provider in _providers:
+            read = provider(key)
+            if read is not None:
+                for index, row in enumerate(rows):
+                    value = read(row.path)
+                    if value is not _MISSING:
+                        info = dict(row.info)
+                        info[key] = value
+                        rows[index] = row._replace(info=info)
+                provided.append(key)
+                break
+    return provided
 
 
 def _union_keys(mappings: Iterable[dict[str, Any]]) -> list[str]:
@@ -217,35 +369,16 @@ def _value(row: RunRow, key: str) -> Any:
         return row.params[key]
     if key.startswith(CONFIG_PREFIX):
         return row.params.get(key[len(CONFIG_PREFIX) :], _MISSING)
+    name = key.removeprefix(INFO_PREFIX)
+    if name in row.info:
+        return row.info[name]
+    if name == "tags" and name in INFO_COLUMNS:
+        return []  # a run nobody tagged has no tags, which a filter can test
     return _MISSING
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _matches(row: RunRow, condition: Condition) -> bool:
-    value = _value(row, condition.key)
-    if value is _MISSING:
-        return False
-    left: Any
-    right: Any
-    left, right = render_value(value), condition.value
-    if _is_number(value):
-        with contextlib.suppress(ValueError):
-            left, right = float(value), float(condition.value)
-    operator = condition.operator
-    if operator == "==":
-        return bool(left == right)
-    if operator == "!=":
-        return bool(left != right)
-    if operator == "<":
-        return bool(left < right)
-    if operator == "<=":
-        return bool(left <= right)
-    if operator == ">":
-        return bool(left > right)
-    return bool(left >= right)
+def _lookup(row: RunRow) -> Callable[[str], Any]:
+    return lambda key: _value(row, key)
 
 
 def _sorted(rows: list[RunRow], key: str, ascending: bool) -> list[RunRow]:
@@ -263,26 +396,122 @@ def _sorted(rows: list[RunRow], key: str, ascending: bool) -> list[RunRow]:
     return [row for _, row in present] + missing
 
 
-def render_value(value: Any) -> str:
-    """A cell: floats as Python prints them, other non-strings as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float):
-        return repr(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+def _with_reproductions_after_originals(rows: list[RunRow]) -> list[RunRow]:
+    """Each reproduction right after its original (by number); never ranked on its own."""
+    by_original: dict[str, list[tuple[int, RunRow]]] = {}
+    for row in rows:
+        match = REPRODUCTION.match(row.run)
+        if match:
+            by_original.setdefault(match["original"], []).append((int(match["number"]), row))
+    if not by_original:
+        return rows
+    names = {row.run for row in rows}
+    ordered: list[RunRow] = []
+    for row in rows:
+        match = REPRODUCTION.match(row.run)
+        if match and match["original"] in names:
+            continue
+        ordered.append(row)
+        ordered.extend(repro for _, repro in sorted(by_original.get(row.run, [])))
+    return ordered
 
 
-def _cells(summary: Summary) -> list[list[Any]]:
+def _choose_columns(
+    rows: Sequence[RunRow],
+    *,
+    info_names: Sequence[str],
+    extra_names: Sequence[str],
+    with_params: bool,
+    patterns: Sequence[str],
+    drop: Sequence[str],
+    only_changed: bool,
+) -> list[Column]:
+    metric_names = _union_keys(row.metrics for row in rows)
+    param_names = _union_keys(row.params for row in rows) if with_params else []
+    if only_changed:
+        param_names = [name for name in param_names if _differs(rows, name)]
+    taken = {RUN_COLUMN, STATUS_COLUMN, *metric_names}
+    available = [Column(RUN_COLUMN, RUN_COLUMN, ""), Column(STATUS_COLUMN, STATUS_COLUMN, "")]
+    for name in info_names:
+        header = INFO_PREFIX + name if name in taken else name
+        available.append(Column(header, "info", name))
+    available += [Column(name, "metrics", name) for name in metric_names]
+    taken.update(info_names)
+    for name in param_names:
+        available.append(Column(CONFIG_PREFIX + name if name in taken else name, "params", name))
+    available += [Column(name, "info", name) for name in extra_names]
+    chosen = available
+    if patterns:
+        chosen = [available[0]]
+        for pattern in patterns:
+            chosen += [
+                column
+                for column in available
+                if column not in chosen
+                and (
+                    fnmatch.fnmatchcase(column.header, pattern)
+                    and (column.source != "info" or not _is_glob(pattern))
+                    or (column.source == "params" and column.key == pattern)
+                    or (column.source == "info" and column.key == pattern.removeprefix(INFO_PREFIX))
+                )
+            ]
     return [
-        [row.run, row.status]
-        + [row.metrics.get(name, _MISSING) for name in summary.metric_names]
-        + [row.params.get(name, _MISSING) for name in summary.param_names]
-        for row in summary.rows
+        column
+        for column in chosen
+        if column.source == RUN_COLUMN
+        or not any(fnmatch.fnmatchcase(column.header, pattern) for pattern in drop)
     ]
 
 
+def _differs(rows: Sequence[RunRow], name: str) -> bool:
+    values = {render_value(row.params.get(name, _MISSING)) for row in rows}
+    return len(values) > 1
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def render_value(value: Any, precision: int | None = None) -> str:
+    """A cell: floats as Python prints them (or to ``precision`` significant digits).
+
+    Other non-strings are shown as JSON.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return repr(value) if precision is None else f"{value:.{precision}g}"
+    if value is _MISSING:
+        return ""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _getter(column: Column) -> Callable[[RunRow], Any]:
+    if column.source == RUN_COLUMN:
+        return lambda row: row.run
+    if column.source == STATUS_COLUMN:
+        return lambda row: row.status
+    key = column.key
+    if column.source == "metrics":
+        return lambda row: row.metrics.get(key, _MISSING)
+    if column.source == "params":
+        return lambda row: row.params.get(key, _MISSING)
+    if key == "tags":
+        return lambda row: row.info.get(key, [])
+    return lambda row: row.info.get(key, _MISSING)
+
+
+def _cells(summary: Summary) -> list[list[Any]]:
+    getters = [_getter(column) for column in summary.columns_shown]
+    return [[get(row) for get in getters] for row in summary.rows]
+
+
 def as_records(summary: Summary) -> list[dict[str, Any]]:
-    """Rows as JSON objects; a run without a metric or param has no key for it."""
+    """Rows as JSON-ready objects; a run without a value has no key for it, NaN/inf are None."""
+    return [store.without_nonfinite(record) for record in _raw_records(summary)]
+
+
+def _raw_records(summary: Summary) -> list[dict[str, Any]]:
     columns = summary.columns
     return [
         {column: value for column, value in zip(columns, values) if value is not _MISSING}
@@ -290,42 +519,77 @@ def as_records(summary: Summary) -> list[dict[str, Any]]:
     ]
 
 
-def render(summary: Summary, output_format: str) -> str:
-    """The summary as text in one of FORMATS (empty for a table with no rows)."""
+def _json_lines(summary: Summary) -> str:
+    """A JSON array, one object per line; NaN and infinities as null."""
+    columns = summary.columns
+    getters = [_getter(column) for column in summary.columns_shown]
+    # one shared encoder, and indent= left out: it would switch to the pure-Python encoder;
+    # NaN and infinities become null, which strict JSON parsers accept
+    encode = store.strict_json_encoder(ensure_ascii=False)
+    lines = []
+    # one record at a time: all of them at once would double the peak memory of a listing
+    for row in summary.rows:
+        record = {
+            column: value
+            for column, value in zip(columns, [get(row) for get in getters])
+            if value is not _MISSING
+        }
+        lines.append(encode(record))
+    return printable_json("[\n  " + ",\n  ".join(lines) + "\n]\n") if lines else "[]\n"
+
+
+def render(summary: Summary, output_format: str, precision: int | None = None) -> str:
+    """The summary as text in one of FORMATS (empty for a table with no rows).
+
+    ``precision`` rounds floats in table and markdown output; json and csv
+    always carry full values.
+    """
     if output_format == "json":
-        # one object per line: indent= would switch json to its pure-Python encoder;
-        # NaN and infinities become null, which strict JSON parsers accept
-        encode = store.strict_json_encoder(ensure_ascii=False)
-        lines = ",\n".join("  " + encode(record) for record in as_records(summary))
-        return printable_json(f"[\n{lines}\n]\n") if lines else "[]\n"
-    # run-file strings are shown escaped, never obeyed by the terminal
-    columns = [printable(column) for column in summary.columns]
+        return _json_lines(summary)
     values = _cells(summary)
-    cells = [
-        ["" if value is _MISSING else printable(render_value(value)) for value in row]
-        for row in values
+    right = [
+        all(_is_number(value) or value is _MISSING for value in column) for column in zip(*values)
     ]
+    return render_cells(summary.columns, values, output_format, precision, right)
+
+
+def render_cells(
+    headers: Sequence[str],
+    values: Sequence[Sequence[Any]],
+    output_format: str,
+    precision: int | None = None,
+    right: Sequence[bool] | None = None,
+) -> str:
+    """Rows of values as a table, csv or markdown (empty for a table with no rows).
+
+    ``precision`` rounds floats except in csv; ``right`` right-aligns columns.
+    """
+    if output_format == "csv":
+        precision = None
+    # run-file strings are shown escaped, never obeyed by the terminal
+    headers = [printable(header) for header in headers]
+    # long lists (a loss curve) as their length and last item, whole only in csv and json
+    show = render_value if output_format == "csv" else _table_cell
+    cells = [[printable(show(value, precision)) for value in row] for row in values]
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
+        writer.writerow(headers)
         writer.writerows(cells)
         return buffer.getvalue()
     if output_format not in FORMATS:
         raise MaggotError(f"unknown format {output_format!r}: expected one of {', '.join(FORMATS)}")
     if not cells:
         return ""
-    right = [
-        all(_is_number(value) or value is _MISSING for value in column) for column in zip(*values)
-    ]
+    right = right or [False] * len(headers)
     if output_format == "table":
-        return plain_table(columns, cells, right)
+        return plain_table(headers, cells, right)
     from tabulate import tabulate  # type: ignore[import-untyped, unused-ignore]
 
     cells = [[cell.replace("|", "\\|") for cell in row] for row in cells]
     alignment = ["right" if flag else "left" for flag in right]
     table = tabulate(
-        cells, headers=columns, tablefmt="github", disable_numparse=True, colalign=alignment
+        cells, headers=list(headers), tablefmt="github", disable_numparse=True, colalign=alignment
     )
     return str(table) + "\n"
 
@@ -340,7 +604,16 @@ def plain_table(
     """
     columns: list[list[str]] = []
     for index, header in enumerate(headers):
-        column = [printable(row[index]) for row in rows]
+        column = [row[index] for row in rows]
+        joined = "".join(column)
+        if joined.isascii() and joined.isprintable():
+            # the common column: one check in C instead of three per cell
+            width = max(len(header) + 2, max(map(len, column), default=0))
+            pad = str.rjust if right[index] else str.ljust
+            cells = [pad(text, width) for text in column]
+            columns.append([_pad(header, width, right[index]), "-" * width, *cells])
+            continue
+        column = [printable(text) for text in column]
         # tabulate keeps two blanks of room next to each header
         width = max([_width(header) + 2, *map(_width, column)])
         columns.append([_pad(text, width, right[index]) for text in (header, "-" * width, *column)])

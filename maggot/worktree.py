@@ -11,8 +11,10 @@ from typing import NamedTuple
 from maggot.errors import GitError, ReproduceError
 from maggot.git import run_git
 from maggot.gitsnap import GitSnapshot, apply_snapshot
+from maggot.housekeeping import OWNER_FILE, WORKTREE_PREFIX
 from maggot.paths import safe_relative_path
 from maggot.records import Submodule
+from maggot.store import write_text_atomic
 
 
 class Worktree(NamedTuple):
@@ -34,7 +36,9 @@ def create_worktree(snapshot: GitSnapshot, repository: str, path: str | None = N
     """
     temp_dir = None
     if path is None:
-        temp_dir = tempfile.mkdtemp(prefix="maggot-reproduce-")
+        temp_dir = tempfile.mkdtemp(prefix=WORKTREE_PREFIX)
+        # names its owner: ``maggot gc`` leaves the worktree alone while this process runs
+        write_text_atomic(os.path.join(temp_dir, OWNER_FILE), f"{os.getpid()}\n")
         path = os.path.join(temp_dir, os.path.basename(repository) or "tree")
     tree = Worktree(path, temp_dir, repository, snapshot)
     try:

@@ -8,6 +8,9 @@ from toolkit import init_repo, isolate_environment
 
 import maggot
 
+# the ``workdir`` fixture, for tests that record runs outside a repository
+pytest_plugins = ("workdirs",)
+
 
 @pytest.fixture(autouse=True)
 def _hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:

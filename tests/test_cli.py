@@ -452,7 +452,7 @@ def test_version_and_help() -> None:
 
 def test_usage_errors_are_one_line_exit_2(tmp_path: Path) -> None:
     assert_error(invoke("frobnicate"), 2, "No such command")
-    assert_error(invoke("summarize"), 2, "Missing argument 'DIR'")
+    assert_error(invoke("show"), 2, "Missing argument 'RUN'")
     assert_error(invoke("summarize", tmp_path, "--format", "xml"), 2, "--format")
     assert_error(invoke("show", "--bogus"), 2, "--bogus")
 

@@ -83,7 +83,8 @@ def test_demo_keep_leaves_the_repository_and_says_where(tmp_path: Path) -> None:
     (kept,) = scratch.iterdir()
     assert completed.stdout.rstrip().endswith(f"The demo repository is kept in {kept}")
     assert (kept / ".git").is_dir()
-    runs = sorted(path.name for path in (kept / "experiments").iterdir())
+    # the listing index (.maggot-index) sits next to the runs
+    runs = sorted(path.name for path in (kept / "experiments").iterdir() if path.name[0] != ".")
     assert runs == [
         "0.0-0.05-10",
         "0.0-0.05-10.repro-1",

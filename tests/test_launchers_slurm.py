@@ -176,7 +176,10 @@ def test_a_requeued_job_continues_its_own_run(project, tmp_path):
     assert state.state == "completed"
     assert store.find_run_dirs(project / "experiments") == [str(project / "experiments" / "rq7")]
     info = json.loads((project / "experiments" / "rq7" / ".maggot" / "run.json").read_text())
-    assert len(info["continued"]) == 1
+    # the first start, ended by the preemption, and the requeued job's continue
+    assert [entry["kind"] for entry in info["entries"]] == ["start", "continue"]
+    assert info["entries"][0]["status"] != "running"
+    assert info["entries"][1]["status"] == "completed"
     assert json.loads((project / "experiments/rq7/.maggot/results.json").read_text()) == {
         "score": 7
     }

@@ -610,3 +610,47 @@ def test_reproduce_is_one_library_call_returning_the_outcome(project, monkeypatc
     }
     assert len(started) == 1 and not Path(started[0].worktree).exists()
     assert Path(outcome.replay_dir).name == "2.0.repro-1"
+
+
+def test_self_check_accepts_an_untracked_file_the_replay_appended_to(project):
+    plan = reproduce.plan_reproduction(str(project / RUN), repo_path=str(project))
+    shutil.copytree(project / RUN, plan.replay_dir)
+    replayed = Path(plan.replay_dir) / ".maggot" / "git" / "untracked" / "bonus.py"
+    replayed.write_text(replayed.read_text() + "# appended by the replay before its run\n")
+    assert reproduce._code_state_differences(plan) == []
+
+
+def test_files_left_out_of_the_snapshot_are_one_note_per_cause(repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    for number in range(4):
+        (repo / f"key{number}.pem").write_text("secret\n")
+    (repo / "train.py").write_text("from maggot import Experiment\nExperiment(config={'a': 1})\n")
+    assert run_python(["train.py"], cwd=repo).returncode == 0
+    plan = reproduce.plan_reproduction(str(repo / "experiments" / "1"), repo_path=str(repo))
+    skipped_notes = [note for note in plan.notes if note.startswith("not in the snapshot")]
+    assert skipped_notes == [
+        "not in the snapshot (secret-looking name): 4 files: key0.pem, key1.pem, key2.pem, ..."
+    ]
+
+
+def test_plan_says_what_a_multi_entry_run_replays_and_that_it_never_finished(repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    (repo / "train.py").write_text(
+        textwrap.dedent(
+            """
+            import sys
+            from maggot import Experiment
+            with Experiment(config={"a": 1}, if_exists_mode="continue"):
+                if sys.argv[1:] == ["stop"]:
+                    raise KeyboardInterrupt  # the first start is cut short, a later one ends
+            """
+        )
+    )
+    assert run_python(["train.py", "stop"], cwd=repo).returncode != 0
+    assert run_python(["train.py"], cwd=repo).returncode == 0
+    plan = reproduce.plan_reproduction(str(repo / "experiments" / "1"), repo_path=str(repo))
+    assert plan.notes[0].startswith("the original run never finished: it was interrupted")
+    assert any(
+        "2 entries (its first start, then 1 continue)" in note and "first start only" in note
+        for note in plan.notes
+    )

@@ -9,17 +9,11 @@ from typing import Any
 import pytest
 from toolkit import record_run, write_json
 
+from maggot import annotate
 from maggot import summarize as summaries
 from maggot.errors import NotARunError
-from maggot.summarize import Condition, FilterSyntaxError, SummarizeError, parse_condition
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
+from maggot.query import parse
+from maggot.summarize import SummarizeError
 
 
 def add_run(workdir: Path, name: str, config: dict[str, Any], results: dict[str, Any]) -> Path:
@@ -30,35 +24,13 @@ def runs(summary: summaries.Summary) -> list[str]:
     return [row.run for row in summary.rows]
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("model.C>=1", Condition("model.C", ">=", "1")),
-        ("status=completed", Condition("status", "==", "completed")),
-        (" accuracy < 0.9 ", Condition("accuracy", "<", "0.9")),
-        ("tag!=a b", Condition("tag", "!=", "a b")),
-        ('kernel=="rbf"', Condition("kernel", "==", "rbf")),
-        ("note=", Condition("note", "==", "")),
-        ("x>-1e-3", Condition("x", ">", "-1e-3")),
-    ],
-)
-def test_parse_condition(text: str, expected: Condition) -> None:
-    assert parse_condition(text) == expected
-
-
-@pytest.mark.parametrize("text", ["accuracy", "=1", "", "  <= 3"])
-def test_parse_condition_rejects_expressions_without_key_or_operator(text: str) -> None:
-    with pytest.raises(FilterSyntaxError):
-        parse_condition(text)
-
-
 def test_numbers_compare_numerically_and_everything_else_as_text(workdir: Path) -> None:
     add_run(workdir, "a", {"n": 9, "label": "9", "flag": True, "opt": None}, {"score": 2})
     add_run(workdir, "b", {"n": 10, "label": "10", "flag": False, "opt": 1}, {"score": 10})
 
     def matching(*texts: str) -> list[str]:
-        conditions = [parse_condition(text) for text in texts]
-        return runs(summaries.summarize("experiments", conditions=conditions))
+        filters = [parse(text) for text in texts]
+        return runs(summaries.summarize("experiments", filters=filters))
 
     assert matching("n>9") == ["b"]
     assert matching("label>9") == []  # text: "10" < "9"
@@ -73,8 +45,8 @@ def test_numbers_compare_numerically_and_everything_else_as_text(workdir: Path) 
 def test_a_metric_wins_over_a_config_key_of_the_same_name(workdir: Path) -> None:
     add_run(workdir, "a", {"lr": 0.1}, {"lr": 0.5})
     add_run(workdir, "b", {"lr": 0.2}, {"lr": 0.05})
-    assert runs(summaries.summarize("experiments", conditions=[parse_condition("lr>0.3")])) == ["a"]
-    by_config = summaries.summarize("experiments", conditions=[parse_condition("config.lr>0.15")])
+    assert runs(summaries.summarize("experiments", filters=[parse("lr>0.3")])) == ["a"]
+    by_config = summaries.summarize("experiments", filters=[parse("config.lr>0.15")])
     assert runs(by_config) == ["b"]
     table = summaries.summarize("experiments", with_params=True)
     assert table.columns == ["run", "status", "lr", "config.lr"]
@@ -85,14 +57,14 @@ def test_a_metric_wins_over_a_config_key_of_the_same_name(workdir: Path) -> None
 def test_a_filter_on_config_loads_config_without_adding_columns(workdir: Path) -> None:
     add_run(workdir, "a", {"model": {"C": 1}}, {"acc": 0.5})
     add_run(workdir, "b", {"model": {"C": 5}}, {"acc": 0.6})
-    summary = summaries.summarize("experiments", conditions=[parse_condition("model.C>2")])
+    summary = summaries.summarize("experiments", filters=[parse("model.C>2")])
     assert runs(summary) == ["b"] and summary.columns == ["run", "status", "acc"]
 
 
 def test_unknown_filter_and_sort_keys(workdir: Path) -> None:
     add_run(workdir, "a", {"x": 1}, {"acc": 0.5})
     with pytest.raises(SummarizeError, match="gamma"):
-        summaries.summarize("experiments", conditions=[parse_condition("gamma=1")])
+        summaries.summarize("experiments", filters=[parse("gamma=1")])
     with pytest.raises(SummarizeError, match="f1"):
         summaries.summarize("experiments", sort_key="f1")
     with pytest.raises(NotARunError, match="no such directory"):
@@ -159,7 +131,7 @@ def test_broken_runs_become_warnings(workdir: Path) -> None:
     summary = summaries.summarize("experiments", with_params=True)
     assert any("no .maggot/config.json" in warning for warning in summary.warnings)
     with pytest.raises(SummarizeError, match="'x'|x"):
-        summaries.summarize("experiments", conditions=[parse_condition("x=1")])
+        summaries.summarize("experiments", filters=[parse("x=1")])
 
 
 def test_plain_table_has_the_layout_of_tabulates_simple_format() -> None:
@@ -216,3 +188,138 @@ def test_an_unreadable_results_file_is_a_warning_not_a_failure(tmp_path, monkeyp
     summary = summaries.summarize("experiments")
     assert [row.run for row in summary.rows] == ["good", "odd"]
     assert any("results.json" in warning for warning in summary.warnings)
+
+
+def three_runs(workdir: Path) -> None:
+    add_run(
+        workdir, "a", {"lr": 0.1, "seed": 1, "model": {"C": 1}}, {"acc": 0.5, "test": {"mse": 3}}
+    )
+    add_run(workdir, "b", {"lr": 0.1, "seed": 2, "model": {"C": 10}}, {"acc": 0.75})
+    add_run(workdir, "c", {"lr": 0.1, "seed": 3, "model": {"C": 100}}, {"acc": 1 / 3})
+
+
+def test_the_filter_language_combines_metrics_config_and_status(workdir: Path) -> None:
+    three_runs(workdir)
+    text = 'acc > 0.4 and (model.C in [1, 100] or status == "failed")'
+    assert runs(summaries.summarize(filters=[parse(text)])) == ["a"]
+    assert runs(summaries.summarize(filters=[parse("not run ~ '^[ab]$'")])) == ["c"]
+
+
+def test_columns_drop_and_only_changed(workdir: Path) -> None:
+    three_runs(workdir)
+    assert summaries.summarize(only_changed=True).columns == [
+        "run", "status", "acc", "test.mse", "model.C", "seed"
+    ]  # fmt: skip
+    picked = summaries.summarize(columns=["model.*", "acc"])
+    assert picked.columns == ["run", "model.C", "acc"]
+    assert summaries.summarize(drop=["test.*", "status"]).columns == ["run", "acc"]
+    with_info = summaries.summarize(info=["host", "duration"], drop=["test.mse"])
+    assert with_info.columns == ["run", "status", "host", "duration", "acc"]
+    record = summaries.as_records(with_info)[0]
+    assert isinstance(record["duration"], float) and record["host"]
+
+
+def test_precision_rounds_the_table_but_not_json_or_csv(workdir: Path) -> None:
+    three_runs(workdir)
+    summary = summaries.summarize(sort_key="acc", columns=["acc"])
+    assert "0.333\n" in summaries.render(summary, "table", precision=3)
+    assert "0.3333333333333333" in summaries.render(summary, "csv", precision=3)
+    assert json.loads(summaries.render(summary, "json", precision=3))[2]["acc"] == 1 / 3
+
+
+def test_limit_keeps_the_first_rows_after_sorting(workdir: Path) -> None:
+    three_runs(workdir)
+    assert runs(summaries.summarize(sort_key="acc", limit=2)) == ["b", "a"]
+
+
+def test_an_unknown_sort_key_names_the_keys_that_look_like_it(workdir: Path) -> None:
+    three_runs(workdir)
+    with pytest.raises(SummarizeError, match=r"'mse' \(did you mean test\.mse\?\)"):
+        summaries.summarize(sort_key="mse")
+    with pytest.raises(SummarizeError, match="did you mean acc"):
+        summaries.summarize(filters=[parse("acx > 1")])
+
+
+def test_json_writes_nan_and_infinity_as_null(workdir: Path) -> None:
+    add_run(workdir, "a", {"x": 1}, {"loss": float("nan"), "best": float("inf"), "ok": 1.5})
+    text = summaries.render(summaries.summarize(), "json")
+    assert json.loads(text) == [
+        {"run": "a", "status": "completed", "loss": None, "best": None, "ok": 1.5}
+    ]
+
+
+def test_reproductions_are_hidden_unless_asked_and_follow_their_original(workdir: Path) -> None:
+    three_runs(workdir)
+    add_run(workdir, "b.repro-1", {"lr": 0.1, "seed": 2, "model": {"C": 10}}, {"acc": 0.99})
+    add_run(workdir, "b.repro-2", {"lr": 0.1, "seed": 2, "model": {"C": 10}}, {"acc": 0.7})
+    assert runs(summaries.summarize(sort_key="acc")) == ["b", "a", "c"]
+    shown = summaries.summarize(sort_key="acc", with_repros=True)
+    assert runs(shown) == ["b", "b.repro-1", "b.repro-2", "a", "c"]
+
+
+def test_tags_notes_and_git_info_columns(workdir: Path) -> None:
+    from toolkit import init_repo, record_run
+
+    init_repo(workdir)
+    first = record_run(workdir, {"x": 1}, {"acc": 0.5}, name="first")
+    record_run(workdir, {"x": 2}, {"acc": 0.6}, name="second")
+    annotate.change_tags(str(first), add=["baseline", "v1"])
+    annotate.add_note(str(first), "the reference run")
+    summary = summaries.summarize(info=["commit", "dirty", "tags", "note"], sort_key="acc")
+    records = summaries.as_records(summary)
+    head = summaries.as_records(summary)[0]["commit"]
+    assert len(head) == 40 and records[1]["dirty"] is False
+    assert records[1]["tags"] == ["baseline", "v1"] and records[0]["tags"] == []
+    assert records[1]["note"] == "the reference run"
+    tagged = summaries.summarize(filters=[parse('tags ~ "baseline"')])
+    assert runs(tagged) == ["first"] and tagged.columns == ["run", "status", "acc"]
+
+
+def test_a_column_provider_adds_columns_on_request(workdir: Path) -> None:
+    three_runs(workdir)
+
+    def lengths(key: str) -> Any:
+        if key != "name.length":
+            return None
+        return lambda run_dir: len(Path(run_dir).name)
+
+    summaries.register_column_provider(lengths)
+    try:
+        summary = summaries.summarize(columns=["acc", "name.length"], sort_key="name.length")
+        assert summary.columns == ["run", "acc", "name.length"]
+        assert summaries.as_records(summary)[0]["name.length"] == 1
+    finally:
+        summaries._providers.remove(lengths)
+
+
+def test_long_list_results_are_compact_in_tables_and_whole_in_json(tmp_path, monkeypatch):
+    from maggot import Experiment
+
+    monkeypatch.chdir(tmp_path)
+    curve = [round(0.001 * step, 3) for step in range(1000)]
+    with Experiment(config={"a": 1}, snapshot=False, capture_output="none") as exp:
+        exp.register_result("curve", curve)
+        exp.register_result("shape", [64, 32])
+    summary = summaries.summarize("experiments")
+    table = summaries.render(summary, "table")
+    assert "[1000 items, last 0.999]" in table and "[64, 32]" in table
+    assert max(map(len, table.splitlines())) < 80
+    assert json.loads(summaries.render(summary, "json"))[0]["curve"] == curve
+    assert summaries.table_value(["x" * 100] * 3) == f"[3 items, last {'x' * 37}...]"
+
+
+def test_runs_deeper_than_the_depth_are_hinted(tmp_path):
+    from click.testing import CliRunner
+
+    from maggot.cli import main
+
+    nested = tmp_path / "outputs" / "2026-01-01" / "10-00-00" / "experiments" / "run"
+    (nested / ".maggot").mkdir(parents=True)
+    result = CliRunner().invoke(main, ["summarize", str(tmp_path)])
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"maggot: no runs within 3 folder levels of {tmp_path}, but 1 deeper (the nearest "
+        "5 levels down): use --depth 5 or --recursive\n"
+    )
+    found = CliRunner().invoke(main, ["summarize", str(tmp_path), "--depth", "5"])
+    assert "run" in found.stdout

@@ -149,3 +149,18 @@ def repo_state(repo: Path) -> dict[str, Any]:
         "objects": git(repo, "count-objects", "-v"),
         "status": git(repo, "status", "--porcelain=v2", "--untracked-files=all"),
     }
+
+
+def read_terminal(primary: int) -> bytes:
+    """Everything written to a pseudo terminal until its last writer closes it."""
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # EIO: every writer closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(primary)
+    return output

@@ -52,6 +52,12 @@ COMMANDS = {
     "rerun": "maggot.cli.rerun:rerun_command",
     "run": "maggot.cli.run:run_command",
     "sweep": "maggot.cli.sweep:sweep_group",
+    "compare": "maggot.cli.compare:compare_command",
+    "tag": "maggot.cli.annotate:tag",
+    "note": "maggot.cli.annotate:note",
+    "rm": "maggot.cli.housekeeping:rm_command",
+    "mv": "maggot.cli.housekeeping:mv_command",
+    "gc": "maggot.cli.housekeeping:gc_command",
 }
 for name, import_path in COMMANDS.items():
     main.add_lazy_command(name, import_path)

@@ -86,6 +86,10 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
 
 
 def _show_value(value: Any) -> str:
+    if isinstance(value, list):
+        from maggot.summarize import table_value
+
+        return table_value(value)
     return "" if value is None else json.dumps(value)
 
 

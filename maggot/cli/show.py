@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from maggot import showrun, store
-from maggot.cli.base import MaggotCommand, complete_run, paint
+from maggot.cli.base import MaggotCommand, complete_run, paint, use_color
 from maggot.terminal import printable, printable_json
 
 
@@ -18,14 +18,33 @@ from maggot.terminal import printable, printable_json
     default="text",
     show_default=True,
 )
-def show(run: str, output_format: str) -> None:
+@click.option(
+    "--log",
+    "show_log",
+    is_flag=True,
+    help="Print the run's output logs instead (colours kept on a terminal only).",
+)
+def show(run: str, output_format: str, show_log: bool) -> None:
     """Show everything about one run.
 
-    Status, times, host, python, command, git snapshot, config, results,
-    registered directories and log files. Parts a run lacks (maggot 0.2 runs
-    have no run.json and no snapshot) are listed under "problems".
+    Status, times, host, python, command, every entry into the run (start,
+    continue, resume), git snapshot, config, results, registered directories
+    and log files. Parts a run lacks (maggot 0.2 runs have no run.json and no
+    snapshot) are listed under "problems". A run still marked running whose
+    process is gone (same host, no such pid) shows as killed.
     """
     details = showrun.load_details(showrun.resolve_run_dir(run))
+    if show_log:
+        if output_format == "json":
+            raise click.UsageError("--log prints text; leave out --format json")
+        logs = showrun.read_logs(details)
+        colors = use_color()
+        for number, (path, text) in enumerate(logs):
+            if len(logs) > 1:
+                header = f"==> {showrun.render_log(path, False)} <=="
+                click.echo(("\n" if number else "") + paint(header, bold=True))
+            click.echo(showrun.render_log(text, colors), nl=False)
+        return
     if output_format == "json":
         text = store.dumps_strict(
             showrun.details_as_json(details), indent=2, sort_keys=True, ensure_ascii=False

@@ -1,0 +1,85 @@
+"""``maggot rm``, ``maggot mv`` and ``maggot gc``: tidy up run directories."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from maggot import housekeeping, showrun
+from maggot import summarize as summaries
+from maggot.cli.base import MaggotCommand
+
+
+@click.command("rm", cls=MaggotCommand)
+@click.argument("runs", nargs=-1, metavar="RUN...")
+@click.option("--purge", is_flag=True, help="Delete the runs instead of moving them to the trash.")
+@click.option("--force", is_flag=True, help="Also remove runs whose status is still 'running'.")
+@click.option(
+    "--empty-trash", "trash_of", is_flag=False, flag_value=summaries.DEFAULT_DIR, default=None,
+    metavar="[DIR]", help="Delete the trash of DIR (default: experiments) for good.",
+)  # fmt: skip
+def rm_command(runs: tuple[str, ...], purge: bool, force: bool, trash_of: str | None) -> None:
+    """Move runs to the trash (DIR/.maggot-trash), with their reproductions.
+
+    Listings never show the trash; move a run back out of it to restore it.
+    A run whose status is 'running' is refused unless --force (a run of this
+    host whose process has ended counts as killed, not running).
+    """
+    if trash_of is not None:
+        if runs:
+            raise click.UsageError("--empty-trash takes no RUN")
+        for path in housekeeping.empty_trash(trash_of):
+            click.echo(f"deleted {path}")
+        return
+    if not runs:
+        raise click.UsageError("give the runs to remove")
+    run_dirs = [showrun.resolve_run_dir(run) for run in runs]
+    for removal in housekeeping.remove_runs(run_dirs, purge=purge, force=force):
+        if removal.trashed_to is None:
+            click.echo(f"deleted {removal.run_dir}")
+        else:
+            click.echo(f"moved {removal.run_dir} to {removal.trashed_to}")
+
+
+@click.command("mv", cls=MaggotCommand)
+@click.argument("run")
+@click.argument("new_name")
+@click.option("--force", is_flag=True, help="Rename even when the status is still 'running'.")
+def mv_command(run: str, new_name: str, force: bool) -> None:
+    """Rename RUN to NEW_NAME (in the same folder), keeping it reproducible.
+
+    run.json's name follows (the old name is kept in renamed_from), and so do
+    the run's reproductions (NEW_NAME.repro-N).
+    """
+    new_dir = housekeeping.rename_run(showrun.resolve_run_dir(run), new_name, force=force)
+    click.echo(new_dir)
+
+
+@click.command("gc", cls=MaggotCommand)
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option(
+    "--dir", "directory", default=summaries.DEFAULT_DIR, show_default=True, metavar="DIR",
+    help="Where to look for replay claims.",
+)  # fmt: skip
+def gc_command(dry_run: bool, directory: str) -> None:
+    """Remove what killed reproductions left behind, listing each item.
+
+    \b
+    - worktrees of this repository that 'maggot reproduce' made in the
+      temporary directory, once the reproduce that made them has ended
+      (including ones kept with --keep; --worktree PATH ones are never touched);
+    - their temporary directories (only your own; one that does not name
+      its owner once untouched for an hour);
+    - replay claims: DIR/RUN.repro-N directories where nothing was recorded.
+    """
+    from maggot.gitsnap import find_toplevel
+
+    repository = find_toplevel(os.getcwd())
+    leftovers = housekeeping.find_leftovers(repository, directory)
+    for leftover in leftovers:
+        click.echo(f"{'would remove' if dry_run else 'removing'} {leftover.kind} {leftover.path}")
+    if not dry_run:
+        housekeeping.remove_leftovers(repository, leftovers)
+    if not leftovers:
+        click.echo("maggot: nothing to collect", err=True)

@@ -1,0 +1,150 @@
+"""Runs side by side: one column per run, one row per config key, result and run fact."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from maggot import annotate, query, store
+from maggot.config import flatten
+from maggot.errors import MaggotError, NotARunError
+from maggot.summarize import render_cells
+from maggot.terminal import printable_json
+
+MISSING: Any = query.MISSING
+
+
+class ComparedKey(NamedTuple):
+    """One row: a key and each run's value for it (MISSING where a run has none)."""
+
+    key: str
+    values: tuple[Any, ...]
+
+    @property
+    def differs(self) -> bool:
+        """Whether the runs do not all have the same value."""
+        return len({_identity(value) for value in self.values}) > 1
+
+
+class RunComparison(NamedTuple):
+    """Runs compared key by key."""
+
+    runs: list[str]
+    paths: list[str]
+    rows: list[ComparedKey]
+    warnings: list[str]
+
+
+def expand_run_arguments(arguments: Sequence[str], experiments_dir: str) -> list[str]:
+    """Run directories the arguments name: runs, run names under ``experiments_dir``, or globs.
+
+    A glob is matched against paths first, then against run names under
+    ``experiments_dir``; one that matches no run is an error.
+    """
+    found: list[str] = []
+    for argument in arguments:
+        if not any(char in argument for char in "*?["):
+            found.append(store.resolve_run_dir(argument, experiments_dir))
+            continue
+        matches = [path for path in sorted(glob.glob(argument)) if store.is_run_dir(path)]
+        if not matches:
+            pattern = os.path.join(experiments_dir, argument)
+            matches = [path for path in sorted(glob.glob(pattern)) if store.is_run_dir(path)]
+        if not matches:
+            raise NotARunError(f"{argument}: no run matches")
+        found.extend(matches)
+    return list(dict.fromkeys(found))
+
+
+def compare_runs(run_dirs: Sequence[str], *, show_all: bool = False) -> RunComparison:
+    """Compare runs: config, results, run information, git commit and dirtiness, tags.
+
+    Only the rows whose values differ are kept unless ``show_all``.
+    """
+    if not run_dirs:
+        raise MaggotError("no runs to compare")
+    warnings: list[str] = []
+    columns: list[dict[str, Any]] = []
+    for run_dir in run_dirs:
+        record = store.load_run(run_dir)
+        warnings.extend(record.problems)
+        columns.append(_facts(record, warnings))
+    keys = sorted({key for facts in columns for key in facts}, key=_key_order)
+    rows = [ComparedKey(key, tuple(facts.get(key, MISSING) for facts in columns)) for key in keys]
+    if not show_all:
+        rows = [row for row in rows if row.differs]
+    names = [os.path.basename(os.path.normpath(path)) for path in run_dirs]
+    if len(set(names)) != len(names):
+        names = [os.path.normpath(path) for path in run_dirs]
+    return RunComparison(names, list(run_dirs), rows, warnings)
+
+
+def _facts(record: store.RunRecord, warnings: list[str]) -> dict[str, Any]:
+    info = record.info
+    run_facts = {
+        "run.status": record.status,
+        "run.started": info.started_at,
+        "run.duration": info.duration_seconds,
+        "run.host": info.hostname,
+        "run.user": info.user,
+        "run.python": info.python.version,
+        "run.command": list(info.argv) if info.argv else None,
+    }
+    facts: dict[str, Any] = {key: value for key, value in run_facts.items() if value is not None}
+    try:
+        head = store.read_json_object(store.git_path(record.path, store.HEAD_FILE))
+    except FileNotFoundError:
+        head = {}
+    except MaggotError as error:
+        warnings.append(str(error))
+        head = {}
+    if isinstance(head.get("commit"), str):
+        facts["git.commit"] = head["commit"]
+    if head.get("snapshot"):
+        facts["git.dirty"] = bool(head.get("is_dirty"))
+    try:
+        tags = annotate.load_annotations(record.path).tags
+    except MaggotError as error:
+        warnings.append(str(error))
+        tags = ()
+    facts["tags"] = " ".join(tags)
+    facts.update(("config." + key, value) for key, value in flatten(record.config).items())
+    facts.update(("results." + key, value) for key, value in flatten(record.results).items())
+    return facts
+
+
+def _key_order(key: str) -> tuple[int, str]:
+    order = ("config.", "results.", "run.", "git.", "tags")
+    return next(number for number, prefix in enumerate(order) if key.startswith(prefix)), key
+
+
+def _identity(value: Any) -> str:
+    if value is MISSING:
+        return "\0missing"
+    return json.dumps(value, sort_keys=True)
+
+
+def render_comparison(
+    comparison: RunComparison, output_format: str, precision: int | None = None
+) -> str:
+    """The comparison as a vertical table (or json, csv, markdown); floats rounded in tables."""
+    if output_format == "json":
+        records = [
+            {
+                "key": row.key,
+                "values": {
+                    run: store.without_nonfinite(value)
+                    for run, value in zip(comparison.runs, row.values)
+                    if value is not MISSING
+                },
+            }
+            for row in comparison.rows
+        ]
+        text = json.dumps({"runs": comparison.runs, "rows": records}, indent=2, ensure_ascii=False)
+        # run-file strings are shown escaped, never obeyed by the terminal
+        return printable_json(text + "\n")
+    rows = [[row.key, *row.values] for row in comparison.rows]
+    return render_cells(["key", *comparison.runs], rows, output_format, precision)

@@ -1,0 +1,306 @@
+"""Entries into a run: each start, ``continue`` and resume, recorded in run.json under a lock."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+from maggot import capture, gitsnap, store
+from maggot.errors import CorruptRunError, GitError
+from maggot.git import run_git
+
+ENTRY_START = "start"
+ENTRY_CONTINUE = "continue"
+ENTRY_RESUME = "resume"
+ENTRIES_KEY = "entries"
+# maggot 0.3 listed later entries here, with their time and command only
+LEGACY_CONTINUED_KEY = "continued"
+STATUS_KILLED = "killed"
+
+
+class Entry(NamedTuple):
+    """One entry into a run as read back from run.json."""
+
+    kind: str
+    started_at: str | None
+    ended_at: str | None
+    status: str
+    duration_seconds: float | None
+    command_argv: list[str] | None
+    hostname: str | None
+    pid: int | None
+    exit: dict[str, Any] | None
+    code: dict[str, Any] | None
+
+
+def update_run_info(
+    run_dir: str, change: Callable[[dict[str, Any]], None], *, locked: bool = False
+) -> dict[str, Any]:
+    """Read run.json, apply ``change`` and write it back, all under the run's lock.
+
+    Processes joining a run at the same moment each see the others' entries.
+    ``locked``: the caller already holds the lock. A run.json that does not
+    parse raises CorruptRunError and is left as it is.
+    """
+    path = store.meta_path(run_dir, store.RUN_FILE)
+    with contextlib.ExitStack() as stack:
+        if not locked:
+            stack.enter_context(store.file_lock(store.meta_path(run_dir, store.RUN_LOCK_FILE)))
+        try:
+            info = store.read_json_object(path)
+        except FileNotFoundError:
+            info = {}
+        change(info)
+        store.write_json_atomic(path, info)
+    return info
+
+
+def entry_list(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's entries as stored; runs written before entries existed get them rebuilt."""
+    entries = info.get(ENTRIES_KEY)
+    if isinstance(entries, list):
+        return [entry for entry in entries if isinstance(entry, dict)]
+    rebuilt: list[dict[str, Any]] = []
+    if info.get("started_at"):
+        rebuilt.append(
+            {
+                "kind": ENTRY_START,
+                "started_at": info.get("started_at"),
+                "ended_at": info.get("ended_at"),
+                "status": info.get("status", store.STATUS_UNKNOWN),
+                "duration_seconds": info.get("duration_seconds"),
+                "exit": info.get("exit"),
+                "command_argv": info.get("command_argv"),
+                "hostname": info.get("hostname"),
+                "pid": info.get("pid"),
+            }
+        )
+    continued = info.get(LEGACY_CONTINUED_KEY)
+    for item in continued if isinstance(continued, list) else []:
+        if isinstance(item, dict):
+            rebuilt.append(
+                {
+                    "kind": ENTRY_CONTINUE,
+                    "started_at": item.get("at"),
+                    "status": store.STATUS_UNKNOWN,
+                    "command_argv": item.get("command_argv"),
+                }
+            )
+    return rebuilt
+
+
+def read_entries(info: dict[str, Any]) -> list[Entry]:
+    """Typed entries of a run.json object, wrong types read as missing."""
+    return [_as_entry(item) for item in entry_list(info)]
+
+
+def _as_entry(item: dict[str, Any]) -> Entry:
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return value if isinstance(value, str) else None
+
+    def mapping(name: str) -> dict[str, Any] | None:
+        value = item.get(name)
+        return value if isinstance(value, dict) else None
+
+    duration = item.get("duration_seconds")
+    argv = item.get("command_argv")
+    pid = item.get("pid")
+    return Entry(
+        kind=text("kind") or ENTRY_START,
+        started_at=text("started_at"),
+        ended_at=text("ended_at"),
+        status=text("status") or store.STATUS_UNKNOWN,
+        duration_seconds=(
+            float(duration)
+            if isinstance(duration, (int, float)) and not isinstance(duration, bool)
+            else None
+        ),
+        command_argv=([str(part) for part in argv] if isinstance(argv, list) and argv else None),
+        hostname=text("hostname"),
+        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+        exit=mapping("exit"),
+        code=mapping("code"),
+    )
+
+
+def begin_entry(
+    run_dir: str,
+    entry: dict[str, Any],
+    first: dict[str, Any] | None = None,
+    *,
+    locked: bool = False,
+) -> str:
+    """Add an entry (status ``running``) and return its id.
+
+    ``first`` is the full run.json of a new run, written in the same update;
+    entries of processes that joined the run before it was recorded are kept
+    after the first start.
+    """
+    entry_id = os.urandom(8).hex()
+
+    def change(info: dict[str, Any]) -> None:
+        if first is not None:
+            joined = entry_list(info) if ENTRIES_KEY in info else []
+            info.clear()
+            info.update(first, **{ENTRIES_KEY: joined})
+        listed = entry_list(info)
+        new_entry = {**entry, "id": entry_id, "status": store.STATUS_RUNNING}
+        if first is not None:
+            listed.insert(0, new_entry)
+        else:
+            listed.append(new_entry)
+        info[ENTRIES_KEY] = listed
+        info.pop(LEGACY_CONTINUED_KEY, None)
+        info.update(status=store.STATUS_RUNNING, ended_at=None, exit=None)
+
+    update_run_info(run_dir, change, locked=locked)
+    return entry_id
+
+
+def end_entry(run_dir: str, entry_id: str, outcome: dict[str, Any]) -> None:
+    """Record how entry ``entry_id`` ended; the run's status follows its entries.
+
+    The run is ``running`` while any entry is; otherwise it has the outcome of
+    the entry that ended last. Its duration is the sum over entries. Earlier
+    entries' outcomes are never rewritten.
+    """
+
+    def change(info: dict[str, Any]) -> None:
+        listed = entry_list(info)
+        mine = [item for item in listed if item.get("id") == entry_id]
+        if not mine:
+            return
+        mine[0].update(outcome)
+        info[ENTRIES_KEY] = listed
+        info.pop(LEGACY_CONTINUED_KEY, None)
+        durations = [
+            item["duration_seconds"]
+            for item in listed
+            if isinstance(item.get("duration_seconds"), (int, float))
+        ]
+        info["duration_seconds"] = round(sum(durations), 3) if durations else None
+        if any(item.get("status") == store.STATUS_RUNNING for item in listed):
+            return
+        info.update(
+            status=outcome.get("status"), ended_at=outcome.get("ended_at"), exit=outcome.get("exit")
+        )
+        if "imports_outside_snapshot" in outcome:
+            info["imports_outside_snapshot"] = outcome["imports_outside_snapshot"]
+        if "exit_code" in outcome:
+            # a launched command's exit code (`maggot run`, a sweep job)
+            info["exit_code"] = outcome["exit_code"]
+
+    update_run_info(run_dir, change)
+
+
+def code_state(cwd: str, exclude_dirs: Sequence[str]) -> dict[str, Any] | None:
+    """The commit and a hash of the tracked changes of the repository holding ``cwd``."""
+    toplevel = gitsnap.find_toplevel(cwd)
+    if toplevel is None:
+        return None
+    pathspec = gitsnap.exclusion_pathspec(toplevel, exclude_dirs)
+    try:
+        commit = run_git("rev-parse", "--verify", "-q", "HEAD", cwd=toplevel)
+        patch = run_git("diff", "HEAD", *gitsnap.DIFF_OPTIONS, *pathspec, cwd=toplevel, check=False)
+    except GitError:
+        return None
+    return {
+        "commit": commit.decode().strip() or None,
+        "patch_sha256": hashlib.sha256(patch).hexdigest(),
+    }
+
+
+def recorded_code_state(run_dir: str) -> dict[str, Any] | None:
+    """The code state of the run's first start, from its snapshot."""
+    try:
+        head = store.read_json_object(store.git_path(run_dir, store.HEAD_FILE))
+    except (OSError, CorruptRunError):
+        return None
+    try:
+        with open(store.git_path(run_dir, store.PATCH_FILE), "rb") as file:
+            patch = file.read()
+    except OSError:
+        patch = b""
+    return {"commit": head.get("commit"), "patch_sha256": hashlib.sha256(patch).hexdigest()}
+
+
+def live_status(info: dict[str, Any]) -> str:
+    """The run's status, ``killed`` for a ``running`` run whose process is gone.
+
+    Only decided for runs recorded on this host; run.json is not rewritten.
+    """
+    status = info.get("status")
+    if not isinstance(status, str):
+        return store.STATUS_UNKNOWN
+    if status == store.STATUS_RUNNING and running_processes_gone(info):
+        return STATUS_KILLED
+    return status
+
+
+def first_start_status(info: dict[str, Any]) -> str:
+    """How the first start (what a replay repeats) ended; ``killed`` if its process is gone."""
+    listed = read_entries(info)
+    if not listed:
+        return live_status(info)
+    first = listed[0]
+    if first.status == store.STATUS_RUNNING and _process_gone(
+        first.hostname, first.pid, first.started_at
+    ):
+        return STATUS_KILLED
+    return first.status
+
+
+def running_processes_gone(info: dict[str, Any]) -> bool:
+    """Whether every entry still marked running was made on this host by a process now gone."""
+    running = [entry for entry in read_entries(info) if entry.status == store.STATUS_RUNNING]
+    if not running:
+        if info.get("status") != store.STATUS_RUNNING:
+            return False
+        host, pid = info.get("hostname"), info.get("pid")
+        running = [_as_entry({"hostname": host, "pid": pid, "started_at": info.get("started_at")})]
+    return all(_process_gone(entry.hostname, entry.pid, entry.started_at) for entry in running)
+
+
+def _process_gone(hostname: str | None, pid: int | None, started_at: str | None = None) -> bool:
+    if not hostname or not pid or hostname != capture.host_name():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):
+        return False
+    return _is_zombie(pid) or _started_after(pid, started_at)
+
+
+def _started_after(pid: int, started_at: str | None) -> bool:
+    """Whether process ``pid`` started after the entry did: the number was reused (Linux)."""
+    if not started_at:
+        return False
+    import calendar
+    import time
+
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            start_ticks = int(file.read().rsplit(b")", 1)[-1].split()[19])
+        with open("/proc/stat", "rb") as file:
+            boot = next(int(line.split()[1]) for line in file if line.startswith(b"btime "))
+        entry_start = calendar.timegm(time.strptime(started_at[:19], "%Y-%m-%dT%H:%M:%S"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    process_start = boot + start_ticks / os.sysconf("SC_CLK_TCK")
+    # boot time is whole seconds and clocks drift a little: only a clear gap counts
+    return process_start > entry_start + 5
+
+
+def _is_zombie(pid: int) -> bool:
+    # a killed child not yet reaped by its parent still answers signal 0
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            return file.read().rsplit(b")", 1)[-1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False

@@ -1,0 +1,224 @@
+"""``maggot summarize`` over 100,000 runs with the listing index, against a plain JSON loop.
+
+Run: python tests/perf/bench_index.py [--repeat N] [--runs N] [--strict]
+
+Generates run directories (run.json, config.json, results.json as maggot
+writes them), then times fresh processes side by side, round-robin:
+- baseline: a plain Python loop that json-loads every run.json and results.json;
+- first listing: ``summarize DIR --format json`` with no index;
+- no change: the same with an up-to-date index;
+- 1,000 new: the same with the index written before the last 1,000 runs appeared,
+  next to the baseline loop over just those 1,000 runs;
+- the default table with an up-to-date index.
+Each child's wall time, CPU time (user + system, from wait4) and peak memory
+are recorded: on a shared machine CPU time is the steadier figure.
+Targets (issue #11): no change <= 0.5 s and >= 5x faster than the baseline;
+first listing <= 1.3x the baseline; 1,000 new <= 1.5x no change + reading
+those 1,000; peak memory <= 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+from benchlib import print_table, python_command, python_env, scratch_dir, verdict, write_file
+
+from maggot import store
+
+NEW_RUNS = 1_000
+
+BASELINE_SCRIPT = """\
+import json, os, sys
+
+rows = []
+names = sys.argv[2:] or sorted(os.listdir(sys.argv[1]))
+for name in names:
+    meta = os.path.join(sys.argv[1], name, ".maggot")
+    if not os.path.isdir(meta):
+        continue
+    with open(os.path.join(meta, "run.json"), encoding="utf-8") as file:
+        info = json.load(file)
+    with open(os.path.join(meta, "results.json"), encoding="utf-8") as file:
+        results = json.load(file)
+    rows.append((name, info.get("status"), results.get("accuracy")))
+print(len(rows))
+"""
+
+
+class Sample(NamedTuple):
+    wall: float
+    cpu: float
+    peak_mb: float
+
+
+class Case(NamedTuple):
+    name: str
+    argv: list[str]
+    setup: Callable[[], None]
+
+
+def run_measured(argv: Sequence[str], env: Mapping[str, str]) -> Sample:
+    """Run a child to completion; its own wall time, CPU time and peak RSS."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        list(argv), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert process.stderr is not None
+    errors = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}:\n{errors.decode()}")
+    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def write_run(root: str, index: int) -> str:
+    lr = [0.1, 0.01, 0.001, 0.0001][index % 4]
+    name = f"{lr}-{index}"
+    meta = os.path.join(root, name, store.META_DIR)
+    os.makedirs(meta)
+    started = 1_700_000_000 + index * 60
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(started))
+    files = {
+        store.RUN_FILE: {
+            "format_version": store.FORMAT_VERSION,
+            "name": name,
+            "status": store.STATUS_COMPLETED,
+            "started_at": stamp,
+            "ended_at": stamp,
+            "duration_seconds": 42.0,
+            "argv": ["train.py", "--seed", str(index)],
+            "hostname": "bench-host",
+            "user": "bench",
+            "python": {"executable": "python", "version": "3.11.7"},
+            "platform": "Linux-6.1-x86_64",
+        },
+        store.CONFIG_FILE: {"lr": lr, "seed": index, "model": {"depth": index % 5}},
+        store.RESULTS_FILE: {
+            "accuracy": (index * 7919 % 10_000) / 10_000,
+            "loss": 1 / (1 + index),
+            "val": {"f1": 0.5},
+        },
+    }
+    for file_name, data in files.items():
+        with open(os.path.join(meta, file_name), "w", encoding="utf-8") as file:
+            file.write(store.dumps_json(data))
+    return name
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--strict", action="store_true")
+    args = parser.parse_args()
+    with scratch_dir("index") as scratch:
+        env = python_env(os.path.join(scratch, "pycache"))
+        root = os.path.join(scratch, "runs")
+        os.makedirs(root)
+        index_file = os.path.join(root, store.INDEX_FILE)
+        saved_old = os.path.join(scratch, "index-before-new-runs")
+        saved_full = os.path.join(scratch, "index-all-runs")
+        started = time.perf_counter()
+        for number in range(args.runs - NEW_RUNS):
+            write_run(root, number)
+        print(f"generated {args.runs - NEW_RUNS} runs in {time.perf_counter() - started:.0f} s")
+        summarize = python_command("-m", "maggot", "summarize", root, "--format", "json")
+        # files younger than the index's racy window are not cached: let them age first
+        time.sleep(2.5)
+        run_measured(summarize, env)
+        shutil.copy(index_file, saved_old)
+        new_names = [write_run(root, number) for number in range(args.runs - NEW_RUNS, args.runs)]
+        time.sleep(2.5)
+        listed = subprocess.run(summarize, env=env, capture_output=True, check=True).stdout
+        if len(json.loads(listed)) != args.runs:
+            raise RuntimeError("summarize did not list every run")
+        shutil.copy(index_file, saved_full)
+
+        baseline_script = os.path.join(scratch, "baseline.py")
+        write_file(baseline_script, BASELINE_SCRIPT)
+
+        def restore(saved: str | None) -> Callable[[], None]:
+            def setup() -> None:
+                if saved is None:
+                    os.unlink(index_file)
+                else:
+                    shutil.copy(saved, index_file)
+
+            return setup
+
+        cases = [
+            Case("baseline: json.load run+results", python_command(baseline_script, root), list),
+            Case("first listing (no index)", summarize, restore(None)),
+            Case("no change", summarize, restore(saved_full)),
+            Case(f"{NEW_RUNS} new runs", summarize, restore(saved_old)),
+            Case(
+                f"baseline on the {NEW_RUNS} new runs",
+                python_command(baseline_script, root, *new_names),
+                list,
+            ),
+            Case(
+                "no change, table",
+                python_command("-m", "maggot", "summarize", root),
+                restore(saved_full),
+            ),
+        ]
+        samples: dict[str, list[Sample]] = {case.name: [] for case in cases}
+        for round_number in range(args.repeat + 1):
+            shift = round_number % len(cases)
+            for case in [*cases[shift:], *cases[:shift]]:
+                case.setup()
+                sample = run_measured(case.argv, env)
+                if round_number:
+                    samples[case.name].append(sample)
+
+    def median(name: str, field: str) -> float:
+        return statistics.median(getattr(sample, field) for sample in samples[name])
+
+    rows = [
+        [
+            name,
+            f"{median(name, 'wall'):.2f}",
+            f"{median(name, 'cpu'):.2f}",
+            f"{max(sample.peak_mb for sample in samples[name]):.0f}",
+        ]
+        for name in samples
+    ]
+    print(
+        f"\n{args.runs} runs, median of {args.repeat}, fresh interpreter each, output to /dev/null"
+    )
+    print_table(rows, ("case", "wall s", "cpu s", "peak MB"))
+    failures = []
+    for field in ("wall", "cpu"):
+        base = median(cases[0].name, field)
+        first, same = median("first listing (no index)", field), median("no change", field)
+        new = median(f"{NEW_RUNS} new runs", field)
+        read_new = median(f"baseline on the {NEW_RUNS} new runs", field)
+        print(
+            f"{field}: no change {base / same:.1f}x faster than the baseline; first listing "
+            f"{first / base:.2f}x the baseline; {NEW_RUNS} new {new:.2f} s vs "
+            f"1.5 x no change + reading them = {1.5 * same + read_new:.2f} s"
+        )
+        if base / same < 5 or first > 1.3 * base or new > 1.5 * same + read_new:
+            failures.append(field)
+    peak = max(sample.peak_mb for name in samples for sample in samples[name])
+    if median("no change", "wall") > 0.5:
+        failures.append("no change over 0.5 s")
+    if peak > 300:
+        failures.append(f"peak {peak:.0f} MB")
+    message = "all targets met" if not failures else f"over target: {', '.join(failures)}"
+    return verdict(not failures, message, args.strict)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from toolkit import record_run
+
+from maggot.cli import main
+
+
+def invoke(*args: Any) -> Result:
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+@pytest.fixture
+def work(workdir: Path) -> Path:
+    """Three runs under ./experiments."""
+    for name, c, accuracy in (("a", 1, 0.91), ("b", 10, 0.95), ("c", 100, 0.5)):
+        record_run(
+            workdir,
+            {"model": {"C": c}, "seed": 0},
+            {"accuracy": accuracy},
+            name=name,
+            snapshot=False,
+        )
+    return workdir
+
+
+def names(result: Result) -> list[str]:
+    assert result.exit_code == 0, result.output
+    return [row["run"] for row in json.loads(result.stdout)]
+
+
+def test_dir_defaults_to_experiments_and_options_combine(work: Path) -> None:
+    result = invoke(
+        "summarize", "--filter", "accuracy > 0.9 and model.C in [1, 10]",
+        "--sort", "accuracy", "--only-changed", "--format", "json",
+    )  # fmt: skip
+    assert names(result) == ["b", "a"]
+    assert json.loads(result.stdout)[0] == {
+        "run": "b", "status": "completed", "accuracy": 0.95, "model.C": 10
+    }  # fmt: skip
+    table = invoke("summarize", "--columns", "accuracy", "--precision", "1", "--limit", "1")
+    assert table.stdout.splitlines()[2].split() == ["a", "0.9"]
+
+
+def test_a_filter_that_does_not_parse_points_at_the_column(work: Path) -> None:
+    result = invoke("summarize", "--filter", "accuracy > 0.9 and (model.C in [1, 10]")
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "column 39" in lines[0] and "expected ')'" in lines[0]
+
+
+def test_an_unknown_sort_key_suggests_close_ones(work: Path) -> None:
+    result = invoke("summarize", "--sort", "C")
+    assert result.exit_code == 1 and "did you mean model.C" in result.stderr
+
+
+def test_an_unknown_info_column_is_an_error(work: Path) -> None:
+    result = invoke("summarize", "--info", "hostname")
+    assert result.exit_code == 1 and "did you mean host" in result.stderr

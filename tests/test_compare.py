@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from toolkit import init_repo, record_run
+
+from maggot import compare
+from maggot.cli import main
+
+
+def invoke(*args: Any) -> Result:
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    repo = init_repo(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    first = record_run(repo, {"lr": 0.1, "seed": 1}, {"acc": 0.5, "loss": float("nan")}, name="a-1")
+    second = record_run(repo, {"lr": 0.1, "seed": 2}, {"acc": 2 / 3}, name="a-2")
+    (repo / "train.py").write_text("print('changed')\n")
+    third = record_run(repo, {"lr": 0.2, "seed": 2}, {"acc": 0.5}, name="b-1")
+    return [first, second, third]
+
+
+def test_only_rows_that_differ_unless_all(runs: list[Path]) -> None:
+    comparison = compare.compare_runs([str(path) for path in runs])
+    assert comparison.runs == ["a-1", "a-2", "b-1"]
+    keys = [row.key for row in comparison.rows]
+    assert keys[:4] == ["config.lr", "config.seed", "results.acc", "results.loss"]
+    assert "git.dirty" in keys and "git.commit" not in keys and "run.host" not in keys
+    everything = compare.compare_runs([str(path) for path in runs], show_all=True)
+    assert {"git.commit", "run.host", "run.status"} <= {row.key for row in everything.rows}
+
+
+def test_the_table_is_vertical_one_column_per_run(runs: list[Path]) -> None:
+    result = invoke("compare", "a-*", "b-1", "--precision", "3")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["key", "a-1", "a-2", "b-1"]
+    assert lines[2].split() == ["config.lr", "0.1", "0.1", "0.2"]
+    assert "0.667" in result.stdout
+
+
+def test_json_csv_and_markdown(runs: list[Path]) -> None:
+    data = json.loads(invoke("compare", "a-1", "a-2", "--format", "json").stdout)
+    rows = {row["key"]: row["values"] for row in data["rows"]}
+    assert data["runs"] == ["a-1", "a-2"]
+    assert rows["results.loss"] == {"a-1": None}  # NaN as null; a-2 has no loss
+    table = list(csv.reader(io.StringIO(invoke("compare", "a-1", "a-2", "--format", "csv").stdout)))
+    assert ["results.acc", "0.5", "0.6666666666666666"] in table
+    assert invoke("compare", "a-1", "a-2", "--format", "markdown").stdout.startswith("| key")
+
+
+def test_runs_chosen_by_filter(runs: list[Path]) -> None:
+    result = invoke("compare", "--filter", "lr == 0.1", "--format", "json")
+    assert json.loads(result.stdout)["runs"] == ["a-1", "a-2"]
+
+
+def test_bad_arguments_are_one_line_errors(runs: list[Path]) -> None:
+    result = invoke("compare", "zz-*")
+    assert result.exit_code == 1 and "zz-*: no run matches" in result.stderr
+    assert invoke("compare").exit_code == 2
+    same = invoke("compare", "a-1", "a-1")
+    assert same.exit_code == 0 and "do not differ" in same.stderr
