@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import stat
+import threading
 from collections.abc import Callable, Container, Iterator, Mapping
 from typing import IO, Any, NamedTuple
 
@@ -242,14 +243,25 @@ def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+# one lock per lock file for the threads of this process (record locks do not
+# exclude them from each other)
+_thread_locks: dict[str, threading.RLock] = {}
+_thread_locks_guard = threading.Lock()
+
+
 @contextlib.contextmanager
 def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if missing) across processes.
 
     fcntl record locks (``lockf``), not ``flock``: NFS clients see each other's
-    record locks, while ``flock`` locks only within one machine there.
+    record locks, while ``flock`` locks only within one machine there. Record
+    locks belong to the process, so threads of one process also take a lock of
+    their own for the path.
     """
-    with open(path, "a+b") as handle:
+    key = os.path.abspath(path)
+    with _thread_locks_guard:
+        thread_lock = _thread_locks.setdefault(key, threading.RLock())
+    with thread_lock, open(path, "a+b") as handle:
         try:
             import fcntl
         except ImportError:  # Windows
