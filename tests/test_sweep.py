@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -352,3 +353,24 @@ def test_a_sweep_job_reproduces_like_any_run(project):
     replay = run_maggot("reproduce", "--yes", "experiments/job4", cwd=project)
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "reproduced: all 1 results match" in replay.stdout
+
+
+def test_gc_removes_the_code_tree_of_a_finished_sweep_and_leaves_a_live_one(project, tmp_path):
+    result = run_maggot(
+        "sweep", "-p", "x=1,2", "--", sys.executable, "train.py", "--x", "{x}",
+        "--fail-unless", f"{tmp_path / 'never'}{{x}}", cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 1
+    record = load(project)
+    assert os.path.isdir(record.code_dir)
+    # a job that is still starting (its process is this one) keeps the tree
+    sweep.write_job_file(record.sweep_dir, 1, run_dir=None, error=None,
+                         hostname=socket.gethostname(), pid=os.getpid())  # fmt: skip
+    live = run_maggot("gc", "--dry-run", cwd=project)
+    assert record.code_dir not in live.stdout
+    sweep.write_job_file(record.sweep_dir, 1, error="failed")
+    collected = run_maggot("gc", cwd=project)
+    assert collected.returncode == 0, collected.stderr
+    assert f"removing sweep code tree {record.code_dir}" in collected.stdout
+    assert not os.path.exists(record.code_dir)
+    assert record.code_dir not in git(project, "worktree", "list")
