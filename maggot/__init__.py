@@ -13,7 +13,7 @@ from maggot.config import (
 )
 from maggot.errors import MaggotError
 from maggot.experiment import Experiment
-from maggot.launch import note_launch_command
+from maggot.origin import note_launch_command
 from maggot.version import __version__
 
 # worker processes started later (multiprocessing, joblib) record this command, not theirs

@@ -190,6 +190,9 @@ def end_entry(run_dir: str, entry_id: str, outcome: dict[str, Any]) -> None:
         )
         if "imports_outside_snapshot" in outcome:
             info["imports_outside_snapshot"] = outcome["imports_outside_snapshot"]
+        if "exit_code" in outcome:
+            # a launched command's exit code (`maggot run`, a sweep job)
+            info["exit_code"] = outcome["exit_code"]
 
     update_run_info(run_dir, change)
 

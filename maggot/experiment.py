@@ -9,9 +9,9 @@ import sys
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from maggot import capture, entries, gitsnap, launch, secrets, signals, store
+from maggot import capture, entries, gitsnap, origin, secrets, signals, store
 from maggot.config import (
     MAX_CONFIG_DEPTH,
     Config,
@@ -25,7 +25,15 @@ from maggot.config import (
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
 from maggot.hashing import DEFAULT_HASH_LIMITS, HashLimits
 from maggot.paths import safe_relative_path
-from maggot.records import ExitInfo, GitHead, PythonInfo, RunInfo
+from maggot.records import (
+    ExitInfo,
+    GitHead,
+    JoinedProcess,
+    LaunchOptions,
+    PythonInfo,
+    RunInfo,
+    SweepJob,
+)
 from maggot.replay import (
     ENV_ORIGINAL_ROOT,
     ENV_REPLAY_CONFIG,
@@ -44,6 +52,8 @@ IF_EXISTS_MODES = ("prompt", "exit", "delete", "continue", "increment")
 NAME_SOURCES = ("config", "overrides")
 # how long a joining process waits for a just-created run directory to get its record
 _CLAIM_GRACE_SECONDS = 2.0
+# set by `maggot run` for its command: an Experiment there joins MAGGOT_RUN_DIR
+ENV_JOIN = "MAGGOT_JOIN"
 # set by users
 ENV_SNAPSHOT = "MAGGOT_SNAPSHOT"
 ENV_CAPTURE = "MAGGOT_CAPTURE"
@@ -92,6 +102,7 @@ class Experiment:
         track_inputs: bool | None = None,
         hash_limits: HashLimits | None = None,
         name_from: str | None = None,
+        launch: LaunchRecord | None = None,
     ) -> None:
         """Create a new run from ``config`` or reopen one with ``resume_from``.
 
@@ -146,7 +157,11 @@ class Experiment:
         self._entry_clock: float | None = None
         self._exclude_dirs: list[str] = []
         self._created = False
-        self._launch = launch.current_launch()
+        self._origin = origin.current_launch()
+        self._launch = launch
+        self._joined = False
+        self._exit_code: int | None = None
+        self._stopped_by: int | None = None
 
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
@@ -162,12 +177,18 @@ class Experiment:
             self.config = Config.from_dict(config)
         else:
             self.config = make_config(config)
-            _finish_previous_run()
+            if launch is None:
+                # a launcher runs its runs in `with` blocks, from several threads at once
+                _finish_previous_run()
             config_data = self.config.to_dict()
-            if experiment_name is None:
-                experiment_name = _hydra_name(self._launch.hydra, config, name_from)
-            name = _run_name(self.config, experiment_name, add_date)
-            self._run_dir = self._claim(name, if_exists_mode, config_data)
+            joined_dir = _run_to_join()
+            if joined_dir is not None:
+                self._run_dir = joined_dir
+            else:
+                if experiment_name is None:
+                    experiment_name = _hydra_name(self._origin.hydra, config, name_from)
+                name = _run_name(self.config, experiment_name, add_date)
+                self._run_dir = self._claim(name, if_exists_mode, config_data)
             # the run's files are found again after the program changes directory
             self._run_dir_at_start = os.path.abspath(self._run_dir)
             self._name = os.path.basename(self._run_dir)
@@ -177,7 +198,9 @@ class Experiment:
             os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
             self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
             start = (config_data, snapshot, snapshot_limits, secret_env_words)
-            if not self._created:
+            if joined_dir is not None:
+                self._join_launcher(config_data)
+            elif not self._created:
                 self._join(start)
             else:
                 with store.file_lock(store.meta_path(self._run_dir_at_start, store.RUN_LOCK_FILE)):
@@ -193,13 +216,14 @@ class Experiment:
             os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
             self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
         else:
+            atexit.register(self._finish_at_exit)
+        if not self._resumed and launch is None and not self._joined:
             # a run made without `with` (a module-level script) is logged and finished
             # all the same: capture from now, status at a crash or at exit
             global _latest_run
             _latest_run = self
             self._start_capture()
             self._install_excepthook()
-            atexit.register(self._finish_at_exit)
 
     @staticmethod
     def is_experiment(directory: str | os.PathLike[str]) -> bool:
@@ -301,9 +325,20 @@ class Experiment:
         self._series_writer = series.writer_for(self._run_dir_at_start)
         return self._series_writer
 
+    def record_exit_code(self, exit_code: int, stopped_by: int | None = None) -> None:
+        """The exit code of the command a launcher ran: the run's status follows it.
+
+        ``stopped_by`` is the signal the launcher received and passed on, if any.
+        Negative codes are signals (``subprocess`` style), 128 + N a shell's way
+        to say signal N: SIGINT means "interrupted", SIGTERM and SIGHUP
+        "terminated", as for a run of the API.
+        """
+        self._exit_code = exit_code
+        self._stopped_by = stopped_by if exit_code != 0 else None
+
     def __enter__(self) -> Experiment:
         self._check_run_dir()
-        if self._entry_id is None:
+        if self._entry_id is None and not self._joined:
             # resume_from, or a second ``with`` on this object: a new entry into the run
             self._started_at = utc_now()
             if os.path.exists(store.meta_path(self._run_dir_at_start, store.RUN_FILE)):
@@ -321,6 +356,8 @@ class Experiment:
         self._entry_clock = time.monotonic()
         self._in_with = True
         self._finished = False
+        if self._joined:
+            return self  # the launcher that created the run logs it and records its status
         if self._capture is None:
             self._start_capture()
         return self
@@ -419,8 +456,15 @@ class Experiment:
         if self._series_writer is not None:
             # the points are on disk before the status says the run has ended
             self._series_writer.flush()
+        foreign = _modules_under(os.environ.get(ENV_ORIGINAL_ROOT))
+        if self._joined:
+            if foreign:
+                self._record_joined(imports_outside_snapshot=foreign)
+            return
         exit_info: ExitInfo | None
-        if exc is None or _is_clean_exit(exc):
+        if exc is None and self._exit_code is not None:
+            status, exit_info = _exit_code_status(self._exit_code, self._stopped_by)
+        elif exc is None or _is_clean_exit(exc):
             status, exit_info = store.STATUS_COMPLETED, None
         elif isinstance(exc, signals.Terminated):
             status = STATUS_TERMINATED
@@ -443,7 +487,8 @@ class Experiment:
             outcome["capture_output"] = self._captured_as  # "auto" as it turned out
         if self._entry_clock is not None:
             outcome["duration_seconds"] = round(time.monotonic() - self._entry_clock, 3)
-        foreign = _modules_under(os.environ.get(ENV_ORIGINAL_ROOT))
+        if self._exit_code is not None:
+            outcome["exit_code"] = self._exit_code
         if foreign:
             outcome["imports_outside_snapshot"] = foreign
         try:
@@ -500,6 +545,37 @@ class Experiment:
             if os.path.isdir(self._run_dir_at_start):
                 print(f"maggot: warning: manifest not written: {error}", file=sys.stderr)
 
+    def _join_launcher(self, config_data: dict[str, Any]) -> None:
+        """Become part of the run a launcher created: one run, the configs merged.
+
+        The launcher already recorded the command, environment and snapshot,
+        holds the run's entry and logs all output; this process adds its config,
+        itself (``joined``) and its results.
+        """
+        self._joined = True
+        self._capture_mode = "none"
+        run_dir = self._run_dir_at_start
+        # the launcher holds the run's live lock too; this one keeps a delete-mode
+        # start elsewhere away for as long as this process records into the run
+        self._take_live_lock(run_dir)
+        self._identity = _identity(run_dir)
+        config_path = store.meta_path(run_dir, store.CONFIG_FILE)
+        with store.file_lock(store.meta_path(run_dir, store.RUN_LOCK_FILE)):
+            merged = flatten(store.read_config(run_dir))
+            merged.update(flatten(config_data))
+            store.write_json_atomic(config_path, unflatten(merged))
+            process = {"at": self._started_at, **capture.describe_process()}
+            joined = JoinedProcess.from_json(process)
+            self._record_joined(locked=True, joined=joined.to_json() if joined else None)
+
+    def _record_joined(self, locked: bool = False, **updates: Any) -> None:
+        """Fields of run.json a joined process sets, under the run's lock."""
+
+        def change(info: dict[str, Any]) -> None:
+            info.update(updates)
+
+        entries.update_run_info(self._run_dir_at_start, change, locked=locked)
+
     def _run_dir_replaced(self) -> bool:
         """Whether the run directory was deleted, or another one now stands at its path."""
         return _identity(self._run_dir_at_start) != self._identity
@@ -530,7 +606,7 @@ class Experiment:
         forced_dir = os.environ.get(ENV_RUN_DIR)
         # in the replayed program itself the first Experiment records (a different config
         # is then reported); in its worker processes only the one with the recorded config
-        in_worker = launch.is_bootstrap(self._launch.process_argv)
+        in_worker = origin.is_bootstrap(self._origin.process_argv)
         if (
             forced_dir
             and (not in_worker or _replays_recorded_config(config_data))
@@ -590,11 +666,11 @@ class Experiment:
         self, kind: str, first: dict[str, Any] | None = None, locked: bool = False
     ) -> None:
         """List this process's entry into the run in run.json."""
-        cwd = self._launch.cwd
+        cwd = self._cwd()
         entry: dict[str, Any] = {
             "kind": kind,
             "started_at": self._started_at,
-            "command_argv": secrets.redact_argv(self._launch.argv, os.environ)[0],
+            "command_argv": secrets.redact_argv(self._command_argv(), os.environ)[0],
             "cwd": cwd,
             "hostname": capture.host_name(),
             "pid": os.getpid(),
@@ -615,8 +691,10 @@ class Experiment:
         secret_env_words: tuple[str, ...],
     ) -> None:
         run_dir = self._run_dir
-        cwd = self._launch.cwd
-        argv, redacted_arguments = secrets.redact_argv(self._launch.argv, os.environ)
+        launch = self._launch or LaunchRecord()
+        cwd = self._cwd()
+        argv, redacted_arguments = secrets.redact_argv(self._command_argv(), os.environ)
+        launched_command = _redacted_suffix(launch.launched_command, launch.command_argv, argv)
         store.write_json_atomic(store.meta_path(run_dir, store.CONFIG_FILE), config_data)
         store.write_text_atomic(
             store.meta_path(run_dir, store.COMMAND_FILE), capture.shell_command(argv) + "\n"
@@ -624,9 +702,11 @@ class Experiment:
         store.write_json_atomic(
             store.meta_path(run_dir, store.ENVIRON_FILE),
             secrets.redact_environ(
-                {key: value for key, value in os.environ.items() if key != launch.ENV_LAUNCH_ARGV},
+                {key: value for key, value in os.environ.items() if key != origin.ENV_LAUNCH_ARGV},
                 secret_env_words,
-                [item.environment for item in redacted_arguments if item.environment],
+                [item.environment for item in redacted_arguments if item.environment]
+                # values a rerun or replay was given for redacted arguments
+                + [name for name in os.environ if name.startswith(secrets.SUPPLY_PREFIX)],
             ),
         )
         store.write_text_atomic(
@@ -635,13 +715,16 @@ class Experiment:
         )
         if snapshot is None:
             snapshot = _env_flag(ENV_SNAPSHOT)
-        if snapshot:
+        if launch.frozen_snapshot:
+            script = gitsnap.relative_script(launch.script, cwd) if launch.script else None
+            head = gitsnap.copy_snapshot(launch.frozen_snapshot, run_dir, script)
+        elif snapshot:
             head = gitsnap.take_snapshot(
                 run_dir,
                 cwd,
                 self._exclude_dirs,
                 snapshot_limits or gitsnap.DEFAULT_LIMITS,
-                script=self._launch.script,
+                script=launch.script if launch.command_argv else self._origin.script,
             )
             if not head.snapshot:
                 _warn_once(f"{run_dir}: no git snapshot recorded ({head.reason})")
@@ -651,11 +734,11 @@ class Experiment:
             store.write_commit_hash(run_dir, head.commit)
         process = capture.describe_process()
         extra: dict[str, Any] = {}
-        if self._launch.process_argv != self._launch.argv:
+        if not launch.command_argv and self._origin.process_argv != self._origin.argv:
             # a worker process, or one job of a Hydra sweep: what this process really ran
-            extra["process_argv"] = secrets.redact_argv(self._launch.process_argv)[0]
-        if self._launch.hydra is not None:
-            extra["hydra"] = self._launch.hydra.as_json()
+            extra["process_argv"] = secrets.redact_argv(self._origin.process_argv)[0]
+        if self._origin.hydra is not None:
+            extra["hydra"] = self._origin.hydra.as_json()
         info = RunInfo(
             format_version=store.FORMAT_VERSION,
             maggot_version=__version__,
@@ -668,18 +751,34 @@ class Experiment:
             # relative to the repository root when there is one, as the snapshot has it
             cwd=(head.cwd or ".") if head.cwd is not None else cwd,
             cwd_absolute=cwd,
-            capture_output=self._capture_mode,
+            capture_output=launch.capture_output or self._capture_mode,
             hostname=process.get("hostname"),
             user=process.get("user"),
             pid=process.get("pid"),
             python=PythonInfo.from_json(process.get("python")),
             platform=process.get("platform"),
             reproduction_of=os.environ.get(ENV_REPRODUCTION_OF) or None,
+            launched_command=launched_command,
+            launch_options=launch.launch_options,
+            sweep=launch.sweep,
+            rerun_of=launch.rerun_of,
             extra=extra,
         )
         # the caller holds the run's lock
         self._begin_entry(entries.ENTRY_START, first=info.to_json(), locked=True)
         self._started_here = True
+
+    def _cwd(self) -> str:
+        """Where the recorded command runs: the launcher's command's directory, or this one."""
+        if self._launch is not None and self._launch.cwd:
+            return self._launch.cwd
+        return self._origin.cwd
+
+    def _command_argv(self) -> list[str]:
+        """The command that replays the run: a launcher's command, or this process's."""
+        if self._launch is not None and self._launch.command_argv:
+            return list(self._launch.command_argv)
+        return list(self._origin.argv)
 
 
 _warned: set[str] = set()
@@ -707,6 +806,78 @@ def _warn_once(message: str) -> None:
     if kind not in _warned:
         _warned.add(kind)
         print(f"maggot: warning: {message}", file=sys.stderr, flush=True)
+
+
+class LaunchRecord(NamedTuple):
+    """What a launcher tells the Experiment it creates about the command it runs."""
+
+    command_argv: tuple[str, ...] = ()
+    # the command's script (relative to the working directory), recorded in head.json
+    script: str | None = None
+    # a run directory whose git snapshot this run records instead of taking its own
+    frozen_snapshot: str | None = None
+    # where the command runs, when not in this process's working directory
+    cwd: str | None = None
+    # what run.json records about the launch
+    launched_command: tuple[str, ...] = ()
+    launch_options: LaunchOptions | None = None
+    sweep: SweepJob | None = None
+    rerun_of: str | None = None
+    # how the launcher logs the command's output
+    capture_output: str | None = None
+
+
+def _run_to_join() -> str | None:
+    """The run a launcher created for this process, when there is one to join."""
+    if os.environ.get(ENV_JOIN) != "1":
+        return None
+    run_dir = os.environ.get(ENV_RUN_DIR)
+    if not run_dir or not os.path.exists(store.meta_path(run_dir, store.RUN_FILE)):
+        return None
+    # only the first Experiment joins; another one in the same script is its own run
+    del os.environ[ENV_RUN_DIR]
+    del os.environ[ENV_JOIN]
+    return run_dir
+
+
+def _exit_code_status(exit_code: int, stopped_by: int | None) -> tuple[str, ExitInfo | None]:
+    if exit_code == 0:
+        return store.STATUS_COMPLETED, None
+    import signal
+
+    by_signal = stopped_by
+    if by_signal is None and exit_code < 0:
+        by_signal = -exit_code
+    elif by_signal is None and 128 < exit_code < 128 + 65:
+        by_signal = exit_code - 128
+    if by_signal is not None and by_signal in signals.TERMINATION_SIGNALS:
+        name = signal.Signals(by_signal).name
+        return STATUS_TERMINATED, ExitInfo(name, f"terminated by {name}: {_exit_text(exit_code)}")
+    if by_signal is not None and (stopped_by is not None or by_signal == signal.SIGINT):
+        return store.STATUS_INTERRUPTED, ExitInfo("Interrupted", _exit_text(exit_code))
+    return store.STATUS_FAILED, ExitInfo("ExitCode", _exit_text(exit_code))
+
+
+def _redacted_suffix(
+    command: tuple[str, ...], full_argv: tuple[str, ...], redacted_argv: list[str]
+) -> tuple[str, ...]:
+    """``command`` (the end of ``full_argv``) as ``redacted_argv`` records it."""
+    if not command:
+        return ()
+    if full_argv[len(full_argv) - len(command) :] == command:
+        return tuple(redacted_argv[len(redacted_argv) - len(command) :])
+    return tuple(secrets.redact_argv(command, os.environ)[0])
+
+
+def _exit_text(exit_code: int) -> str:
+    if exit_code < 0:
+        import signal
+
+        try:
+            return f"killed by {signal.Signals(-exit_code).name}"
+        except ValueError:
+            return f"killed by signal {-exit_code}"
+    return f"exited with code {exit_code}"
 
 
 def make_config(config: Any) -> Config:
@@ -753,7 +924,7 @@ def omegaconf_to_container(value: Any) -> Any:
         raise ConfigError(f"the OmegaConf config cannot be resolved: {error}") from None
 
 
-def _hydra_name(job: launch.HydraJob | None, config: Any, name_from: str | None) -> str | None:
+def _hydra_name(job: origin.HydraJob | None, config: Any, name_from: str | None) -> str | None:
     """The run name for a Hydra job named from its overrides, or None to use the config."""
     if name_from is None:
         name_from = "overrides" if job is not None and is_omegaconf(config) else "config"
@@ -761,7 +932,7 @@ def _hydra_name(job: launch.HydraJob | None, config: Any, name_from: str | None)
         return None
     if job is None:
         raise MaggotError("name_from='overrides' needs a running Hydra job")
-    return safe_directory_name(launch.hydra_run_name(job))
+    return safe_directory_name(origin.hydra_run_name(job))
 
 
 def _is_namespace(config: Any) -> bool:

@@ -133,6 +133,42 @@ def record_disabled(run_dir: str, cwd: str, reason: str) -> GitHead:
     return head
 
 
+def copy_snapshot(source_run_dir: str, run_dir: str, script: str | None) -> GitHead:
+    """Record the snapshot another run directory holds (a sweep's, taken once) as this run's.
+
+    ``script`` is repo-relative, as head.json has it.
+    """
+    import shutil
+
+    source = store.git_path(source_run_dir)
+    target = store.git_path(run_dir)
+    if os.path.isdir(target):
+        shutil.rmtree(target)
+    # hard links: snapshot files are never changed in place (writes replace them),
+    # and a sweep copies its snapshot into every job's run
+    shutil.copytree(source, target, symlinks=True, copy_function=_link_or_copy)
+    head = store.read_git_head(run_dir)
+    if head.snapshot:
+        head = head._replace(script=script)
+        store.write_git_head(run_dir, head)
+    return head
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:  # another file system, or links not supported
+        _copy_file(source, destination)
+
+
+def relative_script(script: str, cwd: str) -> str | None:
+    """``script`` (relative to ``cwd`` or absolute) relative to its repository root."""
+    toplevel = find_toplevel(cwd)
+    if toplevel is None:
+        return None
+    return relative_inside(os.path.join(cwd, script), toplevel)
+
+
 def exclusion_pathspec(toplevel: str, exclude_dirs: Sequence[str]) -> list[str]:
     """A git pathspec leaving out ``exclude_dirs`` (the runs), or [] when none is inside."""
     pathspec = ["--"]

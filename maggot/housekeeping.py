@@ -19,6 +19,7 @@ from maggot.git import run_git, split_nul
 WORKTREE_PREFIX = "maggot-reproduce-"
 OWNER_FILE = "owner.pid"
 UNOWNED_AGE_SECONDS = 3600
+SWEEP_TREE = "sweep code tree"
 
 
 class Removal(NamedTuple):
@@ -31,7 +32,7 @@ class Removal(NamedTuple):
 class Leftover(NamedTuple):
     """Something a killed reproduction left behind: what it is and where."""
 
-    kind: str  # "worktree", "temporary directory" or "replay claim"
+    kind: str  # "worktree", "temporary directory", "replay claim" or SWEEP_TREE
     path: str
 
 
@@ -203,7 +204,9 @@ def find_leftovers(repository: str | None, experiments_dir: str) -> list[Leftove
     A temporary worktree whose owning ``maggot reproduce`` still runs is left
     alone; one kept with ``--keep`` counts as a leftover once that command
     ended. A replay claim is a ``RUN.repro-N`` directory in which the replay
-    never recorded anything.
+    never recorded anything. A sweep's frozen code tree (under
+    ``experiments/.sweeps``) counts once none of its jobs waits or runs; a
+    ``maggot sweep --resume`` rebuilds it from the sweep's snapshot.
     """
     leftovers: list[Leftover] = []
     registered: set[str] = set()
@@ -224,7 +227,26 @@ def find_leftovers(repository: str | None, experiments_dir: str) -> list[Leftove
         head, _, number = name.rpartition(store.REPLAY_SUFFIX)
         if head and number.isdigit() and _empty_claim(run_dir):
             leftovers.append(Leftover("replay claim", run_dir))
+    leftovers.extend(_finished_sweep_trees(experiments_dir))
     return leftovers
+
+
+def _finished_sweep_trees(experiments_dir: str) -> list[Leftover]:
+    """Code trees of sweeps none of whose jobs is pending or running."""
+    from maggot import sweep
+
+    trees = []
+    for sweep_id in sweep.list_sweeps(experiments_dir):
+        try:
+            record = sweep.load_sweep(os.path.join(sweep.sweeps_root(experiments_dir), sweep_id))
+        except MaggotError:
+            continue  # an unreadable record: leave its tree alone
+        if record.code_dir is None or not os.path.isdir(record.code_dir):
+            continue
+        states = sweep.job_states(record)
+        if all(state.state not in (sweep.STATE_PENDING, store.STATUS_RUNNING) for state in states):
+            trees.append(Leftover(SWEEP_TREE, record.code_dir))
+    return trees
 
 
 def _abandoned(temp_dir: str) -> bool:
@@ -270,7 +292,11 @@ def _empty_claim(run_dir: str) -> bool:
 def remove_leftovers(repository: str | None, leftovers: Sequence[Leftover]) -> None:
     """Remove what ``find_leftovers`` found: worktrees through git, the rest from disk."""
     for leftover in leftovers:
-        if leftover.kind == "worktree" and repository is not None:
+        if leftover.kind == SWEEP_TREE:
+            from maggot import sweep
+
+            sweep.remove_code_tree(sweep.load_sweep(os.path.dirname(leftover.path)))
+        elif leftover.kind == "worktree" and repository is not None:
             run_git(
                 "worktree", "remove", "--force", "--force", leftover.path,
                 cwd=repository, check=False,

@@ -25,7 +25,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from maggot import launch
+from maggot import origin
 from maggot.config import flatten, safe_directory_name
 from maggot.experiment import Experiment, is_omegaconf, omegaconf_to_container
 
@@ -64,17 +64,17 @@ class MaggotCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # the launcher's worker processes find the sweep's command here
-        launch.note_launch_command()
+        origin.note_launch_command()
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        job = launch.hydra_job()
+        job = origin.hydra_job()
         task_config = _task_config(config)
         experiments_dir = self.experiments_dir
         if job is not None and not os.path.isabs(experiments_dir):
             experiments_dir = os.path.join(job.launch_cwd, experiments_dir)
         name = None
         if self.name_from == "overrides" and job is not None:
-            name = launch.hydra_run_name(job)
+            name = origin.hydra_run_name(job)
         experiment = Experiment(
             config=task_config,
             experiments_dir=experiments_dir,

@@ -97,6 +97,10 @@ def _extract_info(data: Any, path: str) -> dict[str, Any]:
     info = {column: data[field] for column, field in INFO_FIELDS.items() if field in data}
     if isinstance(info.get("host"), str):
         info["host"] = sys.intern(info["host"])
+    sweep = info.get("sweep")
+    if isinstance(sweep, dict):
+        # shown and filtered by the sweep's id (`maggot summarize --filter sweep=ID`)
+        info["sweep"] = sweep.get("id")
     return info
 
 

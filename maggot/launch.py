@@ -1,239 +1,382 @@
-"""How a run was launched: the command and directory that replay it.
+"""Record any command as a run: claim the run, start the command, follow its exit.
 
-A run created in a worker process (multiprocessing, joblib/loky, Hydra's
-joblib launcher) records the command of the process that launched the
-workers, not the worker's bootstrap. A run created in a Hydra job records
-where the program was started (before Hydra changed directory) and, in a
-multirun, a command that runs that one job alone.
+The recording is the Experiment's own (same directory format, snapshot,
+environment); a script that creates an Experiment itself joins the run
+instead of making a second one. ``maggot run`` and the sweep launchers all
+start runs through :func:`run_command`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import signal
+import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from maggot import capture
+from maggot import params, secrets, signals, store
+from maggot.config import flatten, to_json_value, unflatten
+from maggot.errors import ConfigError, MaggotError
+from maggot.experiment import ENV_JOIN, IF_EXISTS_MODES, Experiment, LaunchRecord
+from maggot.records import LaunchOptions, SweepJob
+from maggot.replay import ENV_RUN_DIR
 
-# the launching process's command, inherited by the workers it starts
-ENV_LAUNCH_ARGV = "MAGGOT_LAUNCH_ARGV"
-_BOOTSTRAP_MODULES = (
-    "joblib.externals.loky.backend.popen_loky_posix",
-    "loky.backend.popen_loky_posix",
-    "multiprocessing.forkserver",
-    "multiprocessing.spawn",
-    "multiprocessing.resource_tracker",
-)
-_BOOTSTRAP_CODE = ("from multiprocessing", "import multiprocessing", "loky")
-_MAX_ANCESTORS = 16
-# interpreter options that take a value in the next argument
-PYTHON_OPTIONS_WITH_VALUE = ("-X", "-W", "--check-hash-based-pycs")
-# Hydra command-line options that take a value in the next argument
-_HYDRA_OPTIONS_WITH_VALUE = (
-    "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
-    "--experimental-rerun",
-)  # fmt: skip
-_HYDRA_SWEEP_FLAGS = ("-m", "--multirun")
+# Ctrl-C on a terminal reaches the command too: forward it only if the command
+# is still running this long after (a `kill -INT` of the launcher alone)
+SIGINT_GRACE_SECONDS = 1.0
+EXIT_COMMAND_NOT_FOUND = 127
 
 
-class HydraJob(NamedTuple):
-    """The Hydra job this process is running, as Hydra describes it."""
-
-    name: str
-    number: int | None
-    multirun: bool
-    overrides: list[str]
-    override_dirname: str
-    launch_cwd: str
-    output_dir: str | None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "job_name": self.name,
-            "job_number": self.number,
-            "multirun": self.multirun,
-            "overrides": self.overrides,
-            "launch_cwd": self.launch_cwd,
-            "output_dir": self.output_dir,
-        }
+class LaunchError(MaggotError):
+    """A ``maggot run`` request that cannot start (bad pattern, missing file ...)."""
 
 
-class Launch(NamedTuple):
-    """The command and directory that start this run again."""
+class RunRequest(NamedTuple):
+    """Everything needed to record one command as a run."""
 
-    argv: list[str]
-    cwd: str
-    process_argv: list[str]
-    hydra: HydraJob | None
-
-    @property
-    def script(self) -> str | None:
-        """The launching program's script, absolute, when this process is a worker of it.
-
-        None in the launching process itself, where ``__main__`` is the script.
-        """
-        if not is_bootstrap(self.process_argv) or is_bootstrap(self.argv):
-            return None
-        end = _program_end(self.argv)
-        if end < 2 or self.argv[end - 2] == "-m":
-            return None
-        return os.path.join(self.cwd, self.argv[end - 1])
-
-
-def is_bootstrap(argv: Sequence[str]) -> bool:
-    """Whether ``argv`` starts a worker process rather than the user's program."""
-    arguments = list(argv[1:])
-    if "--multiprocessing-fork" in arguments:
-        return True
-    for option, value in zip(arguments, arguments[1:]):
-        if option == "-m" and value.startswith(_BOOTSTRAP_MODULES):
-            return True
-        if option == "-c" and any(marker in value for marker in _BOOTSTRAP_CODE):
-            return True
-    return False
+    command: tuple[str, ...]
+    experiments_dir: str = "experiments"
+    name_template: str | None = None
+    if_exists: str = "prompt"
+    config_file: str | None = None
+    extra_params: tuple[tuple[str, Any], ...] = ()
+    results_file: str | None = None
+    metric_pattern: str | None = None
+    # where the command runs (default: here), and the snapshot it records
+    # instead of taking one (a sweep's frozen code state)
+    cwd: str | None = None
+    frozen_snapshot: str | None = None
+    # recorded in run.json: the sweep job this run is, the run it reruns
+    sweep: SweepJob | None = None
+    rerun_of: str | None = None
+    # reuse this run directory (a requeued or resumed sweep job continues its own run)
+    continue_run: str | None = None
+    # environment variables set for the command (a frozen tree's PYTHONPATH)
+    env: tuple[tuple[str, str], ...] = ()
 
 
-def note_launch_command() -> None:
-    """Leave this program's command where the worker processes it starts will find it.
+class RunOutcome(NamedTuple):
+    """How a recorded command ended."""
 
-    Only needed without Linux's /proc, where a worker reads its ancestors' commands.
-    """
-    if os.path.isdir("/proc/self"):
-        return
-    argv = capture.process_argv()
-    if not is_bootstrap(argv):
-        os.environ[ENV_LAUNCH_ARGV] = json.dumps(argv)
+    run_dir: str
+    exit_code: int
+    status: str
+    warnings: tuple[str, ...]
 
 
-def current_launch() -> Launch:
-    """The command and directory that replay a run started now, in this process."""
-    process_argv = capture.process_argv()
-    argv = process_argv
-    if is_bootstrap(argv):
-        argv = _launching_argv() or argv
-    cwd = os.getcwd()
-    job = hydra_job()
-    if job is not None:
-        cwd = job.launch_cwd
-        if job.multirun:
-            argv = hydra_job_command(argv, job.overrides)
-    return Launch(argv=argv, cwd=cwd, process_argv=process_argv, hydra=job)
-
-
-def _launching_argv() -> list[str] | None:
-    ancestor = _ancestor_argv()
-    if ancestor is not None:
-        return ancestor
-    inherited = os.environ.get(ENV_LAUNCH_ARGV)
-    if inherited:
-        try:
-            argv = json.loads(inherited)
-        except ValueError:
-            return None
-        if isinstance(argv, list) and argv and all(isinstance(part, str) for part in argv):
-            return argv
-    return None
-
-
-def _ancestor_argv() -> list[str] | None:
-    """The nearest ancestor process that is not a worker bootstrap (Linux's /proc)."""
-    pid = os.getppid()
-    for _ in range(_MAX_ANCESTORS):
-        if pid <= 1:
-            return None
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as file:
-                parts = file.read().split(b"\0")
-            with open(f"/proc/{pid}/stat", "rb") as file:
-                parent = int(file.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            return None
-        argv = [os.fsdecode(part) for part in parts if part]
-        if argv and not is_bootstrap(argv):
-            return argv
-        pid = parent
-    return None
-
-
-def hydra_job() -> HydraJob | None:
-    """The Hydra job running in this process, or None (Hydra is never imported here)."""
-    if "hydra" not in sys.modules:
-        return None
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        if not HydraConfig.initialized():
-            return None
-        # Any: Hydra types its config as dataclasses, but it is a DictConfig here
-        config: Any = HydraConfig.get()
-        number = config.job.get("num")
-        output_dir = config.runtime.get("output_dir")
-        return HydraJob(
-            name=str(config.job.name),
-            number=int(number) if number is not None else None,
-            multirun=str(config.mode).rsplit(".", 1)[-1] == "MULTIRUN",
-            overrides=[str(item) for item in config.overrides.task],
-            override_dirname=str(config.job.get("override_dirname") or ""),
-            launch_cwd=str(config.runtime.cwd),
-            output_dir=str(output_dir) if output_dir is not None else None,
+def check_request(request: RunRequest) -> dict[str, Any]:
+    """Validate a request before anything is created; returns the run's config."""
+    if not request.command:
+        raise LaunchError("no command given (put it after --)")
+    if request.if_exists not in IF_EXISTS_MODES:
+        raise LaunchError(
+            f"--if-exists {request.if_exists!r}: expected one of {', '.join(IF_EXISTS_MODES)}"
         )
-    except Exception:  # a Hydra too old or too new to describe itself this way
-        return None
+    find_program(request.command[0], request.cwd or os.getcwd())
+    if request.metric_pattern is not None:
+        compile_metric_pattern(request.metric_pattern)
+    config: dict[str, Any] = {}
+    if request.config_file is not None:
+        path = os.path.join(request.cwd or "", request.config_file)
+        try:
+            with open(path, encoding="utf-8") as file:
+                loaded = json.load(file)
+        except OSError as error:
+            raise LaunchError(f"--config {request.config_file}: {error.strerror}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise LaunchError(f"--config {request.config_file}: not valid JSON ({error})") from None
+        if not isinstance(loaded, dict):
+            raise LaunchError(f"--config {request.config_file}: expected a JSON object")
+        config.update(flatten(loaded))
+    # a secret given on the command line must not reach config.json or the run's name
+    config.update(params.parameters_config(secrets.redact_argv(request.command, os.environ)[0]))
+    config.update(dict(request.extra_params))
+    try:
+        config = to_json_value(config)
+    except ConfigError as error:
+        raise LaunchError(str(error)) from None
+    if request.name_template is not None:
+        run_name(request.name_template, config)
+    elif not config and request.continue_run is None:
+        raise LaunchError("the command has no parameters to name the run after: pass --name NAME")
+    return config
 
 
-def hydra_run_name(job: HydraJob) -> str:
-    """A run name from the job's overrides (Hydra's ``override_dirname``), else the job's name."""
-    return job.override_dirname or job.name
+def run_name(template: str, config: Mapping[str, Any]) -> str:
+    """``--name`` filled from the config (``lr{lr}-e{epochs}``)."""
+    from maggot.config import safe_directory_name
+
+    name = params.render(template, config, "--name")
+    if not name or safe_directory_name(name) != name or os.path.basename(name) != name:
+        raise LaunchError(f"--name {template!r} gives {name!r}, not a safe directory name")
+    return name
 
 
-def hydra_job_command(argv: Sequence[str], overrides: Sequence[str]) -> list[str]:
-    """The command that runs one job of a sweep alone: the program with that job's overrides.
+def find_program(program: str, cwd: str) -> str:
+    """The program a command starts, or LaunchError naming it when there is none."""
+    if os.sep in program or (os.altsep and os.altsep in program):
+        path = os.path.join(cwd, program)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+        raise LaunchError(f"{program}: no such executable file")
+    found = shutil.which(program)
+    if found is None:
+        raise LaunchError(f"{program}: command not found")
+    return found
 
-    Options and ``hydra.*`` settings of the sweep's command are kept; the
-    sweep flag, sweep settings and the swept overrides are replaced by the
-    job's own overrides.
+
+def compile_metric_pattern(pattern: str) -> re.Pattern[str]:
+    """The ``--metric-pattern`` regex; it needs the named groups ``name`` and ``value``."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        raise LaunchError(f"--metric-pattern {pattern!r}: {error}") from None
+    missing = {"name", "value"} - set(compiled.groupindex)
+    if missing:
+        raise LaunchError(
+            f"--metric-pattern {pattern!r}: needs the named groups (?P<name>...) and (?P<value>...)"
+        )
+    return compiled
+
+
+def recorded_argv(request: RunRequest) -> list[str]:
+    """The ``maggot run`` command line that replays this request (what reproduce runs)."""
+    argv = [sys.executable, "-m", "maggot", "run"]
+    if request.config_file is not None:
+        argv += ["--config", request.config_file]
+    for key, value in request.extra_params:
+        argv += ["--param", f"{key}={params.format_value(value)}"]
+    if request.results_file is not None:
+        argv += ["--results", request.results_file]
+    if request.metric_pattern is not None:
+        argv += ["--metric-pattern", request.metric_pattern]
+    return [*argv, "--", *request.command]
+
+
+def launch_options(request: RunRequest) -> LaunchOptions:
+    """The ``maggot run`` options of a request, as run.json records them (for rerun)."""
+    return LaunchOptions(
+        config_file=request.config_file,
+        extra_params=request.extra_params,
+        name_template=request.name_template,
+        results_file=request.results_file,
+        metric_pattern=request.metric_pattern,
+    )
+
+
+def start_run(request: RunRequest, config: Mapping[str, Any]) -> Experiment:
+    """Claim and record the run (the Experiment's own recording)."""
+    cwd = os.path.abspath(request.cwd or os.getcwd())
+    launch = LaunchRecord(
+        command_argv=tuple(recorded_argv(request)),
+        script=params.script_of(request.command, cwd),
+        frozen_snapshot=request.frozen_snapshot,
+        cwd=cwd,
+        launched_command=request.command,
+        launch_options=launch_options(request),
+        sweep=request.sweep,
+        rerun_of=request.rerun_of,
+        # output is logged at the descriptor level, children included
+        capture_output="fd",
+    )
+    name: str | None
+    if request.continue_run is not None:
+        experiments_dir, name = os.path.split(os.path.normpath(request.continue_run))
+        if_exists = "continue"
+    else:
+        experiments_dir = request.experiments_dir
+        name = run_name(request.name_template, config) if request.name_template else None
+        if_exists = request.if_exists
+    try:
+        return Experiment(
+            config=unflatten(dict(config)),
+            experiments_dir=experiments_dir,
+            experiment_name=name,
+            if_exists_mode=if_exists,
+            capture_output="none",
+            launch=launch,
+        )
+    except SystemExit:
+        # the API's own message names if_exists_mode=; say it the command line's way
+        from maggot.config import Config
+
+        taken = os.path.join(experiments_dir, name or Config.from_flat_dict(config).identifier)
+        raise LaunchError(
+            f"{taken} already exists; pick another --name or pass --if-exists increment, "
+            "continue or delete"
+        ) from None
+
+
+class Controls(NamedTuple):
+    """How a launcher running many commands in threads follows and stops them."""
+
+    # set when the launcher was interrupted: a command failing after it is interrupted
+    stop: threading.Event
+    # the running commands, to pass a signal on
+    processes: set[subprocess.Popen[bytes]]
+    lock: threading.Lock
+    # the signals that stopped the launcher (SIGINT, SIGTERM, SIGHUP), first one first
+    received: list[int]
+
+
+def new_controls() -> Controls:
+    """Controls for a pool of commands run from threads."""
+    return Controls(threading.Event(), set(), threading.Lock(), [])
+
+
+def run_command(
+    request: RunRequest,
+    *,
+    live: bool = True,
+    on_start: Callable[[str], None] | None = None,
+    controls: Controls | None = None,
+) -> RunOutcome:
+    """Record ``request.command`` as a run, run it, and record how it ended.
+
+    ``live`` shows the output on this terminal while logging it (file
+    descriptors 1 and 2 go through the log); otherwise the command writes
+    straight into the run's log. ``on_start(run_dir)`` is called once the run
+    is claimed. ``controls`` let a pool of threads stop their commands.
     """
-    program_end = _program_end(argv)
-    command = list(argv[:program_end])
-    arguments = list(argv[program_end:])
-    index = 0
-    while index < len(arguments):
-        argument = arguments[index]
-        if argument in _HYDRA_SWEEP_FLAGS:
-            index += 1
-            continue
-        if argument in _HYDRA_OPTIONS_WITH_VALUE:
-            command.extend(arguments[index : index + 2])
-            index += 2
-            continue
-        if argument.startswith("-") or _is_kept_hydra_setting(argument):
-            command.append(argument)
-        index += 1
-    return command + list(overrides)
+    config = check_request(request)
+    experiment = start_run(request, config)
+    run_dir = experiment.experiment_dir
+    if on_start is not None:
+        on_start(run_dir)
+    environment = dict(os.environ)
+    environment[ENV_RUN_DIR] = os.path.abspath(run_dir)
+    environment[ENV_JOIN] = "1"
+    # a pipe (the log) makes Python buffer whole blocks: keep output flowing as printed
+    environment.setdefault("PYTHONUNBUFFERED", "1")
+    environment.update(dict(request.env))
+    cwd = os.path.abspath(request.cwd or os.getcwd())
+    from maggot import capture
+
+    log_capture = capture.OutputCapture(experiment.logfile, "fd") if live else None
+    with experiment:
+        if log_capture is not None:
+            log_capture.start()
+        try:
+            exit_code, stopped_by = _run_and_wait(
+                list(request.command),
+                cwd,
+                environment,
+                None if live else experiment.logfile,
+                controls,
+            )
+        finally:
+            if log_capture is not None:
+                log_capture.stop()
+        warnings = _collect_results(request, experiment, cwd)
+        experiment.record_exit_code(exit_code, stopped_by)
+    status = store.load_run(run_dir, with_config=False, with_results=False).status
+    return RunOutcome(run_dir, exit_code, status, tuple(warnings))
 
 
-def _is_kept_hydra_setting(argument: str) -> bool:
-    key = argument.split("=", 1)[0].lstrip("+~")
-    if not key.startswith(("hydra.", "hydra/")):
-        return False
-    return not key.startswith(("hydra.mode", "hydra.sweep", "hydra.sweeper.params"))
+def _run_and_wait(
+    command: list[str],
+    cwd: str,
+    environment: dict[str, str],
+    logfile: str | None,
+    controls: Controls | None,
+) -> tuple[int, int | None]:
+    """Run the command; SIGINT, SIGTERM and SIGHUP reach it. Returns its exit code and
+    the signal that stopped the launcher meanwhile, if any."""
+    log = open(logfile, "ab") if logfile else None
+    try:
+        try:
+            process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=log, stderr=log)
+        except OSError as error:
+            message = f"maggot: {command[0]}: {error.strerror}\n"
+            if log is not None:
+                log.write(message.encode())
+            else:
+                sys.stderr.write(message)
+            return EXIT_COMMAND_NOT_FOUND, None
+        if controls is None:
+            return _wait(process)
+        with controls.lock:
+            controls.processes.add(process)
+            # started while the launcher was being stopped, after it signalled its commands
+            late = controls.received[0] if controls.stop.is_set() and controls.received else None
+        if late is not None:
+            process.send_signal(late)
+        try:
+            exit_code = process.wait()
+        finally:
+            with controls.lock:
+                controls.processes.discard(process)
+        if not controls.stop.is_set():
+            return exit_code, None
+        with controls.lock:
+            return exit_code, controls.received[0] if controls.received else signal.SIGINT
+    finally:
+        if log is not None:
+            log.close()
 
 
-def _program_end(argv: Sequence[str]) -> int:
-    """Index just after the script (or ``-m module``) in an interpreter command line."""
-    index = 1
-    while index < len(argv):
-        argument = argv[index]
-        if argument == "-m":
-            return min(index + 2, len(argv))
-        if argument in PYTHON_OPTIONS_WITH_VALUE:
-            index += 2
-            continue
-        if argument == "--":
-            return min(index + 2, len(argv))
-        if not argument.startswith("-"):
-            return index + 1
-        index += 1
-    return len(argv)
+def _wait(process: subprocess.Popen[bytes]) -> tuple[int, int | None]:
+    received: list[int] = []
+
+    def forward(signum: int) -> None:
+        if process.poll() is None:
+            try:
+                process.send_signal(signum)
+            except OSError:
+                pass
+
+    def on_signal(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if signum == signal.SIGINT and received.count(signal.SIGINT) == 1:
+            timer = threading.Timer(SIGINT_GRACE_SECONDS, forward, (signum,))
+            timer.daemon = True
+            timer.start()
+        else:
+            forward(signum)
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for handled in (signal.SIGINT, *signals.TERMINATION_SIGNALS):
+            if signal.getsignal(handled) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+                previous[handled] = signal.signal(handled, on_signal)
+    try:
+        exit_code = process.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return exit_code, received[0] if received else None
+
+
+def _collect_results(request: RunRequest, experiment: Experiment, cwd: str) -> list[str]:
+    """Results from ``--results FILE`` and ``--metric-pattern``; warnings for what failed."""
+    warnings: list[str] = []
+    if request.metric_pattern is not None:
+        pattern = compile_metric_pattern(request.metric_pattern)
+        found: dict[str, Any] = {}
+        for line in store.read_lines(experiment.logfile):
+            for match in pattern.finditer(line):
+                found[match.group("name")] = params.parse_value(match.group("value"))
+        for name, value in found.items():
+            experiment.register_result(name, value)
+    if request.results_file is not None:
+        path = os.path.join(cwd, request.results_file)
+        try:
+            results = store.read_json_object(path)
+        except FileNotFoundError:
+            warnings.append(f"--results {request.results_file}: the command wrote no such file")
+        except MaggotError as error:
+            warnings.append(f"--results {request.results_file}: {error}")
+        else:
+            for name, value in flatten(results).items():
+                experiment.register_result(name, value)
+    return warnings
+
+
+def shell_exit_code(exit_code: int) -> int:
+    """A subprocess exit code as a shell reports it (killed by signal N -> 128 + N)."""
+    return 128 - exit_code if exit_code < 0 else exit_code

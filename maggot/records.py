@@ -39,6 +39,11 @@ def _int(data: Mapping[str, Any], key: str, default: int = 0) -> int:
     return int(value)
 
 
+def _optional_int(data: Mapping[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _number(data: Mapping[str, Any], key: str) -> float | None:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -127,6 +132,94 @@ class Continuation(NamedTuple):
         return {"at": self.at, "command_argv": list(self.command_argv)}
 
 
+class LaunchOptions(NamedTuple):
+    """The ``maggot run`` options a launched run was started with (what rerun repeats)."""
+
+    config_file: str | None = None
+    extra_params: tuple[tuple[str, Any], ...] = ()
+    name_template: str | None = None
+    results_file: str | None = None
+    metric_pattern: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> LaunchOptions | None:
+        """The record in ``data`` (a JSON object), or None when there is none."""
+        if not isinstance(data, dict):
+            return None
+        pairs = data.get("extra_params")
+        return cls(
+            config_file=_str(data, "config_file"),
+            extra_params=tuple(
+                (item[0], item[1])
+                for item in (pairs if isinstance(pairs, list) else [])
+                if isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+            ),
+            name_template=_str(data, "name_template"),
+            results_file=_str(data, "results_file"),
+            metric_pattern=_str(data, "metric_pattern"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as stored in run.json."""
+        return {
+            "config_file": self.config_file,
+            "extra_params": [[key, value] for key, value in self.extra_params],
+            "name_template": self.name_template,
+            "results_file": self.results_file,
+            "metric_pattern": self.metric_pattern,
+        }
+
+
+class SweepJob(NamedTuple):
+    """The sweep (its id) and job (its index) a run was started for."""
+
+    id: str
+    job: int
+
+    @classmethod
+    def from_json(cls, data: Any) -> SweepJob | None:
+        """The record in ``data`` (a JSON object), or None when there is none."""
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            return None
+        job = data.get("job")
+        if isinstance(job, bool) or not isinstance(job, int):
+            return None
+        return cls(data["id"], job)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as stored in run.json."""
+        return {"id": self.id, "job": self.job}
+
+
+class JoinedProcess(NamedTuple):
+    """The process of a launched command whose own Experiment joined the launcher's run."""
+
+    at: str | None = None
+    hostname: str | None = None
+    user: str | None = None
+    pid: int | None = None
+    python: PythonInfo = PythonInfo()
+    platform: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> JoinedProcess | None:
+        """The record in ``data`` (a JSON object), or None when there is none."""
+        if not isinstance(data, dict):
+            return None
+        return cls(
+            at=_str(data, "at"),
+            hostname=_str(data, "hostname"),
+            user=_str(data, "user"),
+            pid=_optional_int(data, "pid"),
+            python=PythonInfo.from_json(data.get("python")),
+            platform=_str(data, "platform"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as stored in run.json."""
+        return {**self._asdict(), "python": self.python.to_json()}
+
+
 def _redacted_argument(item: Mapping[str, Any]) -> RedactedArgument | None:
     position, prefix, label = item.get("position"), item.get("prefix"), item.get("label")
     environment = item.get("environment")
@@ -164,6 +257,13 @@ class RunInfo(NamedTuple):
     reproduction_of: str | None = None
     continued: tuple[Continuation, ...] = ()
     imports_outside_snapshot: tuple[str, ...] = ()
+    # runs started by a launcher (`maggot run`, a sweep job, `maggot rerun`)
+    launched_command: tuple[str, ...] = ()
+    launch_options: LaunchOptions | None = None
+    exit_code: int | None = None
+    sweep: SweepJob | None = None
+    rerun_of: str | None = None
+    joined: JoinedProcess | None = None
     # arguments whose secret values the recorded command holds as <redacted>
     redacted_arguments: tuple[RedactedArgument, ...] = ()
     extra: Mapping[str, Any] = {}
@@ -199,6 +299,12 @@ class RunInfo(NamedTuple):
                 for item in _objects(data, "continued")
             ),
             imports_outside_snapshot=_strings(data, "imports_outside_snapshot"),
+            launched_command=_strings(data, "launched_command"),
+            launch_options=LaunchOptions.from_json(get("launch_options")),
+            exit_code=_optional_int(data, "exit_code"),
+            sweep=SweepJob.from_json(get("sweep")),
+            rerun_of=_str(data, "rerun_of"),
+            joined=JoinedProcess.from_json(get("joined")),
             redacted_arguments=tuple(
                 argument
                 for argument in map(_redacted_argument, _objects(data, "redacted_arguments"))
@@ -236,6 +342,18 @@ class RunInfo(NamedTuple):
             data["continued"] = [item.to_json() for item in self.continued]
         if self.imports_outside_snapshot:
             data["imports_outside_snapshot"] = list(self.imports_outside_snapshot)
+        if self.launched_command:
+            data["launched_command"] = list(self.launched_command)
+        if self.launch_options is not None:
+            data["launch_options"] = self.launch_options.to_json()
+        if self.exit_code is not None:
+            data["exit_code"] = self.exit_code
+        if self.sweep is not None:
+            data["sweep"] = self.sweep.to_json()
+        if self.rerun_of is not None:
+            data["rerun_of"] = self.rerun_of
+        if self.joined is not None:
+            data["joined"] = self.joined.to_json()
         if self.redacted_arguments:
             data["redacted_arguments"] = [item._asdict() for item in self.redacted_arguments]
         return data

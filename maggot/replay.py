@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from maggot.errors import ReproduceError
-from maggot.launch import is_bootstrap
+from maggot.origin import is_bootstrap
 
 # set by ``maggot reproduce`` for the replayed process, read by its Experiment
 ENV_RUN_DIR = "MAGGOT_RUN_DIR"

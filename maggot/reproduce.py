@@ -15,7 +15,7 @@ from maggot.codediff import CodeDiffError, Repository, find_repository
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError, ReproduceError
 from maggot.git import open_repository, run_git, split_nul
-from maggot.launch import ENV_LAUNCH_ARGV
+from maggot.origin import ENV_LAUNCH_ARGV
 from maggot.paths import is_within, safe_relative_path
 from maggot.records import RunInfo
 from maggot.replay import (

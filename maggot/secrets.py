@@ -164,6 +164,10 @@ _SECRET_OPTION = re.compile(
 )
 
 
+# the variables that give a redacted argument's value back (MAGGOT_ARG_3)
+SUPPLY_PREFIX = "MAGGOT_ARG_"
+
+
 class RedactedArgument(NamedTuple):
     """An argument of a recorded command whose value was replaced by ``<redacted>``.
 
@@ -180,7 +184,7 @@ class RedactedArgument(NamedTuple):
     @property
     def supply_variable(self) -> str:
         """The variable a user sets to give the value to a replay."""
-        return f"MAGGOT_ARG_{self.position}"
+        return f"{SUPPLY_PREFIX}{self.position}"
 
 
 def _secret_option_name(name: str) -> bool:

@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import stat
+import threading
 from collections.abc import Callable, Container, Iterator, Mapping
 from typing import IO, Any, NamedTuple
 
@@ -42,6 +43,8 @@ PACKAGES_FILE = "packages.txt"
 RESULTS_FILE = "results.json"
 RESULTS_LOCK_FILE = "results.lock"
 RUN_LOCK_FILE = "run.lock"
+# sweeps keep their record and frozen code tree here, inside the experiments directory
+SWEEPS_DIR = ".sweeps"
 LIVE_LOCK_FILE = "live.lock"
 # a run being deleted is first renamed to this prefix, so it vanishes in one step
 TRASH_PREFIX = ".maggot-deleting-"
@@ -250,10 +253,25 @@ def read_optional_object(path: str | os.PathLike[str]) -> dict[str, Any] | None:
         return None
 
 
+# one lock per lock file for the threads of this process (record locks do not
+# exclude them from each other)
+_thread_locks: dict[str, threading.RLock] = {}
+_thread_locks_guard = threading.Lock()
+
+
 @contextlib.contextmanager
 def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if missing) across processes."""
-    with open(path, "a+b") as handle:
+    """Hold an exclusive lock on ``path`` (created if missing) across processes.
+
+    fcntl record locks (``lockf``), not ``flock``: NFS clients see each other's
+    record locks, while ``flock`` locks only within one machine there. Record
+    locks belong to the process, so threads of one process also take a lock of
+    their own for the path.
+    """
+    key = os.path.abspath(path)
+    with _thread_locks_guard:
+        thread_lock = _thread_locks.setdefault(key, threading.RLock())
+    with thread_lock, open(path, "a+b") as handle:
         try:
             import fcntl
         except ImportError:  # Windows
@@ -267,11 +285,11 @@ def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
                 handle.seek(0)
                 msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
             return
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        fcntl.lockf(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.lockf(handle.fileno(), fcntl.LOCK_UN)
 
 
 class RunTakenError(MaggotError):
@@ -582,8 +600,13 @@ def find_run_dirs(
         except OSError:
             continue
         for entry in entries:
-            if entry.name in (META_DIR, TRASH_DIR) or not entry.is_dir(follow_symlinks=False):
-                continue
+            try:
+                if entry.name in (META_DIR, TRASH_DIR, SWEEPS_DIR) or not entry.is_dir(
+                    follow_symlinks=False
+                ):
+                    continue
+            except OSError:
+                continue  # removed while listed (ENOENT, or ESTALE on NFS)
             if entry.name.startswith(TRASH_PREFIX):
                 continue
             if entry.path in known_runs or os.path.isdir(entry.path + os.sep + META_DIR):

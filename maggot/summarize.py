@@ -123,6 +123,7 @@ def summarize(
     with_repros: bool = False,
     use_index: bool = True,
     series_stats: Sequence[str] = series.DEFAULT_STATS,
+    run_dirs: Sequence[str] | None = None,
 ) -> Summary:
     """Collect the runs under ``root`` (at most ``max_depth`` levels down) into rows.
 
@@ -133,7 +134,8 @@ def summarize(
     runs without the key go last. Reproductions (``RUN.repro-N``) are left out
     unless ``with_repros``, and then follow their original. ``columns`` and
     ``drop`` are glob patterns over headers; ``only_changed`` shows only the
-    config columns whose value differs between the rows. Raises NotARunError
+    config columns whose value differs between the rows. ``run_dirs`` lists
+    these runs instead of those under ``root`` (a sweep's). Raises NotARunError
     for a missing ``root`` and SummarizeError for a key no run has. A run's
     series add columns: ``loss`` (its last value), and ``loss.min`` ... for
     each stat in ``series_stats`` or named by a key asked for; a result of the
@@ -160,7 +162,7 @@ def summarize(
     hidden_dirs: list[str]
     with _gc_paused():
         run_index = RunIndex(root, enabled=use_index)
-        found = run_index.find_runs(max_depth)
+        found = run_index.find_runs(max_depth) if run_dirs is None else list(run_dirs)
         shown_dirs, hidden_dirs = found, []
         if not with_repros:
             shown_dirs = []
@@ -232,7 +234,11 @@ def summarize(
         drop=drop,
         only_changed=only_changed,
     )
-    deeper = store.find_run_dirs(root, None) if not found and max_depth is not None else []
+    deeper = (
+        store.find_run_dirs(root, None)
+        if not found and max_depth is not None and run_dirs is None
+        else []
+    )
     return Summary(
         rows=rows,
         columns_shown=shown,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from typing import NamedTuple
 
 from maggot.errors import GitError, ReproduceError
@@ -67,13 +68,39 @@ def create_worktree(snapshot: GitSnapshot, repository: str, path: str | None = N
     return tree
 
 
+_LOCK_RETRIES = 50
+# git's messages when another process holds a lock, or is halfway through adding a
+# worktree whose admin files (.git/worktrees/NAME/commondir ...) this one reads
+_RETRYABLE_GIT_ERRORS = (".lock", "/worktrees/")
+
+
 def _add_worktree(repository: str, path: str, commit: str) -> None:
     # no hooks: a post-checkout hook must not run (or change anything) for a replay
-    run_git(
-        "-c", "core.hooksPath=" + os.devnull,
-        "worktree", "add", "--detach", "--quiet", path, commit,
-        cwd=repository,
-    )  # fmt: skip
+    args = ("-c", "core.hooksPath=" + os.devnull, "worktree", "add", "--detach", "--quiet")
+    with_lock_retries(lambda: run_git(*args, path, commit, cwd=repository))
+
+
+def with_lock_retries(operation: Callable[[], bytes]) -> bytes:
+    """Run a git operation again while another process holds a lock it needs.
+
+    Many jobs (a sweep's, on one or many machines) can add or remove worktrees
+    of one repository at once; git refuses instead of waiting when it finds
+    ``index.lock`` or a ref lock taken, or reads another worktree's admin
+    files while they are written.
+    """
+    import random
+    import time
+
+    for attempt in range(_LOCK_RETRIES):
+        try:
+            return operation()
+        except GitError as error:
+            retryable = any(text in str(error) for text in _RETRYABLE_GIT_ERRORS)
+            if not retryable or attempt == _LOCK_RETRIES - 1:
+                raise
+            # back off with jitter so the waiting processes do not retry in step
+            time.sleep(0.05 + random.random() * 0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def recorded_submodules(snapshot: GitSnapshot) -> list[Submodule]:

@@ -559,6 +559,51 @@ def test_summarize_directory_completes_directories(experiments: Path) -> None:
     assert complete("summarize", "exp") == ["dir,exp"]
 
 
+def test_command_names_complete_and_all_are_listed_in_help() -> None:
+    assert complete("re") == ["plain,reproduce", "plain,rerun"]
+    assert complete("s") == [
+        "plain,show",
+        "plain,show-command",
+        "plain,show-config",
+        "plain,summarize",
+        "plain,sweep",
+    ]
+    lines = invoke("--help").stdout.split("Commands:")[1].splitlines()
+    assert [line.split()[0] for line in lines if line.startswith("  ")] == sorted(cli.COMMANDS)
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    script = (
+        "import sys\n"
+        "from maggot.cli import main\n"
+        "main(['run', '--help'], standalone_mode=False)\n"
+        "print(sorted(name for name in sys.modules if name.startswith('maggot.cli.')))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines()[-1] == "['maggot.cli.base', 'maggot.cli.run']"
+
+
+def test_lazy_and_eager_commands_register_side_by_side() -> None:
+    @click.group(cls=cli_base.MaggotGroup)
+    def group() -> None:
+        pass
+
+    @click.command("eager")
+    def eager() -> None:
+        click.echo("eager ran")
+
+    group.add_command(eager)
+    group.add_lazy_command("shown", "maggot.cli.show:show_command")
+    group.add_lazy_command("broken", "maggot.cli.show:PAGE_SIZE_THAT_DOES_NOT_EXIST")
+    runner = CliRunner()
+    assert runner.invoke(group, ["eager"]).stdout == "eager ran\n"
+    assert "Print the command" in runner.invoke(group, ["shown", "--help"]).stdout
+    assert group.list_commands(click.Context(group)) == ["broken", "eager", "shown"]
+    with pytest.raises(AttributeError):
+        group.get_command(click.Context(group), "broken")
+
+
 def test_summarize_json_is_strict_json_with_nan_and_infinity(repo: Path) -> None:
     record_run(repo, {"a": 1}, {"loss": float("nan"), "best": float("inf")}, snapshot=False)
 

@@ -1,151 +1,314 @@
+"""``maggot run``: any command recorded as a run, end to end in real subprocesses."""
+
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from toolkit import commit_all, run_maggot, run_python
+from click.testing import CliRunner
+from toolkit import commit_all, run_maggot
 
-from maggot import launch, replay
-from maggot.errors import ReproduceError
+from maggot import launch, store
+from maggot.cli import main
 
-LOKY = ["/usr/bin/python3", "-m", "joblib.externals.loky.backend.popen_loky_posix",
-        "--process-name", "LokyProcess-1", "--pipe", "15"]  # fmt: skip
-SPAWN = ["/usr/bin/python3", "-B", "-c",
-         "from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5, pipe_handle=7)",
-         "--multiprocessing-fork"]  # fmt: skip
-FORKSERVER = ["/usr/bin/python3", "-B", "-c",
-              "from multiprocessing.forkserver import main; main(8, 9, ['__main__'])"]  # fmt: skip
-
-
-@pytest.mark.parametrize("argv", [LOKY, SPAWN, FORKSERVER])
-def test_worker_bootstraps_are_recognised(argv):
-    assert launch.is_bootstrap(argv)
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [["python", "train.py", "--pipe", "15"], ["python", "-m", "pkg.train"], ["python", "-c", "1"]],
+PLAIN = textwrap.dedent(
+    """
+    import argparse, json, subprocess, sys
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--fail", action="store_true")
+    args = parser.parse_args()
+    print(f"epoch 1 accuracy={args.lr * 2}")
+    sys.stdout.flush()
+    subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('child says hi\\\\n')"])
+    with open("out.json", "w") as file:
+        json.dump({"loss": {"final": args.lr / 2}}, file)
+    sys.exit(3 if args.fail else 0)
+    """
 )
-def test_programs_are_not_bootstraps(argv):
-    assert not launch.is_bootstrap(argv)
+
+JOINING = textwrap.dedent(
+    """
+    import argparse
+    from maggot import Experiment
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--seed", type=int, default=7)
+    with Experiment(config=parser.parse_known_args()[0]) as exp:
+        print("joined", exp.experiment_dir)
+        exp.register_result("loss", 0.25)
+    """
+)
 
 
-@pytest.mark.parametrize("argv", [LOKY, SPAWN])
-def test_reproduce_refuses_a_bootstrap_command(argv):
-    with pytest.raises(ReproduceError, match="starts a worker process"):
-        replay.replay_command(argv, "python", "experiments/run")
+@pytest.fixture
+def project(repo: Path) -> Path:
+    (repo / "plain.py").write_text(PLAIN)
+    (repo / "joining.py").write_text(JOINING)
+    commit_all(repo, "scripts")
+    return repo
+
+
+def only_run(repo: Path) -> Path:
+    runs = store.find_run_dirs(repo / "experiments")
+    assert len(runs) == 1, runs
+    return Path(runs[0])
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_run_records_the_command_unchanged(project):
+    result = run_maggot(
+        "run", "--metric-pattern", r"(?P<name>accuracy)=(?P<value>[0-9.]+)",
+        "--results", "out.json", "--", sys.executable, "plain.py", "--lr", "0.1", "--epochs=3",
+        cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "epoch 1 accuracy=0.2" in result.stdout
+    assert "child says hi" in result.stderr
+    run_dir = only_run(project)
+    assert run_dir.name == "3-0.1"
+    meta = run_dir / ".maggot"
+    assert read_json(meta / "config.json") == {"epochs": 3, "lr": 0.1}
+    assert read_json(meta / "results.json") == {"accuracy": 0.2, "loss": {"final": 0.05}}
+    info = read_json(meta / "run.json")
+    assert info["status"] == "completed"
+    assert info["exit_code"] == 0
+    assert info["launched_command"] == [sys.executable, "plain.py", "--lr", "0.1", "--epochs=3"]
+    assert info["command_argv"][1:4] == ["-m", "maggot", "run"]
+    head = read_json(meta / "git" / "head.json")
+    assert head["script"] == "plain.py"
+    assert head["commit"]
+    (log,) = (meta / "logs").iterdir()
+    # the child process's stderr is logged too, exactly as printed
+    assert log.read_text() == "epoch 1 accuracy=0.2\nchild says hi\n"
+
+
+def test_failing_command_fails_the_run_and_passes_its_exit_code(project):
+    result = run_maggot(
+        "run", "--name", "bad-{lr}", "--", sys.executable, "plain.py", "--lr", "1", "--fail",
+        cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 3
+    run_dir = project / "experiments" / "bad-1"
+    info = read_json(run_dir / ".maggot" / "run.json")
+    assert info["status"] == "failed"
+    assert info["exit"] == {"type": "ExitCode", "message": "exited with code 3"}
+    assert read_json(run_dir / ".maggot" / "config.json") == {"fail": True, "lr": 1}
+
+
+def test_script_using_experiment_joins_the_run(project):
+    result = run_maggot(
+        "run", "--", sys.executable, "joining.py", "--lr", "0.5", "extra=x", cwd=project
+    )
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run(project)
+    assert f"joined {run_dir}" in result.stdout
+    meta = run_dir / ".maggot"
+    assert read_json(meta / "config.json") == {"extra": "x", "lr": 0.5, "seed": 7}
+    assert read_json(meta / "results.json") == {"loss": 0.25}
+    info = read_json(meta / "run.json")
+    assert info["status"] == "completed"
+    assert info["joined"]["pid"] != info["pid"]
+    assert len(list((meta / "logs").iterdir())) == 1
+
+
+def test_run_of_a_command_reproduces(project):
+    result = run_maggot(
+        "run", "--results", "out.json", "--", sys.executable, "plain.py", "--lr", "0.4",
+        cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run(project)
+    replay = run_maggot("reproduce", "--yes", str(run_dir), cwd=project)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "reproduced: all 1 results match" in replay.stdout
+    replay_info = read_json(Path(f"{run_dir}.repro-1") / ".maggot" / "run.json")
+    assert replay_info["reproduction_of"] == str(run_dir)
+
+
+WAITING = textwrap.dedent(
+    """
+    import signal, sys
+    with open(sys.argv[1], "w") as fifo:
+        fifo.write("ready\\n")
+    signal.pause()
+    """
+)
+
+
+def start_waiting(project: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """``maggot run`` of a command that waits for a signal, once the command is ready."""
+    (project / "wait.py").write_text(WAITING)
+    fifo = tmp_path / "ready"
+    os.mkfifo(fifo)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maggot", "run", "--name", "waiting", "--",
+         sys.executable, "wait.py", str(fifo)],
+        cwd=project, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    with open(fifo) as ready:
+        assert ready.read() == "ready\n"
+    return process
+
+
+@pytest.mark.parametrize("group", [True, False], ids=["ctrl-c-to-the-group", "kill-maggot-only"])
+def test_ctrl_c_reaches_the_command_and_the_run_says_interrupted(project, tmp_path, group):
+    process = start_waiting(project, tmp_path)
+    if group:
+        os.killpg(process.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+    else:
+        os.kill(process.pid, signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGINT
+    info = read_json(project / "experiments" / "waiting" / ".maggot" / "run.json")
+    assert info["status"] == "interrupted"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
 
 
 @pytest.mark.parametrize(
-    ("argv", "overrides", "expected"),
+    ("args", "message"),
     [
-        (
-            ["py", "train.py", "-m", "lr=0.1,0.2", "seed=1"],
-            ["lr=0.2", "seed=1"],
-            ["py", "train.py", "lr=0.2", "seed=1"],
-        ),
-        (
-            [
-                "py",
-                "-X",
-                "dev",
-                "train.py",
-                "--multirun",
-                "hydra/launcher=joblib",
-                "hydra.job.chdir=True",
-                "hydra.mode=MULTIRUN",
-                "hydra.sweep.dir=out",
-                "+x=a,b",
-            ],
-            ["+x=b"],
-            [
-                "py",
-                "-X",
-                "dev",
-                "train.py",
-                "hydra/launcher=joblib",
-                "hydra.job.chdir=True",
-                "+x=b",
-            ],
-        ),  # fmt: skip
-        (
-            ["py", "-m", "pkg.train", "--config-name", "big", "-m", "model=a,b"],
-            ["model=a"],
-            ["py", "-m", "pkg.train", "--config-name", "big", "model=a"],
-        ),
+        (["--", "no-such-program-xyz", "--lr", "1"], "no-such-program-xyz: command not found"),
+        (["--name", "{nope}", "--", "true", "--lr", "1"], "unknown placeholder {nope}"),
+        (["--metric-pattern", "(", "--", "true", "--lr", "1"], "--metric-pattern"),
+        (["--metric-pattern", "x", "--", "true", "--lr", "1"], "named groups"),
+        (["--config", "missing.json", "--", "true"], "--config missing.json"),
+        (["--", "true"], "pass --name"),
+        (["--name", "a/b", "--", "true"], "not a safe directory name"),
     ],
 )
-def test_a_sweep_job_replays_alone_with_its_overrides(argv, overrides, expected):
-    assert launch.hydra_job_command(argv, overrides) == expected
+def test_bad_input_is_one_line_exit_2_and_creates_nothing(project, args, message):
+    result = invoke("run", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert not (project / "experiments").exists()
 
 
-PARALLEL = textwrap.dedent(
+def test_missing_results_file_is_a_warning(project):
+    result = run_maggot(
+        "run", "--results", "nothing.json", "--", sys.executable, "plain.py", "--lr", "1",
+        cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0
+    assert "--results nothing.json: the command wrote no such file" in result.stderr
+
+
+def test_config_file_values_come_first_and_parameters_override(project):
+    (project / "base.json").write_text('{"lr": 9, "model": {"depth": 2}}')
+    result = run_maggot(
+        "run", "--config", "base.json", "--param", "seed=4", "--",
+        sys.executable, "plain.py", "--lr", "0.5", cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    config = read_json(only_run(project) / ".maggot" / "config.json")
+    assert config == {"lr": 0.5, "model": {"depth": 2}, "seed": 4}
+
+
+def test_shell_exit_code_of_a_signal():
+    assert launch.shell_exit_code(-signal.SIGTERM) == 143
+    assert launch.shell_exit_code(5) == 5
+
+
+def test_an_existing_run_is_not_overwritten_without_if_exists(project):
+    argv = ["run", "--", sys.executable, "plain.py", "--lr", "2"]
+    assert run_maggot(*argv, cwd=project).returncode == 0
+    again = run_maggot(*argv, cwd=project)
+    assert again.returncode == 1
+    assert again.stderr.strip() == (
+        "maggot: experiments/2 already exists; pick another --name or pass --if-exists "
+        "increment, continue or delete"
+    )
+    incremented = run_maggot("run", "--if-exists", "increment", *argv[1:], cwd=project)
+    assert incremented.returncode == 0, incremented.stderr
+    assert (project / "experiments" / "2_1" / ".maggot" / "run.json").exists()
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("group", [True, False], ids=["to-the-group", "to-maggot-only"])
+def test_sigterm_and_sighup_reach_the_command_and_the_run_says_terminated(
+    project, tmp_path, group, signal_number
+):
+    process = start_waiting(project, tmp_path)
+    if group:
+        os.killpg(process.pid, signal_number)  # a timeout, Slurm, a closed session
+    else:
+        os.kill(process.pid, signal_number)
+    process.communicate(timeout=60)
+    assert process.returncode == 128 + signal_number
+    info = read_json(project / "experiments" / "waiting" / ".maggot" / "run.json")
+    assert info["status"] == "terminated"
+    assert info["exit"]["type"] == signal.Signals(signal_number).name
+    assert info["exit_code"] == -signal_number
+
+
+KEYED = textwrap.dedent(
     """
-    import sys
-    from joblib import Parallel, delayed
-    from maggot import Experiment
-
-    def job(c):
-        with Experiment(config={"c": c}) as exp:
-            exp.register_result("score", c * 2)
-            exp.register_result("inputs", sys.argv[1:])
-
-    if __name__ == "__main__":
-        Parallel(n_jobs=2)(delayed(job)(c) for c in (1, 2))
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--api-key")
+    args = parser.parse_args()
+    print(f"key_ok={int(args.api_key == 'sk-live-4f9Qz7TmB2xK8pWv')} lr={args.lr}")
     """
 )
+SECRET = "sk-live-4f9Qz7TmB2xK8pWv"
 
 
-def test_runs_created_in_joblib_workers_record_and_replay_the_launching_command(repo):
-    pytest.importorskip("joblib")
-    (repo / "train.py").write_text(PARALLEL)
-    commit_all(repo, "parallel")
-    completed = run_python(["train.py", "--flag"], cwd=repo)
-    assert completed.returncode == 0, completed.stderr
-    info = json.loads((repo / "experiments" / "2" / ".maggot" / "run.json").read_text())
-    assert info["command_argv"][1:] == ["train.py", "--flag"]
-    assert launch.is_bootstrap(info["process_argv"])
-    head = json.loads((repo / "experiments" / "2" / ".maggot" / "git" / "head.json").read_text())
-    assert head["script"] == "train.py"
-    command = (repo / "experiments" / "2" / ".maggot" / "command").read_text()
-    assert "loky" not in command and command.rstrip().endswith("train.py --flag")
-    # the replay runs the whole loop; only the job with the recorded config records into it
-    replay = run_maggot("reproduce", "experiments/2", "--yes", cwd=repo)
-    assert replay.returncode == 0, replay.stdout + replay.stderr
-    assert "reproduced: all 2 results match" in replay.stdout
-    replayed = json.loads(
-        (repo / "experiments" / "2.repro-1" / ".maggot" / "config.json").read_text()
-    )
-    assert replayed == {"c": 2}
+def test_a_secret_argument_of_the_command_is_never_stored_and_rerun_gives_it_back(project):
+    (project / "keyed.py").write_text(KEYED)
+    commit_all(project, "keyed")
+    pattern = r"(?P<name>key_ok)=(?P<value>[0-9]+)"
+    result = run_maggot(
+        "run", "--name", "keyed", "--metric-pattern", pattern, "--",
+        sys.executable, "keyed.py", "--lr", "0.5", "--api-key", SECRET, cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run_dir = project / "experiments" / "keyed"
+    for path in (run_dir / ".maggot").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    info = read_json(run_dir / ".maggot" / "run.json")
+    assert info["launched_command"][-1] == "<redacted>"
+    assert read_json(run_dir / ".maggot" / "results.json") == {"key_ok": 1}
+    [redacted] = info["redacted_arguments"]
+    assert info["command_argv"][redacted["position"]] == "<redacted>"
+    supply = f"MAGGOT_ARG_{redacted['position']}"
 
+    not_replayed = run_maggot("reproduce", str(run_dir), "--yes", cwd=project)
+    assert not_replayed.returncode == 1
+    assert supply in not_replayed.stderr
+    replayed = run_maggot("reproduce", str(run_dir), "--yes", cwd=project, env={supply: SECRET})
+    assert replayed.returncode == 0, replayed.stderr
+    assert "reproduced: all 1 results match" in replayed.stdout
+    runs = set(store.find_run_dirs(project / "experiments"))
 
-@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="reads /proc")
-def test_a_spawned_worker_without_maggot_in_its_parent_finds_the_command_upstream(tmp_path):
-    (tmp_path / "job.py").write_text(
-        textwrap.dedent(
-            """
-            def job(c):
-                from maggot import Experiment
-                with Experiment(config={"c": c}):
-                    pass
-            """
-        )
-    )
-    (tmp_path / "main.py").write_text(
-        textwrap.dedent(
-            """
-            import multiprocessing, sys
-            from job import job
-            if __name__ == "__main__":
-                assert "maggot" not in sys.modules
-                with multiprocessing.get_context("spawn").Pool(1) as pool:
-                    pool.map(job, [3])
-            """
-        )
-    )
-    completed = run_python(["main.py", "arg"], cwd=tmp_path)
-    assert completed.returncode == 0, completed.stderr
-    info = json.loads(Path(tmp_path, "experiments", "3", ".maggot", "run.json").read_text())
-    assert info["command_argv"][1:] == ["main.py", "arg"]
+    refused = run_maggot("rerun", str(run_dir), "--set", "lr=0.25", "--yes", cwd=project)
+    assert refused.returncode == 1
+    assert supply in refused.stderr
+    assert set(store.find_run_dirs(project / "experiments")) == runs
+
+    rerun = run_maggot(
+        "rerun", str(run_dir), "--set", "lr=0.25", "--yes", "--code", "current",
+        cwd=project, env={supply: SECRET},
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    assert SECRET not in rerun.stdout + rerun.stderr
+    [new_run] = [Path(run) for run in set(store.find_run_dirs(project / "experiments")) - runs]
+    assert read_json(new_run / ".maggot" / "results.json") == {"key_ok": 1}
+    for path in (new_run / ".maggot").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path

@@ -10,11 +10,14 @@ from maggot.records import (
     Continuation,
     ExitInfo,
     GitHead,
+    JoinedProcess,
+    LaunchOptions,
     PythonInfo,
     RunInfo,
     SkippedFile,
     SnapshotCounts,
     Submodule,
+    SweepJob,
 )
 
 JSON_VALUES = st.recursive(
@@ -47,6 +50,18 @@ def full_run_info() -> RunInfo:
         reproduction_of="/runs/a",
         continued=(Continuation("2026", ("python", "x")),),
         imports_outside_snapshot=("m (/x/m.py)",),
+        launched_command=("python", "train.py", "--lr", "0.1"),
+        launch_options=LaunchOptions(
+            config_file="base.json",
+            extra_params=(("seed", 3),),
+            name_template="lr{lr}",
+            results_file="out.json",
+            metric_pattern=r"(?P<name>\w+)=(?P<value>\S+)",
+        ),
+        exit_code=-2,
+        sweep=SweepJob("20260101-1", 4),
+        rerun_of="/runs/b",
+        joined=JoinedProcess("2026", "h", "u", 8, PythonInfo("/usr/bin/python3"), "Linux"),
     )
 
 
@@ -110,3 +125,17 @@ def test_a_run_written_by_maggot_0_3_reads_back() -> None:
     info = RunInfo.from_json(written_by_0_3)
     assert info.status == "completed" and info.exit is None
     assert info.python.executable == "/usr/bin/python3" and info.python.implementation is None
+
+
+def test_a_run_not_launched_writes_no_launch_fields() -> None:
+    data = RunInfo(name="plain").to_json()
+    launch_fields = ("launched_command", "launch_options", "exit_code", "sweep", "rerun_of")
+    assert not set(launch_fields + ("joined",)) & set(data)
+
+
+def test_malformed_launch_fields_read_as_their_defaults() -> None:
+    info = RunInfo.from_json(
+        {"sweep": {"id": 3, "job": "x"}, "exit_code": True, "launch_options": [], "joined": "x"}
+    )
+    assert (info.sweep, info.exit_code, info.launch_options, info.joined) == (None,) * 4
+    assert info.extra == {}

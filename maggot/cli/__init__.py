@@ -1,6 +1,8 @@
 """The ``maggot`` command line: click commands that parse, call the library and print.
 
 Each command lives in a module of this package; this module builds the group.
+The modules load lazily: a command's module is imported when the command is
+used, so ``maggot run`` does not import what ``maggot diff`` needs.
 """
 
 from __future__ import annotations
@@ -8,17 +10,7 @@ from __future__ import annotations
 import click
 
 import maggot
-from maggot.cli.annotate import note, tag
 from maggot.cli.base import MaggotGroup, reports_errors, use_color
-from maggot.cli.compare import compare_command
-from maggot.cli.diff import config_diff, diff
-from maggot.cli.housekeeping import gc_command, mv_command, rm_command
-from maggot.cli.report import report_command
-from maggot.cli.reproduce import reproduce_command
-from maggot.cli.show import show, show_command, show_config
-from maggot.cli.summarize import summarize_command
-from maggot.cli.ui import ui_command
-from maggot.cli.verify import verify_command
 
 __all__ = ["main", "reports_errors", "use_color"]
 
@@ -48,22 +40,27 @@ def main() -> None:
     """
 
 
-for command in (
-    summarize_command,
-    show,
-    show_config,
-    show_command,
-    config_diff,
-    diff,
-    reproduce_command,
-    compare_command,
-    tag,
-    note,
-    rm_command,
-    mv_command,
-    gc_command,
-    report_command,
-    ui_command,
-    verify_command,
-):
-    main.add_command(command)
+# command name -> "module:attribute" of its click command
+COMMANDS = {
+    "summarize": "maggot.cli.summarize:summarize_command",
+    "show": "maggot.cli.show:show",
+    "show-config": "maggot.cli.show:show_config",
+    "show-command": "maggot.cli.show:show_command",
+    "config-diff": "maggot.cli.diff:config_diff",
+    "diff": "maggot.cli.diff:diff",
+    "reproduce": "maggot.cli.reproduce:reproduce_command",
+    "rerun": "maggot.cli.rerun:rerun_command",
+    "run": "maggot.cli.run:run_command",
+    "sweep": "maggot.cli.sweep:sweep_group",
+    "compare": "maggot.cli.compare:compare_command",
+    "tag": "maggot.cli.annotate:tag",
+    "note": "maggot.cli.annotate:note",
+    "rm": "maggot.cli.housekeeping:rm_command",
+    "mv": "maggot.cli.housekeeping:mv_command",
+    "gc": "maggot.cli.housekeeping:gc_command",
+    "report": "maggot.cli.report:report_command",
+    "ui": "maggot.cli.ui:ui_command",
+    "verify": "maggot.cli.verify:verify_command",
+}
+for name, import_path in COMMANDS.items():
+    main.add_lazy_command(name, import_path)

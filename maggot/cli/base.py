@@ -62,6 +62,14 @@ def paint(text: str, color: str | None = None, bold: bool = False) -> str:
     return click.style(text, fg=color, bold=bold or None) if use_color() else text
 
 
+def confirm_or_refuse(what: str) -> None:
+    """Ask before running ``what``; without a terminal, refuse (the caller's --yes skips this)."""
+    if not sys.stdin.isatty():
+        raise CommandError(f"refusing to run {what} without --yes: stdin is not a terminal")
+    if not click.confirm("Run it?", default=False):
+        raise CommandError("not run")
+
+
 def warn(message: str) -> None:
     """One ``maggot: warning: ...`` line on stderr."""
     click.echo(f"maggot: warning: {printable(message)}", err=True)
@@ -101,9 +109,38 @@ class MaggotCommand(click.Command):
 
 
 class MaggotGroup(click.Group):
-    """The ``maggot`` group: one-line errors, exit 2 on usage errors, 130 on Ctrl-C."""
+    """The ``maggot`` group: one-line errors, exit 2 on usage errors, 130 on Ctrl-C.
+
+    Commands are registered with ``add_command``, or with ``add_lazy_command``
+    as a ``"module:attribute"`` path whose module is imported only when that
+    command is used (or listed, by ``--help`` and completion): one command's
+    run does not pay for importing all the others.
+    """
 
     command_class = MaggotCommand
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, str] = {}
+
+    def add_lazy_command(self, name: str, import_path: str) -> None:
+        """Register the command at ``import_path`` (``"package.module:attribute"``) as ``name``."""
+        self.lazy_commands[name] = import_path
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        import_path = self.lazy_commands.get(cmd_name)
+        if import_path is not None and cmd_name not in self.commands:
+            import importlib
+
+            module_name, _, attribute = import_path.partition(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{import_path} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(
         self,

@@ -60,7 +60,7 @@ def mv_command(run: str, new_name: str, force: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 @click.option(
     "--dir", "directory", default=summaries.DEFAULT_DIR, show_default=True, metavar="DIR",
-    help="Where to look for replay claims.",
+    help="Where to look for replay claims and sweeps.",
 )  # fmt: skip
 def gc_command(dry_run: bool, directory: str) -> None:
     """Remove what killed reproductions left behind, listing each item.
@@ -71,7 +71,9 @@ def gc_command(dry_run: bool, directory: str) -> None:
       (including ones kept with --keep; --worktree PATH ones are never touched);
     - their temporary directories (only your own; one that does not name
       its owner once untouched for an hour);
-    - replay claims: DIR/RUN.repro-N directories where nothing was recorded.
+    - replay claims: DIR/RUN.repro-N directories where nothing was recorded;
+    - frozen code trees of sweeps under DIR/.sweeps none of whose jobs waits
+      or runs ('maggot sweep --resume' rebuilds one).
     """
     from maggot.gitsnap import find_toplevel
 

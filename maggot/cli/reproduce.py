@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from typing import TYPE_CHECKING
 
 import click
 
 from maggot import showrun, signals
-from maggot.cli.base import CommandError, MaggotCommand, complete_run, paint, warn
+from maggot.cli.base import (
+    CommandError,
+    MaggotCommand,
+    complete_run,
+    confirm_or_refuse,
+    paint,
+    warn,
+)
 from maggot.cli.explain import (
     print_explanation,
     print_preflight,
@@ -182,10 +188,7 @@ def reproduce_command(
             "cannot replay: redacted when recorded and not supplied: " + ", ".join(unsupplied)
         )
     if not yes:
-        if not sys.stdin.isatty():
-            raise CommandError("refusing to run the replay without --yes: stdin is not a terminal")
-        if not click.confirm("Run it?", default=False):
-            raise CommandError("not run")
+        confirm_or_refuse("the replay")
     started = 0
 
     def announce(replay: Replay) -> None:

@@ -1,0 +1,639 @@
+"""Sweeps: many runs of one command template, all from one frozen code state.
+
+A sweep lives in ``<experiments>/.sweeps/<id>/``::
+
+    sweep.json        the record: command template, parameters, jobs, launcher
+    .maggot/git/      the code state snapshotted once, when the sweep started
+    code/             that code state rebuilt (a detached git worktree); jobs run here
+    jobs/<n>.json     one file per started job, written by the job itself
+    slurm/            submitit's folder (Slurm sweeps)
+
+Job states come from the jobs' own files and run.json, never from a scheduler's
+accounting, so they are right without ``sacct``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import random
+import re
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from maggot import gitsnap, launch, params, signals, store
+from maggot.errors import MaggotError, NotARunError
+from maggot.experiment import STATUS_TERMINATED
+from maggot.params import ParameterError
+from maggot.paths import is_within
+from maggot.records import SweepJob
+
+SWEEP_FILE = "sweep.json"
+JOBS_DIR = "jobs"
+CODE_DIR = "code"
+SLURM_DIR = "slurm"
+SWEEP_FORMAT_VERSION = 1
+MAX_JOBS_WITHOUT_YES = 1000
+MODES = ("grid", "zip", "random")
+LAUNCHERS = ("local", "slurm")
+
+STATE_PENDING = "pending"
+STATE_LOST = "lost"
+FINAL_STATES = (
+    store.STATUS_COMPLETED,
+    store.STATUS_FAILED,
+    store.STATUS_INTERRUPTED,
+    STATUS_TERMINATED,
+    STATE_LOST,
+)
+_RANGE = re.compile(r"^([^:]+):([^:]+):(?:(log|lin):)?(\d+)$")
+
+
+class SweepError(MaggotError):
+    """A sweep that cannot be found or continued."""
+
+
+class SweepParameter(NamedTuple):
+    """One ``-p KEY=VALUES`` option: a key and its values in order."""
+
+    key: str
+    values: tuple[Any, ...]
+
+
+class SweepSpec(NamedTuple):
+    """A sweep as the user asked for it, checked but not yet created."""
+
+    command: tuple[str, ...]
+    parameters: tuple[SweepParameter, ...]
+    mode: str
+    seed: int | None
+    jobs: tuple[dict[str, Any], ...]
+    experiments_dir: str
+    launcher: str
+    launcher_options: dict[str, Any]
+    name_template: str | None = None
+    if_exists: str = "increment"
+    results_file: str | None = None
+    metric_pattern: str | None = None
+
+
+class SweepRecord(NamedTuple):
+    """A created sweep, as sweep.json holds it."""
+
+    sweep_id: str
+    sweep_dir: str
+    created_at: str
+    spec: SweepSpec
+    # where jobs run: the frozen tree's copy of the working directory (or, outside a
+    # git repository, the working directory itself)
+    job_cwd: str
+    code_dir: str | None
+    env: dict[str, str]
+    notes: tuple[str, ...]
+
+
+class JobState(NamedTuple):
+    """Where one job of a sweep stands."""
+
+    job: int
+    values: dict[str, Any]
+    state: str  # pending, running, completed, failed, interrupted, terminated, lost
+    run_dir: str | None
+    detail: str
+
+
+def parse_parameter(text: str, cwd: str = "") -> SweepParameter:
+    """``KEY=a,b,c``, ``KEY=START:STOP:log:N`` (or ``lin``), or ``KEY=@FILE`` (one value a line)."""
+    key, equals, spec = text.partition("=")
+    key = key.strip()
+    if not equals or not key:
+        raise ParameterError(f"-p {text!r}: expected KEY=VALUES (e.g. lr=0.01,0.1)")
+    if spec.startswith("@"):
+        path = os.path.join(cwd, spec[1:])
+        try:
+            with open(path, encoding="utf-8") as file:
+                items = [line.strip() for line in file if line.strip()]
+        except OSError as error:
+            raise ParameterError(f"-p {key}: {spec[1:]}: {error.strerror}") from None
+        values = tuple(params.parse_value(item) for item in items)
+    elif ":" in spec and "," not in spec:
+        values = _parse_range(key, spec)
+    else:
+        items = spec.split(",")
+        if any(not item for item in items):
+            raise ParameterError(f"-p {key}: empty value in {spec!r}")
+        values = tuple(params.parse_value(item) for item in items)
+    if not values:
+        raise ParameterError(f"-p {key}: empty list of values")
+    return SweepParameter(key, values)
+
+
+def _parse_range(key: str, spec: str) -> tuple[Any, ...]:
+    match = _RANGE.match(spec)
+    start = stop = None
+    if match:
+        start, stop = params.parse_value(match.group(1)), params.parse_value(match.group(2))
+    if (
+        match is None
+        or not isinstance(start, (int, float))
+        or not isinstance(stop, (int, float))
+        or int(match.group(4)) < 1
+    ):
+        raise ParameterError(
+            f"-p {key}={spec}: malformed range; expected START:STOP:log:N or START:STOP:lin:N "
+            "(N values, N >= 1)"
+        )
+    count = int(match.group(4))
+    scale = match.group(3) or "lin"
+    if scale == "log" and (start <= 0 or stop <= 0):
+        raise ParameterError(f"-p {key}={spec}: a log range needs START and STOP above 0")
+    fractions = [index / (count - 1) if count > 1 else 0.0 for index in range(count)]
+    if scale == "log":
+        low, high = math.log10(start), math.log10(stop)
+        raw = [10 ** (low + (high - low) * fraction) for fraction in fractions]
+    else:
+        raw = [start + (stop - start) * fraction for fraction in fractions]
+    values: list[Any] = [float(f"{value:.12g}") for value in raw]
+    integers = scale == "lin" and isinstance(start, int) and isinstance(stop, int)
+    if integers and all(value.is_integer() for value in values):
+        values = [int(value) for value in values]
+    return tuple(values)
+
+
+def expand(
+    parameters: Sequence[SweepParameter], mode: str, count: int | None, seed: int | None
+) -> list[dict[str, Any]]:
+    """The jobs' values: every combination (grid), the lists paired (zip), or random draws."""
+    keys = [parameter.key for parameter in parameters]
+    if len(set(keys)) != len(keys):
+        raise ParameterError(f"-p: a key is given twice ({', '.join(keys)})")
+    if mode == "zip":
+        lengths = {len(parameter.values) for parameter in parameters}
+        if len(lengths) > 1:
+            raise ParameterError(
+                "--zip: the lists differ in length ("
+                + ", ".join(f"{p.key}: {len(p.values)}" for p in parameters)
+                + ")"
+            )
+        rows = list(zip(*(parameter.values for parameter in parameters)))
+    else:
+        rows = list(itertools.product(*(parameter.values for parameter in parameters)))
+    if mode == "random":
+        if count is None or count < 1:
+            raise ParameterError("--random N: N must be at least 1")
+        if count > len(rows):
+            raise ParameterError(f"--random {count}: only {len(rows)} combinations to draw from")
+        rows = random.Random(seed).sample(rows, count)
+    return [dict(zip(keys, row)) for row in rows]
+
+
+def plan_sweep(
+    command: Sequence[str],
+    parameter_texts: Sequence[str],
+    *,
+    mode: str = "grid",
+    count: int | None = None,
+    seed: int | None = None,
+    experiments_dir: str = "experiments",
+    launcher: str = "local",
+    launcher_options: Mapping[str, Any] | None = None,
+    name_template: str | None = None,
+    if_exists: str = "increment",
+    results_file: str | None = None,
+    metric_pattern: str | None = None,
+    allow_many: bool = False,
+) -> SweepSpec:
+    """Check a sweep request completely before anything is created.
+
+    Raises ParameterError (or LaunchError) for an unknown placeholder, a
+    ``-p`` key the command never uses, an empty or malformed list, or more
+    than 1,000 jobs without ``allow_many``.
+    """
+    if not command:
+        raise ParameterError("no command given (put it after --)")
+    if not parameter_texts:
+        raise ParameterError("no parameters to sweep: give at least one -p KEY=VALUES")
+    parameters = [parameter_texts_to_parameter(text) for text in parameter_texts]
+    keys = [parameter.key for parameter in parameters]
+    used = params.used_placeholders(command)
+    unknown = sorted(used - set(keys))
+    if unknown:
+        raise ParameterError(
+            f"the command uses {{{unknown[0]}}}, which no -p gives (swept: {', '.join(keys)})"
+        )
+    unused = [key for key in keys if key not in used]
+    if unused:
+        raise ParameterError(
+            f"-p {unused[0]}: the command never uses {{{unused[0]}}}; put it in the command"
+        )
+    jobs = expand(parameters, mode, count, seed)
+    if len(jobs) > MAX_JOBS_WITHOUT_YES and not allow_many:
+        raise ParameterError(
+            f"the sweep has {len(jobs)} jobs (more than {MAX_JOBS_WITHOUT_YES}): pass --yes "
+            "to launch them"
+        )
+    first = params.render_command(command, jobs[0])
+    launch.check_request(
+        launch.RunRequest(
+            command=tuple(first),
+            name_template=name_template,
+            if_exists=if_exists,
+            extra_params=tuple(jobs[0].items()),
+            metric_pattern=metric_pattern,
+        )
+    )
+    return SweepSpec(
+        command=tuple(command),
+        parameters=tuple(parameters),
+        mode=mode,
+        seed=seed,
+        jobs=tuple(jobs),
+        experiments_dir=os.path.abspath(experiments_dir),
+        launcher=launcher,
+        launcher_options=dict(launcher_options or {}),
+        name_template=name_template,
+        if_exists=if_exists,
+        results_file=results_file,
+        metric_pattern=metric_pattern,
+    )
+
+
+def parameter_texts_to_parameter(text: str) -> SweepParameter:
+    """One ``-p`` option, with ``@FILE`` relative to the current directory."""
+    return parse_parameter(text, os.getcwd())
+
+
+def sweeps_root(experiments_dir: str) -> str:
+    """Where the sweeps of an experiments directory are kept."""
+    return os.path.join(experiments_dir, store.SWEEPS_DIR)
+
+
+def _claim_sweep_dir(experiments_dir: str) -> tuple[str, str]:
+    root = sweeps_root(experiments_dir)
+    os.makedirs(root, exist_ok=True)
+    while True:
+        # mkdir claims the id: never "list, then pick the next one" (stale on NFS)
+        sweep_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{random.randrange(16**4):04x}"
+        path = os.path.join(root, sweep_id)
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            continue
+        return sweep_id, path
+
+
+def create_sweep(spec: SweepSpec) -> SweepRecord:
+    """Claim the sweep's id, snapshot the code once, rebuild it as the jobs' tree, record it."""
+    from maggot.experiment import utc_now
+    from maggot.replay import ENV_ORIGINAL_ROOT
+
+    cwd = os.getcwd()
+    sweep_id, sweep_dir = _claim_sweep_dir(spec.experiments_dir)
+    created_at = utc_now()
+    head = gitsnap.take_snapshot(sweep_dir, cwd, [spec.experiments_dir])
+    notes: list[str] = []
+    env: dict[str, str] = {}
+    code_dir = None
+    job_cwd = cwd
+    if head.snapshot:
+        from maggot import worktree
+
+        toplevel = str(head.repo_root)
+        code_dir = os.path.join(sweep_dir, CODE_DIR)
+        snapshot = gitsnap.GitSnapshot(run_dir=sweep_dir, head=head)
+        worktree.create_worktree(snapshot, toplevel, code_dir)
+        job_cwd = os.path.normpath(os.path.join(code_dir, head.cwd or ""))
+        os.makedirs(job_cwd, exist_ok=True)
+        env = _frozen_environment(spec.command, toplevel, code_dir, sweep_dir)
+        notes.extend(f"not in the snapshot: {item.path} ({item.reason})" for item in head.skipped)
+        env[ENV_ORIGINAL_ROOT] = toplevel
+    else:
+        notes.append(
+            f"no frozen code state ({head.reason}): jobs run in {cwd} as it is when each one starts"
+        )
+    record = SweepRecord(
+        sweep_id=sweep_id,
+        sweep_dir=sweep_dir,
+        created_at=created_at,
+        spec=spec,
+        job_cwd=job_cwd,
+        code_dir=code_dir,
+        env=env,
+        notes=tuple(notes),
+    )
+    os.makedirs(os.path.join(sweep_dir, JOBS_DIR))
+    store.write_json_atomic(os.path.join(sweep_dir, SWEEP_FILE), _record_to_json(record))
+    return record
+
+
+def ensure_code_tree(record: SweepRecord) -> bool:
+    """Rebuild the frozen tree from the sweep's snapshot if it was removed; True if rebuilt."""
+    if record.code_dir is None or os.path.isdir(record.code_dir):
+        return False
+    from maggot import worktree
+
+    snapshot = gitsnap.load_snapshot(record.sweep_dir)
+    worktree.create_worktree(snapshot, str(snapshot.head.repo_root), record.code_dir)
+    os.makedirs(record.job_cwd, exist_ok=True)
+    return True
+
+
+def remove_code_tree(record: SweepRecord) -> None:
+    """Remove the frozen tree (its git worktree); the snapshot stays, so it can be rebuilt."""
+    if record.code_dir is None or not os.path.isdir(record.code_dir):
+        return
+    from maggot import worktree
+
+    snapshot = gitsnap.load_snapshot(record.sweep_dir)
+    repository = str(snapshot.head.repo_root)
+    worktree.remove_worktree(worktree.Worktree(record.code_dir, None, repository, snapshot))
+
+
+def _frozen_environment(
+    command: Sequence[str], toplevel: str, code_dir: str, sweep_dir: str
+) -> dict[str, str]:
+    """PYTHONPATH entries so imports from the checkout (editable installs) use the frozen tree."""
+    from maggot import replay
+
+    program = command[0]
+    if not re.match(r"^python[0-9.]*$", os.path.basename(program)):
+        return {}
+    try:
+        found = launch.find_program(program, os.getcwd())
+        paths = replay.import_paths(found, sweep_dir)
+    except MaggotError:
+        return {}
+    entries = replay.replay_pythonpath(paths, [toplevel], code_dir)
+    existing = [
+        entry
+        for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if entry and not is_within(os.path.abspath(entry), toplevel)
+    ]
+    entries += existing
+    return {"PYTHONPATH": os.pathsep.join(entries)} if entries else {}
+
+
+def _record_to_json(record: SweepRecord) -> dict[str, Any]:
+    spec = record.spec
+    return {
+        "format_version": SWEEP_FORMAT_VERSION,
+        "id": record.sweep_id,
+        "created_at": record.created_at,
+        "command": list(spec.command),
+        "parameters": [{"key": p.key, "values": list(p.values)} for p in spec.parameters],
+        "mode": spec.mode,
+        "seed": spec.seed,
+        "jobs": [dict(values) for values in spec.jobs],
+        "experiments_dir": spec.experiments_dir,
+        "launcher": spec.launcher,
+        "launcher_options": spec.launcher_options,
+        "name_template": spec.name_template,
+        "if_exists": spec.if_exists,
+        "results_file": spec.results_file,
+        "metric_pattern": spec.metric_pattern,
+        "job_cwd": record.job_cwd,
+        "code_dir": record.code_dir,
+        "env": record.env,
+        "notes": list(record.notes),
+        "hostname": socket.gethostname(),
+    }
+
+
+def load_sweep(sweep_dir: str) -> SweepRecord:
+    """Read a sweep's record back."""
+    path = os.path.join(sweep_dir, SWEEP_FILE)
+    try:
+        data = store.read_json_object(path)
+    except FileNotFoundError:
+        raise SweepError(f"{sweep_dir}: no {SWEEP_FILE} (not a sweep?)") from None
+    try:
+        spec = SweepSpec(
+            command=tuple(data["command"]),
+            parameters=tuple(
+                SweepParameter(item["key"], tuple(item["values"])) for item in data["parameters"]
+            ),
+            mode=data["mode"],
+            seed=data.get("seed"),
+            jobs=tuple(dict(values) for values in data["jobs"]),
+            experiments_dir=data["experiments_dir"],
+            launcher=data["launcher"],
+            launcher_options=dict(data.get("launcher_options") or {}),
+            name_template=data.get("name_template"),
+            if_exists=data.get("if_exists", "increment"),
+            results_file=data.get("results_file"),
+            metric_pattern=data.get("metric_pattern"),
+        )
+        return SweepRecord(
+            sweep_id=data["id"],
+            sweep_dir=sweep_dir,
+            created_at=data["created_at"],
+            spec=spec,
+            job_cwd=data["job_cwd"],
+            code_dir=data.get("code_dir"),
+            env=dict(data.get("env") or {}),
+            notes=tuple(data.get("notes") or ()),
+        )
+    except (KeyError, TypeError) as error:
+        raise SweepError(f"{path}: unreadable sweep record ({error})") from None
+
+
+def find_sweep(sweep_id: str, experiments_dir: str) -> str:
+    """The directory of sweep ``sweep_id`` (an id, or the sweep's directory)."""
+    if os.path.isfile(os.path.join(sweep_id, SWEEP_FILE)):
+        return sweep_id
+    candidate = os.path.join(sweeps_root(experiments_dir), sweep_id)
+    if os.path.sep not in sweep_id and os.path.isfile(os.path.join(candidate, SWEEP_FILE)):
+        return candidate
+    raise SweepError(f"no sweep {sweep_id} under {sweeps_root(experiments_dir)}")
+
+
+def list_sweeps(experiments_dir: str) -> list[str]:
+    """The sweep ids under an experiments directory, oldest first."""
+    root = sweeps_root(experiments_dir)
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return sorted(name for name in names if os.path.isfile(os.path.join(root, name, SWEEP_FILE)))
+
+
+def _job_file(sweep_dir: str, index: int) -> str:
+    return os.path.join(sweep_dir, JOBS_DIR, f"{index}.json")
+
+
+def _read_job_file(sweep_dir: str, index: int) -> dict[str, Any] | None:
+    try:
+        return store.read_json_object(_job_file(sweep_dir, index))
+    except FileNotFoundError:
+        return None
+    except MaggotError:
+        return {"error": "unreadable job file"}
+
+
+def write_job_file(sweep_dir: str, index: int, **fields: Any) -> None:
+    """Update one job's file (written by the job, or by the launcher for a job that never ran)."""
+    data = _read_job_file(sweep_dir, index) or {"index": index}
+    data.update(fields)
+    store.write_json_atomic(_job_file(sweep_dir, index), data)
+
+
+def job_request(record: SweepRecord, index: int) -> launch.RunRequest:
+    """The ``maggot run`` request of one job: its command, in the frozen tree."""
+    values = record.spec.jobs[index]
+    previous = _read_job_file(record.sweep_dir, index) or {}
+    run_dir = previous.get("run_dir")
+    # a requeued or resumed job continues its own run instead of starting another
+    continue_run = run_dir if isinstance(run_dir, str) and store.is_run_dir(run_dir) else None
+    return launch.RunRequest(
+        command=tuple(params.render_command(record.spec.command, values)),
+        experiments_dir=record.spec.experiments_dir,
+        name_template=record.spec.name_template,
+        if_exists=record.spec.if_exists,
+        extra_params=tuple(values.items()),
+        results_file=record.spec.results_file,
+        metric_pattern=record.spec.metric_pattern,
+        cwd=record.job_cwd,
+        frozen_snapshot=record.sweep_dir if record.code_dir else None,
+        sweep=SweepJob(record.sweep_id, index),
+        continue_run=continue_run,
+        env=tuple(record.env.items()),
+    )
+
+
+def run_job(
+    sweep_dir: str,
+    index: int,
+    controls: launch.Controls | None = None,
+    record: SweepRecord | None = None,
+) -> int:
+    """Run job ``index`` of a sweep and record it; what every launcher calls on its host.
+
+    Returns the command's exit code (1 when the job could not start).
+    """
+    record = record or load_sweep(sweep_dir)
+    where = {"hostname": socket.gethostname(), "pid": os.getpid(), **_scheduler_ids()}
+    started = {"started_at": _now(), "error": None, "exit_code": None, "ended_at": None}
+
+    def claimed(run_dir: str) -> None:
+        write_job_file(sweep_dir, index, run_dir=os.path.abspath(run_dir), **started, **where)
+
+    try:
+        outcome = launch.run_command(
+            job_request(record, index), live=False, on_start=claimed, controls=controls
+        )
+    except signals.Terminated as error:
+        # stopped before its command ran (or while the run was recorded): say so, then stop
+        message = f"terminated by {error.signal_name}"
+        write_job_file(
+            sweep_dir, index, **{**started, **where, "error": message, "ended_at": _now()}
+        )
+        raise
+    except (MaggotError, OSError, SystemExit) as error:
+        message = str(error) or type(error).__name__
+        write_job_file(
+            sweep_dir, index, **{**started, **where, "error": message, "ended_at": _now()}
+        )
+        return 1
+    write_job_file(sweep_dir, index, exit_code=outcome.exit_code, ended_at=_now())
+    return outcome.exit_code
+
+
+def _now() -> str:
+    from maggot.experiment import utc_now
+
+    return utc_now()
+
+
+def _scheduler_ids() -> dict[str, str]:
+    array_job = os.environ.get("SLURM_ARRAY_JOB_ID")
+    task = os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array_job and task:
+        return {"slurm_job_id": f"{array_job}_{task}"}
+    job = os.environ.get("SLURM_JOB_ID")
+    return {"slurm_job_id": job} if job else {}
+
+
+def job_states(
+    record: SweepRecord,
+    indices: Iterable[int] | None = None,
+    is_alive: Callable[[dict[str, Any]], bool | None] | None = None,
+) -> list[JobState]:
+    """Each job's state from its own job file and its run's run.json.
+
+    ``is_alive(job_file)`` tells whether a job recorded as running still runs
+    (None: cannot tell); by default a job on this host is alive while its
+    process exists.
+    """
+    states = []
+    for index in indices if indices is not None else range(len(record.spec.jobs)):
+        values = record.spec.jobs[index]
+        data = _read_job_file(record.sweep_dir, index)
+        states.append(_job_state(index, values, data, is_alive or process_alive))
+    return states
+
+
+def _job_state(
+    index: int,
+    values: dict[str, Any],
+    data: dict[str, Any] | None,
+    is_alive: Callable[[dict[str, Any]], bool | None],
+) -> JobState:
+    if data is None:
+        return JobState(index, values, STATE_PENDING, None, "")
+    run_dir = data.get("run_dir") if isinstance(data.get("run_dir"), str) else None
+    if data.get("error"):
+        return JobState(index, values, store.STATUS_FAILED, run_dir, str(data["error"]))
+    if run_dir is None:
+        alive = is_alive(data)
+        if alive is False:
+            return JobState(index, values, STATE_LOST, None, "ended before claiming a run")
+        return JobState(index, values, store.STATUS_RUNNING, None, "starting")
+    try:
+        status = store.load_run(run_dir, with_config=False, with_results=False).status
+    except NotARunError as error:
+        return JobState(index, values, STATE_LOST, run_dir, str(error))
+    if status == store.STATUS_RUNNING and is_alive(data) is False:
+        return JobState(index, values, STATE_LOST, run_dir, "its process ended without a status")
+    requeueable = (store.STATUS_INTERRUPTED, STATUS_TERMINATED, store.STATUS_FAILED)
+    if status in requeueable and data.get("slurm_job_id") and is_alive(data):
+        # preempted or requeued: Slurm runs it again, and it continues this run
+        return JobState(index, values, store.STATUS_RUNNING, run_dir, "requeued")
+    detail = ""
+    if status == store.STATUS_FAILED and data.get("exit_code") is not None:
+        detail = f"exit code {data['exit_code']}"
+    return JobState(index, values, status, run_dir, detail)
+
+
+def process_alive(job: dict[str, Any]) -> bool | None:
+    """Whether a job's process still runs, when it ran on this host (else None)."""
+    if job.get("hostname") != socket.gethostname() or not isinstance(job.get("pid"), int):
+        return None
+    if job.get("slurm_job_id"):
+        return None
+    try:
+        os.kill(job["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def unfinished(states: Iterable[JobState]) -> list[int]:
+    """Jobs a ``--resume`` launches again: all but the completed ones and running ones."""
+    return [
+        state.job
+        for state in states
+        if state.state not in (store.STATUS_COMPLETED, store.STATUS_RUNNING)
+    ]
+
+
+def counts(states: Iterable[JobState]) -> dict[str, int]:
+    """How many jobs are in each state."""
+    totals: dict[str, int] = {}
+    for state in states:
+        totals[state.state] = totals.get(state.state, 0) + 1
+    return totals
