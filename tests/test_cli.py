@@ -560,7 +560,7 @@ def test_summarize_directory_completes_directories(experiments: Path) -> None:
 
 
 def test_command_names_complete_and_all_are_listed_in_help() -> None:
-    assert complete("re") == ["plain,reproduce", "plain,rerun"]
+    assert complete("re") == ["plain,report", "plain,reproduce", "plain,rerun"]
     assert complete("s") == [
         "plain,show",
         "plain,show-command",

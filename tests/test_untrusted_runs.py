@@ -60,6 +60,8 @@ def invoke(*args: str) -> tuple[int, str]:
         ("git/head.json", "{" * 50_000),
         ("command", b"\xff" * 10),
     ],
+    # short ids: a test id lands in the environment (PYTEST_CURRENT_TEST) of every git run
+    ids=lambda value: value if len(value) <= 24 else f"{type(value).__name__}-{len(value)}",
 )
 @pytest.mark.parametrize(
     "command",
