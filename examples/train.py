@@ -54,7 +54,11 @@ def train(config, data, on_epoch=None):
         # its last state. Piped to a file, only the last epoch's line is written.
         if redraw or epoch + 1 == config.train.epochs:
             progress = f"epoch {epoch + 1}/{config.train.epochs} loss {loss:.4f}"
-            sys.stderr.write(f"\r{progress}" if redraw else f"{progress}\n")
+            if redraw:
+                sys.stderr.write(f"\r{progress}")
+            else:
+                # piped, on stdout with the result: two pipes would not keep their order
+                print(progress, flush=True)
     if redraw:
         sys.stderr.write("\n")
     correct = sum(
