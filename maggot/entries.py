@@ -164,7 +164,8 @@ def begin_entry(
 def end_entry(run_dir: str, entry_id: str, outcome: dict[str, Any]) -> None:
     """Record how entry ``entry_id`` ended; the run's status follows its entries.
 
-    The run is ``running`` while any entry is; otherwise it has the outcome of
+    The run is ``running`` while any entry is (an entry of this host whose
+    process is gone, killed, does not count); otherwise it has the outcome of
     the entry that ended last. Its duration is the sum over entries. Earlier
     entries' outcomes are never rewritten.
     """
@@ -183,7 +184,7 @@ def end_entry(run_dir: str, entry_id: str, outcome: dict[str, Any]) -> None:
             if isinstance(item.get("duration_seconds"), (int, float))
         ]
         info["duration_seconds"] = round(sum(durations), 3) if durations else None
-        if any(item.get("status") == store.STATUS_RUNNING for item in listed):
+        if any(_still_running(item) for item in listed):
             return
         info.update(
             status=outcome.get("status"), ended_at=outcome.get("ended_at"), exit=outcome.get("exit")
@@ -195,6 +196,18 @@ def end_entry(run_dir: str, entry_id: str, outcome: dict[str, Any]) -> None:
             info["exit_code"] = outcome["exit_code"]
 
     update_run_info(run_dir, change)
+
+
+def _still_running(item: dict[str, Any]) -> bool:
+    """Whether an entry is marked running and its process may still be alive.
+
+    A killed entry (SIGKILL, on this host, process gone) stays marked running
+    but must not keep a run resumed to its end at ``running`` forever.
+    """
+    if item.get("status") != store.STATUS_RUNNING:
+        return False
+    entry = _as_entry(item)
+    return not _process_gone(entry.hostname, entry.pid, entry.started_at)
 
 
 def code_state(cwd: str, exclude_dirs: Sequence[str]) -> dict[str, Any] | None:

@@ -165,6 +165,53 @@ def test_a_killed_run_is_listed_as_killed_without_rewriting_it(tmp_path):
     assert (run_dir / ".maggot" / "run.json").read_bytes() == before
 
 
+def test_a_killed_run_resumed_to_its_end_is_completed(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            from maggot import Experiment
+            with Experiment(config={"a": 1}):
+                print("started", flush=True)
+                sys.stdin.read()
+            """
+        )
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "started\n"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    run_dir = tmp_path / "experiments" / "1"
+    with Experiment(resume_from=str(run_dir)):
+        pass
+    info = run_info(run_dir)
+    # the killed entry keeps what was recorded; the run follows the entry that ended
+    assert [entry["status"] for entry in info["entries"]] == ["running", "completed"]
+    assert info["status"] == "completed"
+    assert entries.live_status(info) == "completed"
+
+
+def test_a_resumed_run_stays_running_while_another_host_s_entry_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with Experiment(config={"a": 1}) as exp:
+        pass
+    path = Path(exp.experiment_dir, ".maggot", "run.json")
+    info = run_info(exp.experiment_dir)
+    info["entries"].append({"id": "x", "status": "running", "hostname": "elsewhere", "pid": 1})
+    path.write_text(json.dumps(info))
+    with Experiment(resume_from=exp.experiment_dir):
+        pass
+    assert run_info(exp.experiment_dir)["status"] == "running"
+
+
 def test_a_running_run_of_another_host_is_not_called_killed():
     info = {
         "status": "running",
