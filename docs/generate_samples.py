@@ -14,9 +14,13 @@ A sample in a Markdown file is a fenced block between two markers:
 
 The script builds one scenario in a temporary git repository (commits with
 fixed dates and authors, so commit ids never change), runs every command in
-SAMPLES there with the current interpreter, and replaces the block's body with
-the command line and its output. What differs between machines and moments
-(paths, times, host, user, interpreter) is written as fixed stand-ins.
+SAMPLES there, in order, with the current interpreter, and replaces the block's
+body with the command line and its output. What differs between machines and
+moments (paths, times, durations, host, user, interpreter, sweep ids) is
+written as fixed stand-ins. Every sample's text is the same on every run: a
+command's stdout and stderr are read from separate pipes and shown one after
+the other, unless the sample is ``merged`` because one thread writes both (so
+their order never depends on scheduling); a sweep runs one job at a time.
 
 To add a command: add its Sample below (and a SCENARIO step if it needs more
 runs), put the markers in a page, run the script.

@@ -134,7 +134,8 @@ def test_runs_written_before_entries_get_them_rebuilt():
     )
 
 
-def test_a_killed_run_is_listed_as_killed_without_rewriting_it(tmp_path):
+def start_a_run_that_waits(tmp_path: Path) -> subprocess.Popen[str]:
+    """A process recording experiments/1, once it has started; it waits on its stdin."""
     script = tmp_path / "train.py"
     script.write_text(
         textwrap.dedent(
@@ -156,39 +157,26 @@ def test_a_killed_run_is_listed_as_killed_without_rewriting_it(tmp_path):
     )
     assert process.stdout is not None
     assert process.stdout.readline() == "started\n"
+    return process
+
+
+def kill(process: subprocess.Popen[str]) -> None:
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate()
+
+
+def test_a_killed_run_is_listed_as_killed_without_rewriting_it(tmp_path):
+    process = start_a_run_that_waits(tmp_path)
     run_dir = tmp_path / "experiments" / "1"
     assert entries.live_status(run_info(run_dir)) == "running"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    kill(process)
     before = (run_dir / ".maggot" / "run.json").read_bytes()
     assert entries.live_status(run_info(run_dir)) == "killed"
     assert (run_dir / ".maggot" / "run.json").read_bytes() == before
 
 
 def test_a_killed_run_resumed_to_its_end_is_completed(tmp_path):
-    script = tmp_path / "train.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import sys
-            from maggot import Experiment
-            with Experiment(config={"a": 1}):
-                print("started", flush=True)
-                sys.stdin.read()
-            """
-        )
-    )
-    process = subprocess.Popen(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline() == "started\n"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    kill(start_a_run_that_waits(tmp_path))
     run_dir = tmp_path / "experiments" / "1"
     with Experiment(resume_from=str(run_dir)):
         pass
