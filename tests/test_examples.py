@@ -236,6 +236,9 @@ def test_the_same_sweep_as_a_slurm_job_array(tmp_path: Path) -> None:
     completed = run(["bash", "fit_sweep.sh", "--launcher", "slurm"], repo, NO_COLOR="1")
     check_fit_sweep(repo, completed)
     assert "submitted as Slurm job array" in completed.stderr
+    # --time 1: Slurm's timeout warning (USR2) comes 15 s before the limit, not 90 s (at once)
+    (script,) = (repo / "experiments" / ".sweeps").glob("*/slurm/*_submission.sh")
+    assert "#SBATCH --signal=USR2@15\n" in script.read_text()
 
 
 def test_fit_sweep_rejects_an_unknown_argument(tmp_path: Path) -> None:
