@@ -185,3 +185,12 @@ def test_every_guide_page_is_linked_from_the_index_and_the_readme() -> None:
         for target in re.findall(r"\]\(docs/([^)#\s]+\.md)", (ROOT / "README.md").read_text())
     }
     assert pages - readme_links == set()
+
+
+def test_every_command_has_a_sample() -> None:
+    from maggot.cli import COMMANDS
+
+    # `maggot ui` serves a page until stopped: the report's sample stands for it
+    interactive = {"ui"}
+    sampled = {sample.args[0] for sample in generator.SAMPLES}
+    assert set(COMMANDS) - interactive - sampled == set()
