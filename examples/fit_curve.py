@@ -1,8 +1,8 @@
 """Fit a polynomial to noisy samples of a sine wave. This script knows nothing of maggot.
 
     python examples/fit_curve.py --degree 3 --alpha 0.01
-    maggot run -- python examples/fit_curve.py --degree 3 --alpha 0.01 \\
-        --metric-pattern '(?P<name>\\w+_rmse)=(?P<value>[0-9.]+)'
+    maggot run --metric-pattern '(?P<name>\\w+_rmse)=(?P<value>[0-9.]+)' \\
+        -- python examples/fit_curve.py --degree 3 --alpha 0.01
 
 It prints `train_rmse=...` and `test_rmse=...`; `maggot run` (or `maggot sweep`)
 records the command as a run, takes its options as the config and picks those
