@@ -259,7 +259,7 @@ def test_training_killed_and_resumed_ends_as_if_never_stopped(tmp_path: Path) ->
     baseline_run = baseline_dir / "experiments" / "40-0.1"
 
     process = subprocess.Popen(
-        [sys.executable, script, *options, "--epoch-seconds", "0.1"],
+        [sys.executable, script, *options, "--epoch-seconds", "0.2"],
         cwd=repo,
         stdout=subprocess.PIPE,
         text=True,
