@@ -302,10 +302,9 @@ class Experiment:
         rank's value is kept only while no rank registered the name before it.
         ``per_rank=True`` keeps every rank's value, as ``name.rank-N``.
         """
-        rank = self._rank.rank if self._rank is not None else 0
         if per_rank:
-            name = f"{name}.{store.RANK_LOG_PREFIX}{rank}"
-        keep_registered = rank != 0 and not per_rank
+            name = f"{name}.{self._rank_name()}"
+        keep_registered = self._rank is not None and self._rank.rank != 0 and not per_rank
         stored_value = to_json_value(value, name)
         if isinstance(stored_value, dict) and stored_value:
             new_results = {f"{name}.{key}": item for key, item in flatten(stored_value).items()}
@@ -346,9 +345,7 @@ class Experiment:
         if writer is None:
             writer = self._open_series()
         if per_rank:
-            name = (
-                f"{name}.{store.RANK_LOG_PREFIX}{self._rank.rank if self._rank is not None else 0}"
-            )
+            name = f"{name}.{self._rank_name()}"
         writer.log(name, value, step)
 
     def log_metrics(self, values: Mapping[str, Any], step: int | None = None) -> None:
@@ -357,6 +354,10 @@ class Experiment:
         if writer is None:
             writer = self._open_series()
         writer.log_many(values, step)
+
+    def _rank_name(self) -> str:
+        """``rank-N`` for this process (``rank-0`` outside a multi-process launch)."""
+        return f"{store.RANK_LOG_PREFIX}{self._rank.rank if self._rank is not None else 0}"
 
     def _open_series(self) -> series.SeriesWriter:
         from maggot import series
@@ -660,7 +661,7 @@ class Experiment:
     def _rank_log(self, log_dir: str) -> str:
         assert self._rank is not None
         os.makedirs(log_dir, exist_ok=True)
-        return os.path.join(log_dir, f"{store.RANK_LOG_PREFIX}{self._rank.rank}")
+        return os.path.join(log_dir, self._rank_name())
 
     def _find_launch_run(self, name: str) -> tuple[str, dict[str, Any]]:
         """The run rank 0 of this launch recorded, and rank 0's entry; waits for it.
