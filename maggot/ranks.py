@@ -42,6 +42,10 @@ OPEN_MPI_VARIABLES = (
 PMI_VARIABLES = ("PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS")
 # launchers that are Python programs: their own command replays with another interpreter
 PYTHON_LAUNCHERS = ("torchrun", "accelerate")
+# variables a launcher sets anew for every launch (job ids, ports, ranks)
+_LAUNCH_VARIABLE_PREFIXES = ("OMPI_", "PMIX_", "PMI_", "SLURM_", "TORCHELASTIC_", "MPI_LOCAL")
+# Open MPI's mpirun sets these for its network libraries
+_OTHER_LAUNCH_VARIABLES = frozenset(("HFI_NO_BACKTRACE", "IPATH_NO_BACKTRACE"))
 _MAX_ANCESTORS = 6
 _SHELLS = ("sh", "bash", "dash", "zsh", "fish", "env", "time", "nohup")
 
@@ -84,6 +88,19 @@ def current_rank(environ: Mapping[str, str] | None = None) -> Rank | None:
     if explicit:
         found = found._replace(launch_id=_digest(f"user:{explicit}"))
     return found
+
+
+def is_launch_variable(name: str) -> bool:
+    """Whether a launcher sets ``name`` for each launch (a rank, a job id, a port).
+
+    Such values differ between any two launches and say nothing about the
+    program's numbers; accelerate's settings (``ACCELERATE_*``) are not among them.
+    """
+    return (
+        name in TORCHRUN_VARIABLES
+        or name in _OTHER_LAUNCH_VARIABLES
+        or name.startswith(_LAUNCH_VARIABLE_PREFIXES)
+    )
 
 
 def _int(env: Mapping[str, str], name: str) -> int | None:
