@@ -7,7 +7,6 @@ to install for tests); real mpirun and srun are in test_ranks_launchers.py.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
