@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from maggot.records import DistributedLaunch
@@ -153,41 +153,45 @@ def _torch_rank(env: Mapping[str, str]) -> Rank | None:
 
 
 def _open_mpi_rank(env: Mapping[str, str]) -> Rank | None:
-    rank, world_size = _int(env, "OMPI_COMM_WORLD_RANK"), _int(env, "OMPI_COMM_WORLD_SIZE")
-    if rank is None or world_size is None:
-        return None
-    # the job id and the address of the mpirun that started it
-    identity = ":".join(
-        env.get(name, "")
-        for name in ("PMIX_NAMESPACE", "OMPI_MCA_ess_base_jobid", "OMPI_MCA_orte_hnp_uri")
-    )
-    return Rank(
-        launcher="mpirun",
-        rank=rank,
-        world_size=world_size,
-        local_rank=_int(env, "OMPI_COMM_WORLD_LOCAL_RANK"),
-        launch_id=_digest(f"ompi:{identity}"),
-        variables=_variables(env, OPEN_MPI_VARIABLES),
-    )
+    def identity() -> str:
+        # the job id and the address of the mpirun that started it
+        names = ("PMIX_NAMESPACE", "OMPI_MCA_ess_base_jobid", "OMPI_MCA_orte_hnp_uri")
+        return "ompi:" + ":".join(env.get(name, "") for name in names)
+
+    names = ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK")
+    return _rank_of(env, "mpirun", names, identity, OPEN_MPI_VARIABLES)
 
 
 def _pmi_rank(env: Mapping[str, str]) -> Rank | None:
-    rank, world_size = _int(env, "PMI_RANK"), _int(env, "PMI_SIZE")
+    def identity() -> str:
+        # MPICH's mpiexec gives no job id: the mpiexec process (one node) tells launches apart
+        ancestor = _launcher_ancestor(("mpiexec", "mpirun", "mpiexec.hydra"))
+        if ancestor is not None:
+            return f"pmi:{_host()}:{ancestor[0]}:{_start_ticks(ancestor[0])}"
+        return f"pmi:{env.get('SLURM_JOB_ID', '')}.{env.get('SLURM_STEP_ID', '')}"
+
+    names = ("PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID")
+    return _rank_of(env, "mpiexec", names, identity, PMI_VARIABLES)
+
+
+def _rank_of(
+    env: Mapping[str, str],
+    launcher: str,
+    names: tuple[str, str, str],
+    identity: Callable[[], str],
+    variables: Sequence[str],
+) -> Rank | None:
+    """The rank from the variables ``names`` (rank, world size, local rank), if set."""
+    rank, world_size = _int(env, names[0]), _int(env, names[1])
     if rank is None or world_size is None:
         return None
-    # MPICH's mpiexec gives no job id: the mpiexec process (one node) tells launches apart
-    ancestor = _launcher_ancestor(("mpiexec", "mpirun", "mpiexec.hydra"))
-    if ancestor is not None:
-        identity = f"{_host()}:{ancestor[0]}:{_start_ticks(ancestor[0])}"
-    else:
-        identity = f"{env.get('SLURM_JOB_ID', '')}.{env.get('SLURM_STEP_ID', '')}"
     return Rank(
-        launcher="mpiexec",
+        launcher=launcher,
         rank=rank,
         world_size=world_size,
-        local_rank=_int(env, "MPI_LOCALRANKID"),
-        launch_id=_digest(f"pmi:{identity}"),
-        variables=_variables(env, PMI_VARIABLES),
+        local_rank=_int(env, names[2]),
+        launch_id=_digest(identity()),
+        variables=_variables(env, variables),
     )
 
 
@@ -215,23 +219,6 @@ def _host() -> str:
     return socket.gethostname()
 
 
-def _proc_argv(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as file:
-            parts = file.read().split(b"\0")
-    except OSError:
-        return None
-    return [os.fsdecode(part) for part in parts if part]
-
-
-def _parent_pid(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            return int(file.read().rsplit(b")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _start_ticks(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/stat", "rb") as file:
@@ -241,16 +228,9 @@ def _start_ticks(pid: int) -> str:
 
 
 def _ancestors() -> list[tuple[int, list[str]]]:
-    """This process's ancestors with their command lines, nearest first (Linux /proc)."""
-    found: list[tuple[int, list[str]]] = []
-    pid = _parent_pid(os.getpid())
-    while pid is not None and pid > 1 and len(found) < _MAX_ANCESTORS:
-        argv = _proc_argv(pid)
-        if argv is None:
-            break
-        found.append((pid, argv))
-        pid = _parent_pid(pid)
-    return found
+    from maggot.origin import ancestors
+
+    return list(ancestors(_MAX_ANCESTORS))
 
 
 def _launcher_ancestor(names: Sequence[str]) -> tuple[int, list[str]] | None:
@@ -262,18 +242,12 @@ def _launcher_ancestor(names: Sequence[str]) -> tuple[int, list[str]] | None:
 
 def program_arguments(argv: Sequence[str]) -> list[str]:
     """A Python command line without the interpreter and its options: script and arguments."""
-    from maggot.origin import PYTHON_OPTIONS_WITH_VALUE
+    from maggot.origin import program_end
 
-    index = 1
-    while index < len(argv):
-        argument = argv[index]
-        if argument in PYTHON_OPTIONS_WITH_VALUE:
-            index += 2
-            continue
-        if argument == "-m" or not argument.startswith("-"):
-            break
-        index += 1
-    return list(argv[index:])
+    end = program_end(argv)
+    if end < 2:
+        return []
+    return list(argv[end - 2 :] if argv[end - 2] == "-m" else argv[end - 1 :])
 
 
 def recover_launch(rank: Rank, process_argv: Sequence[str]) -> LaunchCommand:

@@ -267,6 +267,16 @@ def run_info(run_dir: Path) -> dict[str, Any]:
     return store.read_json_object(store.meta_path(run_dir, store.RUN_FILE))
 
 
+def reproduce_with_two_ranks(project: Path, run_name: str, *options: str) -> str:
+    """Reproduce the run, check every result matched and both ranks replayed; the notes."""
+    replayed = run_maggot("reproduce", f"experiments/{run_name}", "--yes", *options, cwd=project)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "reproduced: all" in replayed.stdout
+    replay_info = run_info(project / "experiments" / f"{run_name}.repro-1")
+    assert sorted(item["rank"] for item in replay_info["entries"]) == [0, 1]
+    return replayed.stderr
+
+
 def test_a_torchrun_launch_is_one_run_that_reproduces_with_two_processes(project: Path) -> None:
     launch(project, "2", "train.py", "--lr", "0.5")
     runs = sorted(path.name for path in (project / "experiments").iterdir())
@@ -293,11 +303,8 @@ def test_a_torchrun_launch_is_one_run_that_reproduces_with_two_processes(project
     assert shown.returncode == 0, shown.stderr
     assert "rank 0 says hello" in shown.stdout and "rank 1 says hello" not in shown.stdout
     assert "other ranks: rank-1" in shown.stdout
-    replayed = run_maggot("reproduce", "experiments/0.5", "--yes", cwd=project)
-    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-    assert "torchrun launch again (2 processes" in replayed.stderr
-    replay_info = run_info(project / "experiments" / "0.5.repro-1")
-    assert sorted(item["rank"] for item in replay_info["entries"]) == [0, 1]
+    notes = reproduce_with_two_ranks(project, "0.5")
+    assert "torchrun launch again (2 processes" in notes
 
 
 def test_series_from_every_rank_land_in_the_run(project: Path) -> None:
@@ -408,14 +415,8 @@ def test_an_unknown_launch_is_said_and_launcher_cmd_supplies_it(project: Path) -
     planned = run_maggot("reproduce", "experiments/0.6", "--dry-run", cwd=project)
     assert planned.returncode == 0, planned.stderr
     assert "the replay runs one process: pass --launcher-cmd" in planned.stderr
-    replayed = run_maggot(
-        "reproduce", "experiments/0.6", "--yes", "--launcher-cmd", "python launch.py 2",
-        cwd=project,
-    )  # fmt: skip
-    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-    assert "with --launcher-cmd (python launch.py 2)" in replayed.stderr
-    replay_info = run_info(project / "experiments" / "0.6.repro-1")
-    assert sorted(item["rank"] for item in replay_info["entries"]) == [0, 1]
+    notes = reproduce_with_two_ranks(project, "0.6", "--launcher-cmd", "python launch.py 2")
+    assert "with --launcher-cmd (python launch.py 2)" in notes
 
 
 def test_launcher_cmd_must_parse(project: Path) -> None:
