@@ -115,11 +115,16 @@ def _digest(identity: str) -> str:
 
 
 def _variables(env: Mapping[str, str], names: Sequence[str], prefix: str = "") -> dict[str, str]:
-    return {
-        name: value
-        for name, value in env.items()
-        if name in names or (prefix and name.startswith(prefix))
-    }
+    """The launcher's variables as recorded: secret-looking values redacted, as in ``environ``."""
+    from maggot.secrets import redact_environ
+
+    return redact_environ(
+        {
+            name: value
+            for name, value in env.items()
+            if name in names or (prefix and name.startswith(prefix))
+        }
+    )
 
 
 def _torch_rank(env: Mapping[str, str]) -> Rank | None:

@@ -424,3 +424,25 @@ def test_launcher_cmd_must_parse(project: Path) -> None:
     refused = run_maggot("reproduce", "experiments/0.5", "--launcher-cmd", "'mpirun", cwd=project)
     assert refused.returncode == 2
     assert "--launcher-cmd" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_secret_looking_launcher_variables_are_redacted() -> None:
+    found = ranks.current_rank({**torch_environment(0), "ACCELERATE_HUB_TOKEN": "hf_abc"})
+    assert found is not None
+    assert found.variables["ACCELERATE_HUB_TOKEN"] == "<redacted>"
+
+
+def test_maggot_run_of_a_launch_names_the_rank_that_failed(project: Path) -> None:
+    recorded = run_maggot(
+        "run", "--", sys.executable, "launch.py", "2", "train.py", "--lr", "0.9",
+        "--fail-rank", "1", cwd=project,
+    )  # fmt: skip
+    assert recorded.returncode == 1
+    (run_dir,) = (project / "experiments").iterdir()
+    info = run_info(run_dir)
+    assert info["status"] == "failed"
+    assert info["failed_ranks"] == [1]
+    assert "rank 1 failed (ValueError: rank 1 gives up)" in info["exit"]["message"]
+    assert [item["kind"] for item in info["entries"]] == ["start", "rank", "rank"]
+    assert info["distributed"]["launcher"] == "torchrun"
+    assert store.read_results(str(run_dir))["score"] == 9.0
