@@ -160,7 +160,7 @@ def plan_reproduction(
     if not safe_relative_path(relative_cwd) and relative_cwd != "":
         raise ReproduceError(f"{run_dir}: refusing recorded cwd {relative_cwd!r}")
     python, python_source = choose_python(python, info.python.executable)
-    command, launch_notes = _launch_command(info, python, run_dir, launcher_cmd)
+    command, launch_notes = launch_command(info, python, run_dir, launcher_cmd)
     roots = _checkout_roots(repository, snapshot)
     return ReproducePlan(
         run_dir=run_dir,
@@ -182,10 +182,15 @@ def plan_reproduction(
     )
 
 
-def _launch_command(
+def launch_command(
     info: RunInfo, python: str, run_dir: str, launcher_cmd: Sequence[str] | None
 ) -> tuple[list[str], list[str]]:
-    """The replay's command and what the plan says about how it starts its processes."""
+    """The command that runs the recorded program again, and what to say about its processes.
+
+    A multi-process run's command is its launch, with the same number of
+    processes (``launcher_cmd`` starts the program instead); any other run's is
+    its interpreter command with ``python`` as the interpreter.
+    """
     distributed = info.distributed
     if distributed is None:
         command = replay_command(info.command_argv, python, run_dir)

@@ -446,3 +446,14 @@ def test_maggot_run_of_a_launch_names_the_rank_that_failed(project: Path) -> Non
     assert [item["kind"] for item in info["entries"]] == ["start", "rank", "rank"]
     assert info["distributed"]["launcher"] == "torchrun"
     assert store.read_results(str(run_dir))["score"] == 9.0
+
+
+def test_a_rerun_of_a_launch_starts_the_launch_again(project: Path) -> None:
+    launch(project, "2", "train.py", "--lr", "0.5")
+    rerun = run_maggot("rerun", "experiments/0.5", "--set", "lr=0.25", "--yes", cwd=project)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    info = run_info(project / "experiments" / "0.25")
+    assert info["status"] == "completed"
+    assert sorted(item["rank"] for item in info["entries"] if "rank" in item) == [0, 1]
+    assert info["launched_command"][1:] == ["launch.py", "2", "train.py", "--lr", "0.25"]
+    assert store.read_results(str(project / "experiments" / "0.25"))["score"] == 2.5
