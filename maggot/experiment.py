@@ -595,7 +595,7 @@ class Experiment:
         itself (``joined``) and its results.
         """
         self._joined = True
-        self._capture_mode = "none"
+        requested_capture, self._capture_mode = self._capture_mode, "none"
         run_dir = self._run_dir_at_start
         # the launcher holds the run's live lock too; this one keeps a delete-mode
         # start elsewhere away for as long as this process records into the run
@@ -607,13 +607,13 @@ class Experiment:
             merged.update(flatten(config_data))
             store.write_json_atomic(config_path, unflatten(merged))
             if self._rank is not None:
-                self._join_launcher_as_rank()
+                self._join_launcher_as_rank(requested_capture)
                 return
             process = {"at": self._started_at, **capture.describe_process()}
             joined = JoinedProcess.from_json(process)
             self._record_joined(locked=True, joined=joined.to_json() if joined else None)
 
-    def _join_launcher_as_rank(self) -> None:
+    def _join_launcher_as_rank(self, capture_mode: str) -> None:
         """A rank of a launch a launcher started (``maggot run -- mpirun ...``): its own entry.
 
         Each rank logs its own output (the launcher logs all of it together)
@@ -622,7 +622,7 @@ class Experiment:
         """
         assert self._rank is not None
         self._joined = False
-        self._capture_mode = os.environ.get(ENV_CAPTURE) or "auto"
+        self._capture_mode = capture_mode
         info = store.read_json_object(store.meta_path(self._run_dir_at_start, store.RUN_FILE))
         launcher = entries.running_launcher_entry(info)
         log_dir = self._logfile + store.RANK_LOGS_SUFFIX
