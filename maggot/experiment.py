@@ -189,6 +189,8 @@ class Experiment:
             config_data = self.config.to_dict()
             joined_dir = _run_to_join()
             self._rank = ranks.current_rank() if launch is None else None
+            if self._rank is not None:
+                os.environ[ranks.ENV_RANK_PROCESS] = str(os.getpid())
             other_rank = self._rank is not None and self._rank.rank != 0
             rank_zero_entry: dict[str, Any] | None = None
             if joined_dir is not None:
@@ -855,7 +857,11 @@ class Experiment:
         store.write_json_atomic(
             store.meta_path(run_dir, store.ENVIRON_FILE),
             secrets.redact_environ(
-                {key: value for key, value in os.environ.items() if key != origin.ENV_LAUNCH_ARGV},
+                {
+                    key: value
+                    for key, value in os.environ.items()
+                    if key not in (origin.ENV_LAUNCH_ARGV, ranks.ENV_RANK_PROCESS)
+                },
                 secret_env_words,
                 [item.environment for item in redacted_arguments if item.environment]
                 # values a rerun or replay was given for redacted arguments

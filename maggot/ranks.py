@@ -19,6 +19,9 @@ from maggot.records import DistributedLaunch
 
 # set by users for launchers maggot does not know, or to tell launches apart by hand
 ENV_LAUNCH_ID = "MAGGOT_LAUNCH_ID"
+# set by a rank for the processes it starts: they inherit the launcher's variables,
+# but are no rank of the launch themselves
+ENV_RANK_PROCESS = "MAGGOT_RANK_PROCESS"
 # how long a rank waits for rank 0 to record the run (seconds)
 ENV_RANK_WAIT = "MAGGOT_RANK_WAIT"
 DEFAULT_RANK_WAIT_SECONDS = 300.0
@@ -78,9 +81,12 @@ class LaunchCommand(NamedTuple):
 def current_rank(environ: Mapping[str, str] | None = None) -> Rank | None:
     """This process's rank when a multi-process launcher started it, else None.
 
-    A launch of one process is no multi-process launch: it is an ordinary run.
+    A launch of one process is no multi-process launch: it is an ordinary run,
+    and so is a process a rank started (an evaluation script run from rank 0).
     """
     env = os.environ if environ is None else environ
+    if env.get(ENV_RANK_PROCESS, str(os.getpid())) != str(os.getpid()):
+        return None
     found = _torch_rank(env) or _open_mpi_rank(env) or _pmi_rank(env) or _slurm_rank(env)
     if found is None or found.world_size < 2 or not 0 <= found.rank < found.world_size:
         return None

@@ -457,3 +457,10 @@ def test_a_rerun_of_a_launch_starts_the_launch_again(project: Path) -> None:
     assert sorted(item["rank"] for item in info["entries"] if "rank" in item) == [0, 1]
     assert info["launched_command"][1:] == ["launch.py", "2", "train.py", "--lr", "0.25"]
     assert store.read_results(str(project / "experiments" / "0.25"))["score"] == 2.5
+
+
+def test_a_process_started_by_a_rank_is_no_rank() -> None:
+    env = {**torch_environment(1), ranks.ENV_RANK_PROCESS: str(os.getpid() + 1)}
+    assert ranks.current_rank(env) is None
+    env[ranks.ENV_RANK_PROCESS] = str(os.getpid())
+    assert ranks.current_rank(env) is not None
