@@ -12,7 +12,7 @@ from maggot import entries, inputs, manifest, series, store
 from maggot.annotate import Annotations, load_annotations
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError
-from maggot.records import GitHead
+from maggot.records import DistributedLaunch, GitHead
 
 DEFAULT_EXPERIMENTS_DIR = "experiments"
 MAX_ARTIFACTS = 50
@@ -358,6 +358,7 @@ def details_as_sections(details: RunDetails) -> list[Section]:
         Field("maggot", _text(info.maggot_version)),
         Field("reproduces", _text(info.reproduction_of)),
         Field("command", details.command or ""),
+        Field("launch", _launch_text(info.distributed)),
         Field("tags", printable(" ".join(details.annotations.tags))),
     ]
     sections = [
@@ -411,6 +412,16 @@ def _number(value: float) -> str:
 def _finite_or_text(value: float) -> float | str:
     # JSON has no NaN or infinity: those are given as the strings Python prints
     return value if math.isfinite(value) else repr(value)
+
+
+def _launch_text(launch: DistributedLaunch | None) -> str:
+    """``mpirun, 2 processes`` for a multi-process run, and what is missing of its launch."""
+    if launch is None:
+        return ""
+    text = f"{_text(launch.launcher)}, {launch.world_size} processes"
+    if launch.missing:
+        text += f" (not recorded: {_text(launch.missing)})"
+    return text
 
 
 def _entry_fields(info: dict[str, Any]) -> list[Field]:

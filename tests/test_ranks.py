@@ -303,6 +303,7 @@ def test_a_torchrun_launch_is_one_run_that_reproduces_with_two_processes(project
     assert shown.returncode == 0, shown.stderr
     assert "rank 0 says hello" in shown.stdout and "rank 1 says hello" not in shown.stdout
     assert "other ranks: rank-1" in shown.stdout
+    assert "launch    torchrun, 2 processes\n" in shown.stdout
     notes = reproduce_with_two_ranks(project, "0.5")
     assert "torchrun launch again (2 processes" in notes
 
