@@ -187,17 +187,22 @@ def test_a_killed_run_resumed_to_its_end_is_completed(tmp_path):
     assert entries.live_status(info) == "completed"
 
 
-def test_a_resumed_run_stays_running_while_another_host_s_entry_runs(tmp_path, monkeypatch):
+def finished_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A completed run of ``{"a": 1}`` in tmp_path/experiments; its run.json."""
     monkeypatch.chdir(tmp_path)
     with Experiment(config={"a": 1}) as exp:
         pass
-    path = Path(exp.experiment_dir, ".maggot", "run.json")
-    info = run_info(exp.experiment_dir)
+    return Path(exp.experiment_dir, ".maggot", "run.json")
+
+
+def test_a_resumed_run_stays_running_while_another_host_s_entry_runs(tmp_path, monkeypatch):
+    path = finished_run(tmp_path, monkeypatch)
+    info = json.loads(path.read_text())
     info["entries"].append({"id": "x", "status": "running", "hostname": "elsewhere", "pid": 1})
     path.write_text(json.dumps(info))
-    with Experiment(resume_from=exp.experiment_dir):
+    with Experiment(resume_from=str(path.parent.parent)):
         pass
-    assert run_info(exp.experiment_dir)["status"] == "running"
+    assert json.loads(path.read_text())["status"] == "running"
 
 
 def test_a_running_run_of_another_host_is_not_called_killed():
@@ -209,10 +214,7 @@ def test_a_running_run_of_another_host_is_not_called_killed():
 
 
 def test_corrupt_run_json_is_refused_not_rewritten(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with Experiment(config={"a": 1}) as exp:
-        pass
-    path = Path(exp.experiment_dir, ".maggot", "run.json")
+    path = finished_run(tmp_path, monkeypatch)
     path.write_text("{not json")
     with pytest.raises(CorruptRunError):
         Experiment(config={"a": 1}, if_exists_mode="continue")
