@@ -404,14 +404,19 @@ class InputChange(NamedTuple):
     state: str  # "changed" or "missing"
 
 
-def changed_inputs(record: InputsRecord, repo_root: str | None) -> list[InputChange]:
+def changed_inputs(
+    record: InputsRecord, repo_root: str | None, locations: Sequence[str] | None = None
+) -> list[InputChange]:
     """Read inputs whose content differs now from what the run read, or that are gone.
 
     Files inside the repository are looked up under ``repo_root`` (the checkout
     reproduce runs from, which may be another clone than the recorded one).
+    ``locations`` limits the check to files recorded there.
     """
     changes = []
     for item in record.files:
+        if locations is not None and item.location not in locations:
+            continue
         if not item.was_read or item.sha256 is None or item.hashed is None:
             continue
         if item.location == OUTSIDE:
