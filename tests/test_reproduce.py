@@ -337,7 +337,7 @@ def test_paths_through_a_symlinked_repository_are_mapped(repo, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_directory_with_ignored_data_keeps_pointing_at_the_checkout(repo):
+def test_directory_with_ignored_data_is_provided_or_kept_pointing_at_the_checkout(repo):
     (repo / "data").mkdir()
     (repo / "data" / "README.md").write_text("data lives here\n")
     (repo / ".gitignore").write_text("experiments/\ndata/*.csv\n")
@@ -351,6 +351,11 @@ def test_directory_with_ignored_data_keeps_pointing_at_the_checkout(repo):
     """
     run_dir = record(repo, script, str(repo / "data"))
     result = run_maggot("reproduce", str(run_dir), "--yes", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 ignored input from the checkout: data/train.csv" in result.stdout
+    assert "not (all) in the snapshot" not in result.stderr
+    # without the ignored inputs, the argument keeps pointing at the checkout's directory
+    result = run_maggot("reproduce", str(run_dir), "--yes", "--no-inputs", cwd=repo)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "not (all) in the snapshot" in result.stderr
 
