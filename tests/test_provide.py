@@ -234,3 +234,31 @@ def test_plan_lists_sizes_and_states(data_repo):
     plan = provide.plan_inputs(str(data_repo), record_)
     assert plan.of_state(provide.MISSING)[0].path == "data/train.txt"
     assert plan.provided == []
+
+
+SCALED_READER = """
+    import argparse
+    from maggot import Experiment
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", type=int)
+    args = parser.parse_args()
+    with Experiment(config=args, if_exists_mode="increment") as exp:
+        with open("data/train.txt") as file:
+            exp.register_result("total", args.scale * sum(int(line) for line in file))
+"""
+
+
+def test_rerun_of_the_recorded_code_reads_the_checkouts_ignored_data(data_repo):
+    (data_repo / "train.py").write_text(textwrap.dedent(SCALED_READER))
+    commit_all(data_repo, "train")
+    assert run_python(["train.py", "--scale", "1"], cwd=data_repo).returncode == 0
+    [run_dir] = (data_repo / "experiments").iterdir()
+    result = run_maggot("rerun", run_dir, "--set", "scale=2", "--yes", cwd=data_repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 ignored input from the checkout: data/train.txt" in result.stdout
+    [rerun_dir] = set((data_repo / "experiments").iterdir()) - {run_dir}
+    assert results_of(rerun_dir) == {"total": 12}
+    refused = run_maggot(
+        "rerun", run_dir, "--set", "scale=3", "--yes", "--no-inputs", cwd=data_repo
+    )
+    assert refused.returncode != 0
