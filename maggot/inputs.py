@@ -190,7 +190,10 @@ class InputTracker:
     repo_root: the repository whose snapshot the run has (None: no snapshot,
     so every file counts). exclude_dirs: never recorded (the experiments
     directory, the run directory). not_in_snapshot: repository-relative paths
-    the snapshot skipped.
+    the snapshot skipped. tree_root: the working tree the run executes in
+    when it is not ``repo_root`` but a rebuilt copy of its code state (a
+    sweep's frozen tree, a rerun's worktree): its files are recorded by their
+    repository-relative paths too.
     """
 
     def __init__(
@@ -200,8 +203,10 @@ class InputTracker:
         not_in_snapshot: Iterable[str] = (),
         limits: hashing.HashLimits = hashing.DEFAULT_HASH_LIMITS,
         max_files: int = DEFAULT_MAX_FILES,
+        tree_root: str | None = None,
     ) -> None:
         self.repo_root = repo_root
+        self.tree_root = tree_root
         self.limits = limits
         self.max_files = max_files
         self.not_in_snapshot = frozenset(not_in_snapshot)
@@ -267,8 +272,12 @@ class InputTracker:
     ) -> dict[str, tuple[str, str, os.stat_result]]:
         """``{path: (recorded path, location, stat)}`` for the regular files the snapshot lacks."""
         outside: dict[str, tuple[str, str, os.stat_result]] = {}
-        inside: dict[str, tuple[str, os.stat_result]] = {}
         root = os.path.realpath(self.repo_root) if self.repo_root else None
+        tops = [root] if root else []
+        if root and self.tree_root and os.path.realpath(self.tree_root) != root:
+            tops.append(os.path.realpath(self.tree_root))
+        # repository-relative paths, asked of git in the tree they were found in
+        inside: dict[str, dict[str, tuple[str, os.stat_result]]] = {top: {} for top in tops}
         resolved_dirs: dict[str, str] = {}
         for path in modes:
             try:
@@ -286,14 +295,20 @@ class InputTracker:
                 continue  # gone (a temporary file), or never there (a failed open)
             if not stat.S_ISREG(info.st_mode):
                 continue
-            relative = _relative_to(real, root) if root else None
-            if relative is None:
+            top, relative = None, None
+            for top in inside:
+                relative = _relative_to(real, top)
+                if relative is not None:
+                    break
+            if top is None or relative is None:
                 outside[path] = (path, OUTSIDE, info)
             elif relative.split("/", 1)[0] != ".git":
-                inside[relative] = (path, info)
-        if inside and root is not None:
-            ignored = self._ignored(root, sorted(inside), problems)
-            for relative, (path, info) in inside.items():
+                inside[top][relative] = (path, info)
+        for top, found in inside.items():
+            if not found:
+                continue
+            ignored = self._ignored(top, sorted(found), problems)
+            for relative, (path, info) in found.items():
                 if relative in ignored:
                     outside[path] = (relative, IGNORED, info)
                 elif relative in self.not_in_snapshot:
@@ -370,6 +385,38 @@ def write_inputs(run_dir: str, record: InputsRecord) -> None:
     data["files"] = [item._asdict() for item in record.files]
     data["problems"] = list(record.problems)
     store.write_json_atomic(store.meta_path(run_dir, store.INPUTS_FILE), data)
+
+
+def merge_inputs(earlier: InputsRecord, later: InputsRecord) -> InputsRecord:
+    """One record for the processes of one run (a launcher and the program it started).
+
+    A file both recorded is described by the later record, read and written
+    if either process read it and either wrote it.
+    """
+    files = {item.path: item for item in earlier.files}
+    for item in later.files:
+        before = files.get(item.path)
+        if before is not None and before.mode != item.mode:
+            item = item._replace(mode=READ_WRITE)
+            if item.sha256 is None:
+                item = item._replace(sha256=before.sha256, hashed=before.hashed)
+        files[item.path] = item
+    return later._replace(
+        repo_root=later.repo_root or earlier.repo_root,
+        files=tuple(sorted(files.values(), key=lambda item: (item.location, item.path))),
+        omitted=earlier.omitted + later.omitted,
+        problems=tuple(dict.fromkeys((*earlier.problems, *later.problems))),
+    )
+
+
+def write_merged_inputs(run_dir: str, record: InputsRecord) -> None:
+    """Add ``record`` to the run's inputs record, under the run's lock."""
+    with store.file_lock(store.meta_path(run_dir, store.RUN_LOCK_FILE)):
+        try:
+            existing = load_inputs(run_dir)
+        except CorruptRunError:
+            existing = None
+        write_inputs(run_dir, record if existing is None else merge_inputs(existing, record))
 
 
 def load_inputs(run_dir: str) -> InputsRecord | None:

@@ -369,3 +369,53 @@ def describe(plan: InputsPlan, limit: int = 5) -> str:
         f", and {len(provided) - limit} more" if len(provided) > limit else ""
     )
     return f"{count}: {shown}"
+
+
+def ignored_entries(checkout: str, skip: Sequence[str]) -> list[str]:
+    """The checkout's ignored files and directories, as git lists them (one call).
+
+    A directory git ignores whole is one entry (``data``). Bytecode caches,
+    run directories, and entries holding or inside ``skip`` (the experiments
+    directory) are left out.
+    """
+    from maggot import store
+    from maggot.paths import is_within
+
+    output = run_git(
+        "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory",
+        cwd=checkout,
+    )  # fmt: skip
+    entries = []
+    for entry in split_nul(output):
+        path = entry.rstrip("/")
+        parts = path.split("/")
+        if "__pycache__" in parts or store.META_DIR in parts or path.endswith((".pyc", ".pyo")):
+            continue
+        absolute = os.path.join(checkout, *parts)
+        if store.is_run_dir(absolute):
+            continue
+        if any(is_within(absolute, kept) or is_within(kept, absolute) for kept in skip):
+            continue
+        entries.append(path)
+    return entries
+
+
+def link_entries(checkout: str, tree: str, entries: Sequence[str]) -> list[str]:
+    """Symlink each entry of ``checkout`` at the same path in ``tree``; the ones linked.
+
+    Unlike a replay's inputs, these are links to the checkout itself, files
+    and whole directories: what a command writes there lands in the checkout,
+    as when it runs there.
+    """
+    linked = []
+    for path in entries:
+        if check_recorded_path(path, tree):
+            continue
+        source = os.path.join(checkout, *path.split("/"))
+        destination = os.path.join(tree, *path.split("/"))
+        if os.path.lexists(destination) or not os.path.lexists(source):
+            continue
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        os.symlink(source, destination)
+        linked.append(path)
+    return linked

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
@@ -258,7 +259,54 @@ def test_rerun_of_the_recorded_code_reads_the_checkouts_ignored_data(data_repo):
     assert "1 ignored input from the checkout: data/train.txt" in result.stdout
     [rerun_dir] = set((data_repo / "experiments").iterdir()) - {run_dir}
     assert results_of(rerun_dir) == {"total": 12}
+    # read from the worktree's private copy, recorded by its path in the repository
+    [item] = load_inputs(str(rerun_dir)).files
+    assert (item.path, item.location) == ("data/train.txt", "ignored")
     refused = run_maggot(
         "rerun", run_dir, "--set", "scale=3", "--yes", "--no-inputs", cwd=data_repo
     )
     assert refused.returncode != 0
+
+
+def test_sweep_jobs_read_the_checkouts_ignored_data_and_the_record_says_so(data_repo):
+    from maggot import sweep
+
+    (data_repo / "train.py").write_text(textwrap.dedent(SCALED_READER))
+    commit_all(data_repo, "train")
+    before = folder_digests(data_repo / "data")
+    result = run_maggot(
+        "sweep", "-p", "scale=1,2", "--", sys.executable, "train.py", "--scale", "{scale}",
+        cwd=data_repo,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "jobs read (and write) these git-ignored paths" in result.stderr
+    [sweep_id] = sweep.list_sweeps(str(data_repo / "experiments"))
+    record = sweep.load_sweep(sweep.find_sweep(sweep_id, str(data_repo / "experiments")))
+    assert record.checkout == str(data_repo)
+    assert set(record.ignored_from_checkout) == {"data", "checkpoints"}
+    totals = sorted(results_of(Path(state.run_dir))["total"] for state in sweep.job_states(record))
+    assert totals == [6, 12]
+    # the job's inputs record names the file inside the repository, so a replay provides it
+    job_inputs = load_inputs(sweep.job_states(record)[0].run_dir)
+    assert [(item.path, item.location) for item in job_inputs.files] == [
+        ("data/train.txt", "ignored")
+    ]
+    sweep.remove_code_tree(record)
+    assert not os.path.exists(str(record.code_dir))
+    assert folder_digests(data_repo / "data") == before
+    assert sweep.ensure_code_tree(record)
+    assert os.path.islink(os.path.join(str(record.code_dir), "data"))
+    sweep.remove_code_tree(record)
+
+
+def test_sweep_without_inputs_links_nothing(data_repo):
+    from maggot import sweep
+
+    result = run_maggot(
+        "sweep", "--no-inputs", "-p", "x=1", "--", sys.executable, "-c", "pass", "{x}",
+        cwd=data_repo,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    [sweep_id] = sweep.list_sweeps(str(data_repo / "experiments"))
+    record = sweep.load_sweep(sweep.find_sweep(sweep_id, str(data_repo / "experiments")))
+    assert record.ignored_from_checkout == ()
