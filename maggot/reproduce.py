@@ -336,7 +336,7 @@ def _snapshot_notes(snapshot: gitsnap.GitSnapshot) -> list[str]:
             "as it is now, not from the snapshot"
         )
     for item in head.submodules:
-        if item.dirty:
+        if item.dirty and not item.snapshot:
             notes.append(
                 f"submodule {item.path} had uncommitted changes, which are not in the "
                 "snapshot: the replay uses its recorded commit"
@@ -490,6 +490,8 @@ def prepare_replay(
         environment.update(provision.environment)
     if python_path:
         environment["PYTHONPATH"] = os.pathsep.join(python_path)
+    # git in the replay (its own snapshot) reads the worktree with the run's settings
+    environment.update(gitsnap.checkout_environment(plan.snapshot.head))
     # the replay's workers must find the replay's command, not this one's
     environment.pop(ENV_LAUNCH_ARGV, None)
     environment[ENV_RUN_DIR] = os.path.abspath(plan.replay_dir)

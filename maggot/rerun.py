@@ -212,6 +212,7 @@ def execute(plan: RerunPlan, on_start: Any = None) -> launch.RunOutcome:
     import tempfile
 
     from maggot import reproduce
+    from maggot.gitsnap import checkout_environment
     from maggot.inputguard import ENV_PROTECTED_INPUTS
     from maggot.replay import ENV_ORIGINAL_ROOT, map_arguments
     from maggot.worktree import create_worktree, remove_worktree
@@ -227,6 +228,7 @@ def execute(plan: RerunPlan, on_start: Any = None) -> launch.RunOutcome:
             for name in ("PYTHONPATH", ENV_ORIGINAL_ROOT, ENV_PROTECTED_INPUTS)
             if name in replay.environment
         }
+        env.update(checkout_environment(worktree_plan.snapshot.head))
         command, _ = map_arguments(
             list(plan.request.command), [worktree_plan.repository.toplevel], tree.path
         )
