@@ -276,8 +276,11 @@ class InputTracker:
         tops = [root] if root else []
         if root and self.tree_root and os.path.realpath(self.tree_root) != root:
             tops.append(os.path.realpath(self.tree_root))
-        # repository-relative paths, asked of git in the tree they were found in
-        inside: dict[str, dict[str, tuple[str, os.stat_result]]] = {top: {} for top in tops}
+        # repository-relative paths, asked of git in the tree they were found in; the
+        # innermost tree first (a sweep's frozen tree may lie inside the checkout)
+        inside: dict[str, dict[str, tuple[str, os.stat_result]]] = {
+            top: {} for top in sorted(tops, key=len, reverse=True)
+        }
         resolved_dirs: dict[str, str] = {}
         for path in modes:
             try:

@@ -244,6 +244,7 @@ SCALED_READER = """
     parser.add_argument("--scale", type=int)
     args = parser.parse_args()
     with Experiment(config=args, if_exists_mode="increment") as exp:
+        open("README.md").read()  # tracked: in the snapshot, so not an input
         with open("data/train.txt") as file:
             exp.register_result("total", args.scale * sum(int(line) for line in file))
 """
