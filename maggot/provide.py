@@ -125,9 +125,9 @@ def plan_inputs(
     ``record`` is the run's inputs record (None when it has none); its files
     inside the repository are hashed in the checkout. ``links`` are
     ``--link`` paths (relative to the current directory, or absolute; files or
-    directories inside ``checkout``). For a
-    run without a record, ignored paths the recorded ``command`` names
-    (relative to the recorded ``cwd``) are listed, not provided.
+    directories inside ``checkout``). For a run without a record, ignored
+    paths the recorded ``command`` names (relative to the recorded ``cwd``)
+    are listed, not provided.
     """
     if not enabled:
         return InputsPlan(checkout, disabled=True, copy_limit=copy_limit)
@@ -254,8 +254,13 @@ def provide_inputs(plan: InputsPlan, worktree: str, guard_dir: str) -> Provision
         if not os.path.isfile(source):
             notes.append(f"{item.path}: not provided (no longer a file in the checkout)")
             continue
-        os.makedirs(os.path.dirname(destination), exist_ok=True)
-        how[item.path] = _provide_file(source, destination, plan.copy_limit)
+        try:
+            os.makedirs(os.path.dirname(destination), exist_ok=True)
+            how[item.path] = _provide_file(source, destination, plan.copy_limit)
+        except OSError as error:
+            # one input that cannot be provided costs that input, not the replay
+            notes.append(f"{item.path}: not provided ({error.strerror or error})")
+            continue
         if how[item.path] == READ_ONLY_LINK:
             protected[os.path.realpath(source)] = item.path
     environment: dict[str, str] = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from toolkit import DEFAULT_FILES, commit_all, git, run_maggot, run_python
+from toolkit import DEFAULT_FILES, add_submodule, commit_all, git, run_maggot, run_python
 
 from maggot.errors import ReproduceError
 from maggot.gitsnap import SnapshotLimits, apply_snapshot, load_snapshot, take_snapshot
@@ -207,11 +207,7 @@ def test_experiments_and_other_run_directories_are_never_snapshotted(repo, tmp_p
 
 def test_submodule_commit_and_dirty_flag_are_recorded(repo, tmp_path):
     library = tmp_path / "library"
-    library.mkdir()
-    git(library, "init", "-q")
-    (library / "lib.py").write_text("v = 1\n")
-    commit_all(library)
-    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
+    add_submodule(repo, library, {"lib.py": b"v = 1\n"})
     commit_all(repo, "add submodule")
     (repo / "lib" / "lib.py").write_text("v = 2\n")
     _, head = snapshot_of(repo, tmp_path)
@@ -359,12 +355,7 @@ def reproduce_ok(repo: Path, run_dir: Path) -> dict:
 
 
 def test_a_dirty_submodule_is_snapshotted_and_rebuilt(repo, tmp_path):
-    library = tmp_path / "library"
-    library.mkdir()
-    git(library, "init", "-q")
-    (library / "libvalue.py").write_text("VALUE = 1\n")
-    commit_all(library)
-    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
+    add_submodule(repo, tmp_path / "library", {"libvalue.py": b"VALUE = 1\n"})
     commit_all(repo, "add lib")
     (repo / "lib" / "libvalue.py").write_text("VALUE = 5\n")  # uncommitted edit
     (repo / "lib" / "extra.py").write_text("EXTRA = 7\n")  # untracked file

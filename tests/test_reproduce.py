@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from toolkit import commit_all, git, run_maggot, run_python
+from toolkit import add_submodule, commit_all, git, run_maggot, run_python
 
 from maggot import reproduce
 from maggot.errors import ReproduceError
@@ -387,12 +387,7 @@ def test_run_from_an_ignored_directory_reproduces(repo):
 
 
 def test_submodules_are_checked_out_at_the_recorded_commit(repo, tmp_path):
-    library = tmp_path / "library"
-    library.mkdir()
-    git(library, "init", "-q")
-    (library / "libvalue.py").write_text("VALUE = 1\n")
-    commit_all(library)
-    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
+    add_submodule(repo, tmp_path / "library", {"libvalue.py": b"VALUE = 1\n"})
     script = """
         import sys
         sys.path.insert(0, "lib")

@@ -65,7 +65,8 @@ def print_inputs_plan(inputs: InputsPlan) -> None:
     if inputs.disabled:
         click.echo(f"  {'ignored':<11}none provided (--no-inputs)")
         return
-    click.echo(f"  {'ignored':<11}{printable(provide.describe(inputs))}")
+    if inputs.files:
+        click.echo(f"  {'ignored':<11}{printable(provide.describe(inputs))}")
     for path in inputs.named_in_command:
         warn(
             f"the command names {path}, which git ignores, and the run has no inputs record: "
