@@ -78,7 +78,9 @@ _LOCK_RETRIES = 50
 _RETRYABLE_GIT_ERRORS = (".lock", "/worktrees/")
 
 
-def _add_worktree(repository: str, path: str, commit: str, env: dict[str, str]) -> None:
+def _add_worktree(
+    repository: str, path: str, commit: str, env: dict[str, str] | None = None
+) -> None:
     # no hooks: a post-checkout hook must not run (or change anything) for a replay
     args = ("-c", "core.hooksPath=" + os.devnull, "worktree", "add", "--detach", "--quiet")
     with_lock_retries(lambda: run_git(*args, path, commit, cwd=repository, env=env))
