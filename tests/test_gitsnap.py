@@ -406,3 +406,32 @@ def test_line_ending_settings_of_the_run_apply_to_the_replay(repo):
     assert head["checkout_settings"]["core.autocrlf"] == "true"
     git(repo, "config", "--unset", "core.autocrlf")  # a clone configured differently
     assert reproduce_ok(repo, run_dir) == {"state": 2}
+
+
+def test_checkout_settings_are_added_after_the_callers_git_config_variables(monkeypatch):
+    from maggot.gitsnap import checkout_environment
+    from maggot.records import GitHead
+
+    assert checkout_environment(GitHead()) == {}
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "user.name")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "someone")
+    head = GitHead(checkout_settings={"core.autocrlf": "input", "core.eol": "lf"})
+    assert checkout_environment(head) == {
+        "GIT_CONFIG_COUNT": "3",
+        "GIT_CONFIG_KEY_0": "user.name",
+        "GIT_CONFIG_VALUE_0": "someone",
+        "GIT_CONFIG_KEY_1": "core.autocrlf",
+        "GIT_CONFIG_VALUE_1": "input",
+        "GIT_CONFIG_KEY_2": "core.eol",
+        "GIT_CONFIG_VALUE_2": "lf",
+    }
+
+
+def test_recorded_file_modes_outside_the_tree_are_refused(repo, tmp_path):
+    from maggot.gitsnap import GitSnapshot, restore_file_modes
+    from maggot.records import GitHead
+
+    snapshot = GitSnapshot(str(tmp_path), GitHead(file_modes={"../escape.sh": "100755"}))
+    with pytest.raises(ReproduceError, match="refusing file mode"):
+        restore_file_modes(snapshot, str(repo))

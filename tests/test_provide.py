@@ -311,3 +311,21 @@ def test_sweep_without_inputs_links_nothing(data_repo):
     [sweep_id] = sweep.list_sweeps(str(data_repo / "experiments"))
     record = sweep.load_sweep(sweep.find_sweep(sweep_id, str(data_repo / "experiments")))
     assert record.ignored_from_checkout == ()
+
+
+def test_ignored_paths_in_the_command_are_found_in_every_argument_form(data_repo):
+    (data_repo / "src").mkdir()
+    (data_repo / "src" / "tracked.txt").write_text("x\n")
+    command = [
+        "python", "train.py", "data/train.txt", "--ckpt=checkpoints/old.bin",
+        "extra=../repo/data", "src/tracked.txt", "data/absent.txt", "-v",
+    ]  # fmt: skip
+    assert provide.ignored_in_command(str(data_repo), command, "") == [
+        "data/train.txt",
+        "checkpoints/old.bin",
+        "data",
+    ]
+    # relative to the recorded working directory
+    assert provide.ignored_in_command(str(data_repo), ["python", "../data/train.txt"], "src") == [
+        "data/train.txt"
+    ]
