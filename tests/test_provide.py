@@ -138,6 +138,8 @@ def test_a_replay_never_changes_the_checkouts_ignored_folders(data_repo, copy_li
         assert "append: went to a private copy" in result.stdout
         assert (worktree / "data" / "train.txt").read_text() == "1\n2\n3\n1000\n"
     git(data_repo, "worktree", "remove", "--force", str(worktree))
+    # removing the worktree removes the links, never what they point to
+    assert folder_digests(data_repo / "data", data_repo / "checkpoints") == before
 
 
 def test_a_run_copied_to_another_clone_reads_that_clones_data(data_repo, tmp_path):
