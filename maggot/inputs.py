@@ -282,6 +282,10 @@ class InputTracker:
             top: {} for top in sorted(tops, key=len, reverse=True)
         }
         resolved_dirs: dict[str, str] = {}
+        # files read through a symlink inside the repository (data -> /mnt/datasets):
+        # repository-relative path as opened -> (path, stat, the symlink's path)
+        linked: dict[str, tuple[str, os.stat_result, str]] = {}
+        is_link: dict[str, bool] = {}
         for path in modes:
             try:
                 info = os.lstat(path)
@@ -304,7 +308,11 @@ class InputTracker:
                 if relative is not None:
                     break
             if top is None or relative is None:
-                outside[path] = (path, OUTSIDE, info)
+                through = self._through_link(path, root, is_link) if root else None
+                if through is None:
+                    outside[path] = (path, OUTSIDE, info)
+                else:
+                    linked[through[0]] = (path, info, through[1])
             elif relative.split("/", 1)[0] != ".git":
                 inside[top][relative] = (path, info)
         for top, found in inside.items():
@@ -316,7 +324,33 @@ class InputTracker:
                     outside[path] = (relative, IGNORED, info)
                 elif relative in self.not_in_snapshot:
                     outside[path] = (relative, SKIPPED, info)
+        if linked and root is not None:
+            # an ignored symlink: the file is the repository's input, by the path it was read at
+            links = self._ignored(root, sorted({link for _, _, link in linked.values()}), problems)
+            for spelled, (path, info, link) in linked.items():
+                outside[path] = (spelled, IGNORED, info) if link in links else (path, OUTSIDE, info)
         return outside
+
+    def _through_link(
+        self, path: str, root: str, is_link: dict[str, bool]
+    ) -> tuple[str, str] | None:
+        """``(path as opened, the symlink it went through)``, both repository-relative,
+        for a file read through a symlinked directory inside the repository."""
+        spelled = _relative_to(path, root)
+        if spelled is None and self.repo_root is not None:
+            spelled = _relative_to(path, os.path.abspath(self.repo_root))
+        if spelled is None:
+            return None
+        parts = spelled.split("/")
+        if parts[0] == ".git":
+            return None
+        for depth in range(1, len(parts) + 1):  # a directory on the way, or the file itself
+            prefix = "/".join(parts[:depth])
+            if prefix not in is_link:
+                is_link[prefix] = os.path.islink(os.path.join(root, *parts[:depth]))
+            if is_link[prefix]:
+                return spelled, prefix
+        return None
 
     @staticmethod
     def _ignored(root: str, relatives: list[str], problems: list[str]) -> set[str]:

@@ -331,3 +331,18 @@ def test_ignored_paths_in_the_command_are_found_in_every_argument_form(data_repo
     assert provide.ignored_in_command(str(data_repo), ["python", "../data/train.txt"], "src") == [
         "data/train.txt"
     ]
+
+
+def test_data_read_through_an_ignored_symlink_is_recorded_and_provided(repo, tmp_path):
+    datasets = tmp_path / "datasets"
+    datasets.mkdir()
+    (datasets / "train.txt").write_text("1\n2\n3\n")
+    (repo / ".gitignore").write_text("experiments/\ndata\n")
+    commit_all(repo, "ignore data")
+    (repo / "data").symlink_to(datasets)
+    run_dir = record(repo, READER)
+    [item] = load_inputs(str(run_dir)).files
+    assert (item.path, item.location) == ("data/train.txt", "ignored")
+    result = run_maggot("reproduce", run_dir, "--yes", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 ignored input from the checkout: data/train.txt" in result.stdout
