@@ -484,7 +484,13 @@ def _git_fields(details: RunDetails) -> list[Field]:
     fields.extend(Field("remote", f"{name} {url}") for name, url in sorted(head.remotes.items()))
     for submodule in head.submodules:
         state = " (dirty)" if submodule.dirty else ""
+        if submodule.snapshot:
+            state = " (dirty, its changes snapshotted)"
         fields.append(Field("submodule", f"{submodule.path} {submodule.commit}{state}"))
+    fields.extend(
+        Field("mode", f"{path} {mode} (not seen by git: core.fileMode=false)")
+        for path, mode in sorted(head.file_modes.items())
+    )
     return fields
 
 

@@ -366,6 +366,7 @@ def test_a_dirty_submodule_is_snapshotted_and_rebuilt(repo, tmp_path):
     saved = run_dir / ".maggot" / "git" / "submodules" / "lib"
     assert b"VALUE = 5" in (saved / "diff.patch").read_bytes()
     assert (saved / "untracked" / "extra.py").read_text() == "EXTRA = 7\n"
+    assert "(dirty, its changes snapshotted)" in run_maggot("show", run_dir, cwd=repo).stdout
     (repo / "lib" / "libvalue.py").write_text("VALUE = 1\n")
     (repo / "lib" / "extra.py").unlink()
     assert reproduce_ok(repo, run_dir) == {"state": 12}
@@ -383,6 +384,7 @@ def test_an_exec_bit_git_does_not_see_is_recorded_and_restored(repo):
     run_dir = record_state(repo, "os.access('tool.sh', os.X_OK)")
     head = json.loads((run_dir / ".maggot" / "git" / "head.json").read_text())
     assert head["file_modes"] == {"tool.sh": "100755"} and head["is_dirty"]
+    assert "tool.sh 100755 (not seen by git" in run_maggot("show", run_dir, cwd=repo).stdout
     os.chmod(repo / "tool.sh", 0o644)
     assert reproduce_ok(repo, run_dir) == {"state": True}
 
