@@ -81,14 +81,19 @@ def results_of(run_dir: Path) -> dict:
     return json.loads((run_dir / ".maggot" / "results.json").read_text())
 
 
-def test_a_script_reading_ignored_data_by_relative_path_reproduces(data_repo):
-    run_dir = record(data_repo, READER)
+def reproduces_reading_ignored_data(repo: Path) -> None:
+    """READER's run records data/train.txt as ignored, and its replay is given the file."""
+    run_dir = record(repo, READER)
     [item] = load_inputs(str(run_dir)).files
     assert (item.path, item.location) == ("data/train.txt", "ignored")
-    result = run_maggot("reproduce", run_dir, "--yes", cwd=data_repo)
+    result = run_maggot("reproduce", run_dir, "--yes", cwd=repo)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 ignored input from the checkout: data/train.txt (6 B)" in result.stdout
     assert results_of(Path(f"{run_dir}.repro-1")) == {"total": 6}
+
+
+def test_a_script_reading_ignored_data_by_relative_path_reproduces(data_repo):
+    reproduces_reading_ignored_data(data_repo)
 
 
 def test_changed_data_is_named_in_the_plan_and_among_the_causes(data_repo):
@@ -340,9 +345,4 @@ def test_data_read_through_an_ignored_symlink_is_recorded_and_provided(repo, tmp
     (repo / ".gitignore").write_text("experiments/\ndata\n")
     commit_all(repo, "ignore data")
     (repo / "data").symlink_to(datasets)
-    run_dir = record(repo, READER)
-    [item] = load_inputs(str(run_dir)).files
-    assert (item.path, item.location) == ("data/train.txt", "ignored")
-    result = run_maggot("reproduce", run_dir, "--yes", cwd=repo)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 ignored input from the checkout: data/train.txt" in result.stdout
+    reproduces_reading_ignored_data(repo)
