@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,16 +40,22 @@ def opened() -> Iterator[list[str]]:
         _opened = None
 
 
-def age(run_dir: Path) -> None:
-    """Date a run's files back, out of the window in which the index does not trust them."""
-    past = (os.stat(run_dir).st_mtime_ns - 10 * RACY_NANOSECONDS) // 10**9
-    for path in (run_dir / store.META_DIR).rglob("*"):
-        os.utime(path, (past, past))
+def age(*paths: Path) -> None:
+    """Date files and folders back, out of the window in which the index does not trust them.
+
+    A run directory stands for its ``.maggot`` and everything in it. Each call
+    dates them differently (to the nanosecond), as real changes would.
+    """
+    past = time.time_ns() - 5 * RACY_NANOSECONDS
+    for path in paths:
+        meta = path / store.META_DIR
+        for item in [*meta.rglob("*"), meta] if meta.is_dir() else [path]:
+            os.utime(item, ns=(past, past))
 
 
 def add_run(workdir: Path, name: str, accuracy: float) -> Path:
     run_dir = record_run(workdir, {"name": name}, {"acc": accuracy}, name=name, snapshot=False)
-    age(run_dir)
+    age(run_dir, run_dir.parent)
     return run_dir
 
 
@@ -82,9 +89,9 @@ def test_changed_added_removed_and_renamed_runs_show_as_on_disk(workdir: Path) -
     b = add_run(workdir, "b", 0.7)
     add_run(workdir, "c", 0.9)
     assert listing() == {"a": 0.5, "b": 0.7, "c": 0.9}
-    # same size, an in-place write dated like the old file: the inode and mtime still tell
+    # same size, rewritten as every maggot writer does it: the folder's mtime tells
     results = a / store.META_DIR / store.RESULTS_FILE
-    results.write_text(results.read_text().replace("0.5", "0.6"))
+    store.write_text_atomic(results, results.read_text().replace("0.5", "0.6"))
     os.rename(b, workdir / "experiments" / "b2")
     shutil.rmtree(workdir / "experiments" / "c")
     add_run(workdir, "d", 0.1)
@@ -94,7 +101,7 @@ def test_changed_added_removed_and_renamed_runs_show_as_on_disk(workdir: Path) -
 def test_a_file_written_just_now_is_never_cached(workdir: Path) -> None:
     run_dir = record_run(workdir, {"x": 1}, {"acc": 0.5}, name="live", snapshot=False)
     assert listing() == {"live": 0.5}
-    assert "results" not in indexed()["live"]
+    assert "identity" not in indexed()["live"]  # re-read by every listing
     results = run_dir / store.META_DIR / store.RESULTS_FILE
     stat = os.stat(results)
     results.write_text(results.read_text().replace("0.5", "0.7"))
@@ -119,6 +126,7 @@ def index_bytes(body: bytes, digest: bytes | None = None) -> bytes:
 def test_a_corrupt_index_is_rebuilt_with_one_warning(workdir: Path, content: bytes) -> None:
     add_run(workdir, "a", 0.5)
     path = workdir / "experiments" / store.INDEX_FILE
+    path.parent.mkdir()
     path.write_bytes(content)
     summary = summaries.summarize("experiments")
     assert [row.run for row in summary.rows] == ["a"]
@@ -130,6 +138,7 @@ def test_a_corrupt_index_is_rebuilt_with_one_warning(workdir: Path, content: byt
 def test_an_index_of_another_python_is_rebuilt_quietly(workdir: Path) -> None:
     add_run(workdir, "a", 0.5)
     path = workdir / "experiments" / store.INDEX_FILE
+    path.parent.mkdir()
     path.write_bytes(b"maggot-listing-index 1 cpython-399-4\n0\n")
     summary = summaries.summarize("experiments")
     assert [row.run for row in summary.rows] == ["a"] and summary.warnings == []
@@ -141,9 +150,10 @@ def test_entries_of_the_wrong_shape_are_read_again(workdir: Path) -> None:
     listing()
     runs = indexed()
     runs["a"]["results"] = [0, 0, 0, "garbage", []]
-    runs["a"]["run"][3] = [1, 2]
+    runs["a"]["run"] = [1, 2]
+    runs["b"] = ["not", "an", "entry"]
     path = workdir / "experiments" / store.INDEX_FILE
-    path.write_bytes(index_bytes(marshal.dumps(runs)))
+    path.write_bytes(index_bytes(marshal.dumps((runs, ("deep", [], ["b"])))))
     assert listing() == {"a": 0.5}
 
 
