@@ -72,7 +72,7 @@ INFO_FIELDS = {
     "reproduction_of": "reproduction_of",
 }
 
-# keys of an entry besides its parts: the .maggot identity [inode, mtime_ns], whether
+# keys of an entry besides its parts: the .maggot identity (see _identity), whether
 # the run has a series folder, and the problems met reading each part
 _IDENTITY = "identity"
 _SERIES = "series"
@@ -218,7 +218,7 @@ class RunIndex:
         self._search: _Search | None = None
         self._new_search: _Search | None = None
         # .maggot identities taken for this listing, by run directory; None: no .maggot
-        self._identities: dict[str, list[int] | None] = {}
+        self._identities: dict[str, int | None] = {}
         if self.enabled:
             self.cached, self._search = _read_index(root, self.warnings)
         self._new_search = self._search
@@ -238,10 +238,11 @@ class RunIndex:
             if runs is not None:
                 self._new_search = self._search
                 return runs
-        known = {self.prefix + name for name in self.cached} if self.cached else ()
+        known = {self.prefix + name for name in self.cached} if self.cached else set()
         searched: list[tuple[str, os.stat_result]] = []
         runs = store.find_run_dirs(self.root, max_depth, known_runs=known, searched=searched)
         if self.enabled and runs != [self.root]:
+            runs = self._without_lost_runs(runs, known, max_depth, searched)
             skip = len(self.prefix)
             folders = [
                 [path[skip:] if path != self.root else "", status.st_ino, status.st_mtime_ns]
@@ -249,6 +250,32 @@ class RunIndex:
             ]
             self._new_search = _Search(max_depth, folders, [path[skip:] for path in runs])
         return runs
+
+    def _without_lost_runs(
+        self,
+        runs: list[str],
+        known: set[str],
+        max_depth: int | None,
+        searched: list[tuple[str, os.stat_result]],
+    ) -> list[str]:
+        """``runs``, with the runs taken from the index that are runs no more searched instead.
+
+        The search takes runs the index knows without a look; the stat of
+        their ``.maggot`` the listing needs anyway tells whether they still are.
+        """
+        skip = len(self.prefix)
+        inside = [path for path in runs if path.startswith(self.prefix)]
+        self._identities.update(zip(inside, _identities(self.root, [p[skip:] for p in inside])))
+        lost = [path for path in inside if self._identities[path] is None and path in known]
+        if not lost:
+            return runs
+        found = set(runs) - set(lost)
+        for path in lost:
+            depth = len(path[skip:].split(os.sep))
+            if max_depth is None or depth < max_depth:
+                below = None if max_depth is None else max_depth - depth
+                found.update(store.find_run_dirs(path, below, searched=searched))
+        return sorted(found)
 
     def _runs_from_last_search(self, max_depth: int | None) -> list[str] | None:
         search = self._search
@@ -307,6 +334,8 @@ class RunIndex:
         runs: list[ListedRun] = []
         no_problems: dict[str, list[str]] = {}
         empty: dict[str, Any] = {}
+        # the tuple made in C: a NamedTuple's own __new__ is a Python call, measurable per run
+        make = tuple.__new__
         for run_dir in run_dirs:
             relative = run_dir[skip:] if run_dir.startswith(prefix) else run_dir
             identity = identities[run_dir]
@@ -351,17 +380,20 @@ class RunIndex:
                 git = entry[PART_GIT][3]
                 problems += tuple(run_dir + problem for problem in entry[PART_GIT][4])
             runs.append(
-                ListedRun(
-                    run_dir,
-                    entry[PART_RUN],
-                    entry[PART_INFO] if with_info else empty,
-                    entry[PART_RESULTS] if with_results else empty,
-                    entry[PART_CONFIG] if with_config else empty,
-                    git,
-                    entry[PART_ANNOTATIONS] if with_annotations else empty,
-                    problems,
-                    entry.get(_SERIES) is True,
-                    entry[_RESULTS_JSON] if with_results else None,
+                make(
+                    ListedRun,
+                    (
+                        run_dir,
+                        entry[PART_RUN],
+                        entry[PART_INFO] if with_info else empty,
+                        entry[PART_RESULTS] if with_results else empty,
+                        entry[PART_CONFIG] if with_config else empty,
+                        git,
+                        entry[PART_ANNOTATIONS] if with_annotations else empty,
+                        problems,
+                        entry.get(_SERIES) is True,
+                        entry[_RESULTS_JSON] if with_results else None,
+                    ),
                 )
             )
         for run_dir in keep:
@@ -378,15 +410,16 @@ class RunIndex:
         return Listing(runs, warnings)
 
 
-def _identity(meta_dir: str) -> list[int] | None:
+def _identity(meta_dir: str) -> int | None:
+    """A directory's mtime and inode as one number (one object per run in the index)."""
     try:
         status = os.stat(meta_dir)
     except OSError:
         return None
-    return [status.st_ino, status.st_mtime_ns]
+    return status.st_mtime_ns << 64 | status.st_ino
 
 
-def _identities(root: str, relative_runs: Sequence[str]) -> list[list[int] | None]:
+def _identities(root: str, relative_runs: Sequence[str]) -> list[int | None]:
     """The identity of each run's ``.maggot`` (None when it has none), one stat each.
 
     Relative to an open ``root``: the kernel then resolves two names per run
@@ -405,7 +438,7 @@ def _identities(root: str, relative_runs: Sequence[str]) -> list[list[int] | Non
         # stat releases the GIL while the kernel resolves the path, most of its cost:
         # two threads halve the wall time on a machine with a second core free
         half = len(relative_runs) // 2
-        second: list[list[list[int] | None]] = []
+        second: list[list[int | None]] = []
         thread = threading.Thread(
             target=lambda: second.append(_stat_all(descriptor, relative_runs[half:]))
         )
@@ -422,10 +455,10 @@ def _identities(root: str, relative_runs: Sequence[str]) -> list[list[int] | Non
 _THREADED_STATS = 10_000
 
 
-def _stat_all(descriptor: int, relative_runs: Sequence[str]) -> list[list[int] | None]:
+def _stat_all(descriptor: int, relative_runs: Sequence[str]) -> list[int | None]:
     suffix = _META_SUFFIX
     stat = os.stat
-    found: list[list[int] | None] = []
+    found: list[int | None] = []
     append = found.append
     for relative in relative_runs:
         try:
@@ -433,12 +466,12 @@ def _stat_all(descriptor: int, relative_runs: Sequence[str]) -> list[list[int] |
         except OSError:
             append(None)
         else:
-            append([status.st_ino, status.st_mtime_ns])
+            append(status.st_mtime_ns << 64 | status.st_ino)
     return found
 
 
 def _read_entry(
-    run_dir: str, parts: Sequence[str], identity: list[int] | None, old: Any
+    run_dir: str, parts: Sequence[str], identity: int | None, old: Any
 ) -> dict[str, Any]:
     """An entry for the run's files as they are now (read after its identity was taken)."""
     entry: dict[str, Any] = {}
@@ -623,7 +656,7 @@ def _write_index(
     for relative, entry in runs.items():
         identity = entry.get(_IDENTITY)
         git = entry.get(PART_GIT)
-        racy = identity is not None and identity[1] >= recent
+        racy = type(identity) is int and identity >> 64 >= recent
         racy_git = git is not None and not (
             type(git) is list
             and len(git) == 5
@@ -641,13 +674,19 @@ def _write_index(
     if search is not None and all(mtime_ns < recent for _, _, mtime_ns in search.folders):
         stored_search = tuple(search)
     body = marshal.dumps((kept, stored_search))
-    folder = os.path.join(root, store.INDEX_DIR)
     try:
-        if not os.path.isdir(folder):
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                os.unlink(folder)  # an older single-file index in the way
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(folder)
+        _make_folder(root)
         store.write_bytes_atomic(index_path(root), _header(), b"\n", _digest(body), b"\n", body)
     except OSError:
         pass  # a read-only experiments directory is listed without an index
+
+
+def _make_folder(root: str) -> None:
+    """The index's folder, replacing an older single-file index; quietly, when it can."""
+    folder = os.path.join(root, store.INDEX_DIR)
+    if os.path.isdir(folder):
+        return
+    with contextlib.suppress(OSError):
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            os.unlink(folder)  # an older single-file index in the way
+        os.mkdir(folder)

@@ -352,15 +352,30 @@ def _rows(root: str, listed: Sequence[ListedRun], info_names: Sequence[str]) -> 
     if len(set(names)) != len(names):
         names = [os.path.relpath(run.path, root) for run in listed]
     no_info: dict[str, Any] = {}
-    rows = []
-    for name, run in zip(names, listed):
-        info = no_info
-        if info_names:
-            info = {**run.info, **run.git, **run.annotations}
-        rows.append(
-            RunRow(name, run.path, run.status, run.results, run.config, info, run.results_json)
+    make = tuple.__new__  # in C: a NamedTuple's own __new__ is a Python call per run
+    if not info_names:
+        return [
+            make(
+                RunRow,
+                (name, run.path, run.status, run.results, run.config, no_info, run.results_json),
+            )
+            for name, run in zip(names, listed)
+        ]
+    return [
+        make(
+            RunRow,
+            (
+                name,
+                run.path,
+                run.status,
+                run.results,
+                run.config,
+                {**run.info, **run.git, **run.annotations},
+                run.results_json,
+            ),
         )
-    return rows
+        for name, run in zip(names, listed)
+    ]
 
 
 def _display_name(path: str) -> str:

@@ -198,3 +198,189 @@ def test_concurrent_listings_all_see_every_run(workdir: Path) -> None:
         assert process.returncode == 0, err
         assert len(json.loads(out)) == 20 and b"warning" not in err
     assert len(indexed()) == 20
+
+
+def folders_listed(action: Any) -> list[str]:
+    """The folders ``action()`` lists with os.scandir (an audit event each)."""
+    listed: list[str] = []
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "os.scandir" and listening:
+            listed.append(os.fspath(args[0]))
+
+    listening = True
+    sys.addaudithook(hook)
+    try:
+        action()
+    finally:
+        listening = False
+    return listed
+
+
+def test_an_unchanged_listing_lists_no_folder_and_stats_each_run_once(
+    workdir: Path, opened: list[str]
+) -> None:
+    for name in ("a", "b"):
+        add_run(workdir, name, 0.5)
+    listing()
+    # the index's own folder, made by the first listing, changed the experiments folder
+    age(workdir / "experiments")
+    listing()
+    opened.clear()
+    assert folders_listed(listing) == []
+    assert run_files(opened) == []
+
+
+def test_a_run_file_rewritten_in_place_shows_after_touching_its_folder(workdir: Path) -> None:
+    run_dir = add_run(workdir, "a", 0.5)
+    assert listing() == {"a": 0.5}
+    results = run_dir / store.META_DIR / store.RESULTS_FILE
+    # an editor that saves in place: same size, the folder's mtime unchanged
+    with open(results, "r+", encoding="utf-8") as file:
+        text = file.read().replace("0.5", "0.8")
+        file.seek(0)
+        file.write(text)
+    assert listing(use_index=False) == {"a": 0.8}
+    assert listing() == {"a": 0.5}  # the documented limit: such an edit goes unseen
+    os.utime(run_dir / store.META_DIR)  # `touch RUN/.maggot`
+    assert listing() == {"a": 0.8}
+
+
+def test_every_writer_of_a_listed_file_changes_its_folder_mtime(workdir: Path) -> None:
+    from maggot import annotate, entries
+
+    run_dir = add_run(workdir, "a", 0.5)
+    meta = run_dir / store.META_DIR
+    writers = {
+        "annotations": lambda: annotate.change_tags(str(run_dir), add=["best"]),
+        "run.json": lambda: entries.update_run_info(str(run_dir), lambda info: None),
+        "results": lambda: store.write_json_atomic(meta / store.RESULTS_FILE, {"acc": 0.5}),
+        "config": lambda: store.write_json_atomic(meta / store.CONFIG_FILE, {"name": "a"}),
+    }
+    for name, write in writers.items():
+        age(run_dir)
+        before = os.stat(meta).st_mtime_ns
+        write()
+        assert os.stat(meta).st_mtime_ns != before, name
+    summary = summaries.summarize("experiments", info=["tags"])
+    assert summary.rows[0].info["tags"] == ["best"]
+
+
+def test_two_runs_swapping_names_show_their_own_results(workdir: Path) -> None:
+    a = add_run(workdir, "a", 0.5)
+    b = add_run(workdir, "b", 0.7)
+    assert listing() == {"a": 0.5, "b": 0.7}
+    os.rename(a, workdir / "experiments" / "tmp")
+    os.rename(b, a)
+    os.rename(workdir / "experiments" / "tmp", b)
+    age(workdir / "experiments")
+    assert listing() == {"a": 0.7, "b": 0.5}
+
+
+def test_runs_added_or_removed_in_a_group_folder_are_seen(workdir: Path) -> None:
+    record_run(workdir, {"n": 1}, {"acc": 0.1}, name="one", experiments_dir="experiments/group")
+    age(workdir / "experiments" / "group" / "one", workdir / "experiments" / "group")
+    age(workdir / "experiments")
+    assert listing() == {"one": 0.1}
+    age(workdir / "experiments")
+    assert listing() == {"one": 0.1}
+    two = record_run(
+        workdir, {"n": 2}, {"acc": 0.2}, name="two", experiments_dir="experiments/group"
+    )
+    age(two)  # the group folder's mtime is all that tells
+    assert listing() == {"one": 0.1, "two": 0.2}
+    shutil.rmtree(two)
+    assert listing() == {"one": 0.1}
+
+
+def test_a_run_that_lost_its_maggot_folder_is_searched_again(workdir: Path) -> None:
+    outer = add_run(workdir, "outer", 0.5)
+    assert listing() == {"outer": 0.5}
+    shutil.rmtree(outer / store.META_DIR)
+    inner = record_run(
+        workdir, {"n": 1}, {"acc": 0.3}, name="inner", experiments_dir="experiments/outer"
+    )
+    age(inner, outer)
+    summary = summaries.summarize("experiments")
+    assert [row.run for row in summary.rows] == ["inner"] and summary.warnings == []
+
+
+def test_an_older_single_file_index_is_replaced_quietly(workdir: Path) -> None:
+    add_run(workdir, "a", 0.5)
+    (workdir / "experiments" / store.INDEX_DIR).write_bytes(b"maggot-listing-index 1 x\n")
+    summary = summaries.summarize("experiments")
+    assert [row.run for row in summary.rows] == ["a"] and summary.warnings == []
+    assert sorted(indexed()) == ["a"]
+
+
+WRITER = """
+import os, sys
+from maggot import store
+
+run_dir, stop, past = sys.argv[1], sys.argv[2], int(sys.argv[3])
+meta = os.path.join(run_dir, store.META_DIR)
+sys.stdin.read(1)  # the start line, shared with the listings
+value = 0
+while not os.path.exists(stop):  # until every listing is done
+    store.write_json_atomic(os.path.join(meta, store.RESULTS_FILE), {"acc": value})
+    # dated back, a distinct time each: every version is one the index would cache
+    os.utime(meta, ns=(past + value, past + value))
+    value += 1
+print(value - 1)
+"""
+
+LISTER = """
+import json, sys
+from maggot import summarize
+
+sys.stdin.read(1)
+values = []
+for _ in range(int(sys.argv[1])):
+    summary = summarize.summarize("experiments")
+    assert not summary.warnings, summary.warnings
+    values.append(summary.rows[0].metrics["acc"])
+print(json.dumps(values))
+"""
+
+
+def test_listings_while_a_run_writes_its_results_never_keep_a_stale_value(
+    workdir: Path,
+) -> None:
+    run_dir = add_run(workdir, "a", -1)
+    listing()
+    stop = workdir / "stop"
+    past = time.time_ns() - 5 * RACY_NANOSECONDS
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(run_dir), str(stop), str(past)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    listers = [
+        subprocess.Popen(
+            [sys.executable, "-c", LISTER, "15"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for process in [writer, *listers]:  # the start line: every process waits on its stdin
+        assert process.stdin is not None
+        process.stdin.write("go")
+        process.stdin.close()
+    seen = []
+    for lister in listers:
+        assert lister.stdout is not None
+        seen.append(json.loads(lister.stdout.read()))
+        assert lister.wait(timeout=120) == 0
+    stop.touch()
+    assert writer.stdout is not None
+    last = int(writer.stdout.read())
+    assert writer.wait(timeout=120) == 0
+    for values in seen:
+        # each listing shows a version at least as new as the one before it
+        assert values == sorted(values) and all(-1 <= value <= last for value in values)
+    assert len({value for values in seen for value in values}) > 2  # they ran meanwhile
+    assert listing() == {"a": last}
+    assert listing() == {"a": last}
