@@ -238,11 +238,14 @@ class RunIndex:
             if runs is not None:
                 self._new_search = self._search
                 return runs
-        known = {self.prefix + name for name in self.cached} if self.cached else set()
         searched: list[tuple[str, os.stat_result]] = []
-        runs = store.find_run_dirs(self.root, max_depth, known_runs=known, searched=searched)
-        if self.enabled and runs != [self.root]:
-            runs = self._without_lost_runs(runs, known, max_depth, searched)
+        if not self.enabled:
+            return store.find_run_dirs(self.root, max_depth)
+        # every folder taken for a run without a look: the stat of its .maggot the listing
+        # needs anyway tells, and the folders that are not runs are searched then
+        runs = store.find_run_dirs(self.root, max_depth, known_runs=_EVERY_PATH, searched=searched)
+        if runs != [self.root]:
+            runs = self._without_non_runs(runs, max_depth, searched)
             skip = len(self.prefix)
             folders = [
                 [path[skip:] if path != self.root else "", status.st_ino, status.st_mtime_ns]
@@ -251,22 +254,14 @@ class RunIndex:
             self._new_search = _Search(max_depth, folders, [path[skip:] for path in runs])
         return runs
 
-    def _without_lost_runs(
-        self,
-        runs: list[str],
-        known: set[str],
-        max_depth: int | None,
-        searched: list[tuple[str, os.stat_result]],
+    def _without_non_runs(
+        self, runs: list[str], max_depth: int | None, searched: list[tuple[str, os.stat_result]]
     ) -> list[str]:
-        """``runs``, with the runs taken from the index that are runs no more searched instead.
-
-        The search takes runs the index knows without a look; the stat of
-        their ``.maggot`` the listing needs anyway tells whether they still are.
-        """
+        """``runs`` (folders taken for runs), those without a ``.maggot`` searched instead."""
         skip = len(self.prefix)
         inside = [path for path in runs if path.startswith(self.prefix)]
         self._identities.update(zip(inside, _identities(self.root, [p[skip:] for p in inside])))
-        lost = [path for path in inside if self._identities[path] is None and path in known]
+        lost = [path for path in inside if self._identities[path] is None]
         if not lost:
             return runs
         found = set(runs) - set(lost)
@@ -410,6 +405,16 @@ class RunIndex:
         return Listing(runs, warnings)
 
 
+class _EveryPath:
+    """A container holding every path."""
+
+    def __contains__(self, path: object) -> bool:
+        return True
+
+
+_EVERY_PATH = _EveryPath()
+
+
 def _identity(meta_dir: str) -> int | None:
     """A directory's mtime and inode as one number (one object per run in the index)."""
     try:
@@ -542,7 +547,14 @@ def _read_part(run_dir: str, part: str, parsed: dict[str, Any]) -> tuple[Any, li
 
 def _members(results: dict[str, Any]) -> str:
     """``{"a": 1, "b": 2}`` as ``"a": 1, "b": 2``: JSON with NaN and infinities as null."""
-    return store.strict_json_encoder(ensure_ascii=False)(results)[1:-1]
+    global _encode
+    if _encode is None:
+        _encode = store.strict_json_encoder(ensure_ascii=False)
+    return _encode(results)[1:-1]
+
+
+# made once, on first use: making an encoder per run is measurable
+_encode: Callable[[Any], str] | None = None
 
 
 def _is_fresh(run_dir: str, slot: Any) -> bool:

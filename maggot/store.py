@@ -229,9 +229,12 @@ def read_file(
             raise CorruptRunError(
                 f"{os.fspath(path)}: {info.st_size} bytes, more than a run file may have ({limit})"
             )
-        chunks = [os.read(descriptor, info.st_size + 1)]
-        while chunks[-1]:  # a file still growing: read to its end
-            chunks.append(os.read(descriptor, 1 << 20))
+        wanted = info.st_size + 1
+        chunks = [os.read(descriptor, wanted)]
+        # a short read is the end of a regular file: asking again would cost a read per file
+        while len(chunks[-1]) == wanted:  # a file still growing: read to its end
+            wanted = 1 << 20
+            chunks.append(os.read(descriptor, wanted))
         return info, b"".join(chunks)
     finally:
         os.close(descriptor)
