@@ -323,3 +323,57 @@ def test_runs_deeper_than_the_depth_are_hinted(tmp_path):
     )
     found = CliRunner().invoke(main, ["summarize", str(tmp_path), "--depth", "5"])
     assert "run" in found.stdout
+
+
+def aged(run_dir: Path) -> Path:
+    """The run with its files dated back, so that the listing index caches them."""
+    import os
+    import time
+
+    past = time.time_ns() - 60 * 10**9
+    meta = run_dir / ".maggot"
+    for path in [*meta.rglob("*"), meta, run_dir.parent]:
+        os.utime(path, ns=(past, past))
+    return run_dir
+
+
+def test_json_rows_from_the_index_are_those_read_afresh(workdir: Path) -> None:
+    aged(add_run(workdir, "a", {}, {"b": float("nan"), "a": {"z": 1, "y": "x\x1b[31m"}}))
+    aged(add_run(workdir, "b", {}, {"a-b": [1.5, None], "a": {"c": True}, "inf": float("inf")}))
+    aged(add_run(workdir, "c", {}, {}))
+    fresh = summaries.render(summaries.summarize("experiments", use_index=False), "json")
+    for _ in range(2):  # the first listing writes the index, the second reads it
+        summary = summaries.summarize("experiments")
+        listed = summaries.render(summary, "json")
+        assert listed == fresh
+    records = json.loads(listed)
+    # the rows written from pre-encoded results are those of the column by column path
+    expected = summaries.as_records(summary)
+    assert records == expected and [list(record) for record in records] == [
+        list(record) for record in expected
+    ]
+    assert records[0] == {
+        "run": "a",
+        "status": "completed",
+        "a.y": "x\x1b[31m",
+        "a.z": 1,
+        "b": None,
+    }
+    assert "\x1b" not in listed and "\\u001b" in listed
+    assert records[1]["inf"] is None and records[2] == {"run": "c", "status": "completed"}
+    assert list(records[1]) == ["run", "status", "a-b", "a.c", "inf"]
+
+
+def test_the_table_built_by_columns_is_the_table_built_by_rows(workdir: Path) -> None:
+    add_run(workdir, "a", {}, {"f": 0.125, "mixed": 3, "flag": True, "text": "é\x07"})
+    add_run(workdir, "b", {}, {"f": 12.5, "mixed": 0.5, "none": None, "list": [1, 2]})
+    add_run(workdir, "c", {}, {"f": float("nan"), "mixed": "x"})
+    summary = summaries.summarize("experiments")
+    values = summaries._cells(summary)
+    for precision in (None, 2):
+        right = [
+            all(summaries._is_number(value) or value is summaries._MISSING for value in column)
+            for column in zip(*values)
+        ]
+        by_rows = summaries.render_cells(summary.columns, values, "table", precision, right)
+        assert summaries.render(summary, "table", precision) == by_rows
