@@ -57,6 +57,8 @@ import json, os, sys
 
 rows = []
 for entry in os.scandir(sys.argv[1]):
+    if entry.name.startswith("."):  # the listing index
+        continue
     meta = os.path.join(entry.path, ".maggot")
     with open(os.path.join(meta, "run.json"), encoding="utf-8") as file:
         info = json.load(file)
