@@ -411,10 +411,8 @@ def _provide(
 
 
 def _union_keys(mappings: Iterable[dict[str, Any]]) -> list[str]:
-    keys: set[str] = set()
-    for mapping in mappings:
-        keys.update(mapping)
-    return sorted(keys)
+    # chained in C: a set update per run is measurable at 100,000 runs
+    return sorted(set(itertools.chain.from_iterable(mappings)))
 
 
 def _value(row: RunRow, key: str) -> Any:

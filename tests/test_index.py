@@ -384,3 +384,15 @@ def test_listings_while_a_run_writes_its_results_never_keep_a_stale_value(
     assert len({value for values in seen for value in values}) > 2  # they ran meanwhile
     assert listing() == {"a": last}
     assert listing() == {"a": last}
+
+
+def test_a_directory_spelled_with_a_trailing_slash_shares_the_index(
+    workdir: Path, opened: list[str]
+) -> None:
+    add_run(workdir, "a", 0.5)
+    add_run(workdir, "ab", 0.7)
+    assert listing() == {"a": 0.5, "ab": 0.7}
+    opened.clear()
+    summary = summaries.summarize("experiments" + os.sep)
+    assert {row.run: row.metrics["acc"] for row in summary.rows} == {"a": 0.5, "ab": 0.7}
+    assert run_files(opened) == [] and sorted(indexed()) == ["a", "ab"]
