@@ -80,6 +80,8 @@ _PROBLEMS = "problems"
 # the results as the members of a JSON object, as ``summarize --format json`` writes them:
 # encoding floats is most of the time of writing 100,000 rows, so it is done once per change
 _RESULTS_JSON = "results_json"
+# and as table cells (at full precision), joined by NUL; None when a cell holds a NUL
+_RESULTS_TEXTS = "results_texts"
 
 
 class ListedRun(NamedTuple):
@@ -97,6 +99,8 @@ class ListedRun(NamedTuple):
     has_series: bool = False
     # ``results`` as the members of a JSON object (NaN/inf as null), when results were asked for
     results_json: str | None = None
+    # ``results`` as table cells at full precision, joined by NUL (see summarize.table_value)
+    results_texts: str | None = None
 
 
 class Listing(NamedTuple):
@@ -344,6 +348,7 @@ class RunIndex:
                     not with_results
                     or type(found.get(PART_RESULTS)) is dict
                     and type(found.get(_RESULTS_JSON)) is str
+                    and type(found.get(_RESULTS_TEXTS, 0)) in _TEXTS_TYPES
                 )
                 and (not other_parts or all(type(found.get(p)) is t for p, t in other_parts))
             ):
@@ -388,6 +393,7 @@ class RunIndex:
                         problems,
                         entry.get(_SERIES) is True,
                         entry[_RESULTS_JSON] if with_results else None,
+                        entry[_RESULTS_TEXTS] if with_results else None,
                     ),
                 )
             )
@@ -495,8 +501,13 @@ def _read_entry(
                 entry[part] = old[part]
                 if old_problems and type(old_problems.get(part)) is list:
                     problems[part] = old_problems[part]
-        if PART_RESULTS in entry and type(old.get(_RESULTS_JSON)) is str:
+        if (
+            PART_RESULTS in entry
+            and type(old.get(_RESULTS_JSON)) is str
+            and type(old.get(_RESULTS_TEXTS, 0)) in _TEXTS_TYPES
+        ):
             entry[_RESULTS_JSON] = old[_RESULTS_JSON]
+            entry[_RESULTS_TEXTS] = old[_RESULTS_TEXTS]
         else:
             entry.pop(PART_RESULTS, None)
         entry[_SERIES] = old[_SERIES]
@@ -513,6 +524,7 @@ def _read_entry(
                 problems[part] = part_problems
     if PART_RESULTS in entry and _RESULTS_JSON not in entry:
         entry[_RESULTS_JSON] = _members(entry[PART_RESULTS])
+        entry[_RESULTS_TEXTS] = _cells(entry[PART_RESULTS])
     if problems:
         entry[_PROBLEMS] = problems
     if type(old) is dict and PART_GIT in old:
@@ -553,6 +565,15 @@ def _members(results: dict[str, Any]) -> str:
     return _encode(results)[1:-1]
 
 
+def _cells(results: dict[str, Any]) -> str | None:
+    """The results as table cells joined by NUL, or None when a cell holds a NUL itself."""
+    from maggot.summarize import table_value  # which imports this module
+
+    texts = "\0".join(map(table_value, results.values()))
+    return None if texts.count("\0") != max(len(results) - 1, 0) else texts
+
+
+_TEXTS_TYPES = (str, type(None))
 # made once, on first use: making an encoder per run is measurable
 _encode: Callable[[Any], str] | None = None
 

@@ -377,3 +377,29 @@ def test_the_table_built_by_columns_is_the_table_built_by_rows(workdir: Path) ->
         ]
         by_rows = summaries.render_cells(summary.columns, values, "table", precision, right)
         assert summaries.render(summary, "table", precision) == by_rows
+
+
+def table_by_rows(summary: summaries.Summary) -> str:
+    """The table as the row by row path makes it."""
+    values = summaries._cells(summary)
+    right = [
+        all(summaries._is_number(value) or value is summaries._MISSING for value in column)
+        for column in zip(*values)
+    ]
+    return summaries.render_cells(summary.columns, values, "table", None, right)
+
+
+def test_table_cells_kept_in_the_index_are_those_formatted_afresh(workdir: Path) -> None:
+    long = [0.5] * 30
+    add_run(workdir, "a", {}, {"f": 0.1, "l": long, "s": "x\x1b[2J", "n": None, "i": 3})
+    add_run(workdir, "b", {}, {"f": float("nan"), "l": [1], "s": "é", "n": True, "i": 2.5})
+    add_run(workdir, "c", {}, {"f": 1e300, "l": [], "s": "nul\0here", "n": {"k": 1}, "i": 0})
+    for _ in range(2):  # read afresh, then from the index
+        summary = summaries.summarize("experiments")
+        assert all(row.metrics_texts is not None for row in summary.rows[:2])
+        assert summary.rows[2].metrics_texts is None  # a NUL in a cell: formatted afresh
+        assert summaries.render(summary, "table") == table_by_rows(summary)
+        without_c = summary._replace(rows=summary.rows[:2])
+        table = summaries.render(without_c, "table")
+        assert table == table_by_rows(without_c)
+        assert "[30 items, last 0.5]" in table and "\\x1b[2J" in table
