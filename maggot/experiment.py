@@ -228,7 +228,8 @@ class Experiment:
             else:
                 with store.file_lock(store.meta_path(self._run_dir_at_start, store.RUN_LOCK_FILE)):
                     self._record_start(*start)
-            if self._started_here and (
+            # a program a launcher started (joined) records what it opens into the run too
+            if (self._started_here or self._joined) and (
                 track_inputs if track_inputs is not None else _env_flag(ENV_TRACK_INPUTS)
             ):
                 self._start_tracking()
@@ -502,6 +503,7 @@ class Experiment:
         if self._joined:
             if foreign:
                 self._record_joined(imports_outside_snapshot=foreign)
+            self._stop_tracking()
             return
         exit_info: ExitInfo | None
         if exc is None and self._exit_code is not None:
@@ -558,8 +560,17 @@ class Experiment:
             # no snapshot, but a commit: the repository's files are its code state
             repo_root = gitsnap.find_toplevel(os.getcwd())
         excluded = [os.path.abspath(self.experiments_dir), os.path.abspath(self._run_dir)]
+        # a launched run may execute in a rebuilt tree of its code state (a sweep's frozen
+        # tree, a rerun's worktree): files there count as the repository's
+        tree_root = gitsnap.find_toplevel(os.getcwd()) if repo_root is not None else None
+        if tree_root is not None and not os.path.isfile(os.path.join(tree_root, ".git")):
+            tree_root = None  # not a worktree: a repository of its own
         self._input_tracker = inputs.InputTracker(
-            repo_root, excluded, [item.path for item in head.skipped], self._hash_limits
+            repo_root,
+            excluded,
+            [item.path for item in head.skipped],
+            self._hash_limits,
+            tree_root=tree_root,
         )
         self._input_tracker.start()
 
@@ -573,7 +584,11 @@ class Experiment:
         from maggot import inputs
 
         try:
-            inputs.write_inputs(self._run_dir_at_start, tracker.stop())
+            if self._joined or self._launch is not None:
+                # the launcher and the program it started record into one file
+                inputs.write_merged_inputs(self._run_dir_at_start, tracker.stop())
+            else:
+                inputs.write_inputs(self._run_dir_at_start, tracker.stop())
         except (OSError, MaggotError) as error:
             # the run's outcome matters more than its inputs record
             if os.path.isdir(self._run_dir_at_start):

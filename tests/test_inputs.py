@@ -354,3 +354,20 @@ def test_runs_made_in_a_loop_without_with_each_record_their_own_inputs(repo, tmp
     assert result.returncode == 0, result.stderr
     for name in ("a", "b"):
         assert list(inputs_of(repo / "experiments" / name)) == [str(tmp_path / f"{name}.txt")]
+
+
+def test_merged_records_keep_every_file_and_combine_modes():
+    def item(path: str, mode: str, sha: str | None) -> inputs.InputFile:
+        return inputs.InputFile(path, inputs.IGNORED, mode, 1, "t", 0, sha, "full", False)
+
+    def record(*files: inputs.InputFile, problems: tuple[str, ...] = ()) -> inputs.InputsRecord:
+        return inputs.InputsRecord(1, "/repo", files, 1, 10, "s", problems)
+
+    launcher = record(item("a.txt", inputs.READ, "aa"), problems=("p",))
+    program = record(item("a.txt", inputs.WRITE, None), item("b.txt", inputs.READ, "bb"))
+    merged = inputs.merge_inputs(launcher, program)
+    assert [(f.path, f.mode, f.sha256) for f in merged.files] == [
+        ("a.txt", inputs.READ_WRITE, "aa"),
+        ("b.txt", inputs.READ, "bb"),
+    ]
+    assert merged.omitted == 2 and merged.problems == ("p",)
