@@ -357,23 +357,6 @@ def _rows(root: str, listed: Sequence[ListedRun], info_names: Sequence[str]) -> 
         names = [os.path.relpath(run.path, root) for run in listed]
     no_info: dict[str, Any] = {}
     make = tuple.__new__  # in C: a NamedTuple's own __new__ is a Python call per run
-    if not info_names:
-        return [
-            make(
-                RunRow,
-                (
-                    name,
-                    run.path,
-                    run.status,
-                    run.results,
-                    run.config,
-                    no_info,
-                    run.results_json,
-                    run.results_texts,
-                ),
-            )
-            for name, run in zip(names, listed)
-        ]
     return [
         make(
             RunRow,
@@ -383,7 +366,7 @@ def _rows(root: str, listed: Sequence[ListedRun], info_names: Sequence[str]) -> 
                 run.status,
                 run.results,
                 run.config,
-                {**run.info, **run.git, **run.annotations},
+                {**run.info, **run.git, **run.annotations} if info_names else no_info,
                 run.results_json,
                 run.results_texts,
             ),
