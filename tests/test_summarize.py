@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from toolkit import record_run, write_json
 
 from maggot import annotate
@@ -403,3 +405,20 @@ def test_table_cells_kept_in_the_index_are_those_formatted_afresh(workdir: Path)
         table = summaries.render(without_c, "table")
         assert table == table_by_rows(without_c)
         assert "[30 items, last 0.5]" in table and "\\x1b[2J" in table
+
+
+numbers = st.one_of(st.integers(-3, 3), st.floats(-3, 3, allow_nan=False), st.just(float("nan")))
+
+
+@given(values=st.lists(numbers, max_size=12), ascending=st.booleans())
+def test_sorting_by_a_metric_every_run_has_is_stable_with_nan_last(
+    values: list[float], ascending: bool
+) -> None:
+    rows = [
+        summaries.RunRow(str(index), str(index), "completed", {"m": value}, {}, {})
+        for index, value in enumerate(values)
+    ]
+    present = [row for row in rows if row.metrics["m"] == row.metrics["m"]]
+    expected = sorted(present, key=lambda row: float(row.metrics["m"]), reverse=not ascending)
+    expected += [row for row in rows if row not in present]
+    assert summaries._sorted(rows, "m", ascending) == expected
