@@ -220,7 +220,8 @@ class JoinedProcess(NamedTuple):
         return {**self._asdict(), "python": self.python.to_json()}
 
 
-def _redacted_argument(item: Mapping[str, Any]) -> RedactedArgument | None:
+def redacted_argument_from_json(item: Mapping[str, Any]) -> RedactedArgument | None:
+    """A redacted argument as run.json and sweep.json store it; None when malformed."""
     position, prefix, label = item.get("position"), item.get("prefix"), item.get("label")
     environment = item.get("environment")
     if (
@@ -307,7 +308,9 @@ class RunInfo(NamedTuple):
             joined=JoinedProcess.from_json(get("joined")),
             redacted_arguments=tuple(
                 argument
-                for argument in map(_redacted_argument, _objects(data, "redacted_arguments"))
+                for argument in map(
+                    redacted_argument_from_json, _objects(data, "redacted_arguments")
+                )
                 if argument is not None
             ),
             extra=_extra(data, cls._fields),
