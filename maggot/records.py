@@ -140,6 +140,8 @@ class LaunchOptions(NamedTuple):
     name_template: str | None = None
     results_file: str | None = None
     metric_pattern: str | None = None
+    # --no-track-inputs
+    track_inputs: bool = True
 
     @classmethod
     def from_json(cls, data: Any) -> LaunchOptions | None:
@@ -157,11 +159,13 @@ class LaunchOptions(NamedTuple):
             name_template=_str(data, "name_template"),
             results_file=_str(data, "results_file"),
             metric_pattern=_str(data, "metric_pattern"),
+            track_inputs=data.get("track_inputs") is not False,
         )
 
     def to_json(self) -> dict[str, Any]:
         """The record as stored in run.json."""
         return {
+            "track_inputs": self.track_inputs,
             "config_file": self.config_file,
             "extra_params": [[key, value] for key, value in self.extra_params],
             "name_template": self.name_template,

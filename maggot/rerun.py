@@ -108,6 +108,7 @@ def plan_rerun(run_dir: str, settings: Mapping[str, str], code: str = "recorded"
         extra_params=extra_params,
         results_file=options.results_file,
         metric_pattern=options.metric_pattern,
+        track_inputs=options.track_inputs,
         frozen_snapshot=run_dir if code == "recorded" else None,
         rerun_of=os.path.abspath(run_dir),
     )

@@ -65,6 +65,10 @@ metric_pattern_option = click.option(
 )  # fmt: skip
 @results_option
 @metric_pattern_option
+@click.option(
+    "--no-track-inputs", "track_inputs", flag_value=False, default=True,
+    help="Record no inputs.json (the files the run's Python processes open).",
+)  # fmt: skip
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run_command(
     config_file: str | None,
@@ -74,6 +78,7 @@ def run_command(
     if_exists: str,
     results_file: str | None,
     metric_pattern: str | None,
+    track_inputs: bool,
     command: tuple[str, ...],
 ) -> None:
     """Record COMMAND as a run, without changing it: maggot run [OPTIONS] -- COMMAND...
@@ -101,6 +106,7 @@ def run_command(
         extra_params=extra_params,
         results_file=results_file,
         metric_pattern=metric_pattern,
+        track_inputs=track_inputs,
     )
     try:
         launch.check_request(request)
