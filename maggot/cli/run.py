@@ -95,7 +95,7 @@ def run_command(
     Example:
       maggot run --metric-pattern '(?P<name>acc)=(?P<value>[0-9.]+)' -- python train.py --lr 0.1
     """
-    from maggot import launch, params
+    from maggot import entry, launch, params
 
     request = launch.RunRequest(
         command=command,
@@ -112,12 +112,6 @@ def run_command(
         launch.check_request(request)
     except (launch.LaunchError, params.ParameterError) as error:
         raise click.UsageError(str(error)) from None
-
-    def announce(run_dir: str) -> None:
-        click.echo(f"maggot: recording {run_dir}", err=True)
-
-    outcome = launch.run_command(request, on_start=announce)
-    for warning in outcome.warnings:
-        click.echo(f"maggot: warning: {warning}", err=True)
-    click.echo(f"maggot: {outcome.run_dir}: {outcome.status}", err=True)
-    click.get_current_context().exit(launch.shell_exit_code(outcome.exit_code))
+    # the same run as the console script's click-free path (maggot.entry) starts
+    exit_code = entry.execute_run(request, lambda message: click.echo(message, err=True))
+    click.get_current_context().exit(exit_code)
