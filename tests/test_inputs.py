@@ -247,13 +247,16 @@ def test_inputs_record_round_trips_and_a_broken_one_is_named(tmp_path):
         inputs.load_inputs(str(run_dir))
 
 
-def test_a_file_opened_again_and_again_is_kept_once(tmp_path):
+def test_a_file_opened_again_and_again_is_kept_once(tmp_path, monkeypatch):
+    # the appended paths are folded into a set every _FOLD_AT opens: memory stays flat
+    monkeypatch.setattr(inputs, "_FOLD_AT", 16)
     data = tmp_path / "config.txt"
     data.write_text("x")
     tracker = tracker_for(tmp_path)
     tracker.start()
     for _ in range(50):
         data.read_text()
+    assert len(inputs._read_paths) <= 16
     assert len(inputs._reads) == 1
     record = tracker.stop()
     assert [item.path for item in record.files] == [str(data)]

@@ -92,8 +92,7 @@ def test_rerun_of_a_sweep_run_fills_the_template_again(project):
 def test_rerun_of_a_sweep_run_gives_the_templates_secret_back(project):
     token = "sk-" + "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2"
     (project / "tok.py").write_text(
-        "import sys\n"
-        f"print('score=' + str(int(sys.argv[2] == {token!r})) + sys.argv[4])\n"
+        f"import sys\nprint('score=' + str(int(sys.argv[2] == {token!r})) + sys.argv[4])\n"
     )
     commit_all(project, "tok")
     swept = run_maggot(
