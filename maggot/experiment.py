@@ -515,9 +515,20 @@ class Experiment:
             repo_root = gitsnap.find_toplevel(os.getcwd())
         excluded = [os.path.abspath(self.experiments_dir), os.path.abspath(self._run_dir)]
         self._input_tracker = inputs.InputTracker(
-            repo_root, excluded, [item.path for item in head.skipped], self._hash_limits
+            repo_root,
+            excluded,
+            [item.path for item in head.skipped],
+            self._hash_limits,
+            children_dir=store.meta_path(self._run_dir_at_start, store.OPENED_DIR),
+            # a launcher's own opens are not the run's: its command's (and their children's) are
+            own_process=self._launch is None,
         )
         self._input_tracker.start()
+
+    def prepare_child_environment(self, environment: dict[str, str]) -> None:
+        """For launchers: make the command started with ``environment`` record its inputs."""
+        if self._input_tracker is not None:
+            environment.update(self._input_tracker.child_environment(environment))
 
     def _stop_tracking(self) -> None:
         tracker, self._input_tracker = self._input_tracker, None
@@ -530,6 +541,10 @@ class Experiment:
 
         try:
             inputs.write_inputs(self._run_dir_at_start, tracker.stop())
+            if tracker.children_dir is not None:
+                import shutil
+
+                shutil.rmtree(tracker.children_dir, ignore_errors=True)  # taken in
         except (OSError, MaggotError) as error:
             # the run's outcome matters more than its inputs record
             if os.path.isdir(self._run_dir_at_start):

@@ -269,6 +269,8 @@ def run_command(
         # a script that joins the run, and its Python children, record no inputs either
         environment[ENV_TRACK_INPUTS] = "0"
     environment.update(dict(request.env))
+    # Python processes of the command record the files they open
+    experiment.prepare_child_environment(environment)
     cwd = os.path.abspath(request.cwd or os.getcwd())
     from maggot import capture
 

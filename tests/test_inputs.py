@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from toolkit import commit_all, run_python
 
-from maggot import Experiment, hashing, inputs
+from maggot import Experiment, hashing, inputs, openlog
 from maggot.errors import CorruptRunError
 from maggot.gitsnap import SnapshotLimits
 
@@ -169,7 +169,7 @@ def test_the_hook_collects_nothing_once_the_run_has_ended(tmp_path):
     (tmp_path / "later.txt").write_text("x")
     (tmp_path / "later.txt").read_text()
     assert tracker._collector.opened() == []
-    assert tracker._collector not in inputs._collectors
+    assert tracker._collector not in openlog.collectors
 
 
 def test_relative_paths_resolve_against_the_directory_current_when_opened(tmp_path, monkeypatch):
@@ -249,15 +249,15 @@ def test_inputs_record_round_trips_and_a_broken_one_is_named(tmp_path):
 
 def test_a_file_opened_again_and_again_is_kept_once(tmp_path, monkeypatch):
     # the appended paths are folded into a set every _FOLD_AT opens: memory stays flat
-    monkeypatch.setattr(inputs, "_FOLD_AT", 16)
+    monkeypatch.setattr(openlog, "_FOLD_AT", 16)
     data = tmp_path / "config.txt"
     data.write_text("x")
     tracker = tracker_for(tmp_path)
     tracker.start()
     for _ in range(50):
         data.read_text()
-    assert len(inputs._read_paths) <= 16
-    assert len(inputs._reads) == 1
+    assert len(openlog._read_paths) <= 16
+    assert len(openlog._reads) == 1
     record = tracker.stop()
     assert [item.path for item in record.files] == [str(data)]
 
