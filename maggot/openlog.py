@@ -175,8 +175,6 @@ def install_hook() -> None:
         _hook_installed = True
 
 
-
-
 def current_cwd() -> str | None:
     """The directory the paths collected since the last hand-over are relative to."""
     return _epoch_cwd
