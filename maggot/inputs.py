@@ -98,7 +98,7 @@ class InputTracker:
         self.repo_root = repo_root
         self.children_dir = children_dir
         self.own_process = own_process
-        self._set_in_environment: dict[str, str | None] = {}
+
         self.limits = limits
         self.max_files = max_files
         self.not_in_snapshot = frozenset(not_in_snapshot)
@@ -124,10 +124,7 @@ class InputTracker:
         if not self.own_process:
             return
         if self.children_dir is not None:
-            self._set_in_environment = {
-                name: os.environ.get(name) for name in (openlog.ENV_INPUTS_DIR, "PYTHONPATH")
-            }
-            os.environ.update(self.child_environment(os.environ))
+            _lend_environment(self)
         openlog.install_hook()
         if self._collector not in openlog.collectors:
             # what was opened before this run started is not its input
@@ -152,12 +149,7 @@ class InputTracker:
         if self._collector in openlog.collectors:
             openlog.hand_over(openlog.current_cwd())
             openlog.collectors.remove(self._collector)
-        for name, value in self._set_in_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._set_in_environment = {}
+        _return_environment(self)
 
     def stop(self) -> InputsRecord:
         """Stop collecting; resolve, filter, stat and hash what this process and its
@@ -277,6 +269,40 @@ class InputTracker:
             hashed=hashed,
             changed_during_run=changed,
         )
+
+
+# the trackers of this process whose children record for them, latest last, and the
+# variables as they were before the first one set them
+_lenders: list[InputTracker] = []
+_environment_before: dict[str, str | None] = {}
+
+
+def _lend_environment(tracker: InputTracker) -> None:
+    """Children started from now on record for ``tracker`` (the latest run)."""
+    if not _lenders:
+        _environment_before.clear()
+        _environment_before.update(
+            {name: os.environ.get(name) for name in (openlog.ENV_INPUTS_DIR, "PYTHONPATH")}
+        )
+        os.environ.update(tracker.child_environment(os.environ))
+    else:
+        os.environ[openlog.ENV_INPUTS_DIR] = os.path.abspath(str(tracker.children_dir))
+    _lenders.append(tracker)
+
+
+def _return_environment(tracker: InputTracker) -> None:
+    """Children record for the latest run still going, or the variables are put back."""
+    if tracker not in _lenders:
+        return
+    _lenders.remove(tracker)
+    if _lenders:
+        os.environ[openlog.ENV_INPUTS_DIR] = os.path.abspath(str(_lenders[-1].children_dir))
+        return
+    for name, value in _environment_before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _relative_to(path: str, root: str) -> str | None:

@@ -357,3 +357,21 @@ def test_runs_made_in_a_loop_without_with_each_record_their_own_inputs(repo, tmp
     assert result.returncode == 0, result.stderr
     for name in ("a", "b"):
         assert list(inputs_of(repo / "experiments" / name)) == [str(tmp_path / f"{name}.txt")]
+
+
+def test_overlapping_runs_lend_the_child_environment_and_put_it_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/users/own/path")
+    monkeypatch.delenv("MAGGOT_INPUTS_DIR", raising=False)
+    first = inputs.InputTracker(None, [str(tmp_path)], children_dir=str(tmp_path / "first"))
+    second = inputs.InputTracker(None, [str(tmp_path)], children_dir=str(tmp_path / "second"))
+    first.start()
+    second.start()
+    # children record for the latest run; the hook's directory is on the path once
+    assert os.environ["MAGGOT_INPUTS_DIR"] == str(tmp_path / "second")
+    assert os.environ["PYTHONPATH"].count("bootstrap") == 1
+    assert os.environ["PYTHONPATH"].endswith(os.pathsep + "/users/own/path")
+    first.stop()  # not in the order they started
+    assert os.environ["MAGGOT_INPUTS_DIR"] == str(tmp_path / "second")
+    second.stop()
+    assert "MAGGOT_INPUTS_DIR" not in os.environ
+    assert os.environ["PYTHONPATH"] == "/users/own/path"
