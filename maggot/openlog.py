@@ -19,7 +19,11 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from typing import Any
+
+# typing costs a child process several milliseconds to import: for annotations only
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # where child processes leave the paths they opened (set for them by the run)
 ENV_INPUTS_DIR = "MAGGOT_INPUTS_DIR"
