@@ -188,16 +188,19 @@ def current_cwd() -> str | None:
 
 _child: Collector | None = None
 _child_dir: str | None = None
+_start_cwd: str | None = None
 
 
 def start_child(directory: str) -> None:
     """Collect what this process opens and leave the list in ``directory`` at exit."""
-    global _child, _child_dir
+    global _child, _child_dir, _start_cwd
     install_hook()
     if _child is not None:
         return
     _child, _child_dir = Collector(), directory
-    hand_over(os.getcwd())  # what the interpreter opened to start is not an input
+    if _start_cwd is None:  # where a relative sys.argv[0] is relative to
+        _start_cwd = os.getcwd()
+    hand_over(_start_cwd)  # what the interpreter opened to start is not an input
     collectors.append(_child)
     atexit.register(write_child_list)
     util = sys.modules.get("multiprocessing.util")
@@ -224,9 +227,11 @@ def write_child_list() -> None:
     collectors.remove(collector)
     skipped = tuple(os.path.join(path, "") for path in interpreter_dirs())
     # the program's own script is its code, not an input (and a run without inputs
-    # then costs its launcher nothing at the end)
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    script = os.path.normpath(os.path.abspath(main_file)) if main_file else None
+    # then costs its launcher nothing at the end); __main__.__file__ is gone by now
+    program = sys.argv[0] if sys.argv else ""
+    script = None
+    if program not in ("", "-c", "-") and _start_cwd is not None:
+        script = os.path.normpath(os.path.join(_start_cwd, program))
     parts = []
     for path, writing in collector.opened():
         if not path.startswith(skipped) and path != script:

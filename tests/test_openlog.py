@@ -159,3 +159,18 @@ def test_inputs_of_several_entries_are_merged(tmp_path):
     assert {Path(item.path).name: item.mode for item in record.files} == {
         "data.txt": "read+write", "other.txt": "read",
     }  # fmt: skip
+
+
+def test_a_child_that_opens_nothing_but_its_script_leaves_no_list(tmp_path):
+    directory = tmp_path / "opened"
+    directory.mkdir()
+    (tmp_path / "quiet.py").write_text("print('hello')\n")
+    (tmp_path / "reads.py").write_text("open('quiet.py').read()\n")
+    bootstrap = str(Path(openlog.__file__).parent / "bootstrap")
+    env = {"PYTHONPATH": bootstrap, "MAGGOT_INPUTS_DIR": str(directory)}
+    quiet = run_python(["quiet.py"], cwd=tmp_path, env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert list(directory.iterdir()) == []
+    reads = run_python(["reads.py"], cwd=tmp_path, env=env)
+    assert reads.returncode == 0, reads.stderr
+    assert openlog.read_child_lists(str(directory)) == [(str(tmp_path / "quiet.py"), False)]
