@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from maggot import capture, secrets, store
 from maggot.errors import CorruptRunError, MaggotError
+from maggot.ranks import is_launch_variable
 from maggot.records import PythonInfo
 
 INTERPRETER, PLATFORM, PACKAGE, VARIABLE = "interpreter", "platform", "package", "variable"
@@ -217,7 +218,7 @@ def _differing(before: Mapping[str, str], after: Mapping[str, str]) -> list[tupl
 def _variable_differences(before: Mapping[str, str], after: Mapping[str, str]) -> list[Difference]:
     differences = []
     for name in sorted(set(before) | set(after)):
-        if name in _VOLATILE_VARIABLES or name.startswith("MAGGOT_"):
+        if name in _VOLATILE_VARIABLES or name.startswith("MAGGOT_") or is_launch_variable(name):
             continue
         old, new = before.get(name), after.get(name)
         if old is not None and new is not None and secrets.REDACTED in (old, new):

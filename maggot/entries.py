@@ -15,6 +15,8 @@ from maggot.git import run_git
 ENTRY_START = "start"
 ENTRY_CONTINUE = "continue"
 ENTRY_RESUME = "resume"
+# a rank other than 0 of a multi-process launch (rank 0 makes the start or continue entry)
+ENTRY_RANK = "rank"
 ENTRIES_KEY = "entries"
 # maggot 0.3 listed later entries here, with their time and command only
 LEGACY_CONTINUED_KEY = "continued"
@@ -34,6 +36,9 @@ class Entry(NamedTuple):
     pid: int | None
     exit: dict[str, Any] | None
     code: dict[str, Any] | None
+    # set for the processes of a multi-process launch
+    rank: int | None = None
+    log: str | None = None
 
 
 def update_run_info(
@@ -109,6 +114,7 @@ def _as_entry(item: dict[str, Any]) -> Entry:
     duration = item.get("duration_seconds")
     argv = item.get("command_argv")
     pid = item.get("pid")
+    rank = item.get("rank")
     return Entry(
         kind=text("kind") or ENTRY_START,
         started_at=text("started_at"),
@@ -124,6 +130,8 @@ def _as_entry(item: dict[str, Any]) -> Entry:
         pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
         exit=mapping("exit"),
         code=mapping("code"),
+        rank=rank if isinstance(rank, int) and not isinstance(rank, bool) else None,
+        log=text("log"),
     )
 
 
@@ -161,13 +169,17 @@ def begin_entry(
     return entry_id
 
 
-def end_entry(run_dir: str, entry_id: str, outcome: dict[str, Any]) -> None:
+def end_entry(run_dir: str, entry_id: str, outcome: dict[str, Any]) -> bool:
     """Record how entry ``entry_id`` ended; the run's status follows its entries.
 
     The run is ``running`` while any entry is; otherwise it has the outcome of
-    the entry that ended last. Its duration is the sum over entries. Earlier
-    entries' outcomes are never rewritten.
+    the entry that ended last, unless a rank of the same launch did not
+    complete: then the run failed, and ``failed_ranks`` and the exit say which
+    and how. Its duration is the sum over entries (ranks' overlap is not
+    counted twice: rank entries add nothing). Earlier entries' outcomes are
+    never rewritten. Returns whether the run has ended (no entry running).
     """
+    ended = False
 
     def change(info: dict[str, Any]) -> None:
         listed = entry_list(info)
@@ -181,13 +193,19 @@ def end_entry(run_dir: str, entry_id: str, outcome: dict[str, Any]) -> None:
             item["duration_seconds"]
             for item in listed
             if isinstance(item.get("duration_seconds"), (int, float))
+            and item.get("kind") != ENTRY_RANK
         ]
         info["duration_seconds"] = round(sum(durations), 3) if durations else None
         if any(item.get("status") == store.STATUS_RUNNING for item in listed):
             return
-        info.update(
-            status=outcome.get("status"), ended_at=outcome.get("ended_at"), exit=outcome.get("exit")
-        )
+        nonlocal ended
+        ended = True
+        status, exit_info = outcome.get("status"), outcome.get("exit")
+        failed = failed_ranks(listed, mine[0])
+        if failed:
+            status, exit_info = _rank_failure(failed)
+            info["failed_ranks"] = [item.get("rank") for item in failed]
+        info.update(status=status, ended_at=outcome.get("ended_at"), exit=exit_info)
         if "imports_outside_snapshot" in outcome:
             info["imports_outside_snapshot"] = outcome["imports_outside_snapshot"]
         if "exit_code" in outcome:
@@ -195,6 +213,60 @@ def end_entry(run_dir: str, entry_id: str, outcome: dict[str, Any]) -> None:
             info["exit_code"] = outcome["exit_code"]
 
     update_run_info(run_dir, change)
+    return ended
+
+
+def launch_group(listed: Sequence[dict[str, Any]], entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rank entries of the launch ``entry`` belongs to (a rank's, or a launcher's)."""
+    launch_id = entry.get("launch_id")
+    if launch_id:
+        group = [item for item in listed if item.get("launch_id") == launch_id]
+    else:
+        group = [item for item in listed if item.get("launcher_entry") == entry.get("id")]
+    return sorted(
+        (item for item in group if isinstance(item.get("rank"), int)),
+        key=lambda item: int(item["rank"]),
+    )
+
+
+def failed_ranks(listed: Sequence[dict[str, Any]], entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ranks of ``entry``'s launch that ended other than completed."""
+    return [
+        item for item in launch_group(listed, entry) if item.get("status") != store.STATUS_COMPLETED
+    ]
+
+
+def _rank_failure(failed: Sequence[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The run's status and exit when ranks did not complete: each rank, and how it ended."""
+    statuses = [str(item.get("status")) for item in failed]
+    status = store.STATUS_FAILED if store.STATUS_FAILED in statuses else statuses[0]
+    parts = []
+    for item in failed:
+        how = str(item.get("status"))
+        exit_info = item.get("exit")
+        if isinstance(exit_info, dict) and exit_info.get("type"):
+            message = exit_info.get("message")
+            how += f" ({exit_info['type']}{': ' + str(message) if message else ''})"
+        parts.append(f"rank {item.get('rank')} {how}")
+    return status, {"type": "RankFailed", "message": "; ".join(parts)}
+
+
+def rank_zero_entry(info: dict[str, Any], launch_id: str) -> dict[str, Any] | None:
+    """Rank 0's entry of the launch ``launch_id`` in a run.json object, if it has one."""
+    for item in entry_list(info):
+        if item.get("launch_id") == launch_id and item.get("rank") == 0:
+            return item
+    return None
+
+
+def running_launcher_entry(info: dict[str, Any]) -> dict[str, Any] | None:
+    """The latest running entry that is no rank's: a launcher holding the run."""
+    running = [
+        item
+        for item in entry_list(info)
+        if item.get("status") == store.STATUS_RUNNING and "rank" not in item
+    ]
+    return running[-1] if running else None
 
 
 def code_state(cwd: str, exclude_dirs: Sequence[str]) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from maggot import capture, entries, gitsnap, origin, secrets, signals, store
+from maggot import capture, entries, gitsnap, origin, ranks, secrets, signals, store
 from maggot.config import (
     MAX_CONFIG_DEPTH,
     Config,
@@ -26,6 +26,7 @@ from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunErro
 from maggot.hashing import DEFAULT_HASH_LIMITS, HashLimits
 from maggot.paths import safe_relative_path
 from maggot.records import (
+    DistributedLaunch,
     ExitInfo,
     GitHead,
     JoinedProcess,
@@ -62,6 +63,8 @@ _MAX_INCREMENT = 100_000
 # names git and maggot use for themselves: a run there would be taken for their data
 RESERVED_RUN_NAMES = frozenset((store.META_DIR, ".git"))
 STATUS_TERMINATED = "terminated"
+# a rank waiting this long for rank 0 says so
+_RANK_WAIT_NOTICE_SECONDS = 1.0
 
 
 def utc_now() -> str:
@@ -162,6 +165,9 @@ class Experiment:
         self._joined = False
         self._exit_code: int | None = None
         self._stopped_by: int | None = None
+        # this process's place in a multi-process launch (torchrun, srun, mpirun ...)
+        self._rank: ranks.Rank | None = None
+        self._launcher_entry: str | None = None
 
         if resume_from is not None:
             self._run_dir = _find_run(os.fspath(resume_from), self.experiments_dir)
@@ -182,13 +188,21 @@ class Experiment:
                 _finish_previous_run()
             config_data = self.config.to_dict()
             joined_dir = _run_to_join()
+            self._rank = ranks.current_rank() if launch is None else None
+            if self._rank is not None:
+                os.environ[ranks.ENV_RANK_PROCESS] = str(os.getpid())
+            other_rank = self._rank is not None and self._rank.rank != 0
+            rank_zero_entry: dict[str, Any] | None = None
             if joined_dir is not None:
                 self._run_dir = joined_dir
             else:
                 if experiment_name is None:
                     experiment_name = _hydra_name(self._origin.hydra, config, name_from)
                 name = _run_name(self.config, experiment_name, add_date)
-                self._run_dir = self._claim(name, if_exists_mode, config_data)
+                if other_rank:
+                    self._run_dir, rank_zero_entry = self._find_launch_run(name)
+                else:
+                    self._run_dir = self._claim(name, if_exists_mode, config_data)
             # the run's files are found again after the program changes directory
             self._run_dir_at_start = os.path.abspath(self._run_dir)
             self._name = os.path.basename(self._run_dir)
@@ -197,9 +211,18 @@ class Experiment:
             self._entry_clock = time.monotonic()
             os.makedirs(store.meta_path(self._run_dir, store.LOGS_DIR), exist_ok=True)
             self._logfile = store.meta_path(self._run_dir, store.LOGS_DIR, _log_file_name())
+            if self._rank is not None and joined_dir is None:
+                # the ranks of one launch log side by side, in rank 0's directory
+                log_dir = self._logfile + store.RANK_LOGS_SUFFIX
+                zero_log = (rank_zero_entry or {}).get("log")
+                if isinstance(zero_log, str):
+                    log_dir = store.meta_path(self._run_dir, os.path.dirname(zero_log))
+                self._logfile = self._rank_log(log_dir)
             start = (config_data, snapshot, snapshot_limits, secret_env_words)
             if joined_dir is not None:
                 self._join_launcher(config_data)
+            elif other_rank:
+                self._join_as_rank()
             elif not self._created:
                 self._join(start)
             else:
@@ -270,13 +293,20 @@ class Experiment:
         store.add_registered_directory(self._run_dir_at_start, dirname)
         return directory
 
-    def register_result(self, name: str, value: Any) -> None:
+    def register_result(self, name: str, value: Any, *, per_rank: bool = False) -> None:
         """Record a result; dotted names nest (``fold1.loss``).
 
         Safe from several processes at once: the file is updated under a lock
         and replaced atomically. A name that is a section of another result
         (``loss`` and ``loss.val``) is refused, since one would erase the other.
+
+        In a multi-process launch, rank 0's value of a name is kept; another
+        rank's value is kept only while no rank registered the name before it.
+        ``per_rank=True`` keeps every rank's value, as ``name.rank-N``.
         """
+        if per_rank:
+            name = f"{name}.{self._rank_name()}"
+        keep_registered = self._rank is not None and self._rank.rank != 0 and not per_rank
         stored_value = to_json_value(value, name)
         if isinstance(stored_value, dict) and stored_value:
             new_results = {f"{name}.{key}": item for key, item in flatten(stored_value).items()}
@@ -296,20 +326,28 @@ class Experiment:
                             f"result {new_name!r} conflicts with the registered result "
                             f"{existing!r}: one name cannot be both a value and a section of values"
                         )
+            if keep_registered:
+                new_results = {key: item for key, item in new_results.items() if key not in results}
             results.update(new_results)
             store.write_json_atomic(results_path, unflatten(results))
 
-    def log_metric(self, name: str, value: Any, step: int | None = None) -> None:
+    def log_metric(
+        self, name: str, value: Any, step: int | None = None, *, per_rank: bool = False
+    ) -> None:
         """Add a point to the series ``name`` (dotted names nest, as results do).
 
         ``step`` defaults to one more than this process's previous step for the
         name (0 first); the wall-clock time is kept too. Cheap enough for an
         inner loop: points are buffered and written at least every second and
         at exit. A value that is not a number raises TypeError naming the metric.
+        In a multi-process launch every rank's points are kept in the series;
+        ``per_rank=True`` keeps each rank's in its own series ``name.rank-N``.
         """
         writer = self._series_writer
         if writer is None:
             writer = self._open_series()
+        if per_rank:
+            name = f"{name}.{self._rank_name()}"
         writer.log(name, value, step)
 
     def log_metrics(self, values: Mapping[str, Any], step: int | None = None) -> None:
@@ -318,6 +356,10 @@ class Experiment:
         if writer is None:
             writer = self._open_series()
         writer.log_many(values, step)
+
+    def _rank_name(self) -> str:
+        """``rank-N`` for this process (``rank-0`` outside a multi-process launch)."""
+        return f"{store.RANK_LOG_PREFIX}{self._rank.rank if self._rank is not None else 0}"
 
     def _open_series(self) -> series.SeriesWriter:
         from maggot import series
@@ -492,14 +534,16 @@ class Experiment:
         if foreign:
             outcome["imports_outside_snapshot"] = foreign
         try:
-            entries.end_entry(self._run_dir_at_start, entry_id, outcome)
+            ended = entries.end_entry(self._run_dir_at_start, entry_id, outcome)
         except CorruptRunError as error:
             # never rewritten: what is left of the record may still be worth reading
             raise CorruptRunError(f"{error}; not updating it") from None
         finally:
             # the outcome first: hashing a large input must not delay it
             self._stop_tracking()
-        self._write_manifest()
+        if ended or self._rank is None:
+            # the ranks of a launch: the last one to end hashes what all of them wrote
+            self._write_manifest()
 
     def _start_tracking(self) -> None:
         """Record the files this process opens outside the snapshot from now on."""
@@ -568,7 +612,7 @@ class Experiment:
         itself (``joined``) and its results.
         """
         self._joined = True
-        self._capture_mode = "none"
+        requested_capture, self._capture_mode = self._capture_mode, "none"
         run_dir = self._run_dir_at_start
         # the launcher holds the run's live lock too; this one keeps a delete-mode
         # start elsewhere away for as long as this process records into the run
@@ -579,9 +623,97 @@ class Experiment:
             merged = flatten(store.read_config(run_dir))
             merged.update(flatten(config_data))
             store.write_json_atomic(config_path, unflatten(merged))
+            if self._rank is not None:
+                self._join_launcher_as_rank(requested_capture)
+                return
             process = {"at": self._started_at, **capture.describe_process()}
             joined = JoinedProcess.from_json(process)
             self._record_joined(locked=True, joined=joined.to_json() if joined else None)
+
+    def _join_launcher_as_rank(self, capture_mode: str) -> None:
+        """A rank of a launch a launcher started (``maggot run -- mpirun ...``): its own entry.
+
+        Each rank logs its own output (the launcher logs all of it together)
+        and records how it ended; rank 0 records the launch in run.json. The
+        caller holds the run's lock.
+        """
+        assert self._rank is not None
+        self._joined = False
+        self._capture_mode = capture_mode
+        info = store.read_json_object(store.meta_path(self._run_dir_at_start, store.RUN_FILE))
+        launcher = entries.running_launcher_entry(info)
+        log_dir = self._logfile + store.RANK_LOGS_SUFFIX
+        if launcher is not None:
+            self._launcher_entry = str(launcher.get("id"))
+            launcher_log = launcher.get("log")
+            if isinstance(launcher_log, str):
+                log_dir = store.meta_path(
+                    self._run_dir_at_start, launcher_log + store.RANK_LOGS_SUFFIX
+                )
+        self._logfile = self._rank_log(log_dir)
+        if self._rank.rank == 0:
+            process_argv = secrets.redact_argv(self._origin.process_argv, os.environ)[0]
+            distributed = DistributedLaunch(
+                launcher=self._rank.launcher,
+                world_size=self._rank.world_size,
+                launch_id=self._rank.launch_id,
+                source="the command maggot ran",
+                rank_command_argv=tuple(process_argv),
+                variables=dict(self._rank.variables),
+            )
+            self._record_joined(locked=True, distributed=distributed.to_json())
+        self._begin_entry(entries.ENTRY_RANK, locked=True)
+
+    def _join_as_rank(self) -> None:
+        """A rank other than 0: join the run rank 0 of the same launch recorded."""
+        run_dir = self._run_dir_at_start
+        self._take_live_lock(run_dir)
+        self._identity = _identity(run_dir)
+        try:
+            self._begin_entry(entries.ENTRY_RANK)
+        except BaseException:
+            self._release_live_lock()
+            raise
+
+    def _rank_log(self, log_dir: str) -> str:
+        assert self._rank is not None
+        os.makedirs(log_dir, exist_ok=True)
+        return os.path.join(log_dir, self._rank_name())
+
+    def _find_launch_run(self, name: str) -> tuple[str, dict[str, Any]]:
+        """The run rank 0 of this launch recorded, and rank 0's entry; waits for it.
+
+        Rank 0 claims the run named from the config (``NAME``, or ``NAME_<n>``
+        with ``increment``; the replay's directory in a replay); its entry names
+        the launch. Gives up after ``MAGGOT_RANK_WAIT`` seconds.
+        """
+        assert self._rank is not None
+        rank = self._rank
+        forced_dir = os.environ.get(ENV_RUN_DIR)
+        wait = _env_seconds(ranks.ENV_RANK_WAIT, ranks.DEFAULT_RANK_WAIT_SECONDS)
+        started = time.monotonic()
+        told = False
+        target = forced_dir or os.path.join(self.experiments_dir, name)
+        while True:
+            candidates = [forced_dir] if forced_dir else _numbered_runs(self.experiments_dir, name)
+            for candidate in candidates:
+                try:
+                    info = store.read_optional_object(store.meta_path(candidate, store.RUN_FILE))
+                except (OSError, MaggotError):
+                    continue  # a broken run of the same name is not this launch's
+                found = entries.rank_zero_entry(info or {}, rank.launch_id)
+                if found is not None:
+                    return candidate, found
+            waited = time.monotonic() - started
+            if waited > wait:
+                raise MaggotError(
+                    f"rank {rank.rank} of a {rank.launcher} launch: rank 0 recorded no run "
+                    f"at {target} within {wait:g} s (set {ranks.ENV_RANK_WAIT} to wait longer)"
+                )
+            if not told and waited > _RANK_WAIT_NOTICE_SECONDS:
+                told = True
+                _warn(f"rank {rank.rank} waits for rank 0 to record the run {target}")
+            time.sleep(0.05)
 
     def _record_joined(self, locked: bool = False, **updates: Any) -> None:
         """Fields of run.json a joined process sets, under the run's lock."""
@@ -691,7 +823,18 @@ class Experiment:
             "pid": os.getpid(),
             "log": os.path.relpath(self._logfile, store.meta_path(self._run_dir)),
         }
-        if first is None:
+        if self._rank is not None:
+            entry.update(
+                rank=self._rank.rank,
+                world_size=self._rank.world_size,
+                launcher=self._rank.launcher,
+                launch_id=self._rank.launch_id,
+            )
+            if self._rank.local_rank is not None:
+                entry["local_rank"] = self._rank.local_rank
+            if self._launcher_entry is not None:
+                entry["launcher_entry"] = self._launcher_entry
+        if first is None and kind != entries.ENTRY_RANK:
             current = entries.code_state(cwd, self._exclude_dirs or [self._run_dir])
             recorded = entries.recorded_code_state(self._run_dir)
             if current is not None and recorded is not None and current != recorded:
@@ -708,7 +851,19 @@ class Experiment:
         run_dir = self._run_dir
         launch = self._launch or LaunchRecord()
         cwd = self._cwd()
-        argv, redacted_arguments = secrets.redact_argv(self._command_argv(), os.environ)
+        command_argv = self._command_argv()
+        distributed: DistributedLaunch | None = None
+        if self._rank is not None:
+            distributed = ranks.describe(self._rank, self._origin.process_argv)
+            # the launch is what replays the run, with the same number of processes
+            command_argv = list(distributed.command_argv) or command_argv
+            distributed = distributed._replace(
+                command_argv=tuple(secrets.redact_argv(distributed.command_argv, os.environ)[0]),
+                rank_command_argv=tuple(
+                    secrets.redact_argv(distributed.rank_command_argv, os.environ)[0]
+                ),
+            )
+        argv, redacted_arguments = secrets.redact_argv(command_argv, os.environ)
         launched_command = _redacted_suffix(launch.launched_command, launch.command_argv, argv)
         store.write_json_atomic(store.meta_path(run_dir, store.CONFIG_FILE), config_data)
         store.write_text_atomic(
@@ -717,7 +872,11 @@ class Experiment:
         store.write_json_atomic(
             store.meta_path(run_dir, store.ENVIRON_FILE),
             secrets.redact_environ(
-                {key: value for key, value in os.environ.items() if key != origin.ENV_LAUNCH_ARGV},
+                {
+                    key: value
+                    for key, value in os.environ.items()
+                    if key not in (origin.ENV_LAUNCH_ARGV, ranks.ENV_RANK_PROCESS)
+                },
                 secret_env_words,
                 [item.environment for item in redacted_arguments if item.environment]
                 # values a rerun or replay was given for redacted arguments
@@ -777,6 +936,7 @@ class Experiment:
             launch_options=launch.launch_options,
             sweep=launch.sweep,
             rerun_of=launch.rerun_of,
+            distributed=distributed,
             extra=extra,
         )
         # the caller holds the run's lock
@@ -1151,6 +1311,29 @@ def _find_run(resume_from: str, experiments_dir: str) -> str:
 def _env_flag(name: str) -> bool:
     """An on/off setting from the environment: on unless set to 0, false, no or off."""
     return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _env_seconds(name: str, default: float) -> float:
+    """A number of seconds from the environment; the default when unset or not a number."""
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
+def _numbered_runs(experiments_dir: str, name: str) -> list[str]:
+    """``NAME`` and the ``NAME_<n>`` an ``increment`` start makes, in ``experiments_dir``."""
+    try:
+        listed = os.listdir(experiments_dir)
+    except OSError:
+        return []
+    prefix = name + "_"
+    return [
+        os.path.join(experiments_dir, item)
+        for item in sorted(listed)
+        if item == name or (item.startswith(prefix) and item[len(prefix) :].isdigit())
+    ]
 
 
 def _just_created(run_dir: str) -> bool:

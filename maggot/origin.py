@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 from maggot import capture
@@ -76,7 +76,7 @@ class Launch(NamedTuple):
         """
         if not is_bootstrap(self.process_argv) or is_bootstrap(self.argv):
             return None
-        end = _program_end(self.argv)
+        end = program_end(self.argv)
         if end < 2 or self.argv[end - 2] == "-m":
             return None
         return os.path.join(self.cwd, self.argv[end - 1])
@@ -139,22 +139,30 @@ def _launching_argv() -> list[str] | None:
 
 def _ancestor_argv() -> list[str] | None:
     """The nearest ancestor process that is not a worker bootstrap (Linux's /proc)."""
+    for _pid, argv in ancestors():
+        if argv and not is_bootstrap(argv):
+            return argv
+    return None
+
+
+def ancestors(limit: int = _MAX_ANCESTORS) -> Iterator[tuple[int, list[str]]]:
+    """This process's ancestors and their command lines, nearest first (Linux's /proc).
+
+    Stops at init, at ``limit`` processes, or at one that cannot be read.
+    """
     pid = os.getppid()
-    for _ in range(_MAX_ANCESTORS):
+    for _ in range(limit):
         if pid <= 1:
-            return None
+            return
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as file:
                 parts = file.read().split(b"\0")
             with open(f"/proc/{pid}/stat", "rb") as file:
                 parent = int(file.read().rsplit(b")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
-            return None
-        argv = [os.fsdecode(part) for part in parts if part]
-        if argv and not is_bootstrap(argv):
-            return argv
+            return
+        yield pid, [os.fsdecode(part) for part in parts if part]
         pid = parent
-    return None
 
 
 def hydra_job() -> HydraJob | None:
@@ -195,9 +203,9 @@ def hydra_job_command(argv: Sequence[str], overrides: Sequence[str]) -> list[str
     sweep flag, sweep settings and the swept overrides are replaced by the
     job's own overrides.
     """
-    program_end = _program_end(argv)
-    command = list(argv[:program_end])
-    arguments = list(argv[program_end:])
+    end = program_end(argv)
+    command = list(argv[:end])
+    arguments = list(argv[end:])
     index = 0
     while index < len(arguments):
         argument = arguments[index]
@@ -221,7 +229,7 @@ def _is_kept_hydra_setting(argument: str) -> bool:
     return not key.startswith(("hydra.mode", "hydra.sweep", "hydra.sweeper.params"))
 
 
-def _program_end(argv: Sequence[str]) -> int:
+def program_end(argv: Sequence[str]) -> int:
     """Index just after the script (or ``-m module``) in an interpreter command line."""
     index = 1
     while index < len(argv):

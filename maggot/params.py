@@ -46,15 +46,36 @@ def normalize_key(name: str) -> str:
     return name.lstrip("-").replace("-", "_")
 
 
+_PYTHON_NAME = r"^python[0-9.]*(\.exe)?$"
+# programs that start another program as several processes: the parameters are that program's
+LAUNCHERS = ("mpirun", "mpiexec", "srun", "torchrun", "accelerate", "deepspeed")
+
+
+def _launched_program_length(command: Sequence[str]) -> int:
+    """``program_length`` of ``mpirun -n 2 python train.py``: up to the launched script."""
+    for start in range(1, len(command)):
+        argument = command[start]
+        if argument == "-m" and start + 1 < len(command):
+            return start + 2  # torchrun -m pkg.train
+        if argument.endswith(".py"):
+            return start + 1
+        if re.match(_PYTHON_NAME, os.path.basename(argument)):
+            return start + program_length(command[start:])
+    return 1
+
+
 def program_length(command: Sequence[str]) -> int:
     """How many leading arguments name the program rather than its parameters.
 
     ``python -u train.py --lr 1`` -> 3 (interpreter, its options, the script);
-    ``python -m pkg.train`` -> 3; ``./train.sh --lr 1`` -> 1.
+    ``python -m pkg.train`` -> 3; ``./train.sh --lr 1`` -> 1; a launcher's own
+    options are part of the program: ``srun -n 2 python train.py`` -> 5.
     """
     if not command:
         return 0
-    if not re.match(r"^python[0-9.]*(\.exe)?$", os.path.basename(command[0])):
+    if os.path.basename(command[0]) in LAUNCHERS:
+        return _launched_program_length(command)
+    if not re.match(_PYTHON_NAME, os.path.basename(command[0])):
         return 1
     index = 1
     while index < len(command):

@@ -238,6 +238,56 @@ def redacted_argument_from_json(item: Mapping[str, Any]) -> RedactedArgument | N
     return RedactedArgument(position, prefix, label, environment)
 
 
+class DistributedLaunch(NamedTuple):
+    """A run whose program ran as several processes (ranks) of one launch (torchrun, srun ...)."""
+
+    launcher: str = ""
+    world_size: int = 0
+    launch_id: str = ""
+    # the launcher's command line (the launch a replay repeats); empty when not recovered
+    command_argv: tuple[str, ...] = ()
+    # where the command line was found, or what is missing when it was not
+    source: str | None = None
+    missing: str | None = None
+    # where the per-rank program starts in command_argv (None: a Python launcher's own command)
+    program_index: int | None = None
+    # rank 0's own command line
+    rank_command_argv: tuple[str, ...] = ()
+    # the launcher's environment variables as rank 0 got them
+    variables: Mapping[str, str] = {}
+
+    @classmethod
+    def from_json(cls, data: Any) -> DistributedLaunch | None:
+        """The record in ``data`` (a JSON object), or None when there is none."""
+        if not isinstance(data, dict):
+            return None
+        variables = data.get("variables")
+        return cls(
+            launcher=_str(data, "launcher") or "",
+            world_size=_int(data, "world_size"),
+            launch_id=_str(data, "launch_id") or "",
+            command_argv=_strings(data, "command_argv"),
+            source=_str(data, "source"),
+            missing=_str(data, "missing"),
+            program_index=_optional_int(data, "program_index"),
+            rank_command_argv=_strings(data, "rank_command_argv"),
+            variables=(
+                {str(key): str(value) for key, value in variables.items()}
+                if isinstance(variables, dict)
+                else {}
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as stored in run.json."""
+        return {
+            **self._asdict(),
+            "command_argv": list(self.command_argv),
+            "rank_command_argv": list(self.rank_command_argv),
+            "variables": dict(self.variables),
+        }
+
+
 class RunInfo(NamedTuple):
     """``.maggot/run.json``: how, where and when a run ran, and how it ended."""
 
@@ -271,6 +321,8 @@ class RunInfo(NamedTuple):
     joined: JoinedProcess | None = None
     # arguments whose secret values the recorded command holds as <redacted>
     redacted_arguments: tuple[RedactedArgument, ...] = ()
+    # a program that ran as several ranks of one launch
+    distributed: DistributedLaunch | None = None
     extra: Mapping[str, Any] = {}
 
     @classmethod
@@ -317,6 +369,7 @@ class RunInfo(NamedTuple):
                 )
                 if argument is not None
             ),
+            distributed=DistributedLaunch.from_json(get("distributed")),
             extra=_extra(data, cls._fields),
         )
 
@@ -363,6 +416,8 @@ class RunInfo(NamedTuple):
             data["joined"] = self.joined.to_json()
         if self.redacted_arguments:
             data["redacted_arguments"] = [item._asdict() for item in self.redacted_arguments]
+        if self.distributed is not None:
+            data["distributed"] = self.distributed.to_json()
         return data
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, NamedTuple
 
-from maggot import codediff, entries, gitsnap, manifest, store
+from maggot import codediff, entries, gitsnap, manifest, ranks, store
 from maggot.codediff import CodeDiffError, Repository, find_repository
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError, ReproduceError
@@ -58,6 +59,8 @@ class ReproducePlan(NamedTuple):
     python_source: str = "--python"
     # arguments recorded as <redacted>, restored from the environment for the replay
     redacted: tuple[RedactedArgument, ...] = ()
+    # the interpreter, when the command starts with a launcher (mpirun, srun)
+    interpreter: str | None = None
 
     @property
     def commit(self) -> str:
@@ -67,7 +70,7 @@ class ReproducePlan(NamedTuple):
     @property
     def python(self) -> str:
         """The interpreter the replay runs with."""
-        return self.command[0]
+        return self.interpreter or self.command[0]
 
 
 class ReplayOutcome(NamedTuple):
@@ -119,13 +122,17 @@ def plan_reproduction(
     repo_path: str | None = None,
     python: str | None = None,
     worktree: str | None = None,
+    launcher_cmd: Sequence[str] | None = None,
 ) -> ReproducePlan:
     """Check that ``run_dir`` can be reproduced here and decide how.
 
     The repository is ``repo_path``, else the one holding the current
     directory, else the one holding ``run_dir``. The interpreter is
     ``python``, else the one the run recorded when it still exists, else the
-    one running maggot.
+    one running maggot. A run of several processes replays its launch
+    (torchrun, srun, mpirun ...) with the same number of processes;
+    ``launcher_cmd`` (``["mpirun", "-n", "2"]``) starts the program instead,
+    for a launch that was not recorded or should run another way.
     """
     run_dir = os.path.normpath(run_dir)
     record = store.load_run(run_dir, with_results=False)
@@ -136,6 +143,11 @@ def plan_reproduction(
     if not command_argv:
         raise ReproduceError(f"{run_dir}: no recorded command (run.json has no command_argv)")
     redacted = _redacted_arguments(info, command_argv, run_dir)
+    if redacted and launcher_cmd:
+        raise ReproduceError(
+            f"{run_dir}: --launcher-cmd cannot be used for a run whose command has redacted "
+            "arguments"
+        )
     repository = _find_run_repository(run_dir, snapshot, repo_path)
     summary = _describe_commit(repository, snapshot)
     if worktree is not None:
@@ -148,7 +160,7 @@ def plan_reproduction(
     if not safe_relative_path(relative_cwd) and relative_cwd != "":
         raise ReproduceError(f"{run_dir}: refusing recorded cwd {relative_cwd!r}")
     python, python_source = choose_python(python, info.python.executable)
-    command = replay_command(command_argv, python, run_dir)
+    command, launch_notes = launch_command(info, python, run_dir, launcher_cmd)
     roots = _checkout_roots(repository, snapshot)
     return ReproducePlan(
         run_dir=run_dir,
@@ -161,11 +173,47 @@ def plan_reproduction(
         worktree=worktree,
         notes=[*([integrity_note] if integrity_note else []), *_unfinished_notes(info.to_json())]
         + _snapshot_notes(snapshot)
+        + launch_notes
         + _command_notes(info, command, roots, snapshot)
         + [_redacted_note(item) for item in redacted],
         python_source=python_source,
         redacted=redacted,
+        interpreter=python,
     )
+
+
+def launch_command(
+    info: RunInfo, python: str, run_dir: str, launcher_cmd: Sequence[str] | None
+) -> tuple[list[str], list[str]]:
+    """The command that runs the recorded program again, and what to say about its processes.
+
+    A multi-process run's command is its launch, with the same number of
+    processes (``launcher_cmd`` starts the program instead); any other run's is
+    its interpreter command with ``python`` as the interpreter.
+    """
+    distributed = info.distributed
+    if distributed is None:
+        command = replay_command(info.command_argv, python, run_dir)
+        if launcher_cmd:
+            return [*launcher_cmd, *command], [
+                f"the replay starts the program with --launcher-cmd ({shlex.join(launcher_cmd)})"
+            ]
+        return command, []
+    processes = f"{distributed.world_size} processes"
+    if info.launched_command and not launcher_cmd:
+        # `maggot run -- mpirun ...`: replaying maggot's command replays the launch
+        return replay_command(info.command_argv, python, run_dir), [
+            f"the run was launched with {processes} by {distributed.launcher}: the replay "
+            f"runs the recorded launch again ({shlex.join(info.launched_command)}), with "
+            f"{processes}"
+        ]
+    rank_program = replay_command(
+        distributed.rank_command_argv or info.command_argv, python, run_dir
+    )
+    launch, note = ranks.replay_launch(distributed, rank_program, launcher_cmd)
+    if launch is None:
+        launch = replay_command(info.command_argv, python, run_dir)
+    return launch, [note]
 
 
 def _redacted_arguments(
@@ -275,7 +323,12 @@ def _command_notes(
         "snapshot holds all of it, otherwise this path as it is now"
         for path in checkout_paths(command, roots, snapshot.head.script)
     ]
-    later = entries.read_entries(info.to_json())[1:]
+    # the ranks of a launch are one start: the replay starts them all again
+    later = [
+        entry
+        for entry in entries.read_entries(info.to_json())[1:]
+        if entry.kind != entries.ENTRY_RANK
+    ]
     if later:
         kinds = ", ".join(
             f"{count} {kind}" for kind, count in Counter(entry.kind for entry in later).items()
@@ -431,7 +484,7 @@ def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
     notes.extend(argument_notes)
     environment = dict(os.environ)
     python_path = replay_pythonpath(
-        import_paths(command[0], os.path.dirname(worktree)), roots, worktree
+        import_paths(plan.python, os.path.dirname(worktree)), roots, worktree
     )
     # the user's own entries stay, unless they point into the checkout; relative
     # ones resolve against the replay's directory, inside the worktree

@@ -84,9 +84,10 @@ def plan_rerun(run_dir: str, settings: Mapping[str, str], code: str = "recorded"
         else:
             if not info.command_argv:
                 raise RerunError(f"{run_dir}: no recorded command (run.json has no command_argv)")
-            from maggot.replay import replay_command
+            from maggot.reproduce import launch_command
 
-            original = replay_command(info.command_argv, sys.executable, run_dir)
+            # a multi-process run reruns its launch (mpirun ... python train.py)
+            original = launch_command(info, sys.executable, run_dir, None)[0]
             offset, extra_params = 0, ()
         # shown as recorded (secrets redacted), run with the secrets given back
         command, _, changes = _changed_command(original, extra_params, settings)

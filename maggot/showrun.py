@@ -12,7 +12,7 @@ from maggot import entries, inputs, manifest, series, store
 from maggot.annotate import Annotations, load_annotations
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError
-from maggot.records import GitHead
+from maggot.records import DistributedLaunch, GitHead
 
 DEFAULT_EXPERIMENTS_DIR = "experiments"
 MAX_ARTIFACTS = 50
@@ -156,7 +156,7 @@ def load_details(run_dir: str) -> RunDetails:
         artifacts=artifacts,
         more_artifacts=more,
         more_counted_all=counted_all,
-        log_tail=_tail(logs[-1].path) if logs else [],
+        log_tail=_tail(shown_log(logs).path) if logs else [],
         annotations=annotations,
         reproductions=tuple(find_reproductions(record)),
         inputs=inputs_record,
@@ -237,11 +237,62 @@ def _tail(path: str) -> list[str]:
 
 
 def _log_files(run_dir: str) -> list[LogFile]:
+    """The run's logs, oldest first; the ranks of a launch log in a directory of their own."""
     try:
-        entries = list(os.scandir(store.meta_path(run_dir, store.LOGS_DIR)))
+        listed = list(os.scandir(store.meta_path(run_dir, store.LOGS_DIR)))
     except OSError:
         return []
-    return sorted(LogFile(entry.path, entry.stat().st_size) for entry in entries if entry.is_file())
+    found = []
+    for entry in listed:
+        if entry.is_file():
+            found.append(LogFile(entry.path, entry.stat().st_size))
+        elif entry.name.endswith(store.RANK_LOGS_SUFFIX) and entry.is_dir(follow_symlinks=False):
+            try:
+                ranks = list(os.scandir(entry.path))
+            except OSError:
+                continue
+            found.extend(
+                LogFile(item.path, item.stat().st_size)
+                for item in ranks
+                if item.name.startswith(store.RANK_LOG_PREFIX) and item.is_file()
+            )
+    return sorted(found, key=lambda log: _log_order(log.path))
+
+
+def _log_order(path: str) -> tuple[str, int]:
+    """Logs by time, and the ranks of one launch by number (rank-2 before rank-10)."""
+    directory, name = os.path.split(path)
+    number = name[len(store.RANK_LOG_PREFIX) :]
+    if directory.endswith(store.RANK_LOGS_SUFFIX) and number.isdigit():
+        return directory, int(number)
+    return path, -1
+
+
+def shown_log(logs: list[LogFile]) -> LogFile:
+    """The log ``maggot show`` ends with: the latest, or rank 0's of the latest launch."""
+    latest = logs[-1]
+    directory = os.path.dirname(latest.path)
+    if directory.endswith(store.RANK_LOGS_SUFFIX):
+        for log in logs:
+            if log.path == os.path.join(directory, f"{store.RANK_LOG_PREFIX}0"):
+                return log
+    return latest
+
+
+def log_title(logs: list[LogFile]) -> str:
+    """``end of <log>``, naming the rank shown and where the others are."""
+    shown = shown_log(logs)
+    directory = os.path.dirname(shown.path)
+    if not directory.endswith(store.RANK_LOGS_SUFFIX):
+        return f"end of {os.path.basename(shown.path)}"
+    others = [
+        os.path.basename(log.path)
+        for log in logs
+        if os.path.dirname(log.path) == directory and log.path != shown.path
+    ]
+    return f"end of {os.path.basename(directory)}/{os.path.basename(shown.path)}" + (
+        f" (other ranks: {', '.join(others)}, listed under logs)" if others else ""
+    )
 
 
 def details_as_json(details: RunDetails) -> dict[str, Any]:
@@ -307,6 +358,7 @@ def details_as_sections(details: RunDetails) -> list[Section]:
         Field("maggot", _text(info.maggot_version)),
         Field("reproduces", _text(info.reproduction_of)),
         Field("command", details.command or ""),
+        Field("launch", _launch_text(info.distributed)),
         Field("tags", printable(" ".join(details.annotations.tags))),
     ]
     sections = [
@@ -332,7 +384,7 @@ def details_as_sections(details: RunDetails) -> list[Section]:
             [Field(item.path, f"{item.status}, {item.verdict}") for item in details.reproductions],
         ),
         Section(
-            f"end of {os.path.basename(details.logs[-1].path)}" if details.logs else "",
+            log_title(details.logs) if details.logs else "",
             [Field("", printable(line)) for line in details.log_tail],
         ),
         Section("problems", [Field("-", problem) for problem in details.problems]),
@@ -362,6 +414,16 @@ def _finite_or_text(value: float) -> float | str:
     return value if math.isfinite(value) else repr(value)
 
 
+def _launch_text(launch: DistributedLaunch | None) -> str:
+    """``mpirun, 2 processes`` for a multi-process run, and what is missing of its launch."""
+    if launch is None:
+        return ""
+    text = f"{_text(launch.launcher)}, {launch.world_size} processes"
+    if launch.missing:
+        text += f" (not recorded: {_text(launch.missing)})"
+    return text
+
+
 def _entry_fields(info: dict[str, Any]) -> list[Field]:
     """One line per entry into the run, shown when there is more than the first start."""
     listed = entries.read_entries(info)
@@ -381,6 +443,8 @@ def _entry_fields(info: dict[str, Any]) -> list[Field]:
             parts.append(f"code changed: {str(entry.code.get('commit'))[:12]}")
         if entry.command_argv and number > 1 and entry.command_argv != listed[0].command_argv:
             parts.append("command: " + " ".join(entry.command_argv))
+        if entry.rank is not None:
+            parts.insert(0, f"rank {entry.rank}")
         fields.append(Field(f"{number} {entry.kind}", ", ".join(part for part in parts if part)))
     return fields
 

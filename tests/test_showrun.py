@@ -190,3 +190,35 @@ def test_show_keeps_long_list_results_short_and_json_whole(workdir):
         CliRunner().invoke(main, ["show", exp.experiment_dir, "--format", "json"]).stdout
     )
     assert data["results"]["curve"] == list(range(500))
+
+
+def test_show_ends_with_rank_zero_of_the_latest_launch_and_names_the_others() -> None:
+    from maggot.showrun import LogFile, log_title, shown_log
+
+    launch = "r/.maggot/logs/2026-01-01T00-00-00-000000Z-ranks"
+    logs = [
+        LogFile("r/.maggot/logs/2026-01-01T00-00-00-000000Z", 10),
+        LogFile(f"{launch}/rank-0", 3),
+        LogFile(f"{launch}/rank-1", 4),
+    ]
+    assert shown_log(logs) == logs[1]
+    assert log_title(logs) == (
+        "end of 2026-01-01T00-00-00-000000Z-ranks/rank-0 (other ranks: rank-1, listed under logs)"
+    )
+    assert shown_log(logs[:1]) == logs[0]
+    assert log_title(logs[:1]) == "end of 2026-01-01T00-00-00-000000Z"
+
+
+def test_rank_logs_are_listed_in_rank_order(tmp_path: Path) -> None:
+    ranks_dir = tmp_path / ".maggot" / "logs" / "2026-01-01T00-00-00-000000Z-ranks"
+    ranks_dir.mkdir(parents=True)
+    for rank in (10, 2, 0):
+        (ranks_dir / f"rank-{rank}").write_text(f"rank {rank}\n")
+    (tmp_path / ".maggot" / "logs" / "2026-01-01T00-00-00-000000Z").write_text("all\n")
+    listed = [os.path.relpath(log.path, tmp_path) for log in showrun._log_files(str(tmp_path))]
+    assert listed == [
+        ".maggot/logs/2026-01-01T00-00-00-000000Z",
+        ".maggot/logs/2026-01-01T00-00-00-000000Z-ranks/rank-0",
+        ".maggot/logs/2026-01-01T00-00-00-000000Z-ranks/rank-2",
+        ".maggot/logs/2026-01-01T00-00-00-000000Z-ranks/rank-10",
+    ]

@@ -142,6 +142,12 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
     help="Repository to rebuild in (default: the one holding the current directory, "
     "else the one holding RUN).",
 )
+@click.option(
+    "--launcher-cmd",
+    metavar="COMMAND",
+    help="Start the replayed program with this launcher (e.g. 'mpirun -n 2', "
+    "'srun -n 2'), for a multi-process run whose launch was not recorded.",
+)
 def reproduce_command(
     run: str,
     yes: bool,
@@ -154,6 +160,7 @@ def reproduce_command(
     repeat: int,
     strict_env: bool,
     repo: str | None,
+    launcher_cmd: str | None,
 ) -> None:
     """Rebuild RUN's code state in a separate git worktree, replay it, compare results.
 
@@ -172,8 +179,20 @@ def reproduce_command(
     from maggot import explain
     from maggot import reproduce as reproducing
 
+    launcher: list[str] | None = None
+    if launcher_cmd is not None:
+        try:
+            launcher = shlex.split(launcher_cmd)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--launcher-cmd") from None
+        if not launcher:
+            raise click.BadParameter("empty command", param_hint="--launcher-cmd")
     plan = reproducing.plan_reproduction(
-        showrun.resolve_run_dir(run), repo_path=repo, python=python, worktree=worktree
+        showrun.resolve_run_dir(run),
+        repo_path=repo,
+        python=python,
+        worktree=worktree,
+        launcher_cmd=launcher,
     )
     checks = explain.preflight(plan.run_dir, plan.python, plan.repository.toplevel)
     _print_plan(plan)
