@@ -228,7 +228,9 @@ class Experiment:
             else:
                 with store.file_lock(store.meta_path(self._run_dir_at_start, store.RUN_LOCK_FILE)):
                     self._record_start(*start)
-            if self._started_here and (
+            # a program a launcher started (joined) records what it opens into the run too,
+            # unless it already does as one of the run's Python processes (maggot.openlog)
+            if (self._started_here or (self._joined and not _tracked_as_child())) and (
                 track_inputs if track_inputs is not None else _env_flag(ENV_TRACK_INPUTS)
             ):
                 self._start_tracking()
@@ -502,6 +504,7 @@ class Experiment:
         if self._joined:
             if foreign:
                 self._record_joined(imports_outside_snapshot=foreign)
+            self._stop_tracking()
             return
         exit_info: ExitInfo | None
         if exc is None and self._exit_code is not None:
@@ -558,11 +561,19 @@ class Experiment:
             # no snapshot, but a commit: the repository's files are its code state
             repo_root = gitsnap.find_toplevel(os.getcwd())
         excluded = [os.path.abspath(self.experiments_dir), os.path.abspath(self._run_dir)]
+        # a launched run may execute in a rebuilt tree of its code state (a sweep's frozen
+        # tree, a rerun's worktree): files there count as the repository's
+        # (a launcher resolves what its command's processes opened, in the command's tree)
+        where = self._cwd() if self._launch is not None else os.getcwd()
+        tree_root = gitsnap.find_toplevel(where) if repo_root is not None else None
+        if tree_root is not None and not os.path.isfile(os.path.join(tree_root, ".git")):
+            tree_root = None  # not a worktree: a repository of its own
         self._input_tracker = inputs.InputTracker(
             repo_root,
             excluded,
             [item.path for item in head.skipped],
             self._hash_limits,
+            tree_root=tree_root,
             children_dir=store.meta_path(self._run_dir_at_start, store.OPENED_DIR),
             # a launcher's own opens are not the run's: its command's (and their children's) are
             own_process=self._launch is None,
@@ -584,7 +595,11 @@ class Experiment:
         from maggot import inputs
 
         try:
-            inputs.write_inputs(self._run_dir_at_start, tracker.stop())
+            if self._joined or self._launch is not None:
+                # the launcher and the program it started record into one file
+                inputs.write_merged_inputs(self._run_dir_at_start, tracker.stop())
+            else:
+                inputs.write_inputs(self._run_dir_at_start, tracker.stop())
             if tracker.children_dir is not None:
                 import shutil
 
@@ -1306,6 +1321,12 @@ def _find_run(resume_from: str, experiments_dir: str) -> str:
         return os.path.normpath(store.resolve_run_dir(resume_from, experiments_dir))
     except NotARunError as error:
         raise NotARunError(f"resume_from {error}") from None
+
+
+def _tracked_as_child() -> bool:
+    """Whether this process records its opens for a run that started it (maggot.openlog)."""
+    openlog = sys.modules.get("maggot.openlog")
+    return openlog is not None and bool(openlog.tracking_child())
 
 
 def _env_flag(name: str) -> bool:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from maggot import drift, store
 from maggot.errors import MaggotError
-from maggot.inputs import InputChange, InputsRecord, changed_inputs, load_inputs
+from maggot.inputs import OUTSIDE, InputChange, InputsRecord, changed_inputs, load_inputs
 from maggot.results import MATCH, compare_results
 
 INPUT, PACKAGE, INTERPRETER, NONDETERMINISM, VARIABLE = (
@@ -159,10 +159,17 @@ class Preflight(NamedTuple):
     drift_problem: str | None = None  # why the replay's environment could not be read
 
 
-def preflight(run_dir: str, python: str | None, repo_root: str | None) -> Preflight:
+def preflight(
+    run_dir: str,
+    python: str | None,
+    repo_root: str | None,
+    inside_changes: Sequence[InputChange] | None = None,
+) -> Preflight:
     """Compare the run's environment with the replay's and re-hash its recorded inputs.
 
-    Inputs inside the repository are looked up under ``repo_root``.
+    Inputs inside the repository are looked up under ``repo_root``; when
+    ``inside_changes`` is given they were checked already (the reproduce
+    plan's ignored inputs), and only the inputs outside it are hashed here.
     """
     problem = None
     try:
@@ -170,5 +177,9 @@ def preflight(run_dir: str, python: str | None, repo_root: str | None) -> Prefli
     except MaggotError as error:
         environment_drift, problem = drift.Drift((), ()), str(error)
     inputs = load_inputs(run_dir)
-    changes = tuple(changed_inputs(inputs, repo_root)) if inputs is not None else ()
+    changes: tuple[InputChange, ...] = ()
+    if inputs is not None and inside_changes is not None:
+        changes = (*changed_inputs(inputs, repo_root, (OUTSIDE,)), *inside_changes)
+    elif inputs is not None:
+        changes = tuple(changed_inputs(inputs, repo_root))
     return Preflight(environment_drift, inputs, changes, problem)

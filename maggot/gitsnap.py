@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from maggot import store
 from maggot.errors import CorruptRunError, GitError, MaggotError, ReproduceError
 from maggot.git import finish_git, run_git, split_nul, start_git
-from maggot.paths import check_recorded_path, relative_inside
+from maggot.paths import check_recorded_path, relative_inside, safe_relative_path
 from maggot.records import GitHead, SkippedFile, SnapshotCounts, Submodule
 from maggot.secrets import looks_secret, redact_url, secret_content_reason
 
@@ -43,10 +43,19 @@ class SnapshotLimits(NamedTuple):
 
 
 class GitSnapshot(NamedTuple):
-    """A run's recorded code state, as read back from ``.maggot/git``."""
+    """A run's recorded code state, as read back from ``.maggot/git``.
+
+    A submodule's snapshot has ``git_dir`` ``.maggot/git/submodules/<path>``.
+    """
 
     run_dir: str
     head: GitHead
+    git_dir: str | None = None
+
+    def _path(self, name: str) -> str:
+        if self.git_dir is not None:
+            return os.path.join(self.git_dir, name)
+        return store.git_path(self.run_dir, name)
 
     @property
     def commit(self) -> str:
@@ -55,11 +64,11 @@ class GitSnapshot(NamedTuple):
 
     @property
     def patch_path(self) -> str:
-        return store.git_path(self.run_dir, store.PATCH_FILE)
+        return self._path(store.PATCH_FILE)
 
     @property
     def untracked_dir(self) -> str:
-        return store.git_path(self.run_dir, store.UNTRACKED_DIR)
+        return self._path(store.UNTRACKED_DIR)
 
     def patch_bytes(self) -> bytes:
         try:
@@ -179,16 +188,30 @@ def exclusion_pathspec(toplevel: str, exclude_dirs: Sequence[str]) -> list[str]:
     return pathspec if len(pathspec) > 1 else []
 
 
+# the settings that decide the bytes a checkout writes, and whether git sees exec bits
+CHECKOUT_SETTINGS = {"core.autocrlf": "false", "core.eol": "native"}
+_CONFIG_PATTERN = r"^(remote\..*\.url|core\.(autocrlf|eol|filemode))$"
+SUBMODULES_DIR = "submodules"
+
+
 def _snapshot(
     run_dir: str,
     cwd: str,
     exclude_dirs: Sequence[str],
     limits: SnapshotLimits,
     script: str | None = None,
+    git_dir: str | None = None,
 ) -> GitHead:
+    """Snapshot the repository at ``cwd`` into ``git_dir`` (default: the run's git/).
+
+    A submodule's snapshot goes into ``git/submodules/<path>``; submodules of
+    submodules are recorded as the superproject's were before: commit and
+    whether dirty.
+    """
     toplevel = find_toplevel(cwd)
     if toplevel is None:
         return GitHead.none("not inside a git repository")
+    git_dir = git_dir or store.git_path(run_dir)
     pathspec = exclusion_pathspec(toplevel, exclude_dirs)
 
     # one round of git processes: they overlap, and the diff is usually needed anyway
@@ -197,11 +220,12 @@ def _snapshot(
         "--ignore-submodules=none", *pathspec, cwd=toplevel,
     )  # fmt: skip
     diff_process = start_git("diff", "HEAD", *DIFF_OPTIONS, *pathspec, cwd=toplevel)
-    remotes_process = start_git("config", "-z", "--get-regexp", r"^remote\..*\.url$", cwd=toplevel)
+    # one process for the remotes and the checkout settings
+    config_process = start_git("config", "-z", "--get-regexp", _CONFIG_PATTERN, cwd=toplevel)
     flags_process = start_git("ls-files", "-v", "-z", *pathspec, cwd=toplevel)
     try:
         status = _parse_status(finish_git(status_process, "status"))
-        remotes = _parse_remotes(finish_git(remotes_process, "config", check=False))
+        remotes, settings = _parse_config(finish_git(config_process, "config", check=False))
         hidden = _hidden_from_status(toplevel, finish_git(flags_process, "ls-files"))
         left_out = _left_out_of_patch(toplevel, [*status.changed, *hidden], limits)
     except BaseException:
@@ -228,15 +252,26 @@ def _snapshot(
         patch = run_git("diff", "HEAD", *DIFF_OPTIONS, *patch_pathspec, cwd=toplevel)
     patch, over_total = limit_patch(patch, limits.max_total_bytes)
     not_in_patch = [item for _, item in left_out] + over_total
-    with open(store.git_path(run_dir, store.PATCH_FILE), "wb") as file:
+    os.makedirs(git_dir, exist_ok=True)
+    with open(os.path.join(git_dir, store.PATCH_FILE), "wb") as file:
         file.write(patch)
+    # git does not see exec bits then, so neither does the patch
+    file_modes = (
+        _mode_changes(toplevel, pathspec) if settings.get("core.filemode") == "false" else {}
+    )
 
     copied, skipped = _copy_untracked(
         toplevel,
         status.untracked,
-        store.git_path(run_dir, store.UNTRACKED_DIR),
+        os.path.join(git_dir, store.UNTRACKED_DIR),
         limits._replace(max_total_bytes=limits.max_total_bytes - len(patch)),
     )
+    submodules = _submodules(toplevel, status.submodule_flags)
+    if git_dir == store.git_path(run_dir):
+        submodules = [
+            _snapshot_submodule(run_dir, toplevel, item, exclude_dirs, limits)
+            for item in submodules
+        ]
     return GitHead(
         snapshot=True,
         commit=status.commit,
@@ -246,7 +281,7 @@ def _snapshot(
         repo_root=toplevel,
         cwd=relative_inside(cwd, toplevel) or "",
         script=_script_path(toplevel, cwd, script),
-        is_dirty=bool(patch or status.untracked or not_in_patch),
+        is_dirty=bool(patch or status.untracked or not_in_patch or file_modes),
         counts=SnapshotCounts(
             staged=status.staged,
             unstaged=status.unstaged,
@@ -257,8 +292,108 @@ def _snapshot(
         hidden_from_status=tuple(hidden),
         untracked=tuple(copied),
         skipped=(*not_in_patch, *skipped),
-        submodules=tuple(_submodules(toplevel, status.submodule_flags)),
-    )
+        submodules=tuple(submodules),
+        checkout_settings={name: settings.get(name, default)
+                           for name, default in CHECKOUT_SETTINGS.items()},
+        file_modes=file_modes,
+    )  # fmt: skip
+
+
+def _snapshot_submodule(
+    run_dir: str,
+    toplevel: str,
+    submodule: Submodule,
+    exclude_dirs: Sequence[str],
+    limits: SnapshotLimits,
+) -> Submodule:
+    """A dirty submodule's changes and untracked files, snapshotted like the superproject's."""
+    if not submodule.dirty or not submodule.initialized:
+        return submodule
+    git_dir = store.git_path(run_dir, SUBMODULES_DIR, *submodule.path.split("/"))
+    try:
+        head = _snapshot(
+            run_dir, os.path.join(toplevel, submodule.path), exclude_dirs, limits, git_dir=git_dir
+        )
+    except (GitError, OSError, UnicodeError):
+        return submodule  # recorded as dirty only, as before
+    if not head.snapshot:
+        return submodule
+    store.write_json_atomic(os.path.join(git_dir, store.HEAD_FILE), head.to_json())
+    return submodule._replace(snapshot=True)
+
+
+def submodule_snapshots(snapshot: GitSnapshot) -> list[tuple[Submodule, GitSnapshot]]:
+    """The submodules whose uncommitted state the snapshot holds, each with its snapshot."""
+    found = []
+    for item in snapshot.head.submodules:
+        if not item.snapshot:
+            continue
+        if not safe_relative_path(item.path):
+            raise ReproduceError(f"{snapshot.run_dir}: refusing submodule path {item.path!r}")
+        git_dir = store.git_path(snapshot.run_dir, SUBMODULES_DIR, *item.path.split("/"))
+        try:
+            head = GitHead.from_json(store.read_json_object(os.path.join(git_dir, store.HEAD_FILE)))
+        except FileNotFoundError:
+            raise ReproduceError(
+                f"{git_dir}: the snapshot of submodule {item.path} is missing"
+            ) from None
+        found.append((item, GitSnapshot(snapshot.run_dir, head, git_dir)))
+    return found
+
+
+def _mode_changes(toplevel: str, pathspec: Sequence[str]) -> dict[str, str]:
+    """Tracked files whose exec bit on disk differs from HEAD, asked with core.fileMode on."""
+    output = run_git(
+        "-c", "core.fileMode=true", "diff", "HEAD", "--raw", "-z", "--no-renames",
+        "--ignore-submodules=all", *pathspec, cwd=toplevel,
+    )  # fmt: skip
+    fields = split_nul(output)
+    changes = {}
+    for meta, path in zip(fields[::2], fields[1::2]):
+        old_mode, new_mode = meta.lstrip(":").split(" ", 2)[:2]
+        if {old_mode, new_mode} == {"100644", "100755"}:
+            changes[path] = new_mode
+    return changes
+
+
+def checkout_environment(head: GitHead) -> dict[str, str]:
+    """``GIT_CONFIG_*`` variables giving git the run's checkout settings (none when unrecorded).
+
+    Set for the git commands that build the worktree and for the replay
+    itself, so its own snapshot reads the tree with the same settings.
+    """
+    if not head.checkout_settings:
+        return {}
+    count = os.environ.get("GIT_CONFIG_COUNT", "0")
+    start = int(count) if count.isdigit() else 0
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))
+    }
+    settings = sorted(head.checkout_settings.items())
+    for offset, (key, value) in enumerate(settings):
+        environment[f"GIT_CONFIG_KEY_{start + offset}"] = key
+        environment[f"GIT_CONFIG_VALUE_{start + offset}"] = value
+    environment["GIT_CONFIG_COUNT"] = str(start + len(settings))
+    return environment
+
+
+def restore_file_modes(snapshot: GitSnapshot, tree: str) -> None:
+    """Give tracked files the exec bits the run had under core.fileMode=false."""
+    for relative, mode in snapshot.head.file_modes.items():
+        refused = check_recorded_path(relative, tree)
+        if refused or mode not in ("100644", "100755"):
+            raise ReproduceError(f"{snapshot.run_dir}: refusing file mode {relative!r}: {mode!r}")
+        path = os.path.join(tree, relative)
+        current = os.lstat(path).st_mode
+        if stat.S_ISLNK(current):
+            continue
+        if mode == "100755":
+            # execute where it can be read, as git checks out an executable file
+            os.chmod(path, stat.S_IMODE(current) | (stat.S_IMODE(current) & 0o444) >> 2)
+        else:
+            os.chmod(path, stat.S_IMODE(current) & ~0o111)
 
 
 # ls-files -v tags: lowercase = assume-unchanged, S = skip-worktree
@@ -430,13 +565,28 @@ def _parse_status(output: bytes) -> _Status:
     return _Status(commit, branch, tracked, staged, unstaged, untracked, submodule_flags, changed)
 
 
-def _parse_remotes(output: bytes) -> dict[str, str]:
+def _parse_config(output: bytes) -> tuple[dict[str, str], dict[str, str]]:
+    """``(remote name -> redacted URL, core setting -> value)`` from ``git config -z``."""
     remotes: dict[str, str] = {}
+    settings: dict[str, str] = {}
     for entry in split_nul(output):
-        key, _, url = entry.partition("\n")
-        name = key[len("remote.") : -len(".url")]
-        remotes[name] = redact_url(url)
-    return remotes
+        key, _, value = entry.partition("\n")
+        if key.startswith("remote."):
+            remotes[key[len("remote.") : -len(".url")]] = redact_url(value)
+        else:
+            # the last one wins, as in git; booleans as git spells them
+            settings[key.lower()] = _BOOLEAN_WORDS.get(value.lower(), value)
+    return remotes, settings
+
+
+_BOOLEAN_WORDS = {
+    "yes": "true",
+    "on": "true",
+    "1": "true",
+    "no": "false",
+    "off": "false",
+    "0": "false",
+}
 
 
 def _script_path(toplevel: str, cwd: str, script: str | None) -> str | None:
@@ -611,12 +761,15 @@ def load_snapshot(run_dir: str) -> GitSnapshot:
     return GitSnapshot(run_dir=run_dir, head=head)
 
 
-def apply_snapshot(snapshot: GitSnapshot, tree: str) -> None:
-    """Apply the snapshot's patch and untracked files onto a checkout of its commit."""
+def apply_snapshot(snapshot: GitSnapshot, tree: str, env: dict[str, str] | None = None) -> None:
+    """Apply the snapshot's patch, untracked files and exec bits onto a checkout of its commit.
+
+    ``env`` holds the run's checkout settings (``checkout_environment``).
+    """
     patch = snapshot.patch_bytes()
     if patch:
         try:
-            run_git("apply", "--binary", "--whitespace=nowarn", "-", cwd=tree, input=patch)
+            run_git("apply", "--binary", "--whitespace=nowarn", "-", cwd=tree, input=patch, env=env)
         except GitError as error:
             raise ReproduceError(
                 f"{snapshot.patch_path}: the recorded changes do not apply onto "
@@ -642,3 +795,4 @@ def apply_snapshot(snapshot: GitSnapshot, tree: str) -> None:
             raise CorruptRunError(f"{source}: not a regular file")
         else:
             _copy_file(source, destination)
+    restore_file_modes(snapshot, tree)

@@ -79,10 +79,13 @@ class InputTracker:
     repo_root: the repository whose snapshot the run has (None: no snapshot,
     so every file counts). exclude_dirs: never recorded (the experiments
     directory, the run directory). not_in_snapshot: repository-relative paths
-    the snapshot skipped. children_dir: where the run's Python child processes
-    leave the paths they opened (None: children are not tracked). own_process:
-    whether this process's own opens count (a launcher's do not: it only runs
-    the command).
+    the snapshot skipped. tree_root: the working tree the run executes in
+    when it is not ``repo_root`` but a rebuilt copy of its code state (a
+    sweep's frozen tree, a rerun's worktree): its files are recorded by their
+    repository-relative paths too. children_dir: where the run's Python child
+    processes leave the paths they opened (None: children are not tracked).
+    own_process: whether this process's own opens count (a launcher's do not:
+    it only runs the command).
     """
 
     def __init__(
@@ -92,13 +95,14 @@ class InputTracker:
         not_in_snapshot: Iterable[str] = (),
         limits: hashing.HashLimits = hashing.DEFAULT_HASH_LIMITS,
         max_files: int = DEFAULT_MAX_FILES,
+        tree_root: str | None = None,
         children_dir: str | None = None,
         own_process: bool = True,
     ) -> None:
         self.repo_root = repo_root
+        self.tree_root = tree_root
         self.children_dir = children_dir
         self.own_process = own_process
-
         self.limits = limits
         self.max_files = max_files
         self.not_in_snapshot = frozenset(not_in_snapshot)
@@ -193,9 +197,20 @@ class InputTracker:
     ) -> dict[str, tuple[str, str, os.stat_result]]:
         """``{path: (recorded path, location, stat)}`` for the regular files the snapshot lacks."""
         outside: dict[str, tuple[str, str, os.stat_result]] = {}
-        inside: dict[str, tuple[str, os.stat_result]] = {}
         root = os.path.realpath(self.repo_root) if self.repo_root else None
+        tops = [root] if root else []
+        if root and self.tree_root and os.path.realpath(self.tree_root) != root:
+            tops.append(os.path.realpath(self.tree_root))
+        # repository-relative paths, asked of git in the tree they were found in; the
+        # innermost tree first (a sweep's frozen tree may lie inside the checkout)
+        inside: dict[str, dict[str, tuple[str, os.stat_result]]] = {
+            top: {} for top in sorted(tops, key=len, reverse=True)
+        }
         resolved_dirs: dict[str, str] = {}
+        # files read through a symlink inside the repository (data -> /mnt/datasets):
+        # repository-relative path as opened -> (path, stat, the symlink's path)
+        linked: dict[str, tuple[str, os.stat_result, str]] = {}
+        is_link: dict[str, bool] = {}
         for path in modes:
             try:
                 info = os.lstat(path)
@@ -212,19 +227,55 @@ class InputTracker:
                 continue  # gone (a temporary file), or never there (a failed open)
             if not stat.S_ISREG(info.st_mode):
                 continue
-            relative = _relative_to(real, root) if root else None
-            if relative is None:
-                outside[path] = (path, OUTSIDE, info)
+            top, relative = None, None
+            for top in inside:
+                relative = _relative_to(real, top)
+                if relative is not None:
+                    break
+            if top is None or relative is None:
+                through = self._through_link(path, root, is_link) if root else None
+                if through is None:
+                    outside[path] = (path, OUTSIDE, info)
+                else:
+                    linked[through[0]] = (path, info, through[1])
             elif relative.split("/", 1)[0] != ".git":
-                inside[relative] = (path, info)
-        if inside and root is not None:
-            ignored = self._ignored(root, sorted(inside), problems)
-            for relative, (path, info) in inside.items():
+                inside[top][relative] = (path, info)
+        for top, found in inside.items():
+            if not found:
+                continue
+            ignored = self._ignored(top, sorted(found), problems)
+            for relative, (path, info) in found.items():
                 if relative in ignored:
                     outside[path] = (relative, IGNORED, info)
                 elif relative in self.not_in_snapshot:
                     outside[path] = (relative, SKIPPED, info)
+        if linked and root is not None:
+            # an ignored symlink: the file is the repository's input, by the path it was read at
+            links = self._ignored(root, sorted({link for _, _, link in linked.values()}), problems)
+            for spelled, (path, info, link) in linked.items():
+                outside[path] = (spelled, IGNORED, info) if link in links else (path, OUTSIDE, info)
         return outside
+
+    def _through_link(
+        self, path: str, root: str, is_link: dict[str, bool]
+    ) -> tuple[str, str] | None:
+        """``(path as opened, the symlink it went through)``, both repository-relative,
+        for a file read through a symlinked directory inside the repository."""
+        spelled = _relative_to(path, root)
+        if spelled is None and self.repo_root is not None:
+            spelled = _relative_to(path, os.path.abspath(self.repo_root))
+        if spelled is None:
+            return None
+        parts = spelled.split("/")
+        if parts[0] == ".git":
+            return None
+        for depth in range(1, len(parts) + 1):  # a directory on the way, or the file itself
+            prefix = "/".join(parts[:depth])
+            if prefix not in is_link:
+                is_link[prefix] = os.path.islink(os.path.join(root, *parts[:depth]))
+            if is_link[prefix]:
+                return spelled, prefix
+        return None
 
     @staticmethod
     def _ignored(root: str, relatives: list[str], problems: list[str]) -> set[str]:
@@ -325,37 +376,43 @@ def _iso(nanoseconds: int) -> str:
 
 
 def write_inputs(run_dir: str, record: InputsRecord) -> None:
-    """Write ``.maggot/inputs.json`` atomically, merged with what it already lists.
+    """Write ``.maggot/inputs.json`` atomically."""
+    data = record._asdict()
+    data["files"] = [item._asdict() for item in record.files]
+    data["problems"] = list(record.problems)
+    store.write_json_atomic(store.meta_path(run_dir, store.INPUTS_FILE), data)
 
-    Under the run's inputs lock: each entry into a run (``continue``, a
-    resumed run) adds its files, and a file listed again keeps the latest
-    description, with the modes of both.
+
+def merge_inputs(earlier: InputsRecord, later: InputsRecord) -> InputsRecord:
+    """One record for the processes of one run (a launcher and the program it started).
+
+    A file both recorded is described by the later record, read and written
+    if either process read it and either wrote it.
     """
-    with store.file_lock(store.meta_path(run_dir, store.INPUTS_LOCK_FILE)):
-        try:
-            previous = load_inputs(run_dir)
-        except CorruptRunError:
-            previous = None  # replaced: a broken record is worth less than this one
-        if previous is not None:
-            record = _merged(previous, record)
-        data = record._asdict()
-        data["files"] = [item._asdict() for item in record.files]
-        data["problems"] = list(record.problems)
-        store.write_json_atomic(store.meta_path(run_dir, store.INPUTS_FILE), data)
-
-
-def _merged(previous: InputsRecord, record: InputsRecord) -> InputsRecord:
-    files = {(item.path, item.location): item for item in previous.files}
-    for item in record.files:
-        earlier = files.get((item.path, item.location))
-        if earlier is not None and earlier.mode != item.mode:
+    files = {item.path: item for item in earlier.files}
+    for item in later.files:
+        before = files.get(item.path)
+        if before is not None and before.mode != item.mode:
             item = item._replace(mode=READ_WRITE)
-        files[(item.path, item.location)] = item
-    return record._replace(
+            if item.sha256 is None:
+                item = item._replace(sha256=before.sha256, hashed=before.hashed)
+        files[item.path] = item
+    return later._replace(
+        repo_root=later.repo_root or earlier.repo_root,
         files=tuple(sorted(files.values(), key=lambda item: (item.location, item.path))),
-        omitted=previous.omitted + record.omitted,
-        problems=tuple(dict.fromkeys((*previous.problems, *record.problems))),
+        omitted=earlier.omitted + later.omitted,
+        problems=tuple(dict.fromkeys((*earlier.problems, *later.problems))),
     )
+
+
+def write_merged_inputs(run_dir: str, record: InputsRecord) -> None:
+    """Add ``record`` to the run's inputs record, under the run's lock."""
+    with store.file_lock(store.meta_path(run_dir, store.RUN_LOCK_FILE)):
+        try:
+            existing = load_inputs(run_dir)
+        except CorruptRunError:
+            existing = None
+        write_inputs(run_dir, record if existing is None else merge_inputs(existing, record))
 
 
 def load_inputs(run_dir: str) -> InputsRecord | None:
@@ -390,14 +447,19 @@ class InputChange(NamedTuple):
     state: str  # "changed" or "missing"
 
 
-def changed_inputs(record: InputsRecord, repo_root: str | None) -> list[InputChange]:
+def changed_inputs(
+    record: InputsRecord, repo_root: str | None, locations: Sequence[str] | None = None
+) -> list[InputChange]:
     """Read inputs whose content differs now from what the run read, or that are gone.
 
     Files inside the repository are looked up under ``repo_root`` (the checkout
     reproduce runs from, which may be another clone than the recorded one).
+    ``locations`` limits the check to files recorded there.
     """
     changes = []
     for item in record.files:
+        if locations is not None and item.location not in locations:
+            continue
         if not item.was_read or item.sha256 is None or item.hashed is None:
             continue
         if item.location == OUTSIDE:

@@ -23,7 +23,6 @@ _NOT_LISTED = (
     f"{store.META_DIR}/{store.RESULTS_LOCK_FILE}",
     f"{store.META_DIR}/{store.RUN_LOCK_FILE}",
     f"{store.META_DIR}/{store.LIVE_LOCK_FILE}",
-    f"{store.META_DIR}/{store.INPUTS_LOCK_FILE}",
 )
 
 

@@ -191,6 +191,11 @@ _child_dir: str | None = None
 _start_cwd: str | None = None
 
 
+def tracking_child() -> bool:
+    """Whether this process leaves the paths it opens for a run that started it."""
+    return _child is not None
+
+
 def start_child(directory: str) -> None:
     """Collect what this process opens and leave the list in ``directory`` at exit."""
     global _child, _child_dir, _start_cwd

@@ -75,6 +75,10 @@ def _mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _string_mapping(data: Mapping[str, Any], key: str) -> dict[str, str]:
+    return {name: value for name, value in _mapping(data, key).items() if isinstance(value, str)}
+
+
 def _extra(data: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     """The fields of ``data`` a record does not know (its field names, "extra" aside)."""
     return {key: value for key, value in data.items() if key not in fields or key == "extra"}
@@ -460,6 +464,8 @@ class Submodule(NamedTuple):
     initialized: bool = True
     commit_changed: bool = False
     dirty: bool = False
+    # its uncommitted changes and untracked files are in the snapshot's submodules/<path>/
+    snapshot: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The record as stored in head.json."""
@@ -485,6 +491,11 @@ class GitHead(NamedTuple):
     untracked: tuple[str, ...] = ()
     skipped: tuple[SkippedFile, ...] = ()
     submodules: tuple[Submodule, ...] = ()
+    # core.autocrlf and core.eol as the run's checkout had them (None: not recorded)
+    checkout_settings: Mapping[str, str] | None = None
+    # tracked files whose exec bit on disk differs from HEAD, under core.fileMode=false
+    # (git itself does not see it): path -> "100755" or "100644"
+    file_modes: Mapping[str, str] = {}
     extra: Mapping[str, Any] = {}
 
     @classmethod
@@ -522,9 +533,14 @@ class GitHead(NamedTuple):
                     initialized=_bool(item, "initialized", True),
                     commit_changed=_bool(item, "commit_changed"),
                     dirty=_bool(item, "dirty"),
+                    snapshot=_bool(item, "snapshot"),
                 )
                 for item in _objects(data, "submodules")
             ),
+            checkout_settings=_string_mapping(data, "checkout_settings")
+            if isinstance(data.get("checkout_settings"), dict)
+            else None,
+            file_modes=_string_mapping(data, "file_modes"),
             extra=_extra(data, cls._fields),
         )
 
@@ -551,6 +567,10 @@ class GitHead(NamedTuple):
             skipped=[item.to_json() for item in self.skipped],
             submodules=[item.to_json() for item in self.submodules],
         )
+        if self.checkout_settings is not None:
+            data["checkout_settings"] = dict(self.checkout_settings)
+        if self.file_modes:
+            data["file_modes"] = dict(self.file_modes)
         if self.reason is not None:
             data["reason"] = self.reason
         return data

@@ -147,7 +147,7 @@ def _snapshot_holds(original: str, target: str) -> bool:
     return True
 
 
-def _split_path_argument(argument: str) -> tuple[str, str, str]:
+def split_path_argument(argument: str) -> tuple[str, str, str]:
     """``(name, "=", value)`` of ``--option=/path`` or ``key=/path`` (Hydra, fire) arguments."""
     name, equals, value = argument.partition("=")
     if not equals or os.path.isabs(argument):
@@ -159,7 +159,7 @@ def checkout_paths(command: Sequence[str], roots: Sequence[str], script: Any) ->
     """Absolute paths in the command that point into the checkout, the script aside."""
     paths = []
     for argument in command[1:]:
-        value = _split_path_argument(argument)[2]
+        value = split_path_argument(argument)[2]
         relative = map_into(value, roots, "") if os.path.isabs(value) else None
         if relative is not None and relative != script:
             paths.append(value)
@@ -178,7 +178,7 @@ def map_arguments(
     mapped = [command[0]]
     notes = []
     for argument in command[1:]:
-        name, equals, value = _split_path_argument(argument)
+        name, equals, value = split_path_argument(argument)
         target = map_into(value, roots, worktree) if os.path.isabs(value) else None
         if target is not None:
             if _snapshot_holds(value, target):

@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, NamedTuple
 
-from maggot import codediff, entries, gitsnap, manifest, ranks, store
+from maggot import codediff, entries, gitsnap, manifest, provide, ranks, store
 from maggot.codediff import CodeDiffError, Repository, find_repository
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError, ReproduceError
 from maggot.git import open_repository, run_git, split_nul
+from maggot.inputs import load_inputs
 from maggot.origin import ENV_LAUNCH_ARGV
 from maggot.paths import is_within, safe_relative_path
+from maggot.provide import InputsPlan, Provision
 from maggot.records import RunInfo
 from maggot.replay import (
     ENV_ORIGINAL_ROOT,
@@ -61,6 +65,8 @@ class ReproducePlan(NamedTuple):
     redacted: tuple[RedactedArgument, ...] = ()
     # the interpreter, when the command starts with a launcher (mpirun, srun)
     interpreter: str | None = None
+    # the ignored files the replay gets from the checkout (None: none, planned by hand)
+    inputs: InputsPlan | None = None
 
     @property
     def commit(self) -> str:
@@ -122,6 +128,8 @@ def plan_reproduction(
     repo_path: str | None = None,
     python: str | None = None,
     worktree: str | None = None,
+    links: Sequence[str] = (),
+    provide_inputs: bool = True,
     launcher_cmd: Sequence[str] | None = None,
 ) -> ReproducePlan:
     """Check that ``run_dir`` can be reproduced here and decide how.
@@ -132,7 +140,10 @@ def plan_reproduction(
     one running maggot. A run of several processes replays its launch
     (torchrun, srun, mpirun ...) with the same number of processes;
     ``launcher_cmd`` (``["mpirun", "-n", "2"]``) starts the program instead,
-    for a launch that was not recorded or should run another way.
+    for a launch that was not recorded or should run another way. The
+    ignored inputs the run read inside the repository, and the ``links``
+    (``--link`` paths), are provided from that repository's checkout unless
+    ``provide_inputs`` is false.
     """
     run_dir = os.path.normpath(run_dir)
     record = store.load_run(run_dir, with_results=False)
@@ -162,6 +173,15 @@ def plan_reproduction(
     python, python_source = choose_python(python, info.python.executable)
     command, launch_notes = launch_command(info, python, run_dir, launcher_cmd)
     roots = _checkout_roots(repository, snapshot)
+    inputs_plan = provide.plan_inputs(
+        repository.toplevel,
+        load_inputs(run_dir),
+        links=links,
+        command=command,
+        cwd=relative_cwd,
+        enabled=provide_inputs,
+        copy_limit=provide.copy_limit_from_environment(),
+    )
     return ReproducePlan(
         run_dir=run_dir,
         snapshot=snapshot,
@@ -179,6 +199,7 @@ def plan_reproduction(
         python_source=python_source,
         redacted=redacted,
         interpreter=python,
+        inputs=inputs_plan,
     )
 
 
@@ -369,7 +390,7 @@ def _snapshot_notes(snapshot: gitsnap.GitSnapshot) -> list[str]:
             "as it is now, not from the snapshot"
         )
     for item in head.submodules:
-        if item.dirty:
+        if item.dirty and not item.snapshot:
             notes.append(
                 f"submodule {item.path} had uncommitted changes, which are not in the "
                 "snapshot: the replay uses its recorded commit"
@@ -454,14 +475,17 @@ def reproduce_repeatedly(
     """
     tree = create_worktree(plan.snapshot, plan.repository.toplevel, plan.worktree)
     finished_replays: list[tuple[ReproducePlan, Replay, ReplayRun]] = []
+    guard_dir = tempfile.mkdtemp(prefix="maggot-guard-")
     try:
+        provision = provide_checkout_inputs(plan, tree.path, guard_dir)
         for _ in range(repeat):
             replay_plan = claim_replay_dir(plan)
-            replay = prepare_replay(replay_plan, tree.path)
+            replay = prepare_replay(replay_plan, tree.path, provision)
             if on_start is not None:
                 on_start(replay)
             finished_replays.append((replay_plan, replay, run_replay(replay)))
     finally:
+        shutil.rmtree(guard_dir, ignore_errors=True)
         if not keep:
             remove_worktree(tree)
     return [
@@ -472,10 +496,32 @@ def reproduce_repeatedly(
     ]
 
 
-def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
-    """Map the command, directory and import paths from the checkout onto the worktree."""
+def provide_checkout_inputs(plan: ReproducePlan, worktree: str, guard_dir: str) -> Provision:
+    """Provide the plan's ignored inputs in the worktree (see ``maggot.provide``)."""
+    if plan.inputs is None:
+        return Provision({}, {}, None, ())
+    provision = provide.provide_inputs(plan.inputs, worktree, guard_dir)
+    linked = [path for path, how in provision.how.items() if how == provide.READ_ONLY_LINK]
+    if not linked:
+        return provision
+    limit = provide.size_text(plan.inputs.copy_limit)
+    note = (
+        f"linked read-only from the checkout (larger than {limit}, a write to them fails): "
+        + _count_files(linked)
+    )
+    return provision._replace(notes=(*provision.notes, note))
+
+
+def prepare_replay(
+    plan: ReproducePlan, worktree: str, provision: Provision | None = None
+) -> Replay:
+    """Map the command, directory and import paths from the checkout onto the worktree.
+
+    ``provision`` is what providing the ignored inputs did: its write guard
+    goes first on the replay's PYTHONPATH.
+    """
     roots = _checkout_roots(plan.repository, plan.snapshot)
-    notes = []
+    notes = list(provision.notes) if provision is not None else []
     cwd = os.path.join(worktree, plan.cwd)
     if not os.path.isdir(cwd):
         os.makedirs(cwd)
@@ -493,8 +539,13 @@ def prepare_replay(plan: ReproducePlan, worktree: str) -> Replay:
         for entry in environment.get("PYTHONPATH", "").split(os.pathsep)
         if entry and (not os.path.isabs(entry) or map_into(entry, roots, worktree) is None)
     ]
+    if provision is not None and provision.guard_dir is not None:
+        python_path.insert(0, provision.guard_dir)
+        environment.update(provision.environment)
     if python_path:
         environment["PYTHONPATH"] = os.pathsep.join(python_path)
+    # git in the replay (its own snapshot) reads the worktree with the run's settings
+    environment.update(gitsnap.checkout_environment(plan.snapshot.head))
     # the replay's workers must find the replay's command, not this one's
     environment.pop(ENV_LAUNCH_ARGV, None)
     environment[ENV_RUN_DIR] = os.path.abspath(plan.replay_dir)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from maggot import launch, params, store
@@ -38,8 +38,19 @@ class RerunPlan(NamedTuple):
     notes: tuple[str, ...]
 
 
-def plan_rerun(run_dir: str, settings: Mapping[str, str], code: str = "recorded") -> RerunPlan:
+def plan_rerun(
+    run_dir: str,
+    settings: Mapping[str, str],
+    code: str = "recorded",
+    *,
+    links: Sequence[str] = (),
+    provide_inputs: bool = True,
+) -> RerunPlan:
     """Check that RUN can be rerun with ``settings`` and decide how.
+
+    With the recorded code, the ignored inputs the run read (and ``links``)
+    are provided in its worktree from the checkout, as for a replay, unless
+    ``provide_inputs`` is false.
 
     Raises ParameterError naming the keys the command takes when a key is not
     one of them, and RerunError/ReproduceError when the run cannot be rerun.
@@ -98,7 +109,9 @@ def plan_rerun(run_dir: str, settings: Mapping[str, str], code: str = "recorded"
     if code == "recorded":
         from maggot import reproduce
 
-        worktree_plan = reproduce.plan_reproduction(run_dir)
+        worktree_plan = reproduce.plan_reproduction(
+            run_dir, links=links, provide_inputs=provide_inputs
+        )
         notes.extend(worktree_plan.notes)
     request = launch.RunRequest(
         command=tuple(command_to_run),
@@ -206,19 +219,27 @@ def execute(plan: RerunPlan, on_start: Any = None) -> launch.RunOutcome:
     """Run the rerun: in a worktree of the recorded code state, or in the current tree."""
     if plan.code == "current":
         return launch.run_command(plan.request, on_start=on_start)
+    import shutil
+    import tempfile
+
     from maggot import reproduce
+    from maggot.gitsnap import checkout_environment
+    from maggot.inputguard import ENV_PROTECTED_INPUTS
     from maggot.replay import ENV_ORIGINAL_ROOT, map_arguments
     from maggot.worktree import create_worktree, remove_worktree
 
     worktree_plan = plan.worktree_plan
     tree = create_worktree(worktree_plan.snapshot, worktree_plan.repository.toplevel)
+    guard_dir = tempfile.mkdtemp(prefix="maggot-guard-")
     try:
-        replay = reproduce.prepare_replay(worktree_plan, tree.path)
+        provision = reproduce.provide_checkout_inputs(worktree_plan, tree.path, guard_dir)
+        replay = reproduce.prepare_replay(worktree_plan, tree.path, provision)
         env = {
             name: replay.environment[name]
-            for name in ("PYTHONPATH", ENV_ORIGINAL_ROOT)
+            for name in ("PYTHONPATH", ENV_ORIGINAL_ROOT, ENV_PROTECTED_INPUTS)
             if name in replay.environment
         }
+        env.update(checkout_environment(worktree_plan.snapshot.head))
         command, _ = map_arguments(
             list(plan.request.command), [worktree_plan.repository.toplevel], tree.path
         )
@@ -227,4 +248,5 @@ def execute(plan: RerunPlan, on_start: Any = None) -> launch.RunOutcome:
         )
         return launch.run_command(request, on_start=on_start)
     finally:
+        shutil.rmtree(guard_dir, ignore_errors=True)
         remove_worktree(tree)

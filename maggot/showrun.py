@@ -373,7 +373,7 @@ def details_as_sections(details: RunDetails) -> list[Section]:
             [Field(name, os.path.join(record.path, name)) for name in details.directories],
         ),
         Section("files", _artifact_fields(details)),
-        Section("logs", [Field(_size(log.size), log.path) for log in details.logs]),
+        Section("logs", [Field(size_text(log.size), log.path) for log in details.logs]),
         Section("inputs", _input_fields(details.inputs)),
         Section("artifacts in the manifest", _manifest_fields(details.manifest)),
         Section(
@@ -450,7 +450,7 @@ def _entry_fields(info: dict[str, Any]) -> list[Field]:
 
 
 def _artifact_fields(details: RunDetails) -> list[Field]:
-    fields = [Field(_size(item.size), printable(item.path)) for item in details.artifacts]
+    fields = [Field(size_text(item.size), printable(item.path)) for item in details.artifacts]
     if details.more_artifacts:
         more = f"{details.more_artifacts}" + ("" if details.more_counted_all else "+")
         fields.append(Field("", f"... and {more} more files"))
@@ -474,7 +474,7 @@ def _input_fields(record: inputs.InputsRecord | None) -> list[Field]:
         return [Field("-", "not recorded")]
     fields = []
     for item in record.files:
-        notes = [_size(item.size)]
+        notes = [size_text(item.size)]
         if item.location in _LOCATION_WORDS:
             notes.append(_LOCATION_WORDS[item.location])
         if item.sha256:
@@ -500,7 +500,7 @@ def _manifest_fields(run_manifest: manifest.Manifest | None) -> list[Field]:
             note = "not hashed: larger than the limit"
         else:
             note = f"sha256 {item.sha256[:12]}"
-        fields.append(Field(_size(item.size), f"{printable(item.path)} ({note})"))
+        fields.append(Field(size_text(item.size), f"{printable(item.path)} ({note})"))
     return fields or [Field("-", "none")]
 
 
@@ -543,12 +543,18 @@ def _git_fields(details: RunDetails) -> list[Field]:
         Field("dirty", dirty),
     ]
     if head.patch_bytes:
-        fields.append(Field("patch", _size(head.patch_bytes)))
+        fields.append(Field("patch", size_text(head.patch_bytes)))
     fields.extend(Field("skipped", f"{item.path} ({item.reason})") for item in head.skipped)
     fields.extend(Field("remote", f"{name} {url}") for name, url in sorted(head.remotes.items()))
     for submodule in head.submodules:
         state = " (dirty)" if submodule.dirty else ""
+        if submodule.snapshot:
+            state = " (dirty, its changes snapshotted)"
         fields.append(Field("submodule", f"{submodule.path} {submodule.commit}{state}"))
+    fields.extend(
+        Field("mode", f"{path} {mode} (not seen by git: core.fileMode=false)")
+        for path, mode in sorted(head.file_modes.items())
+    )
     return fields
 
 
@@ -578,7 +584,8 @@ def _duration(seconds: Any) -> str:
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
-def _size(size: int) -> str:
+def size_text(size: int) -> str:
+    """A size for people: bytes, KiB, MiB or GiB."""
     if size < 1024:
         return f"{size} B"
     scaled = size / 1024

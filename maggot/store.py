@@ -67,7 +67,6 @@ INDEX_FILE = ".maggot-index"
 REPLAY_SUFFIX = ".repro-"
 TRASH_DIR = ".maggot-trash"
 INPUTS_FILE = "inputs.json"
-INPUTS_LOCK_FILE = "inputs.lock"
 # the lists of files a run's Python child processes opened, until inputs.json takes them in
 OPENED_DIR = "opened"
 MANIFEST_FILE = "manifest.json"

@@ -101,6 +101,9 @@ class SweepRecord(NamedTuple):
     code_dir: str | None
     env: dict[str, str]
     notes: tuple[str, ...]
+    # ignored files and directories of the checkout, linked into the frozen tree
+    ignored_from_checkout: tuple[str, ...] = ()
+    checkout: str | None = None
     redacted: tuple[RedactedArgument, ...] = ()
     unsupplied: tuple[RedactedArgument, ...] = ()
 
@@ -334,8 +337,13 @@ def _sweep_names(root: str) -> list[str]:
         return []
 
 
-def create_sweep(spec: SweepSpec) -> SweepRecord:
-    """Claim the sweep's id, snapshot the code once, rebuild it as the jobs' tree, record it."""
+def create_sweep(spec: SweepSpec, provide_inputs: bool = True) -> SweepRecord:
+    """Claim the sweep's id, snapshot the code once, rebuild it as the jobs' tree, record it.
+
+    Git-ignored files and directories of the checkout (data sets, caches) are
+    linked into the frozen tree, so jobs read them by their relative paths
+    from the checkout the sweep started in, unless ``provide_inputs`` is false.
+    """
     from maggot.experiment import utc_now
     from maggot.replay import ENV_ORIGINAL_ROOT
 
@@ -347,6 +355,8 @@ def create_sweep(spec: SweepSpec) -> SweepRecord:
     env: dict[str, str] = {}
     code_dir = None
     job_cwd = cwd
+    linked: list[str] = []
+    checkout = None
     if head.snapshot:
         from maggot import worktree
 
@@ -354,11 +364,23 @@ def create_sweep(spec: SweepSpec) -> SweepRecord:
         code_dir = os.path.join(sweep_dir, CODE_DIR)
         snapshot = gitsnap.GitSnapshot(run_dir=sweep_dir, head=head)
         worktree.create_worktree(snapshot, toplevel, code_dir)
+        if provide_inputs:
+            from maggot import provide
+
+            checkout = toplevel
+            entries = provide.ignored_entries(toplevel, [spec.experiments_dir, sweep_dir])
+            linked = provide.link_entries(toplevel, code_dir, entries)
         job_cwd = os.path.normpath(os.path.join(code_dir, head.cwd or ""))
         os.makedirs(job_cwd, exist_ok=True)
         env = _frozen_environment(spec.command, toplevel, code_dir, sweep_dir)
         notes.extend(f"not in the snapshot: {item.path} ({item.reason})" for item in head.skipped)
         env[ENV_ORIGINAL_ROOT] = toplevel
+        if linked:
+            notes.append(
+                f"jobs read (and write) these git-ignored paths of {toplevel} through links: "
+                + ", ".join(linked[:5])
+                + (f" and {len(linked) - 5} more" if len(linked) > 5 else "")
+            )
     else:
         notes.append(
             f"no frozen code state ({head.reason}): jobs run in {cwd} as it is when each one starts"
@@ -372,6 +394,8 @@ def create_sweep(spec: SweepSpec) -> SweepRecord:
         code_dir=code_dir,
         env=env,
         notes=tuple(notes),
+        ignored_from_checkout=tuple(linked),
+        checkout=checkout,
         redacted=tuple(redact_template(spec.command)[1]),
     )
     os.makedirs(os.path.join(sweep_dir, JOBS_DIR))
@@ -387,6 +411,10 @@ def ensure_code_tree(record: SweepRecord) -> bool:
 
     snapshot = gitsnap.load_snapshot(record.sweep_dir)
     worktree.create_worktree(snapshot, str(snapshot.head.repo_root), record.code_dir)
+    if record.checkout is not None:
+        from maggot import provide
+
+        provide.link_entries(record.checkout, record.code_dir, record.ignored_from_checkout)
     os.makedirs(record.job_cwd, exist_ok=True)
     return True
 
@@ -530,6 +558,10 @@ def _record_to_json(record: SweepRecord) -> dict[str, Any]:
         "env": record.env,
         "notes": list(record.notes),
         "hostname": socket.gethostname(),
+        "ignored_from_checkout": {
+            "checkout": record.checkout,
+            "paths": list(record.ignored_from_checkout),
+        },
     }
 
 
@@ -572,11 +604,25 @@ def load_sweep(sweep_dir: str) -> SweepRecord:
             code_dir=data.get("code_dir"),
             env=dict(data.get("env") or {}),
             notes=tuple(data.get("notes") or ()),
+            **_ignored_from_checkout(data.get("ignored_from_checkout")),
             redacted=redacted,
             unsupplied=tuple(unsupplied),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise SweepError(f"{path}: unreadable sweep record ({error})") from None
+
+
+def _ignored_from_checkout(data: Any) -> dict[str, Any]:
+    """The record's linked ignored paths; none for sweeps recorded before they were linked."""
+    if not isinstance(data, dict) or not isinstance(data.get("checkout"), str):
+        return {}
+    paths = data.get("paths")
+    return {
+        "checkout": data["checkout"],
+        "ignored_from_checkout": tuple(path for path in paths if isinstance(path, str))
+        if isinstance(paths, list)
+        else (),
+    }
 
 
 def find_sweep(sweep_id: str, experiments_dir: str) -> str:

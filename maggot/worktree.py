@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from maggot.errors import GitError, ReproduceError
 from maggot.git import run_git
-from maggot.gitsnap import GitSnapshot, apply_snapshot
+from maggot.gitsnap import GitSnapshot, apply_snapshot, checkout_environment, submodule_snapshots
 from maggot.housekeeping import OWNER_FILE, WORKTREE_PREFIX
 from maggot.paths import safe_relative_path
 from maggot.records import Submodule
@@ -35,6 +35,8 @@ def create_worktree(snapshot: GitSnapshot, repository: str, path: str | None = N
     not touched.
     """
     temp_dir = None
+    # the run's line-ending settings, for the checkout and the patch
+    env = checkout_environment(snapshot.head)
     if path is None:
         temp_dir = tempfile.mkdtemp(prefix=WORKTREE_PREFIX)
         # names its owner: ``maggot gc`` leaves the worktree alone while this process runs
@@ -42,7 +44,7 @@ def create_worktree(snapshot: GitSnapshot, repository: str, path: str | None = N
         path = os.path.join(temp_dir, os.path.basename(repository) or "tree")
     tree = Worktree(path, temp_dir, repository, snapshot)
     try:
-        _add_worktree(repository, path, snapshot.commit)
+        _add_worktree(repository, path, snapshot.commit, env)
     except GitError as error:
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
@@ -55,13 +57,15 @@ def create_worktree(snapshot: GitSnapshot, repository: str, path: str | None = N
         for submodule in recorded_submodules(snapshot):
             source = os.path.join(repository, submodule.path)
             try:
-                _add_worktree(source, os.path.join(path, submodule.path), submodule.commit)
+                _add_worktree(source, os.path.join(path, submodule.path), submodule.commit, env)
             except GitError as error:
                 raise ReproduceError(
                     f"submodule {submodule.path}: cannot check out {submodule.commit[:12]} "
                     f"from {source}: {error}"
                 ) from None
-        apply_snapshot(snapshot, path)
+        apply_snapshot(snapshot, path, env)
+        for submodule, submodule_snapshot in submodule_snapshots(snapshot):
+            apply_snapshot(submodule_snapshot, os.path.join(path, submodule.path), env)
     except BaseException:
         remove_worktree(tree)
         raise
@@ -74,10 +78,12 @@ _LOCK_RETRIES = 50
 _RETRYABLE_GIT_ERRORS = (".lock", "/worktrees/")
 
 
-def _add_worktree(repository: str, path: str, commit: str) -> None:
+def _add_worktree(
+    repository: str, path: str, commit: str, env: dict[str, str] | None = None
+) -> None:
     # no hooks: a post-checkout hook must not run (or change anything) for a replay
     args = ("-c", "core.hooksPath=" + os.devnull, "worktree", "add", "--detach", "--quiet")
-    with_lock_retries(lambda: run_git(*args, path, commit, cwd=repository))
+    with_lock_retries(lambda: run_git(*args, path, commit, cwd=repository, env=env))
 
 
 def with_lock_retries(operation: Callable[[], bytes]) -> bytes:

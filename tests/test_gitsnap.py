@@ -3,12 +3,13 @@ from __future__ import annotations
 import json
 import os
 import stat
+import textwrap
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from toolkit import DEFAULT_FILES, commit_all, git, run_python
+from toolkit import DEFAULT_FILES, add_submodule, commit_all, git, run_maggot, run_python
 
 from maggot.errors import ReproduceError
 from maggot.gitsnap import SnapshotLimits, apply_snapshot, load_snapshot, take_snapshot
@@ -206,11 +207,7 @@ def test_experiments_and_other_run_directories_are_never_snapshotted(repo, tmp_p
 
 def test_submodule_commit_and_dirty_flag_are_recorded(repo, tmp_path):
     library = tmp_path / "library"
-    library.mkdir()
-    git(library, "init", "-q")
-    (library / "lib.py").write_text("v = 1\n")
-    commit_all(library)
-    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
+    add_submodule(repo, library, {"lib.py": b"v = 1\n"})
     commit_all(repo, "add submodule")
     (repo / "lib" / "lib.py").write_text("v = 2\n")
     _, head = snapshot_of(repo, tmp_path)
@@ -327,3 +324,116 @@ def test_user_diff_settings_do_not_change_the_patch(repo, tmp_path):
     before = tree_state(repo)
     run_dir, _ = snapshot_of(repo, tmp_path)
     assert tree_state(rebuild(repo, run_dir, tmp_path)) == before
+
+
+# --- git states a plain diff misses: dirty submodules, exec bits, line endings ---
+
+READ_BACK = """
+    import json, os, sys
+    sys.path.insert(0, "lib")
+    from maggot import Experiment
+    with Experiment(config={"a": 1}) as exp:
+        exp.register_result("state", {STATE})
+"""
+
+
+def record_state(repo: Path, state: str) -> Path:
+    """Commit a script registering ``state`` (a Python expression), run it, return the run."""
+    (repo / "train.py").write_text(textwrap.dedent(READ_BACK).replace("{STATE}", state))
+    git(repo, "add", "train.py")
+    git(repo, "commit", "-q", "-m", "train")
+    result = run_python(["train.py"], cwd=repo)
+    assert result.returncode == 0, result.stderr
+    [run_dir] = (repo / "experiments").iterdir()
+    return run_dir
+
+
+def reproduce_ok(repo: Path, run_dir: Path) -> dict:
+    result = run_maggot("reproduce", run_dir, "--yes", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads((Path(f"{run_dir}.repro-1") / ".maggot" / "results.json").read_text())
+
+
+def test_a_dirty_submodule_is_snapshotted_and_rebuilt(repo, tmp_path):
+    add_submodule(repo, tmp_path / "library", {"libvalue.py": b"VALUE = 1\n"})
+    commit_all(repo, "add lib")
+    (repo / "lib" / "libvalue.py").write_text("VALUE = 5\n")  # uncommitted edit
+    (repo / "lib" / "extra.py").write_text("EXTRA = 7\n")  # untracked file
+    run_dir = record_state(repo, "__import__('libvalue').VALUE + __import__('extra').EXTRA")
+    head = json.loads((run_dir / ".maggot" / "git" / "head.json").read_text())
+    [submodule] = head["submodules"]
+    assert submodule["dirty"] and submodule["snapshot"]
+    saved = run_dir / ".maggot" / "git" / "submodules" / "lib"
+    assert b"VALUE = 5" in (saved / "diff.patch").read_bytes()
+    assert (saved / "untracked" / "extra.py").read_text() == "EXTRA = 7\n"
+    assert "(dirty, its changes snapshotted)" in run_maggot("show", run_dir, cwd=repo).stdout
+    (repo / "lib" / "libvalue.py").write_text("VALUE = 1\n")
+    (repo / "lib" / "extra.py").unlink()
+    assert reproduce_ok(repo, run_dir) == {"state": 12}
+    assert (
+        "not in the snapshot" not in run_maggot("reproduce", run_dir, "--dry-run", cwd=repo).stderr
+    )
+
+
+def test_an_exec_bit_git_does_not_see_is_recorded_and_restored(repo):
+    (repo / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+    commit_all(repo, "tool")
+    git(repo, "config", "core.fileMode", "false")
+    os.chmod(repo / "tool.sh", 0o755)
+    assert git(repo, "status", "--porcelain") == ""  # invisible to git
+    run_dir = record_state(repo, "os.access('tool.sh', os.X_OK)")
+    head = json.loads((run_dir / ".maggot" / "git" / "head.json").read_text())
+    assert head["file_modes"] == {"tool.sh": "100755"} and head["is_dirty"]
+    assert "tool.sh 100755 (not seen by git" in run_maggot("show", run_dir, cwd=repo).stdout
+    os.chmod(repo / "tool.sh", 0o644)
+    assert reproduce_ok(repo, run_dir) == {"state": True}
+
+
+def test_with_file_mode_on_no_extra_git_process_records_modes(repo, tmp_path):
+    os.chmod(repo / "train.py", 0o755)
+    _, head = snapshot_of(repo, tmp_path)
+    assert "file_modes" not in head  # git's own diff holds the mode change
+    assert head["checkout_settings"] == {"core.autocrlf": "false", "core.eol": "native"}
+
+
+def test_line_ending_settings_of_the_run_apply_to_the_replay(repo):
+    (repo / "notes.txt").write_bytes(b"a\nb\n")
+    commit_all(repo, "notes")
+    git(repo, "config", "core.autocrlf", "true")
+    (repo / "notes.txt").unlink()
+    git(repo, "checkout", "--", "notes.txt")
+    assert (repo / "notes.txt").read_bytes() == b"a\r\nb\r\n"
+    run_dir = record_state(repo, "open('notes.txt', 'rb').read().count(b'\\r\\n')")
+    head = json.loads((run_dir / ".maggot" / "git" / "head.json").read_text())
+    assert head["checkout_settings"]["core.autocrlf"] == "true"
+    git(repo, "config", "--unset", "core.autocrlf")  # a clone configured differently
+    assert reproduce_ok(repo, run_dir) == {"state": 2}
+
+
+def test_checkout_settings_are_added_after_the_callers_git_config_variables(monkeypatch):
+    from maggot.gitsnap import checkout_environment
+    from maggot.records import GitHead
+
+    assert checkout_environment(GitHead()) == {}
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "user.name")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "someone")
+    head = GitHead(checkout_settings={"core.autocrlf": "input", "core.eol": "lf"})
+    assert checkout_environment(head) == {
+        "GIT_CONFIG_COUNT": "3",
+        "GIT_CONFIG_KEY_0": "user.name",
+        "GIT_CONFIG_VALUE_0": "someone",
+        "GIT_CONFIG_KEY_1": "core.autocrlf",
+        "GIT_CONFIG_VALUE_1": "input",
+        "GIT_CONFIG_KEY_2": "core.eol",
+        "GIT_CONFIG_VALUE_2": "lf",
+    }
+
+
+def test_recorded_file_modes_outside_the_tree_are_refused(repo, tmp_path):
+    from maggot.gitsnap import GitSnapshot, restore_file_modes
+    from maggot.records import GitHead
+
+    snapshot = GitSnapshot(str(tmp_path), GitHead(file_modes={"../escape.sh": "100755"}))
+    with pytest.raises(ReproduceError, match="refusing file mode"):
+        restore_file_modes(snapshot, str(repo))

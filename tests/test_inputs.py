@@ -375,3 +375,20 @@ def test_overlapping_runs_lend_the_child_environment_and_put_it_back(tmp_path, m
     second.stop()
     assert "MAGGOT_INPUTS_DIR" not in os.environ
     assert os.environ["PYTHONPATH"] == "/users/own/path"
+
+
+def test_merged_records_keep_every_file_and_combine_modes():
+    def item(path: str, mode: str, sha: str | None) -> inputs.InputFile:
+        return inputs.InputFile(path, inputs.IGNORED, mode, 1, "t", 0, sha, "full", False)
+
+    def record(*files: inputs.InputFile, problems: tuple[str, ...] = ()) -> inputs.InputsRecord:
+        return inputs.InputsRecord(1, "/repo", files, 1, 10, "s", problems)
+
+    launcher = record(item("a.txt", inputs.READ, "aa"), problems=("p",))
+    program = record(item("a.txt", inputs.WRITE, None), item("b.txt", inputs.READ, "bb"))
+    merged = inputs.merge_inputs(launcher, program)
+    assert [(f.path, f.mode, f.sha256) for f in merged.files] == [
+        ("a.txt", inputs.READ_WRITE, "aa"),
+        ("b.txt", inputs.READ, "bb"),
+    ]
+    assert merged.omitted == 2 and merged.problems == ("p",)

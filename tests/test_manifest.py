@@ -37,8 +37,7 @@ def test_manifest_lists_every_file_with_size_and_sha256(run_dir):
         str(path.relative_to(run_dir)): path
         for path in run_dir.rglob("*")
         if path.is_file()
-        and path.name
-        not in ("manifest.json", "results.lock", "run.lock", "live.lock", "inputs.lock")
+        and path.name not in ("manifest.json", "results.lock", "run.lock", "live.lock")
     }
     assert set(data["files"]) == set(on_disk)
     for relative, path in on_disk.items():

@@ -153,7 +153,7 @@ def test_inputs_of_several_entries_are_merged(tmp_path):
         tracker.start()
         with open(opened[0], opened[1]) as file:
             file.write("z") if opened[1] == "w" else file.read()
-        inputs.write_inputs(str(run_dir), tracker.stop())
+        inputs.write_merged_inputs(str(run_dir), tracker.stop())
     record = inputs.load_inputs(str(run_dir))
     assert record is not None
     assert {Path(item.path).name: item.mode for item in record.files} == {

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from toolkit import commit_all, git, run_maggot, run_python
+from toolkit import add_submodule, commit_all, git, run_maggot, run_python
 
 from maggot import reproduce
 from maggot.errors import ReproduceError
@@ -337,7 +337,7 @@ def test_paths_through_a_symlinked_repository_are_mapped(repo, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_directory_with_ignored_data_keeps_pointing_at_the_checkout(repo):
+def test_directory_with_ignored_data_is_provided_or_kept_pointing_at_the_checkout(repo):
     (repo / "data").mkdir()
     (repo / "data" / "README.md").write_text("data lives here\n")
     (repo / ".gitignore").write_text("experiments/\ndata/*.csv\n")
@@ -351,6 +351,11 @@ def test_directory_with_ignored_data_keeps_pointing_at_the_checkout(repo):
     """
     run_dir = record(repo, script, str(repo / "data"))
     result = run_maggot("reproduce", str(run_dir), "--yes", cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 ignored input from the checkout: data/train.csv" in result.stdout
+    assert "not (all) in the snapshot" not in result.stderr
+    # without the ignored inputs, the argument keeps pointing at the checkout's directory
+    result = run_maggot("reproduce", str(run_dir), "--yes", "--no-inputs", cwd=repo)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "not (all) in the snapshot" in result.stderr
 
@@ -382,12 +387,7 @@ def test_run_from_an_ignored_directory_reproduces(repo):
 
 
 def test_submodules_are_checked_out_at_the_recorded_commit(repo, tmp_path):
-    library = tmp_path / "library"
-    library.mkdir()
-    git(library, "init", "-q")
-    (library / "libvalue.py").write_text("VALUE = 1\n")
-    commit_all(library)
-    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), "lib")
+    add_submodule(repo, tmp_path / "library", {"libvalue.py": b"VALUE = 1\n"})
     script = """
         import sys
         sys.path.insert(0, "lib")

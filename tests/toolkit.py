@@ -79,6 +79,13 @@ def init_repo(
     return path
 
 
+def add_submodule(repo: Path, library: Path, files: Mapping[str, bytes], path: str = "lib") -> Path:
+    """A committed repository at ``library`` holding ``files``, added to ``repo`` at ``path``."""
+    init_repo(library, files)
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library), path)
+    return repo / path
+
+
 def run_python(
     args: list[str],
     cwd: Path | str,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,8 +21,12 @@ def _row(label: str, value: str) -> None:
     click.echo(f"  {label:<{_LABEL_WIDTH}}{value}")
 
 
-def print_preflight(checks: explain.Preflight) -> None:
-    """The plan's lines on environment drift and recorded inputs."""
+def print_preflight(checks: explain.Preflight, warn_inside: bool = True) -> None:
+    """The plan's lines on environment drift and recorded inputs.
+
+    ``warn_inside``: warn that files read inside the repository and not in
+    the snapshot are not in the worktree (they are not provided).
+    """
     environment_drift = checks.drift
     if checks.drift_problem:
         _row("drift", paint(f"unknown: {checks.drift_problem}", "yellow"))
@@ -38,7 +42,7 @@ def print_preflight(checks: explain.Preflight) -> None:
     _row("inputs", _inputs_summary(checks))
     for change in checks.input_changes:
         _row("", paint(f"{change.path}: {change.state} since the run", "yellow"))
-    if checks.inputs is not None:
+    if checks.inputs is not None and warn_inside:
         inside = checks.inputs.of_location(inputs.IGNORED, inputs.SKIPPED)
         read_inside = [item.path for item in inside if item.was_read]
         if read_inside:
@@ -60,6 +64,30 @@ def _inputs_summary(checks: explain.Preflight) -> str:
     if checks.input_changes:
         return f"{summary}; {len(checks.input_changes)} changed since the run:"
     return f"{summary}; none read changed since the run" if read else summary
+
+
+def link_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--link PATH`` and ``--no-inputs``, shared by reproduce and rerun."""
+    command = click.option(
+        "--no-inputs",
+        is_flag=True,
+        help="Provide no ignored files from the checkout (the worktree has only the snapshot).",
+    )(command)
+    return click.option(
+        "--link",
+        "links",
+        multiple=True,
+        metavar="PATH",
+        type=click.Path(exists=True),
+        help="Also provide this file or directory of the checkout at the same path in the "
+        "worktree (runs without an inputs record); repeatable.",
+    )(command)
+
+
+def check_link_options(links: Sequence[str], no_inputs: bool) -> None:
+    """``--link`` and ``--no-inputs`` contradict each other."""
+    if links and no_inputs:
+        raise click.UsageError("--link and --no-inputs cannot be used together")
 
 
 def refuse_drift(checks: explain.Preflight) -> None:

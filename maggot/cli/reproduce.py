@@ -17,6 +17,8 @@ from maggot.cli.base import (
     warn,
 )
 from maggot.cli.explain import (
+    check_link_options,
+    link_options,
     print_explanation,
     print_preflight,
     print_repeated,
@@ -26,6 +28,7 @@ from maggot.cli.explain import (
 from maggot.terminal import printable
 
 if TYPE_CHECKING:
+    from maggot.provide import InputsPlan
     from maggot.reproduce import Replay, ReplayOutcome, ReproducePlan
 
 
@@ -49,8 +52,26 @@ def _print_plan(plan: ReproducePlan) -> None:
     click.echo(paint("Reproduce plan", bold=True))
     for label, value in rows:
         click.echo(f"  {label:<11}{printable(value)}")
+    if plan.inputs is not None:
+        print_inputs_plan(plan.inputs)
     for note in plan.notes:
         warn(note)
+
+
+def print_inputs_plan(inputs: InputsPlan) -> None:
+    """The plan's line on the ignored inputs provided from the checkout, and warnings."""
+    from maggot import provide
+
+    if inputs.disabled:
+        click.echo(f"  {'ignored':<11}none provided (--no-inputs)")
+        return
+    if inputs.files:
+        click.echo(f"  {'ignored':<11}{printable(provide.describe(inputs))}")
+    for path in inputs.named_in_command:
+        warn(
+            f"the command names {path}, which git ignores, and the run has no inputs record: "
+            f"pass --link {path} to provide it from the checkout"
+        )
 
 
 def _print_outcome(outcome: ReplayOutcome) -> None:
@@ -148,6 +169,7 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
     help="Start the replayed program with this launcher (e.g. 'mpirun -n 2', "
     "'srun -n 2'), for a multi-process run whose launch was not recorded.",
 )
+@link_options
 def reproduce_command(
     run: str,
     yes: bool,
@@ -160,6 +182,8 @@ def reproduce_command(
     repeat: int,
     strict_env: bool,
     repo: str | None,
+    links: tuple[str, ...],
+    no_inputs: bool,
     launcher_cmd: str | None,
 ) -> None:
     """Rebuild RUN's code state in a separate git worktree, replay it, compare results.
@@ -173,12 +197,19 @@ def reproduce_command(
     run. After a mismatch, the likely causes are listed, most telling first.
 
     \b
+    Git-ignored files the run read inside the repository (data/, checkpoints/)
+    are provided at the same paths in the worktree from your checkout: copied
+    up to 64 MiB (or cloned where the file system can), linked read-only above.
+    Your checkout is never written through them.
+
+    \b
     Exit codes: 0 every recorded result came back, 1 a result differs or is missing
     (or the replay failed, or --strict-env found drift), 2 usage error, 130 interrupted.
     """
     from maggot import explain
     from maggot import reproduce as reproducing
 
+    check_link_options(links, no_inputs)
     launcher: list[str] | None = None
     if launcher_cmd is not None:
         try:
@@ -193,10 +224,19 @@ def reproduce_command(
         python=python,
         worktree=worktree,
         launcher_cmd=launcher,
+        links=links,
+        provide_inputs=not no_inputs,
     )
-    checks = explain.preflight(plan.run_dir, plan.python, plan.repository.toplevel)
+    inputs_plan = plan.inputs
+    provided = inputs_plan is not None and not inputs_plan.disabled
+    checks = explain.preflight(
+        plan.run_dir,
+        plan.python,
+        plan.repository.toplevel,
+        inside_changes=inputs_plan.changes if inputs_plan is not None and provided else None,
+    )
     _print_plan(plan)
-    print_preflight(checks)
+    print_preflight(checks, warn_inside=not provided)
     if strict_env:
         refuse_drift(checks)
     if dry_run:

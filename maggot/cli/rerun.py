@@ -8,6 +8,8 @@ import click
 
 from maggot import showrun
 from maggot.cli.base import MaggotCommand, confirm_or_refuse, paint, warn
+from maggot.cli.explain import check_link_options, link_options
+from maggot.cli.reproduce import print_inputs_plan
 
 
 @click.command("rerun", cls=MaggotCommand)
@@ -22,14 +24,25 @@ from maggot.cli.base import MaggotCommand, confirm_or_refuse, paint, warn
 )  # fmt: skip
 @click.option("-y", "--yes", is_flag=True, help="Run without asking.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and run nothing.")
-def rerun_command(run: str, settings: tuple[str, ...], code: str, yes: bool, dry_run: bool) -> None:
+@link_options
+def rerun_command(
+    run: str,
+    settings: tuple[str, ...],
+    code: str,
+    yes: bool,
+    dry_run: bool,
+    links: tuple[str, ...],
+    no_inputs: bool,
+) -> None:
     """Run RUN again as a new run, with --set KEY=VALUE changing its parameters.
 
     The value is replaced where the option appears in the recorded command
     (--lr 0.1, --lr=0.1, lr=0.1); for runs of a sweep the command template is
     filled in again. The new run goes next to RUN, named from its values, and
     its run.json records rerun_of. With --code recorded (the default) it runs
-    on RUN's code state, rebuilt in a separate git worktree as reproduce does.
+    on RUN's code state, rebuilt in a separate git worktree as reproduce does,
+    with the git-ignored files RUN read provided from your checkout (--link
+    PATH adds more, --no-inputs provides none).
     """
     from maggot import params
     from maggot import rerun as reruns
@@ -40,9 +53,12 @@ def rerun_command(run: str, settings: tuple[str, ...], code: str, yes: bool, dry
         if not equals or not key:
             raise click.BadParameter(f"{setting!r}: expected KEY=VALUE", param_hint="--set")
         changes[key] = value
+    check_link_options(links, no_inputs)
+    if code == "current" and (links or no_inputs):
+        raise click.UsageError("--link and --no-inputs apply to --code recorded only")
     run_dir = showrun.resolve_run_dir(run)
     try:
-        plan = reruns.plan_rerun(run_dir, changes, code)
+        plan = reruns.plan_rerun(run_dir, changes, code, links=links, provide_inputs=not no_inputs)
     except params.ParameterError as error:
         raise click.UsageError(str(error)) from None
     click.echo(paint("Rerun plan", bold=True))
@@ -56,6 +72,8 @@ def rerun_command(run: str, settings: tuple[str, ...], code: str, yes: bool, dry
     ]  # fmt: skip
     for label, value in rows:
         click.echo(f"  {label:<11}{value}")
+    if plan.worktree_plan is not None and plan.worktree_plan.inputs is not None:
+        print_inputs_plan(plan.worktree_plan.inputs)
     for note in plan.notes:
         warn(note)
     if dry_run:

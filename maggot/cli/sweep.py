@@ -193,6 +193,10 @@ def _stderr_is_terminal() -> bool:
     "--sbatch", "sbatch_options", multiple=True, metavar="KEY=VALUE", callback=parse_assignments,
     help="Any other sbatch option, e.g. --sbatch qos=high (repeatable).",
 )  # fmt: skip
+@click.option(
+    "--no-inputs", is_flag=True,
+    help="Do not link the checkout's git-ignored files and directories into the frozen tree.",
+)  # fmt: skip
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def sweep_launch(
     parameters: tuple[str, ...],
@@ -217,6 +221,7 @@ def sweep_launch(
     mem_gb: float | None,
     gpus: int | None,
     sbatch_options: tuple[tuple[str, Any], ...],
+    no_inputs: bool,
     command: tuple[str, ...],
 ) -> None:
     """Launch a sweep: maggot sweep [OPTIONS] -- COMMAND with {KEY} placeholders.
@@ -226,6 +231,9 @@ def sweep_launch(
     the filled-in command. The code state is snapshotted once, when the sweep
     starts, and rebuilt in DIR/.sweeps/ID/code; every job runs from there and
     records that snapshot, so edits you make while jobs wait never leak in.
+    Git-ignored files and directories of your checkout (data/, caches) are
+    linked into that tree, so jobs read them by relative paths (--no-inputs:
+    not linked); sweep.json lists them.
 
     A failing job never stops the others; the sweep exits 1 and lists them.
     Ctrl-C stops launching, interrupts running jobs and records their status;
@@ -291,7 +299,7 @@ def sweep_launch(
         if dry_run:
             _print_dry_run(spec)
             return
-        record = sweep.create_sweep(spec)
+        record = sweep.create_sweep(spec, provide_inputs=not no_inputs)
         indices = list(range(len(spec.jobs)))
         click.echo(
             f"sweep {record.sweep_id}: {len(indices)} jobs, {launcher} launcher, code frozen in "
