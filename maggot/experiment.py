@@ -24,7 +24,7 @@ from maggot.config import (
 )
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
 from maggot.hashing import DEFAULT_HASH_LIMITS, HashLimits
-from maggot.paths import safe_relative_path
+from maggot.paths import is_within, safe_relative_path
 from maggot.records import (
     DistributedLaunch,
     ExitInfo,
@@ -568,6 +568,9 @@ class Experiment:
         tree_root = gitsnap.find_toplevel(where) if repo_root is not None else None
         if tree_root is not None and not os.path.isfile(os.path.join(tree_root, ".git")):
             tree_root = None  # not a worktree: a repository of its own
+        if tree_root is not None and is_within(tree_root, os.path.abspath(self.experiments_dir)):
+            # a sweep's frozen tree lies in the experiments directory: only the run is left out
+            excluded = [os.path.abspath(self._run_dir)]
         self._input_tracker = inputs.InputTracker(
             repo_root,
             excluded,
