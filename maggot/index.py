@@ -1,29 +1,48 @@
 """The listing index: a cache next to the runs so that listing unchanged runs reads no run file.
 
 ``DIR/.maggot-index`` maps each run (by its path relative to DIR) to what a
-listing needs from each of its files, together with the file's identity when
-it was read: inode, size and mtime in nanoseconds. A listing stats only the
-files it needs and re-reads a file whenever its identity differs, so a run
-changed, added, removed or renamed since the index was written shows as it is
-on disk now. Deleting the index loses nothing.
+listing needs from its files, together with the identity (inode and mtime in
+nanoseconds) of the run's ``.maggot`` directory when they were read. It also
+keeps the identity of every folder the search for runs listed, with the runs
+it found.
+
+Why one stat per run is enough: every file a listing reads from ``.maggot``
+(run.json, results.json, config.json, annotations.json) is only ever written
+by renaming a new file over it (``store.write_bytes_atomic``), and a rename
+changes the mtime of the directory it happens in. So a ``.maggot`` whose
+identity is unchanged holds the files the index read. Likewise a run added,
+removed or renamed changes the mtime of the folder holding it, so while
+every searched folder is unchanged the runs found last time are still all
+the runs (each run's ``.maggot`` is still stat-ed). ``git/head.json`` lives
+one level deeper and is checked by its own stat, only when its columns are
+asked for. Series files are appended in place: they are never cached, the
+index only remembers whether the run has a series folder (creating it
+changes ``.maggot``'s mtime).
+
+Where this is not sound: a run file rewritten in place (an editor that
+saves without renaming, ``echo >>``) leaves the directory's mtime alone;
+``touch RUN/.maggot`` or ``--no-index`` shows the new content. A directory
+modified within ``RACY_NANOSECONDS`` of a listing is not cached at all (two
+changes in one clock tick keep the mtime), which also covers file systems
+with timestamps as coarse as 2 seconds.
 
 Never believed blindly: an index that does not parse or has the wrong shape
-is rebuilt (with one warning), an entry of the wrong shape is a miss, and a
-file modified within ``RACY_NANOSECONDS`` of the listing is not cached at all
-(a write in the same clock tick as the read would keep size and mtime). The index
-is a header line, a checksum line and ``marshal`` data holding only what
-the JSON run files held (loading it is about twice as fast as JSON; nothing
-in it is executed, and a checksum mismatch means a rebuild). A directory
-that cannot be written is listed without an index.
+is rebuilt (with one warning) and an entry of the wrong shape is a miss. The
+index is a header line, a checksum line and ``marshal`` data holding only
+what the JSON run files held (nothing in it is executed; a checksum mismatch
+means a rebuild). A directory that cannot be written is listed without an
+index. Deleting the index loses nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import marshal
 import os
 import sys
+import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -31,7 +50,7 @@ from maggot import store
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError
 
-INDEX_FORMAT_VERSION = 1
+INDEX_FORMAT_VERSION = 3
 _MAGIC = b"maggot-listing-index"
 RACY_NANOSECONDS = 2_000_000_000
 
@@ -53,6 +72,17 @@ INFO_FIELDS = {
     "reproduction_of": "reproduction_of",
 }
 
+# keys of an entry besides its parts: the .maggot identity (see _identity), whether
+# the run has a series folder, and the problems met reading each part
+_IDENTITY = "identity"
+_SERIES = "series"
+_PROBLEMS = "problems"
+# the results as the members of a JSON object, as ``summarize --format json`` writes them:
+# encoding floats is most of the time of writing 100,000 rows, so it is done once per change
+_RESULTS_JSON = "results_json"
+# and as table cells (at full precision), joined by NUL; None when a cell holds a NUL
+_RESULTS_TEXTS = "results_texts"
+
 
 class ListedRun(NamedTuple):
     """What a listing knows about one run; parts that were not asked for are empty."""
@@ -65,6 +95,12 @@ class ListedRun(NamedTuple):
     git: dict[str, Any]
     annotations: dict[str, Any]
     problems: tuple[str, ...]
+    # whether the run has a series folder: only those are read for series columns
+    has_series: bool = False
+    # ``results`` as the members of a JSON object (NaN/inf as null), when results were asked for
+    results_json: str | None = None
+    # ``results`` as table cells at full precision, joined by NUL (see summarize.table_value)
+    results_texts: str | None = None
 
 
 class Listing(NamedTuple):
@@ -107,8 +143,9 @@ def _extract_info(data: Any, path: str) -> dict[str, Any]:
 def _extract_flat(data: Any, path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CorruptRunError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    # interned keys are one object across runs, which marshal then writes once
-    return {sys.intern(key): value for key, value in flatten(data).items()}
+    # interned keys are one object across runs, which marshal then writes once; in key
+    # order, the order of the columns they are shown in
+    return {sys.intern(key): value for key, value in sorted(flatten(data).items())}
 
 
 def _extract_git(data: Any, path: str) -> dict[str, Any]:
@@ -145,12 +182,17 @@ _PARTS = {
     PART_GIT: _Part(os.path.join(store.GIT_DIR, store.HEAD_FILE), _extract_git, {}, None),
     PART_ANNOTATIONS: _Part(store.ANNOTATIONS_FILE, _extract_annotations, {}, None),
 }
-# a cached part: [inode, size, mtime_ns, payload, problems]; size -1 is a missing file
+# the git part, one level below .maggot, is cached with its own file's identity:
+# [inode, size, mtime_ns, payload, problems]; size -1 is a missing file
 _MISSING_IDENTITY = (0, -1, 0)
 # plain concatenation with the run directory: os.path.join per file is measurable at 100,000 runs
 _RELATIVE_PATHS = {
     part: os.sep + store.META_DIR + os.sep + spec.relative_path for part, spec in _PARTS.items()
 }
+_META_SUFFIX = os.sep + store.META_DIR
+_SERIES_SUFFIX = os.sep + store.META_DIR + os.sep + "series"
+# what each part's cached payload must be, checked before it is believed
+_PAYLOAD_TYPES = {part: (str if part == PART_RUN else dict) for part in PARTS}
 
 
 def index_path(root: str) -> str:
@@ -158,26 +200,105 @@ def index_path(root: str) -> str:
     return os.path.join(root, store.INDEX_FILE)
 
 
+class _Search(NamedTuple):
+    """The runs a search found, and the folders it listed: [relative path, inode, mtime_ns]."""
+
+    max_depth: int | None
+    folders: list[list[Any]]
+    runs: list[str]
+
+
 class RunIndex:
     """The index of the runs under one directory, read once per listing."""
 
     def __init__(self, root: str, *, enabled: bool = True) -> None:
         self.root = root
+        # DirEntry.path spells runs as root joined with their name: so does this prefix
+        self.prefix = os.path.join(root, "")
         # never inside a run: its directory belongs to the run's own files
         self.enabled = enabled and not store.is_run_dir(root)
         self.warnings: list[str] = []
-        self.cached: dict[str, Any] = _read_index(root, self.warnings) if self.enabled else {}
+        self.cached: dict[str, Any] = {}
+        self._search: _Search | None = None
+        self._new_search: _Search | None = None
+        # .maggot identities taken for this listing, by run directory; None: no .maggot
+        self._identities: dict[str, int | None] = {}
+        if self.enabled:
+            self.cached, self._search = _read_index(root, self.warnings)
+        self._new_search = self._search
+        # listing runs given by the caller (a sweep's) keeps the entries of the others
+        self._searched = False
 
     def find_runs(self, max_depth: int | None) -> list[str]:
-        """Run directories under the root; runs the index knows skip one check each."""
-        prefix = self.root + os.sep
-        known = {prefix + name for name in self.cached} if self.cached else ()
-        return store.find_run_dirs(self.root, max_depth, known_runs=known)
+        """Run directories under the root, sorted by path.
+
+        While every folder listed by the last search is unchanged, the runs
+        it found are taken without listing anything (each one's ``.maggot``
+        is stat-ed, as the listing needs that anyway).
+        """
+        self._searched = True
+        if self.enabled:
+            runs = self._runs_from_last_search(max_depth)
+            if runs is not None:
+                self._new_search = self._search
+                return runs
+        searched: list[tuple[str, os.stat_result]] = []
+        if not self.enabled:
+            return store.find_run_dirs(self.root, max_depth)
+        # every folder taken for a run without a look: the stat of its .maggot the listing
+        # needs anyway tells, and the folders that are not runs are searched then
+        runs = store.find_run_dirs(self.root, max_depth, known_runs=_EVERY_PATH, searched=searched)
+        if runs != [self.root]:
+            runs = self._without_non_runs(runs, max_depth, searched)
+            skip = len(self.prefix)
+            folders = [
+                [path[skip:] if path != self.root else "", status.st_ino, status.st_mtime_ns]
+                for path, status in searched
+            ]
+            self._new_search = _Search(max_depth, folders, [path[skip:] for path in runs])
+        return runs
+
+    def _without_non_runs(
+        self, runs: list[str], max_depth: int | None, searched: list[tuple[str, os.stat_result]]
+    ) -> list[str]:
+        """``runs`` (folders taken for runs), those without a ``.maggot`` searched instead."""
+        skip = len(self.prefix)
+        inside = [path for path in runs if path.startswith(self.prefix)]
+        self._identities.update(zip(inside, _identities(self.root, [p[skip:] for p in inside])))
+        lost = [path for path in inside if self._identities[path] is None]
+        if not lost:
+            return runs
+        found = set(runs) - set(lost)
+        for path in lost:
+            depth = len(path[skip:].split(os.sep))
+            if max_depth is None or depth < max_depth:
+                below = None if max_depth is None else max_depth - depth
+                found.update(store.find_run_dirs(path, below, searched=searched))
+        return sorted(found)
+
+    def _runs_from_last_search(self, max_depth: int | None) -> list[str] | None:
+        search = self._search
+        if search is None or search.max_depth != max_depth:
+            return None
+        for relative, inode, mtime_ns in search.folders:
+            try:
+                status = os.stat(self.prefix + relative if relative else self.root)
+            except OSError:
+                return None
+            if status.st_mtime_ns != mtime_ns or status.st_ino != inode:
+                return None
+        prefix = self.prefix
+        runs = [prefix + relative for relative in search.runs]
+        identities = _identities(self.root, search.runs)
+        if None in identities:
+            return None  # a run lost its .maggot: search again, it may hold runs now
+        self._identities.update(zip(runs, identities))
+        return runs
 
     def load(
         self, run_dirs: Sequence[str], parts: Iterable[str], *, keep: Iterable[str] = ()
     ) -> Listing:
-        """Read ``parts`` of each run in ``run_dirs``, from the index where the files are unchanged.
+        """Read ``parts`` of each run in ``run_dirs``, from the index where they are unchanged.
 
         Runs in ``keep`` were found but are not listed this time (hidden
         reproductions): their entries stay in the index. Runs that vanished
@@ -185,67 +306,284 @@ class RunIndex:
         when something changed.
         """
         wanted = [part for part in PARTS if part in set(parts) | {PART_RUN}]
-        position = {part: number for number, part in enumerate(wanted)}
-        info_at = position.get(PART_INFO)
-        results_at, config_at = position.get(PART_RESULTS), position.get(PART_CONFIG)
-        git_at, annotations_at = position.get(PART_GIT), position.get(PART_ANNOTATIONS)
+        with_info, with_results = PART_INFO in wanted, PART_RESULTS in wanted
+        with_config, with_git = PART_CONFIG in wanted, PART_GIT in wanted
+        with_annotations = PART_ANNOTATIONS in wanted
+        directory_parts = [part for part in wanted if part != PART_GIT]
+        # checked one by one below: the parts every listing reads, then the others
+        other_parts = [
+            (part, _PAYLOAD_TYPES[part])
+            for part in directory_parts
+            if part not in (PART_RUN, PART_RESULTS)
+        ]
         warnings = list(self.warnings)
         cached = self.cached
         started_ns = time.time_ns()
+        prefix, skip = self.prefix, len(self.prefix)
+        unknown = [path for path in run_dirs if path not in self._identities]
+        if unknown:
+            inside = [path for path in unknown if path.startswith(prefix)]
+            self._identities.update(zip(inside, _identities(self.root, [p[skip:] for p in inside])))
+            for path in unknown:
+                if not path.startswith(prefix):
+                    self._identities[path] = _identity(path + _META_SUFFIX)
+        identities = self._identities
         fresh: dict[str, dict[str, Any]] = {}
         changed = False
         runs: list[ListedRun] = []
-        skip = len(self.root) + len(os.sep)
+        no_problems: dict[str, list[str]] = {}
+        empty: dict[str, Any] = {}
+        # the tuple made in C: a NamedTuple's own __new__ is a Python call, measurable per run
+        make = tuple.__new__
         for run_dir in run_dirs:
-            relative = run_dir[skip:] if self.enabled else run_dir
+            relative = run_dir[skip:] if run_dir.startswith(prefix) else run_dir
+            identity = identities[run_dir]
             found = cached.get(relative)
-            entry: dict[str, Any] = found if type(found) is dict else {}
-            copied = False
-            values: list[Any] = []
-            problems: tuple[str, ...] = ()
-            for part in wanted:
-                slot: Any = entry.get(part)
-                if not _is_fresh(run_dir, part, slot):
-                    slot = _read_part(run_dir, part)
-                    if not copied:  # the loaded index stays as read until it is written
-                        entry, copied = dict(entry), True
-                    entry[part] = slot
+            if (
+                identity is not None
+                and type(found) is dict
+                and found.get(_IDENTITY) == identity
+                and type(found.get(PART_RUN)) is str
+                and (
+                    not with_results
+                    or type(found.get(PART_RESULTS)) is dict
+                    and type(found.get(_RESULTS_JSON)) is str
+                    and type(found.get(_RESULTS_TEXTS, 0)) in _TEXTS_TYPES
+                )
+                and (not other_parts or all(type(found.get(p)) is t for p, t in other_parts))
+            ):
+                entry: dict[str, Any] = found
+            else:
+                if identity is None and not store.is_run_dir(run_dir):
+                    warnings.append(f"{run_dir}: no such run directory (removed while listing?)")
+                    continue
+                entry = _read_entry(run_dir, directory_parts, identity, found)
+                changed = True
+            if with_git:
+                slot = entry.get(PART_GIT)
+                if not _is_fresh(run_dir, slot):
+                    if entry is found:  # the loaded index stays as read until it is written
+                        entry = dict(entry)
+                    entry[PART_GIT] = _read_git(run_dir)
                     changed = True
-                values.append(slot[3])
-                if slot[4]:
-                    problems = (*problems, *(run_dir + problem for problem in slot[4]))
-            if values[0] is None:  # not a run any more
-                warnings.append(f"{run_dir}: no such run directory (removed while listing?)")
-                continue
             fresh[relative] = entry
+            part_problems = entry.get(_PROBLEMS, no_problems)
+            problems: tuple[str, ...] = ()
+            if part_problems:
+                problems = tuple(
+                    run_dir + problem
+                    for part in directory_parts
+                    for problem in part_problems.get(part, ())
+                )
+            git: dict[str, Any] = empty
+            if with_git:
+                git = entry[PART_GIT][3]
+                problems += tuple(run_dir + problem for problem in entry[PART_GIT][4])
             runs.append(
-                ListedRun(
-                    run_dir,
-                    values[0],
-                    values[info_at] if info_at is not None else {},
-                    values[results_at] if results_at is not None else {},
-                    values[config_at] if config_at is not None else {},
-                    values[git_at] if git_at is not None else {},
-                    values[annotations_at] if annotations_at is not None else {},
-                    problems,
+                make(
+                    ListedRun,
+                    (
+                        run_dir,
+                        entry[PART_RUN],
+                        entry[PART_INFO] if with_info else empty,
+                        entry[PART_RESULTS] if with_results else empty,
+                        entry[PART_CONFIG] if with_config else empty,
+                        git,
+                        entry[PART_ANNOTATIONS] if with_annotations else empty,
+                        problems,
+                        entry.get(_SERIES) is True,
+                        entry[_RESULTS_JSON] if with_results else None,
+                        entry[_RESULTS_TEXTS] if with_results else None,
+                    ),
                 )
             )
         for run_dir in keep:
             relative = run_dir[skip:]
             if relative in cached:
                 fresh[relative] = cached[relative]
-        if self.enabled and (changed or len(fresh) != len(cached)):
-            _write_index(self.root, fresh, started_ns)
+        if not self._searched:
+            fresh = {**cached, **fresh}
+        search_changed = self._new_search is not self._search
+        if self.enabled and (changed or search_changed or len(fresh) != len(cached)):
+            _write_index(self.root, fresh, self._new_search, started_ns)
         self.cached = fresh
+        self._search = self._new_search
         return Listing(runs, warnings)
 
 
-def _is_fresh(run_dir: str, part: str, slot: Any) -> bool:
-    """Whether a cached slot still describes the part's file (one stat)."""
+class _EveryPath:
+    """A container holding every path."""
+
+    def __contains__(self, path: object) -> bool:
+        return True
+
+
+_EVERY_PATH = _EveryPath()
+
+
+def _identity(meta_dir: str) -> int | None:
+    """A directory's mtime and inode as one number (one object per run in the index)."""
+    try:
+        status = os.stat(meta_dir)
+    except OSError:
+        return None
+    return status.st_mtime_ns << 64 | status.st_ino
+
+
+def _identities(root: str, relative_runs: Sequence[str]) -> list[int | None]:
+    """The identity of each run's ``.maggot`` (None when it has none), one stat each.
+
+    Relative to an open ``root``: the kernel then resolves two names per run
+    instead of the whole path, measured a fifth faster at 100,000 runs.
+    """
+    suffix = _META_SUFFIX
+    if os.stat not in os.supports_dir_fd:
+        return [_identity(os.path.join(root, relative) + suffix) for relative in relative_runs]
+    try:
+        descriptor = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return [_identity(os.path.join(root, relative) + suffix) for relative in relative_runs]
+    try:
+        if len(relative_runs) < _THREADED_STATS:
+            return _stat_all(descriptor, relative_runs)
+        # stat releases the GIL while the kernel resolves the path, most of its cost:
+        # two threads halve the wall time on a machine with a second core free
+        half = len(relative_runs) // 2
+        second: list[list[int | None]] = []
+        thread = threading.Thread(
+            target=lambda: second.append(_stat_all(descriptor, relative_runs[half:]))
+        )
+        thread.start()
+        try:
+            first = _stat_all(descriptor, relative_runs[:half])
+        finally:
+            thread.join()
+        return first + second[0] if second else [*first, *_identities(root, relative_runs[half:])]
+    finally:
+        os.close(descriptor)
+
+
+_THREADED_STATS = 10_000
+
+
+def _stat_all(descriptor: int, relative_runs: Sequence[str]) -> list[int | None]:
+    suffix = _META_SUFFIX
+    stat = os.stat
+    found: list[int | None] = []
+    append = found.append
+    for relative in relative_runs:
+        try:
+            status = stat(relative + suffix, dir_fd=descriptor)
+        except OSError:
+            append(None)
+        else:
+            append(status.st_mtime_ns << 64 | status.st_ino)
+    return found
+
+
+def _read_entry(
+    run_dir: str, parts: Sequence[str], identity: int | None, old: Any
+) -> dict[str, Any]:
+    """An entry for the run's files as they are now (read after its identity was taken)."""
+    entry: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    old_problems = old.get(_PROBLEMS) if type(old) is dict else None
+    if (
+        identity is not None
+        and type(old) is dict
+        and old.get(_IDENTITY) == identity
+        and type(old.get(_SERIES)) is bool
+        and (old_problems is None or type(old_problems) is dict)
+    ):
+        # the directory is unchanged: keep the parts read before, read the others
+        for part, payload_type in _PAYLOAD_TYPES.items():
+            if part != PART_GIT and type(old.get(part)) is payload_type:
+                entry[part] = old[part]
+                if old_problems and type(old_problems.get(part)) is list:
+                    problems[part] = old_problems[part]
+        if (
+            PART_RESULTS in entry
+            and type(old.get(_RESULTS_JSON)) is str
+            and type(old.get(_RESULTS_TEXTS, 0)) in _TEXTS_TYPES
+        ):
+            entry[_RESULTS_JSON] = old[_RESULTS_JSON]
+            entry[_RESULTS_TEXTS] = old[_RESULTS_TEXTS]
+        else:
+            entry.pop(PART_RESULTS, None)
+        entry[_SERIES] = old[_SERIES]
+    else:
+        entry[_SERIES] = os.path.isdir(run_dir + _SERIES_SUFFIX)
+    if identity is not None:
+        entry[_IDENTITY] = identity
+    parsed: dict[str, Any] = {}
+    for part in parts:
+        if part not in entry:
+            payload, part_problems = _read_part(run_dir, part, parsed)
+            entry[part] = payload
+            if part_problems:
+                problems[part] = part_problems
+    if PART_RESULTS in entry and _RESULTS_JSON not in entry:
+        entry[_RESULTS_JSON] = _members(entry[PART_RESULTS])
+        entry[_RESULTS_TEXTS] = _cells(entry[PART_RESULTS])
+    if problems:
+        entry[_PROBLEMS] = problems
+    if type(old) is dict and PART_GIT in old:
+        entry[PART_GIT] = old[PART_GIT]  # checked by its own identity
+    return entry
+
+
+def _read_part(run_dir: str, part: str, parsed: dict[str, Any]) -> tuple[Any, list[str]]:
+    """A part's payload as its file is now, and the problems met reading it.
+
+    ``parsed`` keeps each file's JSON for the other parts read from it (run.json).
+    """
+    spec = _PARTS[part]
+    relative = _RELATIVE_PATHS[part]
+    path = run_dir + relative
+    data = parsed.get(relative)
+    if data is None:
+        try:
+            data = store.parse_json(store.read_bytes(path, store.MAX_JSON_BYTES), path)
+        except FileNotFoundError:
+            return spec.empty, ([f": {spec.missing_problem}"] if spec.missing_problem else [])
+        except MaggotError as error:  # not a regular file, too large, not JSON
+            return spec.empty, [relative + str(error).removeprefix(path)]
+        except OSError as error:
+            return spec.empty, [f"{relative}: {error.strerror}"]
+        parsed[relative] = data
+    try:
+        return spec.extract(data, path), []
+    except MaggotError as error:
+        return spec.empty, [relative + str(error).removeprefix(path)]
+
+
+def _members(results: dict[str, Any]) -> str:
+    """``{"a": 1, "b": 2}`` as ``"a": 1, "b": 2``: JSON with NaN and infinities as null."""
+    global _encode
+    if _encode is None:
+        _encode = store.strict_json_encoder(ensure_ascii=False)
+    return _encode(results)[1:-1]
+
+
+def _cells(results: dict[str, Any]) -> str | None:
+    """The results as table cells joined by NUL, or None when a cell holds a NUL itself."""
+    from maggot.summarize import table_value  # which imports this module
+
+    texts = "\0".join(map(table_value, results.values()))
+    return None if texts.count("\0") != max(len(results) - 1, 0) else texts
+
+
+_TEXTS_TYPES = (str, type(None))
+# made once, on first use: making an encoder per run is measurable
+_encode: Callable[[Any], str] | None = None
+
+
+def _is_fresh(run_dir: str, slot: Any) -> bool:
+    """Whether a cached git slot still describes ``git/head.json`` (one stat)."""
     if type(slot) is not list or len(slot) != 5 or type(slot[4]) is not list:
         return False
     try:
-        stat = os.stat(run_dir + _RELATIVE_PATHS[part])
+        stat = os.stat(run_dir + _RELATIVE_PATHS[PART_GIT])
     except FileNotFoundError:
         if slot[1] != _MISSING_IDENTITY[1]:
             return False
@@ -254,24 +592,18 @@ def _is_fresh(run_dir: str, part: str, slot: Any) -> bool:
     else:
         if slot[2] != stat.st_mtime_ns or slot[1] != stat.st_size or slot[0] != stat.st_ino:
             return False
-    payload = slot[3]
-    if part == PART_RUN:
-        return type(payload) is str
-    return type(payload) is dict
+    return type(slot[3]) is dict
 
 
-def _read_part(run_dir: str, part: str) -> list[Any]:
-    """A slot for the part's file as it is now: identity, payload, problems."""
-    spec = _PARTS[part]
-    relative = _RELATIVE_PATHS[part]
+def _read_git(run_dir: str) -> list[Any]:
+    """A git slot for ``git/head.json`` as it is now: identity, payload, problems."""
+    spec = _PARTS[PART_GIT]
+    relative = _RELATIVE_PATHS[PART_GIT]
     path = run_dir + relative
     try:
         stat, content = store.read_file(path, store.MAX_JSON_BYTES)
     except FileNotFoundError:
-        if part == PART_RUN and not store.is_run_dir(run_dir):
-            return [*_MISSING_IDENTITY, None, []]
-        problems = [f": {spec.missing_problem}"] if spec.missing_problem else []
-        return [*_MISSING_IDENTITY, spec.empty, problems]
+        return [*_MISSING_IDENTITY, spec.empty, []]
     except MaggotError as error:  # not a regular file, or too large
         return [0, -2, 0, spec.empty, [relative + str(error).removeprefix(path)]]
     except OSError as error:
@@ -284,34 +616,65 @@ def _read_part(run_dir: str, part: str) -> list[Any]:
     return [*identity, payload, []]
 
 
-def _read_index(root: str, warnings: list[str]) -> dict[str, Any]:
+def _read_index(root: str, warnings: list[str]) -> tuple[dict[str, Any], _Search | None]:
     path = index_path(root)
     try:
         with open(path, "rb") as file:
             content = file.read()
-    except FileNotFoundError:
-        return {}
+    except (FileNotFoundError, NotADirectoryError):  # none yet, or an older single-file index
+        return {}, None
     except OSError as error:
         warnings.append(f"{path}: unreadable listing index ({error.strerror}); rebuilding it")
-        return {}
-    header, _, rest = content.partition(b"\n")
-    digest, _, body = rest.partition(b"\n")
+        return {}, None
+    # offsets and a view rather than partition: each copy of 12 MB is measurable
+    end_of_header = content.find(b"\n")
+    if end_of_header < 0:
+        end_of_header = len(content)
+    end_of_digest = content.find(b"\n", end_of_header + 1)
+    if end_of_digest < 0:
+        end_of_digest = len(content)
+    header = content[:end_of_header]
+    digest = content[end_of_header + 1 : end_of_digest]
+    body = memoryview(content)[end_of_digest + 1 :]
     if header != _header():
         if not header.startswith(_MAGIC):
             warnings.append(f"{path}: not a listing index; rebuilding it")
-        return {}  # written by another maggot or Python version: rebuilt quietly
+        return {}, None  # written by another maggot or Python version: rebuilt quietly
     if digest != _digest(body):
         warnings.append(f"{path}: corrupt listing index (checksum mismatch); rebuilding it")
-        return {}
+        return {}, None
     try:
-        runs = marshal.loads(body)
+        data = marshal.loads(body)
     except (EOFError, ValueError, TypeError) as error:
         warnings.append(f"{path}: corrupt listing index ({error}); rebuilding it")
-        return {}
-    if type(runs) is not dict:
+        return {}, None
+    if type(data) is not tuple or len(data) != 2 or type(data[0]) is not dict:
         warnings.append(f"{path}: corrupt listing index (not a mapping); rebuilding it")
-        return {}
-    return runs
+        return {}, None
+    return data[0], _valid_search(data[1])
+
+
+def _valid_search(data: Any) -> _Search | None:
+    """The stored search, when it has the shape one has (else a new search is made)."""
+    if type(data) is not tuple or len(data) != 3:
+        return None
+    max_depth, folders, runs = data
+    if max_depth is not None and type(max_depth) is not int:
+        return None
+    if type(folders) is not list or type(runs) is not list:
+        return None
+    for folder in folders:
+        if (
+            type(folder) is not list
+            or len(folder) != 3
+            or type(folder[0]) is not str
+            or type(folder[1]) is not int
+            or type(folder[2]) is not int
+        ):
+            return None
+    if not all(type(run) is str for run in runs):
+        return None
+    return _Search(max_depth, folders, runs)
 
 
 def _header() -> bytes:
@@ -320,28 +683,53 @@ def _header() -> bytes:
     return _MAGIC + f" {INDEX_FORMAT_VERSION} {python}".encode()
 
 
-def _digest(body: bytes) -> bytes:
-    return hashlib.blake2b(body, digest_size=16).hexdigest().encode()
+def _digest(body: bytes | memoryview) -> bytes:
+    # a check against a torn or damaged file, not against a forger (who could write a
+    # valid index anyway): CRC-32 reads 12 MB several times faster than a hash
+    return b"%08x" % zlib.crc32(body)
 
 
-def _write_index(root: str, runs: dict[str, dict[str, Any]], started_ns: int) -> None:
+def _write_index(
+    root: str, runs: dict[str, dict[str, Any]], search: _Search | None, started_ns: int
+) -> None:
+    # a directory or file changed just now may change again within its mtime tick: read it
+    # again next time
     recent = started_ns - RACY_NANOSECONDS
-
-    def keep(slot: Any) -> bool:
-        # a file changed just now may change again within its mtime tick: read it next time
-        return (
-            type(slot) is list
-            and len(slot) == 5
-            and (slot[1] == _MISSING_IDENTITY[1] or (slot[1] >= 0 and slot[2] < recent))
-        )
-
     kept = dict(runs)
     for relative, entry in runs.items():
+        identity = entry.get(_IDENTITY)
+        git = entry.get(PART_GIT)
+        racy = type(identity) is int and identity >> 64 >= recent
+        racy_git = git is not None and not (
+            type(git) is list
+            and len(git) == 5
+            and (git[1] == _MISSING_IDENTITY[1] or (git[1] >= 0 and git[2] < recent))
+        )
         # copied only where something is dropped: a copy of every entry doubles peak memory
-        if not all(keep(slot) for slot in entry.values()):
-            kept[relative] = {part: slot for part, slot in entry.items() if keep(slot)}
-    body = marshal.dumps(kept)
+        if racy or racy_git:
+            entry = dict(entry)
+            if racy:
+                del entry[_IDENTITY]
+            if racy_git:
+                del entry[PART_GIT]
+            kept[relative] = entry
+    stored_search = None
+    if search is not None and all(mtime_ns < recent for _, _, mtime_ns in search.folders):
+        stored_search = tuple(search)
+    body = marshal.dumps((kept, stored_search))
     try:
+        _make_folder(root)
         store.write_bytes_atomic(index_path(root), _header(), b"\n", _digest(body), b"\n", body)
     except OSError:
         pass  # a read-only experiments directory is listed without an index
+
+
+def _make_folder(root: str) -> None:
+    """The index's folder, replacing an older single-file index; quietly, when it can."""
+    folder = os.path.join(root, store.INDEX_DIR)
+    if os.path.isdir(folder):
+        return
+    with contextlib.suppress(OSError):
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            os.unlink(folder)  # an older single-file index in the way
+        os.mkdir(folder)

@@ -61,8 +61,11 @@ PATCH_FILE = "diff.patch"
 UNTRACKED_DIR = "untracked"
 # tags and notes, written after the run by ``maggot tag`` / ``maggot note`` (see annotate.py)
 ANNOTATIONS_FILE = "annotations.json"
-# next to the runs: the listing cache (index.py) and the folder ``maggot rm`` moves runs to
-INDEX_FILE = ".maggot-index"
+# next to the runs: the listing cache (index.py) and the folder ``maggot rm`` moves runs to;
+# the cache is a file in a folder of its own, so that rewriting it leaves the mtime of the
+# folder holding the runs alone (the index relies on that mtime)
+INDEX_DIR = ".maggot-index"
+INDEX_FILE = os.path.join(INDEX_DIR, "runs")
 # a replay of RUN by ``maggot reproduce`` is the run directory RUN.repro-N next to it
 REPLAY_SUFFIX = ".repro-"
 TRASH_DIR = ".maggot-trash"
@@ -125,12 +128,34 @@ def strict_json_encoder(**options: Any) -> Callable[[Any], str]:
     10,000 runs.
     """
     encoder = json.JSONEncoder(allow_nan=False, **options)
+    encode_one: Callable[[Any], str] = encoder.encode
+    make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_c_encoder is not None and encoder.indent is None:
+        # the C encoder made once: JSONEncoder.encode makes a new one per value, which
+        # was most of the time of writing 100,000 rows; no circular-reference markers,
+        # as values read from JSON files cannot refer to themselves
+        c_encoder = make_c_encoder(
+            None,
+            encoder.default,
+            json.encoder.encode_basestring_ascii
+            if encoder.ensure_ascii
+            else json.encoder.encode_basestring,
+            None,
+            encoder.key_separator,
+            encoder.item_separator,
+            encoder.sort_keys,
+            encoder.skipkeys,
+            False,
+        )
+
+        def encode_one(value: Any) -> str:
+            return "".join(c_encoder(value, 0))
 
     def encode(value: Any) -> str:
         try:
-            return encoder.encode(value)
+            return encode_one(value)
         except ValueError:
-            return encoder.encode(without_nonfinite(value))
+            return encode_one(without_nonfinite(value))
 
     return encode
 
@@ -209,9 +234,12 @@ def read_file(
             raise CorruptRunError(
                 f"{os.fspath(path)}: {info.st_size} bytes, more than a run file may have ({limit})"
             )
-        chunks = [os.read(descriptor, info.st_size + 1)]
-        while chunks[-1]:  # a file still growing: read to its end
-            chunks.append(os.read(descriptor, 1 << 20))
+        wanted = info.st_size + 1
+        chunks = [os.read(descriptor, wanted)]
+        # a short read is the end of a regular file: asking again would cost a read per file
+        while len(chunks[-1]) == wanted:  # a file still growing: read to its end
+            wanted = 1 << 20
+            chunks.append(os.read(descriptor, wanted))
         return info, b"".join(chunks)
     finally:
         os.close(descriptor)
@@ -579,13 +607,18 @@ def resolve_run_dir(argument: str, experiments_dir: str) -> str:
 
 
 def find_run_dirs(
-    root: str | os.PathLike[str], max_depth: int | None = 3, known_runs: Container[str] = ()
+    root: str | os.PathLike[str],
+    max_depth: int | None = 3,
+    known_runs: Container[str] = (),
+    searched: list[tuple[str, os.stat_result]] | None = None,
 ) -> list[str]:
     """Run directories under ``root`` (or ``root`` itself), sorted by path.
 
     Paths in ``known_runs`` (as this function spells them) are taken to be
     runs without checking for their ``.maggot``: the listing index knew them,
-    and the caller reads their files next anyway.
+    and the caller reads their files next anyway. ``searched`` receives each
+    folder listed, with its status taken just before listing it (so a change
+    made while it is listed shows as a newer mtime next time).
 
     Does not descend into runs (their artifacts can be large), into the
     trash of ``maggot rm``, nor below ``max_depth`` levels; ``None`` means no
@@ -601,12 +634,15 @@ def find_run_dirs(
         if max_depth is not None and depth >= max_depth:
             continue
         try:
+            status = os.stat(directory) if searched is not None else None
             entries = list(os.scandir(directory))
         except OSError:
             continue
+        if searched is not None and status is not None:
+            searched.append((directory, status))
         for entry in entries:
             try:
-                if entry.name in (META_DIR, TRASH_DIR, SWEEPS_DIR) or not entry.is_dir(
+                if entry.name in (META_DIR, TRASH_DIR, SWEEPS_DIR, INDEX_DIR) or not entry.is_dir(
                     follow_symlinks=False
                 ):
                     continue

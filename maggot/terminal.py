@@ -62,9 +62,18 @@ def printable_json(text: str) -> str:
     """
     if text.isprintable():
         return text
+    lines = text.split("\n")
+    # line by line: a newline is not printable, and a character loop over a listing of
+    # 100,000 runs takes seconds
+    if all(map(str.isprintable, lines)):
+        return text
+    return "\n".join(line if line.isprintable() else _escape_json_line(line) for line in lines)
+
+
+def _escape_json_line(text: str) -> str:
     out = []
     for character in text:
-        if character.isprintable() or character in "\n":
+        if character.isprintable():
             out.append(character)
         elif ord(character) > 0xFFFF:
             code = ord(character) - 0x10000

@@ -14,6 +14,7 @@ from toolkit import DEFAULT_FILES, add_submodule, commit_all, git, run_maggot, r
 from maggot.errors import ReproduceError
 from maggot.gitsnap import SnapshotLimits, apply_snapshot, load_snapshot, take_snapshot
 from maggot.secrets import looks_secret
+from maggot.store import META_DIR
 
 SKIP_ALWAYS = {".git", "experiments"}
 
@@ -257,7 +258,7 @@ file_names = st.text(
     max_size=20,
 ).filter(
     lambda name: (
-        name not in (".", "..", ".git")
+        name not in (".", "..", ".git", META_DIR)  # run metadata is never snapshotted
         and name not in IGNORED_NAMES
         and not name.startswith(".env")
         and not looks_secret(name)

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,16 +40,22 @@ def opened() -> Iterator[list[str]]:
         _opened = None
 
 
-def age(run_dir: Path) -> None:
-    """Date a run's files back, out of the window in which the index does not trust them."""
-    past = (os.stat(run_dir).st_mtime_ns - 10 * RACY_NANOSECONDS) // 10**9
-    for path in (run_dir / store.META_DIR).rglob("*"):
-        os.utime(path, (past, past))
+def age(*paths: Path) -> None:
+    """Date files and folders back, out of the window in which the index does not trust them.
+
+    A run directory stands for its ``.maggot`` and everything in it. Each call
+    dates them differently (to the nanosecond), as real changes would.
+    """
+    past = time.time_ns() - 5 * RACY_NANOSECONDS
+    for path in paths:
+        meta = path / store.META_DIR
+        for item in [*meta.rglob("*"), meta] if meta.is_dir() else [path]:
+            os.utime(item, ns=(past, past))
 
 
 def add_run(workdir: Path, name: str, accuracy: float) -> Path:
     run_dir = record_run(workdir, {"name": name}, {"acc": accuracy}, name=name, snapshot=False)
-    age(run_dir)
+    age(run_dir, run_dir.parent)
     return run_dir
 
 
@@ -82,9 +89,9 @@ def test_changed_added_removed_and_renamed_runs_show_as_on_disk(workdir: Path) -
     b = add_run(workdir, "b", 0.7)
     add_run(workdir, "c", 0.9)
     assert listing() == {"a": 0.5, "b": 0.7, "c": 0.9}
-    # same size, an in-place write dated like the old file: the inode and mtime still tell
+    # same size, rewritten as every maggot writer does it: the folder's mtime tells
     results = a / store.META_DIR / store.RESULTS_FILE
-    results.write_text(results.read_text().replace("0.5", "0.6"))
+    store.write_text_atomic(results, results.read_text().replace("0.5", "0.6"))
     os.rename(b, workdir / "experiments" / "b2")
     shutil.rmtree(workdir / "experiments" / "c")
     add_run(workdir, "d", 0.1)
@@ -94,7 +101,7 @@ def test_changed_added_removed_and_renamed_runs_show_as_on_disk(workdir: Path) -
 def test_a_file_written_just_now_is_never_cached(workdir: Path) -> None:
     run_dir = record_run(workdir, {"x": 1}, {"acc": 0.5}, name="live", snapshot=False)
     assert listing() == {"live": 0.5}
-    assert "results" not in indexed()["live"]
+    assert "identity" not in indexed()["live"]  # re-read by every listing
     results = run_dir / store.META_DIR / store.RESULTS_FILE
     stat = os.stat(results)
     results.write_text(results.read_text().replace("0.5", "0.7"))
@@ -119,6 +126,7 @@ def index_bytes(body: bytes, digest: bytes | None = None) -> bytes:
 def test_a_corrupt_index_is_rebuilt_with_one_warning(workdir: Path, content: bytes) -> None:
     add_run(workdir, "a", 0.5)
     path = workdir / "experiments" / store.INDEX_FILE
+    path.parent.mkdir()
     path.write_bytes(content)
     summary = summaries.summarize("experiments")
     assert [row.run for row in summary.rows] == ["a"]
@@ -130,6 +138,7 @@ def test_a_corrupt_index_is_rebuilt_with_one_warning(workdir: Path, content: byt
 def test_an_index_of_another_python_is_rebuilt_quietly(workdir: Path) -> None:
     add_run(workdir, "a", 0.5)
     path = workdir / "experiments" / store.INDEX_FILE
+    path.parent.mkdir()
     path.write_bytes(b"maggot-listing-index 1 cpython-399-4\n0\n")
     summary = summaries.summarize("experiments")
     assert [row.run for row in summary.rows] == ["a"] and summary.warnings == []
@@ -141,9 +150,10 @@ def test_entries_of_the_wrong_shape_are_read_again(workdir: Path) -> None:
     listing()
     runs = indexed()
     runs["a"]["results"] = [0, 0, 0, "garbage", []]
-    runs["a"]["run"][3] = [1, 2]
+    runs["a"]["run"] = [1, 2]
+    runs["b"] = ["not", "an", "entry"]
     path = workdir / "experiments" / store.INDEX_FILE
-    path.write_bytes(index_bytes(marshal.dumps(runs)))
+    path.write_bytes(index_bytes(marshal.dumps((runs, ("deep", [], ["b"])))))
     assert listing() == {"a": 0.5}
 
 
@@ -188,3 +198,201 @@ def test_concurrent_listings_all_see_every_run(workdir: Path) -> None:
         assert process.returncode == 0, err
         assert len(json.loads(out)) == 20 and b"warning" not in err
     assert len(indexed()) == 20
+
+
+def folders_listed(action: Any) -> list[str]:
+    """The folders ``action()`` lists with os.scandir (an audit event each)."""
+    listed: list[str] = []
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "os.scandir" and listening:
+            listed.append(os.fspath(args[0]))
+
+    listening = True
+    sys.addaudithook(hook)
+    try:
+        action()
+    finally:
+        listening = False
+    return listed
+
+
+def test_an_unchanged_listing_lists_no_folder_and_stats_each_run_once(
+    workdir: Path, opened: list[str]
+) -> None:
+    for name in ("a", "b"):
+        add_run(workdir, name, 0.5)
+    listing()
+    # the index's own folder, made by the first listing, changed the experiments folder
+    age(workdir / "experiments")
+    listing()
+    opened.clear()
+    assert folders_listed(listing) == []
+    assert run_files(opened) == []
+
+
+def test_a_run_file_rewritten_in_place_shows_after_touching_its_folder(workdir: Path) -> None:
+    run_dir = add_run(workdir, "a", 0.5)
+    assert listing() == {"a": 0.5}
+    results = run_dir / store.META_DIR / store.RESULTS_FILE
+    # an editor that saves in place: same size, the folder's mtime unchanged
+    with open(results, "r+", encoding="utf-8") as file:
+        text = file.read().replace("0.5", "0.8")
+        file.seek(0)
+        file.write(text)
+    assert listing(use_index=False) == {"a": 0.8}
+    assert listing() == {"a": 0.5}  # the documented limit: such an edit goes unseen
+    os.utime(run_dir / store.META_DIR)  # `touch RUN/.maggot`
+    assert listing() == {"a": 0.8}
+
+
+def test_every_writer_of_a_listed_file_changes_its_folder_mtime(workdir: Path) -> None:
+    from maggot import annotate, entries
+
+    run_dir = add_run(workdir, "a", 0.5)
+    meta = run_dir / store.META_DIR
+    writers = {
+        "annotations": lambda: annotate.change_tags(str(run_dir), add=["best"]),
+        "run.json": lambda: entries.update_run_info(str(run_dir), lambda info: None),
+        "results": lambda: store.write_json_atomic(meta / store.RESULTS_FILE, {"acc": 0.5}),
+        "config": lambda: store.write_json_atomic(meta / store.CONFIG_FILE, {"name": "a"}),
+    }
+    for name, write in writers.items():
+        age(run_dir)
+        before = os.stat(meta).st_mtime_ns
+        write()
+        assert os.stat(meta).st_mtime_ns != before, name
+    summary = summaries.summarize("experiments", info=["tags"])
+    assert summary.rows[0].info["tags"] == ["best"]
+
+
+def test_two_runs_swapping_names_show_their_own_results(workdir: Path) -> None:
+    a = add_run(workdir, "a", 0.5)
+    b = add_run(workdir, "b", 0.7)
+    assert listing() == {"a": 0.5, "b": 0.7}
+    os.rename(a, workdir / "experiments" / "tmp")
+    os.rename(b, a)
+    os.rename(workdir / "experiments" / "tmp", b)
+    age(workdir / "experiments")
+    assert listing() == {"a": 0.7, "b": 0.5}
+
+
+def test_runs_added_or_removed_in_a_group_folder_are_seen(workdir: Path) -> None:
+    record_run(workdir, {"n": 1}, {"acc": 0.1}, name="one", experiments_dir="experiments/group")
+    age(workdir / "experiments" / "group" / "one", workdir / "experiments" / "group")
+    age(workdir / "experiments")
+    assert listing() == {"one": 0.1}
+    age(workdir / "experiments")
+    assert listing() == {"one": 0.1}
+    two = record_run(
+        workdir, {"n": 2}, {"acc": 0.2}, name="two", experiments_dir="experiments/group"
+    )
+    age(two)  # the group folder's mtime is all that tells
+    assert listing() == {"one": 0.1, "two": 0.2}
+    shutil.rmtree(two)
+    assert listing() == {"one": 0.1}
+
+
+def test_a_run_that_lost_its_maggot_folder_is_searched_again(workdir: Path) -> None:
+    outer = add_run(workdir, "outer", 0.5)
+    assert listing() == {"outer": 0.5}
+    shutil.rmtree(outer / store.META_DIR)
+    inner = record_run(
+        workdir, {"n": 1}, {"acc": 0.3}, name="inner", experiments_dir="experiments/outer"
+    )
+    age(inner, outer)
+    summary = summaries.summarize("experiments")
+    assert [row.run for row in summary.rows] == ["inner"] and summary.warnings == []
+
+
+def test_an_older_single_file_index_is_replaced_quietly(workdir: Path) -> None:
+    add_run(workdir, "a", 0.5)
+    (workdir / "experiments" / store.INDEX_DIR).write_bytes(b"maggot-listing-index 1 x\n")
+    summary = summaries.summarize("experiments")
+    assert [row.run for row in summary.rows] == ["a"] and summary.warnings == []
+    assert sorted(indexed()) == ["a"]
+
+
+WRITER = """
+import os, sys
+from maggot import store
+
+run_dir, stop, past = sys.argv[1], sys.argv[2], int(sys.argv[3])
+meta = os.path.join(run_dir, store.META_DIR)
+sys.stdin.read(1)  # the start line, shared with the listings
+value = 0
+while not os.path.exists(stop):  # until every listing is done
+    store.write_json_atomic(os.path.join(meta, store.RESULTS_FILE), {"acc": value})
+    # dated back, a distinct time each: every version is one the index would cache
+    os.utime(meta, ns=(past + value, past + value))
+    value += 1
+print(value - 1)
+"""
+
+LISTER = """
+import json, sys
+from maggot import summarize
+
+sys.stdin.read(1)
+values = []
+for _ in range(int(sys.argv[1])):
+    summary = summarize.summarize("experiments")
+    assert not summary.warnings, summary.warnings
+    values.append(summary.rows[0].metrics["acc"])
+print(json.dumps(values))
+"""
+
+
+def test_listings_while_a_run_writes_its_results_never_keep_a_stale_value(
+    workdir: Path,
+) -> None:
+    run_dir = add_run(workdir, "a", -1)
+    listing()
+    stop = workdir / "stop"
+    past = time.time_ns() - 5 * RACY_NANOSECONDS
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(run_dir), str(stop), str(past)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    listers = [
+        subprocess.Popen(
+            [sys.executable, "-c", LISTER, "15"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for process in [writer, *listers]:  # the start line: every process waits on its stdin
+        assert process.stdin is not None
+        process.stdin.write("go")
+        process.stdin.close()
+    seen = []
+    for lister in listers:
+        assert lister.stdout is not None
+        seen.append(json.loads(lister.stdout.read()))
+        assert lister.wait(timeout=120) == 0
+    stop.touch()
+    assert writer.stdout is not None
+    last = int(writer.stdout.read())
+    assert writer.wait(timeout=120) == 0
+    for values in seen:
+        # each listing shows a version at least as new as the one before it
+        assert values == sorted(values) and all(-1 <= value <= last for value in values)
+    assert len({value for values in seen for value in values}) > 2  # they ran meanwhile
+    assert listing() == {"a": last}
+    assert listing() == {"a": last}
+
+
+def test_a_directory_spelled_with_a_trailing_slash_shares_the_index(
+    workdir: Path, opened: list[str]
+) -> None:
+    add_run(workdir, "a", 0.5)
+    add_run(workdir, "ab", 0.7)
+    assert listing() == {"a": 0.5, "ab": 0.7}
+    opened.clear()
+    summary = summaries.summarize("experiments" + os.sep)
+    assert {row.run: row.metrics["acc"] for row in summary.rows} == {"a": 0.5, "ab": 0.7}
+    assert run_files(opened) == [] and sorted(indexed()) == ["a", "ab"]

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from toolkit import record_run, write_json
 
 from maggot import annotate
@@ -323,3 +325,100 @@ def test_runs_deeper_than_the_depth_are_hinted(tmp_path):
     )
     found = CliRunner().invoke(main, ["summarize", str(tmp_path), "--depth", "5"])
     assert "run" in found.stdout
+
+
+def aged(run_dir: Path) -> Path:
+    """The run with its files dated back, so that the listing index caches them."""
+    import os
+    import time
+
+    past = time.time_ns() - 60 * 10**9
+    meta = run_dir / ".maggot"
+    for path in [*meta.rglob("*"), meta, run_dir.parent]:
+        os.utime(path, ns=(past, past))
+    return run_dir
+
+
+def test_json_rows_from_the_index_are_those_read_afresh(workdir: Path) -> None:
+    aged(add_run(workdir, "a", {}, {"b": float("nan"), "a": {"z": 1, "y": "x\x1b[31m"}}))
+    aged(add_run(workdir, "b", {}, {"a-b": [1.5, None], "a": {"c": True}, "inf": float("inf")}))
+    aged(add_run(workdir, "c", {}, {}))
+    fresh = summaries.render(summaries.summarize("experiments", use_index=False), "json")
+    for _ in range(2):  # the first listing writes the index, the second reads it
+        summary = summaries.summarize("experiments")
+        listed = summaries.render(summary, "json")
+        assert listed == fresh
+    records = json.loads(listed)
+    # the rows written from pre-encoded results are those of the column by column path
+    expected = summaries.as_records(summary)
+    assert records == expected and [list(record) for record in records] == [
+        list(record) for record in expected
+    ]
+    assert records[0] == {
+        "run": "a",
+        "status": "completed",
+        "a.y": "x\x1b[31m",
+        "a.z": 1,
+        "b": None,
+    }
+    assert "\x1b" not in listed and "\\u001b" in listed
+    assert records[1]["inf"] is None and records[2] == {"run": "c", "status": "completed"}
+    assert list(records[1]) == ["run", "status", "a-b", "a.c", "inf"]
+
+
+def test_the_table_built_by_columns_is_the_table_built_by_rows(workdir: Path) -> None:
+    add_run(workdir, "a", {}, {"f": 0.125, "mixed": 3, "flag": True, "text": "é\x07"})
+    add_run(workdir, "b", {}, {"f": 12.5, "mixed": 0.5, "none": None, "list": [1, 2]})
+    add_run(workdir, "c", {}, {"f": float("nan"), "mixed": "x"})
+    summary = summaries.summarize("experiments")
+    values = summaries._cells(summary)
+    for precision in (None, 2):
+        right = [
+            all(summaries._is_number(value) or value is summaries._MISSING for value in column)
+            for column in zip(*values)
+        ]
+        by_rows = summaries.render_cells(summary.columns, values, "table", precision, right)
+        assert summaries.render(summary, "table", precision) == by_rows
+
+
+def table_by_rows(summary: summaries.Summary) -> str:
+    """The table as the row by row path makes it."""
+    values = summaries._cells(summary)
+    right = [
+        all(summaries._is_number(value) or value is summaries._MISSING for value in column)
+        for column in zip(*values)
+    ]
+    return summaries.render_cells(summary.columns, values, "table", None, right)
+
+
+def test_table_cells_kept_in_the_index_are_those_formatted_afresh(workdir: Path) -> None:
+    long = [0.5] * 30
+    add_run(workdir, "a", {}, {"f": 0.1, "l": long, "s": "x\x1b[2J", "n": None, "i": 3})
+    add_run(workdir, "b", {}, {"f": float("nan"), "l": [1], "s": "é", "n": True, "i": 2.5})
+    add_run(workdir, "c", {}, {"f": 1e300, "l": [], "s": "nul\0here", "n": {"k": 1}, "i": 0})
+    for _ in range(2):  # read afresh, then from the index
+        summary = summaries.summarize("experiments")
+        assert all(row.metrics_texts is not None for row in summary.rows[:2])
+        assert summary.rows[2].metrics_texts is None  # a NUL in a cell: formatted afresh
+        assert summaries.render(summary, "table") == table_by_rows(summary)
+        without_c = summary._replace(rows=summary.rows[:2])
+        table = summaries.render(without_c, "table")
+        assert table == table_by_rows(without_c)
+        assert "[30 items, last 0.5]" in table and "\\x1b[2J" in table
+
+
+numbers = st.one_of(st.integers(-3, 3), st.floats(-3, 3, allow_nan=False), st.just(float("nan")))
+
+
+@given(values=st.lists(numbers, max_size=12), ascending=st.booleans())
+def test_sorting_by_a_metric_every_run_has_is_stable_with_nan_last(
+    values: list[float], ascending: bool
+) -> None:
+    rows = [
+        summaries.RunRow(str(index), str(index), "completed", {"m": value}, {}, {})
+        for index, value in enumerate(values)
+    ]
+    present = [row for row in rows if row.metrics["m"] == row.metrics["m"]]
+    expected = sorted(present, key=lambda row: float(row.metrics["m"]), reverse=not ascending)
+    expected += [row for row in rows if row not in present]
+    assert summaries._sorted(rows, "m", ascending) == expected

@@ -146,7 +146,9 @@ def summarize_command(
     folders with the same name are shown by their path relative to DIR.
     Corrupt or unfinished runs are listed with a warning on stderr. A listing
     index in DIR/.maggot-index lets unchanged runs be listed without reading
-    their files; deleting it loses nothing.
+    their files; deleting it loses nothing. It notices every change maggot
+    makes; after editing a run file by hand, touch RUN/.maggot or use
+    --no-index.
 
     A series recorded with log_metric shows as its last value (loss); --stats
     adds loss.min, loss.max, loss.step (the last step) or loss.count, and a

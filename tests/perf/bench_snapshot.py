@@ -105,8 +105,8 @@ def snapshot_case(repo: str, runs: str) -> Case:
 
     def take(run_dir: str) -> None:
         head = gitsnap.take_snapshot(run_dir, repo, exclude, gitsnap.SnapshotLimits())
-        if not head.get("snapshot") or head["counts"]["untracked_copied"] != CHANGED:
-            raise RuntimeError(f"unexpected snapshot: {json.dumps(head)[:500]}")
+        if not head.snapshot or head.counts.untracked_copied != CHANGED:
+            raise RuntimeError(f"unexpected snapshot: {json.dumps(head.to_json())[:500]}")
 
     return Case("maggot take_snapshot()", take, setup=lambda: fresh_run_dir(runs))
 

@@ -4,12 +4,14 @@ Run: python tests/perf/bench_summarize.py [--repeat N] [--strict]
 
 10,000 generated run directories as maggot writes them (run.json, config.json,
 results.json with three metrics, one nested, a log file and a git snapshot);
-a few carry a large diff.patch and log. Timed as fresh processes:
+a few carry a large diff.patch and log. Timed as fresh processes, side by
+side (round-robin), wall and CPU time (user + system, from wait4):
 ``python -m maggot summarize DIR --sort accuracy --format json``, the default
-table, and a baseline script that only opens and json-loads every run.json and
+table (both with the listing index), the table with ``--no-index``, and a
+baseline script that only opens and json-loads every run.json and
 results.json. A separate untimed run with an audit hook counts the files
-summarize opens, to show it never reads patches or logs.
-Budget: each summarize command takes under 1 s (median).
+``summarize --no-index`` opens, to show it never reads patches or logs.
+Budget: each summarize command with the index takes under 1 s (median wall).
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from collections import Counter
 from collections.abc import Mapping
 
 from benchlib import (
-    STATS_HEADERS,
-    Case,
-    interleave,
+    CHILD_HEADERS,
+    ChildCase,
+    child_rows,
+    load_average,
+    measure_children,
+    median_of,
     parse_args,
     print_table,
     python_command,
@@ -33,7 +38,6 @@ from benchlib import (
     run_checked,
     scratch_dir,
     skip,
-    stats_rows,
     verdict,
     write_file,
 )
@@ -41,6 +45,7 @@ from benchlib import (
 from maggot import store
 
 BUDGET_SECONDS = 1.0
+BASELINE = "baseline: json.load run+results"
 RUNS = 10_000
 # Runs with a big patch and log: a listing that read them would show up in
 # the timings, and the audit hook would count them.
@@ -52,6 +57,8 @@ import json, os, sys
 
 rows = []
 for entry in os.scandir(sys.argv[1]):
+    if entry.name.startswith("."):  # the listing index
+        continue
     meta = os.path.join(entry.path, ".maggot")
     with open(os.path.join(meta, "run.json"), encoding="utf-8") as file:
         info = json.load(file)
@@ -158,17 +165,22 @@ def summarize_available(env: Mapping[str, str]) -> bool:
     return completed.returncode == 0
 
 
-def command_case(name: str, argv: list[str], env: Mapping[str, str]) -> Case:
-    return Case(name, lambda _: run_checked(argv, env=env))
-
-
 def files_opened(root: str, scratch: str, env: Mapping[str, str]) -> Counter[str]:
-    """Which kinds of file one ``summarize --format json`` opens under ``root``."""
+    """Which kinds of file one ``summarize --format json --no-index`` opens under ``root``."""
     script = os.path.join(scratch, "audit.py")
     report = os.path.join(scratch, "opened.json")
     write_file(script, AUDIT_SCRIPT)
     argv = python_command(
-        script, root, report, "summarize", root, "--sort", "accuracy", "--format", "json"
+        script,
+        root,
+        report,
+        "summarize",
+        root,
+        "--sort",
+        "accuracy",
+        "--format",
+        "json",
+        "--no-index",
     )
     run_checked(argv, env=env)
     with open(report, encoding="utf-8") as file:
@@ -201,6 +213,7 @@ def check_output(root: str, env: Mapping[str, str]) -> int:
 
 def main() -> int:
     args = parse_args(__doc__.splitlines()[0], default_repeat=10)
+    load_before = load_average()
     with scratch_dir("summarize") as scratch:
         env = python_env(os.path.join(scratch, "pycache"))
         if not summarize_available(env):
@@ -212,31 +225,34 @@ def main() -> int:
         write_file(baseline_script, BASELINE_SCRIPT)
         summarize = python_command("-m", "maggot", "summarize", root)
         cases = [
-            command_case(
-                "baseline: json.load run+results", python_command(baseline_script, root), env
-            ),
-            command_case(
+            ChildCase(BASELINE, python_command(baseline_script, root)),
+            ChildCase(
                 "summarize --sort accuracy --format json",
                 [*summarize, "--sort", "accuracy", "--format", "json"],
-                env,
             ),
-            command_case("summarize (table)", summarize, env),
+            ChildCase("summarize (table)", summarize),
+            ChildCase("summarize --no-index (table)", [*summarize, "--no-index"]),
         ]
-        stats = interleave(cases, args.repeat)
+        samples = measure_children(cases, args.repeat, env)
         opened = files_opened(root, scratch, env)
+    load_after = load_average()
 
-    print(f"\n{listed} runs; fresh interpreter per run, output to /dev/null")
-    print_table(
-        stats_rows(stats, baseline="baseline: json.load run+results"),
-        (*STATS_HEADERS, "vs baseline ms"),
+    print(
+        f"\n{listed} runs; {args.repeat} rounds side by side (round-robin), fresh interpreter "
+        f"per run, output to /dev/null; load average before {load_before}, after {load_after}"
     )
-    print("\nfiles opened under DIR by one 'summarize --format json':")
+    print_table(child_rows(samples, BASELINE), CHILD_HEADERS)
+    print("\nfiles opened under DIR by one 'summarize --format json --no-index':")
     print_table(sorted(opened.items()), ("file", "times opened"))
     read_bulk = sorted(
         kind for kind in opened if kind.startswith("logs") or kind.endswith(store.PATCH_FILE)
     )
 
-    slowest = max(stats[name].median for name in stats if name.startswith("summarize"))
+    slowest = max(
+        median_of(items, "wall")
+        for name, items in samples.items()
+        if name.startswith("summarize") and "--no-index" not in name
+    )
     message = f"slowest summarize median {slowest:.2f} s (budget < {BUDGET_SECONDS:.0f} s)"
     if read_bulk:
         message += f"; it opened {', '.join(read_bulk)}"

@@ -108,6 +108,98 @@ def interleave(
     return {name: Stats(name, values) for name, values in samples.items()}
 
 
+class ChildSample(NamedTuple):
+    """One child process: wall time, CPU time (user + system) and peak memory."""
+
+    wall: float
+    cpu: float
+    peak_mb: float
+
+
+def run_measured(argv: Sequence[str], env: Mapping[str, str] | None = None) -> ChildSample:
+    """Run a child to completion (stdout to /dev/null); its wall time, CPU time and peak RSS.
+
+    CPU time comes from ``wait4`` for this child alone: on a machine shared
+    with other jobs it moves far less than wall time.
+    """
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        list(argv), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert process.stderr is not None
+    errors = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}:\n{errors.decode()}")
+    return ChildSample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+class ChildCase(NamedTuple):
+    """A command timed as a fresh process; ``setup()`` runs untimed before each run."""
+
+    name: str
+    argv: list[str]
+    setup: Callable[[], None] = _no_setup
+
+
+def measure_children(
+    cases: Sequence[ChildCase], repeat: int, env: Mapping[str, str], warmup: int = 1
+) -> dict[str, list[ChildSample]]:
+    """Each case ``repeat`` times, round-robin with the first case rotated (see ``interleave``)."""
+    samples: dict[str, list[ChildSample]] = {case.name: [] for case in cases}
+    for round_number in range(warmup + repeat):
+        shift = round_number % len(cases)
+        for case in [*cases[shift:], *cases[:shift]]:
+            case.setup()
+            sample = run_measured(case.argv, env)
+            if round_number >= warmup:
+                samples[case.name].append(sample)
+    return samples
+
+
+def child_rows(samples: Mapping[str, list[ChildSample]], baseline: str) -> list[list[str]]:
+    """Table rows: min and median wall and CPU seconds, peak MB, median ratios to ``baseline``."""
+    base_wall = statistics.median(sample.wall for sample in samples[baseline])
+    base_cpu = statistics.median(sample.cpu for sample in samples[baseline])
+    rows = []
+    for name, items in samples.items():
+        wall = statistics.median(sample.wall for sample in items)
+        cpu = statistics.median(sample.cpu for sample in items)
+        rows.append(
+            [
+                name,
+                f"{min(sample.wall for sample in items):.3f}",
+                f"{wall:.3f}",
+                f"{min(sample.cpu for sample in items):.3f}",
+                f"{cpu:.3f}",
+                f"{max(sample.peak_mb for sample in items):.0f}",
+                f"{wall / base_wall:.2f}",
+                f"{cpu / base_cpu:.2f}",
+            ]
+        )
+    return rows
+
+
+CHILD_HEADERS = (
+    "variant", "min wall s", "median wall s", "min cpu s", "median cpu s", "peak MB",
+    "wall / baseline", "cpu / baseline",
+)  # fmt: skip
+
+
+def load_average() -> str:
+    """The machine's 1-, 5- and 15-minute load averages, for the record of a run."""
+    try:
+        return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def median_of(samples: Sequence[ChildSample], field: str) -> float:
+    return statistics.median(getattr(sample, field) for sample in samples)
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
