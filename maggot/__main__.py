@@ -1,4 +1,4 @@
-from maggot.cli import main
+from maggot.entry import main
 
 if __name__ == "__main__":
-    main(prog_name="maggot")
+    main()

@@ -24,7 +24,7 @@ from maggot.config import (
 )
 from maggot.errors import ConfigError, CorruptRunError, MaggotError, NotARunError
 from maggot.hashing import DEFAULT_HASH_LIMITS, HashLimits
-from maggot.paths import safe_relative_path
+from maggot.paths import is_within, safe_relative_path
 from maggot.records import (
     DistributedLaunch,
     ExitInfo,
@@ -228,8 +228,9 @@ class Experiment:
             else:
                 with store.file_lock(store.meta_path(self._run_dir_at_start, store.RUN_LOCK_FILE)):
                     self._record_start(*start)
-            # a program a launcher started (joined) records what it opens into the run too
-            if (self._started_here or self._joined) and (
+            # a program a launcher started (joined) records what it opens into the run too,
+            # unless it already does as one of the run's Python processes (maggot.openlog)
+            if (self._started_here or (self._joined and not _tracked_as_child())) and (
                 track_inputs if track_inputs is not None else _env_flag(ENV_TRACK_INPUTS)
             ):
                 self._start_tracking()
@@ -562,17 +563,30 @@ class Experiment:
         excluded = [os.path.abspath(self.experiments_dir), os.path.abspath(self._run_dir)]
         # a launched run may execute in a rebuilt tree of its code state (a sweep's frozen
         # tree, a rerun's worktree): files there count as the repository's
-        tree_root = gitsnap.find_toplevel(os.getcwd()) if repo_root is not None else None
+        # (a launcher resolves what its command's processes opened, in the command's tree)
+        where = self._cwd() if self._launch is not None else os.getcwd()
+        tree_root = gitsnap.find_toplevel(where) if repo_root is not None else None
         if tree_root is not None and not os.path.isfile(os.path.join(tree_root, ".git")):
             tree_root = None  # not a worktree: a repository of its own
+        if tree_root is not None and is_within(tree_root, os.path.abspath(self.experiments_dir)):
+            # a sweep's frozen tree lies in the experiments directory: only the run is left out
+            excluded = [os.path.abspath(self._run_dir)]
         self._input_tracker = inputs.InputTracker(
             repo_root,
             excluded,
             [item.path for item in head.skipped],
             self._hash_limits,
             tree_root=tree_root,
+            children_dir=store.meta_path(self._run_dir_at_start, store.OPENED_DIR),
+            # a launcher's own opens are not the run's: its command's (and their children's) are
+            own_process=self._launch is None,
         )
         self._input_tracker.start()
+
+    def prepare_child_environment(self, environment: dict[str, str]) -> None:
+        """For launchers: make the command started with ``environment`` record its inputs."""
+        if self._input_tracker is not None:
+            environment.update(self._input_tracker.child_environment(environment))
 
     def _stop_tracking(self) -> None:
         tracker, self._input_tracker = self._input_tracker, None
@@ -589,6 +603,10 @@ class Experiment:
                 inputs.write_merged_inputs(self._run_dir_at_start, tracker.stop())
             else:
                 inputs.write_inputs(self._run_dir_at_start, tracker.stop())
+            if tracker.children_dir is not None:
+                import shutil
+
+                shutil.rmtree(tracker.children_dir, ignore_errors=True)  # taken in
         except (OSError, MaggotError) as error:
             # the run's outcome matters more than its inputs record
             if os.path.isdir(self._run_dir_at_start):
@@ -1306,6 +1324,12 @@ def _find_run(resume_from: str, experiments_dir: str) -> str:
         return os.path.normpath(store.resolve_run_dir(resume_from, experiments_dir))
     except NotARunError as error:
         raise NotARunError(f"resume_from {error}") from None
+
+
+def _tracked_as_child() -> bool:
+    """Whether this process records its opens for a run that started it (maggot.openlog)."""
+    openlog = sys.modules.get("maggot.openlog")
+    return openlog is not None and bool(openlog.tracking_child())
 
 
 def _env_flag(name: str) -> bool:

@@ -1,7 +1,9 @@
 """Files a run's Python process opened outside its git snapshot: recorded and checked later.
 
-While a run is active, an audit hook (``sys.addaudithook``) notes every path
-opened. The hook only collects: at the end of the run the paths are resolved,
+While a run is active, an audit hook (``sys.addaudithook``, ``maggot.openlog``)
+notes every path opened, in the run's process and in its Python child
+processes, which leave their lists in the run directory when they end. The
+hook only collects: at the end of the run the paths are resolved,
 filtered (the experiments directory, the interpreter's own files, /proc, /sys,
 /dev and files the snapshot holds are left out), checked against
 ``git check-ignore`` in one batch, stat'ed and hashed, and written to
@@ -13,12 +15,11 @@ from __future__ import annotations
 import functools
 import os
 import stat
-import sys
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 
-from maggot import hashing, store
+from maggot import hashing, openlog, store
 from maggot.errors import CorruptRunError, GitError
 from maggot.git import run_git, split_nul
 
@@ -29,8 +30,6 @@ OUTSIDE = "outside"  # outside the repository (or the run has no snapshot)
 IGNORED = "ignored"  # inside the repository, ignored by git
 SKIPPED = "skipped"  # inside the repository, untracked and left out of the snapshot
 READ, WRITE, READ_WRITE = "read", "write", "read+write"
-# O_WRONLY and O_RDWR: the open's flags say whether it can write
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR
 _SYSTEM_DIRS = ("/proc", "/sys", "/dev")
 
 
@@ -67,116 +66,6 @@ class InputsRecord(NamedTuple):
         return [item for item in self.files if item.location in locations]
 
 
-def interpreter_dirs() -> list[str]:
-    """Directories holding the interpreter's own files: prefixes, stdlib, site-packages."""
-    import site
-
-    directories = [
-        sys.prefix,
-        sys.base_prefix,
-        sys.exec_prefix,
-        sys.base_exec_prefix,
-        os.path.dirname(os.__file__),
-    ]
-    try:
-        directories.extend(site.getsitepackages())
-        directories.append(site.getusersitepackages())
-    except AttributeError:  # an old virtualenv's site module lacks them
-        pass
-    return [directory for directory in directories if directory]
-
-
-class _Collector:
-    """The paths opened while one run is active, grouped by working directory."""
-
-    def __init__(self) -> None:
-        # (working directory, paths read, paths written); relative paths are
-        # joined to their directory at the end
-        self.epochs: list[tuple[str | None, set[Any], set[Any]]] = []
-
-    def opened(self) -> list[tuple[str, bool]]:
-        """``(absolute path, opened for writing)`` for every path collected."""
-        found = []
-        for cwd, reads, writes in self.epochs:
-            for paths, writing in ((reads, False), (writes, True)):
-                for opened in paths:
-                    if isinstance(opened, int):
-                        continue  # an already open descriptor
-                    try:
-                        path = os.fsdecode(opened)
-                    except TypeError:
-                        continue  # an "open" event raised by other code, shaped differently
-                    if not os.path.isabs(path):
-                        if cwd is None:
-                            continue  # after an fchdir we could not follow
-                        path = os.path.join(cwd, path)
-                    found.append((os.path.normpath(path), writing))
-        return found
-
-
-_collectors: list[_Collector] = []
-# The paths opened since the last hand-over, and the directory they are relative
-# to. The hook only adds the path object it was given to one of two sets: no
-# new object survives the open (measured: keeping each event's argument tuple
-# cost several percent of a loop of small reads, fresh memory for every open).
-# Handed to the active collectors at every collector start and stop and chdir.
-_reads: set[Any] = set()
-_writes: set[Any] = set()
-_epoch_cwd: str | None = None
-_hook_installed = False
-
-
-def _hand_over(next_cwd: str | None) -> None:
-    """Give the paths collected so far to the active collectors; start afresh at ``next_cwd``."""
-    global _reads, _writes, _epoch_cwd
-    reads, writes, cwd = _reads, _writes, _epoch_cwd
-    _reads, _writes, _epoch_cwd = set(), set(), next_cwd
-    if reads or writes:
-        for collector in _collectors:
-            collector.epochs.append((cwd, reads, writes))
-
-
-def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
-    # runs for every audited operation of the process: an open costs one set insertion
-    if event == "open":
-        if _collectors:
-            try:
-                if args[2] & _WRITE_FLAGS:
-                    _writes.add(args[0])
-                else:
-                    _reads.add(args[0])
-            except Exception:  # noqa: BLE001 - raising here would fail the user's open
-                _note_odd_open(args)
-    elif event == "os.chdir" and _collectors:
-        _hand_over(_directory_after_chdir(args[0] if args else None))
-
-
-def _note_odd_open(args: tuple[Any, ...]) -> None:
-    """An open event with no integer flags, or an unhashable path-like object."""
-    try:
-        _reads.add(os.fspath(args[0]))
-    except Exception:  # noqa: BLE001 - raising here would fail the user's open
-        pass
-
-
-def _directory_after_chdir(target: Any) -> str | None:
-    """Where ``os.chdir(target)``, about to run, will lead (as getcwd() would say it)."""
-    try:
-        if isinstance(target, int):
-            return os.readlink(f"/proc/self/fd/{target}")  # fchdir, where /proc tells it
-        return os.path.realpath(os.path.join(os.getcwd(), os.fsdecode(target)))
-    except (OSError, TypeError, ValueError):
-        return None
-
-
-def _install_hook() -> None:
-    """Add the audit hook once per process: audit hooks cannot be removed."""
-    global _hook_installed
-    if not _hook_installed:
-        sys.addaudithook(_audit_hook)
-        _hook_installed = True
-
-
 def _prefixes(directories: Iterable[str]) -> tuple[str, ...]:
     """``dir/`` prefixes, under both spellings: a path may arrive through a symlink."""
     spellings = {os.path.abspath(path) for path in directories}
@@ -193,7 +82,10 @@ class InputTracker:
     the snapshot skipped. tree_root: the working tree the run executes in
     when it is not ``repo_root`` but a rebuilt copy of its code state (a
     sweep's frozen tree, a rerun's worktree): its files are recorded by their
-    repository-relative paths too.
+    repository-relative paths too. children_dir: where the run's Python child
+    processes leave the paths they opened (None: children are not tracked).
+    own_process: whether this process's own opens count (a launcher's do not:
+    it only runs the command).
     """
 
     def __init__(
@@ -204,41 +96,74 @@ class InputTracker:
         limits: hashing.HashLimits = hashing.DEFAULT_HASH_LIMITS,
         max_files: int = DEFAULT_MAX_FILES,
         tree_root: str | None = None,
+        children_dir: str | None = None,
+        own_process: bool = True,
     ) -> None:
         self.repo_root = repo_root
         self.tree_root = tree_root
+        self.children_dir = children_dir
+        self.own_process = own_process
         self.limits = limits
         self.max_files = max_files
         self.not_in_snapshot = frozenset(not_in_snapshot)
         # maggot's own modules (imported lazily, e.g. on the first log_metric) are not
         # inputs of the run, even when maggot is installed from a checkout
         own_package = os.path.dirname(os.path.abspath(__file__))
-        skipped = [*exclude_dirs, *interpreter_dirs(), *_SYSTEM_DIRS, own_package]
+        skipped = [*exclude_dirs, *openlog.interpreter_dirs(), *_SYSTEM_DIRS, own_package]
         if repo_root is not None:
             skipped.append(os.path.join(repo_root, ".git"))
         self.skipped_prefixes = _prefixes(skipped)
-        self._collector = _Collector()
+        self._collector = openlog.Collector()
         self._started_ns = 0
 
     def start(self) -> None:
-        """Begin collecting the paths this process opens."""
-        _install_hook()
+        """Begin collecting the paths this process opens (when its own opens count).
+
+        With a children_dir, this process's environment gets the variables
+        that make its Python child processes track theirs (put back at ``stop()``).
+        """
         self._started_ns = time.time_ns()
-        if self._collector not in _collectors:
-            _hand_over(os.getcwd())  # what was opened before this run started is not its input
-            _collectors.append(self._collector)
+        if self.children_dir is not None:
+            os.makedirs(self.children_dir, exist_ok=True)
+        if not self.own_process:
+            return
+        if self.children_dir is not None:
+            _lend_environment(self)
+        openlog.install_hook()
+        if self._collector not in openlog.collectors:
+            # what was opened before this run started is not its input
+            openlog.hand_over(os.getcwd())
+            openlog.collectors.append(self._collector)
+
+    def child_environment(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """The variables (updates of ``environ``) that make Python child processes
+        started with it leave the paths they open to this run; none without a
+        children_dir."""
+        if self.children_dir is None:
+            return {}
+        bootstrap = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap")
+        existing = environ.get("PYTHONPATH")
+        return {
+            openlog.ENV_INPUTS_DIR: os.path.abspath(self.children_dir),
+            "PYTHONPATH": os.pathsep.join([bootstrap, *([existing] if existing else [])]),
+        }
 
     def cancel(self) -> None:
         """Stop collecting, and keep nothing."""
-        if self._collector in _collectors:
-            _hand_over(_epoch_cwd)
-            _collectors.remove(self._collector)
+        if self._collector in openlog.collectors:
+            openlog.hand_over(openlog.current_cwd())
+            openlog.collectors.remove(self._collector)
+        _return_environment(self)
 
     def stop(self) -> InputsRecord:
-        """Stop collecting; resolve, filter, stat and hash what was opened."""
+        """Stop collecting; resolve, filter, stat and hash what this process and its
+        children opened."""
         self.cancel()
+        opened = self._collector.opened()
+        if self.children_dir is not None:
+            opened += openlog.read_child_lists(self.children_dir)
         modes: dict[str, str] = {}
-        for path, writes in self._collector.opened():
+        for path, writes in opened:
             if self._wanted(path):
                 mode = WRITE if writes else READ
                 modes[path] = READ_WRITE if modes.get(path, mode) != mode else mode
@@ -395,6 +320,40 @@ class InputTracker:
             hashed=hashed,
             changed_during_run=changed,
         )
+
+
+# the trackers of this process whose children record for them, latest last, and the
+# variables as they were before the first one set them
+_lenders: list[InputTracker] = []
+_environment_before: dict[str, str | None] = {}
+
+
+def _lend_environment(tracker: InputTracker) -> None:
+    """Children started from now on record for ``tracker`` (the latest run)."""
+    if not _lenders:
+        _environment_before.clear()
+        _environment_before.update(
+            {name: os.environ.get(name) for name in (openlog.ENV_INPUTS_DIR, "PYTHONPATH")}
+        )
+        os.environ.update(tracker.child_environment(os.environ))
+    else:
+        os.environ[openlog.ENV_INPUTS_DIR] = os.path.abspath(str(tracker.children_dir))
+    _lenders.append(tracker)
+
+
+def _return_environment(tracker: InputTracker) -> None:
+    """Children record for the latest run still going, or the variables are put back."""
+    if tracker not in _lenders:
+        return
+    _lenders.remove(tracker)
+    if _lenders:
+        os.environ[openlog.ENV_INPUTS_DIR] = os.path.abspath(str(_lenders[-1].children_dir))
+        return
+    for name, value in _environment_before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _relative_to(path: str, root: str) -> str | None:

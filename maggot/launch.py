@@ -22,7 +22,13 @@ from typing import Any, NamedTuple
 from maggot import params, secrets, signals, store
 from maggot.config import flatten, to_json_value, unflatten
 from maggot.errors import ConfigError, MaggotError
-from maggot.experiment import ENV_JOIN, IF_EXISTS_MODES, Experiment, LaunchRecord
+from maggot.experiment import (
+    ENV_JOIN,
+    ENV_TRACK_INPUTS,
+    IF_EXISTS_MODES,
+    Experiment,
+    LaunchRecord,
+)
 from maggot.records import LaunchOptions, SweepJob
 from maggot.replay import ENV_RUN_DIR
 
@@ -58,6 +64,8 @@ class RunRequest(NamedTuple):
     continue_run: str | None = None
     # environment variables set for the command (a frozen tree's PYTHONPATH)
     env: tuple[tuple[str, str], ...] = ()
+    # record the files the run's Python processes open (--no-track-inputs: off)
+    track_inputs: bool = True
 
 
 class RunOutcome(NamedTuple):
@@ -155,6 +163,8 @@ def recorded_argv(request: RunRequest) -> list[str]:
         argv += ["--results", request.results_file]
     if request.metric_pattern is not None:
         argv += ["--metric-pattern", request.metric_pattern]
+    if not request.track_inputs:
+        argv.append("--no-track-inputs")
     return [*argv, "--", *request.command]
 
 
@@ -166,6 +176,7 @@ def launch_options(request: RunRequest) -> LaunchOptions:
         name_template=request.name_template,
         results_file=request.results_file,
         metric_pattern=request.metric_pattern,
+        track_inputs=request.track_inputs,
     )
 
 
@@ -199,6 +210,7 @@ def start_run(request: RunRequest, config: Mapping[str, Any]) -> Experiment:
             experiment_name=name,
             if_exists_mode=if_exists,
             capture_output="none",
+            track_inputs=request.track_inputs,
             launch=launch,
         )
     except SystemExit:
@@ -253,7 +265,12 @@ def run_command(
     environment[ENV_JOIN] = "1"
     # a pipe (the log) makes Python buffer whole blocks: keep output flowing as printed
     environment.setdefault("PYTHONUNBUFFERED", "1")
+    if not request.track_inputs:
+        # a script that joins the run, and its Python children, record no inputs either
+        environment[ENV_TRACK_INPUTS] = "0"
     environment.update(dict(request.env))
+    # Python processes of the command record the files they open
+    experiment.prepare_child_environment(environment)
     cwd = os.path.abspath(request.cwd or os.getcwd())
     from maggot import capture
 

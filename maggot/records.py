@@ -144,6 +144,8 @@ class LaunchOptions(NamedTuple):
     name_template: str | None = None
     results_file: str | None = None
     metric_pattern: str | None = None
+    # --no-track-inputs
+    track_inputs: bool = True
 
     @classmethod
     def from_json(cls, data: Any) -> LaunchOptions | None:
@@ -161,11 +163,13 @@ class LaunchOptions(NamedTuple):
             name_template=_str(data, "name_template"),
             results_file=_str(data, "results_file"),
             metric_pattern=_str(data, "metric_pattern"),
+            track_inputs=data.get("track_inputs") is not False,
         )
 
     def to_json(self) -> dict[str, Any]:
         """The record as stored in run.json."""
         return {
+            "track_inputs": self.track_inputs,
             "config_file": self.config_file,
             "extra_params": [[key, value] for key, value in self.extra_params],
             "name_template": self.name_template,
@@ -224,7 +228,8 @@ class JoinedProcess(NamedTuple):
         return {**self._asdict(), "python": self.python.to_json()}
 
 
-def _redacted_argument(item: Mapping[str, Any]) -> RedactedArgument | None:
+def redacted_argument_from_json(item: Mapping[str, Any]) -> RedactedArgument | None:
+    """A redacted argument as run.json and sweep.json store it; None when malformed."""
     position, prefix, label = item.get("position"), item.get("prefix"), item.get("label")
     environment = item.get("environment")
     if (
@@ -363,7 +368,9 @@ class RunInfo(NamedTuple):
             joined=JoinedProcess.from_json(get("joined")),
             redacted_arguments=tuple(
                 argument
-                for argument in map(_redacted_argument, _objects(data, "redacted_arguments"))
+                for argument in map(
+                    redacted_argument_from_json, _objects(data, "redacted_arguments")
+                )
                 if argument is not None
             ),
             distributed=DistributedLaunch.from_json(get("distributed")),

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from maggot import launch, params, store
 from maggot.errors import MaggotError
 from maggot.records import LaunchOptions, RunInfo
+from maggot.secrets import REDACTED
 
 CODE_CHOICES = ("recorded", "current")
 
@@ -65,17 +66,27 @@ def plan_rerun(
     sweep_template = _sweep_template(info, experiments_dir)
     options = info.launch_options or LaunchOptions()
     if sweep_template is not None:
-        template, values, spec = sweep_template
+        from maggot import sweep
+
+        record, values = sweep_template
         changes = _changed_values(values, settings)
         new_values = {**values, **{key: new for key, (_, new) in changes.items()}}
+        # shown with the template's secrets redacted, run with them given back as for
+        # any rerun: from the variables this run's own record names
+        template = sweep.redacted_command(record)
+        restored = _restore_secrets(template, info, len(info.command_argv) - len(template))
+        restored = [
+            given if REDACTED in recorded else recorded
+            for recorded, given in zip(template, restored)
+        ]
         command = params.render_command(template, new_values)
+        command_to_run = params.render_command(restored, new_values)
         extra_params = tuple(new_values.items())
         options = LaunchOptions(
-            name_template=spec.name_template,
-            results_file=spec.results_file,
-            metric_pattern=spec.metric_pattern,
+            name_template=record.spec.name_template,
+            results_file=record.spec.results_file,
+            metric_pattern=record.spec.metric_pattern,
         )
-        command_to_run = command
     else:
         if info.launched_command:
             original = list(info.launched_command)
@@ -111,6 +122,7 @@ def plan_rerun(
         extra_params=extra_params,
         results_file=options.results_file,
         metric_pattern=options.metric_pattern,
+        track_inputs=options.track_inputs,
         frozen_snapshot=run_dir if code == "recorded" else None,
         rerun_of=os.path.abspath(run_dir),
     )
@@ -149,10 +161,8 @@ def _restore_secrets(command: list[str], info: RunInfo, offset: int) -> list[str
     return restored
 
 
-def _sweep_template(
-    info: RunInfo, experiments_dir: str
-) -> tuple[list[str], dict[str, Any], Any] | None:
-    """The sweep's command template and this job's values, for a run a sweep started."""
+def _sweep_template(info: RunInfo, experiments_dir: str) -> tuple[Any, dict[str, Any]] | None:
+    """The sweep's record and this job's values, for a run a sweep started."""
     job = info.sweep
     if job is None:
         return None
@@ -163,7 +173,7 @@ def _sweep_template(
         values = dict(record.spec.jobs[job.job])
     except (MaggotError, IndexError):
         return None  # the sweep's record is gone: change the command itself
-    return list(record.spec.command), values, record.spec
+    return record, values
 
 
 def _changed_values(

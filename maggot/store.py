@@ -70,6 +70,8 @@ INDEX_FILE = os.path.join(INDEX_DIR, "runs")
 REPLAY_SUFFIX = ".repro-"
 TRASH_DIR = ".maggot-trash"
 INPUTS_FILE = "inputs.json"
+# the lists of files a run's Python child processes opened, until inputs.json takes them in
+OPENED_DIR = "opened"
 MANIFEST_FILE = "manifest.json"
 
 

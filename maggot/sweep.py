@@ -14,6 +14,8 @@ accounting, so they are right without ``sacct``.
 
 from __future__ import annotations
 
+import calendar
+import contextlib
 import itertools
 import math
 import os
@@ -21,15 +23,16 @@ import random
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from maggot import gitsnap, launch, params, signals, store
+from maggot import gitsnap, launch, params, secrets, signals, store
 from maggot.errors import MaggotError, NotARunError
 from maggot.experiment import STATUS_TERMINATED
 from maggot.params import ParameterError
 from maggot.paths import is_within
-from maggot.records import SweepJob
+from maggot.records import SweepJob, redacted_argument_from_json
+from maggot.secrets import RedactedArgument
 
 SWEEP_FILE = "sweep.json"
 JOBS_DIR = "jobs"
@@ -81,7 +84,12 @@ class SweepSpec(NamedTuple):
 
 
 class SweepRecord(NamedTuple):
-    """A created sweep, as sweep.json holds it."""
+    """A created sweep, as sweep.json holds it.
+
+    ``spec.command`` is the real command template: sweep.json holds it with
+    secrets redacted (``redacted``), and a record read back gets their values
+    from the environment; ``unsupplied`` are those it could not find there.
+    """
 
     sweep_id: str
     sweep_dir: str
@@ -96,6 +104,8 @@ class SweepRecord(NamedTuple):
     # ignored files and directories of the checkout, linked into the frozen tree
     ignored_from_checkout: tuple[str, ...] = ()
     checkout: str | None = None
+    redacted: tuple[RedactedArgument, ...] = ()
+    unsupplied: tuple[RedactedArgument, ...] = ()
 
 
 class JobState(NamedTuple):
@@ -275,17 +285,56 @@ def sweeps_root(experiments_dir: str) -> str:
 
 
 def _claim_sweep_dir(experiments_dir: str) -> tuple[str, str]:
+    """A new sweep id and its directory.
+
+    The id is the UTC time to the microsecond, then a random suffix: ids sort
+    in the order the sweeps started, and ``mkdir`` makes each one unique.
+    """
     root = sweeps_root(experiments_dir)
     os.makedirs(root, exist_ok=True)
+    # later than every sweep here, even when the clock was set back meanwhile
+    floor = max((_started_microseconds(name) for name in _sweep_names(root)), default=-1) + 1
     while True:
-        # mkdir claims the id: never "list, then pick the next one" (stale on NFS)
-        sweep_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{random.randrange(16**4):04x}"
+        microseconds = max(time.time_ns() // 1000, floor)
+        seconds, fraction = divmod(microseconds, 1_000_000)
+        sweep_id = (
+            time.strftime("%Y%m%d-%H%M%S", time.gmtime(seconds))
+            + f"-{fraction:06d}-{random.randrange(16**4):04x}"
+        )
         path = os.path.join(root, sweep_id)
         try:
+            # mkdir claims the id: never "list, then pick the next one" (stale on NFS)
             os.mkdir(path)
         except FileExistsError:
             continue
         return sweep_id, path
+
+
+_SWEEP_ID = re.compile(r"^(\d{8}-\d{6})(?:-(\d{6}))?-[0-9a-f]{4}$")
+
+
+def _started_microseconds(sweep_id: str) -> int:
+    """When a sweep started, from its id (-1 for a name that is no sweep id).
+
+    Ids without microseconds (the first sweeps) count from the start of their second.
+    """
+    match = _SWEEP_ID.match(sweep_id)
+    if match is None:
+        return -1
+    stamp = time.strptime(match.group(1), "%Y%m%d-%H%M%S")
+    seconds = calendar.timegm(stamp)
+    return seconds * 1_000_000 + int(match.group(2) or 0)
+
+
+def _sweep_order(sweep_id: str) -> tuple[int, str]:
+    return _started_microseconds(sweep_id), sweep_id
+
+
+def _sweep_names(root: str) -> list[str]:
+    try:
+        return os.listdir(root)
+    except FileNotFoundError:
+        return []
 
 
 def create_sweep(spec: SweepSpec, provide_inputs: bool = True) -> SweepRecord:
@@ -347,6 +396,7 @@ def create_sweep(spec: SweepSpec, provide_inputs: bool = True) -> SweepRecord:
         notes=tuple(notes),
         ignored_from_checkout=tuple(linked),
         checkout=checkout,
+        redacted=tuple(redact_template(spec.command)[1]),
     )
     os.makedirs(os.path.join(sweep_dir, JOBS_DIR))
     store.write_json_atomic(os.path.join(sweep_dir, SWEEP_FILE), _record_to_json(record))
@@ -404,13 +454,94 @@ def _frozen_environment(
     return {"PYTHONPATH": os.pathsep.join(entries)} if entries else {}
 
 
+def redact_template(command: Sequence[str]) -> tuple[list[str], list[RedactedArgument]]:
+    """A command template with secret values redacted, as a run's command is.
+
+    A ``{placeholder}`` in a secret's place is kept: its values are the swept
+    parameters, not a secret of the template.
+    """
+    redacted, found = secrets.redact_argv(command, os.environ)
+    kept = []
+    for item in found:
+        if params.placeholders(command[item.position]):
+            redacted[item.position] = command[item.position]
+        else:
+            kept.append(item)
+    return redacted, kept
+
+
+def restore_template(
+    command: Sequence[str], redacted: Iterable[RedactedArgument]
+) -> tuple[list[str], list[RedactedArgument]]:
+    """The template with redacted values given back from the environment, as a replay
+    takes them (``MAGGOT_ARG_N``, N the argument's place in the command, or the
+    variable that held the value), and the arguments the environment does not supply."""
+    from maggot.reproduce import secret_value
+
+    restored = list(command)
+    unsupplied = []
+    for item in redacted:
+        value = secret_value(item)
+        if not 0 <= item.position < len(restored):
+            continue
+        if value is None:
+            unsupplied.append(item)
+        else:
+            secrets.restore_argument(restored, item, value)
+    return restored, unsupplied
+
+
+def missing_secrets_message(record: SweepRecord) -> str:
+    """What a user must set before this sweep's jobs can run (empty when nothing)."""
+    if not record.unsupplied:
+        return ""
+    wanted = ", ".join(
+        f"{item.label}: set {item.supply_variable}"
+        + (f" (or {item.environment})" if item.environment else "")
+        for item in record.unsupplied
+    )
+    return f"sweep {record.sweep_id}: the command's secrets were redacted when recorded ({wanted})"
+
+
+@contextlib.contextmanager
+def secrets_for_children(record: SweepRecord) -> Iterator[None]:
+    """Put the redacted values in this process's environment (``MAGGOT_ARG_N``) while
+    jobs that run elsewhere are submitted: they inherit it, and sweep.json never holds them.
+    """
+    added = {}
+    for item in record.redacted:
+        if item.environment and item.environment in os.environ:
+            continue  # the jobs find it where the command got it
+        added[item.supply_variable] = record.spec.command[item.position][len(item.prefix) :]
+    previous = {name: os.environ.get(name) for name in added}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def redacted_command(record: SweepRecord) -> list[str]:
+    """The command template as sweep.json holds it: secrets redacted."""
+    command = list(record.spec.command)
+    for item in record.redacted:
+        secrets.restore_argument(command, item, secrets.REDACTED)
+    return command
+
+
 def _record_to_json(record: SweepRecord) -> dict[str, Any]:
     spec = record.spec
+    command = redacted_command(record)
     return {
         "format_version": SWEEP_FORMAT_VERSION,
         "id": record.sweep_id,
         "created_at": record.created_at,
-        "command": list(spec.command),
+        "command": command,
+        "redacted_arguments": [item._asdict() for item in record.redacted],
         "parameters": [{"key": p.key, "values": list(p.values)} for p in spec.parameters],
         "mode": spec.mode,
         "seed": spec.seed,
@@ -442,8 +573,14 @@ def load_sweep(sweep_dir: str) -> SweepRecord:
     except FileNotFoundError:
         raise SweepError(f"{sweep_dir}: no {SWEEP_FILE} (not a sweep?)") from None
     try:
+        redacted = tuple(
+            item
+            for item in map(redacted_argument_from_json, data.get("redacted_arguments") or ())
+            if item is not None
+        )
+        command, unsupplied = restore_template(data["command"], redacted)
         spec = SweepSpec(
-            command=tuple(data["command"]),
+            command=tuple(command),
             parameters=tuple(
                 SweepParameter(item["key"], tuple(item["values"])) for item in data["parameters"]
             ),
@@ -468,8 +605,10 @@ def load_sweep(sweep_dir: str) -> SweepRecord:
             env=dict(data.get("env") or {}),
             notes=tuple(data.get("notes") or ()),
             **_ignored_from_checkout(data.get("ignored_from_checkout")),
+            redacted=redacted,
+            unsupplied=tuple(unsupplied),
         )
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, AttributeError) as error:
         raise SweepError(f"{path}: unreadable sweep record ({error})") from None
 
 
@@ -497,13 +636,19 @@ def find_sweep(sweep_id: str, experiments_dir: str) -> str:
 
 
 def list_sweeps(experiments_dir: str) -> list[str]:
-    """The sweep ids under an experiments directory, oldest first."""
+    """The sweep ids under an experiments directory, oldest first (in the order they started)."""
     root = sweeps_root(experiments_dir)
-    try:
-        names = os.listdir(root)
-    except FileNotFoundError:
-        return []
-    return sorted(name for name in names if os.path.isfile(os.path.join(root, name, SWEEP_FILE)))
+    names = _sweep_names(root)
+    found = [name for name in names if os.path.isfile(os.path.join(root, name, SWEEP_FILE))]
+    return sorted(found, key=_sweep_order)
+
+
+def newest_sweep(experiments_dir: str) -> str:
+    """The id of the sweep that started last, or SweepError when there is none."""
+    found = list_sweeps(experiments_dir)
+    if not found:
+        raise SweepError(f"no sweeps under {sweeps_root(experiments_dir)}")
+    return found[-1]
 
 
 def _job_file(sweep_dir: str, index: int) -> str:
@@ -527,7 +672,12 @@ def write_job_file(sweep_dir: str, index: int, **fields: Any) -> None:
 
 
 def job_request(record: SweepRecord, index: int) -> launch.RunRequest:
-    """The ``maggot run`` request of one job: its command, in the frozen tree."""
+    """The ``maggot run`` request of one job: its command, in the frozen tree.
+
+    Raises SweepError when a secret of the command is not in the environment.
+    """
+    if record.unsupplied:
+        raise SweepError(missing_secrets_message(record))
     values = record.spec.jobs[index]
     previous = _read_job_file(record.sweep_dir, index) or {}
     run_dir = previous.get("run_dir")

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from toolkit import commit_all, run_python
 
-from maggot import Experiment, hashing, inputs
+from maggot import Experiment, hashing, inputs, openlog
 from maggot.errors import CorruptRunError
 from maggot.gitsnap import SnapshotLimits
 
@@ -169,7 +169,7 @@ def test_the_hook_collects_nothing_once_the_run_has_ended(tmp_path):
     (tmp_path / "later.txt").write_text("x")
     (tmp_path / "later.txt").read_text()
     assert tracker._collector.opened() == []
-    assert tracker._collector not in inputs._collectors
+    assert tracker._collector not in openlog.collectors
 
 
 def test_relative_paths_resolve_against_the_directory_current_when_opened(tmp_path, monkeypatch):
@@ -247,14 +247,17 @@ def test_inputs_record_round_trips_and_a_broken_one_is_named(tmp_path):
         inputs.load_inputs(str(run_dir))
 
 
-def test_a_file_opened_again_and_again_is_kept_once(tmp_path):
+def test_a_file_opened_again_and_again_is_kept_once(tmp_path, monkeypatch):
+    # the appended paths are folded into a set every _FOLD_AT opens: memory stays flat
+    monkeypatch.setattr(openlog, "_FOLD_AT", 16)
     data = tmp_path / "config.txt"
     data.write_text("x")
     tracker = tracker_for(tmp_path)
     tracker.start()
     for _ in range(50):
         data.read_text()
-    assert len(inputs._reads) == 1
+    assert len(openlog._read_paths) <= 16
+    assert len(openlog._reads) == 1
     record = tracker.stop()
     assert [item.path for item in record.files] == [str(data)]
 
@@ -354,6 +357,24 @@ def test_runs_made_in_a_loop_without_with_each_record_their_own_inputs(repo, tmp
     assert result.returncode == 0, result.stderr
     for name in ("a", "b"):
         assert list(inputs_of(repo / "experiments" / name)) == [str(tmp_path / f"{name}.txt")]
+
+
+def test_overlapping_runs_lend_the_child_environment_and_put_it_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/users/own/path")
+    monkeypatch.delenv("MAGGOT_INPUTS_DIR", raising=False)
+    first = inputs.InputTracker(None, [str(tmp_path)], children_dir=str(tmp_path / "first"))
+    second = inputs.InputTracker(None, [str(tmp_path)], children_dir=str(tmp_path / "second"))
+    first.start()
+    second.start()
+    # children record for the latest run; the hook's directory is on the path once
+    assert os.environ["MAGGOT_INPUTS_DIR"] == str(tmp_path / "second")
+    assert os.environ["PYTHONPATH"].count("bootstrap") == 1
+    assert os.environ["PYTHONPATH"].endswith(os.pathsep + "/users/own/path")
+    first.stop()  # not in the order they started
+    assert os.environ["MAGGOT_INPUTS_DIR"] == str(tmp_path / "second")
+    second.stop()
+    assert "MAGGOT_INPUTS_DIR" not in os.environ
+    assert os.environ["PYTHONPATH"] == "/users/own/path"
 
 
 def test_merged_records_keep_every_file_and_combine_modes():

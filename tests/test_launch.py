@@ -312,3 +312,37 @@ def test_a_secret_argument_of_the_command_is_never_stored_and_rerun_gives_it_bac
     for path in (new_run / ".maggot").rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+READER = textwrap.dedent(
+    """
+    import os, sys
+    with open(sys.argv[1]) as file:
+        print("read", file.read().strip(), "tracking", os.environ.get("MAGGOT_TRACK_INPUTS"))
+    """
+)
+
+
+def test_no_track_inputs_records_no_inputs_and_replays_the_same_way(project, tmp_path):
+    (project / "reader.py").write_text(READER)
+    commit_all(project, "reader")
+    data = tmp_path / "data.txt"
+    data.write_text("42\n")
+    result = run_maggot(
+        "run", "--no-track-inputs", "--name", "untracked", "--",
+        sys.executable, "reader.py", str(data), cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "read 42 tracking 0" in result.stdout
+    run_dir = project / "experiments" / "untracked"
+    assert not (run_dir / ".maggot" / "inputs.json").exists()
+    info = json.loads((run_dir / ".maggot" / "run.json").read_text())
+    assert info["launch_options"]["track_inputs"] is False
+    assert "--no-track-inputs" in info["command_argv"]
+    tracked = run_maggot(
+        "run", "--name", "tracked", "--", sys.executable, "reader.py", str(data), cwd=project
+    )
+    assert tracked.returncode == 0, tracked.stderr
+    assert (project / "experiments" / "tracked" / ".maggot" / "inputs.json").exists()
+    help_text = CliRunner().invoke(main, ["run", "--help"]).output
+    assert "--no-track-inputs" in help_text

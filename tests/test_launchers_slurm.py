@@ -183,3 +183,36 @@ def test_a_requeued_job_continues_its_own_run(project, tmp_path):
     assert json.loads((project / "experiments/rq7/.maggot/results.json").read_text()) == {
         "score": 7
     }
+
+
+SECRET_TRAIN = textwrap.dedent(
+    """
+    import hashlib, os, sys
+    token = sys.argv[sys.argv.index("--token") + 1]
+    ok = hashlib.sha256(token.encode()).hexdigest() == os.environ["TOKEN_SHA256"]
+    print(f"score={int(ok)}")
+    """
+)
+
+
+def test_slurm_jobs_get_the_secret_sweep_json_redacts(project):
+    import hashlib
+
+    (project / "secret_train.py").write_text(SECRET_TRAIN)
+    commit_all(project, "secret")
+    token = "sk-" + "Qw3Er4Ty5Ui6Op7As8Df9Gh0"
+    result = run_maggot(
+        "sweep", "--launcher", "slurm", "--time", "5", "-p", "x=1,2", "--metric-pattern",
+        PATTERN, "--", sys.executable, "secret_train.py", "--token", token, "--x", "{x}",
+        cwd=project, env={"TOKEN_SHA256": hashlib.sha256(token.encode()).hexdigest()},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = load(project)
+    assert token not in Path(record.sweep_dir, "sweep.json").read_text()
+    for path in Path(record.sweep_dir, "slurm").rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+    for state in sweep.job_states(record):
+        assert state.state == "completed"
+        results = json.loads(Path(state.run_dir, ".maggot", "results.json").read_text())
+        assert results == {"score": 1}

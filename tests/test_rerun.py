@@ -89,6 +89,32 @@ def test_rerun_of_a_sweep_run_fills_the_template_again(project):
     assert info(project / "experiments" / "lr3")["rerun_of"].endswith("lr2")
 
 
+def test_rerun_of_a_sweep_run_gives_the_templates_secret_back(project):
+    token = "sk-" + "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2"
+    (project / "tok.py").write_text(
+        f"import sys\nprint('score=' + str(int(sys.argv[2] == {token!r})) + sys.argv[4])\n"
+    )
+    commit_all(project, "tok")
+    swept = run_maggot(
+        "sweep", "-p", "lr=1", "--name", "lr{lr}", "--metric-pattern", PATTERN, "--",
+        sys.executable, "tok.py", "--token", token, "--lr", "{lr}", cwd=project,
+    )  # fmt: skip
+    assert swept.returncode == 0, swept.stderr
+    assert results(project / "experiments" / "lr1") == {"score": 11}
+    refused = run_maggot("rerun", "experiments/lr1", "--set", "lr=2", "--yes", cwd=project)
+    assert refused.returncode == 1
+    # the variable the run's own record names, as for any rerun or replay
+    position = info(project / "experiments" / "lr1")["command_argv"].index("<redacted>")
+    assert f"set MAGGOT_ARG_{position}" in refused.stderr
+    result = run_maggot(
+        "rerun", "experiments/lr1", "--set", "lr=2", "--yes", cwd=project,
+        env={f"MAGGOT_ARG_{position}": token},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert token not in result.stdout + result.stderr
+    assert results(project / "experiments" / "lr2") == {"score": 12}
+
+
 def test_rerun_of_an_experiment_script_joins_the_new_run(project):
     recorded = run_python(["exp.py", "--lr", "0.5"], cwd=project)
     assert recorded.returncode == 0, recorded.stderr

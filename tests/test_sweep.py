@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -310,17 +311,112 @@ def test_random_draws_repeat_with_the_same_seed():
     assert grid[:2] == [{"x": 0, "y": 1}, {"x": 0, "y": 2}]
 
 
-def test_sweep_status_without_id_lists_sweeps(project):
+def test_sweep_status_all_lists_sweeps(project):
     result = run_maggot("sweep", "-p", "x=1", "--", sys.executable, "train.py", "--x", "{x}",
                         cwd=project)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    listing = run_maggot("sweep", "status", "--format", "json", cwd=project)
+    listing = run_maggot("sweep", "status", "--all", "--format", "json", cwd=project)
     (row,) = json.loads(listing.stdout)
     assert row["jobs"] == 1
     assert row["completed"] == 1
     missing = run_maggot("sweep", "status", "nope", cwd=project)
     assert missing.returncode == 1
     assert "no sweep nope" in missing.stderr
+    both = run_maggot("sweep", "status", "--all", "nope", cwd=project)
+    assert both.returncode == 2
+
+
+def test_sweep_status_without_id_picks_the_newest_and_says_so(project):
+    runner = CliRunner()
+    for x in ("1", "2"):
+        # back to back, well within one second
+        result = runner.invoke(
+            main, ["sweep", "-p", f"x={x}", "--", sys.executable, "train.py", "--x", "{x}"],
+            catch_exceptions=False,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    first, second = sweep_ids(project)
+    status = run_maggot("sweep", "status", "--format", "json", cwd=project)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["id"] == second
+    assert f"sweep {second}, the newest of 2" in status.stderr
+    assert sweep.load_sweep(sweep.find_sweep(second, "experiments")).spec.jobs == ({"x": 2},)
+
+
+def test_sweep_ids_sort_in_the_order_sweeps_started(tmp_path):
+    experiments = str(tmp_path / "experiments")
+    claimed = [sweep._claim_sweep_dir(experiments)[0] for _ in range(20)]
+    assert len(set(claimed)) == 20
+    # one started in a later second than the clock now says (the clock was set back)
+    ahead = "29991231-235959-999999-0000"
+    os.mkdir(os.path.join(sweep.sweeps_root(experiments), ahead))
+    claimed += [ahead, sweep._claim_sweep_dir(experiments)[0]]
+    for sweep_id in claimed:
+        Path(sweep.sweeps_root(experiments), sweep_id, sweep.SWEEP_FILE).write_text("{}")
+    # an id of the first format (seconds and a random suffix) sorts by its second
+    legacy = "20000101-000000-ffff"
+    os.mkdir(os.path.join(sweep.sweeps_root(experiments), legacy))
+    Path(sweep.sweeps_root(experiments), legacy, sweep.SWEEP_FILE).write_text("{}")
+    assert sweep.list_sweeps(experiments) == [legacy, *claimed]
+    assert sweep.newest_sweep(experiments) == claimed[-1]
+    with pytest.raises(sweep.SweepError, match="no sweeps under"):
+        sweep.newest_sweep(str(tmp_path / "none"))
+
+
+SECRET_SCRIPT = textwrap.dedent(
+    """
+    import hashlib, os, sys
+    args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+    # the token itself is in no variable: the sweep must give it back from its own memory
+    ok = hashlib.sha256(args["--token"].encode()).hexdigest() == os.environ["TOKEN_SHA256"]
+    ok = ok and args["--password"] == os.environ["DB_PW"]
+    print(f"score={int(args['--x']) * 10} secret_ok={int(ok)}")
+    if not os.path.exists(args["--flag"] + args["--x"]):
+        sys.exit(4)
+    """
+)
+TOKEN = "sk-" + "a1B2c3D4e5F6g7H8i9J0k1L2"
+
+
+def test_sweep_record_redacts_secrets_and_jobs_and_resume_get_them(project, tmp_path):
+    (project / "uses_secret.py").write_text(SECRET_SCRIPT)
+    commit_all(project, "secret script")
+    flag = tmp_path / "flag"
+    (tmp_path / "flag1").write_text("")
+    env = {"TOKEN_SHA256": hashlib.sha256(TOKEN.encode()).hexdigest(), "DB_PW": "hunter2hunter2"}
+    result = run_maggot(
+        "sweep", "-p", "x=1,2", "--metric-pattern", r"(?P<name>\w+)=(?P<value>\d+)", "--",
+        sys.executable, "uses_secret.py", "--token", TOKEN, "--password", "hunter2hunter2",
+        "--flag", str(flag), "--x", "{x}", cwd=project, env=env,
+    )  # fmt: skip
+    assert result.returncode == 1  # job 1 fails until its flag exists
+    record = load(project)
+    text = Path(record.sweep_dir, sweep.SWEEP_FILE).read_text()
+    assert TOKEN not in text and "hunter2" not in text
+    data = json.loads(text)
+    assert data["command"][2:6] == ["--token", "<redacted>", "--password", "<redacted>"]
+    positions = {item["position"]: item["environment"] for item in data["redacted_arguments"]}
+    assert positions == {3: None, 5: "DB_PW"}
+    done = sweep.job_states(record)[0]
+    assert results(done.run_dir) == {"score": 10, "secret_ok": 1}
+    # --resume without the literal token: refused, nothing launched
+    (tmp_path / "flag2").write_text("")
+    refused = run_maggot("sweep", "--resume", record.sweep_id, cwd=project, env=env)
+    assert refused.returncode == 1
+    assert "set MAGGOT_ARG_3" in refused.stderr and "Traceback" not in refused.stderr
+    assert states(project) == ["completed", "failed"]
+    resumed = run_maggot(
+        "sweep", "--resume", record.sweep_id, cwd=project, env={**env, "MAGGOT_ARG_3": TOKEN}
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert results(sweep.job_states(load(project))[1].run_dir) == {"score": 20, "secret_ok": 1}
+    for run_dir in store.find_run_dirs(project / "experiments"):
+        for path in Path(run_dir, ".maggot").rglob("*"):
+            if path.is_file():
+                assert TOKEN.encode() not in path.read_bytes(), path
+    assert sweep.redact_template(["--api-key", "{key}", "--token", TOKEN])[0] == [
+        "--api-key", "{key}", "--token", "<redacted>",
+    ]  # fmt: skip
 
 
 @given(

@@ -154,32 +154,52 @@ class MaggotGroup(click.Group):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.NoArgsIsHelpError as error:
-            error.show()
-            sys.exit(error.exit_code)
-        except click.UsageError as error:
-            hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
-            click.echo(f"maggot: {error.format_message()}{hint}", err=True)
-            sys.exit(error.exit_code)
-        except click.ClickException as error:
-            error.show()
-            sys.exit(error.exit_code)
-        except click.Abort as error:
-            if isinstance(error.__cause__, KeyboardInterrupt):
-                click.echo("maggot: interrupted", err=True)
-                sys.exit(EXIT_INTERRUPTED)
-            click.echo("maggot: aborted", err=True)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("\nmaggot: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        except Terminated as terminated:
-            click.echo(f"maggot: terminated by {terminated.signal_name}", err=True)
-            sys.exit(terminated.code)
-        except Exception as error:  # a bug, not a user error: say so, keep the details
-            sys.exit(_report_bug(error))
+        except (KeyboardInterrupt, Terminated, Exception) as error:
+            sys.exit(report_error(error))
         # an int here comes from ctx.exit(code); the commands themselves return None
         sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+
+
+def report_error(error: BaseException) -> int:
+    """Say what went wrong on stderr, as every command does; returns the exit code.
+
+    Usage errors are one line (exit 2), expected failures (MaggotError, OS
+    errors) one line (exit 1), Ctrl-C 130, a termination signal 128 + N, and
+    anything else is a bug, its traceback kept in a file (exit 3).
+    """
+    if isinstance(error, (MaggotError, OSError)) and not isinstance(error, click.ClickException):
+        try:
+            with reports_errors():
+                raise error
+        except CommandError as converted:
+            error = converted
+        except OSError:  # a closed pipe: nothing more to say
+            return 1
+    if isinstance(error, click.exceptions.NoArgsIsHelpError):
+        error.show()
+        return error.exit_code
+    if isinstance(error, click.UsageError):
+        hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+        click.echo(f"maggot: {error.format_message()}{hint}", err=True)
+        return error.exit_code
+    if isinstance(error, click.ClickException):
+        error.show()
+        return error.exit_code
+    if isinstance(error, click.Abort):
+        if isinstance(error.__cause__, KeyboardInterrupt):
+            click.echo("maggot: interrupted", err=True)
+            return EXIT_INTERRUPTED
+        click.echo("maggot: aborted", err=True)
+        return 1
+    if isinstance(error, KeyboardInterrupt):
+        click.echo("\nmaggot: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    if isinstance(error, Terminated):
+        click.echo(f"maggot: terminated by {error.signal_name}", err=True)
+        return 128 + error.signal_number
+    if isinstance(error, Exception):  # a bug, not a user error: say so, keep the details
+        return _report_bug(error)
+    raise error
 
 
 def _report_bug(error: Exception) -> int:

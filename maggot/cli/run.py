@@ -65,6 +65,10 @@ metric_pattern_option = click.option(
 )  # fmt: skip
 @results_option
 @metric_pattern_option
+@click.option(
+    "--no-track-inputs", "track_inputs", flag_value=False, default=True,
+    help="Record no inputs.json (the files the run's Python processes open).",
+)  # fmt: skip
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run_command(
     config_file: str | None,
@@ -74,6 +78,7 @@ def run_command(
     if_exists: str,
     results_file: str | None,
     metric_pattern: str | None,
+    track_inputs: bool,
     command: tuple[str, ...],
 ) -> None:
     """Record COMMAND as a run, without changing it: maggot run [OPTIONS] -- COMMAND...
@@ -90,7 +95,7 @@ def run_command(
     Example:
       maggot run --metric-pattern '(?P<name>acc)=(?P<value>[0-9.]+)' -- python train.py --lr 0.1
     """
-    from maggot import launch, params
+    from maggot import entry, launch, params
 
     request = launch.RunRequest(
         command=command,
@@ -101,17 +106,12 @@ def run_command(
         extra_params=extra_params,
         results_file=results_file,
         metric_pattern=metric_pattern,
+        track_inputs=track_inputs,
     )
     try:
         launch.check_request(request)
     except (launch.LaunchError, params.ParameterError) as error:
         raise click.UsageError(str(error)) from None
-
-    def announce(run_dir: str) -> None:
-        click.echo(f"maggot: recording {run_dir}", err=True)
-
-    outcome = launch.run_command(request, on_start=announce)
-    for warning in outcome.warnings:
-        click.echo(f"maggot: warning: {warning}", err=True)
-    click.echo(f"maggot: {outcome.run_dir}: {outcome.status}", err=True)
-    click.get_current_context().exit(launch.shell_exit_code(outcome.exit_code))
+    # the same run as the console script's click-free path (maggot.entry) starts
+    exit_code = entry.execute_run(request, lambda message: click.echo(message, err=True))
+    click.get_current_context().exit(exit_code)

@@ -275,6 +275,8 @@ def sweep_launch(
                 click.echo(f"sweep {record.sweep_id}: every job completed or is running")
                 _remove_tree_when_done(record)
                 return
+            if record.unsupplied and not dry_run:
+                raise CommandError(sweep.missing_secrets_message(record))
         else:
             spec = sweep.plan_sweep(
                 command,
@@ -421,12 +423,29 @@ def _finish(record: SweepRecord, indices: list[int], interrupted: bool) -> None:
     "--format", "output_format", type=click.Choice(("table", "json")), default="table",
     show_default=True, help="json is for scripts.",
 )  # fmt: skip
-def sweep_status(sweep_id: str | None, experiments_dir: str, output_format: str) -> None:
-    """Show each job of sweep ID (done, failed, running, pending); without ID, list sweeps."""
+@click.option("--all", "list_all", is_flag=True, help="List every sweep, with job counts.")
+def sweep_status(
+    sweep_id: str | None, experiments_dir: str, output_format: str, list_all: bool
+) -> None:
+    """Show each job of sweep ID (done, failed, running, pending).
+
+    Without ID, the sweep that started last (the line on stderr names it);
+    --all lists every sweep instead.
+    """
     from tabulate import tabulate  # type: ignore[import-untyped, unused-ignore]
 
     from maggot import sweep
 
+    if sweep_id is not None and list_all:
+        raise click.UsageError("give an ID or --all, not both")
+    if sweep_id is None and not list_all:
+        sweep_id = sweep.newest_sweep(experiments_dir)
+        count = len(sweep.list_sweeps(experiments_dir))
+        click.echo(
+            f"maggot: sweep {sweep_id}, the newest of {count} under "
+            f"{sweep.sweeps_root(experiments_dir)} (--all lists them)",
+            err=True,
+        )
     if sweep_id is None:
         rows = []
         for found in sweep.list_sweeps(experiments_dir):

@@ -103,7 +103,8 @@ def submit(record: sweep.SweepRecord, indices: Sequence[int], options: SlurmOpti
     executor.update_parameters(**parameters)
     job = _job_class()()
     try:
-        jobs = executor.map_array(job, [record.sweep_dir] * len(indices), list(indices))
+        with sweep.secrets_for_children(record):
+            jobs = executor.map_array(job, [record.sweep_dir] * len(indices), list(indices))
     except (subprocess.CalledProcessError, submitit.core.utils.FailedJobError) as error:
         raise SlurmError(f"sbatch failed: {error}") from None
     array_id = str(jobs[0].job_id).split("_")[0]
