@@ -131,7 +131,7 @@ SAMPLES = (
         ),
         True,
     ),  # fmt: skip
-    Sample("sweep-status-list", ("sweep", "status", "--experiments-dir", "fits")),
+    Sample("sweep-status-list", ("sweep", "status", "--all", "--experiments-dir", "fits")),
     Sample("sweep-status", ("sweep", "status", "{sweep}", "--experiments-dir", "fits")),
     Sample(
         "summarize-sweep",
@@ -155,7 +155,7 @@ SAMPLES = (
 # Stand-ins for what changes between machines and moments.
 REPO_STAND_IN = "/home/ada/project"
 HOME_STAND_IN = "/home/ada"
-SWEEP_STAND_IN = "20250314-093010-5e1f"
+SWEEP_STAND_IN = "20250314-093010-000000-5e1f"
 PYTHON_STAND_IN = "/home/ada/.venv/bin/python"
 FIRST_TIME = (2025, 3, 14, 9, 30, 0)
 
@@ -322,7 +322,7 @@ def stand_ins(repo: Path) -> Callable[[str], str]:
         # the scenario's home (the data file's folder): next to the project, as in ~/project
         (re.escape(os.path.realpath(repo.parent / "home")), HOME_STAND_IN),
         (re.escape(str(repo.parent / "home")), HOME_STAND_IN),
-        (r"\b\d{8}-\d{6}-[0-9a-f]{4}\b", SWEEP_STAND_IN),
+        (r"\b\d{8}-\d{6}(?:-\d{6})?-[0-9a-f]{4}\b", SWEEP_STAND_IN),
         (r"(?m)^(run\.duration  .*)$", lambda match: re.sub(r"\d+\.\d+ *", fixed_width, match[1])),
         (r"(?m)^(\S+: \d+ runs, )\d+\.\d+ MB$", r"\g<1>0.13 MB"),
     ]

@@ -54,7 +54,7 @@ maggot sweep --launcher "$launcher" "${launcher_options[@]}" \
     -- "$python" "$script" --degree '{degree}' --alpha '{alpha}'
 
 # the newest sweep is the one just launched (ids start with the UTC time)
-sweep_id="$(maggot sweep status --format json | "$python" -c \
+sweep_id="$(maggot sweep status --all --format json | "$python" -c \
     'import json, sys; print(max(sweep["id"] for sweep in json.load(sys.stdin)))')"
 echo "\$ maggot summarize experiments --sweep $sweep_id --sort test_rmse --ascending --params"
 maggot summarize experiments --sweep "$sweep_id" --sort test_rmse --ascending --params
