@@ -11,6 +11,8 @@ from maggot import launch, signals, sweep
 
 # how often a waiting sweep redraws its progress
 PROGRESS_INTERVAL_SECONDS = 0.5
+# signals that stop a whole sweep when they reach its process
+_STOPPING_SIGNALS = frozenset((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
 
 
 class PoolOutcome(NamedTuple):
@@ -91,7 +93,14 @@ def _run_unless_stopped(
 ) -> int | None:
     if controls.stop.is_set():
         return None  # interrupted before it started: it stays pending for --resume
-    return sweep.run_job(record.sweep_dir, index, controls, record)
+    exit_code = sweep.run_job(record.sweep_dir, index, controls, record)
+    if launch.shell_exit_code(exit_code) - 128 in _STOPPING_SIGNALS:
+        # The signal that ended the command may have been sent to the whole process
+        # group. The kernel can hand the sweep's copy to this thread, and then the main
+        # thread only acts on it when its progress wait times out: give it that long
+        # before this thread takes the next job, or a job would start after a stop.
+        controls.stop.wait(2 * PROGRESS_INTERVAL_SECONDS)
+    return exit_code
 
 
 def _stop(controls: launch.Controls, pending: set[concurrent.futures.Future[int | None]]) -> None:
