@@ -14,9 +14,13 @@ A sample in a Markdown file is a fenced block between two markers:
 
 The script builds one scenario in a temporary git repository (commits with
 fixed dates and authors, so commit ids never change), runs every command in
-SAMPLES there with the current interpreter, and replaces the block's body with
-the command line and its output. What differs between machines and moments
-(paths, times, host, user, interpreter) is written as fixed stand-ins.
+SAMPLES there, in order, with the current interpreter, and replaces the block's
+body with the command line and its output. What differs between machines and
+moments (paths, times, durations, host, user, interpreter, sweep ids) is
+written as fixed stand-ins. Every sample's text is the same on every run: a
+command's stdout and stderr are read from separate pipes and shown one after
+the other, unless the sample is ``merged`` because one thread writes both (so
+their order never depends on scheduling); a sweep runs one job at a time.
 
 To add a command: add its Sample below (and a SCENARIO step if it needs more
 runs), put the markers in a page, run the script.
@@ -43,11 +47,23 @@ EXAMPLES = DOCS.parent / "examples"
 
 
 class Sample(NamedTuple):
-    """One output sample: its marker name and the maggot arguments that print it."""
+    """One output sample: its marker name and the maggot arguments that print it.
+
+    ``{sweep}`` in an argument is the id of the scenario's sweep. ``merged``
+    reads stdout and stderr from one pipe, in the order they were written
+    (only for commands whose two streams are written by one thread of one
+    process, so the order is always the same); otherwise stdout comes first.
+    """
 
     name: str
     args: tuple[str, ...]
+    merged: bool = False
 
+
+# fit_curve.py's runs go to fits/, apart from the demo's experiments/
+FIT_OPTIONS = (
+    "--experiments-dir", "fits", "--metric-pattern", r"(?P<name>\w+_rmse)=(?P<value>[0-9.]+)",
+)  # fmt: skip
 
 SAMPLES = (
     Sample("summarize", ("summarize", "experiments", "--sort", "accuracy")),
@@ -67,10 +83,79 @@ SAMPLES = (
         ("diff", "experiments/0.0-0.05-10", "experiments/0.0-0.05-10_1", "--stat"),
     ),
     Sample("reproduce-dry-run", ("reproduce", "experiments/0.0-0.05-10", "--dry-run")),
+    Sample("reproduce", ("reproduce", "experiments/0.001-0.5-30", "--yes")),
+    Sample("reproduce-mismatch", ("reproduce", "counts/0.5", "--yes")),
+    Sample("verify", ("verify", "experiments/0.0-0.05-10", "experiments/0.0-0.5-10")),
+    Sample(
+        "compare",
+        (
+            "compare",
+            "experiments/0.0-0.05-10",
+            "experiments/0.0-0.5-10",
+            "experiments/0.001-0.5-30",
+        ),
+    ),
+    Sample("tag", ("tag", "experiments/0.001-0.5-30", "experiments/0.0-0.5-10", "baseline")),
+    Sample("note", ("note", "experiments/0.001-0.5-30", "l2 keeps the weights small")),
+    Sample("tag-list", ("tag", "experiments/0.001-0.5-30", "experiments/0.0-0.5-10")),
+    Sample("note-list", ("note", "experiments/0.001-0.5-30")),
+    Sample(
+        "summarize-info",
+        (
+            "summarize",
+            "experiments",
+            "--filter",
+            'tags ~ "baseline"',
+            "--info",
+            "tags,note,commit,dirty",
+        ),
+    ),  # fmt: skip
+    Sample("report", ("report", "experiments", "-o", "report.html")),
+    Sample("run", ("run", *FIT_OPTIONS, "--", "python", "fit_curve.py", "--degree", "3"), True),
+    Sample(
+        "sweep",
+        (
+            "sweep",
+            "-p",
+            "degree=1,3,5",
+            "-p",
+            "alpha=0.0,0.01",
+            *FIT_OPTIONS,
+            "--",
+            "python",
+            "fit_curve.py",
+            "--degree",
+            "{degree}",
+            "--alpha",
+            "{alpha}",
+        ),
+        True,
+    ),  # fmt: skip
+    Sample("sweep-status-list", ("sweep", "status", "--all", "--experiments-dir", "fits")),
+    Sample("sweep-status", ("sweep", "status", "{sweep}", "--experiments-dir", "fits")),
+    Sample(
+        "summarize-sweep",
+        (
+            "summarize",
+            "fits",
+            "--sweep",
+            "{sweep}",
+            "--sort",
+            "test_rmse",
+            "--ascending",
+            "--params",
+        ),
+    ),
+    Sample("rerun", ("rerun", "fits/0.0-5", "--set", "degree=7", "--yes"), True),
+    Sample("mv", ("mv", "fits/0.01-1", "ridge-linear")),
+    Sample("rm", ("rm", "fits/0.0-1")),
+    Sample("gc", ("gc", "--dry-run", "--dir", "fits")),
 )
 
 # Stand-ins for what changes between machines and moments.
 REPO_STAND_IN = "/home/ada/project"
+HOME_STAND_IN = "/home/ada"
+SWEEP_STAND_IN = "20250314-093010-000000-5e1f"
 PYTHON_STAND_IN = "/home/ada/.venv/bin/python"
 FIRST_TIME = (2025, 3, 14, 9, 30, 0)
 
@@ -87,7 +172,40 @@ def edit(path: str, old: str, new: str) -> Callable[[Path], None]:
     return step
 
 
+def write(path: str, text: str) -> Callable[[Path], None]:
+    """A scenario step that writes a file of the repository."""
+
+    def step(repo: Path) -> None:
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+
+    return step
+
+
+def copy_example(name: str) -> Callable[[Path], None]:
+    """A scenario step that copies a file of examples/ into the repository."""
+    return lambda repo: shutil.copy2(EXAMPLES / name, repo / name)
+
+
+# counts the values above a threshold in $DATA_FILE, a file outside the repository
+COUNT_SCRIPT = """\
+import argparse
+import os
+
+from maggot import Experiment
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--threshold", type=float, default=0.5)
+config = vars(parser.parse_args())
+with Experiment(config=config, experiments_dir="counts") as exp:
+    with open(os.environ["DATA_FILE"]) as file:
+        values = [float(line) for line in file]
+    exp.register_result("above", sum(value > exp.config.threshold for value in values))
+"""
+
 # The demo's story (examples/demo.sh): runs on a dirty tree, a commit, a run on new code.
+# Then fit_curve.py through `maggot run` and `maggot sweep` (runs in fits/), and a run
+# reading a data file that changes afterwards (its reproduction does not match).
 # A tuple is a command (``python`` is the current interpreter); a callable edits the repo.
 SCENARIO: tuple[tuple[str, ...] | Callable[[Path], None], ...] = (
     ("git", "init", "-q", "-b", "main"),
@@ -100,6 +218,24 @@ SCENARIO: tuple[tuple[str, ...] | Callable[[Path], None], ...] = (
     ("git", "commit", "-q", "-am", "bigger data set"),
     edit("train.py", "size: int = 600", "size: int = 800"),
     ("python", "train.py", "--lr", "0.05", "--epochs", "10"),
+    copy_example("fit_curve.py"),
+    write("count.py", COUNT_SCRIPT),
+    write("../home/data/values.txt", "0.2\n0.7\n0.9\n"),
+    write(".gitignore", "experiments/\nfits/\ncounts/\nreport.html\n"),
+    ("git", "add", "fit_curve.py", "count.py", ".gitignore"),
+    (
+        "git",
+        "commit",
+        "-q",
+        "-m",
+        "curve fit, counting",
+        "--",
+        "fit_curve.py",
+        "count.py",
+        ".gitignore",
+    ),
+    ("python", "count.py", "--threshold", "0.5"),
+    write("../home/data/values.txt", "0.2\n0.7\n0.9\n0.6\n"),
 )
 
 
@@ -123,18 +259,33 @@ def scenario_env(home: Path) -> dict[str, str]:
         GIT_COMMITTER_DATE=stamp,
         NO_COLOR="1",
         COLUMNS="100",
+        DATA_FILE=str(home / "data" / "values.txt"),
     )
     return env
 
 
-def run(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> str:
-    """Run one command; its stdout and stderr, in that order. A failure stops the script."""
+def run(argv: Sequence[str], cwd: Path, env: dict[str, str], merged: bool = False) -> str:
+    """Run one command; its stdout and stderr (one after the other unless ``merged``).
+
+    Separate pipes are read whole, stdout first, so the text never depends on
+    which of two streams a reader thread happened to see first. A failure
+    (exit code other than 0 or 1) stops the script.
+    """
     completed = subprocess.run(
-        list(argv), cwd=cwd, env=env, capture_output=True, text=True, check=False
+        list(argv),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+        text=True,
+        check=False,
     )
     if completed.returncode not in (0, 1):
-        raise RuntimeError(f"{shlex.join(argv)} exited {completed.returncode}:\n{completed.stderr}")
-    return completed.stdout + completed.stderr
+        raise RuntimeError(
+            f"{shlex.join(argv)} exited {completed.returncode}:\n"
+            f"{completed.stdout}{completed.stderr or ''}"
+        )
+    return completed.stdout + (completed.stderr or "")
 
 
 def build_scenario(repo: Path, env: dict[str, str]) -> None:
@@ -149,11 +300,16 @@ def build_scenario(repo: Path, env: dict[str, str]) -> None:
         run(argv, repo, env)
 
 
+def fixed_width(match: re.Match[str]) -> str:
+    """A duration as ``0.05``, padded to the width the table gave the real one."""
+    return "0.05".ljust(len(match[0])) if match[0].endswith(" ") else "0.05"
+
+
 def stand_ins(repo: Path) -> Callable[[str], str]:
     """A function that writes machine- and moment-specific text as fixed stand-ins."""
     interpreter = re.escape(os.path.dirname(sys.executable)) + r"/python[0-9.]*"
     uname = platform.uname()
-    fixed = [
+    fixed: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
         (re.escape(os.path.realpath(repo)), REPO_STAND_IN),
         (re.escape(str(repo)), REPO_STAND_IN),
         (interpreter, PYTHON_STAND_IN),
@@ -163,6 +319,12 @@ def stand_ins(repo: Path) -> Callable[[str], str]:
         (r"(?m)^(duration\s+)\S+ s$", r"\g<1>0.84 s"),
         (r"(?m)^(host\s+)\S+$", r"\g<1>laptop"),
         (r"(?m)^(user\s+)\S+$", r"\g<1>ada"),
+        # the scenario's home (the data file's folder): next to the project, as in ~/project
+        (re.escape(os.path.realpath(repo.parent / "home")), HOME_STAND_IN),
+        (re.escape(str(repo.parent / "home")), HOME_STAND_IN),
+        (r"\b\d{8}-\d{6}(?:-\d{6})?-[0-9a-f]{4}\b", SWEEP_STAND_IN),
+        (r"(?m)^(run\.duration  .*)$", lambda match: re.sub(r"\d+\.\d+ *", fixed_width, match[1])),
+        (r"(?m)^(\S+: \d+ runs, )\d+\.\d+ MB$", r"\g<1>0.13 MB"),
     ]
     times: dict[str, str] = {}
 
@@ -175,16 +337,27 @@ def stand_ins(repo: Path) -> Callable[[str], str]:
             clock = separator.join(
                 (f"{hour:02d}", f"{minute + shifted // 60:02d}", f"{shifted % 60:02d}")
             )
-            fraction = ".000Z" if separator == ":" else "-000000Z"
+            if match.group(2) is None:
+                fraction = "Z"  # to the second, as notes are stamped
+            else:
+                fraction = ".000Z" if separator == ":" else "-000000Z"
             times[match.group(0)] = f"{year}-{month:02d}-{day:02d}T{clock}{fraction}"
         return times[match.group(0)]
 
     def rewrite(text: str) -> str:
         for pattern, replacement in fixed:
             text = re.sub(pattern, replacement, text)
-        return re.sub(r"\d{4}-\d\d-\d\dT\d\d([:-])\d\d[:-]\d\d(?:\.\d{3}Z|-\d{6}Z)", moment, text)
+        return re.sub(r"\d{4}-\d\d-\d\dT\d\d([:-])\d\d[:-]\d\d(\.\d{3}|-\d{6})?Z", moment, text)
 
     return rewrite
+
+
+def sample_argument(argument: str, repo: Path) -> str:
+    """``argument`` with ``{sweep}`` replaced by the id of the scenario's sweep."""
+    if "{sweep}" not in argument:
+        return argument
+    (sweep_id,) = sorted(path.name for path in (repo / "fits" / ".sweeps").iterdir())
+    return argument.replace("{sweep}", sweep_id)
 
 
 def generate_outputs() -> dict[str, str]:
@@ -197,8 +370,11 @@ def generate_outputs() -> dict[str, str]:
         rewrite = stand_ins(repo)
         outputs = {}
         for sample in SAMPLES:
-            printed = run([sys.executable, "-m", "maggot", *sample.args], repo, env)
-            body = f"$ maggot {shlex.join(sample.args)}\n{printed}"
+            args = [sample_argument(arg, repo) for arg in sample.args]
+            # the command a launcher runs: `python` is this interpreter, shown as `python`
+            argv = [sys.executable if arg == "python" else arg for arg in args]
+            printed = run([sys.executable, "-m", "maggot", *argv], repo, env, sample.merged)
+            body = f"$ maggot {shlex.join(args)}\n{printed}"
             # no trailing blanks: the pages' whitespace hook would strip them (diff context lines)
             lines = [line.rstrip() for line in rewrite(body).rstrip("\n").split("\n")]
             outputs[sample.name] = "\n".join(lines) + "\n"

@@ -172,7 +172,8 @@ def begin_entry(
 def end_entry(run_dir: str, entry_id: str, outcome: dict[str, Any]) -> bool:
     """Record how entry ``entry_id`` ended; the run's status follows its entries.
 
-    The run is ``running`` while any entry is; otherwise it has the outcome of
+    The run is ``running`` while any entry is (an entry of this host whose
+    process is gone, killed, does not count); otherwise it has the outcome of
     the entry that ended last, unless a rank of the same launch did not
     complete: then the run failed, and ``failed_ranks`` and the exit say which
     and how. Its duration is the sum over entries (ranks' overlap is not
@@ -196,7 +197,7 @@ def end_entry(run_dir: str, entry_id: str, outcome: dict[str, Any]) -> bool:
             and item.get("kind") != ENTRY_RANK
         ]
         info["duration_seconds"] = round(sum(durations), 3) if durations else None
-        if any(item.get("status") == store.STATUS_RUNNING for item in listed):
+        if any(_still_running(item) for item in listed):
             return
         nonlocal ended
         ended = True
@@ -267,6 +268,18 @@ def running_launcher_entry(info: dict[str, Any]) -> dict[str, Any] | None:
         if item.get("status") == store.STATUS_RUNNING and "rank" not in item
     ]
     return running[-1] if running else None
+
+
+def _still_running(item: dict[str, Any]) -> bool:
+    """Whether an entry is marked running and its process may still be alive.
+
+    A killed entry (SIGKILL, on this host, process gone) stays marked running
+    but must not keep a run resumed to its end at ``running`` forever.
+    """
+    if item.get("status") != store.STATUS_RUNNING:
+        return False
+    entry = _as_entry(item)
+    return not _process_gone(entry.hostname, entry.pid, entry.started_at)
 
 
 def code_state(cwd: str, exclude_dirs: Sequence[str]) -> dict[str, Any] | None:

@@ -134,7 +134,8 @@ def test_runs_written_before_entries_get_them_rebuilt():
     )
 
 
-def test_a_killed_run_is_listed_as_killed_without_rewriting_it(tmp_path):
+def start_a_run_that_waits(tmp_path: Path) -> subprocess.Popen[str]:
+    """A process recording experiments/1, once it has started; it waits on its stdin."""
     script = tmp_path / "train.py"
     script.write_text(
         textwrap.dedent(
@@ -156,13 +157,52 @@ def test_a_killed_run_is_listed_as_killed_without_rewriting_it(tmp_path):
     )
     assert process.stdout is not None
     assert process.stdout.readline() == "started\n"
+    return process
+
+
+def kill(process: subprocess.Popen[str]) -> None:
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate()
+
+
+def test_a_killed_run_is_listed_as_killed_without_rewriting_it(tmp_path):
+    process = start_a_run_that_waits(tmp_path)
     run_dir = tmp_path / "experiments" / "1"
     assert entries.live_status(run_info(run_dir)) == "running"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    kill(process)
     before = (run_dir / ".maggot" / "run.json").read_bytes()
     assert entries.live_status(run_info(run_dir)) == "killed"
     assert (run_dir / ".maggot" / "run.json").read_bytes() == before
+
+
+def test_a_killed_run_resumed_to_its_end_is_completed(tmp_path):
+    kill(start_a_run_that_waits(tmp_path))
+    run_dir = tmp_path / "experiments" / "1"
+    with Experiment(resume_from=str(run_dir)):
+        pass
+    info = run_info(run_dir)
+    # the killed entry keeps what was recorded; the run follows the entry that ended
+    assert [entry["status"] for entry in info["entries"]] == ["running", "completed"]
+    assert info["status"] == "completed"
+    assert entries.live_status(info) == "completed"
+
+
+def finished_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A completed run of ``{"a": 1}`` in tmp_path/experiments; its run.json."""
+    monkeypatch.chdir(tmp_path)
+    with Experiment(config={"a": 1}) as exp:
+        pass
+    return Path(exp.experiment_dir, ".maggot", "run.json")
+
+
+def test_a_resumed_run_stays_running_while_another_host_s_entry_runs(tmp_path, monkeypatch):
+    path = finished_run(tmp_path, monkeypatch)
+    info = json.loads(path.read_text())
+    info["entries"].append({"id": "x", "status": "running", "hostname": "elsewhere", "pid": 1})
+    path.write_text(json.dumps(info))
+    with Experiment(resume_from=str(path.parent.parent)):
+        pass
+    assert json.loads(path.read_text())["status"] == "running"
 
 
 def test_a_running_run_of_another_host_is_not_called_killed():
@@ -174,10 +214,7 @@ def test_a_running_run_of_another_host_is_not_called_killed():
 
 
 def test_corrupt_run_json_is_refused_not_rewritten(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with Experiment(config={"a": 1}) as exp:
-        pass
-    path = Path(exp.experiment_dir, ".maggot", "run.json")
+    path = finished_run(tmp_path, monkeypatch)
     path.write_text("{not json")
     with pytest.raises(CorruptRunError):
         Experiment(config={"a": 1}, if_exists_mode="continue")

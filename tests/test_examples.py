@@ -5,14 +5,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from test_launchers_slurm import cluster  # noqa: F401  (the fixture: skips, or fails under CI)
 from toolkit import init_repo, run_maggot
 
-from maggot import store
+from maggot import entries, series, store, sweep
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NO_SKLEARN = importlib.util.find_spec("sklearn") is None
@@ -184,3 +187,137 @@ def test_capture_mode_decides_whether_a_child_process_is_logged(
     # either way the output still reached the process's own stdout and stderr
     assert "prepare: shard 2 written" in completed.stdout
     assert "prepare: 1 warning" in completed.stderr
+
+
+FIT_PATTERN_RESULTS = {"train_rmse", "test_rmse"}
+
+
+def check_fit_sweep(repo: Path, completed: subprocess.CompletedProcess[str]) -> None:
+    """What examples/fit_sweep.sh leaves: one run, eight sweep runs, a best-first listing."""
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    # the script itself knows nothing of maggot
+    assert "maggot" not in (repo / "fit_curve.py").read_text().split('"""')[-1]
+    experiments = repo / "experiments"
+    single = experiments / "0.01-3"
+    assert store.read_config(single) == {"alpha": 0.01, "degree": 3}
+    assert set(store.read_results(single)) == FIT_PATTERN_RESULTS
+    assert "test_rmse=0.2431" in read_log(single)
+    (sweep_id,) = sweep.list_sweeps(str(experiments))
+    record = sweep.load_sweep(sweep.find_sweep(sweep_id, str(experiments)))
+    states = sweep.job_states(record)
+    assert [state.state for state in states] == ["completed"] * 8
+    values = {(state.values["degree"], state.values["alpha"]) for state in states}
+    assert values == {(degree, alpha) for degree in (1, 3, 5, 9) for alpha in (0.0, 0.01)}
+    for state in states:
+        assert state.run_dir is not None
+        assert set(store.read_results(state.run_dir)) == FIT_PATTERN_RESULTS
+    # the listing of the sweep's runs, lowest test error first
+    listing = completed.stdout[completed.stdout.index("$ maggot summarize") :].splitlines()
+    rows = [line for line in listing[3:] if line.strip()]
+    assert len(rows) == 8
+    assert rows[0].startswith("0.0-5 ") and "0.2119" in rows[0]
+    assert rows[-1].split()[0] in ("0.0-1", "0.01-1")
+
+
+def test_a_plain_script_through_maggot_run_and_a_local_sweep(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", "fit_curve.py", "fit_sweep.sh")
+    completed = run(["bash", "fit_sweep.sh"], repo, NO_COLOR="1")
+    check_fit_sweep(repo, completed)
+    assert "local launcher" in completed.stderr
+    # a sweep's run reproduces like any other
+    replay = run_maggot("reproduce", "experiments/0.0-5", "--yes", cwd=repo)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "reproduced: all 2 results match" in replay.stdout
+
+
+@pytest.mark.usefixtures("cluster")
+def test_the_same_sweep_as_a_slurm_job_array(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", "fit_curve.py", "fit_sweep.sh")
+    completed = run(["bash", "fit_sweep.sh", "--launcher", "slurm"], repo, NO_COLOR="1")
+    check_fit_sweep(repo, completed)
+    assert "submitted as Slurm job array" in completed.stderr
+    # --time 1: Slurm's timeout warning (USR2) comes 15 s before the limit, not 90 s (at once)
+    (script,) = (repo / "experiments" / ".sweeps").glob("*/slurm/*_submission.sh")
+    assert "#SBATCH --signal=USR2@15\n" in script.read_text()
+
+
+def test_fit_sweep_rejects_an_unknown_argument(tmp_path: Path) -> None:
+    completed = run(["bash", str(EXAMPLES / "fit_sweep.sh"), "--jobs", "2"], tmp_path)
+    assert completed.returncode == 2
+    assert completed.stderr == "fit_sweep.sh: unknown argument --jobs (try --help)\n"
+
+
+def test_training_killed_and_resumed_ends_as_if_never_stopped(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", "resumable_training.py")
+    # the same training never stopped, recorded under baseline/experiments
+    baseline_dir = repo / "baseline"
+    baseline_dir.mkdir()
+    script = str(repo / "resumable_training.py")
+    options = ["--epochs", "40", "--lr", "0.1"]
+    baseline = run([sys.executable, script, *options, "--epoch-seconds", "0"], baseline_dir)
+    assert baseline.returncode == 0, baseline.stderr
+    baseline_run = baseline_dir / "experiments" / "40-0.1"
+
+    process = subprocess.Popen(
+        [sys.executable, script, *options, "--epoch-seconds", "0.2"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("epoch 3:"):
+            break
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    process.stdout.close()
+    run_dir = repo / "experiments" / "40-0.1"
+    assert entries.live_status(store.read_run_info(run_dir).to_json()) == "killed"
+    saved = sorted(path.name for path in (run_dir / "checkpoints").iterdir())
+    assert 1 <= len(saved) <= 3 and saved[-1] < "epoch-0039.json"
+    last_saved = int(saved[-1][len("epoch-") : -len(".json")])
+
+    resumed = run(
+        [sys.executable, script, "--resume", "experiments/40-0.1", "--epoch-seconds", "0"], repo
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.startswith(f"resuming after epoch {last_saved} from ")
+    info = store.read_run_info(run_dir).to_json()
+    assert [(entry["kind"], entry["status"]) for entry in info["entries"]] == [
+        ("start", "running"),
+        ("resume", "completed"),
+    ]
+    assert info["status"] == "completed"
+    assert (run_dir / ".maggot" / "directories").read_text().split() == ["checkpoints"]
+    # seeded shuffles: killed and resumed, the run ends exactly where the other did
+    assert store.read_results(run_dir) == store.read_results(baseline_run)
+    curves, problems = series.read_series(str(run_dir))
+    reference, _ = series.read_series(str(baseline_run))
+    assert problems == []
+    loss = dict(zip(curves["loss"].steps, curves["loss"].values))
+    assert len(loss) == len(curves["loss"].steps)  # no epoch logged twice
+    # every epoch after the checkpoint is on the curve; points of the killed process's
+    # last second may be missing, the ones it flushed are there
+    assert set(range(last_saved + 1, 40)) <= set(loss) <= set(range(40))
+    assert loss == {
+        step: value
+        for step, value in zip(reference["loss"].steps, reference["loss"].values)
+        if step in loss
+    }
+
+    # the report page holds both curves of the run
+    page = run_maggot("report", "experiments", "-o", "report.html", cwd=repo)
+    assert page.returncode == 0, page.stderr
+    data = embedded_data((repo / "report.html").read_text())
+    (shown,) = data["runs"]
+    assert shown["name"] == "40-0.1" and shown["status"] == "completed"
+    assert sorted(shown["series"]) == ["loss", "val.accuracy"]
+    assert shown["series"]["loss"]["n"] == len(loss)
+
+
+def embedded_data(page: str) -> dict[str, Any]:
+    """The run data a report page embeds."""
+    start = page.index('<script id="maggot-data" type="application/json">')
+    body = page[page.index(">", start) + 1 : page.index("</script>", start)]
+    data: dict[str, Any] = json.loads(body)
+    return data

@@ -87,6 +87,9 @@ def submit(record: sweep.SweepRecord, indices: Sequence[int], options: SlurmOpti
         parameters["slurm_partition"] = options.partition
     if options.time_minutes:
         parameters["timeout_min"] = options.time_minutes
+        # submitit asks Slurm for its timeout signal 90 s before the limit by default:
+        # with a limit under twice that, every task would get it as soon as it starts
+        parameters["slurm_signal_delay_s"] = min(90, options.time_minutes * 60 // 4)
     if options.cpus:
         parameters["cpus_per_task"] = options.cpus
     if options.mem_gb:
