@@ -64,6 +64,56 @@ def _handle(signal_number: int, frame: FrameType | None) -> None:
     raise _received
 
 
+# the mask of the forking thread, while a fork is under way (see _block_for_fork)
+_mask_before_fork: set[int | signal.Signals] | None = None
+
+
+def _block_for_fork() -> None:
+    """Before ``os.fork()`` in the recording process: hold SIGTERM/SIGHUP back.
+
+    A forked child inherits ``_handle``, a Python-level handler, and CPython
+    discards the signals that reach a child before it has finished setting
+    itself up after the fork (they were meant for the parent). A SIGTERM sent
+    right after the fork, as ``multiprocessing.Pool.terminate()`` does to a
+    worker not yet scheduled, was lost that way and the worker lived on, its
+    pool waiting for it forever. Blocked, the signal stays pending in the child
+    until its default action is back (``_reset_in_child``).
+    """
+    global _mask_before_fork
+    if _installed and hasattr(signal, "pthread_sigmask"):
+        _mask_before_fork = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATION_SIGNALS)
+
+
+def _unblock_after_fork() -> None:
+    global _mask_before_fork
+    if _mask_before_fork is not None:
+        mask, _mask_before_fork = _mask_before_fork, None
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _reset_in_child() -> None:
+    """A forked child was not the one recording: default actions, then the signals let through."""
+    global _lock, _users, _owner_pid, _received
+    _lock = threading.Lock()  # another thread of the parent may have held it at the fork
+    for signal_number in _installed:
+        try:
+            if signal.getsignal(signal_number) is _handle:
+                signal.signal(signal_number, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # _handle still ends the child the default way
+    _installed.clear()
+    _users, _owner_pid, _received = 0, None, None
+    _unblock_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_block_for_fork,
+        after_in_parent=_unblock_after_fork,
+        after_in_child=_reset_in_child,
+    )
+
+
 def install() -> None:
     """Turn SIGTERM/SIGHUP into ``Terminated``; pair every call with ``uninstall``.
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from toolkit import commit_all, git
 
+from maggot import signals
+
 # the script says "ready" once its run is live, then waits for a signal (no sleeps)
 WAITING_RUN = textwrap.dedent(
     """
@@ -138,6 +140,63 @@ def test_a_forked_child_leaving_the_run_does_not_record_it(tmp_path: Path) -> No
     assert process.returncode == 1
     assert "ValueError: the parent fails" in stderr
     assert run_info(tmp_path / "experiments" / "1")["status"] == "failed"
+
+
+fork_only = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+@fork_only
+@pytest.mark.parametrize(
+    "signal_number", signals.TERMINATION_SIGNALS, ids=lambda number: signal.Signals(number).name
+)
+def test_a_signal_sent_to_a_child_just_forked_ends_it(signal_number: int) -> None:
+    """``multiprocessing.Pool.terminate()`` signals workers that may not have run yet.
+
+    CPython drops the signals a forked child receives before it has set itself
+    up after the fork; with maggot's handler inherited, the signal was lost and
+    the worker lived on, its pool waiting for it forever. The child here only
+    exits on its own when the signal was lost: it waits for the parent's "go",
+    sent after the signal.
+    """
+    with signals.terminations_raise():
+        for _ in range(20):
+            read_fd, write_fd = os.pipe()
+            child = os.fork()
+            if child == 0:
+                os.close(write_fd)
+                os.read(read_fd, 1)
+                os._exit(0)
+            os.close(read_fd)
+            os.kill(child, signal_number)
+            try:
+                os.write(write_fd, b"g")
+            except BrokenPipeError:  # the child has ended already
+                pass
+            os.close(write_fd)
+            _, status = os.waitpid(child, 0)
+            assert os.WIFSIGNALED(status), "the child outlived the signal"
+            assert os.WTERMSIG(status) == signal_number
+
+
+@fork_only
+def test_a_forked_child_has_the_default_actions_and_the_parent_keeps_its_handlers() -> None:
+    def state() -> tuple[bool, bool]:
+        """(SIGTERM and SIGHUP at their default action, neither blocked)"""
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        return (
+            all(
+                signal.getsignal(number) is signal.SIG_DFL for number in signals.TERMINATION_SIGNALS
+            ),
+            not blocked & set(signals.TERMINATION_SIGNALS),
+        )
+
+    with signals.terminations_raise():
+        child = os.fork()
+        if child == 0:
+            os._exit(0 if state() == (True, True) else 1)
+        _, status = os.waitpid(child, 0)
+        assert state() == (False, True)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 REPLAY_WAITS = textwrap.dedent(
