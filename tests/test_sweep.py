@@ -290,6 +290,15 @@ def test_dry_run_prints_the_jobs_and_creates_nothing(project):
     assert not (project / "experiments").exists()
 
 
+def test_dry_run_never_shows_a_secret_of_the_command(project):
+    token = "sk-" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4"
+    result = invoke("sweep", "--dry-run", "-p", "x=1,2", "--",
+                    "true", "--x", "{x}", "--token", token)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert token not in result.output
+    assert "0: true --x 1 --token '<redacted>'" in result.stdout
+
+
 def test_ranges_and_value_files(tmp_path):
     assert sweep.parse_parameter("lr=1e-4:1e-1:log:4").values == (0.0001, 0.001, 0.01, 0.1)
     assert sweep.parse_parameter("n=0:10:lin:3").values == (0, 5, 10)

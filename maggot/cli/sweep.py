@@ -331,11 +331,13 @@ def _remove_tree_when_done(record: SweepRecord) -> None:
 
 
 def _print_dry_run(spec: Any) -> None:
-    from maggot import params
+    from maggot import params, sweep
 
+    # shown as sweep.json would keep it: terminals are logged and screens shared too
+    template, _ = sweep.redact_template(spec.command)
     click.echo(f"{len(spec.jobs)} jobs ({spec.mode}), {spec.launcher} launcher:")
     for index, values in enumerate(spec.jobs):
-        click.echo(f"  {index}: {shlex.join(params.render_command(spec.command, values))}")
+        click.echo(f"  {index}: {shlex.join(params.render_command(template, values))}")
 
 
 def _liveness(record: SweepRecord) -> Any:
