@@ -141,11 +141,12 @@ class InputTracker:
         children_dir."""
         if self.children_dir is None:
             return {}
-        bootstrap = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap")
+        from maggot import bootstrap
+
         existing = environ.get("PYTHONPATH")
         return {
             openlog.ENV_INPUTS_DIR: os.path.abspath(self.children_dir),
-            "PYTHONPATH": os.pathsep.join([bootstrap, *([existing] if existing else [])]),
+            "PYTHONPATH": os.pathsep.join([bootstrap.DIRECTORY, *([existing] if existing else [])]),
         }
 
     def cancel(self) -> None:

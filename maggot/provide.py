@@ -43,7 +43,6 @@ REFLINK, COPY, READ_ONLY_LINK = "reflink", "copy", "read-only link"
 MAX_LINKED_FILES = 100_000
 # Linux's FICLONE ioctl: the destination shares the source's blocks until either is written
 _FICLONE = 0x40049409
-SITECUSTOMIZE = "sitecustomize.py"
 PROTECTED_LISTING = "protected-inputs.json"
 
 
@@ -82,7 +81,7 @@ class Provision(NamedTuple):
 
     how: dict[str, str]  # path -> REFLINK, COPY or READ_ONLY_LINK
     environment: dict[str, str]  # variables that load the write guard
-    guard_dir: str | None  # holds the guard's sitecustomize; on PYTHONPATH first
+    guard_dir: str | None  # holds the guard's listing (maggot.bootstrap loads the guard)
     notes: tuple[str, ...]
 
 
@@ -236,8 +235,8 @@ def provide_inputs(plan: InputsPlan, worktree: str, guard_dir: str) -> Provision
 
     Files the worktree already has (tracked ones, or ones the snapshot
     restored) are left as they are. Read-only links get a write guard: its
-    ``sitecustomize`` is written into ``guard_dir``, and ``environment``
-    holds the variables the replay needs to load it.
+    listing is written into ``guard_dir``, and ``environment`` holds the
+    variables that make ``maggot.bootstrap`` install it in the replay.
     """
     how: dict[str, str] = {}
     notes: list[str] = []
@@ -307,53 +306,13 @@ def _reflink(source: str, destination: str) -> bool:
     return True
 
 
-_SITECUSTOMIZE_TEMPLATE = '''\
-"""Loads maggot's write guard for inputs linked from the checkout, then the usual sitecustomize."""
-import importlib.machinery
-import importlib.util
-import os
-import sys
-
-
-def _load_guard():
-    spec = importlib.util.spec_from_file_location("_maggot_inputguard", {guard!r})
-    if spec is None or spec.loader is None:
-        raise ImportError({guard!r})
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.install_from_environment()
-
-
-def _load_next_sitecustomize():
-    # the interpreter's own sitecustomize, which this one shadows, runs as usual
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = [entry for entry in sys.path if os.path.abspath(entry or ".") != here]
-    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", path)
-    if spec is None or spec.loader is None:
-        return
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sitecustomize"] = module
-    spec.loader.exec_module(module)
-
-
-try:
-    _load_guard()
-except Exception as error:
-    sys.stderr.write("maggot: warning: inputs linked from the checkout are not write-protected: "
-                     + str(error) + "\\n")
-_load_next_sitecustomize()
-'''
-
-
 def write_guard(guard_dir: str, protected: dict[str, str]) -> str:
-    """Write the guard's listing and sitecustomize into ``guard_dir``; return the listing."""
+    """Write the guard's listing of protected files into ``guard_dir``; return its path."""
     from maggot import store
 
     os.makedirs(guard_dir, exist_ok=True)
     listing = os.path.join(guard_dir, PROTECTED_LISTING)
     store.write_json_atomic(listing, {"files": protected})
-    source = _SITECUSTOMIZE_TEMPLATE.format(guard=os.path.abspath(inputguard.__file__))
-    store.write_text_atomic(os.path.join(guard_dir, SITECUSTOMIZE), source)
     return listing
 
 

@@ -517,8 +517,8 @@ def prepare_replay(
 ) -> Replay:
     """Map the command, directory and import paths from the checkout onto the worktree.
 
-    ``provision`` is what providing the ignored inputs did: its write guard
-    goes first on the replay's PYTHONPATH.
+    ``provision`` is what providing the ignored inputs did: with a write guard,
+    ``maggot.bootstrap`` goes first on the replay's PYTHONPATH to install it.
     """
     roots = _checkout_roots(plan.repository, plan.snapshot)
     notes = list(provision.notes) if provision is not None else []
@@ -540,7 +540,9 @@ def prepare_replay(
         if entry and (not os.path.isabs(entry) or map_into(entry, roots, worktree) is None)
     ]
     if provision is not None and provision.guard_dir is not None:
-        python_path.insert(0, provision.guard_dir)
+        from maggot import bootstrap
+
+        python_path.insert(0, bootstrap.DIRECTORY)
         environment.update(provision.environment)
     if python_path:
         environment["PYTHONPATH"] = os.pathsep.join(python_path)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from toolkit import commit_all, git, run_maggot, run_python
 
-from maggot import inputguard, provide
+from maggot import bootstrap, inputguard, provide
 from maggot.errors import ReproduceError
 from maggot.inputs import load_inputs
 
@@ -210,7 +210,7 @@ def test_guard_refuses_writes_to_protected_files_only(tmp_path, monkeypatch):
     script = textwrap.dedent(
         f"""
         import os, sys
-        sys.path.insert(0, {str(tmp_path / "guard")!r})
+        sys.path.insert(0, {bootstrap.DIRECTORY!r})
         import sitecustomize
         open({str(protected)!r}, "rb").read()
         open({str(tmp_path / "other.bin")!r}, "wb").write(b"fine")

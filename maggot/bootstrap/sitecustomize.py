@@ -1,11 +1,13 @@
-"""Loaded at start-up by the Python child processes of a run (this directory is on
-their ``PYTHONPATH``): record the files they open for the run's inputs.json.
+"""Loaded at start-up by the Python child processes of a run and by replays (this
+directory is on their ``PYTHONPATH``): record the files they open for the run's
+inputs.json (``MAGGOT_INPUTS_DIR``), and refuse writes to the inputs a replay
+linked from the checkout (``MAGGOT_PROTECTED_INPUTS``).
 
-Light on purpose (it runs in every Python child of a run): ``maggot.openlog`` is
-loaded from its file with the standard library's loader alone, without
-importing maggot (nor importlib.util or typing). Then this directory leaves
-``sys.path`` again, and a ``sitecustomize`` of the user's own, further along the
-path, is loaded as it would have been.
+Light on purpose (it runs in every Python child of a run): ``maggot.openlog``
+and ``maggot.inputguard`` are loaded from their files with the standard
+library's loader alone, without importing maggot (nor importlib.util or
+typing). Then this directory leaves ``sys.path`` again, and a ``sitecustomize``
+of the user's own, further along the path, is loaded as it would have been.
 """
 
 from __future__ import annotations
@@ -42,6 +44,20 @@ def _start() -> None:
             # `from maggot import openlog` later finds this same module
             openlog = _load("maggot.openlog", path, SourceFileLoader("maggot.openlog", path))
         openlog.start_child(directory)
+    if os.environ.get("MAGGOT_PROTECTED_INPUTS"):
+        try:
+            guard = sys.modules.get("maggot.inputguard")
+            if guard is None:
+                path = os.path.join(os.path.dirname(here), "inputguard.py")
+                guard = _load(
+                    "maggot.inputguard", path, SourceFileLoader("maggot.inputguard", path)
+                )
+            guard.install_from_environment()
+        except Exception as error:  # noqa: BLE001 - the program runs, unprotected, and is told
+            sys.stderr.write(
+                "maggot: warning: inputs linked from the checkout are not write-protected: "
+                f"{error}\n"
+            )
     spec = PathFinder.find_spec("sitecustomize", sys.path)
     if (
         spec is not None
