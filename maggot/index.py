@@ -226,6 +226,9 @@ class RunIndex:
         self._read_entries: Callable[[], dict[str, Any]] = dict
         # .maggot identities taken for this listing, by run directory; None: no .maggot
         self._identities: dict[str, int | None] = {}
+        # the runs the last search found, their paths relative to the root and their
+        # identities, when find_runs took them from it (merged into _identities on demand)
+        self._from_search: tuple[list[str], list[str], list[int | None]] | None = None
         if self.enabled:
             self._search, self._read_entries = _read_index(root, self.warnings)
         self._new_search = self._search
@@ -305,7 +308,7 @@ class RunIndex:
         identities = _identities(self.root, search.runs, meanwhile=self._decode_entries)
         if None in identities:
             return None  # a run lost its .maggot: search again, it may hold runs now
-        self._identities.update(zip(runs, identities))
+        self._from_search = (runs, search.runs, identities)
         return runs
 
     def load(
@@ -333,6 +336,16 @@ class RunIndex:
         warnings = list(self.warnings)
         started_ns = time.time_ns()
         prefix, skip = self.prefix, len(self.prefix)
+        from_search = self._from_search
+        if from_search is not None and run_dirs is from_search[0] and not with_git:
+            unchanged = _unchanged(run_dirs, from_search[1], from_search[2], cached, wanted)
+            if unchanged is not None:
+                return self._listed(
+                    unchanged, keep, cached, started_ns, changed=False, warnings=warnings
+                )
+        if from_search is not None:
+            self._identities.update(zip(from_search[0], from_search[2]))
+            self._from_search = None
         unknown = [path for path in run_dirs if path not in self._identities]
         if unknown:
             inside = [path for path in unknown if path.startswith(prefix)]
@@ -347,12 +360,17 @@ class RunIndex:
         empty: dict[str, Any] = {}
         # the tuple made in C: a NamedTuple's own __new__ is a Python call, measurable per run
         make = tuple.__new__
-        unchanged = None if with_git else _unchanged(run_dirs, prefix, cached, identities, wanted)
+        unchanged = None
+        if not with_git and all(map(operator.methodcaller("startswith", prefix), run_dirs)):
+            relatives = list(map(operator.itemgetter(slice(skip, None)), run_dirs))
+            fresh_identities = list(map(identities.__getitem__, run_dirs))
+            unchanged = _unchanged(run_dirs, relatives, fresh_identities, cached, wanted)
         if unchanged is not None:
-            runs, fresh = unchanged
-        else:
-            runs = []
-        for run_dir in run_dirs if unchanged is None else ():
+            return self._listed(
+                unchanged, keep, cached, started_ns, changed=False, warnings=warnings
+            )
+        runs: list[ListedRun] = []
+        for run_dir in run_dirs:
             relative = run_dir[skip:] if run_dir.startswith(prefix) else run_dir
             identity = identities[run_dir]
             found = cached.get(relative)
@@ -414,6 +432,20 @@ class RunIndex:
                     ),
                 )
             )
+        return self._listed((runs, fresh), keep, cached, started_ns, changed, warnings)
+
+    def _listed(
+        self,
+        listed: tuple[list[ListedRun], dict[str, dict[str, Any]]],
+        keep: Iterable[str],
+        cached: dict[str, Any],
+        started_ns: int,
+        changed: bool,
+        warnings: list[str],
+    ) -> Listing:
+        """The listing, the index written first when it changed."""
+        runs, fresh = listed
+        skip = len(self.prefix)
         for run_dir in keep:
             relative = run_dir[skip:]
             if relative in cached:
@@ -430,9 +462,9 @@ class RunIndex:
 
 def _unchanged(
     run_dirs: Sequence[str],
-    prefix: str,
+    relatives: Sequence[str],
+    identities: list[int | None],
     cached: dict[str, Any],
-    identities: dict[str, int | None],
     wanted: Sequence[str],
 ) -> tuple[list[ListedRun], dict[str, dict[str, Any]]] | None:
     """The listing and its entries when no run changed since the index was written.
@@ -442,9 +474,8 @@ def _unchanged(
     at 100,000 runs. None when any run changed, has problems, or has an entry
     not of the expected shape: then ``load`` looks at each run.
     """
-    if not run_dirs or not all(map(operator.methodcaller("startswith", prefix), run_dirs)):
+    if not run_dirs:
         return None
-    relatives = list(map(operator.itemgetter(slice(len(prefix), None)), run_dirs))
     entries: list[Any] = list(map(cached.get, relatives))
     if set(map(type, entries)) != {dict}:
         return None
@@ -452,9 +483,7 @@ def _unchanged(
         stored = list(map(operator.itemgetter(_IDENTITY), entries))
     except KeyError:
         return None
-    if stored != list(map(identities.__getitem__, run_dirs)) or any(
-        map(operator.methodcaller("get", _PROBLEMS), entries)
-    ):
+    if stored != identities or any(map(operator.methodcaller("get", _PROBLEMS), entries)):
         return None
     allowed: dict[str, set[type]] = {part: {_PAYLOAD_TYPES[part]} for part in wanted}
     allowed[_SERIES] = {bool}
@@ -751,7 +780,7 @@ def _valid_search(data: Any) -> _Search | None:
             or type(folder[2]) is not int
         ):
             return None
-    if not all(type(run) is str for run in runs):
+    if not set(map(type, runs)) <= {str}:
         return None
     return _Search(max_depth, folders, runs)
 
