@@ -582,6 +582,16 @@ def _getter(column: Column) -> Callable[[RunRow], Any]:
     return lambda row: row.info.get(key, _MISSING)
 
 
+def _column_values(column: Column, rows: Sequence[RunRow]) -> list[Any]:
+    """What ``_getter(column)`` gives for each row, in loops that run in C."""
+    if column.source in (RUN_COLUMN, STATUS_COLUMN):
+        return list(map(operator.attrgetter(column.source), rows))
+    source = column.source if column.source in ("metrics", "params") else "info"
+    default = [] if source == "info" and column.key == "tags" else _MISSING
+    mappings = map(operator.attrgetter(source), rows)
+    return list(map(dict.get, mappings, itertools.repeat(column.key), itertools.repeat(default)))
+
+
 def _cells(summary: Summary) -> list[list[Any]]:
     getters = [_getter(column) for column in summary.columns_shown]
     return [[get(row) for get in getters] for row in summary.rows]
@@ -743,8 +753,7 @@ def _table(summary: Summary, precision: int | None) -> str:
         if cached is not None:
             values = list(map(operator.itemgetter(column.key), metrics))
         else:
-            get = _getter(column)
-            values = [get(row) for row in summary.rows]
+            values = _column_values(column, summary.rows)
         kinds = set(map(type, values))
         if cached is not None:
             texts = cached
@@ -771,13 +780,14 @@ def _known_metric_cells(summary: Summary) -> dict[str, list[str]]:
     names = [column.key for column in summary.columns_shown if column.source == "metrics"]
     wanted = set(names)
     rows = summary.rows
+    texts = list(map(operator.attrgetter("metrics_texts"), rows))
     # a row's metrics are in key order: with the same keys, its cells line up
-    if not names or not all(
-        row.metrics_texts is not None and row.metrics.keys() == wanted for row in rows
-    ):
+    keys = map(dict.keys, map(operator.attrgetter("metrics"), rows))
+    if not names or None in texts or not all(map(operator.eq, keys, itertools.repeat(wanted))):
         return {}
-    split = [str(row.metrics_texts).split("\0") for row in rows]
-    return {name: list(cells) for name, cells in zip(sorted(wanted), zip(*split))}
+    # every row has len(wanted) cells (a cell holding NUL has no texts): one split for all
+    cells = "\0".join(texts).split("\0")
+    return {name: cells[index :: len(wanted)] for index, name in enumerate(sorted(wanted))}
 
 
 def plain_table(
@@ -808,7 +818,7 @@ def _layout(headers: Sequence[str], cells: Sequence[list[str]], right: Sequence[
         # tabulate keeps two blanks of room next to each header
         width = max([_width(header) + 2, *map(_width, column)])
         columns.append([_pad(text, width, right[index]) for text in (header, "-" * width, *column)])
-    return "".join("  ".join(line).rstrip() + "\n" for line in zip(*columns))
+    return "\n".join(map(str.rstrip, map("  ".join, zip(*columns)))) + "\n"
 
 
 def _width(text: str) -> int:
