@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from toolkit import record_run
 
-from maggot import index, store
+from maggot import index, query, store
 from maggot import summarize as summaries
 from maggot.index import RACY_NANOSECONDS
 
@@ -110,8 +110,11 @@ def test_a_file_written_just_now_is_never_cached(workdir: Path) -> None:
 
 
 def index_bytes(body: bytes, digest: bytes | None = None) -> bytes:
+    """An index file whose entries part is ``body`` (a stored search of None)."""
+    search = marshal.dumps(None)
     digest = index._digest(body) if digest is None else digest
-    return b"\n".join((index._header(), digest, body))
+    sums = b"%s %d %s" % (index._digest(search), len(search), digest)
+    return b"\n".join((index._header(), sums, search + body))
 
 
 @pytest.mark.parametrize(
@@ -121,6 +124,9 @@ def index_bytes(body: bytes, digest: bytes | None = None) -> bytes:
         index_bytes(marshal.dumps({"a": {}}), b"0" * 32),
         index_bytes(b"\xff\x00garbage"),
         index_bytes(marshal.dumps([1, 2])),
+        index_bytes(marshal.dumps({"a": {}}))[:-3],  # torn
+        b"\n".join((index._header(), b"no sums", marshal.dumps(None))),
+        b"\n".join((index._header(), b"0 1 0", marshal.dumps(None))),  # the search's sum
     ],
 )
 def test_a_corrupt_index_is_rebuilt_with_one_warning(workdir: Path, content: bytes) -> None:
@@ -153,7 +159,7 @@ def test_entries_of_the_wrong_shape_are_read_again(workdir: Path) -> None:
     runs["a"]["run"] = [1, 2]
     runs["b"] = ["not", "an", "entry"]
     path = workdir / "experiments" / store.INDEX_FILE
-    path.write_bytes(index_bytes(marshal.dumps((runs, ("deep", [], ["b"])))))
+    path.write_bytes(b"".join(index.encode(runs, ("deep", [], ["b"]))))
     assert listing() == {"a": 0.5}
 
 
@@ -396,3 +402,33 @@ def test_a_directory_spelled_with_a_trailing_slash_shares_the_index(
     summary = summaries.summarize("experiments" + os.sep)
     assert {row.run: row.metrics["acc"] for row in summary.rows} == {"a": 0.5, "ab": 0.7}
     assert run_files(opened) == [] and sorted(indexed()) == ["a", "ab"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"with_params": True, "info": ["tags", "note", "started", "host"]},
+        {"with_repros": True, "sort_key": "acc"},
+        {"only_changed": True, "filters": [query.parse("acc > 0.2")]},
+    ],
+)
+def test_an_unchanged_listing_is_the_listing_of_the_run_files(
+    workdir: Path, options: dict[str, Any]
+) -> None:
+    from maggot import annotate
+
+    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(6)]
+    annotate.change_tags(str(runs[1]), add=["baseline"])
+    annotate.add_note(str(runs[2]), "lr too high")
+    (runs[3] / store.META_DIR / store.CONFIG_FILE).write_text("{broken")
+    shutil.copytree(runs[4], workdir / "experiments" / "run-4.repro-1")
+    age(*runs, workdir / "experiments" / "run-4.repro-1", workdir / "experiments")
+
+    def shown(summary: summaries.Summary) -> tuple[Any, ...]:
+        return (summary.rows, summary.columns, sorted(summary.warnings))
+
+    from_files = shown(summaries.summarize("experiments", use_index=False, **options))
+    assert shown(summaries.summarize("experiments", **options)) == from_files  # writes it
+    assert shown(summaries.summarize("experiments", **options)) == from_files  # reads it
+    assert len(from_files[0]) >= 3
