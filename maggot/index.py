@@ -304,7 +304,7 @@ class RunIndex:
             if status.st_mtime_ns != mtime_ns or status.st_ino != inode:
                 return None
         prefix = self.prefix
-        runs = [prefix + relative for relative in search.runs]
+        runs = list(map(prefix.__add__, search.runs))
         identities = _identities(self.root, search.runs, meanwhile=self._decode_entries)
         if None in identities:
             return None  # a run lost its .maggot: search again, it may hold runs now
