@@ -24,8 +24,10 @@ from __future__ import annotations
 import marshal
 import mmap
 import os
+import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from typing import IO, TypeVar
 
@@ -74,8 +76,7 @@ def shared_map(
             finally:
                 if helper > 0:
                     progress[_HIGH] = count  # stop it, if this process is being interrupted
-                    _, status = os.waitpid(helper, 0)
-                    if status == 0:
+                    if _wait(helper):
                         theirs = _read_results(results.fileno())
             low = progress[_LOW]
             if theirs is None or len(theirs) != count - low:
@@ -92,10 +93,37 @@ def shared_map(
 def _worth_a_helper(count: int) -> bool:
     if count < PARALLEL_THRESHOLD or not sys.platform.startswith("linux"):
         return False
+    # a fork copies only the calling thread: a lock another thread holds stays held forever
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        return False
     try:
         return len(os.sched_getaffinity(0)) > 1
     except (AttributeError, OSError):
         return False
+
+
+def _wait(helper: int) -> bool:
+    """Whether the helper, told to stop, exited cleanly; one that does not is killed.
+
+    It stops after the job in hand and writes its results, well under a
+    second; the limit only keeps a helper stuck for any reason from hanging
+    the listing.
+    """
+    deadline = time.monotonic() + HELPER_STOP_SECONDS
+    while True:
+        finished, status = os.waitpid(helper, os.WNOHANG)
+        if finished:
+            return status == 0
+        if time.monotonic() > deadline:
+            os.kill(helper, signal.SIGKILL)
+            os.waitpid(helper, 0)
+            return False
+        time.sleep(0.0005)
+
+
+# how long a helper told to stop may take to write its results and exit
+HELPER_STOP_SECONDS = 30.0
 
 
 def _results_file() -> IO[bytes]:

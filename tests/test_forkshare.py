@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,3 +112,31 @@ def test_short_lists_are_done_here(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forkshare, "PARALLEL_THRESHOLD", 10)
     parent = os.getpid()
     assert forkshare.shared_map(lambda index: os.getpid() == parent, 5) == [True] * 5
+
+
+def test_a_helper_that_does_not_stop_is_killed_and_its_jobs_done_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(forkshare, "HELPER_STOP_SECONDS", 0.5)
+    parent = os.getpid()
+
+    def job(index: int) -> int:
+        if os.getpid() != parent:
+            time.sleep(3600)  # stuck, in the helper only
+        return index
+
+    started = time.monotonic()
+    assert forkshare.shared_map(job, 50) == list(range(50))
+    assert time.monotonic() - started < 30
+
+
+def test_no_helper_is_forked_while_other_threads_run() -> None:
+    parent = os.getpid()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert forkshare.shared_map(lambda index: os.getpid() == parent, 50) == [True] * 50
+    finally:
+        stop.set()
+        other.join()
