@@ -48,7 +48,7 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from maggot import statmany, store
+from maggot import forkshare, store
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError
 
@@ -304,7 +304,7 @@ class RunIndex:
             if status.st_mtime_ns != mtime_ns or status.st_ino != inode:
                 return None
         prefix = self.prefix
-        runs = [prefix + relative for relative in search.runs]
+        runs = list(map(prefix.__add__, search.runs))
         identities = _identities(self.root, search.runs, meanwhile=self._decode_entries)
         if None in identities:
             return None  # a run lost its .maggot: search again, it may hold runs now
@@ -337,12 +337,11 @@ class RunIndex:
         started_ns = time.time_ns()
         prefix, skip = self.prefix, len(self.prefix)
         from_search = self._from_search
+        taken = None
         if from_search is not None and run_dirs is from_search[0] and not with_git:
-            unchanged = _unchanged(run_dirs, from_search[1], from_search[2], cached, wanted)
-            if unchanged is not None:
-                return self._listed(
-                    unchanged, keep, cached, started_ns, changed=False, warnings=warnings
-                )
+            taken = _take_unchanged(run_dirs, from_search[1], from_search[2], cached, wanted)
+            if taken is not None and None not in taken[0]:
+                return self._listed(taken, keep, cached, started_ns, False, warnings)
         if from_search is not None:
             self._identities.update(zip(from_search[0], from_search[2]))
             self._from_search = None
@@ -354,23 +353,32 @@ class RunIndex:
                 if not path.startswith(prefix):
                     self._identities[path] = _identity(path + _META_SUFFIX)
         identities = self._identities
-        fresh: dict[str, dict[str, Any]] = {}
-        changed = False
         no_problems: dict[str, list[str]] = {}
         empty: dict[str, Any] = {}
         # the tuple made in C: a NamedTuple's own __new__ is a Python call, measurable per run
         make = tuple.__new__
-        unchanged = None
-        if not with_git and all(map(operator.methodcaller("startswith", prefix), run_dirs)):
+        if (
+            taken is None
+            and not with_git
+            and all(map(operator.methodcaller("startswith", prefix), run_dirs))
+        ):
             relatives = list(map(operator.itemgetter(slice(skip, None)), run_dirs))
             fresh_identities = list(map(identities.__getitem__, run_dirs))
-            unchanged = _unchanged(run_dirs, relatives, fresh_identities, cached, wanted)
-        if unchanged is not None:
-            return self._listed(
-                unchanged, keep, cached, started_ns, changed=False, warnings=warnings
-            )
-        runs: list[ListedRun] = []
-        for run_dir in run_dirs:
+            taken = _take_unchanged(run_dirs, relatives, fresh_identities, cached, wanted)
+            if taken is not None and None not in taken[0]:
+                return self._listed(taken, keep, cached, started_ns, False, warnings)
+        # the runs not taken from the index in bulk (all of them when none were) one by one
+        listed: list[ListedRun | None]
+        listed, fresh = taken if taken is not None else ([None] * len(run_dirs), {})
+        changed = False
+        # first the runs whose entry can be kept, then those read again, many in parallel
+        looked_at: list[
+            tuple[int, str, str, dict[str, Any]]
+        ] = []  # number, run_dir, relative, entry
+        to_read: list[tuple[int, str, str, int | None, Any]] = []
+        to_look_at = map(operator.is_, listed, itertools.repeat(None))
+        for number in itertools.compress(itertools.count(), to_look_at):
+            run_dir = run_dirs[number]
             relative = run_dir[skip:] if run_dir.startswith(prefix) else run_dir
             identity = identities[run_dir]
             found = cached.get(relative)
@@ -387,17 +395,28 @@ class RunIndex:
                 )
                 and (not other_parts or all(type(found.get(p)) is t for p, t in other_parts))
             ):
-                entry: dict[str, Any] = found
+                looked_at.append((number, run_dir, relative, found))
+            elif identity is None and not store.is_run_dir(run_dir):
+                warnings.append(f"{run_dir}: no such run directory (removed while listing?)")
             else:
-                if identity is None and not store.is_run_dir(run_dir):
-                    warnings.append(f"{run_dir}: no such run directory (removed while listing?)")
-                    continue
-                entry = _read_entry(run_dir, directory_parts, identity, found)
-                changed = True
+                to_read.append((number, run_dir, relative, identity, found))
+
+        def read(index: int) -> dict[str, Any]:
+            _, run_dir, _, identity, found = to_read[index]
+            return _read_entry(run_dir, directory_parts, identity, found)
+
+        if to_read:
+            changed = True
+            read_again = forkshare.shared_map(read, len(to_read))
+            looked_at += [
+                (number, run_dir, relative, entry)
+                for (number, run_dir, relative, _, _), entry in zip(to_read, read_again)
+            ]
+        for number, run_dir, relative, entry in looked_at:
             if with_git:
                 slot = entry.get(PART_GIT)
                 if not _is_fresh(run_dir, slot):
-                    if entry is found:  # the loaded index stays as read until it is written
+                    if entry is cached.get(relative):  # the loaded index stays as read
                         entry = dict(entry)
                     entry[PART_GIT] = _read_git(run_dir)
                     changed = True
@@ -414,29 +433,29 @@ class RunIndex:
             if with_git:
                 git = entry[PART_GIT][3]
                 problems += tuple(run_dir + problem for problem in entry[PART_GIT][4])
-            runs.append(
-                make(
-                    ListedRun,
-                    (
-                        run_dir,
-                        entry[PART_RUN],
-                        entry[PART_INFO] if with_info else empty,
-                        entry[PART_RESULTS] if with_results else empty,
-                        entry[PART_CONFIG] if with_config else empty,
-                        git,
-                        entry[PART_ANNOTATIONS] if with_annotations else empty,
-                        problems,
-                        entry.get(_SERIES) is True,
-                        entry[_RESULTS_JSON] if with_results else None,
-                        entry[_RESULTS_TEXTS] if with_results else None,
-                    ),
-                )
+            listed[number] = make(
+                ListedRun,
+                (
+                    run_dir,
+                    entry[PART_RUN],
+                    entry[PART_INFO] if with_info else empty,
+                    entry[PART_RESULTS] if with_results else empty,
+                    entry[PART_CONFIG] if with_config else empty,
+                    git,
+                    entry[PART_ANNOTATIONS] if with_annotations else empty,
+                    problems,
+                    entry.get(_SERIES) is True,
+                    entry[_RESULTS_JSON] if with_results else None,
+                    entry[_RESULTS_TEXTS] if with_results else None,
+                ),
             )
+        # runs that vanished while listing stay None
+        runs = list(filter(None, listed)) if None in listed else listed
         return self._listed((runs, fresh), keep, cached, started_ns, changed, warnings)
 
     def _listed(
         self,
-        listed: tuple[list[ListedRun], dict[str, dict[str, Any]]],
+        listed: tuple[list[Any], dict[str, dict[str, Any]]],
         keep: Iterable[str],
         cached: dict[str, Any],
         started_ns: int,
@@ -460,31 +479,32 @@ class RunIndex:
         return Listing(runs, warnings)
 
 
-def _unchanged(
+def _take_unchanged(
     run_dirs: Sequence[str],
     relatives: Sequence[str],
     identities: list[int | None],
     cached: dict[str, Any],
     wanted: Sequence[str],
-) -> tuple[list[ListedRun], dict[str, dict[str, Any]]] | None:
-    """The listing and its entries when no run changed since the index was written.
+) -> tuple[list[ListedRun | None], dict[str, dict[str, Any]]] | None:
+    """The runs unchanged since the index was written, taken from it in bulk.
 
-    The same checks as ``RunIndex.load`` makes one run at a time, made one
-    part at a time over all runs by loops that run in C: a tenth of the time
-    at 100,000 runs. None when any run changed, has problems, or has an entry
-    not of the expected shape: then ``load`` looks at each run.
+    The same checks ``RunIndex.load`` makes one run at a time, made one part
+    at a time over all runs by loops that run in C: a tenth of the time at
+    100,000 runs. Returns the listing with None for each run that changed, is
+    new or has problems (``load`` looks at those one by one), and the entries
+    of the others; None when an entry is not of the expected shape.
     """
-    if not run_dirs:
+    entries: list[Any] = list(map(cached.get, relatives, itertools.repeat(_NO_ENTRY)))
+    if set(map(type, entries)) - {dict}:
         return None
-    entries: list[Any] = list(map(cached.get, relatives))
-    if set(map(type, entries)) != {dict}:
-        return None
-    try:
-        stored = list(map(operator.itemgetter(_IDENTITY), entries))
-    except KeyError:
-        return None
-    if stored != identities or any(map(operator.methodcaller("get", _PROBLEMS), entries)):
-        return None
+    stored = map(dict.get, entries, itertools.repeat(_IDENTITY))
+    unchanged = map(operator.eq, stored, identities)
+    present = map(operator.is_not, identities, itertools.repeat(None))
+    clean = map(operator.not_, map(dict.get, entries, itertools.repeat(_PROBLEMS)))
+    taken = list(map(all, zip(unchanged, present, clean)))
+    every = all(taken)
+    if not every:
+        entries = list(itertools.compress(entries, taken))
     allowed: dict[str, set[type]] = {part: {_PAYLOAD_TYPES[part]} for part in wanted}
     allowed[_SERIES] = {bool}
     if PART_RESULTS in wanted:
@@ -501,7 +521,7 @@ def _unchanged(
     empty: dict[str, Any] = {}
     nothing = itertools.repeat(empty)
     rows = zip(
-        run_dirs,
+        run_dirs if every else itertools.compress(run_dirs, taken),
         columns[PART_RUN],
         columns.get(PART_INFO, nothing),
         columns.get(PART_RESULTS, nothing),
@@ -513,9 +533,19 @@ def _unchanged(
         columns.get(_RESULTS_JSON, itertools.repeat(None)),
         columns.get(_RESULTS_TEXTS, itertools.repeat(None)),
     )
-    listed = list(map(tuple.__new__, itertools.repeat(ListedRun), rows))
-    # the same runs, when as many: every one of them was found in it
-    return listed, cached if len(entries) == len(cached) else dict(zip(relatives, entries))
+    made: list[ListedRun | None] = list(map(tuple.__new__, itertools.repeat(ListedRun), rows))
+    if every:
+        # the same runs, when as many: every one of them was found in it
+        fresh = cached if len(entries) == len(cached) else dict(zip(relatives, entries))
+        return made, fresh
+    listed: list[ListedRun | None] = [None] * len(run_dirs)
+    for number, run in zip(itertools.compress(itertools.count(), taken), made):
+        listed[number] = run
+    return listed, dict(zip(itertools.compress(relatives, taken), entries))
+
+
+# an entry for a run the index does not hold: it has no identity, so it is never taken
+_NO_ENTRY: dict[str, Any] = {}
 
 
 class _EveryPath:
@@ -531,9 +561,10 @@ _EVERY_PATH = _EveryPath()
 def _identity(meta_dir: str) -> int | None:
     """A directory's mtime and inode as one number (one object per run in the index)."""
     try:
-        return statmany.identity(os.stat(meta_dir))
+        status = os.stat(meta_dir)
     except OSError:
         return None
+    return status.st_mtime_ns << 64 | status.st_ino
 
 
 def _identities(
@@ -542,21 +573,30 @@ def _identities(
     """The identity of each run's ``.maggot`` (None when it has none), one stat each.
 
     Relative to an open ``root``: the kernel then resolves two names per run
-    instead of the whole path, measured a fifth faster at 100,000 runs.
-    ``meanwhile`` is work done while a helper process stats (see statmany).
+    instead of the whole path, measured a fifth faster at 100,000 runs. Long
+    lists are shared with a helper process, while it does ``meanwhile``.
     """
     descriptor = -1
     if os.stat in os.supports_dir_fd:
         with contextlib.suppress(OSError):
             descriptor = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    if descriptor < 0:
-        if meanwhile is not None:
-            meanwhile()
-        return [_identity(os.path.join(root, run) + _META_SUFFIX) for run in relative_runs]
+    stat, suffix = os.stat, _META_SUFFIX
+
+    def identity(index: int) -> int | None:
+        try:
+            if descriptor < 0:
+                status = stat(os.path.join(root, relative_runs[index]) + suffix)
+            else:
+                status = stat(relative_runs[index] + suffix, dir_fd=descriptor)
+        except OSError:
+            return None
+        return status.st_mtime_ns << 64 | status.st_ino
+
     try:
-        return statmany.identities(descriptor, relative_runs, _META_SUFFIX, meanwhile=meanwhile)
+        return forkshare.shared_map(identity, len(relative_runs), meanwhile=meanwhile)
     finally:
-        os.close(descriptor)
+        if descriptor >= 0:
+            os.close(descriptor)
 
 
 def _read_entry(

@@ -451,15 +451,18 @@ def _lookup(row: RunRow) -> Callable[[str], Any]:
 
 
 def _sorted(rows: list[RunRow], key: str, ascending: bool) -> list[RunRow]:
-    metrics = [row.metrics for row in rows]
-    if key not in (RUN_COLUMN, STATUS_COLUMN) and all(key in found for found in metrics):
-        # the usual sort, by a metric every run has: one C-level pass takes the values
+    metrics = list(map(operator.attrgetter("metrics"), rows))
+    if key not in (RUN_COLUMN, STATUS_COLUMN) and all(
+        map(operator.contains, metrics, itertools.repeat(key))
+    ):
+        # the usual sort, by a metric every run has: loops that run in C take the values
         values = list(map(operator.itemgetter(key), metrics))
         if set(map(type, values)) <= {int, float}:
-            numbers = [index for index, value in enumerate(values) if value == value]  # not NaN
+            # NaN is the one value not equal to itself
+            numbers = list(itertools.compress(itertools.count(), map(operator.eq, values, values)))
             numbers.sort(key=values.__getitem__, reverse=not ascending)
             if len(numbers) == len(rows):
-                return [rows[index] for index in numbers]
+                return list(map(rows.__getitem__, numbers))
             chosen = set(numbers)
             rest = [row for index, row in enumerate(rows) if index not in chosen]
             return [rows[index] for index in numbers] + rest
@@ -635,10 +638,13 @@ def _json_lines(summary: Summary) -> str:
         ]
     if not lines:
         return "[]\n"
-    # a line per record: escaping checks lines, and a record has no line break
-    if not all(map(str.isprintable, lines)):
-        lines = [printable_json(line) for line in lines]
-    return "[\n  " + ",\n  ".join(lines) + "\n]\n"
+    body = ",\n  ".join(lines)
+    # JSON escapes every control character but DEL: ASCII text without DEL is printable,
+    # two checks of the whole text at memory speed instead of one per line
+    if not (body.isascii() and "\x7f" not in body) and not all(map(str.isprintable, lines)):
+        # a line per record: escaping checks lines, and a record has no line break
+        body = ",\n  ".join(printable_json(line) for line in lines)
+    return "[\n  " + body + "\n]\n"
 
 
 def _default_json_lines(rows: Sequence[RunRow], encode: Callable[[Any], str]) -> list[str]:

@@ -432,3 +432,17 @@ def test_an_unchanged_listing_is_the_listing_of_the_run_files(
     assert shown(summaries.summarize("experiments", **options)) == from_files  # writes it
     assert shown(summaries.summarize("experiments", **options)) == from_files  # reads it
     assert len(from_files[0]) >= 3
+
+
+def test_a_listing_reads_only_the_runs_that_changed(workdir: Path, opened: list[str]) -> None:
+    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(5)]
+    age(workdir / "experiments")
+    listing()
+    results = runs[2] / store.META_DIR / store.RESULTS_FILE
+    store.write_text_atomic(results, results.read_text().replace("0.2", "0.25"))
+    age(runs[2])
+    opened.clear()
+    assert listing() == {f"run-{number}": number / 10 for number in (0, 1, 3, 4)} | {
+        "run-2": 0.25
+    }
+    assert {Path(path).parent.parent.name for path in run_files(opened)} == {"run-2"}

@@ -422,3 +422,22 @@ def test_sorting_by_a_metric_every_run_has_is_stable_with_nan_last(
     expected = sorted(present, key=lambda row: float(row.metrics["m"]), reverse=not ascending)
     expected += [row for row in rows if row not in present]
     assert summaries._sorted(rows, "m", ascending) == expected
+
+
+@pytest.mark.parametrize("text", ["del\x7f", "line\u2028separator", "bidi\u202e", "ascii"])
+def test_json_output_holds_only_printable_text_and_the_same_values(
+    workdir: Path, text: str
+) -> None:
+    add_run(workdir, "odd", {"x": 1}, {"label": text, "acc": 0.5})
+    add_run(workdir, "plain", {"x": 2}, {"label": "plain", "acc": 0.7})
+    for _ in range(2):  # from the run files, then from the index
+        output = summaries.render(summaries.summarize("experiments"), "json")
+        assert all(line.isprintable() for line in output.splitlines())
+        records = {record["run"]: record for record in json.loads(output)}
+        assert records["odd"]["label"] == text
+        assert records["plain"] == {
+            "run": "plain",
+            "status": "completed",
+            "acc": 0.7,
+            "label": "plain",
+        }
