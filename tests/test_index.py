@@ -442,7 +442,5 @@ def test_a_listing_reads_only_the_runs_that_changed(workdir: Path, opened: list[
     store.write_text_atomic(results, results.read_text().replace("0.2", "0.25"))
     age(runs[2])
     opened.clear()
-    assert listing() == {f"run-{number}": number / 10 for number in (0, 1, 3, 4)} | {
-        "run-2": 0.25
-    }
+    assert listing() == {f"run-{number}": number / 10 for number in (0, 1, 3, 4)} | {"run-2": 0.25}
     assert {Path(path).parent.parent.name for path in run_files(opened)} == {"run-2"}
