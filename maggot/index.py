@@ -202,6 +202,11 @@ def index_path(root: str) -> str:
     return os.path.join(root, store.INDEX_FILE)
 
 
+def changes_path(root: str) -> str:
+    """Where the entries changed since the index was written are kept, while they are few."""
+    return os.path.join(root, store.INDEX_CHANGES_FILE)
+
+
 class _Search(NamedTuple):
     """The runs a search found, and the folders it listed: [relative path, inode, mtime_ns]."""
 
@@ -222,15 +227,22 @@ class RunIndex:
         self.warnings: list[str] = []
         self._cached: dict[str, Any] | None = None
         self._search: _Search | None = None
-        # the entries are decoded on first use: while a helper process stats the runs
-        self._read_entries: Callable[[], dict[str, Any]] = dict
+        # the entries are decoded on first use: while a helper process stats the runs.
+        # Those of the index file are the base; the changes file's replace them (None:
+        # a run that is gone), and a write that changes few entries writes only those
+        self._read_base: Callable[[], dict[str, Any]] = dict
+        self._read_changes: Callable[[], dict[str, Any]] | None = None
+        self._base: dict[str, Any] = {}
         # .maggot identities taken for this listing, by run directory; None: no .maggot
         self._identities: dict[str, int | None] = {}
         # the runs the last search found, their paths relative to the root and their
         # identities, when find_runs took them from it (merged into _identities on demand)
         self._from_search: tuple[list[str], list[str], list[int | None]] | None = None
         if self.enabled:
-            self._search, self._read_entries = _read_index(root, self.warnings)
+            self._search, self._read_base, _ = _read_index(index_path(root), self.warnings)
+            search, read_changes, present = _read_index(changes_path(root), self.warnings)
+            if present:  # written after the index file: its search is the newer one
+                self._search, self._read_changes = search, read_changes
         self._new_search = self._search
         # listing runs given by the caller (a sweep's) keeps the entries of the others
         self._searched = False
@@ -239,7 +251,12 @@ class RunIndex:
     def cached(self) -> dict[str, Any]:
         """The index's entries, by run path relative to the root."""
         if self._cached is None:
-            self._cached = self._read_entries()
+            self._base = self._cached = self._read_base()
+            if self._read_changes is not None:
+                changes = self._read_changes()
+                self._cached = {**self._base, **changes}
+                for relative in [key for key, entry in changes.items() if entry is None]:
+                    del self._cached[relative]
         return self._cached
 
     def _decode_entries(self) -> None:
@@ -479,7 +496,7 @@ class RunIndex:
             fresh = {**cached, **fresh}
         search_changed = self._new_search is not self._search
         if self.enabled and (changed or search_changed or len(fresh) != len(cached)):
-            _write_index(self.root, fresh, self._new_search, started_ns)
+            self._base = _write_index(self.root, fresh, self._base, self._new_search, started_ns)
         self._cached = fresh
         self._search = self._new_search
         return Listing(runs, warnings)
@@ -731,23 +748,23 @@ def _read_git(run_dir: str) -> list[Any]:
 
 
 def _read_index(
-    root: str, warnings: list[str]
-) -> tuple[_Search | None, Callable[[], dict[str, Any]]]:
-    """The stored search, and a function decoding the entries (each run's parts).
+    path: str, warnings: list[str]
+) -> tuple[_Search | None, Callable[[], dict[str, Any]], bool]:
+    """The stored search, a function decoding the entries, and whether the file was sound.
 
-    The index is a header line, a line of checksums and lengths, then the
-    search and the entries, each as ``marshal`` data: the search is decoded
-    first so the runs it found can be stat-ed while the entries are decoded.
+    An index file (and a changes file) is a header line, a line of checksums
+    and lengths, then the search and the entries, each as ``marshal`` data:
+    the search is decoded first so the runs it found can be stat-ed while the
+    entries are decoded.
     """
-    path = index_path(root)
     try:
         with open(path, "rb") as file:
             content = file.read()
     except (FileNotFoundError, NotADirectoryError):  # none yet, or an older single-file index
-        return None, dict
+        return None, dict, False
     except OSError as error:
         warnings.append(f"{path}: unreadable listing index ({error.strerror}); rebuilding it")
-        return None, dict
+        return None, dict, False
     # offsets and views rather than partition: each copy of 20 MB is measurable
     end_of_header = content.find(b"\n")
     if end_of_header < 0:
@@ -759,7 +776,7 @@ def _read_index(
     if header != _header():
         if not header.startswith(_MAGIC):
             warnings.append(f"{path}: not a listing index; rebuilding it")
-        return None, dict  # written by another maggot or Python version: rebuilt quietly
+        return None, dict, False  # written by another maggot or Python version: rebuilt quietly
     sums = content[end_of_header + 1 : end_of_sums].split()
     body = memoryview(content)[end_of_sums + 1 :]
     search_length = int(sums[1]) if len(sums) == 3 and sums[1].isdigit() else -1
@@ -778,7 +795,7 @@ def _read_index(
 
     if search_length < 0:
         warnings.append(f"{path}: corrupt listing index (no checksums); rebuilding it")
-        return None, dict
+        return None, dict, False
 
     def read_entries() -> dict[str, Any]:
         entries = decode(entries_part, sums[2])
@@ -791,8 +808,8 @@ def _read_index(
 
     search = decode(search_part, sums[0])
     if search is _CORRUPT:
-        return None, dict
-    return _valid_search(search), read_entries
+        return None, dict, False
+    return _valid_search(search), read_entries, True
 
 
 _CORRUPT = object()
@@ -834,12 +851,58 @@ def _digest(body: bytes | memoryview) -> bytes:
 
 
 def _write_index(
-    root: str, runs: dict[str, dict[str, Any]], search: _Search | None, started_ns: int
-) -> None:
+    root: str,
+    runs: dict[str, dict[str, Any]],
+    base: dict[str, Any],
+    search: _Search | None,
+    started_ns: int,
+) -> dict[str, Any]:
+    """Write the index of ``runs``; the entries of the index file written, or ``base``.
+
+    When few entries differ from ``base`` (those of the index file as read),
+    only they are written, to the changes file: rewriting 20 MB for each run
+    a sweep adds would be most of the time of a listing while it runs. Any
+    entry, from either file, is believed only while its run's identity is
+    unchanged, so a changes file read with an index file another listing
+    wrote in between shows no stale run: at worst a few runs are read again.
+    """
     # a directory or file changed just now may change again within its mtime tick: read it
     # again next time
     recent = started_ns - RACY_NANOSECONDS
-    kept = {relative: entry for relative, entry in runs.items() if type(entry) is dict}
+    stored_search = None
+    if search is not None and all(mtime_ns < recent for _, _, mtime_ns in search.folders):
+        stored_search = tuple(search)
+    written = base
+    try:
+        _make_folder(root)
+        if base:
+            entries = list(runs.values())
+            changes: dict[str, Any] = dict.fromkeys(base.keys() - runs.keys())  # gone: None
+            changes.update(
+                itertools.compress(runs.items(), map(operator.is_not, entries, map(base.get, runs)))
+            )
+            if len(changes) <= len(runs) // _CHANGES_PER_REWRITE:
+                changed = {relative: entry for relative, entry in changes.items() if entry}
+                changes.update(_without_racy(changed, recent))
+                content = encode(changes, stored_search)
+                store.write_bytes_atomic(changes_path(root), *content)
+                return base
+        written = _without_racy(runs, recent)
+        store.write_bytes_atomic(index_path(root), *encode(written, stored_search))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(changes_path(root))
+    except OSError:
+        pass  # a read-only experiments directory is listed without an index
+    return written
+
+
+# the index file is rewritten when more than one entry in this many changed since
+_CHANGES_PER_REWRITE = 8
+
+
+def _without_racy(entries: dict[str, Any], recent: int) -> dict[str, Any]:
+    """``entries`` without the identities and git slots that changed at or after ``recent``."""
+    kept = {relative: entry for relative, entry in entries.items() if type(entry) is dict}
     for relative in _racy(kept, recent):
         entry = dict(kept[relative])  # copied only here: a copy of each doubles peak memory
         identity, git = entry.get(_IDENTITY), entry.get(PART_GIT)
@@ -852,14 +915,7 @@ def _write_index(
         ):
             del entry[PART_GIT]
         kept[relative] = entry
-    stored_search = None
-    if search is not None and all(mtime_ns < recent for _, _, mtime_ns in search.folders):
-        stored_search = tuple(search)
-    try:
-        _make_folder(root)
-        store.write_bytes_atomic(index_path(root), *encode(kept, stored_search))
-    except OSError:
-        pass  # a read-only experiments directory is listed without an index
+    return kept
 
 
 def _racy(entries: dict[str, dict[str, Any]], recent: int) -> list[str]:

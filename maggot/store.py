@@ -66,6 +66,8 @@ ANNOTATIONS_FILE = "annotations.json"
 # folder holding the runs alone (the index relies on that mtime)
 INDEX_DIR = ".maggot-index"
 INDEX_FILE = os.path.join(INDEX_DIR, "runs")
+# the entries changed since INDEX_FILE was written, while they are few
+INDEX_CHANGES_FILE = os.path.join(INDEX_DIR, "changes")
 # a replay of RUN by ``maggot reproduce`` is the run directory RUN.repro-N next to it
 REPLAY_SUFFIX = ".repro-"
 TRASH_DIR = ".maggot-trash"
