@@ -166,7 +166,8 @@ def _read_results(descriptor: int) -> list[Result] | None:
     try:
         with os.fdopen(os.dup(descriptor), "rb") as file:
             file.seek(0)
-            loaded = marshal.load(file)
+            # one read: marshal.load reads a file object a few bytes per value
+            loaded = marshal.loads(file.read())
     except (OSError, EOFError, ValueError, TypeError):
         return None
     return loaded if type(loaded) is list else None

@@ -202,6 +202,11 @@ def index_path(root: str) -> str:
     return os.path.join(root, store.INDEX_FILE)
 
 
+def changes_path(root: str) -> str:
+    """Where the entries changed since the index was written are kept, while they are few."""
+    return os.path.join(root, store.INDEX_CHANGES_FILE)
+
+
 class _Search(NamedTuple):
     """The runs a search found, and the folders it listed: [relative path, inode, mtime_ns]."""
 
@@ -222,15 +227,22 @@ class RunIndex:
         self.warnings: list[str] = []
         self._cached: dict[str, Any] | None = None
         self._search: _Search | None = None
-        # the entries are decoded on first use: while a helper process stats the runs
-        self._read_entries: Callable[[], dict[str, Any]] = dict
+        # the entries are decoded on first use: while a helper process stats the runs.
+        # Those of the index file are the base; the changes file's replace them (None:
+        # a run that is gone), and a write that changes few entries writes only those
+        self._read_base: Callable[[], dict[str, Any]] = dict
+        self._read_changes: Callable[[], dict[str, Any]] | None = None
+        self._base: dict[str, Any] = {}
         # .maggot identities taken for this listing, by run directory; None: no .maggot
         self._identities: dict[str, int | None] = {}
         # the runs the last search found, their paths relative to the root and their
         # identities, when find_runs took them from it (merged into _identities on demand)
         self._from_search: tuple[list[str], list[str], list[int | None]] | None = None
         if self.enabled:
-            self._search, self._read_entries = _read_index(root, self.warnings)
+            self._search, self._read_base, _ = _read_index(index_path(root), self.warnings)
+            search, read_changes, present = _read_index(changes_path(root), self.warnings)
+            if present:  # written after the index file: its search is the newer one
+                self._search, self._read_changes = search, read_changes
         self._new_search = self._search
         # listing runs given by the caller (a sweep's) keeps the entries of the others
         self._searched = False
@@ -239,7 +251,12 @@ class RunIndex:
     def cached(self) -> dict[str, Any]:
         """The index's entries, by run path relative to the root."""
         if self._cached is None:
-            self._cached = self._read_entries()
+            self._base = self._cached = self._read_base()
+            if self._read_changes is not None:
+                changes = self._read_changes()
+                self._cached = {**self._base, **changes}
+                for relative in [key for key, entry in changes.items() if entry is None]:
+                    del self._cached[relative]
         return self._cached
 
     def _decode_entries(self) -> None:
@@ -263,7 +280,9 @@ class RunIndex:
             return store.find_run_dirs(self.root, max_depth)
         # every folder taken for a run without a look: the stat of its .maggot the listing
         # needs anyway tells, and the folders that are not runs are searched then
-        runs = store.find_run_dirs(self.root, max_depth, known_runs=_EVERY_PATH, searched=searched)
+        runs = store.find_run_dirs(
+            self.root, max_depth, known_runs=store.EVERY_FOLDER, searched=searched
+        )
         if runs != [self.root]:
             runs = self._without_non_runs(runs, max_depth, searched)
             skip = len(self.prefix)
@@ -280,7 +299,11 @@ class RunIndex:
         """``runs`` (folders taken for runs), those without a ``.maggot`` searched instead."""
         skip = len(self.prefix)
         inside = [path for path in runs if path.startswith(self.prefix)]
-        self._identities.update(zip(inside, _identities(self.root, [p[skip:] for p in inside])))
+        # the entries are decoded while a helper process stats
+        found_identities = _identities(
+            self.root, [p[skip:] for p in inside], meanwhile=self._decode_entries
+        )
+        self._identities.update(zip(inside, found_identities))
         lost = [path for path in inside if self._identities[path] is None]
         if not lost:
             return runs
@@ -473,7 +496,7 @@ class RunIndex:
             fresh = {**cached, **fresh}
         search_changed = self._new_search is not self._search
         if self.enabled and (changed or search_changed or len(fresh) != len(cached)):
-            _write_index(self.root, fresh, self._new_search, started_ns)
+            self._base = _write_index(self.root, fresh, self._base, self._new_search, started_ns)
         self._cached = fresh
         self._search = self._new_search
         return Listing(runs, warnings)
@@ -546,16 +569,6 @@ def _take_unchanged(
 
 # an entry for a run the index does not hold: it has no identity, so it is never taken
 _NO_ENTRY: dict[str, Any] = {}
-
-
-class _EveryPath:
-    """A container holding every path."""
-
-    def __contains__(self, path: object) -> bool:
-        return True
-
-
-_EVERY_PATH = _EveryPath()
 
 
 def _identity(meta_dir: str) -> int | None:
@@ -735,23 +748,23 @@ def _read_git(run_dir: str) -> list[Any]:
 
 
 def _read_index(
-    root: str, warnings: list[str]
-) -> tuple[_Search | None, Callable[[], dict[str, Any]]]:
-    """The stored search, and a function decoding the entries (each run's parts).
+    path: str, warnings: list[str]
+) -> tuple[_Search | None, Callable[[], dict[str, Any]], bool]:
+    """The stored search, a function decoding the entries, and whether the file was sound.
 
-    The index is a header line, a line of checksums and lengths, then the
-    search and the entries, each as ``marshal`` data: the search is decoded
-    first so the runs it found can be stat-ed while the entries are decoded.
+    An index file (and a changes file) is a header line, a line of checksums
+    and lengths, then the search and the entries, each as ``marshal`` data:
+    the search is decoded first so the runs it found can be stat-ed while the
+    entries are decoded.
     """
-    path = index_path(root)
     try:
         with open(path, "rb") as file:
             content = file.read()
     except (FileNotFoundError, NotADirectoryError):  # none yet, or an older single-file index
-        return None, dict
+        return None, dict, False
     except OSError as error:
         warnings.append(f"{path}: unreadable listing index ({error.strerror}); rebuilding it")
-        return None, dict
+        return None, dict, False
     # offsets and views rather than partition: each copy of 20 MB is measurable
     end_of_header = content.find(b"\n")
     if end_of_header < 0:
@@ -763,7 +776,7 @@ def _read_index(
     if header != _header():
         if not header.startswith(_MAGIC):
             warnings.append(f"{path}: not a listing index; rebuilding it")
-        return None, dict  # written by another maggot or Python version: rebuilt quietly
+        return None, dict, False  # written by another maggot or Python version: rebuilt quietly
     sums = content[end_of_header + 1 : end_of_sums].split()
     body = memoryview(content)[end_of_sums + 1 :]
     search_length = int(sums[1]) if len(sums) == 3 and sums[1].isdigit() else -1
@@ -782,7 +795,7 @@ def _read_index(
 
     if search_length < 0:
         warnings.append(f"{path}: corrupt listing index (no checksums); rebuilding it")
-        return None, dict
+        return None, dict, False
 
     def read_entries() -> dict[str, Any]:
         entries = decode(entries_part, sums[2])
@@ -795,8 +808,8 @@ def _read_index(
 
     search = decode(search_part, sums[0])
     if search is _CORRUPT:
-        return None, dict
-    return _valid_search(search), read_entries
+        return None, dict, False
+    return _valid_search(search), read_entries, True
 
 
 _CORRUPT = object()
@@ -838,37 +851,91 @@ def _digest(body: bytes | memoryview) -> bytes:
 
 
 def _write_index(
-    root: str, runs: dict[str, dict[str, Any]], search: _Search | None, started_ns: int
-) -> None:
+    root: str,
+    runs: dict[str, dict[str, Any]],
+    base: dict[str, Any],
+    search: _Search | None,
+    started_ns: int,
+) -> dict[str, Any]:
+    """Write the index of ``runs``; the entries of the index file written, or ``base``.
+
+    When few entries differ from ``base`` (those of the index file as read),
+    only they are written, to the changes file: rewriting 20 MB for each run
+    a sweep adds would be most of the time of a listing while it runs. Any
+    entry, from either file, is believed only while its run's identity is
+    unchanged, so a changes file read with an index file another listing
+    wrote in between shows no stale run: at worst a few runs are read again.
+    """
     # a directory or file changed just now may change again within its mtime tick: read it
     # again next time
     recent = started_ns - RACY_NANOSECONDS
-    kept = dict(runs)
-    for relative, entry in runs.items():
-        identity = entry.get(_IDENTITY)
-        git = entry.get(PART_GIT)
-        racy = type(identity) is int and identity >> 64 >= recent
-        racy_git = git is not None and not (
-            type(git) is list
-            and len(git) == 5
-            and (git[1] == _MISSING_IDENTITY[1] or (git[1] >= 0 and git[2] < recent))
-        )
-        # copied only where something is dropped: a copy of every entry doubles peak memory
-        if racy or racy_git:
-            entry = dict(entry)
-            if racy:
-                del entry[_IDENTITY]
-            if racy_git:
-                del entry[PART_GIT]
-            kept[relative] = entry
     stored_search = None
     if search is not None and all(mtime_ns < recent for _, _, mtime_ns in search.folders):
         stored_search = tuple(search)
+    written = base
     try:
         _make_folder(root)
-        store.write_bytes_atomic(index_path(root), *encode(kept, stored_search))
+        if base:
+            entries = list(runs.values())
+            changes: dict[str, Any] = dict.fromkeys(base.keys() - runs.keys())  # gone: None
+            changes.update(
+                itertools.compress(runs.items(), map(operator.is_not, entries, map(base.get, runs)))
+            )
+            if len(changes) <= len(runs) // _CHANGES_PER_REWRITE:
+                changed = {relative: entry for relative, entry in changes.items() if entry}
+                changes.update(_without_racy(changed, recent))
+                content = encode(changes, stored_search)
+                store.write_bytes_atomic(changes_path(root), *content)
+                return base
+        written = _without_racy(runs, recent)
+        store.write_bytes_atomic(index_path(root), *encode(written, stored_search))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(changes_path(root))
     except OSError:
         pass  # a read-only experiments directory is listed without an index
+    return written
+
+
+# the index file is rewritten when more than one entry in this many changed since
+_CHANGES_PER_REWRITE = 8
+
+
+def _without_racy(entries: dict[str, Any], recent: int) -> dict[str, Any]:
+    """``entries`` without the identities and git slots that changed at or after ``recent``."""
+    kept = {relative: entry for relative, entry in entries.items() if type(entry) is dict}
+    for relative in _racy(kept, recent):
+        entry = dict(kept[relative])  # copied only here: a copy of each doubles peak memory
+        identity, git = entry.get(_IDENTITY), entry.get(PART_GIT)
+        if type(identity) is int and identity >> 64 >= recent:
+            del entry[_IDENTITY]
+        if git is not None and not (
+            type(git) is list
+            and len(git) == 5
+            and (git[1] == _MISSING_IDENTITY[1] or (git[1] >= 0 and git[2] < recent))
+        ):
+            del entry[PART_GIT]
+        kept[relative] = entry
+    return kept
+
+
+def _racy(entries: dict[str, dict[str, Any]], recent: int) -> list[str]:
+    """The runs whose ``.maggot`` or git slot changed at or after ``recent`` (or may have).
+
+    In loops that run in C for the many unchanged runs: a loop in Python over
+    100,000 entries is measurable on every listing that writes the index.
+    """
+    names, values = list(entries), list(entries.values())
+    try:
+        identities = map(dict.get, values, itertools.repeat(_IDENTITY), itertools.repeat(0))
+        racy = set(
+            itertools.compress(names, map(operator.ge, identities, itertools.repeat(recent << 64)))
+        )
+    except TypeError:  # an identity that is not a number: looked at one by one
+        racy = set(names)
+    racy.update(
+        itertools.compress(names, map(operator.contains, values, itertools.repeat(PART_GIT)))
+    )
+    return sorted(racy)
 
 
 def encode(runs: dict[str, Any], search: tuple[Any, ...] | None) -> list[bytes]:

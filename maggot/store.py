@@ -66,6 +66,8 @@ ANNOTATIONS_FILE = "annotations.json"
 # folder holding the runs alone (the index relies on that mtime)
 INDEX_DIR = ".maggot-index"
 INDEX_FILE = os.path.join(INDEX_DIR, "runs")
+# the entries changed since INDEX_FILE was written, while they are few
+INDEX_CHANGES_FILE = os.path.join(INDEX_DIR, "changes")
 # a replay of RUN by ``maggot reproduce`` is the run directory RUN.repro-N next to it
 REPLAY_SUFFIX = ".repro-"
 TRASH_DIR = ".maggot-trash"
@@ -626,7 +628,8 @@ def find_run_dirs(
 
     Paths in ``known_runs`` (as this function spells them) are taken to be
     runs without checking for their ``.maggot``: the listing index knew them,
-    and the caller reads their files next anyway. ``searched`` receives each
+    and the caller reads their files next anyway; ``EVERY_FOLDER`` takes
+    every folder for a run (the caller searches those that are not). ``searched`` receives each
     folder listed, with its status taken just before listing it (so a change
     made while it is listed shows as a newer mtime next time).
 
@@ -637,6 +640,7 @@ def find_run_dirs(
     root = os.fspath(root)
     if is_run_dir(root):
         return [root]
+    every = known_runs is EVERY_FOLDER
     found: list[str] = []
     pending: list[tuple[str, int]] = [(root, 0)]
     while pending:
@@ -651,20 +655,31 @@ def find_run_dirs(
         if searched is not None and status is not None:
             searched.append((directory, status))
         for entry in entries:
+            name = entry.name
+            if name in _NOT_SEARCHED or name.startswith(TRASH_PREFIX):
+                continue
             try:
-                if entry.name in (META_DIR, TRASH_DIR, SWEEPS_DIR, INDEX_DIR) or not entry.is_dir(
-                    follow_symlinks=False
-                ):
+                if not entry.is_dir(follow_symlinks=False):
                     continue
             except OSError:
                 continue  # removed while listed (ENOENT, or ESTALE on NFS)
-            if entry.name.startswith(TRASH_PREFIX):
-                continue
-            if entry.path in known_runs or os.path.isdir(entry.path + os.sep + META_DIR):
-                found.append(entry.path)
+            path = entry.path
+            if every or path in known_runs or os.path.isdir(path + os.sep + META_DIR):
+                found.append(path)
             else:
-                pending.append((entry.path, depth + 1))
+                pending.append((path, depth + 1))
     return sorted(found)
+
+
+class _EveryFolder:
+    """A container holding every path (find_run_dirs tells it by identity)."""
+
+    def __contains__(self, path: object) -> bool:
+        return True
+
+
+EVERY_FOLDER: Container[str] = _EveryFolder()
+_NOT_SEARCHED = frozenset((META_DIR, TRASH_DIR, SWEEPS_DIR, INDEX_DIR))
 
 
 def read_lines(path: str | os.PathLike[str]) -> list[str]:

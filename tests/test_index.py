@@ -444,3 +444,60 @@ def test_a_listing_reads_only_the_runs_that_changed(workdir: Path, opened: list[
     opened.clear()
     assert listing() == {f"run-{number}": number / 10 for number in (0, 1, 3, 4)} | {"run-2": 0.25}
     assert {Path(path).parent.parent.name for path in run_files(opened)} == {"run-2"}
+
+
+def test_a_few_changed_runs_are_written_apart_from_the_index(
+    workdir: Path, opened: list[str]
+) -> None:
+    experiments = workdir / "experiments"
+    runs = [add_run(workdir, f"run-{number}", number / 100) for number in range(40)]
+    age(experiments)
+    expected = listing()
+    index_file, changes = experiments / store.INDEX_FILE, experiments / store.INDEX_CHANGES_FILE
+    written = index_file.stat()
+
+    def change(run_dir: Path, accuracy: float) -> None:
+        results = run_dir / store.META_DIR / store.RESULTS_FILE
+        store.write_text_atomic(results, json.dumps({"acc": accuracy}))
+        age(run_dir)
+        expected[run_dir.name] = accuracy
+
+    change(runs[3], 0.33)
+    shutil.rmtree(runs[5])
+    del expected["run-5"]
+    add_run(workdir, "new", 0.9)
+    expected["new"] = 0.9
+    age(experiments)
+    assert listing() == expected
+    assert changes.is_file() and changes.stat().st_size < written.st_size
+    assert (index_file.stat().st_ino, index_file.stat().st_mtime_ns) == (
+        written.st_ino,
+        written.st_mtime_ns,
+    )
+    opened.clear()
+    assert listing() == expected  # from the index and its changes
+    assert run_files(opened) == []
+
+    for run_dir in runs[10:30]:
+        change(run_dir, 0.5)
+    assert listing() == expected
+    assert not changes.exists() and index_file.stat().st_ino != written.st_ino
+    opened.clear()
+    assert listing() == expected
+    assert run_files(opened) == []
+
+
+def test_a_corrupt_changes_file_is_dropped_with_one_warning(workdir: Path) -> None:
+    runs = [add_run(workdir, f"run-{number}", number / 100) for number in range(20)]
+    age(workdir / "experiments")
+    listing()
+    results = runs[0] / store.META_DIR / store.RESULTS_FILE
+    store.write_text_atomic(results, json.dumps({"acc": 0.77}))
+    age(runs[0])
+    listing()
+    changes = workdir / "experiments" / store.INDEX_CHANGES_FILE
+    changes.write_bytes(changes.read_bytes()[:-4])  # torn
+    summary = summaries.summarize("experiments")
+    assert {row.run: row.metrics["acc"] for row in summary.rows}["run-0"] == 0.77
+    assert len(summary.warnings) == 1 and store.INDEX_CHANGES_FILE in summary.warnings[0]
+    assert summaries.summarize("experiments").warnings == []

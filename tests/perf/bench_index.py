@@ -116,7 +116,8 @@ def main() -> int:
         env = python_env(os.path.join(scratch, "pycache"))
         root = os.path.join(scratch, "runs")
         os.makedirs(root)
-        index_file = os.path.join(root, store.INDEX_FILE)
+        # the index's folder: the index file, and its changes file when a listing wrote one
+        index_dir = os.path.join(root, store.INDEX_DIR)
         saved_old = os.path.join(scratch, "index-before-new-runs")
         saved_full = os.path.join(scratch, "index-all-runs")
         started = time.perf_counter()
@@ -130,23 +131,22 @@ def main() -> int:
         run_measured(summarize, env)
         time.sleep(2.5)
         run_measured(summarize, env)
-        shutil.copy(index_file, saved_old)
+        shutil.copytree(index_dir, saved_old)
         new_names = [write_run(root, number) for number in range(args.runs - NEW_RUNS, args.runs)]
         time.sleep(2.5)
         listed = subprocess.run(summarize, env=env, capture_output=True, check=True).stdout
         if len(json.loads(listed)) != args.runs:
             raise RuntimeError("summarize did not list every run")
-        shutil.copy(index_file, saved_full)
+        shutil.copytree(index_dir, saved_full)
 
         baseline_script = os.path.join(scratch, "baseline.py")
         write_file(baseline_script, BASELINE_SCRIPT)
 
         def restore(saved: str | None) -> Callable[[], None]:
             def setup() -> None:
-                if saved is None:
-                    os.unlink(index_file)
-                else:
-                    shutil.copy(saved, index_file)
+                shutil.rmtree(index_dir)
+                if saved is not None:
+                    shutil.copytree(saved, index_dir)
 
             return setup
 
