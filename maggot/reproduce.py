@@ -40,7 +40,7 @@ from maggot.replay import (
 from maggot.results import MATCH, Comparison, compare_results
 from maggot.secrets import REDACTED, RedactedArgument, restore_argument
 from maggot.signals import Terminated
-from maggot.worktree import create_worktree, remove_worktree
+from maggot.worktree import Worktree, create_worktree, remove_worktree
 
 REPLAY_SUFFIX = store.REPLAY_SUFFIX
 # lines of the replay's stderr kept to show when it fails before recording a run
@@ -475,7 +475,7 @@ def reproduce_repeatedly(
     """
     tree = create_worktree(plan.snapshot, plan.repository.toplevel, plan.worktree)
     finished_replays: list[tuple[ReproducePlan, Replay, ReplayRun]] = []
-    guard_dir = tempfile.mkdtemp(prefix="maggot-guard-")
+    guard_dir = make_guard_dir(tree)
     try:
         provision = provide_checkout_inputs(plan, tree.path, guard_dir)
         for _ in range(repeat):
@@ -494,6 +494,16 @@ def reproduce_repeatedly(
         )
         for replay_plan, replay, finished in finished_replays
     ]
+
+
+def make_guard_dir(tree: Worktree) -> str:
+    """A new folder for the write guard's listing, in the worktree's temporary directory.
+
+    There ``maggot gc`` removes it with the worktree when a replay was killed
+    before removing both; a worktree at a path of the user's gets it in the
+    system's temporary directory.
+    """
+    return tempfile.mkdtemp(prefix="maggot-guard-", dir=tree.temp_dir)
 
 
 def provide_checkout_inputs(plan: ReproducePlan, worktree: str, guard_dir: str) -> Provision:
