@@ -26,7 +26,6 @@ import mmap
 import os
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from typing import IO, TypeVar
@@ -128,6 +127,8 @@ HELPER_STOP_SECONDS = 30.0
 
 def _results_file() -> IO[bytes]:
     # a file without a name (where the system allows) that both processes share by descriptor
+    import tempfile  # only when a helper is forked: listings of few runs never need it
+
     return tempfile.TemporaryFile(prefix="maggot-shared-")
 
 

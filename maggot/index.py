@@ -394,10 +394,9 @@ class RunIndex:
         listed: list[ListedRun | None]
         listed, fresh = taken if taken is not None else ([None] * len(run_dirs), {})
         changed = False
-        # first the runs whose entry can be kept, then those read again, many in parallel
-        looked_at: list[
-            tuple[int, str, str, dict[str, Any]]
-        ] = []  # number, run_dir, relative, entry
+        # first the runs whose entry can be kept, then those read again, many in parallel:
+        # (number, run_dir, relative, entry), and (number, run_dir, relative, identity, old)
+        looked_at: list[tuple[int, str, str, dict[str, Any]]] = []
         to_read: list[tuple[int, str, str, int | None, Any]] = []
         to_look_at = map(operator.is_, listed, itertools.repeat(None))
         for number in itertools.compress(itertools.count(), to_look_at):

@@ -40,7 +40,7 @@ from maggot.replay import (
 from maggot.results import MATCH, Comparison, compare_results
 from maggot.secrets import REDACTED, RedactedArgument, restore_argument
 from maggot.signals import Terminated
-from maggot.worktree import create_worktree, remove_worktree
+from maggot.worktree import Worktree, create_worktree, remove_worktree
 
 REPLAY_SUFFIX = store.REPLAY_SUFFIX
 # lines of the replay's stderr kept to show when it fails before recording a run
@@ -67,6 +67,8 @@ class ReproducePlan(NamedTuple):
     interpreter: str | None = None
     # the ignored files the replay gets from the checkout (None: none, planned by hand)
     inputs: InputsPlan | None = None
+    # how the replay starts a run's processes, when it is not one plain process
+    launch: tuple[str, ...] = ()
 
     @property
     def commit(self) -> str:
@@ -171,7 +173,7 @@ def plan_reproduction(
     if not safe_relative_path(relative_cwd) and relative_cwd != "":
         raise ReproduceError(f"{run_dir}: refusing recorded cwd {relative_cwd!r}")
     python, python_source = choose_python(python, info.python.executable)
-    command, launch_notes = launch_command(info, python, run_dir, launcher_cmd)
+    command, launch, launch_warnings = launch_command(info, python, run_dir, launcher_cmd)
     roots = _checkout_roots(repository, snapshot)
     inputs_plan = provide.plan_inputs(
         repository.toplevel,
@@ -193,48 +195,56 @@ def plan_reproduction(
         worktree=worktree,
         notes=[*([integrity_note] if integrity_note else []), *_unfinished_notes(info.to_json())]
         + _snapshot_notes(snapshot)
-        + launch_notes
+        + launch_warnings
         + _command_notes(info, command, roots, snapshot)
         + [_redacted_note(item) for item in redacted],
         python_source=python_source,
         redacted=redacted,
         interpreter=python,
         inputs=inputs_plan,
+        launch=tuple(launch),
     )
 
 
 def launch_command(
     info: RunInfo, python: str, run_dir: str, launcher_cmd: Sequence[str] | None
-) -> tuple[list[str], list[str]]:
-    """The command that runs the recorded program again, and what to say about its processes.
+) -> tuple[list[str], list[str], list[str]]:
+    """The command that runs the recorded program again, how it starts the processes, warnings.
 
     A multi-process run's command is its launch, with the same number of
     processes (``launcher_cmd`` starts the program instead); any other run's is
-    its interpreter command with ``python`` as the interpreter.
+    its interpreter command with ``python`` as the interpreter. A launch that
+    cannot be rebuilt is replayed as one process, with a warning.
     """
     distributed = info.distributed
     if distributed is None:
         command = replay_command(info.command_argv, python, run_dir)
         if launcher_cmd:
-            return [*launcher_cmd, *command], [
-                f"the replay starts the program with --launcher-cmd ({shlex.join(launcher_cmd)})"
-            ]
-        return command, []
+            started = f"the program is started with --launcher-cmd ({shlex.join(launcher_cmd)})"
+            return [*launcher_cmd, *command], [started], []
+        return command, [], []
     processes = f"{distributed.world_size} processes"
     if info.launched_command and not launcher_cmd:
         # `maggot run -- mpirun ...`: replaying maggot's command replays the launch
-        return replay_command(info.command_argv, python, run_dir), [
-            f"the run was launched with {processes} by {distributed.launcher}: the replay "
-            f"runs the recorded launch again ({shlex.join(info.launched_command)}), with "
-            f"{processes}"
-        ]
+        return (
+            replay_command(info.command_argv, python, run_dir),
+            [
+                f"the run was launched with {processes} by {distributed.launcher}: the replay "
+                f"runs the recorded launch again ({shlex.join(info.launched_command)}), with "
+                f"{processes}"
+            ],
+            [],
+        )
     rank_program = replay_command(
         distributed.rank_command_argv or info.command_argv, python, run_dir
     )
     launch, note = ranks.replay_launch(distributed, rank_program, launcher_cmd)
     if launch is None:
-        launch = replay_command(info.command_argv, python, run_dir)
-    return launch, [note]
+        command = replay_command(info.command_argv, python, run_dir)
+        if not distributed.command_argv:  # the launch is unknown: one process is replayed
+            return command, [], [note]
+        return command, [note], []  # torchrun, accelerate: their own program starts the ranks
+    return launch, [note], []
 
 
 def _redacted_arguments(
@@ -475,7 +485,7 @@ def reproduce_repeatedly(
     """
     tree = create_worktree(plan.snapshot, plan.repository.toplevel, plan.worktree)
     finished_replays: list[tuple[ReproducePlan, Replay, ReplayRun]] = []
-    guard_dir = tempfile.mkdtemp(prefix="maggot-guard-")
+    guard_dir = make_guard_dir(tree)
     try:
         provision = provide_checkout_inputs(plan, tree.path, guard_dir)
         for _ in range(repeat):
@@ -494,6 +504,16 @@ def reproduce_repeatedly(
         )
         for replay_plan, replay, finished in finished_replays
     ]
+
+
+def make_guard_dir(tree: Worktree) -> str:
+    """A new folder for the write guard's listing, in the worktree's temporary directory.
+
+    There ``maggot gc`` removes it with the worktree when a replay was killed
+    before removing both; a worktree at a path of the user's gets it in the
+    system's temporary directory.
+    """
+    return tempfile.mkdtemp(prefix="maggot-guard-", dir=tree.temp_dir)
 
 
 def provide_checkout_inputs(plan: ReproducePlan, worktree: str, guard_dir: str) -> Provision:

@@ -220,7 +220,6 @@ def execute(plan: RerunPlan, on_start: Any = None) -> launch.RunOutcome:
     if plan.code == "current":
         return launch.run_command(plan.request, on_start=on_start)
     import shutil
-    import tempfile
 
     from maggot import reproduce
     from maggot.gitsnap import checkout_environment
@@ -230,7 +229,7 @@ def execute(plan: RerunPlan, on_start: Any = None) -> launch.RunOutcome:
 
     worktree_plan = plan.worktree_plan
     tree = create_worktree(worktree_plan.snapshot, worktree_plan.repository.toplevel)
-    guard_dir = tempfile.mkdtemp(prefix="maggot-guard-")
+    guard_dir = reproduce.make_guard_dir(tree)
     try:
         provision = reproduce.provide_checkout_inputs(worktree_plan, tree.path, guard_dir)
         replay = reproduce.prepare_replay(worktree_plan, tree.path, provision)

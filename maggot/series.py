@@ -23,7 +23,6 @@ import array
 import atexit
 import math
 import os
-import socket
 import struct
 import sys
 import threading
@@ -198,6 +197,8 @@ class SeriesWriter:
         return entry
 
     def _open_files(self) -> None:
+        import socket  # only a writer needs it: listings import this module too
+
         directory = series_dir(self.run_dir)
         os.makedirs(directory, exist_ok=True)
         host = "".join(char if char.isalnum() else "_" for char in socket.gethostname())[:40]

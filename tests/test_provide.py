@@ -15,6 +15,7 @@ from toolkit import commit_all, git, run_maggot, run_python
 
 from maggot import bootstrap, inputguard, provide
 from maggot.errors import ReproduceError
+from maggot.housekeeping import WORKTREE_PREFIX
 from maggot.inputs import load_inputs
 
 READER = """
@@ -346,3 +347,25 @@ def test_data_read_through_an_ignored_symlink_is_recorded_and_provided(repo, tmp
     commit_all(repo, "ignore data")
     (repo / "data").symlink_to(datasets)
     reproduces_reading_ignored_data(repo)
+
+
+def test_the_guards_listing_lives_in_the_temporary_worktrees_folder(data_repo):
+    script = (
+        READER
+        + """
+        import os
+        print("guard listing:", os.environ.get("MAGGOT_PROTECTED_INPUTS"))
+    """
+    )
+    run_dir = record(data_repo, script)
+    result = run_maggot(
+        "reproduce", run_dir, "--yes", cwd=data_repo, env={provide.ENV_COPY_LIMIT: "0"}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [listing] = [
+        line.split(": ", 1)[1] for line in result.stdout.splitlines() if "guard listing:" in line
+    ]
+    # where `maggot gc` removes it with the worktree, when a killed replay left both behind
+    holder = Path(listing).parent.parent
+    assert holder.name.startswith(WORKTREE_PREFIX), listing
+    assert not holder.exists()

@@ -47,6 +47,7 @@ def _print_plan(plan: ReproducePlan) -> None:
         ("command", shlex.join(plan.command)),
         ("records to", plan.replay_dir),
     ]
+    rows.extend(("launch", line) for line in plan.launch)
     for submodule in head.submodules:
         rows.append(("submodule", f"{submodule.path} at {submodule.commit[:12]}"))
     click.echo(paint("Reproduce plan", bold=True))
