@@ -10,6 +10,7 @@ import re
 import shlex
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
@@ -55,11 +56,21 @@ def installed_packages() -> list[str]:
     """``name==version`` for each distribution importable from ``sys.path``.
 
     Reads the ``*.dist-info``/``*.egg-info`` directory names only: opening every
-    METADATA file costs tens of milliseconds at each run start.
+    METADATA file costs tens of milliseconds at each run start. The list is kept
+    while no directory of ``sys.path`` changed (an install or removal changes
+    its modification time): a sweep's jobs, or a loop of runs, list it once.
     """
+    global _packages_seen
+    path_state = tuple(
+        (directory, _modified_ns(directory))
+        for directory in (os.path.abspath(entry or ".") for entry in sys.path)
+    )
+    if _packages_seen is not None and _packages_seen[0] == path_state:
+        return list(_packages_seen[1])
     seen: dict[str, str] = {}
-    for entry in sys.path:
-        directory = entry or "."
+    for directory, modified in path_state:
+        if modified is None:
+            continue
         try:
             names = os.listdir(directory)
         except OSError:
@@ -75,7 +86,27 @@ def installed_packages() -> list[str]:
             version = rest.split("-", 1)[0]
             key = re.sub(r"[-_.]+", "-", project).lower()
             seen.setdefault(key, version)
-    return [f"{name}=={version}" if version else name for name, version in sorted(seen.items())]
+    packages = [f"{name}=={version}" if version else name for name, version in sorted(seen.items())]
+    # a directory changed within the file system's timestamp granularity may change
+    # again without its time changing: such a listing is not kept
+    settled = time.time_ns() - _SETTLED_NS
+    if all(modified is None or modified < settled for _, modified in path_state):
+        _packages_seen = (path_state, tuple(packages))
+    return packages
+
+
+_SETTLED_NS = 2_000_000_000
+
+
+# sys.path with each directory's modification time, and the packages found there
+_packages_seen: tuple[tuple[tuple[str, int | None], ...], tuple[str, ...]] | None = None
+
+
+def _modified_ns(directory: str) -> int | None:
+    try:
+        return os.stat(directory).st_mtime_ns
+    except OSError:
+        return None
 
 
 def describe_process() -> dict[str, Any]:

@@ -11,7 +11,17 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from maggot import capture, entries, gitsnap, origin, ranks, secrets, signals, store
+from maggot import (
+    capture,
+    entries,
+    gitsnap,
+    origin,
+    ranks,
+    secrets,
+    sharedfiles,
+    signals,
+    store,
+)
 from maggot.config import (
     MAX_CONFIG_DEPTH,
     Config,
@@ -600,7 +610,9 @@ class Experiment:
         try:
             if self._joined or self._launch is not None:
                 # the launcher and the program it started record into one file
-                inputs.write_merged_inputs(self._run_dir_at_start, tracker.stop())
+                inputs.write_merged_inputs(
+                    self._run_dir_at_start, tracker.stop(), self._shared_files()
+                )
             else:
                 inputs.write_inputs(self._run_dir_at_start, tracker.stop())
             if tracker.children_dir is not None:
@@ -887,29 +899,33 @@ class Experiment:
         store.write_text_atomic(
             store.meta_path(run_dir, store.COMMAND_FILE), capture.shell_command(argv) + "\n"
         )
-        store.write_json_atomic(
-            store.meta_path(run_dir, store.ENVIRON_FILE),
-            secrets.redact_environ(
-                {
-                    key: value
-                    for key, value in os.environ.items()
-                    if key not in (origin.ENV_LAUNCH_ARGV, ranks.ENV_RANK_PROCESS)
-                },
-                secret_env_words,
-                [item.environment for item in redacted_arguments if item.environment]
-                # values a rerun or replay was given for redacted arguments
-                + [name for name in os.environ if name.startswith(secrets.SUPPLY_PREFIX)],
-            ),
+        # a sweep's jobs record the same environment, packages and commit: linked, not rewritten
+        shared = self._shared_files()
+        write = shared.write if shared is not None else store.write_bytes_atomic
+        environ = secrets.redact_environ(
+            {
+                key: value
+                for key, value in os.environ.items()
+                if key not in (origin.ENV_LAUNCH_ARGV, ranks.ENV_RANK_PROCESS)
+            },
+            secret_env_words,
+            [item.environment for item in redacted_arguments if item.environment]
+            # values a rerun or replay was given for redacted arguments
+            + [name for name in os.environ if name.startswith(secrets.SUPPLY_PREFIX)],
         )
-        store.write_text_atomic(
+        write(
+            store.meta_path(run_dir, store.ENVIRON_FILE),
+            store.text_bytes(store.dumps_json(environ)),
+        )
+        write(
             store.meta_path(run_dir, store.PACKAGES_FILE),
-            "".join(line + "\n" for line in capture.installed_packages()),
+            store.text_bytes("".join(line + "\n" for line in capture.installed_packages())),
         )
         if snapshot is None:
             snapshot = _env_flag(ENV_SNAPSHOT)
         if launch.frozen_snapshot:
             script = gitsnap.relative_script(launch.script, cwd) if launch.script else None
-            head = gitsnap.copy_snapshot(launch.frozen_snapshot, run_dir, script)
+            head = gitsnap.copy_snapshot(launch.frozen_snapshot, run_dir, script, shared)
         elif snapshot:
             head = gitsnap.take_snapshot(
                 run_dir,
@@ -922,7 +938,9 @@ class Experiment:
                 _warn_once(f"{run_dir}: no git snapshot recorded ({head.reason})")
         else:
             head = gitsnap.record_disabled(run_dir, cwd, "snapshot turned off")
-        if head.commit:
+        if head.commit and shared is not None:
+            shared.write(store.meta_path(run_dir, store.COMMIT_HASH_FILE), head.commit.encode())
+        elif head.commit:
             store.write_commit_hash(run_dir, head.commit)
         process = capture.describe_process()
         extra: dict[str, Any] = {}
@@ -960,6 +978,12 @@ class Experiment:
         # the caller holds the run's lock
         self._begin_entry(entries.ENTRY_START, first=info.to_json(), locked=True)
         self._started_here = True
+
+    def _shared_files(self) -> sharedfiles.SharedFiles | None:
+        """For a sweep's job: the files its jobs share (see maggot.sharedfiles)."""
+        if self._launch is not None and self._launch.sweep is not None:
+            return sharedfiles.for_sweep(self._launch.sweep.id)
+        return None
 
     def _cwd(self) -> str:
         """Where the recorded command runs: the launcher's command's directory, or this one."""

@@ -8,7 +8,7 @@ import re
 import stat
 import sys
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from maggot import store
 from maggot.errors import CorruptRunError, GitError, MaggotError, ReproduceError
@@ -16,6 +16,9 @@ from maggot.git import finish_git, run_git, split_nul, start_git
 from maggot.paths import check_recorded_path, relative_inside, safe_relative_path
 from maggot.records import GitHead, SkippedFile, SnapshotCounts, Submodule
 from maggot.secrets import looks_secret, redact_url, secret_content_reason
+
+if TYPE_CHECKING:
+    from maggot.sharedfiles import SharedFiles
 
 MIB = 1024 * 1024
 # Python writes these on import, so they would differ between a run and its replay
@@ -142,10 +145,13 @@ def record_disabled(run_dir: str, cwd: str, reason: str) -> GitHead:
     return head
 
 
-def copy_snapshot(source_run_dir: str, run_dir: str, script: str | None) -> GitHead:
+def copy_snapshot(
+    source_run_dir: str, run_dir: str, script: str | None, shared: SharedFiles | None = None
+) -> GitHead:
     """Record the snapshot another run directory holds (a sweep's, taken once) as this run's.
 
-    ``script`` is repo-relative, as head.json has it.
+    ``script`` is repo-relative, as head.json has it. ``shared``: the files of
+    the sweep's jobs, where a head.json naming the same script is linked from.
     """
     import shutil
 
@@ -159,7 +165,14 @@ def copy_snapshot(source_run_dir: str, run_dir: str, script: str | None) -> GitH
     head = store.read_git_head(run_dir)
     if head.snapshot:
         head = head._replace(script=script)
-        store.write_git_head(run_dir, head)
+        path = store.git_path(run_dir, store.HEAD_FILE)
+        data = store.text_bytes(store.dumps_json(head.to_json()))
+        if store.read_bytes(path) == data:
+            pass  # the linked head.json already says it
+        elif shared is not None:
+            shared.write(path, data)
+        else:
+            store.write_bytes_atomic(path, data)
     return head
 
 

@@ -41,12 +41,16 @@ def sha256_file(path: str) -> str:
     import hashlib  # loaded at the end of a run, not when maggot is imported
 
     digest = hashlib.sha256()
-    with open(path, "rb") as file:
+    with open(path, "rb", buffering=0) as file:
+        # one buffer, no larger than the file: a run's many small files each cost a
+        # small read, not a megabyte allocated (and mapped) per read
+        size = os.fstat(file.fileno()).st_size
+        view = memoryview(bytearray(min(_BLOCK, size + 1)))
         while True:
-            block = file.read(_BLOCK)
-            if not block:
+            count = file.readinto(view)
+            if not count:
                 break
-            digest.update(block)
+            digest.update(view[:count])
     return digest.hexdigest()
 
 

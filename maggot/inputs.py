@@ -17,11 +17,14 @@ import os
 import stat
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from maggot import hashing, openlog, store
 from maggot.errors import CorruptRunError, GitError
 from maggot.git import run_git, split_nul
+
+if TYPE_CHECKING:
+    from maggot.sharedfiles import SharedFiles
 
 INPUTS_FORMAT_VERSION = 1
 DEFAULT_MAX_FILES = 100_000
@@ -376,12 +379,17 @@ def _iso(nanoseconds: int) -> str:
     return f"{_iso_seconds(seconds)}.{fraction:09d}Z"
 
 
-def write_inputs(run_dir: str, record: InputsRecord) -> None:
-    """Write ``.maggot/inputs.json`` atomically."""
+def write_inputs(run_dir: str, record: InputsRecord, shared: SharedFiles | None = None) -> None:
+    """Write ``.maggot/inputs.json`` atomically (linked from ``shared`` when a sweep's
+    earlier job recorded the same)."""
     data = record._asdict()
     data["files"] = [item._asdict() for item in record.files]
     data["problems"] = list(record.problems)
-    store.write_json_atomic(store.meta_path(run_dir, store.INPUTS_FILE), data)
+    path = store.meta_path(run_dir, store.INPUTS_FILE)
+    if shared is not None:
+        shared.write(path, store.text_bytes(store.dumps_json(data)))
+    else:
+        store.write_json_atomic(path, data)
 
 
 def merge_inputs(earlier: InputsRecord, later: InputsRecord) -> InputsRecord:
@@ -406,14 +414,18 @@ def merge_inputs(earlier: InputsRecord, later: InputsRecord) -> InputsRecord:
     )
 
 
-def write_merged_inputs(run_dir: str, record: InputsRecord) -> None:
+def write_merged_inputs(
+    run_dir: str, record: InputsRecord, shared: SharedFiles | None = None
+) -> None:
     """Add ``record`` to the run's inputs record, under the run's lock."""
     with store.file_lock(store.meta_path(run_dir, store.RUN_LOCK_FILE)):
         try:
             existing = load_inputs(run_dir)
         except CorruptRunError:
             existing = None
-        write_inputs(run_dir, record if existing is None else merge_inputs(existing, record))
+        write_inputs(
+            run_dir, record if existing is None else merge_inputs(existing, record), shared
+        )
 
 
 def load_inputs(run_dir: str) -> InputsRecord | None:

@@ -12,10 +12,13 @@ import json
 import os
 import shlex
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maggot.errors import ReproduceError
 from maggot.origin import is_bootstrap
+
+if TYPE_CHECKING:
+    import subprocess
 
 # set by ``maggot reproduce`` for the replayed process, read by its Experiment
 ENV_RUN_DIR = "MAGGOT_RUN_DIR"
@@ -205,14 +208,29 @@ print(json.dumps(paths))
 
 def import_paths(python: str, cwd: str) -> list[str]:
     """Where ``python`` imports from: sys.path plus editable-install mappings."""
+    return finish_import_paths(python, start_import_paths(python, cwd))
+
+
+def start_import_paths(python: str, cwd: str) -> subprocess.Popen[str]:
+    """Start asking ``python`` where it imports from; ``finish_import_paths`` reads the answer
+    (the interpreter starts while the caller does other work)."""
     import subprocess
 
-    completed = subprocess.run(
-        [python, "-c", _IMPORT_PATHS_PROBE], cwd=cwd, capture_output=True, text=True, check=False
+    return subprocess.Popen(
+        [python, "-c", _IMPORT_PATHS_PROBE],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    if completed.returncode != 0:
-        raise ReproduceError(f"{python}: cannot run this interpreter: {completed.stderr.strip()}")
-    return [path for path in json.loads(completed.stdout) if isinstance(path, str)]
+
+
+def finish_import_paths(python: str, probe: subprocess.Popen[str]) -> list[str]:
+    """The answer of a ``start_import_paths`` probe (see ``import_paths``)."""
+    stdout, stderr = probe.communicate()
+    if probe.returncode != 0:
+        raise ReproduceError(f"{python}: cannot run this interpreter: {stderr.strip()}")
+    return [path for path in json.loads(stdout) if isinstance(path, str)]
 
 
 def replay_pythonpath(paths: Sequence[str], roots: Sequence[str], worktree: str) -> list[str]:

@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 REDACTED = "<redacted>"
 SECRET_NAME_WORDS = (
@@ -141,14 +141,26 @@ def redact_environ(
     ``secret_names`` are variables known to hold a secret whatever their name
     (one passed on the command line as ``--password "$DB_PW"``).
     """
-    pattern = secret_name_pattern(extra_secret_words)
-    known = frozenset(secret_names)
-    return {
+    global _environ_redacted
+    words, known = tuple(extra_secret_words), frozenset(secret_names)
+    key = (tuple(environ.items()), words, known)
+    if _environ_redacted is not None and _environ_redacted[0] == key:
+        # the same environment again (a sweep's jobs, a loop of runs): its values are
+        # not matched against every secret shape again
+        return dict(_environ_redacted[1])
+    pattern = secret_name_pattern(words)
+    redacted = {
         name: REDACTED
         if name in known or pattern.search(name)
         else redact_value(value, strict=True)
         for name, value in environ.items()
     }
+    _environ_redacted = (key, dict(redacted))
+    return redacted
+
+
+# the last environment redact_environ was given, and what it returned
+_environ_redacted: tuple[Any, dict[str, str]] | None = None
 
 
 def redact_url(url: str) -> str:

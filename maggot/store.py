@@ -173,8 +173,13 @@ _temp_counter = itertools.count()
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` so readers see the old or the new file, never half of one."""
+    write_bytes_atomic(path, text_bytes(text))
+
+
+def text_bytes(text: str) -> bytes:
+    """``text`` as run files hold it: UTF-8."""
     # surrogateescape: a command line with non-UTF-8 bytes is written back as those bytes
-    write_bytes_atomic(path, text.encode("utf-8", errors="surrogateescape"))
+    return text.encode("utf-8", errors="surrogateescape")
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], *chunks: bytes) -> None:
@@ -186,10 +191,7 @@ def write_bytes_atomic(path: str | os.PathLike[str], *chunks: bytes) -> None:
     trip over them); readers never look at ``.tmp-*`` files.
     """
     path = os.fspath(path)
-    directory, name = os.path.split(path)
-    # pid + random + counter: tempfile costs more to import than this saves
-    unique = f"{os.getpid()}-{os.urandom(6).hex()}-{next(_temp_counter)}"
-    temp_path = os.path.join(directory, f"{TEMP_PREFIX}{unique}-{name}")
+    temp_path = temporary_path(path)
     descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(descriptor, "wb") as file:
@@ -200,6 +202,14 @@ def write_bytes_atomic(path: str | os.PathLike[str], *chunks: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp_path)
         raise
+
+
+def temporary_path(path: str) -> str:
+    """A name next to ``path`` to write it under before ``os.replace`` puts it in place."""
+    directory, name = os.path.split(path)
+    # pid + random + counter: tempfile costs more to import than this saves
+    unique = f"{os.getpid()}-{os.urandom(6).hex()}-{next(_temp_counter)}"
+    return os.path.join(directory, f"{TEMP_PREFIX}{unique}-{name}")
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:

@@ -24,7 +24,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from maggot import gitsnap, launch, params, secrets, signals, store
 from maggot.errors import MaggotError, NotARunError
@@ -33,6 +33,9 @@ from maggot.params import ParameterError
 from maggot.paths import is_within
 from maggot.records import SweepJob, redacted_argument_from_json
 from maggot.secrets import RedactedArgument
+
+if TYPE_CHECKING:
+    import subprocess
 
 SWEEP_FILE = "sweep.json"
 JOBS_DIR = "jobs"
@@ -345,11 +348,31 @@ def create_sweep(spec: SweepSpec, provide_inputs: bool = True) -> SweepRecord:
     from the checkout the sweep started in, unless ``provide_inputs`` is false.
     """
     from maggot.experiment import utc_now
-    from maggot.replay import ENV_ORIGINAL_ROOT
 
     cwd = os.getcwd()
     sweep_id, sweep_dir = _claim_sweep_dir(spec.experiments_dir)
     created_at = utc_now()
+    # the interpreter that tells where the command imports from starts while git works
+    probe = _start_import_paths_probe(spec.command, sweep_dir)
+    try:
+        return _create_sweep(spec, provide_inputs, cwd, sweep_id, sweep_dir, created_at, probe)
+    finally:
+        if probe is not None and probe[1].returncode is None:
+            probe[1].kill()  # no frozen tree to point its imports at
+            probe[1].communicate()
+
+
+def _create_sweep(
+    spec: SweepSpec,
+    provide_inputs: bool,
+    cwd: str,
+    sweep_id: str,
+    sweep_dir: str,
+    created_at: str,
+    probe: tuple[str, subprocess.Popen[str]] | None,
+) -> SweepRecord:
+    from maggot.replay import ENV_ORIGINAL_ROOT
+
     head = gitsnap.take_snapshot(sweep_dir, cwd, [spec.experiments_dir])
     notes: list[str] = []
     env: dict[str, str] = {}
@@ -372,7 +395,7 @@ def create_sweep(spec: SweepSpec, provide_inputs: bool = True) -> SweepRecord:
             linked = provide.link_entries(toplevel, code_dir, entries)
         job_cwd = os.path.normpath(os.path.join(code_dir, head.cwd or ""))
         os.makedirs(job_cwd, exist_ok=True)
-        env = _frozen_environment(spec.command, toplevel, code_dir, sweep_dir)
+        env = _frozen_environment(probe, toplevel, code_dir)
         notes.extend(f"not in the snapshot: {item.path} ({item.reason})" for item in head.skipped)
         env[ENV_ORIGINAL_ROOT] = toplevel
         if linked:
@@ -430,18 +453,32 @@ def remove_code_tree(record: SweepRecord) -> None:
     worktree.remove_worktree(worktree.Worktree(record.code_dir, None, repository, snapshot))
 
 
-def _frozen_environment(
-    command: Sequence[str], toplevel: str, code_dir: str, sweep_dir: str
-) -> dict[str, str]:
-    """PYTHONPATH entries so imports from the checkout (editable installs) use the frozen tree."""
+def _start_import_paths_probe(
+    command: Sequence[str], cwd: str
+) -> tuple[str, subprocess.Popen[str]] | None:
+    """For a Python command: its interpreter, asked where it imports from (see replay)."""
     from maggot import replay
 
     program = command[0]
     if not re.match(r"^python[0-9.]*$", os.path.basename(program)):
-        return {}
+        return None
     try:
         found = launch.find_program(program, os.getcwd())
-        paths = replay.import_paths(found, sweep_dir)
+    except MaggotError:
+        return None
+    return found, replay.start_import_paths(found, cwd)
+
+
+def _frozen_environment(
+    probe: tuple[str, subprocess.Popen[str]] | None, toplevel: str, code_dir: str
+) -> dict[str, str]:
+    """PYTHONPATH entries so imports from the checkout (editable installs) use the frozen tree."""
+    from maggot import replay
+
+    if probe is None:
+        return {}
+    try:
+        paths = replay.finish_import_paths(*probe)
     except MaggotError:
         return {}
     entries = replay.replay_pythonpath(paths, [toplevel], code_dir)

@@ -38,6 +38,27 @@ def test_installed_packages_are_name_version_lines() -> None:
     assert names == sorted(names) and len(set(names)) == len(names)
 
 
+def test_installed_packages_follow_an_install_after_being_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    (site / "alpha-1.0.dist-info").mkdir(parents=True)
+    # settled long ago: the listing is kept for the next run
+    os.utime(site, ns=(0, 0))
+    monkeypatch.setattr(sys, "path", [str(site)])
+    assert capture.installed_packages() == ["alpha==1.0"]
+    assert capture.installed_packages() == ["alpha==1.0"]
+    # an install (or an upgrade: a new dist-info name) changes the directory
+    os.rename(site / "alpha-1.0.dist-info", site / "alpha-2.0.dist-info")
+    (site / "beta-0.1.dist-info").mkdir()
+    assert capture.installed_packages() == ["alpha==2.0", "beta==0.1"]
+    # another directory on the path is another listing
+    other = tmp_path / "other"
+    (other / "gamma-3.dist-info").mkdir(parents=True)
+    monkeypatch.setattr(sys, "path", [str(other)])
+    assert capture.installed_packages() == ["gamma==3"]
+
+
 def test_sys_capture_logs_lines_as_printed_and_restores_the_streams(tmp_path: Path) -> None:
     log = tmp_path / "log"
     before = sys.stdout

@@ -141,3 +141,31 @@ def test_a_failure_while_running_is_one_line_exit_1(project):
     assert again.returncode == 1
     assert again.stderr.startswith("maggot: ") and len(again.stderr.splitlines()) == 1
     assert "already exists" in again.stderr
+
+
+def test_run_and_sweep_exit_with_the_code_after_every_exit_handler(project, tmp_path):
+    # an exit handler registered before maggot starts (a coverage tool's, say) still runs
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "sitecustomize.py").write_text(
+        "import atexit, os, sys\n"
+        "def note():\n"
+        "    with open(os.environ['EXIT_NOTES'], 'a') as notes:\n"
+        "        notes.write(' '.join(sys.argv[1:3]) + '\\n')\n"
+        "atexit.register(note)\n"
+    )
+    notes = tmp_path / "notes"
+    env = {"PYTHONPATH": str(custom), "EXIT_NOTES": str(notes)}
+    command = [sys.executable, "-c", "import sys; print('printed'); sys.exit(3)"]
+    result = run_maggot("run", "--name", "exits", "--", *command, cwd=project, env=env)
+    assert result.returncode == 3
+    assert result.stderr.endswith("maggot: experiments/exits: failed\n")
+    logs = project / "experiments" / "exits" / ".maggot" / "logs"
+    assert "printed" in "".join(path.read_text() for path in logs.iterdir())
+    assert "run --name" in notes.read_text().splitlines()
+    swept = run_maggot(
+        "sweep", "-p", "n=1,2", "--", sys.executable, "-c", "print({n})", cwd=project, env=env
+    )
+    assert swept.returncode == 0, swept.stderr
+    assert swept.stdout.startswith("sweep ") and "2 completed" in swept.stdout
+    assert "sweep -p" in notes.read_text().splitlines()

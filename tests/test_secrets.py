@@ -269,6 +269,17 @@ def test_secret_looking_environment_names_are_redacted_case_insensitively() -> N
     assert redact_environ({"WANDB_ENTITY": "e"}, ["wandb"]) == {"WANDB_ENTITY": REDACTED}
 
 
+def test_redacting_the_same_environment_again_gives_the_same_and_follows_changes() -> None:
+    environ = {"HOME": "/h", "GITHUB_TOKEN": "t", "PLAIN": "p"}
+    first = redact_environ(environ)
+    first["HOME"] = "changed by the caller"
+    # a sweep's jobs redact one environment many times: each gets its own, equal, copy
+    assert redact_environ(environ) == {"HOME": "/h", "GITHUB_TOKEN": REDACTED, "PLAIN": "p"}
+    assert redact_environ(environ, secret_names=["PLAIN"])["PLAIN"] == REDACTED
+    assert redact_environ(environ, ["home"])["HOME"] == REDACTED
+    assert redact_environ({**environ, "HOME": "/other"})["HOME"] == "/other"
+
+
 @pytest.mark.parametrize(
     "url, expected",
     [

@@ -321,11 +321,15 @@ def sweep_launch(
         _launch_local(record, indices, parallel)
 
 
-def _remove_tree_when_done(record: SweepRecord) -> None:
-    """Once every job completed, the frozen tree is not needed (--resume rebuilds it)."""
+def _remove_tree_when_done(record: SweepRecord, states: list[JobState] | None = None) -> None:
+    """Once every job completed, the frozen tree is not needed (--resume rebuilds it).
+
+    ``states``: every job's, when the caller just read them.
+    """
     from maggot import sweep
 
-    states = sweep.job_states(record, is_alive=_liveness(record))
+    if states is None or len(states) != len(record.spec.jobs):
+        states = sweep.job_states(record, is_alive=_liveness(record))
     if all(state.state == "completed" for state in states):
         sweep.remove_code_tree(record)
 
@@ -407,7 +411,7 @@ def _finish(record: SweepRecord, indices: list[int], interrupted: bool) -> None:
     if bad:
         click.echo(f"resume with: maggot sweep --resume {record.sweep_id}")
     else:
-        _remove_tree_when_done(record)
+        _remove_tree_when_done(record, states)
     if interrupted:
         click.echo("maggot: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
