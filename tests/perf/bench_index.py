@@ -144,9 +144,12 @@ def main() -> int:
 
         def restore(saved: str | None) -> Callable[[], None]:
             def setup() -> None:
-                shutil.rmtree(index_dir)
-                if saved is not None:
-                    shutil.copytree(saved, index_dir)
+                # file by file: making the folder again would change DIR's mtime, which
+                # tells listings that runs may have been added
+                for name in os.listdir(index_dir):
+                    os.unlink(os.path.join(index_dir, name))
+                for name in os.listdir(saved) if saved is not None else ():
+                    shutil.copy(os.path.join(saved, name), index_dir)
 
             return setup
 
