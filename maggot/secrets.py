@@ -323,9 +323,37 @@ def looks_secret(path: str, extra_patterns: Iterable[str] = ()) -> bool:
     name = normalized.rsplit("/", 1)[-1]
     if name in TEMPLATE_NAMES:
         return False
-    if any(fnmatchcase(name, pattern) for pattern in (*SECRET_FILE_PATTERNS, *extra_patterns)):
+    if any(star_match(name, pattern) for pattern in SECRET_FILE_PATTERNS):
         return True
-    return any(fnmatchcase("/" + normalized, "*/" + pattern) for pattern in SECRET_PATH_PATTERNS)
+    if any(fnmatchcase(name, pattern) for pattern in extra_patterns):
+        return True
+    return any(star_match("/" + normalized, "*/" + pattern) for pattern in SECRET_PATH_PATTERNS)
+
+
+def star_match(text: str, pattern: str) -> bool:
+    """``fnmatchcase(text, pattern)`` for a pattern whose only wildcard is ``*``.
+
+    Without a regular expression: fnmatch compiles one per pattern, and the
+    fifty patterns above cost every run start about 15 ms the first time.
+    """
+    if "?" in pattern or "[" in pattern:
+        return fnmatchcase(text, pattern)
+    first, *middle_and_last = pattern.split("*")
+    if not middle_and_last:
+        return text == pattern
+    *middle, last = middle_and_last
+    if len(text) < len(first) + len(last) or not text.startswith(first):
+        return False
+    if not text.endswith(last):
+        return False
+    # each fragment at its leftmost place leaves the most room for the next
+    position, end = len(first), len(text) - len(last)
+    for fragment in middle:
+        found = text.find(fragment, position, end)
+        if found < 0:
+            return False
+        position = found + len(fragment)
+    return True
 
 
 _SECRET_CONTENT = re.compile(

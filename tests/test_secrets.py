@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from toolkit import commit_all, git, run_maggot, run_python
 
+from maggot import secrets
 from maggot.secrets import (
     REDACTED,
     looks_secret,
@@ -314,3 +315,27 @@ def test_a_redacted_url_never_keeps_a_password(url: str) -> None:
 )
 def test_secret_looking_file_names(path: str, secret: bool) -> None:
     assert looks_secret(path) is secret
+
+
+# texts and patterns over a small alphabet, so that fragments often match
+_GLOB_TEXT = st.text(alphabet="ab./*", max_size=12).map(lambda text: text.replace("*", ""))
+
+
+@given(text=_GLOB_TEXT, pattern=st.text(alphabet="ab./*", max_size=8))
+def test_star_match_is_fnmatchcase_for_star_patterns(text: str, pattern: str) -> None:
+    from fnmatch import fnmatchcase
+
+    assert secrets.star_match(text, pattern) == fnmatchcase(text, pattern)
+
+
+@pytest.mark.parametrize("pattern", [*secrets.SECRET_FILE_PATTERNS, "*/*.ssh/*", "a?c", "[ab]x"])
+def test_star_match_agrees_with_fnmatchcase_on_the_secret_patterns(pattern: str) -> None:
+    from fnmatch import fnmatchcase
+
+    names = [
+        ".env", ".env.local", "prod.env", "id_rsa.pub", "my-credentials.txt", "x.pem.bak",
+        "secret", "secrets.yaml", "gcp-service-account-1.json", "kubeconfig", "abc", "bx",
+        "/home/u/.ssh/id", "/home/u/ssh/id", "main.tfvars.json", "plain.txt", "",
+    ]  # fmt: skip
+    for name in names:
+        assert secrets.star_match(name, pattern) == fnmatchcase(name, pattern), name
