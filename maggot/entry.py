@@ -29,8 +29,9 @@ _IF_EXISTS_CHOICES = ("prompt", "exit", "delete", "continue", "increment")
 _COMPLETION_VARIABLE = "_MAGGOT_COMPLETE"
 
 
-# commands whose process ends without the interpreter's teardown (see _exit_now)
-_EXIT_NOW_COMMANDS = ("run", "sweep")
+# commands whose process ends without the interpreter's teardown (see _exit_now): those on
+# the path of every recorded command, and the listings, which free 100,000 runs' objects
+_EXIT_NOW_COMMANDS = ("run", "sweep", "summarize", "compare")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

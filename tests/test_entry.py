@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -169,3 +170,8 @@ def test_run_and_sweep_exit_with_the_code_after_every_exit_handler(project, tmp_
     assert swept.returncode == 0, swept.stderr
     assert swept.stdout.startswith("sweep ") and "2 completed" in swept.stdout
     assert "sweep -p" in notes.read_text().splitlines()
+    # the listings too, with their whole output: a pipe's last bytes are flushed
+    listed = run_maggot("summarize", "--format", "json", cwd=project, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert {row["run"] for row in json.loads(listed.stdout)} >= {"exits"}
+    assert "summarize --format" in notes.read_text().splitlines()
