@@ -58,7 +58,8 @@ def _exit_now(code: int) -> None:
     object one by one costs the user 20-40 ms of waiting on a small VM (more
     than the command itself for a short one). Exit handlers -- the user's
     too, e.g. a coverage tool's -- still run and output is flushed; with
-    another thread still running, the interpreter exits as usual, waiting for it.
+    another thread still running, or a profiler or debugger attached, the
+    interpreter exits as usual.
     """
     import atexit
     import threading
@@ -66,6 +67,8 @@ def _exit_now(code: int) -> None:
     main_thread = threading.main_thread()
     if any(thread is not main_thread and not thread.daemon for thread in threading.enumerate()):
         sys.exit(code)
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or debugger (python -m cProfile) writes its report after
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -175,3 +175,12 @@ def test_run_and_sweep_exit_with_the_code_after_every_exit_handler(project, tmp_
     assert listed.returncode == 0, listed.stderr
     assert {row["run"] for row in json.loads(listed.stdout)} >= {"exits"}
     assert "summarize --format" in notes.read_text().splitlines()
+
+
+def test_a_profiled_maggot_still_writes_its_profile(project, tmp_path):
+    profile = tmp_path / "profile"
+    result = run_python(
+        ["-m", "cProfile", "-o", str(profile), "-m", "maggot", "summarize"], cwd=project
+    )
+    assert result.returncode in (0, 1), result.stderr
+    assert profile.stat().st_size > 0
