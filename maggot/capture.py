@@ -56,50 +56,55 @@ def installed_packages() -> list[str]:
     """``name==version`` for each distribution importable from ``sys.path``.
 
     Reads the ``*.dist-info``/``*.egg-info`` directory names only: opening every
-    METADATA file costs tens of milliseconds at each run start. The list is kept
-    while no directory of ``sys.path`` changed (an install or removal changes
-    its modification time): a sweep's jobs, or a loop of runs, list it once.
+    METADATA file costs tens of milliseconds at each run start. Each directory's
+    names are kept while it is unchanged (an install or removal changes its
+    modification time): a sweep's jobs, or a loop of runs, list site-packages once.
     """
-    global _packages_seen
-    path_state = tuple(
-        (directory, _modified_ns(directory))
-        for directory in (os.path.abspath(entry or ".") for entry in sys.path)
-    )
-    if _packages_seen is not None and _packages_seen[0] == path_state:
-        return list(_packages_seen[1])
     seen: dict[str, str] = {}
-    for directory, modified in path_state:
-        if modified is None:
-            continue
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            continue
-        for name in names:
-            if name.endswith(".dist-info"):
-                stem = name[: -len(".dist-info")]
-            elif name.endswith(".egg-info"):
-                stem = name[: -len(".egg-info")]
-            else:
-                continue
-            project, _, rest = stem.partition("-")
-            version = rest.split("-", 1)[0]
-            key = re.sub(r"[-_.]+", "-", project).lower()
-            seen.setdefault(key, version)
-    packages = [f"{name}=={version}" if version else name for name, version in sorted(seen.items())]
-    # a directory changed within the file system's timestamp granularity may change
-    # again without its time changing: such a listing is not kept
     settled = time.time_ns() - _SETTLED_NS
-    if all(modified is None or modified < settled for _, modified in path_state):
-        _packages_seen = (path_state, tuple(packages))
-    return packages
+    for directory in dict.fromkeys(os.path.abspath(entry or ".") for entry in sys.path):
+        for key, version in _distributions_in(directory, settled):
+            seen.setdefault(key, version)
+    return [f"{name}=={version}" if version else name for name, version in sorted(seen.items())]
+
+
+def _distributions_in(directory: str, settled: int) -> tuple[tuple[str, str], ...]:
+    """``(normalized name, version)`` of each distribution directory in ``directory``."""
+    modified = _modified_ns(directory)
+    if modified is None:
+        return ()
+    kept = _distributions_seen.get(directory)
+    if kept is not None and kept[0] == modified:
+        return kept[1]
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return ()
+    found = []
+    for name in names:
+        if name.endswith(".dist-info"):
+            stem = name[: -len(".dist-info")]
+        elif name.endswith(".egg-info"):
+            stem = name[: -len(".egg-info")]
+        else:
+            continue
+        project, _, rest = stem.partition("-")
+        version = rest.split("-", 1)[0]
+        found.append((re.sub(r"[-_.]+", "-", project).lower(), version))
+    distributions = tuple(found)
+    # a directory changed within the file system's timestamp granularity may change
+    # again without its time changing: such a listing is not kept. The others are,
+    # even while the working directory (first on sys.path) keeps changing
+    if modified < settled:
+        _distributions_seen[directory] = (modified, distributions)
+    return distributions
 
 
 _SETTLED_NS = 2_000_000_000
 
 
-# sys.path with each directory's modification time, and the packages found there
-_packages_seen: tuple[tuple[tuple[str, int | None], ...], tuple[str, ...]] | None = None
+# each sys.path directory's modification time, and the distributions found there
+_distributions_seen: dict[str, tuple[int, tuple[tuple[str, str], ...]]] = {}
 
 
 def _modified_ns(directory: str) -> int | None:

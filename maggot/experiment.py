@@ -616,9 +616,12 @@ class Experiment:
             else:
                 inputs.write_inputs(self._run_dir_at_start, tracker.stop())
             if tracker.children_dir is not None:
-                import shutil
+                try:
+                    os.rmdir(tracker.children_dir)  # mostly empty: no child wrote a list
+                except OSError:
+                    import shutil
 
-                shutil.rmtree(tracker.children_dir, ignore_errors=True)  # taken in
+                    shutil.rmtree(tracker.children_dir, ignore_errors=True)  # taken in
         except (OSError, MaggotError) as error:
             # the run's outcome matters more than its inputs record
             if os.path.isdir(self._run_dir_at_start):

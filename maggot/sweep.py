@@ -748,7 +748,8 @@ def run_job(
     """
     record = record or load_sweep(sweep_dir)
     where = {"hostname": socket.gethostname(), "pid": os.getpid(), **_scheduler_ids()}
-    started = {"started_at": _now(), "error": None, "exit_code": None, "ended_at": None}
+    # ended_at and error are set only when the job failed before its run could say so
+    started = {"started_at": _now(), "error": None, "ended_at": None}
 
     def claimed(run_dir: str) -> None:
         write_job_file(sweep_dir, index, run_dir=os.path.abspath(run_dir), **started, **where)
@@ -770,7 +771,8 @@ def run_job(
             sweep_dir, index, **{**started, **where, "error": message, "ended_at": _now()}
         )
         return 1
-    write_job_file(sweep_dir, index, exit_code=outcome.exit_code, ended_at=_now())
+    # how it ended is in its run.json (status, exit code, end time): a second write of the
+    # job file is one more file created per job, the costly part of a job's record here
     return outcome.exit_code
 
 
@@ -825,9 +827,10 @@ def _job_state(
             return JobState(index, values, STATE_LOST, None, "ended before claiming a run")
         return JobState(index, values, store.STATUS_RUNNING, None, "starting")
     try:
-        status = store.load_run(run_dir, with_config=False, with_results=False).status
+        run = store.load_run(run_dir, with_config=False, with_results=False)
     except NotARunError as error:
         return JobState(index, values, STATE_LOST, run_dir, str(error))
+    status = run.status
     if status == store.STATUS_RUNNING and is_alive(data) is False:
         return JobState(index, values, STATE_LOST, run_dir, "its process ended without a status")
     requeueable = (store.STATUS_INTERRUPTED, STATUS_TERMINATED, store.STATUS_FAILED)
@@ -835,8 +838,8 @@ def _job_state(
         # preempted or requeued: Slurm runs it again, and it continues this run
         return JobState(index, values, store.STATUS_RUNNING, run_dir, "requeued")
     detail = ""
-    if status == store.STATUS_FAILED and data.get("exit_code") is not None:
-        detail = f"exit code {data['exit_code']}"
+    if status == store.STATUS_FAILED and run.info.exit_code is not None:
+        detail = f"exit code {run.info.exit_code}"
     return JobState(index, values, status, run_dir, detail)
 
 

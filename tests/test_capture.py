@@ -59,6 +59,27 @@ def test_installed_packages_follow_an_install_after_being_listed(
     assert capture.installed_packages() == ["gamma==3"]
 
 
+def test_installed_packages_keep_a_settled_directory_while_another_keeps_changing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the working directory, first on sys.path, changes at every run of a sweep
+    working = tmp_path / "work"
+    working.mkdir()
+    site = tmp_path / "site"
+    (site / "alpha-1.0.dist-info").mkdir(parents=True)
+    os.utime(site, ns=(0, 0))
+    monkeypatch.setattr(sys, "path", [str(working), str(site)])
+    assert capture.installed_packages() == ["alpha==1.0"]
+    # a change that keeps the directory's time is not seen: the listing was kept...
+    (site / "beta-0.1.dist-info").mkdir()
+    os.utime(site, ns=(0, 0))
+    (working / "notes.txt").write_text("changed\n")
+    assert capture.installed_packages() == ["alpha==1.0"]
+    # ...while the recently changed directory is listed again each time
+    (working / "local-2.0.dist-info").mkdir()
+    assert capture.installed_packages() == ["alpha==1.0", "local==2.0"]
+
+
 def test_sys_capture_logs_lines_as_printed_and_restores_the_streams(tmp_path: Path) -> None:
     log = tmp_path / "log"
     before = sys.stdout
