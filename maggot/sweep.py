@@ -708,6 +708,11 @@ def write_job_file(sweep_dir: str, index: int, **fields: Any) -> None:
     store.write_json_atomic(_job_file(sweep_dir, index), data)
 
 
+def _write_job_error(sweep_dir: str, index: int, fields: dict[str, Any], message: str) -> None:
+    """Say that the job failed before its run could record how it ended."""
+    write_job_file(sweep_dir, index, **fields, error=message, ended_at=_now())
+
+
 def job_request(record: SweepRecord, index: int) -> launch.RunRequest:
     """The ``maggot run`` request of one job: its command, in the frozen tree.
 
@@ -748,11 +753,13 @@ def run_job(
     """
     record = record or load_sweep(sweep_dir)
     where = {"hostname": socket.gethostname(), "pid": os.getpid(), **_scheduler_ids()}
-    # ended_at and error are set only when the job failed before its run could say so
-    started = {"started_at": _now(), "error": None, "ended_at": None}
+    started = {"started_at": _now()}
 
     def claimed(run_dir: str) -> None:
-        write_job_file(sweep_dir, index, run_dir=os.path.abspath(run_dir), **started, **where)
+        # the whole file, written anew: what an earlier attempt of the job wrote (an
+        # error, its end) is not this attempt's, whose run.json says how it ends
+        job = {"index": index, "run_dir": os.path.abspath(run_dir), **started, **where}
+        store.write_json_atomic(_job_file(sweep_dir, index), job)
 
     try:
         outcome = launch.run_command(
@@ -761,15 +768,11 @@ def run_job(
     except signals.Terminated as error:
         # stopped before its command ran (or while the run was recorded): say so, then stop
         message = f"terminated by {error.signal_name}"
-        write_job_file(
-            sweep_dir, index, **{**started, **where, "error": message, "ended_at": _now()}
-        )
+        _write_job_error(sweep_dir, index, {**started, **where}, message)
         raise
     except (MaggotError, OSError, SystemExit) as error:
         message = str(error) or type(error).__name__
-        write_job_file(
-            sweep_dir, index, **{**started, **where, "error": message, "ended_at": _now()}
-        )
+        _write_job_error(sweep_dir, index, {**started, **where}, message)
         return 1
     # how it ended is in its run.json (status, exit code, end time): a second write of the
     # job file is one more file created per job, the costly part of a job's record here
