@@ -73,6 +73,35 @@ def _job_class() -> Any:
     return SweepJob
 
 
+# the SlurmOptions fields that map one to one onto submitit's parameters
+_SUBMITIT_PARAMETERS = {
+    "parallelism": "slurm_array_parallelism",
+    "partition": "slurm_partition",
+    "time_minutes": "timeout_min",
+    "cpus": "cpus_per_task",
+    "mem_gb": "mem_gb",
+    "gpus": "gpus_per_node",
+}
+
+
+def _executor_parameters(record: sweep.SweepRecord, options: SlurmOptions) -> dict[str, Any]:
+    """submitit's parameters for the sweep's job array: the options that were given."""
+    parameters: dict[str, Any] = {"name": f"maggot-{record.sweep_id}"}
+    for field, parameter in _SUBMITIT_PARAMETERS.items():
+        value = getattr(options, field)
+        if value:
+            parameters[parameter] = value
+    if options.time_minutes:
+        # submitit asks Slurm for its timeout signal 90 s before the limit by default:
+        # with a limit under twice that, every task would get it as soon as it starts
+        parameters["slurm_signal_delay_s"] = min(90, options.time_minutes * 60 // 4)
+    if options.sbatch:
+        parameters["slurm_additional_parameters"] = {
+            key.replace("-", "_"): value for key, value in options.sbatch
+        }
+    return parameters
+
+
 def submit(record: sweep.SweepRecord, indices: Sequence[int], options: SlurmOptions) -> str:
     """Submit ``indices`` of the sweep as one job array; returns the array's job id."""
     check_available()
@@ -80,27 +109,7 @@ def submit(record: sweep.SweepRecord, indices: Sequence[int], options: SlurmOpti
 
     folder = os.path.join(record.sweep_dir, sweep.SLURM_DIR)
     executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
-    parameters: dict[str, Any] = {"name": f"maggot-{record.sweep_id}"}
-    if options.parallelism:
-        parameters["slurm_array_parallelism"] = options.parallelism
-    if options.partition:
-        parameters["slurm_partition"] = options.partition
-    if options.time_minutes:
-        parameters["timeout_min"] = options.time_minutes
-        # submitit asks Slurm for its timeout signal 90 s before the limit by default:
-        # with a limit under twice that, every task would get it as soon as it starts
-        parameters["slurm_signal_delay_s"] = min(90, options.time_minutes * 60 // 4)
-    if options.cpus:
-        parameters["cpus_per_task"] = options.cpus
-    if options.mem_gb:
-        parameters["mem_gb"] = options.mem_gb
-    if options.gpus:
-        parameters["gpus_per_node"] = options.gpus
-    if options.sbatch:
-        parameters["slurm_additional_parameters"] = {
-            key.replace("-", "_"): value for key, value in options.sbatch
-        }
-    executor.update_parameters(**parameters)
+    executor.update_parameters(**_executor_parameters(record, options))
     job = _job_class()()
     try:
         with sweep.secrets_for_children(record):
