@@ -114,12 +114,43 @@ def current_launch() -> Launch:
     if is_bootstrap(argv):
         argv = _launching_argv() or argv
     cwd = os.getcwd()
+    if argv is process_argv:
+        cwd = start_directory(argv, cwd)
     job = hydra_job()
     if job is not None:
         cwd = job.launch_cwd
         if job.multirun:
             argv = hydra_job_command(argv, job.overrides)
     return Launch(argv=argv, cwd=cwd, process_argv=process_argv, hydra=job)
+
+
+def start_directory(argv: Sequence[str], cwd: str) -> str:
+    """The directory this program was started in, when it has changed directory since.
+
+    A program that changes directory before its run starts (``os.chdir(
+    os.path.dirname(__file__))``) would otherwise be replayed from there, where
+    its script as typed is another file or none. Python made ``__main__.__file__``
+    absolute from the start directory, so a relative script tells where that
+    was; ``python -m`` put the start directory first on ``sys.path``.
+    """
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    end = program_end(argv)
+    if not isinstance(main_file, str) or not os.path.isabs(main_file) or end < 2:
+        return cwd
+    main_file = os.path.normpath(main_file)
+    if argv[end - 2] == "-m":
+        start = sys.path[0] if sys.path and not sys.flags.isolated else ""
+        safe_path = getattr(sys.flags, "safe_path", False)
+        if not safe_path and os.path.isabs(start) and main_file.startswith(os.path.join(start, "")):
+            return start
+        return cwd
+    script = argv[end - 1]
+    if os.path.isabs(script) or os.path.normpath(os.path.join(cwd, script)) == main_file:
+        return cwd
+    typed = os.path.normpath(script)
+    if os.pardir not in typed.split(os.sep) and main_file.endswith(os.sep + typed):
+        return main_file[: -len(typed) - 1] or os.sep
+    return cwd
 
 
 def _launching_argv() -> list[str] | None:

@@ -19,7 +19,7 @@ from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError, ReproduceError
 from maggot.git import open_repository, run_git, split_nul
 from maggot.inputs import load_inputs
-from maggot.origin import ENV_LAUNCH_ARGV
+from maggot.origin import ENV_LAUNCH_ARGV, program_end
 from maggot.paths import is_within, safe_relative_path
 from maggot.provide import InputsPlan, Provision
 from maggot.records import RunInfo
@@ -172,6 +172,8 @@ def plan_reproduction(
     relative_cwd = snapshot.head.cwd or ""
     if not safe_relative_path(relative_cwd) and relative_cwd != "":
         raise ReproduceError(f"{run_dir}: refusing recorded cwd {relative_cwd!r}")
+    if not info.launched_command and info.distributed is None:
+        _check_script(run_dir, command_argv, relative_cwd, snapshot.head.script)
     python, python_source = choose_python(python, info.python.executable)
     command, launch, launch_warnings = launch_command(info, python, run_dir, launcher_cmd)
     roots = _checkout_roots(repository, snapshot)
@@ -204,6 +206,34 @@ def plan_reproduction(
         inputs=inputs_plan,
         launch=tuple(launch),
     )
+
+
+def _check_script(
+    run_dir: str, command_argv: Sequence[str], relative_cwd: str, script: str | None
+) -> None:
+    """Refuse a recorded command that would run another script than the run's own.
+
+    Runs recorded before maggot found a program's start directory kept the
+    directory the program had changed to when its run started, from where the
+    script as typed is another file (or none). Multi-process launches run
+    another program than the script, and are not checked.
+    """
+    end = program_end(command_argv)
+    if script is None or end < 2 or command_argv[end - 2] == "-m":
+        return
+    typed = command_argv[end - 1]
+    if os.path.isabs(typed):
+        return
+    typed, script = os.path.normpath(typed), os.path.normpath(script)
+    runs = os.path.normpath(os.path.join(relative_cwd, typed))
+    # the same script as typed, from another directory (a wrapper that runs the script,
+    # runpy.run_path, is another name and is not refused)
+    if runs != script and (script == typed or script.endswith(os.sep + typed)):
+        raise ReproduceError(
+            f"{run_dir}: its command runs {runs} from {relative_cwd or '.'}/, but the run's "
+            f"script was {script} (the program changed directory before its run started): "
+            "replaying it would run other code"
+        )
 
 
 def launch_command(

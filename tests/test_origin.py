@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -149,3 +150,39 @@ def test_a_spawned_worker_without_maggot_in_its_parent_finds_the_command_upstrea
     assert completed.returncode == 0, completed.stderr
     info = json.loads(Path(tmp_path, "experiments", "3", ".maggot", "run.json").read_text())
     assert info["command_argv"][1:] == ["main.py", "arg"]
+
+
+def _main_at(monkeypatch: pytest.MonkeyPatch, main_file: str) -> None:
+    main = type(sys)("__main__")
+    main.__file__ = main_file
+    monkeypatch.setitem(sys.modules, "__main__", main)
+
+
+@pytest.mark.parametrize(
+    ("typed", "cwd", "start"),
+    [
+        ("train.py", "/work/sub", "/work"),  # os.chdir("sub")
+        ("./src/train.py", "/work/src", "/work"),  # os.chdir(os.path.dirname(__file__))
+        ("src//train.py", "/elsewhere", "/work"),
+        ("train.py", "/work", "/work"),  # never moved
+        ("../work/train.py", "/work/sub", "/work/sub"),  # which directory it was is unknown
+    ],
+)
+def test_the_start_directory_is_where_the_typed_script_is(monkeypatch, typed, cwd, start):
+    _main_at(monkeypatch, "/work/src/train.py" if "src" in typed else "/work/train.py")
+    assert origin.start_directory(["python", "-u", typed, "--lr", "1"], cwd) == start
+
+
+def test_an_absolute_script_or_inline_code_keeps_the_directory(monkeypatch):
+    _main_at(monkeypatch, "/work/train.py")
+    assert origin.start_directory(["python", "/work/train.py"], "/work/sub") == "/work/sub"
+    assert origin.start_directory(["python", "-c", "pass"], "/work/sub") == "/work/sub"
+
+
+def test_a_module_run_starts_where_python_put_it_on_the_path(monkeypatch):
+    _main_at(monkeypatch, "/work/pkg/train.py")
+    monkeypatch.setattr(sys, "path", ["/work", "/usr/lib/python3"])
+    assert origin.start_directory(["python", "-m", "pkg.train"], "/work/pkg") == "/work"
+    # a path put first by the program itself is not where the module came from
+    monkeypatch.setattr(sys, "path", ["/opt/plugins", "/work"])
+    assert origin.start_directory(["python", "-m", "pkg.train"], "/work/pkg") == "/work/pkg"

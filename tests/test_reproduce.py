@@ -661,3 +661,56 @@ def test_plan_says_what_a_multi_entry_run_replays_and_that_it_never_finished(rep
         "2 entries (its first start, then 1 continue)" in note and "first start only" in note
         for note in plan.notes
     )
+
+
+CHANGES_DIRECTORY = textwrap.dedent(
+    """
+    import os
+    from maggot import Experiment
+
+    os.chdir(os.path.dirname(os.path.abspath(__file__)) + "/sub")
+    with Experiment(config={{"x": 1}}, experiments_dir="../experiments") as exp:
+        exp.register_result("who", "{who}")
+    """
+)
+
+
+@pytest.mark.parametrize("typed", ["train.py", "./src/train.py"])
+def test_a_program_that_changes_directory_is_replayed_from_where_it_started(repo, typed):
+    # the program moves into sub/, where a script of the same name gives the same result
+    script = Path(repo, typed)
+    script.parent.mkdir(parents=True, exist_ok=True)
+    (script.parent / "sub").mkdir()
+    script.write_text(CHANGES_DIRECTORY.format(who="the real one"))
+    (script.parent / "sub" / "train.py").write_text("print('another script')\n")
+    commit_all(repo, "scripts")
+    result = run_python([typed], cwd=repo)
+    assert result.returncode == 0, result.stderr
+    run_dir = script.parent / "experiments" / "1"
+    info = json.loads((run_dir / ".maggot" / "run.json").read_text())
+    assert info["cwd"] == "."
+    replayed = run_maggot("reproduce", run_dir, "--yes", cwd=repo)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "all 1 results match" in replayed.stdout
+    replay_dir = next(script.parent.glob("experiments/1.repro-*"))
+    assert results_of(replay_dir) == {"who": "the real one"}
+
+
+def test_a_run_whose_command_names_another_script_is_refused(repo):
+    (repo / "sub").mkdir()
+    (repo / "train.py").write_text(CHANGES_DIRECTORY.format(who="top"))
+    (repo / "sub" / "train.py").write_text("print('another script')\n")
+    commit_all(repo, "scripts")
+    result = run_python(["train.py"], cwd=repo)
+    assert result.returncode == 0, result.stderr
+    # as runs recorded before the start directory was found: the directory it moved to
+    head_file = repo / "experiments/1/.maggot/git/head.json"
+    head = json.loads(head_file.read_text())
+    head_file.unlink()  # run files may be hard links: replaced, never changed in place
+    head_file.write_text(json.dumps({**head, "cwd": "sub"}))
+    (repo / "experiments/1/.maggot/manifest.json").unlink()  # which would refuse the edit
+    replayed = run_maggot("reproduce", "experiments/1", "--yes", cwd=repo)
+    assert replayed.returncode != 0
+    assert "runs sub/train.py from sub/, but the run's script was train.py" in replayed.stderr
+    assert "Traceback" not in replayed.stderr
+    assert not list(repo.glob("experiments/1.repro-*"))
