@@ -275,6 +275,7 @@ def run_command(
     from maggot import capture
 
     log_capture = capture.OutputCapture(experiment.logfile, "fd") if live else None
+    results_before = _file_identity(cwd, request.results_file)
     with experiment:
         if log_capture is not None:
             log_capture.start()
@@ -289,7 +290,7 @@ def run_command(
         finally:
             if log_capture is not None:
                 log_capture.stop()
-        warnings = _collect_results(request, experiment, cwd)
+        warnings = _collect_results(request, experiment, cwd, results_before)
         experiment.record_exit_code(exit_code, stopped_by)
     status = store.load_run(run_dir, with_config=False, with_results=False).status
     return RunOutcome(run_dir, exit_code, status, tuple(warnings))
@@ -369,8 +370,28 @@ def _wait(process: subprocess.Popen[bytes]) -> tuple[int, int | None]:
     return exit_code, received[0] if received else None
 
 
-def _collect_results(request: RunRequest, experiment: Experiment, cwd: str) -> list[str]:
-    """Results from ``--results FILE`` and ``--metric-pattern``; warnings for what failed."""
+def _file_identity(cwd: str, name: str | None) -> tuple[int, int, int, int] | None:
+    """What tells whether a file was written: device, inode, size and mtime (None: none)."""
+    if name is None:
+        return None
+    try:
+        status = os.stat(os.path.join(cwd, name))
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
+def _collect_results(
+    request: RunRequest,
+    experiment: Experiment,
+    cwd: str,
+    results_before: tuple[int, int, int, int] | None = None,
+) -> list[str]:
+    """Results from ``--results FILE`` and ``--metric-pattern``; warnings for what failed.
+
+    A results file as it was before the command started is not read: it is
+    another run's (the previous job of a sweep), not this one's.
+    """
     warnings: list[str] = []
     if request.metric_pattern is not None:
         pattern = compile_metric_pattern(request.metric_pattern)
@@ -382,6 +403,14 @@ def _collect_results(request: RunRequest, experiment: Experiment, cwd: str) -> l
             experiment.register_result(name, value)
     if request.results_file is not None:
         path = os.path.join(cwd, request.results_file)
+        # on a file system with whole-second times a rewrite may keep every field
+        fine_times = results_before is not None and results_before[3] % 1_000_000_000 != 0
+        if fine_times and _file_identity(cwd, request.results_file) == results_before:
+            warnings.append(
+                f"--results {request.results_file}: the command did not write it (it is as "
+                "it was before the command started); not read"
+            )
+            return warnings
         try:
             results = store.read_json_object(path)
         except FileNotFoundError:

@@ -18,7 +18,7 @@ from maggot.codediff import CodeDiffError, Repository, find_repository
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError, ReproduceError
 from maggot.git import open_repository, run_git, split_nul
-from maggot.inputs import load_inputs
+from maggot.inputs import OUTSIDE, load_inputs
 from maggot.origin import ENV_LAUNCH_ARGV, program_end
 from maggot.paths import is_within, safe_relative_path
 from maggot.provide import InputsPlan, Provision
@@ -766,6 +766,14 @@ def check_replay(
                 "the replay imported code from the checkout instead of the snapshot: "
                 + ", ".join(foreign)
             )
+        else:
+            # a command run by `maggot run` imports in its own process: what it opened says
+            read = _code_read_from_checkout(plan)
+            if read:
+                problems.append(
+                    "the replay read code from the checkout instead of the snapshot: "
+                    + ", ".join(read)
+                )
     if original.status != store.STATUS_COMPLETED:
         problems.append(
             f"{plan.run_dir}: the original run did not complete (status {original.status}): "
@@ -775,6 +783,29 @@ def check_replay(
         problems.append(f"{plan.run_dir}: the original run recorded no results to compare")
     comparisons = compare_results(original.results, replay_results, rtol, atol)
     return ReplayOutcome(exit_code, plan.replay_dir, comparisons, problems)
+
+
+# files a replay runs as code: read from the checkout, the replay ran the checkout's code
+_CODE_SUFFIXES = (".py", ".pyc", ".so", ".pyd")
+
+
+def _code_read_from_checkout(plan: ReproducePlan) -> list[str]:
+    """Code files in the checkout that the replay read (from its inputs record)."""
+    try:
+        record = load_inputs(plan.replay_dir)
+    except MaggotError:
+        return []
+    if record is None:
+        return []
+    roots = _checkout_roots(plan.repository, plan.snapshot)
+    return sorted(
+        item.path
+        for item in record.files
+        if item.location == OUTSIDE
+        and item.was_read
+        and item.path.endswith(_CODE_SUFFIXES)
+        and map_into(item.path, roots, "") is not None
+    )
 
 
 def _config_differences(plan: ReproducePlan) -> list[str]:

@@ -245,6 +245,12 @@ def plan_sweep(
         raise ParameterError(
             f"-p {unused[0]}: the command never uses {{{unused[0]}}}; put it in the command"
         )
+    unknown = sorted(set(params.placeholders(results_file or "")) - set(keys))
+    if unknown:
+        raise ParameterError(
+            f"--results {results_file}: uses {{{unknown[0]}}}, which no -p gives "
+            f"(swept: {', '.join(keys)})"
+        )
     jobs = expand(parameters, mode, count, seed)
     if len(jobs) > MAX_JOBS_WITHOUT_YES and not allow_many:
         raise ParameterError(
@@ -713,6 +719,34 @@ def _write_job_error(sweep_dir: str, index: int, fields: dict[str, Any], message
     write_job_file(sweep_dir, index, **fields, error=message, ended_at=_now())
 
 
+def job_results_file(spec: SweepSpec, index: int) -> str | None:
+    """The ``--results`` file of one job: placeholders filled from its values."""
+    if spec.results_file is None or not params.placeholders(spec.results_file):
+        return spec.results_file
+    return params.render(spec.results_file, spec.jobs[index], "--results")
+
+
+def shared_results_file(spec: SweepSpec, indices: Sequence[int], at_once: int) -> str | None:
+    """Why jobs running ``at_once`` at a time would read each other's ``--results`` file.
+
+    Every job runs in the same directory: a file whose name does not change
+    with the job is written by whichever job ends last.
+    """
+    if spec.results_file is None or at_once < 2 or len(indices) < 2:
+        return None
+    names = {job_results_file(spec, index) for index in indices}
+    if len(names) == len(indices):
+        return None
+    keys = [parameter.key for parameter in spec.parameters]
+    example = spec.results_file.rsplit(".", 1)
+    suggestion = f"{example[0]}-{{{keys[0]}}}" + (f".{example[1]}" if len(example) > 1 else "")
+    return (
+        f"--results {spec.results_file}: jobs that run at once would read each other's "
+        f"results; put the swept values in its name (--results '{suggestion}') or run one "
+        "job at a time"
+    )
+
+
 def job_request(record: SweepRecord, index: int) -> launch.RunRequest:
     """The ``maggot run`` request of one job: its command, in the frozen tree.
 
@@ -731,7 +765,7 @@ def job_request(record: SweepRecord, index: int) -> launch.RunRequest:
         name_template=record.spec.name_template,
         if_exists=record.spec.if_exists,
         extra_params=tuple(values.items()),
-        results_file=record.spec.results_file,
+        results_file=job_results_file(record.spec, index),
         metric_pattern=record.spec.metric_pattern,
         cwd=record.job_cwd,
         frozen_snapshot=record.sweep_dir if record.code_dir else None,

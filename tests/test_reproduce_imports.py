@@ -137,3 +137,33 @@ def test_editable_install_of_the_project_resolves_to_the_worktree(repo, venv_pyt
     replay = json.loads((repo / "experiments" / "1.repro-1" / ".maggot" / "run.json").read_text())
     assert "imports_outside_snapshot" not in replay
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_a_command_that_imports_from_the_checkout_fails_its_reproduction(repo):
+    # a plain script run by `maggot run` puts the checkout itself on its import path
+    (repo / "train.py").write_text(
+        textwrap.dedent(
+            f"""
+            import json, sys
+            sys.path.insert(0, {str(repo)!r})
+            import helper
+            json.dump({{"value": helper.VALUE}}, open("result.json", "w"))
+            """
+        )
+    )
+    (repo / "helper.py").write_text("VALUE = 1\n")
+    (repo / ".gitignore").write_text("experiments/\nresult.json\n")
+    commit_all(repo, "train")
+    maggot = [sys.executable, "-m", "maggot"]
+    recorded = run(
+        [*maggot, "run", "--results", "result.json", "--", sys.executable, "train.py", "--k", "1"],
+        repo,
+    )
+    assert recorded.returncode == 0, recorded.stderr
+    # the checkout gives the same value: only the import path gives the replay away
+    (repo / "helper.py").write_text("VALUE = 1  # edited after the run\n")
+    replayed = run([*maggot, "reproduce", "experiments/1", "--yes"], repo)
+    assert replayed.returncode != 0
+    said = replayed.stdout + replayed.stderr
+    assert "the replay read code from the checkout instead of the snapshot" in said
+    assert str(repo / "helper.py") in said

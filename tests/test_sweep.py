@@ -479,3 +479,48 @@ def test_gc_removes_the_code_tree_of_a_finished_sweep_and_leaves_a_live_one(proj
     assert f"removing sweep code tree {record.code_dir}" in collected.stdout
     assert not os.path.exists(record.code_dir)
     assert record.code_dir not in git(project, "worktree", "list")
+
+
+def test_jobs_that_run_at_once_may_not_share_a_results_file(project):
+    result = run_maggot(
+        "sweep", "-j", "2", "-p", "x=1,2", "--results", "res.json", "--",
+        sys.executable, "-c", "print({x})", cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--results res.json: jobs that run at once would read each other's" in result.stderr
+    assert "--results 'res-{x}.json'" in result.stderr
+    assert not (project / "experiments").exists()
+
+
+def test_each_job_reads_its_own_results_file_named_after_its_values(project):
+    write = "import json, sys; json.dump({'double': 2 * {x}}, open('res-{x}.json', 'w'))"
+    result = run_maggot(
+        "sweep", "-j", "2", "-p", "x=1,2,3", "--results", "res-{x}.json", "--",
+        sys.executable, "-c", write, cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for x in (1, 2, 3):
+        meta = project / "experiments" / str(x) / ".maggot"
+        assert json.loads((meta / "results.json").read_text()) == {"double": 2 * x}
+
+
+def test_a_results_file_the_job_did_not_write_is_not_read(project):
+    # the first job writes it; the second leaves the first job's file as it was
+    write = "import json; json.dump({'x': {x}}, open('res.json', 'w')) if {x} == 1 else None"
+    result = run_maggot(
+        "sweep", "-j", "1", "-p", "x=1,2", "--results", "res.json", "--",
+        sys.executable, "-c", write, cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    meta = project / "experiments"
+    assert json.loads((meta / "1" / ".maggot" / "results.json").read_text()) == {"x": 1}
+    assert not (meta / "2" / ".maggot" / "results.json").exists()
+
+
+def test_results_file_placeholders_must_be_swept(project):
+    result = run_maggot(
+        "sweep", "-p", "x=1,2", "--results", "res-{y}.json", "--",
+        sys.executable, "-c", "print({x})", cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--results res-{y}.json: uses {y}, which no -p gives" in result.stderr

@@ -296,11 +296,16 @@ def sweep_launch(
     except (params.ParameterError, launch.LaunchError, slurm.SlurmError) as error:
         raise click.UsageError(str(error)) from None
     if resume_id is None:
+        indices = list(range(len(spec.jobs)))
+    at_once = parallel if launcher == "local" else slurm_parallelism or len(indices)
+    shared = sweep.shared_results_file(spec if resume_id is None else record.spec, indices, at_once)
+    if shared:
+        raise click.UsageError(shared)
+    if resume_id is None:
         if dry_run:
             _print_dry_run(spec)
             return
         record = sweep.create_sweep(spec, provide_inputs=not no_inputs)
-        indices = list(range(len(spec.jobs)))
         click.echo(
             f"sweep {record.sweep_id}: {len(indices)} jobs, {launcher} launcher, code frozen in "
             f"{record.code_dir or record.job_cwd}",
