@@ -159,6 +159,10 @@ def recorded_argv(request: RunRequest) -> list[str]:
         argv += ["--config", request.config_file]
     for key, value in request.extra_params:
         argv += ["--param", f"{key}={params.format_value(value)}"]
+    if request.name_template is not None:
+        # a command without parameters needs it to start at all (a replay's run is named
+        # by reproduce)
+        argv += ["--name", request.name_template]
     if request.results_file is not None:
         argv += ["--results", request.results_file]
     if request.metric_pattern is not None:

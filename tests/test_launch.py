@@ -136,6 +136,21 @@ def test_run_of_a_command_reproduces(project):
     assert replay_info["reproduction_of"] == str(run_dir)
 
 
+def test_a_named_run_of_a_command_without_parameters_reproduces(project):
+    # with no parameters to name it after, the run needs its --name again to replay
+    write = "import json; json.dump({'loss': 0.5}, open('out.json', 'w'))"
+    (project / "once.py").write_text(write + "\n")
+    commit_all(project, "script")
+    result = run_maggot(
+        "run", "--name", "named", "--results", "out.json", "--", sys.executable, "once.py",
+        cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    replay = run_maggot("reproduce", "--yes", "experiments/named", cwd=project)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "reproduced: all 1 results match" in replay.stdout
+
+
 WAITING = textwrap.dedent(
     """
     import signal, sys
