@@ -276,6 +276,9 @@ def run_command(
     # Python processes of the command record the files they open
     experiment.prepare_child_environment(environment)
     cwd = os.path.abspath(request.cwd or os.getcwd())
+    if request.config_file is not None:
+        # read here, not by the command: an input all the same, which a replay needs
+        experiment.note_input(os.path.join(cwd, request.config_file))
     from maggot import capture
 
     log_capture = capture.OutputCapture(experiment.logfile, "fd") if live else None
