@@ -340,6 +340,9 @@ def _evaluate(node: Node, lookup: Lookup) -> bool:
 
 
 def _compare(value: Any, operator: str, literal: Literal) -> bool:
+    if isinstance(value, list) and operator == "!=":
+        # the negation of ``==``, as ``!~`` is of ``~``: no item (and not the whole list) equals
+        return not _compare(value, "==", literal)
     if isinstance(value, list) and operator in ("==", "~"):
         # a list (tags) matches when one of its items does
         return any(_compare(item, operator, literal) for item in value) or (

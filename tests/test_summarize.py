@@ -441,3 +441,14 @@ def test_json_output_holds_only_printable_text_and_the_same_values(
             "acc": 0.7,
             "label": "plain",
         }
+
+
+def test_not_equal_on_tags_keeps_only_the_runs_without_that_tag(workdir: Path) -> None:
+    tagged = add_run(workdir, "tagged", {"lr": 0.1}, {"acc": 0.2})
+    add_run(workdir, "other", {"lr": 0.2}, {"acc": 0.4})
+    plain = add_run(workdir, "plain", {"lr": 0.3}, {"acc": 0.6})
+    annotate.change_tags(str(tagged), add=["v2", "base"])
+    annotate.change_tags(str(plain), add=["base"])
+    kept = summaries.summarize(filters=[parse("tags != v2")], sort_key="acc")
+    assert runs(kept) == ["plain", "other"]
+    assert runs(summaries.summarize(filters=[parse("tags == v2")])) == ["tagged"]
