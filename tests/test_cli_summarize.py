@@ -62,3 +62,12 @@ def test_an_unknown_sort_key_suggests_close_ones(work: Path) -> None:
 def test_an_unknown_info_column_is_an_error(work: Path) -> None:
     result = invoke("summarize", "--info", "hostname")
     assert result.exit_code == 1 and "did you mean host" in result.stderr
+
+
+def test_a_long_filter_works_and_a_deep_one_is_a_usage_error(work: Path) -> None:
+    chain = " or ".join(f"model.C == {number}" for number in range(-1000, 11))
+    assert sorted(names(invoke("summarize", "--filter", chain, "--format", "json"))) == ["a", "b"]
+    result = invoke("summarize", "--filter", "(" * 300 + "model.C == 1" + ")" * 300)
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "column 51" in lines[0] and "nested more than" in lines[0]
