@@ -238,11 +238,18 @@ class RunIndex:
         # the runs the last search found, their paths relative to the root and their
         # identities, when find_runs took them from it (merged into _identities on demand)
         self._from_search: tuple[list[str], list[str], list[int | None]] | None = None
+        # a changes file that is there but not sound, and how many of the warnings (which
+        # only the index files add) a write has answered: an unsound file is written anew
+        # by the next listing even when no entry changed, else it would warn on every one
+        self._unsound_changes = False
+        self._warnings_answered = 0
         if self.enabled:
             self._search, self._read_base, _ = _read_index(index_path(root), self.warnings)
             search, read_changes, present = _read_index(changes_path(root), self.warnings)
             if present:  # written after the index file: its search is the newer one
                 self._search, self._read_changes = search, read_changes
+            else:
+                self._unsound_changes = os.path.lexists(changes_path(root))
         self._new_search = self._search
         # listing runs given by the caller (a sweep's) keeps the entries of the others
         self._searched = False
@@ -494,8 +501,11 @@ class RunIndex:
         if not self._searched:
             fresh = {**cached, **fresh}
         search_changed = self._new_search is not self._search
-        if self.enabled and (changed or search_changed or len(fresh) != len(cached)):
+        unsound = self._unsound_changes or len(self.warnings) > self._warnings_answered
+        if self.enabled and (changed or search_changed or unsound or len(fresh) != len(cached)):
             self._base = _write_index(self.root, fresh, self._base, self._new_search, started_ns)
+            self._unsound_changes = False
+            self._warnings_answered = len(self.warnings)
         self._cached = fresh
         self._search = self._new_search
         return Listing(runs, warnings)

@@ -501,3 +501,40 @@ def test_a_corrupt_changes_file_is_dropped_with_one_warning(workdir: Path) -> No
     assert {row.run: row.metrics["acc"] for row in summary.rows}["run-0"] == 0.77
     assert len(summary.warnings) == 1 and store.INDEX_CHANGES_FILE in summary.warnings[0]
     assert summaries.summarize("experiments").warnings == []
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda content: b"\0" * 60,  # `truncate -s 60` of a file that was not there
+        lambda content: content[:60],
+        lambda content: content[:-4],  # torn entries
+        lambda content: b"maggot-listing-index 1 cpython-399-4\n0\n",  # another maggot
+    ],
+)
+def test_a_corrupt_changes_file_is_replaced_by_the_next_listing(workdir: Path, damage: Any) -> None:
+    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(3)]
+    age(workdir / "experiments")
+    expected = listing()
+    age(workdir / "experiments")  # changed by the index's folder: the search is kept now
+    # the index file alone, holding every entry and the search, as after a rewrite
+    for path in (workdir / "experiments" / store.INDEX_DIR).iterdir():
+        path.unlink()
+    assert listing() == expected
+    assert os.listdir(workdir / "experiments" / store.INDEX_DIR) == [
+        os.path.basename(store.INDEX_FILE)
+    ]
+    # damaged from a changes file as a listing writes it, with one entry
+    changes = workdir / "experiments" / store.INDEX_CHANGES_FILE
+    sound = b"".join(index.encode({"run-0": indexed()["run-0"]}, None))
+    changes.write_bytes(damage(sound))
+    first = summaries.summarize("experiments")
+    assert {row.run: row.metrics["acc"] for row in first.rows} == expected
+    assert len(first.warnings) <= 1
+    assert all(store.INDEX_CHANGES_FILE in warning for warning in first.warnings)
+    for _ in range(2):
+        again = summaries.summarize("experiments")
+        assert again.warnings == []
+        assert {row.run: row.metrics["acc"] for row in again.rows} == expected
+    assert not changes.exists() or index._read_index(str(changes), [])[2]
+    assert len(runs) == 3
