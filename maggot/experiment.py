@@ -593,6 +593,11 @@ class Experiment:
         )
         self._input_tracker.start()
 
+    def note_input(self, path: str) -> None:
+        """For launchers: record ``path`` among the run's inputs (a file read for it)."""
+        if self._input_tracker is not None:
+            self._input_tracker.note_read(path)
+
     def prepare_child_environment(self, environment: dict[str, str]) -> None:
         """For launchers: make the command started with ``environment`` record its inputs."""
         if self._input_tracker is not None:

@@ -1,9 +1,10 @@
 """Why a replay's results did not come back: likely causes, most telling first.
 
-The order is: recorded inputs whose content changed since the run, packages
-that drifted, interpreter or platform changes, and (when the run was replayed
-more than once) a script that disagrees with itself. Environment variables
-that differ come last.
+The order is: files the snapshot left out (so the replay did not have the
+run's version of them), recorded inputs whose content changed since the run,
+packages that drifted, interpreter or platform changes, and (when the run was
+replayed more than once) a script that disagrees with itself. Environment
+variables that differ come last.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from maggot.errors import MaggotError
 from maggot.inputs import OUTSIDE, InputChange, InputsRecord, changed_inputs, load_inputs
 from maggot.results import MATCH, compare_results
 
-INPUT, PACKAGE, INTERPRETER, NONDETERMINISM, VARIABLE = (
+SNAPSHOT, INPUT, PACKAGE, INTERPRETER, NONDETERMINISM, VARIABLE = (
+    "snapshot",
     "input",
     "package",
     "interpreter",
@@ -92,6 +94,14 @@ def explain_mismatch(checks: Preflight, agreements: Sequence[Agreement] | None) 
     inputs, input_changes, environment_drift = checks.inputs, checks.input_changes, checks.drift
     causes: list[Cause] = []
     remarks: list[str] = []
+    if checks.left_out:
+        causes.append(
+            Cause(
+                SNAPSHOT,
+                "the snapshot does not hold the run's version of: "
+                + _listing(list(checks.left_out)),
+            )
+        )
     if inputs is None:
         remarks.append("inputs: not recorded (an older run, or input tracking was off)")
     elif input_changes:
@@ -157,6 +167,8 @@ class Preflight(NamedTuple):
     inputs: InputsRecord | None
     input_changes: tuple[InputChange, ...]
     drift_problem: str | None = None  # why the replay's environment could not be read
+    # files of the run's code state the snapshot left out: "path (why)"
+    left_out: tuple[str, ...] = ()
 
 
 def preflight(
@@ -182,4 +194,18 @@ def preflight(
         changes = (*changed_inputs(inputs, repo_root, (OUTSIDE,)), *inside_changes)
     elif inputs is not None:
         changes = tuple(changed_inputs(inputs, repo_root))
-    return Preflight(environment_drift, inputs, changes, problem)
+    return Preflight(environment_drift, inputs, changes, problem, _left_out(run_dir))
+
+
+# what the snapshot leaves out that is not code: the replay does not miss it
+_NOT_CODE_STATE = ("derived file (bytecode)", "inside a run directory")
+
+
+def _left_out(run_dir: str) -> tuple[str, ...]:
+    """The files the run's snapshot did not hold, as ``path (why)``."""
+    try:
+        head = store.read_git_head(run_dir)
+    except (OSError, MaggotError):
+        return ()
+    kept = [item for item in head.skipped if item.reason not in _NOT_CODE_STATE]
+    return tuple(f"{item.path} ({item.reason})" for item in kept)

@@ -86,9 +86,7 @@ def run_git(
     except FileNotFoundError as error:
         raise GitError("git is not installed (no 'git' on PATH)") from error
     if check and completed.returncode != 0:
-        message = (
-            completed.stderr.decode(errors="replace").strip() or f"exit {completed.returncode}"
-        )
+        message = _message(completed.stderr, completed.returncode)
         raise GitError(f"git {args[0] if args else ''} failed: {message}")
     return completed.stdout
 
@@ -109,9 +107,7 @@ def git_exit_code(
     except FileNotFoundError as error:
         raise GitError("git is not installed (no 'git' on PATH)") from error
     if completed.returncode not in expected:
-        message = (
-            completed.stderr.decode(errors="replace").strip() or f"exit {completed.returncode}"
-        )
+        message = _message(completed.stderr, completed.returncode)
         raise GitError(f"git {args[0] if args else ''} failed: {message}")
     return completed.returncode
 
@@ -159,11 +155,16 @@ def finish_git(process: subprocess.Popen[bytes], what: str, check: bool = True) 
     """Wait for a git process from ``start_git`` and return its stdout."""
     stdout, stderr = process.communicate()
     if check and process.returncode != 0:
-        message = stderr.decode(errors="replace").strip() or f"exit {process.returncode}"
-        raise GitError(f"git {what} failed: {message}")
+        raise GitError(f"git {what} failed: {_message(stderr, process.returncode)}")
     return stdout
 
 
 def split_nul(output: bytes) -> list[str]:
     """Split ``-z`` output into strings, dropping the empty tail."""
     return [part for part in output.decode("utf-8", errors="surrogateescape").split("\0") if part]
+
+
+def _message(stderr: bytes, returncode: int) -> str:
+    """git's stderr as one line (errors are reported one line each), or its exit code."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()]
+    return "; ".join(line for line in lines if line) or f"exit {returncode}"

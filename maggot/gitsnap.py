@@ -711,6 +711,9 @@ def _skip_reason(
         path.encode("utf-8")
     except UnicodeEncodeError:
         return "file name is not valid UTF-8"
+    if "\n" in path:
+        # a replay refuses such a name: git's line-based input would split it
+        return "file name has a line break"
     if looks_secret(path):
         return "secret-looking name"
     if any(fnmatch.fnmatch(path, pattern) for pattern in limits.exclude):

@@ -117,6 +117,8 @@ class InputTracker:
             skipped.append(os.path.join(repo_root, ".git"))
         self.skipped_prefixes = _prefixes(skipped)
         self._collector = openlog.Collector()
+        # files read for the run by a process that does not count (a launcher's --config)
+        self._noted: list[tuple[str, bool]] = []
         self._started_ns = 0
 
     def start(self) -> None:
@@ -152,6 +154,10 @@ class InputTracker:
             "PYTHONPATH": os.pathsep.join([bootstrap.DIRECTORY, *([existing] if existing else [])]),
         }
 
+    def note_read(self, path: str) -> None:
+        """Count ``path`` as read by the run: a file its launcher read for it."""
+        self._noted.append((os.path.abspath(path), False))
+
     def cancel(self) -> None:
         """Stop collecting, and keep nothing."""
         if self._collector in openlog.collectors:
@@ -163,7 +169,7 @@ class InputTracker:
         """Stop collecting; resolve, filter, stat and hash what this process and its
         children opened."""
         self.cancel()
-        opened = self._collector.opened()
+        opened = self._collector.opened() + self._noted
         if self.children_dir is not None:
             opened += openlog.read_child_lists(self.children_dir)
         modes: dict[str, str] = {}

@@ -159,6 +159,10 @@ def recorded_argv(request: RunRequest) -> list[str]:
         argv += ["--config", request.config_file]
     for key, value in request.extra_params:
         argv += ["--param", f"{key}={params.format_value(value)}"]
+    if request.name_template is not None:
+        # a command without parameters needs it to start at all (a replay's run is named
+        # by reproduce)
+        argv += ["--name", request.name_template]
     if request.results_file is not None:
         argv += ["--results", request.results_file]
     if request.metric_pattern is not None:
@@ -272,6 +276,9 @@ def run_command(
     # Python processes of the command record the files they open
     experiment.prepare_child_environment(environment)
     cwd = os.path.abspath(request.cwd or os.getcwd())
+    if request.config_file is not None:
+        # read here, not by the command: an input all the same, which a replay needs
+        experiment.note_input(os.path.join(cwd, request.config_file))
     from maggot import capture
 
     log_capture = capture.OutputCapture(experiment.logfile, "fd") if live else None

@@ -133,6 +133,7 @@ def plan_reproduction(
     links: Sequence[str] = (),
     provide_inputs: bool = True,
     launcher_cmd: Sequence[str] | None = None,
+    with_results: bool = True,
 ) -> ReproducePlan:
     """Check that ``run_dir`` can be reproduced here and decide how.
 
@@ -145,10 +146,15 @@ def plan_reproduction(
     for a launch that was not recorded or should run another way. The
     ignored inputs the run read inside the repository, and the ``links``
     (``--link`` paths), are provided from that repository's checkout unless
-    ``provide_inputs`` is false.
+    ``provide_inputs`` is false. A run file that cannot be read is refused
+    now, the results file too unless ``with_results`` is false (a rerun
+    compares none).
     """
     run_dir = os.path.normpath(run_dir)
-    record = store.load_run(run_dir, with_results=False)
+    record = store.load_run(run_dir, with_results=with_results)
+    if record.problems:
+        # said now, not after a replay whose results could not be compared
+        raise ReproduceError("; ".join(record.problems))
     info = record.info
     snapshot = gitsnap.load_snapshot(run_dir)
     integrity_note = manifest.check_snapshot(run_dir, snapshot.head.patch_bytes)

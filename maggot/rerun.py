@@ -110,7 +110,7 @@ def plan_rerun(
         from maggot import reproduce
 
         worktree_plan = reproduce.plan_reproduction(
-            run_dir, links=links, provide_inputs=provide_inputs
+            run_dir, links=links, provide_inputs=provide_inputs, with_results=False
         )
         notes.extend(worktree_plan.notes)
     request = launch.RunRequest(

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from toolkit import commit_all
+
 from maggot import Experiment, drift, explain, hashing
 from maggot.inputs import OUTSIDE, InputChange, InputFile, InputsRecord
 
@@ -19,7 +21,7 @@ def drift_of(*differences: drift.Difference) -> drift.Drift:
     return drift.Drift(differences, ())
 
 
-def test_causes_come_in_order_inputs_packages_interpreter_nondeterminism_variables():
+def test_causes_come_in_order_snapshot_inputs_packages_interpreter_nondeterminism_variables():
     environment_drift = drift_of(
         drift.Difference(drift.VARIABLE, "OMP_NUM_THREADS", "4", "8"),
         drift.Difference(drift.INTERPRETER, "python", "3.11.2", "3.12.1"),
@@ -30,16 +32,22 @@ def test_causes_come_in_order_inputs_packages_interpreter_nondeterminism_variabl
         environment_drift,
         record_of(an_input("/data/train.csv")),
         (InputChange("/data/train.csv", OUTSIDE, "changed"),),
+        left_out=("credentials.py (secret-looking name: its changes are left out of the patch)",),
     )
     explanation = explain.explain_mismatch(checks, agreements)
     assert [cause.kind for cause in explanation.causes] == [
+        "snapshot",
         "input",
         "package",
         "interpreter",
         "nondeterminism",
         "variable",
     ]
-    messages = [cause.message for cause in explanation.causes]
+    snapshot, *messages = [cause.message for cause in explanation.causes]
+    assert snapshot == (
+        "the snapshot does not hold the run's version of: credentials.py (secret-looking name: "
+        "its changes are left out of the patch)"
+    )
     assert "/data/train.csv changed since the run" in messages[0]
     assert messages[1] == "packages drifted: numpy: 1.26.4 -> 2.0.0"
     assert "nondeterministic" in messages[3] and "seed it" in messages[3] and "loss" in messages[3]
@@ -98,3 +106,18 @@ def test_replay_agreement_compares_every_result_across_replays(tmp_path):
     assert explain.is_nondeterministic(list(agreements.values()))
     tolerant = explain.replay_agreement(replays[:2], 0.25, 0.0)
     assert not explain.is_nondeterministic(tolerant)
+
+
+def test_a_file_the_snapshot_left_out_is_named_first(repo):
+    # a tracked file with a secret-looking name: its changes stay out of the snapshot
+    (repo / "credentials.py").write_text("K = 1\n")
+    commit_all(repo, "credentials")
+    (repo / "credentials.py").write_text("K = 2\n")
+    with Experiment(config={"a": 1}, capture_output="none") as exp:
+        pass
+    checks = explain.preflight(exp.experiment_dir, None, str(repo))
+    assert checks.left_out == (
+        "credentials.py (secret-looking name: its changes are left out of the patch)",
+    )
+    cause = explain.explain_mismatch(checks, None).causes[0]
+    assert cause.kind == "snapshot" and "credentials.py" in cause.message

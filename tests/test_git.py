@@ -39,3 +39,13 @@ def test_git_missing_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_pat
 def test_nul_separated_output_is_split_without_the_empty_tail() -> None:
     assert split_nul(b"a\0b c\0") == ["a", "b c"]
     assert split_nul(b"") == []
+
+
+def test_git_errors_of_several_lines_are_one_line(repo: Path) -> None:
+    (repo / "a.txt").write_text("one\n")
+    patch = b"--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-two\n+three\n"
+    with pytest.raises(GitError) as raised:
+        run_git("apply", "-", cwd=repo, input=patch)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "patch failed: a.txt:1; error: a.txt: patch does not apply" in message

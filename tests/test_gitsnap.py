@@ -301,6 +301,15 @@ def test_edits_hidden_from_git_status_are_still_snapshotted(repo, tmp_path, flag
     assert tree_state(rebuild(repo, run_dir, tmp_path)) == before
 
 
+def test_untracked_file_name_with_a_line_break_is_skipped_and_the_run_reproduces(repo, tmp_path):
+    (repo / "new\nline.txt").write_text("x")
+    (repo / "ok.txt").write_text("fine\n")
+    run_dir, head = snapshot_of(repo, tmp_path)
+    assert head["untracked"] == ["ok.txt"]
+    assert head["skipped"] == [{"path": "new\nline.txt", "reason": "file name has a line break"}]
+    assert (rebuild(repo, run_dir, tmp_path) / "ok.txt").read_text() == "fine\n"
+
+
 def test_untracked_file_name_that_is_not_utf8_is_skipped_not_fatal(repo, tmp_path):
     os.close(os.open(os.path.join(os.fsencode(repo), b"caf\xe9.txt"), os.O_CREAT | os.O_WRONLY))
     (repo / "ok.txt").write_text("fine\n")

@@ -136,6 +136,44 @@ def test_run_of_a_command_reproduces(project):
     assert replay_info["reproduction_of"] == str(run_dir)
 
 
+def test_a_named_run_of_a_command_without_parameters_reproduces(project):
+    # with no parameters to name it after, the run needs its --name again to replay
+    write = "import json; json.dump({'loss': 0.5}, open('out.json', 'w'))"
+    (project / "once.py").write_text(write + "\n")
+    commit_all(project, "script")
+    result = run_maggot(
+        "run", "--name", "named", "--results", "out.json", "--", sys.executable, "once.py",
+        cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    replay = run_maggot("reproduce", "--yes", "experiments/named", cwd=project)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "reproduced: all 1 results match" in replay.stdout
+
+
+def test_an_ignored_config_file_is_an_input_that_a_replay_gets(project):
+    (project / ".gitignore").write_text("experiments/\nout.json\nlocal.json\n")
+    commit_all(project, "ignore the local config")
+    (project / "local.json").write_text('{"lr": 0.4}')
+    result = run_maggot(
+        "run", "--config", "local.json", "--results", "out.json", "--",
+        sys.executable, "plain.py", "--lr", "0.4", cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run(project)
+    inputs = read_json(run_dir / ".maggot" / "inputs.json")
+    assert {"path": "local.json", "location": "ignored", "mode": "read"}.items() <= next(
+        item for item in inputs["files"] if item["path"] == "local.json"
+    ).items()
+    replay = run_maggot("reproduce", "--yes", str(run_dir), cwd=project)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    # a rerun reads it as it is now, and says that it changed
+    (project / "local.json").write_text('{"lr": 0.8}')
+    rerun = run_maggot("rerun", str(run_dir), "--set", "lr=0.5", "--dry-run", cwd=project)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "local.json: changed since the run; the rerun reads it as it is now" in rerun.stderr
+
+
 WAITING = textwrap.dedent(
     """
     import signal, sys

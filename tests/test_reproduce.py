@@ -714,3 +714,15 @@ def test_a_run_whose_command_names_another_script_is_refused(repo):
     assert "runs sub/train.py from sub/, but the run's script was train.py" in replayed.stderr
     assert "Traceback" not in replayed.stderr
     assert not list(repo.glob("experiments/1.repro-*"))
+
+
+@pytest.mark.parametrize("name", ["results.json", "config.json", "run.json"])
+def test_a_run_file_that_does_not_parse_is_refused_before_any_replay(project, name):
+    meta = project / RUN / ".maggot"
+    (meta / name).unlink()  # run files may be hard links: replaced, never changed in place
+    (meta / name).write_bytes(b"\xff{bad")
+    result = run_maggot("reproduce", RUN, "--yes", cwd=project)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert f"{RUN}/.maggot/{name}: not valid JSON" in result.stderr
+    assert not list(project.glob(f"{RUN}.repro-*"))

@@ -93,7 +93,11 @@ def _print_outcome(outcome: ReplayOutcome) -> None:
             tabulate(rows, headers=["result", "original", "replay", "match"], disable_numparse=True)
         )
     for problem in outcome.problems:
-        click.echo(f"maggot: {printable(problem)}", err=True)
+        # a problem may quote the replay's stderr on the lines after its own
+        first, *quoted = problem.split("\n")
+        click.echo(f"maggot: {printable(first)}", err=True)
+        for line in quoted:
+            click.echo(printable(line), err=True)
     failing = [item for item in outcome.comparisons if item.status != "match"]
     if outcome.reproduced:
         click.echo(

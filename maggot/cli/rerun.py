@@ -74,6 +74,9 @@ def rerun_command(
         click.echo(f"  {label:<11}{value}")
     if plan.worktree_plan is not None and plan.worktree_plan.inputs is not None:
         print_inputs_plan(plan.worktree_plan.inputs)
+        for change in plan.worktree_plan.inputs.changes:
+            # a new run may well mean to read the new content: said, not refused
+            warn(f"{change.path}: {change.state} since the run; the rerun reads it as it is now")
     for note in plan.notes:
         warn(note)
     if dry_run:
