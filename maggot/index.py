@@ -118,6 +118,9 @@ class _Part(NamedTuple):
     extract: Callable[[Any, str], Any]
     empty: Any
     missing_problem: str | None
+    # problems with the file itself are reported by another part reading it (run.json's
+    # by the status part, read by every listing), so that each is reported once
+    reports_file: bool = True
 
 
 def _extract_status(data: Any, path: str) -> str:
@@ -178,7 +181,7 @@ _PARTS = {
         f"no {store.META_DIR}/{store.RUN_FILE} (written by maggot 0.2?)",
     ),
     # the run.json fields shown as info columns: cached only when a listing asks for them
-    PART_INFO: _Part(store.RUN_FILE, _extract_info, {}, None),
+    PART_INFO: _Part(store.RUN_FILE, _extract_info, {}, None, reports_file=False),
     PART_RESULTS: _Part(store.RESULTS_FILE, _extract_flat, {}, None),
     PART_CONFIG: _Part(
         store.CONFIG_FILE, _extract_flat, {}, f"no {store.META_DIR}/{store.CONFIG_FILE}"
@@ -787,9 +790,10 @@ def _read_part(run_dir: str, part: str, parsed: dict[str, Any]) -> tuple[Any, li
         except FileNotFoundError:
             return spec.empty, ([f": {spec.missing_problem}"] if spec.missing_problem else [])
         except MaggotError as error:  # not a regular file, too large, not JSON
-            return spec.empty, [relative + str(error).removeprefix(path)]
+            problem = relative + str(error).removeprefix(path)
+            return spec.empty, [problem] if spec.reports_file else []
         except OSError as error:
-            return spec.empty, [f"{relative}: {error.strerror}"]
+            return spec.empty, [f"{relative}: {error.strerror}"] if spec.reports_file else []
         parsed[relative] = data
     try:
         return spec.extract(data, path), []

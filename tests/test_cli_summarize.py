@@ -71,3 +71,18 @@ def test_a_long_filter_works_and_a_deep_one_is_a_usage_error(work: Path) -> None
     assert result.exit_code == 2 and result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "column 51" in lines[0] and "nested more than" in lines[0]
+
+
+@pytest.mark.parametrize("content", ["{broken", "[1]"])
+@pytest.mark.parametrize("index", [[], ["--no-index"]])
+def test_a_corrupt_run_json_is_one_warning_with_info_columns(
+    work: Path, content: str, index: list[str]
+) -> None:
+    run_json = work / "experiments" / "b" / ".maggot" / "run.json"
+    run_json.write_text(content)
+    for info in (["--info", "sweep,started"], [], ["--info", "host"]):
+        result = invoke("summarize", *info, *index, "--format", "json")
+        assert result.exit_code == 0, result.output
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and "b/.maggot/run.json" in lines[0], lines
+        assert sorted(names(result)) == ["a", "b", "c"]
