@@ -152,7 +152,7 @@ def summarize(
         raise NotARunError(f"{root}: no such directory")
     for name in info:
         if name.removeprefix(INFO_PREFIX) not in INFO_COLUMNS:
-            raise SummarizeError(_unknown("info column", name, INFO_COLUMNS))
+            raise SummarizeError(unknown_info_column(name))
     requested = [key for item in filters for key in item.used_keys()]
     if sort_key is not None:
         requested.append(sort_key)
@@ -323,14 +323,26 @@ def _info_names(keys: Iterable[str]) -> list[str]:
     return list(names)
 
 
+def unknown_info_column(name: str) -> str:
+    """The message for an ``info`` name that is not one of INFO_COLUMNS."""
+    return _unknown("unknown info column", name, INFO_COLUMNS) + (
+        f"; the info columns are {', '.join(INFO_COLUMNS)}"
+    )
+
+
 def _unknown(what: str, key: str, known: Iterable[str]) -> str:
-    """``what 'key'`` and the known keys that look like it."""
+    """``what 'key'`` and the known keys that look like it, in any case."""
     import difflib
 
     # config.KEY and info.KEY only repeat another name
     candidates = sorted(name for name in known if not name.startswith((CONFIG_PREFIX, INFO_PREFIX)))
-    close = [name for name in candidates if name.rsplit(".", 1)[-1] == key]
-    close += difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
+    folded = key.casefold()
+    close = [name for name in candidates if name.rsplit(".", 1)[-1].casefold() == folded]
+    by_folded: dict[str, list[str]] = {}
+    for name in candidates:
+        by_folded.setdefault(name.casefold(), []).append(name)
+    for match in difflib.get_close_matches(folded, list(by_folded), n=3, cutoff=0.6):
+        close += by_folded[match]
     hint = ", ".join(dict.fromkeys(close))
     return f"{what} {key!r}" + (f" (did you mean {hint}?)" if hint else "")
 

@@ -21,6 +21,14 @@ def parse_filters(
         raise click.BadParameter(str(error), ctx=ctx, param=param) from None
 
 
+def _parse_info(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    names = split_patterns(ctx, param, values)
+    for name in names:
+        if name.removeprefix(summaries.INFO_PREFIX) not in summaries.INFO_COLUMNS:
+            raise click.BadParameter(summaries.unknown_info_column(name), ctx=ctx, param=param)
+    return names
+
+
 def _parse_stats(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
     stats = [stat.strip() for stat in value.split(",") if stat.strip()]
     unknown = [stat for stat in stats if stat not in series.STATS]
@@ -83,11 +91,13 @@ precision_option = click.option(
     "--only-changed", is_flag=True, help="Config columns, only those that differ between runs."
 )
 @click.option(
-    "--info", multiple=True, metavar="NAMES", callback=split_patterns,
+    "--info", multiple=True, metavar="NAMES", callback=_parse_info,
     help=f"Add run information columns: {', '.join(summaries.INFO_COLUMNS)}.",
 )  # fmt: skip
 @precision_option
-@click.option("--limit", type=click.IntRange(min=0), metavar="N", help="Show the first N rows.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), metavar="N", help="Show the first N rows (N >= 1)."
+)
 @click.option(
     "--repros", "with_repros", is_flag=True, help="Also list reproductions (RUN.repro-N)."
 )
