@@ -148,8 +148,10 @@ def summarize_command(
       --filter 'accuracy > 0.9 and (model.C in [1, 10] or status == "failed")'
       --filter 'tags ~ "baseline"'
     A key is run, status, a metric, a config key or an info column
-    (config.KEY and info.KEY say which). Numbers compare numerically,
-    anything else as text; runs without the key never match a comparison.
+    (config.KEY and info.KEY say which); an info column shown by --info
+    comes before a config key of the same name, shown as config.KEY.
+    Numbers compare numerically, anything else as text; runs without the
+    key never match a comparison.
 
     Runs without a --sort key sort last. Reproductions (RUN.repro-N) are
     hidden unless --repros, and then follow their original. Runs in different
