@@ -118,6 +118,9 @@ class _Part(NamedTuple):
     extract: Callable[[Any, str], Any]
     empty: Any
     missing_problem: str | None
+    # problems with the file itself are reported by another part reading it (run.json's
+    # by the status part, read by every listing), so that each is reported once
+    reports_file: bool = True
 
 
 def _extract_status(data: Any, path: str) -> str:
@@ -139,7 +142,9 @@ def _extract_info(data: Any, path: str) -> dict[str, Any]:
     if isinstance(sweep, dict):
         # shown and filtered by the sweep's id (`maggot summarize --filter sweep=ID`)
         info["sweep"] = sweep.get("id")
-    return info
+    # a field of another type is left out, as records.RunInfo reads it: what the index
+    # holds is checked against these types before it is believed
+    return {column: value for column, value in info.items() if type(value) in _INFO_TYPES[column]}
 
 
 def _extract_flat(data: Any, path: str) -> dict[str, Any]:
@@ -176,7 +181,7 @@ _PARTS = {
         f"no {store.META_DIR}/{store.RUN_FILE} (written by maggot 0.2?)",
     ),
     # the run.json fields shown as info columns: cached only when a listing asks for them
-    PART_INFO: _Part(store.RUN_FILE, _extract_info, {}, None),
+    PART_INFO: _Part(store.RUN_FILE, _extract_info, {}, None, reports_file=False),
     PART_RESULTS: _Part(store.RESULTS_FILE, _extract_flat, {}, None),
     PART_CONFIG: _Part(
         store.CONFIG_FILE, _extract_flat, {}, f"no {store.META_DIR}/{store.CONFIG_FILE}"
@@ -195,6 +200,18 @@ _META_SUFFIX = os.sep + store.META_DIR
 _SERIES_SUFFIX = os.sep + store.META_DIR + os.sep + "series"
 # what each part's cached payload must be, checked before it is believed
 _PAYLOAD_TYPES = {part: (str if part == PART_RUN else dict) for part in PARTS}
+_NONE = type(None)
+# and what the info and annotations payloads may hold, by key (see _contents_valid)
+_INFO_TYPES: dict[str, set[type]] = {
+    "started": {str, _NONE},
+    "ended": {str, _NONE},
+    "duration": {int, float, _NONE},
+    "host": {str, _NONE},
+    "sweep": {str, _NONE},
+    "reproduction_of": {str, _NONE},
+}
+_ANNOTATION_KEYS = frozenset(("tags", "note"))
+_GIT_TYPES: dict[str, set[type]] = {"commit": {str, _NONE}, "dirty": {bool, _NONE}}
 
 
 def index_path(root: str) -> str:
@@ -238,11 +255,18 @@ class RunIndex:
         # the runs the last search found, their paths relative to the root and their
         # identities, when find_runs took them from it (merged into _identities on demand)
         self._from_search: tuple[list[str], list[str], list[int | None]] | None = None
+        # a changes file that is there but not sound, and how many of the warnings (which
+        # only the index files add) a write has answered: an unsound file is written anew
+        # by the next listing even when no entry changed, else it would warn on every one
+        self._unsound_changes = False
+        self._warnings_answered = 0
         if self.enabled:
             self._search, self._read_base, _ = _read_index(index_path(root), self.warnings)
             search, read_changes, present = _read_index(changes_path(root), self.warnings)
             if present:  # written after the index file: its search is the newer one
                 self._search, self._read_changes = search, read_changes
+            else:
+                self._unsound_changes = os.path.lexists(changes_path(root))
         self._new_search = self._search
         # listing runs given by the caller (a sweep's) keeps the entries of the others
         self._searched = False
@@ -423,6 +447,24 @@ class RunIndex:
             else:
                 to_read.append((number, run_dir, relative, identity, found))
 
+        if looked_at:
+            kept = list(map(operator.itemgetter(3), looked_at))
+            columns = {
+                part: list(map(operator.itemgetter(part), kept))
+                for part in (PART_INFO, PART_ANNOTATIONS)
+                if part in directory_parts
+            }
+            columns[_PROBLEMS] = list(map(dict.get, kept, itertools.repeat(_PROBLEMS)))
+            if not _contents_valid(columns):
+                # the few entries of the wrong shape are read again, from their files alone
+                valid = list(map(_entry_valid, kept))
+                to_read += [
+                    (number, run_dir, relative, identities[run_dir], None)
+                    for (number, run_dir, relative, _), ok in zip(looked_at, valid)
+                    if not ok
+                ]
+                looked_at = list(itertools.compress(looked_at, valid))
+
         def read(index: int) -> dict[str, Any]:
             _, run_dir, _, identity, found = to_read[index]
             return _read_entry(run_dir, directory_parts, identity, found)
@@ -494,8 +536,11 @@ class RunIndex:
         if not self._searched:
             fresh = {**cached, **fresh}
         search_changed = self._new_search is not self._search
-        if self.enabled and (changed or search_changed or len(fresh) != len(cached)):
+        unsound = self._unsound_changes or len(self.warnings) > self._warnings_answered
+        if self.enabled and (changed or search_changed or unsound or len(fresh) != len(cached)):
             self._base = _write_index(self.root, fresh, self._base, self._new_search, started_ns)
+            self._unsound_changes = False
+            self._warnings_answered = len(self.warnings)
         self._cached = fresh
         self._search = self._new_search
         return Listing(runs, warnings)
@@ -522,7 +567,8 @@ def _take_unchanged(
     stored = map(dict.get, entries, itertools.repeat(_IDENTITY))
     unchanged = map(operator.eq, stored, identities)
     present = map(operator.is_not, identities, itertools.repeat(None))
-    clean = map(operator.not_, map(dict.get, entries, itertools.repeat(_PROBLEMS)))
+    # any problems, even an empty value of the wrong type, are looked at one by one
+    clean = map(operator.is_, map(dict.get, entries, itertools.repeat(_PROBLEMS)), _NONES)
     taken = list(map(all, zip(unchanged, present, clean)))
     every = all(taken)
     if not every:
@@ -540,6 +586,8 @@ def _take_unchanged(
         if not set(map(type, values)) <= types:
             return None
         columns[key] = values
+    if not _contents_valid(columns):
+        return None
     empty: dict[str, Any] = {}
     nothing = itertools.repeat(empty)
     rows = zip(
@@ -568,6 +616,70 @@ def _take_unchanged(
 
 # an entry for a run the index does not hold: it has no identity, so it is never taken
 _NO_ENTRY: dict[str, Any] = {}
+_NONES = itertools.repeat(None)
+
+
+def _contents_valid(columns: dict[str, list[Any]]) -> bool:
+    """Whether cached payloads hold what reading the run files gives (else they are read again).
+
+    ``columns`` holds, by part (and ``_PROBLEMS``), one value per run, of the
+    type ``_PAYLOAD_TYPES`` names (checked already) for parts. The info and
+    annotations payloads and the problems are checked a key at a time over all
+    runs, in loops that run in C; results and config hold any JSON value.
+    """
+    infos = columns.get(PART_INFO)
+    if infos:
+        if not set(itertools.chain.from_iterable(infos)) <= _INFO_TYPES.keys():
+            return False
+        if not _values_of_types(infos, _INFO_TYPES):
+            return False
+    annotations = columns.get(PART_ANNOTATIONS)
+    if annotations:
+        if not set(itertools.chain.from_iterable(annotations)) <= _ANNOTATION_KEYS:
+            return False
+        tags = list(map(dict.get, annotations, itertools.repeat("tags"), itertools.repeat([])))
+        notes = map(dict.get, annotations, itertools.repeat("note"), itertools.repeat(""))
+        if (
+            not set(map(type, tags)) <= {list}
+            or not set(map(type, itertools.chain.from_iterable(tags))) <= {str}
+            or not set(map(type, notes)) <= {str}
+        ):
+            return False
+    problems = columns.get(_PROBLEMS)
+    if problems:
+        if not set(map(type, problems)) <= {dict, _NONE}:
+            return False
+        found = list(filter(None, problems))
+        if not set(itertools.chain.from_iterable(found)) <= set(PARTS):
+            return False
+        lists = list(itertools.chain.from_iterable(map(dict.values, found)))
+        if not set(map(type, lists)) <= {list} or not _strings(lists):
+            return False
+    return True
+
+
+def _values_of_types(mappings: list[dict[str, Any]], types: dict[str, set[type]]) -> bool:
+    """Whether each mapping's value for each key of ``types`` (None when absent) is of its types."""
+    for key, allowed in types.items():
+        if not set(map(type, map(dict.get, mappings, itertools.repeat(key)))) <= allowed:
+            return False
+    return True
+
+
+def _strings(lists: Iterable[list[Any]]) -> bool:
+    """Whether every item of every list is a string."""
+    return set(map(type, itertools.chain.from_iterable(lists))) <= {str}
+
+
+def _entry_valid(entry: dict[str, Any]) -> bool:
+    """``_contents_valid`` for one entry: its problems, and its info and annotations if any."""
+    columns = {
+        part: [entry[part]]
+        for part in (PART_INFO, PART_ANNOTATIONS)
+        if type(entry.get(part)) is dict
+    }
+    columns[_PROBLEMS] = [entry.get(_PROBLEMS)]
+    return _contents_valid(columns)
 
 
 def _identity(meta_dir: str) -> int | None:
@@ -624,6 +736,7 @@ def _read_entry(
         and old.get(_IDENTITY) == identity
         and type(old.get(_SERIES)) is bool
         and (old_problems is None or type(old_problems) is dict)
+        and _entry_valid(old)
     ):
         # the directory is unchanged: keep the parts read before, read the others
         for part, payload_type in _PAYLOAD_TYPES.items():
@@ -677,9 +790,10 @@ def _read_part(run_dir: str, part: str, parsed: dict[str, Any]) -> tuple[Any, li
         except FileNotFoundError:
             return spec.empty, ([f": {spec.missing_problem}"] if spec.missing_problem else [])
         except MaggotError as error:  # not a regular file, too large, not JSON
-            return spec.empty, [relative + str(error).removeprefix(path)]
+            problem = relative + str(error).removeprefix(path)
+            return spec.empty, [problem] if spec.reports_file else []
         except OSError as error:
-            return spec.empty, [f"{relative}: {error.strerror}"]
+            return spec.empty, [f"{relative}: {error.strerror}"] if spec.reports_file else []
         parsed[relative] = data
     try:
         return spec.extract(data, path), []
@@ -711,6 +825,10 @@ _encode: Callable[[Any], str] | None = None
 def _is_fresh(run_dir: str, slot: Any) -> bool:
     """Whether a cached git slot still describes ``git/head.json`` (one stat)."""
     if type(slot) is not list or len(slot) != 5 or type(slot[4]) is not list:
+        return False
+    if type(slot[3]) is not dict or not _strings([slot[4]]):
+        return False
+    if not slot[3].keys() <= _GIT_TYPES.keys() or not _values_of_types([slot[3]], _GIT_TYPES):
         return False
     try:
         stat = os.stat(run_dir + _RELATIVE_PATHS[PART_GIT])

@@ -5,13 +5,15 @@ Grammar (keywords are case-insensitive)::
     expression  := or
     or          := and ("or" and)*
     and         := not ("and" not)*
-    not         := "not" not | primary
+    not         := "not"* primary
     primary     := "(" expression ")" | comparison
     comparison  := KEY OP literal | KEY ["not"] "in" "[" literal ("," literal)* "]"
     OP          := "==" | "=" | "!=" | "<" | "<=" | ">" | ">=" | "~" | "!~"
     literal     := number | string | true | false | null | bare word
 
-A bare word on the right of an operator is text (``status == failed``). The
+A bare word on the right of an operator is text (``status == failed``).
+Chains of ``and``, ``or`` and ``not`` are read in loops, to any length;
+parentheses may nest ``MAX_NESTING`` levels deep. The
 old ``KEY OP VALUE`` form (``tag!=a b``, ``note=``) is still accepted when the
 grammar does not parse it.
 """
@@ -27,6 +29,9 @@ from typing import Any, NamedTuple
 from maggot.errors import MaggotError
 
 COMPARISONS = ("==", "!=", "<=", ">=", "<", ">", "~", "!~")
+# parentheses deeper than this are refused: each level is a few frames of recursion
+# when parsing and evaluating, and no hand-written filter needs more
+MAX_NESTING = 50
 # a value a run does not have: comparisons with it are false
 MISSING: Any = object()
 
@@ -99,14 +104,16 @@ class Not:
 
 @dataclass(frozen=True)
 class And:
-    left: Node
-    right: Node
+    """All ``operands`` hold (a chain ``a and b and c`` is one node: no recursion per term)."""
+
+    operands: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Or:
-    left: Node
-    right: Node
+    """One of ``operands`` holds."""
+
+    operands: tuple[Node, ...]
 
 
 Node = Compare | InList | Not | And | Or
@@ -184,6 +191,7 @@ class _Parser:
         self.text = text
         self.tokens = list(tokenize(text))
         self.position = 0
+        self.depth = 0  # parentheses open at the current position
 
     def parse(self) -> Node:
         if not self.tokens:
@@ -218,27 +226,38 @@ class _Parser:
         return False
 
     def parse_or(self) -> Node:
-        node = self.parse_and()
+        operands = [self.parse_and()]
         while self.accept("or"):
-            node = Or(node, self.parse_and())
-        return node
+            operands.append(self.parse_and())
+        return operands[0] if len(operands) == 1 else Or(tuple(operands))
 
     def parse_and(self) -> Node:
-        node = self.parse_not()
+        operands = [self.parse_not()]
         while self.accept("and"):
-            node = And(node, self.parse_not())
-        return node
+            operands.append(self.parse_not())
+        return operands[0] if len(operands) == 1 else And(tuple(operands))
 
     def parse_not(self) -> Node:
-        if self.accept("not"):
-            return Not(self.parse_not())
-        return self.parse_primary()
+        negations = 0
+        while self.accept("not"):
+            negations += 1
+        node = self.parse_primary()
+        # ``not not x`` is ``x``: a run's match is true or false, MISSING included
+        return Not(node) if negations % 2 else node
 
     def parse_primary(self) -> Node:
         token = self.peek()
         if token is not None and token.text == "(":
+            if self.depth == MAX_NESTING:
+                raise FilterSyntaxError(
+                    self.text,
+                    token.column,
+                    f"parentheses nested more than {MAX_NESTING} levels deep",
+                )
             self.position += 1
+            self.depth += 1
             node = self.parse_or()
+            self.depth -= 1
             token = self.peek()
             if token is None or token.text != ")":
                 self.fail("expected ')'")
@@ -319,15 +338,15 @@ def _walk(node: Node) -> Iterator[Node]:
     if isinstance(node, Not):
         yield from _walk(node.operand)
     elif isinstance(node, (And, Or)):
-        yield from _walk(node.left)
-        yield from _walk(node.right)
+        for operand in node.operands:
+            yield from _walk(operand)
 
 
 def _evaluate(node: Node, lookup: Lookup) -> bool:
     if isinstance(node, And):
-        return _evaluate(node.left, lookup) and _evaluate(node.right, lookup)
+        return all(_evaluate(operand, lookup) for operand in node.operands)
     if isinstance(node, Or):
-        return _evaluate(node.left, lookup) or _evaluate(node.right, lookup)
+        return any(_evaluate(operand, lookup) for operand in node.operands)
     if isinstance(node, Not):
         return not _evaluate(node.operand, lookup)
     value = lookup(node.key)
@@ -340,6 +359,9 @@ def _evaluate(node: Node, lookup: Lookup) -> bool:
 
 
 def _compare(value: Any, operator: str, literal: Literal) -> bool:
+    if isinstance(value, list) and operator == "!=":
+        # the negation of ``==``, as ``!~`` is of ``~``: no item (and not the whole list) equals
+        return not _compare(value, "==", literal)
     if isinstance(value, list) and operator in ("==", "~"):
         # a list (tags) matches when one of its items does
         return any(_compare(item, operator, literal) for item in value) or (

@@ -134,9 +134,10 @@ def summarize(
     """Collect the runs under ``root`` (at most ``max_depth`` levels down) into rows.
 
     Only the files a summary needs are read, and through the listing index
-    only when they changed. A key names ``run``, ``status``, a metric, else a
-    config value, else an info column (``config.KEY`` and ``info.KEY`` say
-    which). Filters are ANDed. Sorting is descending unless ``ascending``;
+    only when they changed. A key names ``run``, ``status``, a metric, else an
+    info column shown under that name (in ``info``, or named in ``columns``),
+    else a config value, else an info column (``config.KEY`` and ``info.KEY``
+    say which). Filters are ANDed. Sorting is descending unless ``ascending``;
     runs without the key go last. Reproductions (``RUN.repro-N``) are left out
     unless ``with_repros``, and then follow their original. ``columns`` and
     ``drop`` are glob patterns over headers; ``only_changed`` shows only the
@@ -152,12 +153,16 @@ def summarize(
         raise NotARunError(f"{root}: no such directory")
     for name in info:
         if name.removeprefix(INFO_PREFIX) not in INFO_COLUMNS:
-            raise SummarizeError(_unknown("info column", name, INFO_COLUMNS))
+            raise SummarizeError(unknown_info_column(name))
     requested = [key for item in filters for key in item.used_keys()]
     if sort_key is not None:
         requested.append(sort_key)
     exact = [pattern for pattern in columns if not _is_glob(pattern)]
     info_names = _info_names([*info, *exact, *requested])
+    # a bare key names the column shown under that name: an info column asked for (by --info,
+    # or by name in --columns) is shown as KEY, and a config value of that name as config.KEY,
+    # unless a metric has the name; else a config value wins over an info column
+    shown_info = _info_names(exact if columns else info)
     parts = {PART_RESULTS}
     if any(name not in _GIT_COLUMNS and name not in _ANNOTATION_COLUMNS for name in info_names):
         parts.add(PART_INFO)
@@ -192,7 +197,7 @@ def summarize(
             with_params
             or only_changed
             or bool(columns)
-            or any(key not in special and key not in INFO_COLUMNS for key in requested)
+            or any(key not in special and key not in shown_info for key in requested)
         )
         if needs_config:
             listing = run_index.load(shown_dirs, parts | {PART_CONFIG}, keep=hidden_dirs)
@@ -236,10 +241,11 @@ def summarize(
     if sort_key is not None and sort_key not in known:
         raise SummarizeError(_unknown(f"sort key: no run under {root} has", sort_key, known))
 
+    as_info = {name: INFO_PREFIX + name for name in shown_info if name not in special}
     if filters:
-        rows = [row for row in rows if all(item.matches(_lookup(row)) for item in filters)]
+        rows = [row for row in rows if all(item.matches(_lookup(row, as_info)) for item in filters)]
     if sort_key is not None:
-        rows = _sorted(rows, sort_key, ascending)
+        rows = _sorted(rows, as_info.get(sort_key, sort_key), ascending)
     if with_repros:  # else reproductions were left out already
         rows = _with_reproductions_after_originals(rows)
     if limit is not None:
@@ -323,14 +329,26 @@ def _info_names(keys: Iterable[str]) -> list[str]:
     return list(names)
 
 
+def unknown_info_column(name: str) -> str:
+    """The message for an ``info`` name that is not one of INFO_COLUMNS."""
+    return _unknown("unknown info column", name, INFO_COLUMNS) + (
+        f"; the info columns are {', '.join(INFO_COLUMNS)}"
+    )
+
+
 def _unknown(what: str, key: str, known: Iterable[str]) -> str:
-    """``what 'key'`` and the known keys that look like it."""
+    """``what 'key'`` and the known keys that look like it, in any case."""
     import difflib
 
     # config.KEY and info.KEY only repeat another name
     candidates = sorted(name for name in known if not name.startswith((CONFIG_PREFIX, INFO_PREFIX)))
-    close = [name for name in candidates if name.rsplit(".", 1)[-1] == key]
-    close += difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
+    folded = key.casefold()
+    close = [name for name in candidates if name.rsplit(".", 1)[-1].casefold() == folded]
+    by_folded: dict[str, list[str]] = {}
+    for name in candidates:
+        by_folded.setdefault(name.casefold(), []).append(name)
+    for match in difflib.get_close_matches(folded, list(by_folded), n=3, cutoff=0.6):
+        close += by_folded[match]
     hint = ", ".join(dict.fromkeys(close))
     return f"{what} {key!r}" + (f" (did you mean {hint}?)" if hint else "")
 
@@ -454,7 +472,10 @@ def _value(row: RunRow, key: str) -> Any:
     return _MISSING
 
 
-def _lookup(row: RunRow) -> Callable[[str], Any]:
+def _lookup(row: RunRow, renamed: dict[str, str]) -> Callable[[str], Any]:
+    """The values of ``row`` by key, ``renamed`` keys read under their new name."""
+    if renamed:
+        return lambda key: _value(row, renamed.get(key, key))
     return lambda key: _value(row, key)
 
 

@@ -501,3 +501,111 @@ def test_a_corrupt_changes_file_is_dropped_with_one_warning(workdir: Path) -> No
     assert {row.run: row.metrics["acc"] for row in summary.rows}["run-0"] == 0.77
     assert len(summary.warnings) == 1 and store.INDEX_CHANGES_FILE in summary.warnings[0]
     assert summaries.summarize("experiments").warnings == []
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda content: b"\0" * 60,  # `truncate -s 60` of a file that was not there
+        lambda content: content[:60],
+        lambda content: content[:-4],  # torn entries
+        lambda content: b"maggot-listing-index 1 cpython-399-4\n0\n",  # another maggot
+    ],
+)
+def test_a_corrupt_changes_file_is_replaced_by_the_next_listing(workdir: Path, damage: Any) -> None:
+    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(3)]
+    age(workdir / "experiments")
+    expected = listing()
+    age(workdir / "experiments")  # changed by the index's folder: the search is kept now
+    # the index file alone, holding every entry and the search, as after a rewrite
+    for path in (workdir / "experiments" / store.INDEX_DIR).iterdir():
+        path.unlink()
+    assert listing() == expected
+    assert os.listdir(workdir / "experiments" / store.INDEX_DIR) == [
+        os.path.basename(store.INDEX_FILE)
+    ]
+    # damaged from a changes file as a listing writes it, with one entry
+    changes = workdir / "experiments" / store.INDEX_CHANGES_FILE
+    sound = b"".join(index.encode({"run-0": indexed()["run-0"]}, None))
+    changes.write_bytes(damage(sound))
+    first = summaries.summarize("experiments")
+    assert {row.run: row.metrics["acc"] for row in first.rows} == expected
+    assert len(first.warnings) <= 1
+    assert all(store.INDEX_CHANGES_FILE in warning for warning in first.warnings)
+    for _ in range(2):
+        again = summaries.summarize("experiments")
+        assert again.warnings == []
+        assert {row.run: row.metrics["acc"] for row in again.rows} == expected
+    assert not changes.exists() or index._read_index(str(changes), [])[2]
+    assert len(runs) == 3
+
+
+@pytest.mark.parametrize(
+    ("part", "key", "value"),
+    [
+        ("problems", None, "oops"),
+        ("problems", None, ""),
+        ("problems", None, {"results": [1, None]}),
+        ("problems", None, {"nonsense": ["x"]}),
+        ("annotations", "tags", "v2"),
+        ("annotations", "tags", [1]),
+        ("annotations", "note", ["a"]),
+        ("annotations", "extra", 1),
+        ("info", "started", ["2026"]),
+        ("info", "duration", "long"),
+        ("info", "unknown", 1),
+    ],
+)
+@pytest.mark.parametrize("with_git", [False, True])
+def test_entries_holding_values_of_the_wrong_shape_are_read_again(
+    workdir: Path, part: str, key: str | None, value: Any, with_git: bool
+) -> None:
+    from maggot import annotate
+
+    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(3)]
+    annotate.change_tags(str(runs[1]), add=["v2", "base"])
+    age(runs[1], workdir / "experiments")
+    info = ["started", "duration", "tags", "note", *(["commit"] if with_git else [])]
+
+    def records() -> list[dict[str, Any]]:
+        summary = summaries.summarize("experiments", info=info, sort_key="run", ascending=True)
+        assert summary.warnings == []
+        return summaries.as_records(summary)
+
+    expected = records()
+    assert expected[1]["tags"] == ["base", "v2"] and isinstance(expected[1]["started"], str)
+    entries = indexed()
+    assert isinstance(entries["run-1"]["identity"], int)  # taken from the index next time
+    entry = entries["run-1"]
+    if key is None:
+        entry[part] = value
+    else:
+        entry[part] = {**entry[part], key: value}
+    path = workdir / "experiments" / store.INDEX_FILE
+    path.write_bytes(b"".join(index.encode(entries, None)))
+    (workdir / "experiments" / store.INDEX_CHANGES_FILE).unlink(missing_ok=True)
+    assert records() == expected
+    assert records() == expected
+
+
+@pytest.mark.parametrize(
+    ("slot", "value"), [(3, {"commit": 5}), (3, {"dirty": "yes"}), (4, [None])]
+)
+def test_git_slots_holding_values_of_the_wrong_shape_are_read_again(
+    workdir: Path, slot: int, value: Any
+) -> None:
+    add_run(workdir, "a", 0.5)
+    age(workdir / "experiments")
+
+    def records() -> list[dict[str, Any]]:
+        summary = summaries.summarize("experiments", info=["commit", "dirty"])
+        assert summary.warnings == []
+        return summaries.as_records(summary)
+
+    expected = records()
+    entries = indexed()
+    entries["a"]["git"][slot] = value
+    path = workdir / "experiments" / store.INDEX_FILE
+    path.write_bytes(b"".join(index.encode(entries, None)))
+    (workdir / "experiments" / store.INDEX_CHANGES_FILE).unlink(missing_ok=True)
+    assert records() == expected == [{"run": "a", "status": "completed", "acc": 0.5}]

@@ -30,6 +30,9 @@ RUN = {"accuracy": 0.93, "model.C": 10, "status": "failed", "tags": ["baseline",
         ("status !~ fail", False),
         ('tags ~ "baseline"', True),
         ("tags == v2", True),
+        ("tags != v2", False),
+        ("tags != nope", True),
+        ("not tags != v2", True),
         ("tags ~ nope", False),
         ("status = failed", True),
         ("missing.key > 1", False),
@@ -110,3 +113,23 @@ def test_any_text_parses_or_fails_with_a_column(text: str) -> None:
     else:
         parsed.matches(lambda key: MISSING)
         parsed.matches(lambda key: "text")
+
+
+def test_long_chains_of_and_or_and_not_parse_and_evaluate() -> None:
+    either = " or ".join(f"n == {number}" for number in range(1000))
+    assert matches(either, RUN) and not matches(either, {"n": 1000})
+    both = " and ".join(f"n != {number}" for number in range(1000))
+    assert matches(both, {"n": 1000}) and not matches(both, RUN)
+    assert matches("not " * 3000 + "n == 9", RUN)
+    assert not matches("not " * 3001 + "n == 9", RUN)
+    assert parse(either).used_keys() == ["n"]
+
+
+def test_parentheses_nest_up_to_the_limit() -> None:
+    deepest = query.MAX_NESTING
+    assert matches("(" * deepest + "n == 9" + ")" * deepest, RUN)
+    assert matches("(not " * deepest + "n == 1" + ")" * deepest, RUN) is (deepest % 2 == 1)
+    with pytest.raises(FilterSyntaxError) as caught:
+        parse("(" * 300 + "n == 9" + ")" * 300)
+    assert caught.value.column == deepest + 1
+    assert "nested more than" in str(caught.value) and "\n" not in str(caught.value)

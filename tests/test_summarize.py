@@ -441,3 +441,45 @@ def test_json_output_holds_only_printable_text_and_the_same_values(
             "acc": 0.7,
             "label": "plain",
         }
+
+
+def test_not_equal_on_tags_keeps_only_the_runs_without_that_tag(workdir: Path) -> None:
+    tagged = add_run(workdir, "tagged", {"lr": 0.1}, {"acc": 0.2})
+    add_run(workdir, "other", {"lr": 0.2}, {"acc": 0.4})
+    plain = add_run(workdir, "plain", {"lr": 0.3}, {"acc": 0.6})
+    annotate.change_tags(str(tagged), add=["v2", "base"])
+    annotate.change_tags(str(plain), add=["base"])
+    kept = summaries.summarize(filters=[parse("tags != v2")], sort_key="acc")
+    assert runs(kept) == ["plain", "other"]
+    assert runs(summaries.summarize(filters=[parse("tags == v2")])) == ["tagged"]
+
+
+def test_a_bare_key_names_the_column_shown_under_that_name(workdir: Path) -> None:
+    from maggot import store
+
+    for name, config_host, real_host in (
+        ("a", "a1", "vm-b"),
+        ("b", "c3", "vm"),
+        ("c", "b2", "vm-a"),
+    ):
+        run_dir = add_run(workdir, name, {"host": config_host}, {"acc": 0.5})
+        run_json = run_dir / store.META_DIR / store.RUN_FILE
+        store.write_json_atomic(
+            run_json, {**json.loads(run_json.read_text()), "hostname": real_host}
+        )
+
+    def listed(key: str, **options: Any) -> list[str]:
+        filtered = summaries.summarize(filters=[parse(f"{key} ~ '^vm'")], **options)
+        ordered = summaries.summarize(sort_key=key, ascending=True, **options)
+        return [",".join(runs(filtered)), ",".join(runs(ordered))]
+
+    shown = summaries.summarize(info=["host"], with_params=True)
+    assert shown.columns == ["run", "status", "host", "acc", "config.host"]
+    # with the info column shown as `host`, `host` is it; config.host is the config value
+    assert listed("host", info=["host"]) == ["a,b,c", "b,c,a"]
+    assert listed("host", columns=["host"]) == ["a,b,c", "b,c,a"]
+    assert listed("config.host", info=["host"]) == ["", "a,c,b"]
+    assert listed("info.host") == ["a,b,c", "b,c,a"]
+    # without it, the config value shown by --params as `host`
+    assert listed("host") == ["", "a,c,b"]
+    assert listed("host", with_params=True) == ["", "a,c,b"]

@@ -21,6 +21,14 @@ def parse_filters(
         raise click.BadParameter(str(error), ctx=ctx, param=param) from None
 
 
+def _parse_info(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    names = split_patterns(ctx, param, values)
+    for name in names:
+        if name.removeprefix(summaries.INFO_PREFIX) not in summaries.INFO_COLUMNS:
+            raise click.BadParameter(summaries.unknown_info_column(name), ctx=ctx, param=param)
+    return names
+
+
 def _parse_stats(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
     stats = [stat.strip() for stat in value.split(",") if stat.strip()]
     unknown = [stat for stat in stats if stat not in series.STATS]
@@ -83,11 +91,13 @@ precision_option = click.option(
     "--only-changed", is_flag=True, help="Config columns, only those that differ between runs."
 )
 @click.option(
-    "--info", multiple=True, metavar="NAMES", callback=split_patterns,
+    "--info", multiple=True, metavar="NAMES", callback=_parse_info,
     help=f"Add run information columns: {', '.join(summaries.INFO_COLUMNS)}.",
 )  # fmt: skip
 @precision_option
-@click.option("--limit", type=click.IntRange(min=0), metavar="N", help="Show the first N rows.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), metavar="N", help="Show the first N rows (N >= 1)."
+)
 @click.option(
     "--repros", "with_repros", is_flag=True, help="Also list reproductions (RUN.repro-N)."
 )
@@ -138,8 +148,10 @@ def summarize_command(
       --filter 'accuracy > 0.9 and (model.C in [1, 10] or status == "failed")'
       --filter 'tags ~ "baseline"'
     A key is run, status, a metric, a config key or an info column
-    (config.KEY and info.KEY say which). Numbers compare numerically,
-    anything else as text; runs without the key never match a comparison.
+    (config.KEY and info.KEY say which); an info column shown by --info
+    comes before a config key of the same name, shown as config.KEY.
+    Numbers compare numerically, anything else as text; runs without the
+    key never match a comparison.
 
     Runs without a --sort key sort last. Reproductions (RUN.repro-N) are
     hidden unless --repros, and then follow their original. Runs in different
