@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from maggot import annotate, query, series, store
+from maggot.capture import shell_command
 from maggot.config import flatten
 from maggot.errors import MaggotError, NotARunError
+from maggot.records import RunInfo
 from maggot.summarize import render_cells
 from maggot.terminal import printable_json
 
@@ -91,7 +93,7 @@ def _facts(record: store.RunRecord, warnings: list[str]) -> dict[str, Any]:
         "run.host": info.hostname,
         "run.user": info.user,
         "run.python": info.python.version,
-        "run.command": list(info.argv) if info.argv else None,
+        "run.command": _command_line(info),
     }
     facts: dict[str, Any] = {key: value for key, value in run_facts.items() if value is not None}
     try:
@@ -119,6 +121,17 @@ def _facts(record: store.RunRecord, warnings: list[str]) -> dict[str, Any]:
         warnings.extend(problems)
         facts.update(("series." + name, one.last) for name, one in stats.items())
     return facts
+
+
+def _command_line(info: RunInfo) -> str | None:
+    """The run's own command as one shell line, like ``maggot show-command``.
+
+    A launched run (``maggot run``, a sweep job) shows the command it ran,
+    not maggot's; ``argv`` (the launching process's, a sweep's template) is
+    only a fallback for records that hold nothing else.
+    """
+    command = info.launched_command or info.command_argv or info.argv
+    return shell_command(command) if command else None
 
 
 def _key_order(key: str) -> tuple[int, str]:

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import socket
 import tempfile
 import time
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from maggot import store
+from maggot.config import MAX_NAME_BYTES, safe_directory_name
 from maggot.errors import MaggotError
 from maggot.git import run_git, split_nul
+from maggot.records import RunInfo
+
+if TYPE_CHECKING:
+    from maggot.sweep import JobOfRun
 
 # how reproduce names its temporary worktrees, and the file naming the process that owns one
 WORKTREE_PREFIX = "maggot-reproduce-"
 OWNER_FILE = "owner.pid"
 UNOWNED_AGE_SECONDS = 3600
 SWEEP_TREE = "sweep code tree"
+# what Windows refuses in a file name (maggot's run names never hold these either)
+_UNSAFE_IN_NAME = re.compile(r'[<>:"|?*]')
 
 
 class Removal(NamedTuple):
@@ -77,13 +85,17 @@ def reproductions_of(run_dir: str) -> list[str]:
 
 
 def _check_not_running(run_dirs: Sequence[str], force: bool, verb: str) -> None:
+    """Refuse runs still running unless ``force``; ``verb`` as in "--force to VERB it"."""
     if force:
         return
     for run_dir in run_dirs:
         if store.is_run_dir(run_dir) and still_running(run_dir):
             raise MaggotError(
-                f"{run_dir}: is still running; not {verb} it (--force to {verb} it anyway)"
+                f"{run_dir}: is still running; not {_GERUND[verb]} it (--force to {verb} it anyway)"
             )
+
+
+_GERUND = {"remove": "removing", "rename": "renaming"}
 
 
 def trash_dir(run_dir: str) -> str:
@@ -97,50 +109,164 @@ def remove_runs(
     """Move runs (and their reproductions) to the trash, or delete them with ``purge``.
 
     Refuses, before touching anything, when one of them is still running
-    unless ``force``.
+    unless ``force``. A run given as a symbolic link is the link: it is moved
+    or deleted, never what it points to. The job file of a sweep's run says
+    the run was removed, so ``maggot sweep status`` shows the job ``removed``
+    (not lost) and ``maggot sweep --resume`` runs it again.
     """
     targets: list[str] = []
     for run_dir in run_dirs:
         for path in (run_dir, *reproductions_of(run_dir)):
             if path not in targets:
                 targets.append(path)
-    _check_not_running(targets, force, "removing")
+    _check_not_running(targets, force, "remove")
+    jobs = {path: _job_of(path) for path in targets}
     removed = []
     for path in targets:
         if purge:
-            shutil.rmtree(path)
-            removed.append(Removal(path, None))
-            continue
-        trash = trash_dir(path)
-        os.makedirs(trash, exist_ok=True)
-        name = os.path.basename(os.path.normpath(path))
-        destination = os.path.join(trash, name)
-        number = 1
-        while os.path.lexists(destination):
-            number += 1
-            destination = os.path.join(trash, f"{name}~{number}")
-        os.rename(path, destination)
-        removed.append(Removal(path, destination))
+            if os.path.islink(path):
+                os.unlink(path)
+            else:
+                shutil.rmtree(path)
+            removal = Removal(path, None)
+        else:
+            trash = trash_dir(path)
+            os.makedirs(trash, exist_ok=True)
+            name = os.path.basename(os.path.normpath(path))
+            destination = os.path.join(trash, name)
+            number = 1
+            while os.path.lexists(destination):
+                number += 1
+                destination = os.path.join(trash, f"{name}~{number}")
+            os.rename(path, destination)
+            removal = Removal(path, destination)
+        removed.append(removal)
+        job = jobs[path]
+        if job is not None:
+            from maggot import sweep
+
+            trashed_to = removal.trashed_to
+            sweep.mark_job_removed(job, None if trashed_to is None else os.path.abspath(trashed_to))
     return removed
 
 
-def empty_trash(experiments_dir: str) -> list[str]:
-    """Delete everything in the trash of ``experiments_dir``; returns what was deleted."""
-    trash = os.path.join(experiments_dir, store.TRASH_DIR)
+def _job_of(run_dir: str) -> JobOfRun | None:
+    """The sweep job file naming this run; None for other runs and unreadable run.json."""
+    if os.path.islink(run_dir):
+        return None  # the link goes, the run it points to stays where the job file says
     try:
-        names = sorted(os.listdir(trash))
-    except FileNotFoundError:
-        return []
+        info = store.read_run_info(run_dir)
+    except (OSError, MaggotError):
+        return None
+    if info.sweep is None:
+        return None
+    from maggot import sweep
+
+    return sweep.job_of_run(run_dir, info.sweep)
+
+
+def empty_trash(experiments_dir: str) -> list[str]:
+    """Delete everything in the trash folders under ``experiments_dir``; returns what was deleted.
+
+    A run in a subfolder goes to that subfolder's trash, so every
+    ``.maggot-trash`` below is emptied (runs themselves are not searched).
+    Raises MaggotError when ``experiments_dir`` is not a directory.
+    """
+    if not os.path.isdir(experiments_dir):
+        what = "not a directory" if os.path.lexists(experiments_dir) else "no such directory"
+        raise MaggotError(f"{experiments_dir}: {what}")
     deleted = []
-    for name in names:
-        path = os.path.join(trash, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
-        deleted.append(path)
-    os.rmdir(trash)
+    for trash in _trash_folders(experiments_dir):
+        try:
+            names = sorted(os.listdir(trash))
+        except FileNotFoundError:
+            continue
+        for name in names:
+            path = os.path.join(trash, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            deleted.append(path)
+        os.rmdir(trash)
     return deleted
+
+
+def _trash_folders(experiments_dir: str) -> list[str]:
+    """The ``.maggot-trash`` folders under ``experiments_dir``, not looking inside runs."""
+    found = []
+    pending = [experiments_dir]
+    while pending:
+        directory = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+            except OSError:
+                continue
+            if entry.name == store.TRASH_DIR:
+                found.append(entry.path)
+            elif entry.name not in _NOT_HOLDING_TRASH and not store.is_run_dir(entry.path):
+                pending.append(entry.path)
+    return sorted(found)
+
+
+# folders of maggot's own that never hold a trash folder
+_NOT_HOLDING_TRASH = frozenset((store.META_DIR, store.SWEEPS_DIR, store.INDEX_DIR))
+
+
+class RunNameError(MaggotError):
+    """A new run name ``maggot mv`` refuses."""
+
+
+def check_run_name(new_name: str) -> None:
+    """Refuse a name a run may not be given (RunNameError says why).
+
+    A name is one directory that is safe on Linux, macOS and Windows, as the
+    names maggot gives runs; it may not start with ``.`` (hidden, and where
+    ``.git``, ``.maggot``, the trash and the sweeps live) nor end with
+    ``.repro-N`` (the name of a reproduction).
+    """
+    if (
+        not new_name
+        or new_name in (os.curdir, os.pardir)
+        or os.sep in new_name
+        or (os.altsep and os.altsep in new_name)
+        or "\\" in new_name
+    ):
+        raise RunNameError(f"{new_name!r}: give a plain directory name, not a path")
+    if new_name.startswith("."):
+        raise RunNameError(
+            f"{new_name!r}: a run name may not start with '.' (hidden, and reserved for "
+            "git and maggot's own folders)"
+        )
+    head, _, number = new_name.rpartition(store.REPLAY_SUFFIX)
+    if head and number.isdigit():
+        raise RunNameError(
+            f"{new_name!r}: a name ending in '{store.REPLAY_SUFFIX}N' is a reproduction's"
+        )
+    if (
+        not new_name.isprintable()
+        or _UNSAFE_IN_NAME.search(new_name)
+        or safe_directory_name(new_name) != new_name
+    ):
+        raise RunNameError(
+            f"{new_name!r}: not a safe directory name (no control characters or "
+            '<>:"|?*, no trailing dot or space, no reserved name like CON, at most '
+            f"{MAX_NAME_BYTES} bytes)"
+        )
+
+
+class _Move(NamedTuple):
+    """One directory ``rename_run`` moves, and its run.json read beforehand (None: none)."""
+
+    source: str
+    destination: str
+    info: RunInfo | None
 
 
 def rename_run(run_dir: str, new_name: str, *, force: bool = False) -> str:
@@ -148,54 +274,60 @@ def rename_run(run_dir: str, new_name: str, *, force: bool = False) -> str:
 
     What inside names the run follows: run.json's ``name`` (the old names are
     kept in ``renamed_from``), its reproductions (``NEW.repro-N``) and their
-    ``reproduction_of``. The snapshot, config and results do not name the
-    directory, so the run stays reproducible.
+    ``reproduction_of``, and the job file of the sweep that started it. The
+    snapshot, config and results do not name the directory, so the run stays
+    reproducible. Everything is read and checked before anything moves: an
+    unreadable run.json, a name that is taken or a running run (unless
+    ``force``) leaves all as it was.
     """
-    if (
-        not new_name
-        or new_name in (os.curdir, os.pardir)
-        or os.sep in new_name
-        or (os.altsep and os.altsep in new_name)
-        or not new_name.isprintable()
-    ):
-        raise MaggotError(f"{new_name!r}: give a plain directory name, not a path")
+    check_run_name(new_name)
     run_dir = os.path.normpath(run_dir)
     replays = reproductions_of(run_dir)
-    _check_not_running([run_dir, *replays], force, "renaming")
     new_dir = os.path.join(os.path.dirname(run_dir), new_name)
-    if os.path.lexists(new_dir):
-        raise MaggotError(f"{new_dir}: already exists")
-    old_name = os.path.basename(run_dir)
-    os.rename(run_dir, new_dir)
-    _update_run_info(new_dir, name=new_name, renamed_from=old_name)
+    moves = [_Move(run_dir, new_dir, _read_info(run_dir))]
     for replay in replays:
         number = replay[len(run_dir) + len(store.REPLAY_SUFFIX) :]
-        new_replay = f"{new_dir}{store.REPLAY_SUFFIX}{number}"
-        if os.path.lexists(new_replay):
-            continue
-        os.rename(replay, new_replay)
-        _update_run_info(
-            new_replay,
-            name=os.path.basename(new_replay),
-            renamed_from=os.path.basename(replay),
-            reproduction_of=os.path.abspath(new_dir),
+        moves.append(_Move(replay, f"{new_dir}{store.REPLAY_SUFFIX}{number}", _read_info(replay)))
+    _check_not_running([run_dir, *replays], force, "rename")
+    for move in moves:
+        if os.path.lexists(move.destination):
+            raise MaggotError(f"{move.destination}: already exists")
+    from maggot import sweep
+
+    info = moves[0].info
+    job = sweep.job_of_run(run_dir, info.sweep) if info is not None else None
+    for move in moves:
+        os.rename(move.source, move.destination)
+        if move.info is None:
+            continue  # a maggot 0.2 run: nothing inside names it
+        reproduction_of = (
+            os.path.abspath(new_dir) if move.info.reproduction_of is not None else None
         )
+        _write_new_name(move, reproduction_of if move.source != run_dir else None)
+    if job is not None:
+        sweep.point_job_at(job, new_dir)
     return new_dir
 
 
-def _update_run_info(
-    run_dir: str, *, name: str, renamed_from: str, reproduction_of: str | None = None
-) -> None:
+def _read_info(run_dir: str) -> RunInfo | None:
+    """run.json of a run about to be renamed; None for a maggot 0.2 run, which has none."""
     try:
-        info = store.read_run_info(run_dir)
+        return store.read_run_info(run_dir)
     except FileNotFoundError:
-        return  # a maggot 0.2 run: nothing inside names it
+        return None
+
+
+def _write_new_name(move: _Move, reproduction_of: str | None) -> None:
+    info = move.info
+    assert info is not None
     earlier = info.extra.get("renamed_from")
-    names = [*(earlier if isinstance(earlier, list) else []), renamed_from]
-    info = info._replace(name=name, extra={**info.extra, "renamed_from": names})
-    if reproduction_of is not None and info.reproduction_of is not None:
+    names = [*(earlier if isinstance(earlier, list) else []), os.path.basename(move.source)]
+    info = info._replace(
+        name=os.path.basename(move.destination), extra={**info.extra, "renamed_from": names}
+    )
+    if reproduction_of is not None:
         info = info._replace(reproduction_of=reproduction_of)
-    store.write_run_info(run_dir, info)
+    store.write_run_info(move.destination, info)
 
 
 def find_leftovers(repository: str | None, experiments_dir: str) -> list[Leftover]:

@@ -48,12 +48,17 @@ LAUNCHERS = ("local", "slurm")
 
 STATE_PENDING = "pending"
 STATE_LOST = "lost"
+# the job's run was removed with ``maggot rm``; --resume runs the job again
+STATE_REMOVED = "removed"
+# how many folders above a run ``job_of_run`` looks for the sweep's experiments directory
+_SWEEP_SEARCH_DEPTH = 3
 FINAL_STATES = (
     store.STATUS_COMPLETED,
     store.STATUS_FAILED,
     store.STATUS_INTERRUPTED,
     STATUS_TERMINATED,
     STATE_LOST,
+    STATE_REMOVED,
 )
 _RANGE = re.compile(r"^([^:]+):([^:]+):(?:(log|lin):)?(\d+)$")
 
@@ -719,6 +724,55 @@ def _write_job_error(sweep_dir: str, index: int, fields: dict[str, Any], message
     write_job_file(sweep_dir, index, **fields, error=message, ended_at=_now())
 
 
+class JobOfRun(NamedTuple):
+    """The job file of a sweep that points at a run (see ``job_of_run``)."""
+
+    sweep_dir: str
+    job: int
+
+
+def job_of_run(run_dir: str, job: SweepJob | None) -> JobOfRun | None:
+    """The job file that names ``run_dir`` as the run of ``job`` (run.json's ``sweep``).
+
+    The sweep is looked for in the folders above the run (its experiments
+    directory holds ``.sweeps``); None when there is no such sweep, or when its
+    job file names another run (a later attempt of the job) or cannot be read.
+    """
+    if job is None:
+        return None
+    folder = os.path.dirname(os.path.abspath(run_dir))
+    here = os.path.realpath(run_dir)
+    for _ in range(_SWEEP_SEARCH_DEPTH):
+        sweep_dir = os.path.join(sweeps_root(folder), job.id)
+        if os.path.isfile(os.path.join(sweep_dir, SWEEP_FILE)):
+            data = _read_job_file(sweep_dir, job.job)
+            named = data.get("run_dir") if data is not None else None
+            if isinstance(named, str) and os.path.realpath(named) == here:
+                return JobOfRun(sweep_dir, job.job)
+            return None
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return None
+
+
+def point_job_at(found: JobOfRun, run_dir: str) -> None:
+    """Make the job file name the job's run at its new place (``maggot mv``)."""
+    data = _read_job_file(found.sweep_dir, found.job) or {"index": found.job}
+    data.pop("removed", None)  # a run moved back out of the trash and renamed is there again
+    data["run_dir"] = os.path.abspath(run_dir)
+    store.write_json_atomic(_job_file(found.sweep_dir, found.job), data)
+
+
+def mark_job_removed(found: JobOfRun, trashed_to: str | None) -> None:
+    """Say in the job file that its run was removed on purpose (``maggot rm``).
+
+    ``run_dir`` keeps the old path: a run moved back there counts again.
+    """
+    write_job_file(found.sweep_dir, found.job, removed={"at": _now(), "trashed_to": trashed_to})
+
+
 def job_results_file(spec: SweepSpec, index: int) -> str | None:
     """The ``--results`` file of one job: placeholders filled from its values."""
     if spec.results_file is None or not params.placeholders(spec.results_file):
@@ -840,11 +894,60 @@ def job_states(
     process exists.
     """
     states = []
+    renamed = _RenamedRuns(record.sweep_id)
     for index in indices if indices is not None else range(len(record.spec.jobs)):
         values = record.spec.jobs[index]
         data = _read_job_file(record.sweep_dir, index)
-        states.append(_job_state(index, values, data, is_alive or process_alive))
+        states.append(_job_state(index, values, data, is_alive or process_alive, renamed))
     return states
+
+
+class _RenamedRuns:
+    """The runs of one sweep in a folder, by job, read once and only when a job's run is gone.
+
+    A job file written before ``maggot mv`` kept it up to date (or a run
+    renamed by hand) names a path that no longer exists; its run is the one
+    in the same folder whose run.json names this sweep and job.
+    """
+
+    def __init__(self, sweep_id: str) -> None:
+        self.sweep_id = sweep_id
+        self.folders: dict[str, dict[int, list[tuple[str, list[str]]]]] = {}
+
+    def find(self, missing_run_dir: str, job: int) -> str | None:
+        folder = os.path.dirname(missing_run_dir)
+        if folder not in self.folders:
+            self.folders[folder] = self._scan(folder)
+        candidates = self.folders[folder].get(job, [])
+        old_name = os.path.basename(missing_run_dir)
+        named = [path for path, earlier in candidates if old_name in earlier]
+        if len(named) == 1:
+            return named[0]
+        return candidates[0][0] if len(candidates) == 1 else None
+
+    def _scan(self, folder: str) -> dict[int, list[tuple[str, list[str]]]]:
+        found: dict[int, list[tuple[str, list[str]]]] = {}
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return found
+        for entry in entries:
+            if entry.name.startswith(".") or not store.is_run_dir(entry.path):
+                continue
+            try:
+                info = store.read_run_info(entry.path)
+            except (OSError, MaggotError):
+                continue
+            if info.sweep is None or info.sweep.id != self.sweep_id:
+                continue
+            earlier = info.extra.get("renamed_from")
+            names = (
+                [name for name in earlier if isinstance(name, str)]
+                if isinstance(earlier, list)
+                else []
+            )
+            found.setdefault(info.sweep.job, []).append((entry.path, names))
+        return found
 
 
 def _job_state(
@@ -852,6 +955,7 @@ def _job_state(
     values: dict[str, Any],
     data: dict[str, Any] | None,
     is_alive: Callable[[dict[str, Any]], bool | None],
+    renamed: _RenamedRuns | None = None,
 ) -> JobState:
     if data is None:
         return JobState(index, values, STATE_PENDING, None, "")
@@ -866,7 +970,20 @@ def _job_state(
     try:
         run = store.load_run(run_dir, with_config=False, with_results=False)
     except NotARunError as error:
-        return JobState(index, values, STATE_LOST, run_dir, str(error))
+        removed = data.get("removed")
+        if isinstance(removed, dict) and not os.path.lexists(run_dir):
+            trashed_to = removed.get("trashed_to")
+            detail = (
+                f"moved to the trash: {trashed_to}"
+                if isinstance(trashed_to, str)
+                else "deleted by maggot rm"
+            )
+            return JobState(index, values, STATE_REMOVED, None, detail)
+        moved_to = renamed.find(run_dir, index) if renamed is not None else None
+        if moved_to is None:
+            return JobState(index, values, STATE_LOST, run_dir, str(error))
+        run_dir = moved_to
+        run = store.load_run(run_dir, with_config=False, with_results=False)
     status = run.status
     if status == store.STATUS_RUNNING and is_alive(data) is False:
         return JobState(index, values, STATE_LOST, run_dir, "its process ended without a status")

@@ -3,12 +3,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from toolkit import init_repo, record_run
+from toolkit import commit_all, init_repo, record_run, run_maggot, run_python
 
 from maggot import compare
 from maggot.cli import main
@@ -69,3 +71,35 @@ def test_bad_arguments_are_one_line_errors(runs: list[Path]) -> None:
     assert invoke("compare").exit_code == 2
     same = invoke("compare", "a-1", "a-1")
     assert same.exit_code == 0 and "do not differ" in same.stderr
+
+
+def test_the_command_row_is_each_runs_own_command_line(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    (repo / "train.py").write_text(
+        "import sys\n"
+        "from maggot import Experiment\n"
+        "with Experiment(config={'lr': float(sys.argv[1])}) as exp:\n"
+        "    exp.register_result('acc', exp.config.lr * 2)\n"
+    )
+    commit_all(repo, "train")
+    swept = run_maggot(
+        "sweep", "-p", "lr=0.1,0.2", "--", sys.executable, "train.py", "{lr}", cwd=repo
+    )  # fmt: skip
+    assert swept.returncode == 0, swept.stderr
+    launched = run_maggot("run", "--name", "launched", "--", "python3", "-c", "print(1)", cwd=repo)
+    assert launched.returncode == 0, launched.stderr
+    assert run_python(["train.py", "0.3"], cwd=repo).returncode == 0
+    comparison = run_maggot(
+        "compare", "0.1", "0.2", "launched", "0.3", "--format", "json", cwd=repo
+    )
+    assert comparison.returncode == 0, comparison.stderr
+    (row,) = [row for row in json.loads(comparison.stdout)["rows"] if row["key"] == "run.command"]
+    python = shlex.quote(sys.executable)
+    assert row["values"] == {
+        "0.1": f"{python} train.py 0.1",
+        "0.2": f"{python} train.py 0.2",
+        "launched": "python3 -c 'print(1)'",
+        "0.3": f"{python} train.py 0.3",
+    }
+    shown = run_maggot("show-command", "0.3", cwd=repo)
+    assert shown.stdout.strip() == row["values"]["0.3"]

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from toolkit import commit_all, git, record_run, run_maggot, run_python
 
 from maggot import Experiment, housekeeping, store
@@ -109,10 +111,16 @@ def test_mv_renames_the_run_and_its_reproductions(runs: list[Path]) -> None:
     assert not runs[0].exists() and not runs[2].exists()
 
 
-@pytest.mark.parametrize("name", ["a/b", "..", "", "x\ny"])
-def test_mv_wants_a_plain_name(runs: list[Path], name: str) -> None:
-    with pytest.raises(MaggotError, match="plain directory name"):
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [("a/b", "plain directory name"), ("..", "plain directory name"), ("", "plain directory name"),
+     ("x\ny", "safe directory name"), (".git", "may not start with '.'"),
+     ("run0.repro-2", "reproduction")],
+)  # fmt: skip
+def test_mv_wants_a_plain_name(runs: list[Path], name: str, why: str) -> None:
+    with pytest.raises(MaggotError, match=why):
         housekeeping.rename_run(str(runs[0]), name)
+    assert runs[0].is_dir()
 
 
 def test_mv_refuses_an_existing_name(runs: list[Path]) -> None:
@@ -184,3 +192,194 @@ def test_gc_removes_what_killed_reproductions_left(repo: Path, temp_root: Path) 
     worktrees = git(repo, "worktree", "list", "--porcelain")
     assert str(abandoned) not in worktrees and str(in_use) in worktrees
     assert run_maggot("gc", cwd=repo).stderr.strip() == "maggot: nothing to collect"
+
+
+SWEEP_TRAIN = textwrap.dedent(
+    """
+    import argparse
+    from maggot import Experiment
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lr", type=float)
+    args = parser.parse_args()
+    with Experiment(config={"lr": args.lr}) as exp:
+        exp.register_result("acc", args.lr * 2)
+    """
+)
+
+
+@pytest.fixture
+def swept(repo: Path) -> str:
+    """A sweep of three completed jobs, runs experiments/0.1, 0.2 and 0.3; its id."""
+    (repo / "train.py").write_text(SWEEP_TRAIN)
+    commit_all(repo, "train")
+    result = run_maggot(
+        "sweep", "-p", "lr=0.1,0.2,0.3", "--", sys.executable, "train.py", "--lr", "{lr}",
+        cwd=repo,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    from maggot import sweep
+
+    (sweep_id,) = sweep.list_sweeps(str(repo / "experiments"))
+    return sweep_id
+
+
+def sweep_states(repo: Path, sweep_id: str) -> list[tuple[str, str | None, str]]:
+    from maggot import sweep
+
+    experiments = str(repo / "experiments")
+    record = sweep.load_sweep(sweep.find_sweep(sweep_id, experiments))
+    return [(state.state, state.run_dir, state.detail) for state in sweep.job_states(record)]
+
+
+def test_a_renamed_sweep_run_stays_the_jobs_run(repo: Path, swept: str) -> None:
+    experiments = repo / "experiments"
+    assert run_maggot("mv", "0.3", "best", cwd=repo).returncode == 0
+    job_file = experiments / ".sweeps" / swept / "jobs" / "2.json"
+    assert json.loads(job_file.read_text())["run_dir"] == str(experiments / "best")
+    summary = run_maggot("summarize", "--sweep", swept, "--format", "json", cwd=repo)
+    assert summary.returncode == 0 and summary.stderr == ""
+    assert sorted(row["run"] for row in json.loads(summary.stdout)) == ["0.1", "0.2", "best"]
+    status = run_maggot("sweep", "status", swept, cwd=repo)
+    assert "3 completed" in status.stdout and "lost" not in status.stdout
+    resumed = run_maggot("sweep", "--resume", swept, cwd=repo)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "every job completed" in resumed.stdout
+    assert [path.name for path in sorted(experiments.iterdir()) if path.name[0] != "."] == [
+        "0.1",
+        "0.2",
+        "best",
+    ]
+
+
+def test_a_removed_sweep_run_is_removed_not_lost_and_resume_runs_it_again(
+    repo: Path, swept: str
+) -> None:
+    experiments = repo / "experiments"
+    assert run_maggot("rm", "0.2", cwd=repo).returncode == 0
+    assert run_maggot("rm", "--purge", "0.3", cwd=repo).returncode == 0
+    trashed = experiments / store.TRASH_DIR / "0.2"
+    assert sweep_states(repo, swept) == [
+        ("completed", str(experiments / "0.1"), ""),
+        ("removed", None, f"moved to the trash: {trashed}"),
+        ("removed", None, "deleted by maggot rm"),
+    ]
+    summary = run_maggot("summarize", "--sweep", swept, cwd=repo)
+    assert summary.returncode == 0 and summary.stderr == ""
+    # moved back out of the trash, the run is the job's again
+    os.rename(trashed, experiments / "0.2")
+    assert [state for state, _, _ in sweep_states(repo, swept)] == [
+        "completed",
+        "completed",
+        "removed",
+    ]
+    resumed = run_maggot("sweep", "--resume", swept, cwd=repo)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming 1 jobs" in resumed.stderr
+    assert [state for state, _, _ in sweep_states(repo, swept)] == ["completed"] * 3
+    assert run_info(experiments / "0.3")["sweep"] == {"id": swept, "job": 2}
+
+
+def test_mv_checks_every_run_json_before_moving_anything(runs: list[Path]) -> None:
+    experiments = runs[0].parent
+    for broken in (runs[0], runs[2]):  # the run's own run.json, then its reproduction's
+        intact = (broken / store.META_DIR / store.RUN_FILE).read_text()
+        (broken / store.META_DIR / store.RUN_FILE).write_text("{not json")
+        result = invoke("mv", "run0", "renamed")
+        assert result.exit_code == 1
+        assert result.stderr.count("\n") == 1 and "not valid JSON" in result.stderr
+        assert (
+            str(Path("experiments", broken.name, store.META_DIR, store.RUN_FILE)) in result.stderr
+        )
+        assert sorted(os.listdir(experiments)) == ["run0", "run0.repro-1", "run1"]
+        (broken / store.META_DIR / store.RUN_FILE).write_text(intact)
+    assert invoke("mv", "run0", "renamed").exit_code == 0
+    assert sorted(os.listdir(experiments)) == ["renamed", "renamed.repro-1", "run1"]
+
+
+def test_mv_refuses_when_a_reproductions_new_name_is_taken(runs: list[Path]) -> None:
+    experiments = runs[0].parent
+    (experiments / "renamed.repro-1").mkdir()
+    result = invoke("mv", "run0", "renamed")
+    assert result.exit_code == 1 and "renamed.repro-1: already exists" in result.stderr
+    assert (experiments / "run0").is_dir() and (experiments / "run0.repro-1").is_dir()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [".git", ".MAGGOT", ".maggot-trash", ".sweeps", ".hidden", "x.repro-1", "run1.repro-12",
+     "a:b", "a?", "CON", "con.txt", "name.", "name ", "x" * 201, "a\\b"],
+)  # fmt: skip
+def test_mv_refuses_names_that_would_hide_the_run(runs: list[Path], name: str) -> None:
+    result = invoke("mv", "run1", name)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("maggot: Invalid value for NEW_NAME")
+    assert result.stderr.count("\n") == 1
+    assert sorted(os.listdir(runs[0].parent)) == ["run0", "run0.repro-1", "run1"]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.text(min_size=1, max_size=40))
+def test_a_name_mv_accepts_keeps_the_run_listed(runs: list[Path], name: str) -> None:
+    experiments = runs[0].parent
+    try:
+        new_dir = housekeeping.rename_run(str(runs[1]), name)
+    except housekeeping.RunNameError:
+        return
+    try:
+        assert os.path.dirname(new_dir) == str(experiments)
+        assert str(new_dir) in store.find_run_dirs(experiments)
+        summary = summaries.summarize(str(experiments), with_repros=False)
+        assert name in [row.run for row in summary.rows]
+    finally:
+        os.rename(new_dir, runs[1])
+
+
+def test_rm_refusal_and_mv_refusal_read_well(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(repo)
+    with Experiment(config={"live": 1}, snapshot=False, capture_output="none") as experiment:
+        removing = invoke("rm", experiment.experiment_dir)
+        renaming = invoke("mv", experiment.experiment_dir, "other")
+    assert "not removing it (--force to remove it anyway)" in removing.stderr
+    assert "not renaming it (--force to rename it anyway)" in renaming.stderr
+
+
+def test_empty_trash_empties_the_trash_of_subfolders(repo: Path) -> None:
+    record_run(repo, {"x": 1}, {}, name="deep", experiments_dir="experiments/grp", snapshot=False)
+    record_run(repo, {"x": 2}, {}, name="top", snapshot=False)
+    experiments = repo / "experiments"
+    assert invoke("rm", "experiments/grp/deep", "top").exit_code == 0
+    assert (experiments / "grp" / store.TRASH_DIR / "deep").is_dir()
+    result = invoke("rm", "--empty-trash")
+    assert result.exit_code == 0
+    assert sorted(result.stdout.splitlines()) == sorted(
+        [
+            f"deleted {Path('experiments', 'grp', store.TRASH_DIR, 'deep')}",
+            f"deleted {Path('experiments', store.TRASH_DIR, 'top')}",
+        ]
+    )
+    assert not (experiments / "grp" / store.TRASH_DIR).exists()
+    assert not (experiments / store.TRASH_DIR).exists()
+    again = invoke("rm", "--empty-trash")
+    assert again.exit_code == 0 and again.stdout == ""
+    assert again.stderr == "maggot: no trash under experiments\n"
+
+
+def test_empty_trash_of_a_missing_directory_is_an_error(repo: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent"
+    result = invoke("rm", "--empty-trash", missing)
+    assert result.exit_code == 1
+    assert result.stderr == f"maggot: {missing}: no such directory\n"
+
+
+def test_rm_purge_of_a_symlinked_run_removes_the_link_only(
+    runs: list[Path], tmp_path: Path
+) -> None:
+    link = runs[0].parent / "linked"
+    link.symlink_to(runs[1], target_is_directory=True)
+    result = invoke("rm", "--purge", link)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"deleted {link}\n"
+    assert not os.path.lexists(link) and store.is_run_dir(runs[1])

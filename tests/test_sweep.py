@@ -524,3 +524,25 @@ def test_results_file_placeholders_must_be_swept(project):
     )  # fmt: skip
     assert result.returncode == 2
     assert "--results res-{y}.json: uses {y}, which no -p gives" in result.stderr
+
+
+def test_a_run_renamed_without_its_job_file_is_still_the_jobs_run(project):
+    # as an older maggot mv (or a rename by hand) left it: the job file names the old path
+    result = run_maggot(
+        "sweep", "-p", "x=1,2", "--metric-pattern", PATTERN, "--",
+        sys.executable, "train.py", "--x", "{x}", cwd=project,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first, second = (state.run_dir for state in sweep.job_states(load(project)))
+    renamed = os.path.join(os.path.dirname(first), "best")
+    os.rename(first, renamed)
+    info = json.loads(Path(store.meta_path(renamed, store.RUN_FILE)).read_text())
+    store.write_json_atomic(store.meta_path(renamed, store.RUN_FILE), info | {"name": "best"})
+    found = sweep.job_states(load(project))
+    assert [(state.state, state.run_dir) for state in found] == [
+        ("completed", renamed),
+        ("completed", second),
+    ]
+    resumed = run_maggot("sweep", "--resume", load(project).sweep_id, cwd=project)
+    assert "every job completed" in resumed.stdout
+    assert sorted(store.find_run_dirs(project / "experiments")) == sorted([renamed, second])

@@ -24,13 +24,18 @@ def rm_command(runs: tuple[str, ...], purge: bool, force: bool, trash_of: str | 
 
     Listings never show the trash; move a run back out of it to restore it.
     A run whose status is 'running' is refused unless --force (a run of this
-    host whose process has ended counts as killed, not running).
+    host whose process has ended counts as killed, not running). A symbolic
+    link to a run is removed itself, never its target. --empty-trash empties
+    every trash folder under DIR, subfolders' too.
     """
     if trash_of is not None:
         if runs:
             raise click.UsageError("--empty-trash takes no RUN")
-        for path in housekeeping.empty_trash(trash_of):
+        deleted = housekeeping.empty_trash(trash_of)
+        for path in deleted:
             click.echo(f"deleted {path}")
+        if not deleted:
+            click.echo(f"maggot: no trash under {trash_of}", err=True)
         return
     if not runs:
         raise click.UsageError("give the runs to remove")
@@ -50,8 +55,14 @@ def mv_command(run: str, new_name: str, force: bool) -> None:
     """Rename RUN to NEW_NAME (in the same folder), keeping it reproducible.
 
     run.json's name follows (the old name is kept in renamed_from), and so do
-    the run's reproductions (NEW_NAME.repro-N).
+    the run's reproductions (NEW_NAME.repro-N) and, for a sweep's run, the
+    sweep's job file. Names starting with '.', ending in '.repro-N', or not
+    safe as a directory on every system are refused.
     """
+    try:
+        housekeeping.check_run_name(new_name)
+    except housekeeping.RunNameError as error:
+        raise click.BadParameter(str(error), param_hint="NEW_NAME") from None
     new_dir = housekeeping.rename_run(showrun.resolve_run_dir(run), new_name, force=force)
     click.echo(new_dir)
 
