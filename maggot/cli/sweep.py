@@ -506,5 +506,6 @@ _STATE_COLORS = {
     "lost": "red",
     "interrupted": "yellow",
     "terminated": "yellow",
+    "removed": "yellow",
     "running": "cyan",
 }
