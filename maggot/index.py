@@ -323,12 +323,15 @@ class RunIndex:
         """``runs`` (folders taken for runs), those without a ``.maggot`` searched instead."""
         skip = len(self.prefix)
         inside = [path for path in runs if path.startswith(self.prefix)]
+        relatives = [p[skip:] for p in inside]
         # the entries are decoded while a helper process stats
-        found_identities = _identities(
-            self.root, [p[skip:] for p in inside], meanwhile=self._decode_entries
-        )
+        found_identities = _identities(self.root, relatives, meanwhile=self._decode_entries)
+        lost = list(itertools.compress(inside, map(operator.is_, found_identities, _NONES)))
+        if not lost and len(inside) == len(runs):
+            # as runs taken from the last search are: a map of 100,000 identities is 0.05 s
+            self._from_search = (runs, relatives, found_identities)
+            return runs
         self._identities.update(zip(inside, found_identities))
-        lost = [path for path in inside if self._identities[path] is None]
         if not lost:
             return runs
         found = set(runs) - set(lost)
@@ -389,10 +392,18 @@ class RunIndex:
             taken = _take_unchanged(run_dirs, from_search[1], from_search[2], cached, wanted)
             if taken is not None and None not in taken[0]:
                 return self._listed(taken, keep, cached, started_ns, False, warnings)
-        if from_search is not None:
-            self._identities.update(zip(from_search[0], from_search[2]))
-            self._from_search = None
-        unknown = [path for path in run_dirs if path not in self._identities]
+        if from_search is not None and run_dirs is from_search[0] and taken is not None:
+            # only the runs not taken are looked at one by one: only their identities are
+            # needed (a map of all 100,000 is 0.05 s)
+            searched = from_search[2]
+            looked = itertools.compress(itertools.count(), map(operator.is_, taken[0], _NONES))
+            self._identities.update((run_dirs[number], searched[number]) for number in looked)
+            unknown = []
+        else:
+            if from_search is not None:
+                self._identities.update(zip(from_search[0], from_search[2]))
+                self._from_search = None
+            unknown = [path for path in run_dirs if path not in self._identities]
         if unknown:
             inside = [path for path in unknown if path.startswith(prefix)]
             self._identities.update(zip(inside, _identities(self.root, [p[skip:] for p in inside])))

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import itertools
 import json
+import operator
 import os
 import stat
 import threading
@@ -654,6 +655,11 @@ def find_run_dirs(
             continue
         if searched is not None and status is not None:
             searched.append((directory, status))
+        if every:
+            folders = _folders(entries)
+            if folders is not None:
+                found.extend(folders)
+                continue
         for entry in entries:
             name = entry.name
             if name in _NOT_SEARCHED or name.startswith(TRASH_PREFIX):
@@ -669,6 +675,29 @@ def find_run_dirs(
             else:
                 pending.append((path, depth + 1))
     return sorted(found)
+
+
+def _folders(entries: list[os.DirEntry[str]]) -> list[str] | None:
+    """The paths of the folders among ``entries`` that may be runs, in loops that run in C.
+
+    100,000 runs in one directory cost a loop in Python 0.1 s. None when a
+    folder could not be told (removed while listed): the caller looks at each.
+    """
+    names = list(map(_ENTRY_NAME, entries))
+    try:
+        folders = list(map(_IS_FOLDER, entries))
+    except OSError:
+        return None
+    skipped = map(operator.or_, map(_IS_TRASH, names), map(_NOT_SEARCHED.__contains__, names))
+    wanted = map(operator.not_, skipped)
+    chosen = itertools.compress(entries, map(operator.and_, folders, wanted))
+    return list(map(_ENTRY_PATH, chosen))
+
+
+_ENTRY_NAME = operator.attrgetter("name")
+_ENTRY_PATH = operator.attrgetter("path")
+_IS_FOLDER = operator.methodcaller("is_dir", follow_symlinks=False)
+_IS_TRASH = operator.methodcaller("startswith", TRASH_PREFIX)
 
 
 class _EveryFolder:
