@@ -153,6 +153,14 @@ SAMPLES = (
 )
 
 # Stand-ins for what changes between machines and moments.
+# what the scenario's commands start python as: by name, when this interpreter's
+# directory has one (a virtual environment's bin/ does), else by its path
+PYTHON = (
+    "python"
+    if os.path.realpath(os.path.join(os.path.dirname(sys.executable), "python"))
+    == os.path.realpath(sys.executable)
+    else sys.executable
+)
 REPO_STAND_IN = "/home/ada/project"
 HOME_STAND_IN = "/home/ada"
 SWEEP_STAND_IN = "20250314-093010-000000-5e1f"
@@ -261,6 +269,11 @@ def scenario_env(home: Path) -> dict[str, str]:
         COLUMNS="100",
         DATA_FILE=str(home / "data" / "values.txt"),
     )
+    if PYTHON == "python":
+        # the runs record `python train.py ...`, as typed: the same on every machine, where
+        # the interpreter's path would be replaced by a stand-in of another length, which
+        # would put the columns of a table out of line
+        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     return env
 
 
@@ -296,7 +309,7 @@ def build_scenario(repo: Path, env: dict[str, str]) -> None:
         if callable(step):
             step(repo)
             continue
-        argv = [sys.executable, *step[1:]] if step[0] == "python" else list(step)
+        argv = [PYTHON, *step[1:]] if step[0] == "python" else list(step)
         run(argv, repo, env)
 
 
@@ -372,7 +385,7 @@ def generate_outputs() -> dict[str, str]:
         for sample in SAMPLES:
             args = [sample_argument(arg, repo) for arg in sample.args]
             # the command a launcher runs: `python` is this interpreter, shown as `python`
-            argv = [sys.executable if arg == "python" else arg for arg in args]
+            argv = [PYTHON if arg == "python" else arg for arg in args]
             printed = run([sys.executable, "-m", "maggot", *argv], repo, env, sample.merged)
             body = f"$ maggot {shlex.join(args)}\n{printed}"
             # no trailing blanks: the pages' whitespace hook would strip them (diff context lines)
