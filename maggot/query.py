@@ -378,6 +378,9 @@ def _compare(value: Any, operator: str, literal: Literal) -> bool:
             left, right = float(value), float(literal.text)
         except ValueError:
             pass
+    if operator in ("==", "!=") and isinstance(left, float) and left != left and right != right:
+        # NaN is never equal to itself, but `loss == nan` asks which runs have one
+        return operator == "=="
     if operator == "==":
         return bool(left == right)
     if operator == "!=":

@@ -133,3 +133,18 @@ def test_parentheses_nest_up_to_the_limit() -> None:
         parse("(" * 300 + "n == 9" + ")" * 300)
     assert caught.value.column == deepest + 1
     assert "nested more than" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "loss", "expected"),
+    [
+        ("loss == nan", float("nan"), True),
+        ("loss != nan", float("nan"), False),
+        ("loss == nan", 0.5, False),
+        ("loss != nan", 0.5, True),
+        ("loss == inf", float("inf"), True),
+        ("loss > 1", float("nan"), False),
+    ],
+)
+def test_nan_results_are_found_by_equality(text: str, loss: float, expected: bool) -> None:
+    assert matches(text, {"loss": loss}) is expected

@@ -163,9 +163,9 @@ def summarize_command(
     --no-index.
 
     A series recorded with log_metric shows as its last value (loss); --stats
-    adds loss.min, loss.max, loss.step (the last step) or loss.count, and a
-    --sort, --filter or --columns key such as loss.min adds that column by
-    itself.
+    shows the statistics named instead: loss.min, loss.max, loss.step (the
+    last step), loss.count, and loss for last. A --sort, --filter or
+    --columns key such as loss.min adds that column by itself.
     """
     if depth is not None and recursive:
         raise click.UsageError("--depth and --recursive cannot be used together")
