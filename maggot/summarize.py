@@ -585,6 +585,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# significant digits that tell every float apart (repr shows at most this many)
+_FLOAT_DIGITS = 17
+
+
 def render_value(value: Any, precision: int | None = None) -> str:
     """A cell: floats as Python prints them (or to ``precision`` significant digits).
 
@@ -593,7 +597,10 @@ def render_value(value: Any, precision: int | None = None) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, float):
-        return repr(value) if precision is None else f"{value:.{precision}g}"
+        # past 17 digits a float has nothing more to show but its binary expansion
+        if precision is None or precision >= _FLOAT_DIGITS:
+            return repr(value)
+        return f"{value:.{precision}g}"
     if value is _MISSING:
         return ""
     return json.dumps(value, ensure_ascii=False, sort_keys=True)

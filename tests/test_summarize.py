@@ -229,6 +229,15 @@ def test_precision_rounds_the_table_but_not_json_or_csv(workdir: Path) -> None:
     assert json.loads(summaries.render(summary, "json", precision=3))[2]["acc"] == 1 / 3
 
 
+@pytest.mark.parametrize("precision", [17, 20, 40])
+def test_a_precision_past_what_a_float_holds_shows_the_float_not_its_binary_noise(
+    precision: int,
+) -> None:
+    assert summaries.render_value(0.01, precision) == "0.01"
+    assert summaries.render_value(1 / 3, precision) == repr(1 / 3)
+    assert summaries.render_value(1 / 3, 16) == "0.3333333333333333"
+
+
 def test_limit_keeps_the_first_rows_after_sorting(workdir: Path) -> None:
     three_runs(workdir)
     assert runs(summaries.summarize(sort_key="acc", limit=2)) == ["b", "a"]
