@@ -944,6 +944,8 @@ class Experiment:
             )
             if not head.snapshot:
                 _warn_once(f"{run_dir}: no git snapshot recorded ({head.reason})")
+            elif head.script is None:
+                _warn_if_script_outside(launch.script if launch.command_argv else None, head)
         else:
             head = gitsnap.record_disabled(run_dir, cwd, "snapshot turned off")
         if head.commit and shared is not None:
@@ -1022,6 +1024,31 @@ def _finish_previous_run() -> None:
     ):
         previous._stop_capture()
         previous._finish_safely(None)
+
+
+def _warn_if_script_outside(script: str | None, head: GitHead) -> None:
+    """Say when the program's script lies outside the repository the snapshot is of.
+
+    Its code is then not in the snapshot (a replay runs it as it is then). An
+    entry point of the interpreter's (pytest, a tool's console script) is not
+    the user's code and is not mentioned.
+    """
+    if script is None:
+        script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not isinstance(script, str) or not os.path.isfile(script):
+        return
+    from maggot import openlog
+
+    script = os.path.abspath(script)
+    interpreter = tuple(
+        os.path.join(os.path.abspath(path), "") for path in openlog.interpreter_dirs()
+    )
+    if script.startswith(interpreter) or os.path.realpath(script).startswith(interpreter):
+        return
+    _warn_once(
+        f"{script} is not in the repository {head.repo_root}: the snapshot does not hold its "
+        "code, so a replay runs it as it is then (script outside the repository)"
+    )
 
 
 def _warn_once(message: str) -> None:

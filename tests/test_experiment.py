@@ -595,3 +595,19 @@ def test_runs_made_in_a_loop_without_with_each_log_their_own_output(tmp_path):
         [log] = meta(run_dir, "logs").iterdir()
         assert log.read_text() == f"training {lr}\n"
         assert read_json(meta(run_dir, "run.json"))["status"] == "completed"
+
+
+def test_a_script_outside_the_repository_is_warned_about(repo: Path, tmp_path: Path) -> None:
+    script = "from maggot import Experiment\nwith Experiment(config={'a': 1}) as exp:\n    pass\n"
+    elsewhere = tmp_path / "elsewhere" / "train.py"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(script)
+    (repo / "train.py").write_text(script.replace("'a': 1", "'a': 2"))
+    outside = run_python([str(elsewhere)], cwd=repo)
+    assert outside.returncode == 0, outside.stderr
+    assert f"{elsewhere} is not in the repository {repo}: the snapshot does not hold" in (
+        outside.stderr
+    )
+    inside = run_python(["train.py"], cwd=repo)
+    assert inside.returncode == 0, inside.stderr
+    assert "is not in the repository" not in inside.stderr
