@@ -161,28 +161,28 @@ def _main_at(monkeypatch: pytest.MonkeyPatch, main_file: str) -> None:
 @pytest.mark.parametrize(
     ("typed", "cwd", "start"),
     [
-        ("train.py", "/work/sub", "/work"),  # os.chdir("sub")
-        ("./src/train.py", "/work/src", "/work"),  # os.chdir(os.path.dirname(__file__))
-        ("src//train.py", "/elsewhere", "/work"),
-        ("train.py", "/work", "/work"),  # never moved
-        ("../work/train.py", "/work/sub", "/work/sub"),  # which directory it was is unknown
+        ("train.py", "/proj/sub", "/proj"),  # os.chdir("sub")
+        ("./src/train.py", "/proj/src", "/proj"),  # os.chdir(os.path.dirname(__file__))
+        ("src//train.py", "/elsewhere", "/proj"),
+        ("train.py", "/proj", "/proj"),  # never moved
+        ("../proj/train.py", "/proj/sub", "/proj/sub"),  # which directory it was is unknown
     ],
 )
 def test_the_start_directory_is_where_the_typed_script_is(monkeypatch, typed, cwd, start):
-    _main_at(monkeypatch, "/work/src/train.py" if "src" in typed else "/work/train.py")
+    _main_at(monkeypatch, "/proj/src/train.py" if "src" in typed else "/proj/train.py")
     assert origin.start_directory(["python", "-u", typed, "--lr", "1"], cwd) == start
 
 
 def test_an_absolute_script_or_inline_code_keeps_the_directory(monkeypatch):
-    _main_at(monkeypatch, "/work/train.py")
-    assert origin.start_directory(["python", "/work/train.py"], "/work/sub") == "/work/sub"
-    assert origin.start_directory(["python", "-c", "pass"], "/work/sub") == "/work/sub"
+    _main_at(monkeypatch, "/proj/train.py")
+    assert origin.start_directory(["python", "/proj/train.py"], "/proj/sub") == "/proj/sub"
+    assert origin.start_directory(["python", "-c", "pass"], "/proj/sub") == "/proj/sub"
 
 
 def test_a_module_run_starts_where_python_put_it_on_the_path(monkeypatch):
-    _main_at(monkeypatch, "/work/pkg/train.py")
-    monkeypatch.setattr(sys, "path", ["/work", "/usr/lib/python3"])
-    assert origin.start_directory(["python", "-m", "pkg.train"], "/work/pkg") == "/work"
+    _main_at(monkeypatch, "/proj/pkg/train.py")
+    monkeypatch.setattr(sys, "path", ["/proj", "/usr/lib/python3"])
+    assert origin.start_directory(["python", "-m", "pkg.train"], "/proj/pkg") == "/proj"
     # a path put first by the program itself is not where the module came from
-    monkeypatch.setattr(sys, "path", ["/opt/plugins", "/work"])
-    assert origin.start_directory(["python", "-m", "pkg.train"], "/work/pkg") == "/work/pkg"
+    monkeypatch.setattr(sys, "path", ["/opt/plugins", "/proj"])
+    assert origin.start_directory(["python", "-m", "pkg.train"], "/proj/pkg") == "/proj/pkg"
