@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from maggot import entries, query, series, store
+from maggot import query, series, store
 from maggot.errors import MaggotError, NotARunError
 from maggot.index import (
     PART_ANNOTATIONS,
@@ -202,6 +202,9 @@ def summarize(
     warnings.extend(itertools.chain.from_iterable(listing.problems))
     statuses = listing.statuses
     if store.STATUS_RUNNING in statuses:
+        # only then: what tells a killed run (its process) is a measurable import
+        from maggot import entries
+
         for number in [n for n, status in enumerate(statuses) if status == store.STATUS_RUNNING]:
             path = listing.paths[number]
             if _process_gone(path):
@@ -280,6 +283,8 @@ _last_listing: tuple[RunIndex, Summary] | None = None
 
 def _process_gone(run_dir: str) -> bool:
     """A run still marked running whose process (on this host) is gone: killed."""
+    from maggot import entries
+
     try:
         info = store.read_json_object(store.meta_path(run_dir, store.RUN_FILE))
     except (OSError, MaggotError):
