@@ -257,7 +257,7 @@ class _Search(NamedTuple):
 class RunIndex:
     """The index of the runs under one directory, read once per listing."""
 
-    def __init__(self, root: str, *, enabled: bool = True) -> None:
+    def __init__(self, root: str, *, enabled: bool = True, optimistic: bool = False) -> None:
         self.root = root
         # DirEntry.path spells runs as root joined with their name: so does this prefix
         self.prefix = os.path.join(root, "")
@@ -294,6 +294,45 @@ class RunIndex:
         self._new_search = self._search
         # listing runs given by the caller (a sweep's) keeps the entries of the others
         self._searched = False
+        # an optimistic listing takes each run's identity to be the one the index holds
+        # while their stats are taken (see confirm): the stats under way, what was assumed,
+        # whether it held, and the runs found (kept for listing them again once it did not)
+        self._optimistic = optimistic and self.enabled
+        self._pending: _Stats | None = None
+        self._assumed: tuple[list[str], list[str], list[int | None]] | None = None
+        self._assumption_held = True
+        self._found: tuple[int | None, list[str]] | None = None
+
+    def confirm(self) -> bool:
+        """Whether the identities an optimistic listing assumed are those the stats find.
+
+        An optimistic index takes, while every folder the last search listed
+        is unchanged and its index file holds those very runs, each run's
+        ``.maggot`` identity to be the stored one, so that the listing is made
+        while a helper process takes the stats; a listing must be confirmed
+        before it is shown. When it is not, the stats' identities are used
+        from then on: list again through the same index.
+        """
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            identities = pending.finish()
+            assert self._assumed is not None
+            runs, relatives, assumed = self._assumed
+            if identities != assumed:
+                self._assumption_held = self._optimistic = False
+                self._identities = {}
+                self._from_search = None
+                self._found = None
+                if None not in identities:  # else a run lost its .maggot: search again
+                    self._from_search = (runs, relatives, identities)
+                    self._found = (self._search.max_depth if self._search else None, runs)
+        return self._assumption_held
+
+    def close(self) -> None:
+        """Stop the stats an unconfirmed optimistic listing left under way."""
+        if self._pending is not None:
+            self._pending.close()
+            self._pending = None
 
     @property
     def cached(self) -> dict[str, Any]:
@@ -334,6 +373,8 @@ class RunIndex:
         is stat-ed, as the listing needs that anyway).
         """
         self._searched = True
+        if self._found is not None and self._found[0] == max_depth:
+            return self._found[1]
         if self.enabled:
             runs = self._runs_from_last_search(max_depth)
             if runs is not None:
@@ -395,11 +436,36 @@ class RunIndex:
                 return None
         prefix = self.prefix
         runs = list(map(prefix.__add__, search.runs))
-        identities = _identities(self.root, search.runs, meanwhile=self._decode_entries)
+        stats = _Stats(self.root, search.runs)
+        try:
+            self._decoded()  # while a helper process stats
+            assumed = self._assumable(search.runs) if self._optimistic else None
+        except BaseException:
+            stats.close()
+            raise
+        if assumed is not None:
+            self._pending, self._assumed = stats, (runs, search.runs, assumed)
+            self._from_search = self._assumed
+            return runs
+        identities = stats.finish()
         if None in identities:
             return None  # a run lost its .maggot: search again, it may hold runs now
         self._from_search = (runs, search.runs, identities)
         return runs
+
+    def _assumable(self, relatives: list[str]) -> list[int | None] | None:
+        """The identities an optimistic listing may assume for ``relatives``, if any.
+
+        Those of the index file when it holds exactly these runs (no changes
+        file, no warning), each with an identity.
+        """
+        base = self._decoded()
+        column = base.columns.get(_IDENTITY)
+        if column is None or self._changes or self.warnings or self._unsound_changes:
+            return None
+        if relatives != base.relatives or not set(map(type, column)) <= {int}:
+            return None
+        return column
 
     def load(
         self, run_dirs: Sequence[str], parts: Iterable[str], *, keep: Iterable[str] = ()
@@ -425,14 +491,19 @@ class RunIndex:
         self._decoded()  # before the warnings are taken: decoding may add one
         warnings = list(self.warnings)
         started_ns = time.time_ns()
-        relatives, identities = self._relatives_and_identities(run_dirs)
         count = len(run_dirs)
-        align = self._aligner(relatives)
-        taken = (
-            [False] * count  # a listing with git columns looks at each run's head.json
-            if with_git
-            else _unchanged(align, identities, directory_parts)
-        )
+        while True:
+            relatives, identities = self._relatives_and_identities(run_dirs)
+            align = self._aligner(relatives)
+            taken = (
+                [False] * count  # a listing with git columns looks at each run's head.json
+                if with_git
+                else _unchanged(align, identities, directory_parts)
+            )
+            if self._pending is None or all(taken):
+                break
+            # runs are read, and the index written, only with the identities the stats find
+            self.confirm()
         empty: dict[str, Any] = {}
 
         def field(key: str, asked: bool, default: Any) -> list[Any]:
@@ -572,6 +643,13 @@ class RunIndex:
             relatives = list(map(operator.itemgetter(slice(skip, None)), run_dirs))
         else:
             relatives = [path[skip:] if path.startswith(prefix) else path for path in run_dirs]
+            for number, path in enumerate(run_dirs):
+                if not path.startswith(prefix):
+                    # spelled another way (a sweep's runs are recorded by absolute path): the
+                    # same entry when it lies under the root, else an entry of its own
+                    relative = os.path.relpath(path, self.root)
+                    if relative.split(os.sep)[0] not in (os.pardir, os.curdir):
+                        relatives[number] = relative
         unknown = [path for path in run_dirs if path not in self._identities]
         if unknown:
             inside = [path for path in unknown if path.startswith(prefix)]
@@ -643,6 +721,8 @@ class RunIndex:
         differs = differs or any(changes[relative] is not old[relative] for relative in changes)
         search_changed = self._new_search is not self._search
         unsound = self._unsound_changes or len(self.warnings) > self._warnings_answered
+        if (differs or search_changed or unsound) and self._pending and not self.confirm():
+            return  # never written from assumed identities: the caller lists again
         if self.enabled and (differs or search_changed or unsound):
             self._base, self._changes = _write_index(
                 self.root, base, changes, self._new_search, started_ns
@@ -670,16 +750,29 @@ def _unchanged(
     allowed[_SERIES] = {bool}
     if PART_RESULTS in parts:
         allowed.update({_RESULTS_JSON: {str}, _RESULTS_TEXTS: set(_TEXTS_TYPES)})
-    checks = [
-        map(operator.eq, align(_IDENTITY), identities),
-        map(operator.is_not, identities, _NONES),
-        map(operator.is_, align(_PROBLEMS), itertools.repeat(_ABSENT)),
-        *(map(types.__contains__, map(type, align(key))) for key, types in allowed.items()),
-    ]
-    taken = list(map(all, zip(*checks)))
+    stored, problems = align(_IDENTITY), align(_PROBLEMS)
+    if (
+        stored == identities
+        and set(map(type, identities)) == {int}
+        and problems.count(_ABSENT) == len(problems)
+        and all(set(map(type, align(key))) <= types for key, types in allowed.items())
+    ):
+        taken = [True] * len(identities)  # the common case, a check of each column at once
+    else:
+        checks = [
+            map(operator.eq, stored, identities),
+            map(operator.is_not, identities, _NONES),
+            map(operator.is_, problems, itertools.repeat(_ABSENT)),
+            *(map(types.__contains__, map(type, align(key))) for key, types in allowed.items()),
+        ]
+        taken = list(map(all, zip(*checks)))
     checked = [part for part in (PART_INFO, PART_ANNOTATIONS) if part in parts]
+    every = len(taken) == taken.count(True)
     if checked and not _contents_valid(
-        {part: list(itertools.compress(align(part), taken)) for part in checked}
+        {
+            part: align(part) if every else list(itertools.compress(align(part), taken))
+            for part in checked
+        }
     ):
         # an entry holding values of the wrong shape: those are read again
         columns = [align(part) for part in checked]
@@ -769,31 +862,58 @@ def _identities(
 ) -> list[int | None]:
     """The identity of each run's ``.maggot`` (None when it has none), one stat each.
 
-    Relative to an open ``root``: the kernel then resolves two names per run
-    instead of the whole path, measured a fifth faster at 100,000 runs. Long
-    lists are shared with a helper process, while it does ``meanwhile``.
+    Long lists are shared with a helper process, while it does ``meanwhile``.
     """
-    descriptor = -1
-    if os.stat in os.supports_dir_fd:
-        with contextlib.suppress(OSError):
-            descriptor = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    stat, suffix = os.stat, _META_SUFFIX
+    with _Stats(root, relative_runs) as stats:
+        if meanwhile is not None:
+            meanwhile()
+        return stats.finish()
 
-    def identity(index: int) -> int | None:
+
+class _Stats:
+    """The identities of runs' ``.maggot`` being taken, by a helper process for long lists.
+
+    Relative to an open ``root``: the kernel then resolves two names per run
+    instead of the whole path, measured a fifth faster at 100,000 runs.
+    """
+
+    def __init__(self, root: str, relative_runs: Sequence[str]) -> None:
+        descriptor = -1
+        if os.stat in os.supports_dir_fd:
+            with contextlib.suppress(OSError):
+                descriptor = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        self._descriptor = descriptor
+        stat, suffix = os.stat, _META_SUFFIX
+
+        def identity(index: int) -> int | None:
+            try:
+                if descriptor < 0:
+                    status = stat(os.path.join(root, relative_runs[index]) + suffix)
+                else:
+                    status = stat(relative_runs[index] + suffix, dir_fd=descriptor)
+            except OSError:
+                return None
+            return status.st_mtime_ns << 64 | status.st_ino
+
+        self._shared = forkshare.start(identity, len(relative_runs))
+
+    def finish(self) -> list[int | None]:
         try:
-            if descriptor < 0:
-                status = stat(os.path.join(root, relative_runs[index]) + suffix)
-            else:
-                status = stat(relative_runs[index] + suffix, dir_fd=descriptor)
-        except OSError:
-            return None
-        return status.st_mtime_ns << 64 | status.st_ino
+            return self._shared.finish()
+        finally:
+            self.close()
 
-    try:
-        return forkshare.shared_map(identity, len(relative_runs), meanwhile=meanwhile)
-    finally:
-        if descriptor >= 0:
-            os.close(descriptor)
+    def close(self) -> None:
+        self._shared.close()
+        if self._descriptor >= 0:
+            os.close(self._descriptor)
+            self._descriptor = -1
+
+    def __enter__(self) -> _Stats:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _read_entry(

@@ -130,6 +130,7 @@ def summarize(
     use_index: bool = True,
     series_stats: Sequence[str] = series.DEFAULT_STATS,
     run_dirs: Sequence[str] | None = None,
+    run_index: RunIndex | None = None,
 ) -> Summary:
     """Collect the runs under ``root`` (at most ``max_depth`` levels down) into rows.
 
@@ -147,7 +148,9 @@ def summarize(
     series add columns: ``loss`` (its last value), and ``loss.min`` ... for
     each stat in ``series_stats`` or named by a key asked for; a result of the
     same name wins. Series are read afresh each time, never from the index,
-    so a run still logging shows its latest points.
+    so a run still logging shows its latest points. ``run_index`` is the
+    index to list through (one is made for ``root`` when None): an
+    optimistic one's summary is believed only once it confirms it.
     """
     if not os.path.isdir(root):
         raise NotARunError(f"{root}: no such directory")
@@ -172,7 +175,8 @@ def summarize(
         parts.add(PART_ANNOTATIONS)
     hidden_dirs: list[str]
     with _gc_paused():
-        run_index = RunIndex(root, enabled=use_index)
+        if run_index is None:
+            run_index = RunIndex(root, enabled=use_index)
         found = run_index.find_runs(max_depth) if run_dirs is None else list(run_dirs)
         shown_dirs, hidden_dirs = found, []
         # the substring test in C first: a loop over 100,000 runs in Python is measurable
@@ -279,6 +283,34 @@ def summarize(
 
 
 _last_listing: tuple[RunIndex, Summary] | None = None
+
+
+def summarize_rendered(
+    root: str, output_format: str, precision: int | None = None, **options: Any
+) -> tuple[Summary, str]:
+    """``summarize(root, **options)`` and its ``render``, made while the runs' stats are taken.
+
+    Listing 100,000 unchanged runs is mostly one stat of each (shared with a
+    helper process) and making the rows and the text: through an optimistic
+    index (see RunIndex.confirm) the two overlap. What is returned is
+    confirmed first: when a run changed since the index was written, the
+    listing is made again from what the stats found.
+    """
+    run_index = RunIndex(root, enabled=options.get("use_index", True), optimistic=True)
+    try:
+        try:
+            summary = summarize(root, run_index=run_index, **options)
+            text = render(summary, output_format, precision)
+        except MaggotError:
+            if run_index.confirm():
+                raise
+        else:
+            if run_index.confirm():
+                return summary, text
+        summary = summarize(root, run_index=run_index, **options)
+        return summary, render(summary, output_format, precision)
+    finally:
+        run_index.close()
 
 
 def _process_gone(run_dir: str) -> bool:
