@@ -38,7 +38,10 @@ The entries are stored as columns, one list per key with a value per run
 (``_Table``), and a listing of unchanged runs takes its lists from them:
 decoding 100,000 entries as mappings, and checking them one at a time, was
 most of the time of such a listing. An entry is made for a run only when
-it is looked at on its own (changed, new, or with problems).
+it is looked at on its own (changed, new, or with problems). An optimistic
+index (see ``RunIndex.confirm``) goes one step further: it lets a listing
+be made from the stored identities while the runs are stat-ed, to be shown
+only once the stats confirm them.
 """
 
 from __future__ import annotations
@@ -274,6 +277,8 @@ class RunIndex:
         self._changes: dict[str, Any] = {}
         # the base's runs by relative path, made when a run is looked up on its own
         self._positions: dict[str, int] | None = None
+        # the last list of runs aligned with the base, and its aligner (see _aligner)
+        self._aligner_of: tuple[list[str], Callable[[str], list[Any]]] | None = None
         # .maggot identities taken for this listing, by run directory; None: no .maggot
         self._identities: dict[str, int | None] = {}
         # the runs the last search found, their paths relative to the root and their
@@ -456,16 +461,23 @@ class RunIndex:
     def _assumable(self, relatives: list[str]) -> list[int | None] | None:
         """The identities an optimistic listing may assume for ``relatives``, if any.
 
-        Those of the index file when it holds exactly these runs (no changes
-        file, no warning), each with an identity.
+        Those the index holds (the changes file's, else the index file's) when
+        it holds each of these runs with an identity, and there is no warning.
         """
-        base = self._decoded()
-        column = base.columns.get(_IDENTITY)
-        if column is None or self._changes or self.warnings or self._unsound_changes:
+        if self.warnings or self._unsound_changes:
             return None
-        if relatives != base.relatives or not set(map(type, column)) <= {int}:
+        stored = self._aligner(relatives)(_IDENTITY)
+        assumed = stored
+        if self._changes:
+            assumed = list(stored)
+            for number in itertools.compress(
+                itertools.count(), map(operator.is_, stored, itertools.repeat(_ABSENT))
+            ):
+                entry = self._changes.get(relatives[number])
+                assumed[number] = entry.get(_IDENTITY) if type(entry) is dict else None
+        if not set(map(type, assumed)) <= {int}:
             return None
-        return column
+        return assumed
 
     def load(
         self, run_dirs: Sequence[str], parts: Iterable[str], *, keep: Iterable[str] = ()
@@ -500,10 +512,61 @@ class RunIndex:
                 if with_git
                 else _unchanged(align, identities, directory_parts)
             )
-            if self._pending is None or all(taken):
+            # the runs not taken in bulk, one by one: first those whose entry can be kept,
+            # then those read again, many in parallel: (number, run_dir, relative, entry,
+            # whether the entry is the index file's as it is), and (number, run_dir,
+            # relative, identity, old)
+            looked_at: list[tuple[int, str, str, dict[str, Any], bool]] = []
+            to_read: list[tuple[int, str, str, int | None, Any]] = []
+            vanished: list[int] = []
+            for number in itertools.compress(itertools.count(), map(operator.not_, taken)):
+                run_dir, relative = run_dirs[number], relatives[number]
+                identity, found = identities[number], self._entry(relative)
+                if (
+                    identity is not None
+                    and type(found) is dict
+                    and found.get(_IDENTITY) == identity
+                    and type(found.get(PART_RUN)) is str
+                    and type(found.get(_SERIES)) is bool
+                    and (
+                        not with_results
+                        or type(found.get(PART_RESULTS)) is dict
+                        and type(found.get(_RESULTS_JSON)) is str
+                        and type(found.get(_RESULTS_TEXTS, 0)) in _TEXTS_TYPES
+                    )
+                    and (not other_parts or all(type(found.get(p)) is t for p, t in other_parts))
+                ):
+                    as_stored = relative not in self._changes
+                    looked_at.append((number, run_dir, relative, found, as_stored))
+                elif identity is None and not store.is_run_dir(run_dir):
+                    vanished.append(number)
+                else:
+                    to_read.append((number, run_dir, relative, identity, found))
+            if looked_at:
+                kept = list(map(operator.itemgetter(3), looked_at))
+                columns = {
+                    part: list(map(operator.itemgetter(part), kept))
+                    for part in (PART_INFO, PART_ANNOTATIONS)
+                    if part in directory_parts
+                }
+                columns[_PROBLEMS] = list(map(dict.get, kept, itertools.repeat(_PROBLEMS)))
+                if not _contents_valid(columns):
+                    # the few entries of the wrong shape are read again, from their files alone
+                    valid = list(map(_entry_valid, kept))
+                    to_read += [
+                        (number, run_dir, relative, identities[number], None)
+                        for (number, run_dir, relative, _, _), ok in zip(looked_at, valid)
+                        if not ok
+                    ]
+                    looked_at = list(itertools.compress(looked_at, valid))
+            if self._pending is None or not (to_read or vanished or with_git):
                 break
             # runs are read, and the index written, only with the identities the stats find
             self.confirm()
+        warnings.extend(
+            f"{run_dirs[number]}: no such run directory (removed while listing?)"
+            for number in vanished
+        )
         empty: dict[str, Any] = {}
 
         def field(key: str, asked: bool, default: Any) -> list[Any]:
@@ -524,53 +587,6 @@ class RunIndex:
             field(_RESULTS_TEXTS, with_results, None),
             warnings,
         )
-        # the runs not taken in bulk, one by one: first those whose entry can be kept, then
-        # those read again, many in parallel: (number, run_dir, relative, entry, whether
-        # the entry is the index file's as it is), and (number, run_dir, relative, identity, old)
-        looked_at: list[tuple[int, str, str, dict[str, Any], bool]] = []
-        to_read: list[tuple[int, str, str, int | None, Any]] = []
-        vanished: list[int] = []
-        for number in itertools.compress(itertools.count(), map(operator.not_, taken)):
-            run_dir, relative, identity = run_dirs[number], relatives[number], identities[number]
-            found = self._entry(relative)
-            if (
-                identity is not None
-                and type(found) is dict
-                and found.get(_IDENTITY) == identity
-                and type(found.get(PART_RUN)) is str
-                and type(found.get(_SERIES)) is bool
-                and (
-                    not with_results
-                    or type(found.get(PART_RESULTS)) is dict
-                    and type(found.get(_RESULTS_JSON)) is str
-                    and type(found.get(_RESULTS_TEXTS, 0)) in _TEXTS_TYPES
-                )
-                and (not other_parts or all(type(found.get(p)) is t for p, t in other_parts))
-            ):
-                looked_at.append((number, run_dir, relative, found, relative not in self._changes))
-            elif identity is None and not store.is_run_dir(run_dir):
-                warnings.append(f"{run_dir}: no such run directory (removed while listing?)")
-                vanished.append(number)
-            else:
-                to_read.append((number, run_dir, relative, identity, found))
-
-        if looked_at:
-            kept = list(map(operator.itemgetter(3), looked_at))
-            columns = {
-                part: list(map(operator.itemgetter(part), kept))
-                for part in (PART_INFO, PART_ANNOTATIONS)
-                if part in directory_parts
-            }
-            columns[_PROBLEMS] = list(map(dict.get, kept, itertools.repeat(_PROBLEMS)))
-            if not _contents_valid(columns):
-                # the few entries of the wrong shape are read again, from their files alone
-                valid = list(map(_entry_valid, kept))
-                to_read += [
-                    (number, run_dir, relative, identities[number], None)
-                    for (number, run_dir, relative, _, _), ok in zip(looked_at, valid)
-                    if not ok
-                ]
-                looked_at = list(itertools.compress(looked_at, valid))
 
         def read(index: int) -> dict[str, Any]:
             _, run_dir, _, identity, found = to_read[index]
@@ -666,6 +682,8 @@ class RunIndex:
         replaces (those are looked at one by one). The column itself when the
         index file holds the same runs in the same order: nothing is copied.
         """
+        if self._aligner_of is not None and self._aligner_of[0] is relatives:
+            return self._aligner_of[1]
         base = self._decoded()
         aligned: dict[str, list[Any]] = {}
         filled: list[int] | None = None
@@ -678,6 +696,8 @@ class RunIndex:
                 for relative in self._changes:
                     positions.pop(relative, None)
             filled = list(map(positions.get, relatives, itertools.repeat(len(base.relatives))))
+        # picks the values at those positions in one call (a tuple of them, from two on)
+        pick = operator.itemgetter(*filled) if filled is not None and len(filled) > 1 else None
 
         def align(key: str) -> list[Any]:
             if key not in aligned:
@@ -686,10 +706,13 @@ class RunIndex:
                     aligned[key] = [_ABSENT] * len(relatives)
                 elif filled is None:
                     aligned[key] = column
+                elif pick is not None:
+                    aligned[key] = list(pick([*column, _ABSENT]))
                 else:
-                    aligned[key] = list(map([*column, _ABSENT].__getitem__, filled))
+                    aligned[key] = [[*column, _ABSENT][position] for position in filled]
             return aligned[key]
 
+        self._aligner_of = (relatives, align)
         return align
 
     def _update(
@@ -729,10 +752,12 @@ class RunIndex:
             )
             if self._base is not base:
                 self._positions = None
+            self._aligner_of = None
             self._unsound_changes = False
             self._warnings_answered = len(self.warnings)
         elif differs:  # not written: held for the next load of this listing
             self._changes = changes
+            self._aligner_of = None
         self._search = self._new_search
 
 
@@ -751,23 +776,27 @@ def _unchanged(
     if PART_RESULTS in parts:
         allowed.update({_RESULTS_JSON: {str}, _RESULTS_TEXTS: set(_TEXTS_TYPES)})
     stored, problems = align(_IDENTITY), align(_PROBLEMS)
-    if (
-        stored == identities
-        and set(map(type, identities)) == {int}
-        and problems.count(_ABSENT) == len(problems)
-        and all(set(map(type, align(key))) <= types for key, types in allowed.items())
-    ):
-        taken = [True] * len(identities)  # the common case, a check of each column at once
-    else:
-        checks = [
-            map(operator.eq, stored, identities),
-            map(operator.is_not, identities, _NONES),
-            map(operator.is_, problems, itertools.repeat(_ABSENT)),
-            *(map(types.__contains__, map(type, align(key))) for key, types in allowed.items()),
-        ]
-        taken = list(map(all, zip(*checks)))
-    checked = [part for part in (PART_INFO, PART_ANNOTATIONS) if part in parts]
+    count = len(identities)
+    numbers = itertools.count
+    # the runs that fail a check, from loops in C over each column: few, or none
+    failing: list[Iterable[int]] = []
+    if stored != identities:
+        failing.append(itertools.compress(numbers(), map(operator.ne, stored, identities)))
+    if None in identities:
+        failing.append(itertools.compress(numbers(), map(operator.is_, identities, _NONES)))
+    if problems.count(_ABSENT) != count:
+        absent = itertools.repeat(_ABSENT)
+        failing.append(itertools.compress(numbers(), map(operator.is_not, problems, absent)))
+    for key, types in allowed.items():
+        column = align(key)
+        if not set(map(type, column)) <= types:
+            wrong = map(operator.not_, map(types.__contains__, map(type, column)))
+            failing.append(itertools.compress(numbers(), wrong))
+    taken = [True] * count
+    for number in itertools.chain.from_iterable(failing):
+        taken[number] = False
     every = len(taken) == taken.count(True)
+    checked = [part for part in (PART_INFO, PART_ANNOTATIONS) if part in parts]
     if checked and not _contents_valid(
         {
             part: align(part) if every else list(itertools.compress(align(part), taken))
