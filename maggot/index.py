@@ -291,9 +291,12 @@ class RunIndex:
         self._unsound_changes = False
         self._warnings_answered = 0
         if self.enabled:
-            self._search, self._read_base, _ = _read_index(index_path(root), self.warnings)
             search, read_changes, present = _read_index(changes_path(root), self.warnings)
-            if present:  # written after the index file: its search is the newer one
+            # a changes file is written after the index file: its search is the newer one
+            self._search, self._read_base, _ = _read_index(
+                index_path(root), self.warnings, with_search=not present
+            )
+            if present:
                 self._search, self._read_changes = search, read_changes
             else:
                 self._unsound_changes = os.path.lexists(changes_path(root))
@@ -642,7 +645,8 @@ class RunIndex:
                 [*(list(itertools.compress(values, present)) for values in listing[:-1]), warnings]
             )
             relatives = list(itertools.compress(relatives, present))
-        self._update(relatives, keep, changed, modified, started_ns)
+        found_all = not to_read and not vanished
+        self._update(relatives, keep, changed, modified, started_ns, found_all=found_all)
         return listing
 
     def _relatives_and_identities(
@@ -723,11 +727,14 @@ class RunIndex:
         changed: dict[str, Any],
         modified: bool,
         started_ns: int,
+        *,
+        found_all: bool = False,
     ) -> None:
         """Take the listing's entries in, the index written first when they changed.
 
         ``relatives`` are the runs listed, ``changed`` their entries that differ
-        from the index file's, ``modified`` whether any was read again.
+        from the index file's, ``modified`` whether any was read again,
+        ``found_all`` whether the index held an entry for each of them.
         """
         base, old = self._decoded(), self._changes
         skip = len(self.prefix)
@@ -735,6 +742,18 @@ class RunIndex:
         changes: dict[str, Any] = {}
         if not self._searched:
             changes.update(old)  # a listing of given runs keeps the others' entries
+        elif (
+            (relatives != base.relatives or old or kept)
+            and found_all
+            and self._holds_only(len(relatives), kept)
+        ):
+            # no run is gone: only the changes file's entries of runs not listed are kept
+            kept_set = set(kept)
+            changes.update(
+                (relative, entry)
+                for relative, entry in old.items()
+                if entry is None or relative in kept_set
+            )
         elif relatives != base.relatives or old or kept:
             present = set(relatives).union(kept)
             changes.update((relative, old[relative]) for relative in kept if relative in old)
@@ -760,6 +779,24 @@ class RunIndex:
             self._changes = changes
             self._aligner_of = None
         self._search = self._new_search
+
+    def _holds_only(self, listed: int, kept: list[str]) -> bool:
+        """Whether the index holds as many runs as ``listed`` and ``kept`` together, and
+        each of ``kept``: then, holding each run listed, it holds no other."""
+        base, changes = self._decoded(), self._changes
+        if self._positions is None:
+            self._positions = dict(zip(base.relatives, itertools.count()))
+        in_base = self._positions
+        held = len(base.relatives)
+        for relative, entry in changes.items():
+            if entry is None and relative in in_base:
+                held -= 1
+            elif entry is not None and relative not in in_base:
+                held += 1
+        return held == listed + len(kept) and all(
+            changes[relative] is not None if relative in changes else relative in in_base
+            for relative in kept
+        )
 
 
 def _unchanged(
@@ -1094,9 +1131,11 @@ def _read_git(run_dir: str) -> list[Any]:
 
 
 def _read_index(
-    path: str, warnings: list[str]
+    path: str, warnings: list[str], *, with_search: bool = True
 ) -> tuple[_Search | None, Callable[[], _Table], bool]:
     """The stored search, a function decoding the entries, and whether the file was sound.
+
+    Without ``with_search`` the search is neither checked nor decoded (None).
 
     An index file (and a changes file) is a header line, a line of checksums
     and lengths, then the search and the entries, each as ``marshal`` data:
@@ -1154,6 +1193,8 @@ def _read_index(
             return _empty_table()
         return valid
 
+    if not with_search:
+        return None, read_entries, True
     search = decode(search_part, sums[0])
     if search is _CORRUPT:
         return None, _empty_table, False

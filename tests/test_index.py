@@ -442,6 +442,11 @@ def test_an_unchanged_listing_is_the_listing_of_the_run_files(
     assert shown(summaries.summarize("experiments", **options)) == from_files  # writes it
     assert shown(summaries.summarize("experiments", **options)) == from_files  # reads it
     assert len(from_files[0]) >= 3
+    # with the search kept too, as summarize shows it: made while the stats are taken
+    age(workdir / "experiments")
+    assert shown(summaries.summarize("experiments", **options)) == from_files
+    optimistic = summaries.summarize_rendered("experiments", "json", **options)[0]
+    assert shown(optimistic) == from_files
 
 
 def test_a_listing_reads_only_the_runs_that_changed(workdir: Path, opened: list[str]) -> None:
