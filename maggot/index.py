@@ -54,7 +54,7 @@ import os
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from maggot import forkshare, store
@@ -308,7 +308,14 @@ class RunIndex:
         # whether it held, and the runs found (kept for listing them again once it did not)
         self._optimistic = optimistic and self.enabled
         self._pending: _Stats | None = None
-        self._assumed: tuple[list[str], list[str], list[int | None]] | None = None
+        # (runs, their paths relative to the root, their identities); runs is None when
+        # they are the last search's (stat-ed while the folders were listed again)
+        self._assumed: tuple[list[str] | None, list[str], list[int | None]] | None = None
+        # the runs whose identity is assumed, and the index writes waiting for them
+        self._assumed_runs: Container[str] = ()
+        self._deferred_writes: list[Callable[[], None]] = []
+        # the runs a search found, when the identities assumed are the last search's
+        self._found_again: list[str] = []
         self._assumption_held = True
         self._found: tuple[int | None, list[str]] | None = None
 
@@ -327,21 +334,36 @@ class RunIndex:
             identities = pending.finish()
             assert self._assumed is not None
             runs, relatives, assumed = self._assumed
-            if identities != assumed:
+            self._assumed_runs = ()
+            writes, self._deferred_writes = self._deferred_writes, []
+            differ = list(
+                itertools.compress(itertools.count(), map(operator.ne, identities, assumed))
+            )
+            if differ and runs is None:
+                # the last search's runs: only those found again matter (the others are gone)
+                found = set(self._found_again)
+                differ = [number for number in differ if relatives[number] in found]
+            if not differ:
+                for write in writes:
+                    write()
+            else:
                 self._assumption_held = self._optimistic = False
                 self._identities = {}
                 self._from_search = None
                 self._found = None
-                if None not in identities:  # else a run lost its .maggot: search again
+                # else a run lost its .maggot (search again), or the runs were the last
+                # search's (list the folders again)
+                if runs is not None and None not in identities:
                     self._from_search = (runs, relatives, identities)
                     self._found = (self._search.max_depth if self._search else None, runs)
         return self._assumption_held
 
     def close(self) -> None:
-        """Stop the stats an unconfirmed optimistic listing left under way."""
+        """Stop the stats an unconfirmed optimistic listing left under way (writing nothing)."""
         if self._pending is not None:
             self._pending.close()
             self._pending = None
+            self._deferred_writes = []
 
     @property
     def cached(self) -> dict[str, Any]:
@@ -392,30 +414,81 @@ class RunIndex:
         searched: list[tuple[str, os.stat_result]] = []
         if not self.enabled:
             return store.find_run_dirs(self.root, max_depth)
-        # every folder taken for a run without a look: the stat of its .maggot the listing
-        # needs anyway tells, and the folders that are not runs are searched then
-        runs = store.find_run_dirs(
-            self.root, max_depth, known_runs=store.EVERY_FOLDER, searched=searched
-        )
-        if runs != [self.root]:
-            runs = self._without_non_runs(runs, max_depth, searched)
-            skip = len(self.prefix)
-            folders = [
-                [path[skip:] if path != self.root else "", status.st_ino, status.st_mtime_ns]
-                for path, status in searched
-            ]
-            self._new_search = _Search(max_depth, folders, [path[skip:] for path in runs])
+        # the runs the last search found are most of those found now (the search is made
+        # again because some were added or removed): a helper stats them while the folders
+        # are listed
+        last = self._search
+        early = None
+        if last is not None and last.max_depth == max_depth and last.runs:
+            early = (last.runs, _Stats(self.root, last.runs))
+        try:
+            # every folder taken for a run without a look: the stat of its .maggot the
+            # listing needs anyway tells, and the folders that are not runs are searched then
+            runs = store.find_run_dirs(
+                self.root, max_depth, known_runs=store.EVERY_FOLDER, searched=searched
+            )
+            if runs != [self.root]:
+                runs = self._without_non_runs(runs, max_depth, searched, early)
+                skip = len(self.prefix)
+                folders = [
+                    [path[skip:] if path != self.root else "", status.st_ino, status.st_mtime_ns]
+                    for path, status in searched
+                ]
+                found = self._from_search
+                relatives = (
+                    found[1]
+                    if found is not None and found[0] is runs
+                    else list(map(operator.itemgetter(slice(skip, None)), runs))
+                )
+                self._new_search = _Search(max_depth, folders, relatives)
+        finally:
+            if early is not None and early[1] is not self._pending:
+                early[1].close()
         return runs
 
     def _without_non_runs(
-        self, runs: list[str], max_depth: int | None, searched: list[tuple[str, os.stat_result]]
+        self,
+        runs: list[str],
+        max_depth: int | None,
+        searched: list[tuple[str, os.stat_result]],
+        early: tuple[list[str], _Stats] | None = None,
     ) -> list[str]:
-        """``runs`` (folders taken for runs), those without a ``.maggot`` searched instead."""
+        """``runs`` (folders taken for runs), those without a ``.maggot`` searched instead.
+
+        ``early`` holds runs (relative to the root) whose stats were started
+        before the search: only the others are stat-ed now.
+        """
         skip = len(self.prefix)
-        inside = [path for path in runs if path.startswith(self.prefix)]
-        relatives = [p[skip:] for p in inside]
+        # in loops that run in C: a loop in Python over 100,000 paths is measurable
+        if all(map(operator.methodcaller("startswith", self.prefix), runs)):
+            inside = runs
+        else:
+            inside = [path for path in runs if path.startswith(self.prefix)]
+        relatives = list(map(operator.itemgetter(slice(skip, None)), inside))
         # the entries are decoded while a helper process stats
-        found_identities = _identities(self.root, relatives, meanwhile=self._decode_entries)
+        if early is None:
+            found_identities = _identities(self.root, relatives, meanwhile=self._decode_entries)
+        else:
+            self._decode_entries()
+            known: dict[str, Any]
+            assumed = self._assumable(early[0]) if self._optimistic else None
+            if assumed is None:
+                known = dict(zip(early[0], early[1].finish()))
+            else:
+                # the stored identities, confirmed later (see confirm); the new runs' are taken
+                known = dict(zip(early[0], assumed))
+                self._pending, self._assumed = early[1], (None, early[0], assumed)
+                self._assumed_runs, self._found_again = known, relatives
+            found_identities = list(map(known.get, relatives, itertools.repeat(_UNKNOWN)))
+            unknown = list(
+                itertools.compress(
+                    itertools.count(),
+                    map(operator.is_, found_identities, itertools.repeat(_UNKNOWN)),
+                )
+            )
+            fresh = _identities(self.root, [relatives[number] for number in unknown])
+            for number, identity in zip(unknown, fresh):
+                found_identities[number] = identity
         lost = list(itertools.compress(inside, map(operator.is_, found_identities, _NONES)))
         if not lost and len(inside) == len(runs):
             # as runs taken from the last search are: a map of 100,000 identities is 0.05 s
@@ -454,7 +527,8 @@ class RunIndex:
             raise
         if assumed is not None:
             self._pending, self._assumed = stats, (runs, search.runs, assumed)
-            self._from_search = self._assumed
+            self._from_search = (runs, search.runs, assumed)
+            self._assumed_runs = _EVERY_RUN
             return runs
         identities = stats.finish()
         if None in identities:
@@ -563,7 +637,10 @@ class RunIndex:
                         if not ok
                     ]
                     looked_at = list(itertools.compress(looked_at, valid))
-            if self._pending is None or not (to_read or vanished or with_git):
+            assumed_runs = self._assumed_runs
+            if self._pending is None or not (
+                vanished or with_git or any(row[2] in assumed_runs for row in to_read)
+            ):
                 break
             # runs are read, and the index written, only with the identities the stats find
             self.confirm()
@@ -764,12 +841,14 @@ class RunIndex:
         differs = differs or any(changes[relative] is not old[relative] for relative in changes)
         search_changed = self._new_search is not self._search
         unsound = self._unsound_changes or len(self.warnings) > self._warnings_answered
-        if (differs or search_changed or unsound) and self._pending and not self.confirm():
-            return  # never written from assumed identities: the caller lists again
         if self.enabled and (differs or search_changed or unsound):
-            self._base, self._changes = _write_index(
+            self._base, self._changes, write = _index_files(
                 self.root, base, changes, self._new_search, started_ns
             )
+            if self._pending is None:
+                write()
+            else:  # written once the identities assumed are confirmed
+                self._deferred_writes.append(write)
             if self._base is not base:
                 self._positions = None
             self._aligner_of = None
@@ -856,6 +935,18 @@ def _unchanged(
 
 
 _NONES = itertools.repeat(None)
+
+
+class _EveryRun:
+    """A container holding every run (the runs of an optimistic listing are all assumed)."""
+
+    def __contains__(self, relative: object) -> bool:
+        return True
+
+
+_EVERY_RUN = _EveryRun()
+# a run whose identity is still to be taken
+_UNKNOWN = object()
 
 
 def _contents_valid(columns: dict[str, list[Any]]) -> bool:
@@ -1239,10 +1330,11 @@ def _digest(body: bytes | memoryview) -> bytes:
     return b"%08x" % zlib.crc32(body)
 
 
-def _write_index(
+def _index_files(
     root: str, base: _Table, changes: dict[str, Any], search: _Search | None, started_ns: int
-) -> tuple[_Table, dict[str, Any]]:
-    """Write the index of ``base`` with ``changes``; its index file's table and changes, as written.
+) -> tuple[_Table, dict[str, Any], Callable[[], None]]:
+    """The index of ``base`` with ``changes``: its index file's table and changes, and a
+    function writing them.
 
     When few entries differ from ``base`` (the index file's), only they are
     written, to the changes file: rewriting 20 MB for each run a sweep adds
@@ -1262,17 +1354,23 @@ def _write_index(
     if base.relatives and len(changes) <= len(base.relatives) // _CHANGES_PER_REWRITE:
         entries = {relative: entry for relative, entry in changes.items() if entry}
         changes = {**changes, **_without_racy(entries, recent)}
-        with contextlib.suppress(OSError):  # a read-only experiments directory has no index
-            _make_folder(root)
-            store.write_bytes_atomic(changes_path(root), *encode(changes, stored_search))
-        return base, changes
+
+        def write_changes() -> None:
+            with contextlib.suppress(OSError):  # a read-only experiments directory has no index
+                _make_folder(root)
+                store.write_bytes_atomic(changes_path(root), *encode(changes, stored_search))
+
+        return base, changes, write_changes
     table = _table_without_racy(_merged(base, changes), recent)
-    with contextlib.suppress(OSError):
-        _make_folder(root)
-        store.write_bytes_atomic(index_path(root), *_encode_table(table, stored_search))
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(changes_path(root))
-    return table, {}
+
+    def write_index() -> None:
+        with contextlib.suppress(OSError):
+            _make_folder(root)
+            store.write_bytes_atomic(index_path(root), *_encode_table(table, stored_search))
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(changes_path(root))
+
+    return table, {}, write_index
 
 
 # the index file is rewritten when more than one entry in this many changed since

@@ -774,3 +774,49 @@ def test_the_summarize_command_stops_the_stats_of_a_listing_that_fails(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # no helper left behind
+
+
+def test_an_optimistic_listing_after_runs_came_and_went_shows_them_as_on_disk(
+    workdir: Path, opened: list[str]
+) -> None:
+    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(4)]
+    age(workdir / "experiments")
+    listing()
+    age(workdir / "experiments")
+    listing()
+    shutil.rmtree(runs[0])
+    add_run(workdir, "new", 0.9)
+    age(workdir / "experiments")
+    # the folders are listed again, the last search's runs stat-ed meanwhile
+    summary, records = rendered()
+    assert {record["run"]: record["acc"] for record in records} == {
+        "new": 0.9,
+        "run-1": 0.1,
+        "run-2": 0.2,
+        "run-3": 0.3,
+    }
+    assert summary.warnings == []
+    opened.clear()
+    assert len(rendered()[1]) == 4
+    assert run_files(opened) == []
+
+
+def test_an_optimistic_listing_after_runs_came_shows_a_run_changed_meanwhile(
+    workdir: Path, opened: list[str]
+) -> None:
+    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(4)]
+    age(workdir / "experiments")
+    listing()
+    age(workdir / "experiments")
+    listing()
+    results = runs[2] / store.META_DIR / store.RESULTS_FILE
+    store.write_text_atomic(results, json.dumps({"acc": 0.25}))
+    age(runs[2])
+    add_run(workdir, "new", 0.9)
+    age(workdir / "experiments")
+    records = rendered()[1]
+    assert {record["run"]: record["acc"] for record in records}["run-2"] == 0.25
+    assert len(records) == 5
+    opened.clear()
+    assert {record["run"]: record["acc"] for record in rendered()[1]}["run-2"] == 0.25
+    assert run_files(opened) == []
