@@ -722,8 +722,9 @@ class RunIndex:
                 [*(list(itertools.compress(values, present)) for values in listing[:-1]), warnings]
             )
             relatives = list(itertools.compress(relatives, present))
-        found_all = not to_read and not vanished
-        self._update(relatives, keep, changed, modified, started_ns, found_all=found_all)
+        # the runs listed that the index held (an entry of the wrong shape counts as not held)
+        held = len(relatives) - sum(1 for row in to_read if row[4] is None)
+        self._update(relatives, keep, changed, modified, started_ns, held=held)
         return listing
 
     def _relatives_and_identities(
@@ -805,13 +806,13 @@ class RunIndex:
         modified: bool,
         started_ns: int,
         *,
-        found_all: bool = False,
+        held: int = -1,
     ) -> None:
         """Take the listing's entries in, the index written first when they changed.
 
         ``relatives`` are the runs listed, ``changed`` their entries that differ
         from the index file's, ``modified`` whether any was read again,
-        ``found_all`` whether the index held an entry for each of them.
+        ``held`` how many of them the index held an entry for.
         """
         base, old = self._decoded(), self._changes
         skip = len(self.prefix)
@@ -821,8 +822,8 @@ class RunIndex:
             changes.update(old)  # a listing of given runs keeps the others' entries
         elif (
             (relatives != base.relatives or old or kept)
-            and found_all
-            and self._holds_only(len(relatives), kept)
+            and held >= 0
+            and self._holds_only(held, kept)
         ):
             # no run is gone: only the changes file's entries of runs not listed are kept
             kept_set = set(kept)
@@ -860,8 +861,8 @@ class RunIndex:
         self._search = self._new_search
 
     def _holds_only(self, listed: int, kept: list[str]) -> bool:
-        """Whether the index holds as many runs as ``listed`` and ``kept`` together, and
-        each of ``kept``: then, holding each run listed, it holds no other."""
+        """Whether the index holds as many runs as ``listed`` (the runs listed it holds) and
+        ``kept`` together, and each of ``kept``: then it holds no other run."""
         base, changes = self._decoded(), self._changes
         if self._positions is None:
             self._positions = dict(zip(base.relatives, itertools.count()))
