@@ -117,6 +117,8 @@ class Listing(NamedTuple):
     results_json: list[str | None]
     # the results as table cells at full precision, joined by NUL (see summarize.table_value)
     results_texts: list[str | None]
+    # each run's path relative to the root (else as given)
+    relatives: list[str]
     warnings: list[str]
 
 
@@ -666,6 +668,7 @@ class RunIndex:
             field(_SERIES, True, None),
             field(_RESULTS_JSON, with_results, None),
             field(_RESULTS_TEXTS, with_results, None),
+            relatives,
             warnings,
         )
 

@@ -420,7 +420,10 @@ def _rows(root: str, listing: Listing, info_names: Sequence[str]) -> list[RunRow
         return []
     # from the listing's lists, in loops that run in C: one loop in Python per run is
     # measurable at 100,000 runs
-    names = _display_names(paths)
+    relatives = listing.relatives
+    # a run's name is its path relative to the root, when that is a single folder name
+    flat = not os.altsep and os.sep not in "\0".join(relatives)
+    names = relatives if flat and _NAMELESS_ENDS.isdisjoint(relatives) else _display_names(paths)
     if len(set(names)) != len(names):
         names = [os.path.relpath(path, root) for path in paths]
     infos: Iterable[dict[str, Any]] = itertools.repeat({})
