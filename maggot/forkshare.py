@@ -21,6 +21,7 @@ means this process does the rest of the jobs itself.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import mmap
 import os
@@ -28,7 +29,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import IO, TypeVar
+from typing import IO, Generic, TypeVar
 
 Result = TypeVar("Result")
 
@@ -52,41 +53,84 @@ def shared_map(
     ``meanwhile`` is called once, while the helper (when one is used) already
     works: work to overlap with the jobs.
     """
-    if not _worth_a_helper(count):
+    with start(job, count) as shared:
         if meanwhile is not None:
             meanwhile()
-        return [job(index) for index in range(count)]
-    mapping = mmap.mmap(-1, 16)
-    progress = memoryview(mapping).cast("q")
-    try:
-        progress[_LOW], progress[_HIGH] = count, 0
-        with _results_file() as results:
-            try:
-                helper = os.fork()
-            except OSError:
-                helper = -1
-            if helper == 0:
-                _helper(job, count, progress, results.fileno())  # never returns
-            theirs: list[Result] | None = None
-            try:
-                if meanwhile is not None:
-                    meanwhile()
-                mine = _take_from_start(job, progress)
-            finally:
-                if helper > 0:
-                    progress[_HIGH] = count  # stop it, if this process is being interrupted
-                    if _wait(helper):
-                        theirs = _read_results(results.fileno())
-            low = progress[_LOW]
-            if theirs is None or len(theirs) != count - low:
-                theirs, low = [], count  # no help after all
-            if len(mine) < low:  # the helper stopped early: do what it left
-                mine += [job(index) for index in range(len(mine), low)]
-            theirs.reverse()  # it worked from the end
-            return mine[:low] + theirs
-    finally:
-        progress.release()
-        mapping.close()
+        return shared.finish()
+
+
+def start(job: Callable[[int], Result], count: int) -> Shared[Result]:
+    """The jobs of ``shared_map``, started: a forked helper (when one is used) works on them
+    until ``finish`` is called, which does the rest here. Use it as a context manager: leaving
+    it unfinished stops the helper."""
+    return Shared(job, count)
+
+
+class Shared(Generic[Result]):
+    """Jobs under way in a forked helper process, taken over by this one on ``finish``."""
+
+    def __init__(self, job: Callable[[int], Result], count: int) -> None:
+        self._job, self._count = job, count
+        self._helper = -1
+        self._mapping: mmap.mmap | None = None
+        self._results: IO[bytes] | None = None
+        if not _worth_a_helper(count):
+            return
+        self._mapping = mmap.mmap(-1, 16)
+        self._progress = memoryview(self._mapping).cast("q")
+        self._progress[_LOW], self._progress[_HIGH] = count, 0
+        self._results = _results_file()
+        try:
+            self._helper = os.fork()
+        except OSError:
+            self._helper = -1
+        if self._helper == 0:
+            _helper(job, count, self._progress, self._results.fileno())  # never returns
+
+    def finish(self) -> list[Result]:
+        """Every job's result, in order: those the helper did not do are done here."""
+        job, count = self._job, self._count
+        if self._mapping is None:
+            return [job(index) for index in range(count)]
+        progress = self._progress
+        theirs: list[Result] | None = None
+        try:
+            mine = _take_from_start(job, progress)
+        finally:
+            theirs = self._stop()
+        low = progress[_LOW]
+        if theirs is None or len(theirs) != count - low:
+            theirs, low = [], count  # no help after all
+        if len(mine) < low:  # the helper stopped early: do what it left
+            mine += [job(index) for index in range(len(mine), low)]
+        theirs.reverse()  # it worked from the end
+        self.close()
+        return mine[:low] + theirs
+
+    def _stop(self) -> list[Result] | None:
+        """The helper told to stop and waited for; its results, when it exited cleanly."""
+        helper, self._helper = self._helper, -1
+        if helper <= 0 or self._results is None:
+            return None
+        self._progress[_HIGH] = self._count
+        return _read_results(self._results.fileno()) if _wait(helper) else None
+
+    def close(self) -> None:
+        """Stop the helper (if still working) and free what the jobs shared."""
+        self._stop()
+        if self._results is not None:
+            self._results.close()
+            self._results = None
+        if self._mapping is not None:
+            self._progress.release()
+            self._mapping.close()
+            self._mapping = None
+
+    def __enter__(self) -> Shared[Result]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _worth_a_helper(count: int) -> bool:
@@ -126,8 +170,12 @@ HELPER_STOP_SECONDS = 30.0
 
 
 def _results_file() -> IO[bytes]:
-    # a file without a name (where the system allows) that both processes share by descriptor
-    import tempfile  # only when a helper is forked: listings of few runs never need it
+    # a file without a name that both processes share by descriptor: in memory where the
+    # system has such files (importing tempfile is a measurable part of a listing's start)
+    if hasattr(os, "memfd_create"):
+        with contextlib.suppress(OSError):
+            return os.fdopen(os.memfd_create("maggot-shared", os.MFD_CLOEXEC), "w+b")
+    import tempfile
 
     return tempfile.TemporaryFile(prefix="maggot-shared-")
 

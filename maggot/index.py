@@ -33,6 +33,15 @@ data (the search, then the entries) holding only what the JSON run files
 held (nothing in it is executed; a checksum mismatch means a rebuild). A
 directory that cannot be written is listed without an index. Deleting the
 index loses nothing.
+
+The entries are stored as columns, one list per key with a value per run
+(``_Table``), and a listing of unchanged runs takes its lists from them:
+decoding 100,000 entries as mappings, and checking them one at a time, was
+most of the time of such a listing. An entry is made for a run only when
+it is looked at on its own (changed, new, or with problems). An optimistic
+index (see ``RunIndex.confirm``) goes one step further: it lets a listing
+be made from the stored identities while the runs are stat-ed, to be shown
+only once the stats confirm them.
 """
 
 from __future__ import annotations
@@ -45,14 +54,14 @@ import os
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from maggot import forkshare, store
 from maggot.config import flatten
 from maggot.errors import CorruptRunError, MaggotError
 
-INDEX_FORMAT_VERSION = 4
+INDEX_FORMAT_VERSION = 5
 _MAGIC = b"maggot-listing-index"
 RACY_NANOSECONDS = 2_000_000_000
 
@@ -86,30 +95,49 @@ _RESULTS_JSON = "results_json"
 _RESULTS_TEXTS = "results_texts"
 
 
-class ListedRun(NamedTuple):
-    """What a listing knows about one run; parts that were not asked for are empty."""
-
-    path: str
-    status: str
-    info: dict[str, Any]
-    results: dict[str, Any]
-    config: dict[str, Any]
-    git: dict[str, Any]
-    annotations: dict[str, Any]
-    problems: tuple[str, ...]
-    # whether the run has a series folder: only those are read for series columns
-    has_series: bool = False
-    # ``results`` as the members of a JSON object (NaN/inf as null), when results were asked for
-    results_json: str | None = None
-    # ``results`` as table cells at full precision, joined by NUL (see summarize.table_value)
-    results_texts: str | None = None
-
-
 class Listing(NamedTuple):
-    """The runs read for one listing, and warnings about runs and the index."""
+    """The runs read for one listing, as a list per field (one item per run, in order).
 
-    runs: list[ListedRun]
+    Lists of fields rather than a record per run: making 100,000 records is
+    measurable, and a listing of unchanged runs takes most lists from the
+    index's columns. Parts that were not asked for hold empty mappings.
+    """
+
+    paths: list[str]
+    statuses: list[str]
+    infos: list[dict[str, Any]]
+    results: list[dict[str, Any]]
+    configs: list[dict[str, Any]]
+    gits: list[dict[str, Any]]
+    annotations: list[dict[str, Any]]
+    problems: list[tuple[str, ...]]
+    # whether each run has a series folder: only those are read for series columns
+    has_series: list[bool]
+    # the results as the members of a JSON object (NaN/inf as null), when results were asked for
+    results_json: list[str | None]
+    # the results as table cells at full precision, joined by NUL (see summarize.table_value)
+    results_texts: list[str | None]
+    # each run's path relative to the root (else as given)
+    relatives: list[str]
     warnings: list[str]
+
+
+class _Table(NamedTuple):
+    """Entries as columns, as an index file holds them.
+
+    ``columns`` holds, by entry key, one value per run of ``relatives``
+    (``_ABSENT`` where the run's entry has no such key). ``gone`` lists runs a
+    changes file removes from the index file's.
+    """
+
+    relatives: list[str]
+    columns: dict[str, list[Any]]
+    gone: list[str]
+
+
+# what a column holds for an entry without its key: marshal-able, and no JSON value
+_ABSENT = ...
+_ABSENT_TYPE = type(_ABSENT)
 
 
 class _Part(NamedTuple):
@@ -235,21 +263,25 @@ class _Search(NamedTuple):
 class RunIndex:
     """The index of the runs under one directory, read once per listing."""
 
-    def __init__(self, root: str, *, enabled: bool = True) -> None:
+    def __init__(self, root: str, *, enabled: bool = True, optimistic: bool = False) -> None:
         self.root = root
         # DirEntry.path spells runs as root joined with their name: so does this prefix
         self.prefix = os.path.join(root, "")
         # never inside a run: its directory belongs to the run's own files
         self.enabled = enabled and not store.is_run_dir(root)
         self.warnings: list[str] = []
-        self._cached: dict[str, Any] | None = None
         self._search: _Search | None = None
         # the entries are decoded on first use: while a helper process stats the runs.
         # Those of the index file are the base; the changes file's replace them (None:
         # a run that is gone), and a write that changes few entries writes only those
-        self._read_base: Callable[[], dict[str, Any]] = dict
-        self._read_changes: Callable[[], dict[str, Any]] | None = None
-        self._base: dict[str, Any] = {}
+        self._read_base: Callable[[], _Table] = _empty_table
+        self._read_changes: Callable[[], _Table] | None = None
+        self._base: _Table | None = None
+        self._changes: dict[str, Any] = {}
+        # the base's runs by relative path, made when a run is looked up on its own
+        self._positions: dict[str, int] | None = None
+        # the last list of runs aligned with the base, and its aligner (see _aligner)
+        self._aligner_of: tuple[list[str], Callable[[str], list[Any]]] | None = None
         # .maggot identities taken for this listing, by run directory; None: no .maggot
         self._identities: dict[str, int | None] = {}
         # the runs the last search found, their paths relative to the root and their
@@ -261,30 +293,110 @@ class RunIndex:
         self._unsound_changes = False
         self._warnings_answered = 0
         if self.enabled:
-            self._search, self._read_base, _ = _read_index(index_path(root), self.warnings)
             search, read_changes, present = _read_index(changes_path(root), self.warnings)
-            if present:  # written after the index file: its search is the newer one
+            # a changes file is written after the index file: its search is the newer one
+            self._search, self._read_base, _ = _read_index(
+                index_path(root), self.warnings, with_search=not present
+            )
+            if present:
                 self._search, self._read_changes = search, read_changes
             else:
                 self._unsound_changes = os.path.lexists(changes_path(root))
         self._new_search = self._search
         # listing runs given by the caller (a sweep's) keeps the entries of the others
         self._searched = False
+        # an optimistic listing takes each run's identity to be the one the index holds
+        # while their stats are taken (see confirm): the stats under way, what was assumed,
+        # whether it held, and the runs found (kept for listing them again once it did not)
+        self._optimistic = optimistic and self.enabled
+        self._pending: _Stats | None = None
+        # (runs, their paths relative to the root, their identities); runs is None when
+        # they are the last search's (stat-ed while the folders were listed again)
+        self._assumed: tuple[list[str] | None, list[str], list[int | None]] | None = None
+        # the runs whose identity is assumed, and the index writes waiting for them
+        self._assumed_runs: Container[str] = ()
+        self._deferred_writes: list[Callable[[], None]] = []
+        # the runs a search found, when the identities assumed are the last search's
+        self._found_again: list[str] = []
+        self._assumption_held = True
+        self._found: tuple[int | None, list[str]] | None = None
+
+    def confirm(self) -> bool:
+        """Whether the identities an optimistic listing assumed are those the stats find.
+
+        An optimistic index takes, while every folder the last search listed
+        is unchanged and its index file holds those very runs, each run's
+        ``.maggot`` identity to be the stored one, so that the listing is made
+        while a helper process takes the stats; a listing must be confirmed
+        before it is shown. When it is not, the stats' identities are used
+        from then on: list again through the same index.
+        """
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            identities = pending.finish()
+            assert self._assumed is not None
+            runs, relatives, assumed = self._assumed
+            self._assumed_runs = ()
+            writes, self._deferred_writes = self._deferred_writes, []
+            differ = list(
+                itertools.compress(itertools.count(), map(operator.ne, identities, assumed))
+            )
+            if differ and runs is None:
+                # the last search's runs: only those found again matter (the others are gone)
+                found = set(self._found_again)
+                differ = [number for number in differ if relatives[number] in found]
+            if not differ:
+                for write in writes:
+                    write()
+            else:
+                self._assumption_held = self._optimistic = False
+                self._identities = {}
+                self._from_search = None
+                self._found = None
+                # else a run lost its .maggot (search again), or the runs were the last
+                # search's (list the folders again)
+                if runs is not None and None not in identities:
+                    self._from_search = (runs, relatives, identities)
+                    self._found = (self._search.max_depth if self._search else None, runs)
+        return self._assumption_held
+
+    def close(self) -> None:
+        """Stop the stats an unconfirmed optimistic listing left under way (writing nothing)."""
+        if self._pending is not None:
+            self._pending.close()
+            self._pending = None
+            self._deferred_writes = []
 
     @property
     def cached(self) -> dict[str, Any]:
-        """The index's entries, by run path relative to the root."""
-        if self._cached is None:
-            self._base = self._cached = self._read_base()
+        """The index's entries, by run path relative to the root (made on each call)."""
+        base = self._decoded()
+        entries = _as_entries(base)
+        entries.update(self._changes)
+        for relative in [key for key, entry in self._changes.items() if entry is None]:
+            del entries[relative]
+        return entries
+
+    def _decoded(self) -> _Table:
+        if self._base is None:
+            self._base = self._read_base()
             if self._read_changes is not None:
                 changes = self._read_changes()
-                self._cached = {**self._base, **changes}
-                for relative in [key for key, entry in changes.items() if entry is None]:
-                    del self._cached[relative]
-        return self._cached
+                self._changes = {**_as_entries(changes), **dict.fromkeys(changes.gone)}
+        return self._base
 
     def _decode_entries(self) -> None:
-        self.cached  # noqa: B018 (decoded now, for later)
+        self._decoded()
+
+    def _entry(self, relative: str) -> Any:
+        """The index's entry for a run: the changes file's, else the index file's, else None."""
+        if relative in self._changes:
+            return self._changes[relative]
+        base = self._decoded()
+        if self._positions is None:
+            self._positions = dict(zip(base.relatives, itertools.count()))
+        position = self._positions.get(relative)
+        return None if position is None else _entry_at(base, position)
 
     def find_runs(self, max_depth: int | None) -> list[str]:
         """Run directories under the root, sorted by path.
@@ -294,6 +406,8 @@ class RunIndex:
         is stat-ed, as the listing needs that anyway).
         """
         self._searched = True
+        if self._found is not None and self._found[0] == max_depth:
+            return self._found[1]
         if self.enabled:
             runs = self._runs_from_last_search(max_depth)
             if runs is not None:
@@ -302,30 +416,81 @@ class RunIndex:
         searched: list[tuple[str, os.stat_result]] = []
         if not self.enabled:
             return store.find_run_dirs(self.root, max_depth)
-        # every folder taken for a run without a look: the stat of its .maggot the listing
-        # needs anyway tells, and the folders that are not runs are searched then
-        runs = store.find_run_dirs(
-            self.root, max_depth, known_runs=store.EVERY_FOLDER, searched=searched
-        )
-        if runs != [self.root]:
-            runs = self._without_non_runs(runs, max_depth, searched)
-            skip = len(self.prefix)
-            folders = [
-                [path[skip:] if path != self.root else "", status.st_ino, status.st_mtime_ns]
-                for path, status in searched
-            ]
-            self._new_search = _Search(max_depth, folders, [path[skip:] for path in runs])
+        # the runs the last search found are most of those found now (the search is made
+        # again because some were added or removed): a helper stats them while the folders
+        # are listed
+        last = self._search
+        early = None
+        if last is not None and last.max_depth == max_depth and last.runs:
+            early = (last.runs, _Stats(self.root, last.runs))
+        try:
+            # every folder taken for a run without a look: the stat of its .maggot the
+            # listing needs anyway tells, and the folders that are not runs are searched then
+            runs = store.find_run_dirs(
+                self.root, max_depth, known_runs=store.EVERY_FOLDER, searched=searched
+            )
+            if runs != [self.root]:
+                runs = self._without_non_runs(runs, max_depth, searched, early)
+                skip = len(self.prefix)
+                folders = [
+                    [path[skip:] if path != self.root else "", status.st_ino, status.st_mtime_ns]
+                    for path, status in searched
+                ]
+                found = self._from_search
+                relatives = (
+                    found[1]
+                    if found is not None and found[0] is runs
+                    else list(map(operator.itemgetter(slice(skip, None)), runs))
+                )
+                self._new_search = _Search(max_depth, folders, relatives)
+        finally:
+            if early is not None and early[1] is not self._pending:
+                early[1].close()
         return runs
 
     def _without_non_runs(
-        self, runs: list[str], max_depth: int | None, searched: list[tuple[str, os.stat_result]]
+        self,
+        runs: list[str],
+        max_depth: int | None,
+        searched: list[tuple[str, os.stat_result]],
+        early: tuple[list[str], _Stats] | None = None,
     ) -> list[str]:
-        """``runs`` (folders taken for runs), those without a ``.maggot`` searched instead."""
+        """``runs`` (folders taken for runs), those without a ``.maggot`` searched instead.
+
+        ``early`` holds runs (relative to the root) whose stats were started
+        before the search: only the others are stat-ed now.
+        """
         skip = len(self.prefix)
-        inside = [path for path in runs if path.startswith(self.prefix)]
-        relatives = [p[skip:] for p in inside]
+        # in loops that run in C: a loop in Python over 100,000 paths is measurable
+        if all(map(operator.methodcaller("startswith", self.prefix), runs)):
+            inside = runs
+        else:
+            inside = [path for path in runs if path.startswith(self.prefix)]
+        relatives = list(map(operator.itemgetter(slice(skip, None)), inside))
         # the entries are decoded while a helper process stats
-        found_identities = _identities(self.root, relatives, meanwhile=self._decode_entries)
+        if early is None:
+            found_identities = _identities(self.root, relatives, meanwhile=self._decode_entries)
+        else:
+            self._decode_entries()
+            known: dict[str, Any]
+            assumed = self._assumable(early[0]) if self._optimistic else None
+            if assumed is None:
+                known = dict(zip(early[0], early[1].finish()))
+            else:
+                # the stored identities, confirmed later (see confirm); the new runs' are taken
+                known = dict(zip(early[0], assumed))
+                self._pending, self._assumed = early[1], (None, early[0], assumed)
+                self._assumed_runs, self._found_again = known, relatives
+            found_identities = list(map(known.get, relatives, itertools.repeat(_UNKNOWN)))
+            unknown = list(
+                itertools.compress(
+                    itertools.count(),
+                    map(operator.is_, found_identities, itertools.repeat(_UNKNOWN)),
+                )
+            )
+            fresh = _identities(self.root, [relatives[number] for number in unknown])
+            for number, identity in zip(unknown, fresh):
+                found_identities[number] = identity
         lost = list(itertools.compress(inside, map(operator.is_, found_identities, _NONES)))
         if not lost and len(inside) == len(runs):
             # as runs taken from the last search are: a map of 100,000 identities is 0.05 s
@@ -355,11 +520,44 @@ class RunIndex:
                 return None
         prefix = self.prefix
         runs = list(map(prefix.__add__, search.runs))
-        identities = _identities(self.root, search.runs, meanwhile=self._decode_entries)
+        stats = _Stats(self.root, search.runs)
+        try:
+            self._decoded()  # while a helper process stats
+            assumed = self._assumable(search.runs) if self._optimistic else None
+        except BaseException:
+            stats.close()
+            raise
+        if assumed is not None:
+            self._pending, self._assumed = stats, (runs, search.runs, assumed)
+            self._from_search = (runs, search.runs, assumed)
+            self._assumed_runs = _EVERY_RUN
+            return runs
+        identities = stats.finish()
         if None in identities:
             return None  # a run lost its .maggot: search again, it may hold runs now
         self._from_search = (runs, search.runs, identities)
         return runs
+
+    def _assumable(self, relatives: list[str]) -> list[int | None] | None:
+        """The identities an optimistic listing may assume for ``relatives``, if any.
+
+        Those the index holds (the changes file's, else the index file's) when
+        it holds each of these runs with an identity, and there is no warning.
+        """
+        if self.warnings or self._unsound_changes:
+            return None
+        stored = self._aligner(relatives)(_IDENTITY)
+        assumed = stored
+        if self._changes:
+            assumed = list(stored)
+            for number in itertools.compress(
+                itertools.count(), map(operator.is_, stored, itertools.repeat(_ABSENT))
+            ):
+                entry = self._changes.get(relatives[number])
+                assumed[number] = entry.get(_IDENTITY) if type(entry) is dict else None
+        if not set(map(type, assumed)) <= {int}:
+            return None
+        return assumed
 
     def load(
         self, run_dirs: Sequence[str], parts: Iterable[str], *, keep: Iterable[str] = ()
@@ -382,121 +580,120 @@ class RunIndex:
             for part in directory_parts
             if part not in (PART_RUN, PART_RESULTS)
         ]
-        cached = self.cached  # before the warnings are taken: decoding may add one
+        self._decoded()  # before the warnings are taken: decoding may add one
         warnings = list(self.warnings)
         started_ns = time.time_ns()
-        prefix, skip = self.prefix, len(self.prefix)
-        from_search = self._from_search
-        taken = None
-        if from_search is not None and run_dirs is from_search[0] and not with_git:
-            taken = _take_unchanged(run_dirs, from_search[1], from_search[2], cached, wanted)
-            if taken is not None and None not in taken[0]:
-                return self._listed(taken, keep, cached, started_ns, False, warnings)
-        if from_search is not None and run_dirs is from_search[0] and taken is not None:
-            # only the runs not taken are looked at one by one: only their identities are
-            # needed (a map of all 100,000 is 0.05 s)
-            searched = from_search[2]
-            looked = itertools.compress(itertools.count(), map(operator.is_, taken[0], _NONES))
-            self._identities.update((run_dirs[number], searched[number]) for number in looked)
-            unknown = []
-        else:
-            if from_search is not None:
-                self._identities.update(zip(from_search[0], from_search[2]))
-                self._from_search = None
-            unknown = [path for path in run_dirs if path not in self._identities]
-        if unknown:
-            inside = [path for path in unknown if path.startswith(prefix)]
-            self._identities.update(zip(inside, _identities(self.root, [p[skip:] for p in inside])))
-            for path in unknown:
-                if not path.startswith(prefix):
-                    self._identities[path] = _identity(path + _META_SUFFIX)
-        identities = self._identities
-        no_problems: dict[str, list[str]] = {}
-        empty: dict[str, Any] = {}
-        # the tuple made in C: a NamedTuple's own __new__ is a Python call, measurable per run
-        make = tuple.__new__
-        if (
-            taken is None
-            and not with_git
-            and all(map(operator.methodcaller("startswith", prefix), run_dirs))
-        ):
-            relatives = list(map(operator.itemgetter(slice(skip, None)), run_dirs))
-            fresh_identities = list(map(identities.__getitem__, run_dirs))
-            taken = _take_unchanged(run_dirs, relatives, fresh_identities, cached, wanted)
-            if taken is not None and None not in taken[0]:
-                return self._listed(taken, keep, cached, started_ns, False, warnings)
-        # the runs not taken from the index in bulk (all of them when none were) one by one
-        listed: list[ListedRun | None]
-        listed, fresh = taken if taken is not None else ([None] * len(run_dirs), {})
-        changed = False
-        # first the runs whose entry can be kept, then those read again, many in parallel:
-        # (number, run_dir, relative, entry), and (number, run_dir, relative, identity, old)
-        looked_at: list[tuple[int, str, str, dict[str, Any]]] = []
-        to_read: list[tuple[int, str, str, int | None, Any]] = []
-        to_look_at = map(operator.is_, listed, itertools.repeat(None))
-        for number in itertools.compress(itertools.count(), to_look_at):
-            run_dir = run_dirs[number]
-            relative = run_dir[skip:] if run_dir.startswith(prefix) else run_dir
-            identity = identities[run_dir]
-            found = cached.get(relative)
-            if (
-                identity is not None
-                and type(found) is dict
-                and found.get(_IDENTITY) == identity
-                and type(found.get(PART_RUN)) is str
-                and (
-                    not with_results
-                    or type(found.get(PART_RESULTS)) is dict
-                    and type(found.get(_RESULTS_JSON)) is str
-                    and type(found.get(_RESULTS_TEXTS, 0)) in _TEXTS_TYPES
-                )
-                and (not other_parts or all(type(found.get(p)) is t for p, t in other_parts))
+        count = len(run_dirs)
+        while True:
+            relatives, identities = self._relatives_and_identities(run_dirs)
+            align = self._aligner(relatives)
+            taken = (
+                [False] * count  # a listing with git columns looks at each run's head.json
+                if with_git
+                else _unchanged(align, identities, directory_parts)
+            )
+            # the runs not taken in bulk, one by one: first those whose entry can be kept,
+            # then those read again, many in parallel: (number, run_dir, relative, entry,
+            # whether the entry is the index file's as it is), and (number, run_dir,
+            # relative, identity, old)
+            looked_at: list[tuple[int, str, str, dict[str, Any], bool]] = []
+            to_read: list[tuple[int, str, str, int | None, Any]] = []
+            vanished: list[int] = []
+            for number in itertools.compress(itertools.count(), map(operator.not_, taken)):
+                run_dir, relative = run_dirs[number], relatives[number]
+                identity, found = identities[number], self._entry(relative)
+                if (
+                    identity is not None
+                    and type(found) is dict
+                    and found.get(_IDENTITY) == identity
+                    and type(found.get(PART_RUN)) is str
+                    and type(found.get(_SERIES)) is bool
+                    and (
+                        not with_results
+                        or type(found.get(PART_RESULTS)) is dict
+                        and type(found.get(_RESULTS_JSON)) is str
+                        and type(found.get(_RESULTS_TEXTS, 0)) in _TEXTS_TYPES
+                    )
+                    and (not other_parts or all(type(found.get(p)) is t for p, t in other_parts))
+                ):
+                    as_stored = relative not in self._changes
+                    looked_at.append((number, run_dir, relative, found, as_stored))
+                elif identity is None and not store.is_run_dir(run_dir):
+                    vanished.append(number)
+                else:
+                    to_read.append((number, run_dir, relative, identity, found))
+            if looked_at:
+                kept = list(map(operator.itemgetter(3), looked_at))
+                columns = {
+                    part: list(map(operator.itemgetter(part), kept))
+                    for part in (PART_INFO, PART_ANNOTATIONS)
+                    if part in directory_parts
+                }
+                columns[_PROBLEMS] = list(map(dict.get, kept, itertools.repeat(_PROBLEMS)))
+                if not _contents_valid(columns):
+                    # the few entries of the wrong shape are read again, from their files alone
+                    valid = list(map(_entry_valid, kept))
+                    to_read += [
+                        (number, run_dir, relative, identities[number], None)
+                        for (number, run_dir, relative, _, _), ok in zip(looked_at, valid)
+                        if not ok
+                    ]
+                    looked_at = list(itertools.compress(looked_at, valid))
+            assumed_runs = self._assumed_runs
+            if self._pending is None or not (
+                vanished or with_git or any(row[2] in assumed_runs for row in to_read)
             ):
-                looked_at.append((number, run_dir, relative, found))
-            elif identity is None and not store.is_run_dir(run_dir):
-                warnings.append(f"{run_dir}: no such run directory (removed while listing?)")
-            else:
-                to_read.append((number, run_dir, relative, identity, found))
+                break
+            # runs are read, and the index written, only with the identities the stats find
+            self.confirm()
+        warnings.extend(
+            f"{run_dirs[number]}: no such run directory (removed while listing?)"
+            for number in vanished
+        )
+        empty: dict[str, Any] = {}
 
-        if looked_at:
-            kept = list(map(operator.itemgetter(3), looked_at))
-            columns = {
-                part: list(map(operator.itemgetter(part), kept))
-                for part in (PART_INFO, PART_ANNOTATIONS)
-                if part in directory_parts
-            }
-            columns[_PROBLEMS] = list(map(dict.get, kept, itertools.repeat(_PROBLEMS)))
-            if not _contents_valid(columns):
-                # the few entries of the wrong shape are read again, from their files alone
-                valid = list(map(_entry_valid, kept))
-                to_read += [
-                    (number, run_dir, relative, identities[run_dir], None)
-                    for (number, run_dir, relative, _), ok in zip(looked_at, valid)
-                    if not ok
-                ]
-                looked_at = list(itertools.compress(looked_at, valid))
+        def field(key: str, asked: bool, default: Any) -> list[Any]:
+            # a copy: the rows not taken are filled in below, and the caller may change it
+            return list(align(key)) if asked else [default] * count
+
+        listing = Listing(
+            list(run_dirs),
+            field(PART_RUN, True, None),
+            field(PART_INFO, with_info, empty),
+            field(PART_RESULTS, with_results, empty),
+            field(PART_CONFIG, with_config, empty),
+            [empty] * count,
+            field(PART_ANNOTATIONS, with_annotations, empty),
+            [()] * count,
+            field(_SERIES, True, None),
+            field(_RESULTS_JSON, with_results, None),
+            field(_RESULTS_TEXTS, with_results, None),
+            relatives,
+            warnings,
+        )
 
         def read(index: int) -> dict[str, Any]:
             _, run_dir, _, identity, found = to_read[index]
             return _read_entry(run_dir, directory_parts, identity, found)
 
+        modified = bool(to_read)
         if to_read:
-            changed = True
             read_again = forkshare.shared_map(read, len(to_read))
             looked_at += [
-                (number, run_dir, relative, entry)
+                (number, run_dir, relative, entry, False)
                 for (number, run_dir, relative, _, _), entry in zip(to_read, read_again)
             ]
-        for number, run_dir, relative, entry in looked_at:
+        # the entries that differ from the index file's, by run
+        changed: dict[str, Any] = {}
+        for number, run_dir, relative, entry, as_stored in looked_at:
             if with_git:
                 slot = entry.get(PART_GIT)
                 if not _is_fresh(run_dir, slot):
-                    if entry is cached.get(relative):  # the loaded index stays as read
-                        entry = dict(entry)
-                    entry[PART_GIT] = _read_git(run_dir)
-                    changed = True
-            fresh[relative] = entry
-            part_problems = entry.get(_PROBLEMS, no_problems)
+                    entry = {**entry, PART_GIT: _read_git(run_dir)}
+                    as_stored, modified = False, True
+            if not as_stored:
+                changed[relative] = entry
+            part_problems = entry.get(_PROBLEMS)
             problems: tuple[str, ...] = ()
             if part_problems:
                 problems = tuple(
@@ -504,130 +701,256 @@ class RunIndex:
                     for part in directory_parts
                     for problem in part_problems.get(part, ())
                 )
-            git: dict[str, Any] = empty
             if with_git:
-                git = entry[PART_GIT][3]
+                listing.gits[number] = entry[PART_GIT][3]
                 problems += tuple(run_dir + problem for problem in entry[PART_GIT][4])
-            listed[number] = make(
-                ListedRun,
-                (
-                    run_dir,
-                    entry[PART_RUN],
-                    entry[PART_INFO] if with_info else empty,
-                    entry[PART_RESULTS] if with_results else empty,
-                    entry[PART_CONFIG] if with_config else empty,
-                    git,
-                    entry[PART_ANNOTATIONS] if with_annotations else empty,
-                    problems,
-                    entry.get(_SERIES) is True,
-                    entry[_RESULTS_JSON] if with_results else None,
-                    entry[_RESULTS_TEXTS] if with_results else None,
-                ),
+            listing.problems[number] = problems
+            listing.statuses[number] = entry[PART_RUN]
+            listing.has_series[number] = entry[_SERIES]
+            if with_info:
+                listing.infos[number] = entry[PART_INFO]
+            if with_results:
+                listing.results[number] = entry[PART_RESULTS]
+                listing.results_json[number] = entry[_RESULTS_JSON]
+                listing.results_texts[number] = entry[_RESULTS_TEXTS]
+            if with_config:
+                listing.configs[number] = entry[PART_CONFIG]
+            if with_annotations:
+                listing.annotations[number] = entry[PART_ANNOTATIONS]
+        if vanished:
+            present = [True] * count
+            for number in vanished:
+                present[number] = False
+            listing = Listing._make(
+                [*(list(itertools.compress(values, present)) for values in listing[:-1]), warnings]
             )
-        # runs that vanished while listing stay None
-        runs = list(filter(None, listed)) if None in listed else listed
-        return self._listed((runs, fresh), keep, cached, started_ns, changed, warnings)
+            relatives = list(itertools.compress(relatives, present))
+        # the runs listed that the index held (an entry of the wrong shape counts as not held)
+        held = len(relatives) - sum(1 for row in to_read if row[4] is None)
+        self._update(relatives, keep, changed, modified, started_ns, held=held)
+        return listing
 
-    def _listed(
+    def _relatives_and_identities(
+        self, run_dirs: Sequence[str]
+    ) -> tuple[list[str], list[int | None]]:
+        """Each run's path relative to the root (else as given) and its ``.maggot`` identity."""
+        from_search = self._from_search
+        if from_search is not None and run_dirs is from_search[0]:
+            return from_search[1], from_search[2]
+        if from_search is not None:
+            self._identities.update(zip(from_search[0], from_search[2]))
+            self._from_search = None
+        prefix, skip = self.prefix, len(self.prefix)
+        if all(map(operator.methodcaller("startswith", prefix), run_dirs)):
+            relatives = list(map(operator.itemgetter(slice(skip, None)), run_dirs))
+        else:
+            relatives = [path[skip:] if path.startswith(prefix) else path for path in run_dirs]
+            for number, path in enumerate(run_dirs):
+                if not path.startswith(prefix):
+                    # spelled another way (a sweep's runs are recorded by absolute path): the
+                    # same entry when it lies under the root, else an entry of its own
+                    relative = os.path.relpath(path, self.root)
+                    if relative.split(os.sep)[0] not in (os.pardir, os.curdir):
+                        relatives[number] = relative
+        unknown = [path for path in run_dirs if path not in self._identities]
+        if unknown:
+            inside = [path for path in unknown if path.startswith(prefix)]
+            self._identities.update(zip(inside, _identities(self.root, [p[skip:] for p in inside])))
+            for path in unknown:
+                if not path.startswith(prefix):
+                    self._identities[path] = _identity(path + _META_SUFFIX)
+        return relatives, list(map(self._identities.__getitem__, run_dirs))
+
+    def _aligner(self, relatives: list[str]) -> Callable[[str], list[Any]]:
+        """A function giving the index file's column of a key, one value per run of ``relatives``.
+
+        ``_ABSENT`` for a run it does not hold, or whose entry the changes file
+        replaces (those are looked at one by one). The column itself when the
+        index file holds the same runs in the same order: nothing is copied.
+        """
+        if self._aligner_of is not None and self._aligner_of[0] is relatives:
+            return self._aligner_of[1]
+        base = self._decoded()
+        aligned: dict[str, list[Any]] = {}
+        filled: list[int] | None = None
+        if relatives != base.relatives or self._changes:
+            if self._positions is None:
+                self._positions = dict(zip(base.relatives, itertools.count()))
+            positions = self._positions
+            if self._changes:
+                positions = {**positions}
+                for relative in self._changes:
+                    positions.pop(relative, None)
+            filled = list(map(positions.get, relatives, itertools.repeat(len(base.relatives))))
+        # picks the values at those positions in one call (a tuple of them, from two on)
+        pick = operator.itemgetter(*filled) if filled is not None and len(filled) > 1 else None
+
+        def align(key: str) -> list[Any]:
+            if key not in aligned:
+                column = base.columns.get(key)
+                if column is None:
+                    aligned[key] = [_ABSENT] * len(relatives)
+                elif filled is None:
+                    aligned[key] = column
+                elif pick is not None:
+                    aligned[key] = list(pick([*column, _ABSENT]))
+                else:
+                    aligned[key] = [[*column, _ABSENT][position] for position in filled]
+            return aligned[key]
+
+        self._aligner_of = (relatives, align)
+        return align
+
+    def _update(
         self,
-        listed: tuple[list[Any], dict[str, dict[str, Any]]],
+        relatives: list[str],
         keep: Iterable[str],
-        cached: dict[str, Any],
+        changed: dict[str, Any],
+        modified: bool,
         started_ns: int,
-        changed: bool,
-        warnings: list[str],
-    ) -> Listing:
-        """The listing, the index written first when it changed."""
-        runs, fresh = listed
+        *,
+        held: int = -1,
+    ) -> None:
+        """Take the listing's entries in, the index written first when they changed.
+
+        ``relatives`` are the runs listed, ``changed`` their entries that differ
+        from the index file's, ``modified`` whether any was read again,
+        ``held`` how many of them the index held an entry for.
+        """
+        base, old = self._decoded(), self._changes
         skip = len(self.prefix)
-        for run_dir in keep:
-            relative = run_dir[skip:]
-            if relative in cached:
-                fresh[relative] = cached[relative]
+        kept = [run_dir[skip:] for run_dir in keep]
+        changes: dict[str, Any] = {}
         if not self._searched:
-            fresh = {**cached, **fresh}
+            changes.update(old)  # a listing of given runs keeps the others' entries
+        elif (
+            (relatives != base.relatives or old or kept)
+            and held >= 0
+            and self._holds_only(held, kept)
+        ):
+            # no run is gone: only the changes file's entries of runs not listed are kept
+            kept_set = set(kept)
+            changes.update(
+                (relative, entry)
+                for relative, entry in old.items()
+                if entry is None or relative in kept_set
+            )
+        elif relatives != base.relatives or old or kept:
+            present = set(relatives).union(kept)
+            changes.update((relative, old[relative]) for relative in kept if relative in old)
+            gone = itertools.filterfalse(present.__contains__, base.relatives)
+            changes.update(dict.fromkeys(gone))
+        changes.update(changed)
+        differs = modified or changes.keys() != old.keys()
+        differs = differs or any(changes[relative] is not old[relative] for relative in changes)
         search_changed = self._new_search is not self._search
         unsound = self._unsound_changes or len(self.warnings) > self._warnings_answered
-        if self.enabled and (changed or search_changed or unsound or len(fresh) != len(cached)):
-            self._base = _write_index(self.root, fresh, self._base, self._new_search, started_ns)
+        if self.enabled and (differs or search_changed or unsound):
+            self._base, self._changes, write = _index_files(
+                self.root, base, changes, self._new_search, started_ns
+            )
+            if self._pending is None:
+                write()
+            else:  # written once the identities assumed are confirmed
+                self._deferred_writes.append(write)
+            if self._base is not base:
+                self._positions = None
+            self._aligner_of = None
             self._unsound_changes = False
             self._warnings_answered = len(self.warnings)
-        self._cached = fresh
+        elif differs:  # not written: held for the next load of this listing
+            self._changes = changes
+            self._aligner_of = None
         self._search = self._new_search
-        return Listing(runs, warnings)
+
+    def _holds_only(self, listed: int, kept: list[str]) -> bool:
+        """Whether the index holds as many runs as ``listed`` (the runs listed it holds) and
+        ``kept`` together, and each of ``kept``: then it holds no other run."""
+        base, changes = self._decoded(), self._changes
+        if self._positions is None:
+            self._positions = dict(zip(base.relatives, itertools.count()))
+        in_base = self._positions
+        held = len(base.relatives)
+        for relative, entry in changes.items():
+            if entry is None and relative in in_base:
+                held -= 1
+            elif entry is not None and relative not in in_base:
+                held += 1
+        return held == listed + len(kept) and all(
+            changes[relative] is not None if relative in changes else relative in in_base
+            for relative in kept
+        )
 
 
-def _take_unchanged(
-    run_dirs: Sequence[str],
-    relatives: Sequence[str],
-    identities: list[int | None],
-    cached: dict[str, Any],
-    wanted: Sequence[str],
-) -> tuple[list[ListedRun | None], dict[str, dict[str, Any]]] | None:
-    """The runs unchanged since the index was written, taken from it in bulk.
+def _unchanged(
+    align: Callable[[str], list[Any]], identities: list[int | None], parts: Sequence[str]
+) -> list[bool]:
+    """Whether each run can be taken from the index file as it is.
 
-    The same checks ``RunIndex.load`` makes one run at a time, made one part
-    at a time over all runs by loops that run in C: a tenth of the time at
-    100,000 runs. Returns the listing with None for each run that changed, is
-    new or has problems (``load`` looks at those one by one), and the entries
-    of the others; None when an entry is not of the expected shape.
+    The checks ``RunIndex.load`` makes for one run at a time, made one key
+    at a time over all runs by loops that run in C: its ``.maggot`` is
+    unchanged, its entry has no problems and holds each part asked for with
+    a payload of the right shape. The others are looked at one by one.
     """
-    entries: list[Any] = list(map(cached.get, relatives, itertools.repeat(_NO_ENTRY)))
-    if set(map(type, entries)) - {dict}:
-        return None
-    stored = map(dict.get, entries, itertools.repeat(_IDENTITY))
-    unchanged = map(operator.eq, stored, identities)
-    present = map(operator.is_not, identities, itertools.repeat(None))
-    # any problems, even an empty value of the wrong type, are looked at one by one
-    clean = map(operator.is_, map(dict.get, entries, itertools.repeat(_PROBLEMS)), _NONES)
-    taken = list(map(all, zip(unchanged, present, clean)))
-    every = all(taken)
-    if not every:
-        entries = list(itertools.compress(entries, taken))
-    allowed: dict[str, set[type]] = {part: {_PAYLOAD_TYPES[part]} for part in wanted}
+    allowed: dict[str, set[type]] = {part: {_PAYLOAD_TYPES[part]} for part in parts}
     allowed[_SERIES] = {bool}
-    if PART_RESULTS in wanted:
+    if PART_RESULTS in parts:
         allowed.update({_RESULTS_JSON: {str}, _RESULTS_TEXTS: set(_TEXTS_TYPES)})
-    columns: dict[str, Any] = {}
+    stored, problems = align(_IDENTITY), align(_PROBLEMS)
+    count = len(identities)
+    numbers = itertools.count
+    # the runs that fail a check, from loops in C over each column: few, or none
+    failing: list[Iterable[int]] = []
+    if stored != identities:
+        failing.append(itertools.compress(numbers(), map(operator.ne, stored, identities)))
+    if None in identities:
+        failing.append(itertools.compress(numbers(), map(operator.is_, identities, _NONES)))
+    if problems.count(_ABSENT) != count:
+        absent = itertools.repeat(_ABSENT)
+        failing.append(itertools.compress(numbers(), map(operator.is_not, problems, absent)))
     for key, types in allowed.items():
-        try:
-            values = list(map(operator.itemgetter(key), entries))
-        except KeyError:
-            return None
-        if not set(map(type, values)) <= types:
-            return None
-        columns[key] = values
-    if not _contents_valid(columns):
-        return None
-    empty: dict[str, Any] = {}
-    nothing = itertools.repeat(empty)
-    rows = zip(
-        run_dirs if every else itertools.compress(run_dirs, taken),
-        columns[PART_RUN],
-        columns.get(PART_INFO, nothing),
-        columns.get(PART_RESULTS, nothing),
-        columns.get(PART_CONFIG, nothing),
-        nothing,  # git: a listing with git columns looks at each run's head.json
-        columns.get(PART_ANNOTATIONS, nothing),
-        itertools.repeat(()),
-        columns[_SERIES],
-        columns.get(_RESULTS_JSON, itertools.repeat(None)),
-        columns.get(_RESULTS_TEXTS, itertools.repeat(None)),
-    )
-    made: list[ListedRun | None] = list(map(tuple.__new__, itertools.repeat(ListedRun), rows))
-    if every:
-        # the same runs, when as many: every one of them was found in it
-        fresh = cached if len(entries) == len(cached) else dict(zip(relatives, entries))
-        return made, fresh
-    listed: list[ListedRun | None] = [None] * len(run_dirs)
-    for number, run in zip(itertools.compress(itertools.count(), taken), made):
-        listed[number] = run
-    return listed, dict(zip(itertools.compress(relatives, taken), entries))
+        column = align(key)
+        found = set(map(type, column))
+        if found <= types:
+            continue
+        if found <= types | {_ABSENT_TYPE}:  # runs the index file lacks: the cheaper test
+            absent = itertools.repeat(_ABSENT)
+            failing.append(itertools.compress(numbers(), map(operator.is_, column, absent)))
+        else:
+            wrong = map(operator.not_, map(types.__contains__, map(type, column)))
+            failing.append(itertools.compress(numbers(), wrong))
+    taken = [True] * count
+    for number in itertools.chain.from_iterable(failing):
+        taken[number] = False
+    every = len(taken) == taken.count(True)
+    checked = [part for part in (PART_INFO, PART_ANNOTATIONS) if part in parts]
+    if checked and not _contents_valid(
+        {
+            part: align(part) if every else list(itertools.compress(align(part), taken))
+            for part in checked
+        }
+    ):
+        # an entry holding values of the wrong shape: those are read again
+        columns = [align(part) for part in checked]
+        for number in itertools.compress(itertools.count(), taken):
+            entry = {part: column[number] for part, column in zip(checked, columns)}
+            taken[number] = _entry_valid(entry)
+    return taken
 
 
-# an entry for a run the index does not hold: it has no identity, so it is never taken
-_NO_ENTRY: dict[str, Any] = {}
 _NONES = itertools.repeat(None)
+
+
+class _EveryRun:
+    """A container holding every run (the runs of an optimistic listing are all assumed)."""
+
+    def __contains__(self, relative: object) -> bool:
+        return True
+
+
+_EVERY_RUN = _EveryRun()
+# a run whose identity is still to be taken
+_UNKNOWN = object()
 
 
 def _contents_valid(columns: dict[str, list[Any]]) -> bool:
@@ -707,31 +1030,58 @@ def _identities(
 ) -> list[int | None]:
     """The identity of each run's ``.maggot`` (None when it has none), one stat each.
 
-    Relative to an open ``root``: the kernel then resolves two names per run
-    instead of the whole path, measured a fifth faster at 100,000 runs. Long
-    lists are shared with a helper process, while it does ``meanwhile``.
+    Long lists are shared with a helper process, while it does ``meanwhile``.
     """
-    descriptor = -1
-    if os.stat in os.supports_dir_fd:
-        with contextlib.suppress(OSError):
-            descriptor = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    stat, suffix = os.stat, _META_SUFFIX
+    with _Stats(root, relative_runs) as stats:
+        if meanwhile is not None:
+            meanwhile()
+        return stats.finish()
 
-    def identity(index: int) -> int | None:
+
+class _Stats:
+    """The identities of runs' ``.maggot`` being taken, by a helper process for long lists.
+
+    Relative to an open ``root``: the kernel then resolves two names per run
+    instead of the whole path, measured a fifth faster at 100,000 runs.
+    """
+
+    def __init__(self, root: str, relative_runs: Sequence[str]) -> None:
+        descriptor = -1
+        if os.stat in os.supports_dir_fd:
+            with contextlib.suppress(OSError):
+                descriptor = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        self._descriptor = descriptor
+        stat, suffix = os.stat, _META_SUFFIX
+
+        def identity(index: int) -> int | None:
+            try:
+                if descriptor < 0:
+                    status = stat(os.path.join(root, relative_runs[index]) + suffix)
+                else:
+                    status = stat(relative_runs[index] + suffix, dir_fd=descriptor)
+            except OSError:
+                return None
+            return status.st_mtime_ns << 64 | status.st_ino
+
+        self._shared = forkshare.start(identity, len(relative_runs))
+
+    def finish(self) -> list[int | None]:
         try:
-            if descriptor < 0:
-                status = stat(os.path.join(root, relative_runs[index]) + suffix)
-            else:
-                status = stat(relative_runs[index] + suffix, dir_fd=descriptor)
-        except OSError:
-            return None
-        return status.st_mtime_ns << 64 | status.st_ino
+            return self._shared.finish()
+        finally:
+            self.close()
 
-    try:
-        return forkshare.shared_map(identity, len(relative_runs), meanwhile=meanwhile)
-    finally:
-        if descriptor >= 0:
-            os.close(descriptor)
+    def close(self) -> None:
+        self._shared.close()
+        if self._descriptor >= 0:
+            os.close(self._descriptor)
+            self._descriptor = -1
+
+    def __enter__(self) -> _Stats:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _read_entry(
@@ -876,9 +1226,11 @@ def _read_git(run_dir: str) -> list[Any]:
 
 
 def _read_index(
-    path: str, warnings: list[str]
-) -> tuple[_Search | None, Callable[[], dict[str, Any]], bool]:
+    path: str, warnings: list[str], *, with_search: bool = True
+) -> tuple[_Search | None, Callable[[], _Table], bool]:
     """The stored search, a function decoding the entries, and whether the file was sound.
+
+    Without ``with_search`` the search is neither checked nor decoded (None).
 
     An index file (and a changes file) is a header line, a line of checksums
     and lengths, then the search and the entries, each as ``marshal`` data:
@@ -889,10 +1241,10 @@ def _read_index(
         with open(path, "rb") as file:
             content = file.read()
     except (FileNotFoundError, NotADirectoryError):  # none yet, or an older single-file index
-        return None, dict, False
+        return None, _empty_table, False
     except OSError as error:
         warnings.append(f"{path}: unreadable listing index ({error.strerror}); rebuilding it")
-        return None, dict, False
+        return None, _empty_table, False
     # offsets and views rather than partition: each copy of 20 MB is measurable
     end_of_header = content.find(b"\n")
     if end_of_header < 0:
@@ -904,7 +1256,8 @@ def _read_index(
     if header != _header():
         if not header.startswith(_MAGIC):
             warnings.append(f"{path}: not a listing index; rebuilding it")
-        return None, dict, False  # written by another maggot or Python version: rebuilt quietly
+        # written by another maggot or Python version: rebuilt quietly
+        return None, _empty_table, False
     sums = content[end_of_header + 1 : end_of_sums].split()
     body = memoryview(content)[end_of_sums + 1 :]
     search_length = int(sums[1]) if len(sums) == 3 and sums[1].isdigit() else -1
@@ -923,20 +1276,23 @@ def _read_index(
 
     if search_length < 0:
         warnings.append(f"{path}: corrupt listing index (no checksums); rebuilding it")
-        return None, dict, False
+        return None, _empty_table, False
 
-    def read_entries() -> dict[str, Any]:
-        entries = decode(entries_part, sums[2])
-        if entries is _CORRUPT:
-            return {}
-        if type(entries) is not dict:
-            warnings.append(f"{path}: corrupt listing index (not a mapping); rebuilding it")
-            return {}
-        return entries
+    def read_entries() -> _Table:
+        table = decode(entries_part, sums[2])
+        if table is _CORRUPT:
+            return _empty_table()
+        valid = _valid_table(table)
+        if valid is None:
+            warnings.append(f"{path}: corrupt listing index (not a table); rebuilding it")
+            return _empty_table()
+        return valid
 
+    if not with_search:
+        return None, read_entries, True
     search = decode(search_part, sums[0])
     if search is _CORRUPT:
-        return None, dict, False
+        return None, _empty_table, False
     return _valid_search(search), read_entries, True
 
 
@@ -978,21 +1334,20 @@ def _digest(body: bytes | memoryview) -> bytes:
     return b"%08x" % zlib.crc32(body)
 
 
-def _write_index(
-    root: str,
-    runs: dict[str, dict[str, Any]],
-    base: dict[str, Any],
-    search: _Search | None,
-    started_ns: int,
-) -> dict[str, Any]:
-    """Write the index of ``runs``; the entries of the index file written, or ``base``.
+def _index_files(
+    root: str, base: _Table, changes: dict[str, Any], search: _Search | None, started_ns: int
+) -> tuple[_Table, dict[str, Any], Callable[[], None]]:
+    """The index of ``base`` with ``changes``: its index file's table and changes, and a
+    function writing them.
 
-    When few entries differ from ``base`` (those of the index file as read),
-    only they are written, to the changes file: rewriting 20 MB for each run
-    a sweep adds would be most of the time of a listing while it runs. Any
-    entry, from either file, is believed only while its run's identity is
-    unchanged, so a changes file read with an index file another listing
-    wrote in between shows no stale run: at worst a few runs are read again.
+    When few entries differ from ``base`` (the index file's), only they are
+    written, to the changes file: rewriting 20 MB for each run a sweep adds
+    would be most of the time of a listing while it runs. Any entry, from
+    either file, is believed only while its run's identity is unchanged, so
+    a changes file read with an index file another listing wrote in between
+    shows no stale run: at worst a few runs are read again. What is not
+    written (a read-only directory) is returned all the same, for the next
+    load of this listing.
     """
     # a directory or file changed just now may change again within its mtime tick: read it
     # again next time
@@ -1000,77 +1355,160 @@ def _write_index(
     stored_search = None
     if search is not None and all(mtime_ns < recent for _, _, mtime_ns in search.folders):
         stored_search = tuple(search)
-    written = base
-    try:
-        _make_folder(root)
-        if base:
-            entries = list(runs.values())
-            changes: dict[str, Any] = dict.fromkeys(base.keys() - runs.keys())  # gone: None
-            changes.update(
-                itertools.compress(runs.items(), map(operator.is_not, entries, map(base.get, runs)))
-            )
-            if len(changes) <= len(runs) // _CHANGES_PER_REWRITE:
-                changed = {relative: entry for relative, entry in changes.items() if entry}
-                changes.update(_without_racy(changed, recent))
-                content = encode(changes, stored_search)
-                store.write_bytes_atomic(changes_path(root), *content)
-                return base
-        written = _without_racy(runs, recent)
-        store.write_bytes_atomic(index_path(root), *encode(written, stored_search))
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(changes_path(root))
-    except OSError:
-        pass  # a read-only experiments directory is listed without an index
-    return written
+    if base.relatives and len(changes) <= len(base.relatives) // _CHANGES_PER_REWRITE:
+        entries = {relative: entry for relative, entry in changes.items() if entry}
+        changes = {**changes, **_without_racy(entries, recent)}
+
+        def write_changes() -> None:
+            with contextlib.suppress(OSError):  # a read-only experiments directory has no index
+                _make_folder(root)
+                store.write_bytes_atomic(changes_path(root), *encode(changes, stored_search))
+
+        return base, changes, write_changes
+    table = _table_without_racy(_merged(base, changes), recent)
+
+    def write_index() -> None:
+        with contextlib.suppress(OSError):
+            _make_folder(root)
+            store.write_bytes_atomic(index_path(root), *_encode_table(table, stored_search))
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(changes_path(root))
+
+    return table, {}, write_index
 
 
 # the index file is rewritten when more than one entry in this many changed since
 _CHANGES_PER_REWRITE = 8
 
 
+def _merged(base: _Table, changes: dict[str, Any]) -> _Table:
+    """The table of ``base`` with ``changes`` (None: a run gone), its runs sorted."""
+    if not changes:
+        return base
+    kept = list(map(operator.not_, map(changes.__contains__, base.relatives)))
+    added = [(relative, entry) for relative, entry in changes.items() if type(entry) is dict]
+    entries = [entry for _, entry in added]
+    relatives = [*itertools.compress(base.relatives, kept), *(relative for relative, _ in added)]
+    columns: dict[str, list[Any]] = {}
+    for key in set(base.columns).union(*map(dict.keys, entries)):
+        column = base.columns.get(key)
+        values = (
+            list(itertools.compress(column, kept))
+            if column is not None
+            else [_ABSENT] * (len(relatives) - len(added))
+        )
+        values += map(dict.get, entries, itertools.repeat(key), itertools.repeat(_ABSENT))
+        columns[key] = values
+    if relatives != sorted(relatives):
+        # in the order runs are listed: the next listing of the same runs copies no column
+        order = sorted(range(len(relatives)), key=relatives.__getitem__)
+        relatives = list(map(relatives.__getitem__, order))
+        columns = {key: list(map(values.__getitem__, order)) for key, values in columns.items()}
+    return _Table(relatives, columns, [])
+
+
+def _table_without_racy(table: _Table, recent: int) -> _Table:
+    """``table`` without the identities and git slots that changed at or after ``recent``."""
+    columns = dict(table.columns)
+    identities = columns.get(_IDENTITY)
+    if identities is not None:
+        threshold = recent << 64
+        columns[_IDENTITY] = [
+            identity if type(identity) is int and identity < threshold else _ABSENT
+            for identity in identities
+        ]
+    slots = columns.get(PART_GIT)
+    if slots is not None:
+        columns[PART_GIT] = [slot if _settled(slot, recent) else _ABSENT for slot in slots]
+    return _Table(table.relatives, columns, [])
+
+
 def _without_racy(entries: dict[str, Any], recent: int) -> dict[str, Any]:
     """``entries`` without the identities and git slots that changed at or after ``recent``."""
-    kept = {relative: entry for relative, entry in entries.items() if type(entry) is dict}
-    for relative in _racy(kept, recent):
-        entry = dict(kept[relative])  # copied only here: a copy of each doubles peak memory
-        identity, git = entry.get(_IDENTITY), entry.get(PART_GIT)
-        if type(identity) is int and identity >> 64 >= recent:
-            del entry[_IDENTITY]
-        if git is not None and not (
-            type(git) is list
-            and len(git) == 5
-            and (git[1] == _MISSING_IDENTITY[1] or (git[1] >= 0 and git[2] < recent))
-        ):
-            del entry[PART_GIT]
-        kept[relative] = entry
+    kept = dict(entries)
+    for relative, entry in entries.items():
+        identity = entry.get(_IDENTITY)
+        git = entry.get(PART_GIT, _ABSENT)
+        racy_identity = type(identity) is int and identity >> 64 >= recent
+        if racy_identity or not _settled(git, recent):
+            entry = kept[relative] = dict(entry)  # copied only here: a copy of each is measurable
+            if racy_identity:
+                del entry[_IDENTITY]
+            if not _settled(git, recent):
+                del entry[PART_GIT]
     return kept
 
 
-def _racy(entries: dict[str, dict[str, Any]], recent: int) -> list[str]:
-    """The runs whose ``.maggot`` or git slot changed at or after ``recent`` (or may have).
-
-    In loops that run in C for the many unchanged runs: a loop in Python over
-    100,000 entries is measurable on every listing that writes the index.
-    """
-    names, values = list(entries), list(entries.values())
-    try:
-        identities = map(dict.get, values, itertools.repeat(_IDENTITY), itertools.repeat(0))
-        racy = set(
-            itertools.compress(names, map(operator.ge, identities, itertools.repeat(recent << 64)))
-        )
-    except TypeError:  # an identity that is not a number: looked at one by one
-        racy = set(names)
-    racy.update(
-        itertools.compress(names, map(operator.contains, values, itertools.repeat(PART_GIT)))
+def _settled(slot: Any, recent: int) -> bool:
+    """Whether a git slot (or its absence) may be kept: it did not change at or after ``recent``."""
+    return slot is _ABSENT or (
+        type(slot) is list
+        and len(slot) == 5
+        and (slot[1] == _MISSING_IDENTITY[1] or (slot[1] >= 0 and slot[2] < recent))
     )
-    return sorted(racy)
 
 
 def encode(runs: dict[str, Any], search: tuple[Any, ...] | None) -> list[bytes]:
-    """The content of an index file holding ``runs`` (entries) and ``search``, in pieces."""
-    search_part, entries_part = marshal.dumps(search), marshal.dumps(runs)
+    """The content of an index file holding ``runs`` (entries; None: gone) and ``search``."""
+    return _encode_table(_as_table(runs), search)
+
+
+def _encode_table(table: _Table, search: tuple[Any, ...] | None) -> list[bytes]:
+    search_part, entries_part = marshal.dumps(search), marshal.dumps(tuple(table))
     sums = b"%s %d %s" % (_digest(search_part), len(search_part), _digest(entries_part))
     return [_header(), b"\n", sums, b"\n", search_part, entries_part]
+
+
+def _as_table(entries: dict[str, Any]) -> _Table:
+    """``entries`` (by run; None: a run gone) as a table; those not mappings are left out."""
+    runs = {relative: entry for relative, entry in entries.items() if type(entry) is dict}
+    values = list(runs.values())
+    columns = {
+        key: list(map(dict.get, values, itertools.repeat(key), itertools.repeat(_ABSENT)))
+        for key in set(itertools.chain.from_iterable(values))
+    }
+    gone = [relative for relative, entry in entries.items() if entry is None]
+    return _Table(list(runs), columns, gone)
+
+
+def _as_entries(table: _Table) -> dict[str, dict[str, Any]]:
+    """The table's entries by run (each a new mapping)."""
+    keys = list(table.columns)
+    rows = zip(*table.columns.values()) if keys else itertools.repeat(())
+    return {
+        relative: {key: value for key, value in zip(keys, row) if value is not _ABSENT}
+        for relative, row in zip(table.relatives, rows)
+    }
+
+
+def _entry_at(table: _Table, position: int) -> dict[str, Any]:
+    """The entry of the table's run at ``position``."""
+    entry = {}
+    for key, column in table.columns.items():
+        value = column[position]
+        if value is not _ABSENT:
+            entry[key] = value
+    return entry
+
+
+def _empty_table() -> _Table:
+    return _Table([], {}, [])
+
+
+def _valid_table(data: Any) -> _Table | None:
+    """The stored table, when it has the shape of one."""
+    if type(data) is not tuple or len(data) != 3:
+        return None
+    relatives, columns, gone = data
+    if type(relatives) is not list or type(columns) is not dict or type(gone) is not list:
+        return None
+    if not set(map(type, relatives)) <= {str} or not set(map(type, gone)) <= {str}:
+        return None
+    if not set(map(type, columns)) <= {str} or not set(map(type, columns.values())) <= {list}:
+        return None
+    if not set(map(len, columns.values())) <= {len(relatives)}:
+        return None
+    return _Table(relatives, columns, gone)
 
 
 def _make_folder(root: str) -> None:

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from maggot import entries, query, series, store
+from maggot import query, series, store
 from maggot.errors import MaggotError, NotARunError
 from maggot.index import (
     PART_ANNOTATIONS,
@@ -25,7 +25,7 @@ from maggot.index import (
     PART_GIT,
     PART_INFO,
     PART_RESULTS,
-    ListedRun,
+    Listing,
     RunIndex,
 )
 from maggot.terminal import printable, printable_json
@@ -83,7 +83,7 @@ class RunRow(NamedTuple):
     params: dict[str, Any]
     info: dict[str, Any]
     # ``metrics`` as the members of a JSON object, and as table cells joined by NUL, when
-    # known (see index.ListedRun)
+    # known (see index.Listing)
     metrics_json: str | None = None
     metrics_texts: str | None = None
 
@@ -130,6 +130,7 @@ def summarize(
     use_index: bool = True,
     series_stats: Sequence[str] = series.DEFAULT_STATS,
     run_dirs: Sequence[str] | None = None,
+    run_index: RunIndex | None = None,
 ) -> Summary:
     """Collect the runs under ``root`` (at most ``max_depth`` levels down) into rows.
 
@@ -147,7 +148,9 @@ def summarize(
     series add columns: ``loss`` (its last value), and ``loss.min`` ... for
     each stat in ``series_stats`` or named by a key asked for; a result of the
     same name wins. Series are read afresh each time, never from the index,
-    so a run still logging shows its latest points.
+    so a run still logging shows its latest points. ``run_index`` is the
+    index to list through (one is made for ``root`` when None): an
+    optimistic one's summary is believed only once it confirms it.
     """
     if not os.path.isdir(root):
         raise NotARunError(f"{root}: no such directory")
@@ -172,7 +175,8 @@ def summarize(
         parts.add(PART_ANNOTATIONS)
     hidden_dirs: list[str]
     with _gc_paused():
-        run_index = RunIndex(root, enabled=use_index)
+        if run_index is None:
+            run_index = RunIndex(root, enabled=use_index)
         found = run_index.find_runs(max_depth) if run_dirs is None else list(run_dirs)
         shown_dirs, hidden_dirs = found, []
         # the substring test in C first: a loop over 100,000 runs in Python is measurable
@@ -184,14 +188,11 @@ def summarize(
                 is_replay = store.REPLAY_SUFFIX in path and REPRODUCTION.match(_display_name(path))
                 (hidden_dirs if is_replay else shown_dirs).append(path)
         listing = run_index.load(shown_dirs, parts, keep=hidden_dirs)
-        listed = listing.runs
         series_warnings: list[str] = []
         series_columns = _series_columns(
-            listed, [*series_stats, *exact, *requested], series_warnings
+            listing, [*series_stats, *exact, *requested], series_warnings
         )
-        metric_names = _union_keys(
-            itertools.chain(map(operator.attrgetter("results"), listed), series_columns.values())
-        )
+        metric_names = _union_keys(itertools.chain(listing.results, series_columns.values()))
         special = {RUN_COLUMN, STATUS_COLUMN, *metric_names}
         needs_config = (
             with_params
@@ -201,19 +202,21 @@ def summarize(
         )
         if needs_config:
             listing = run_index.load(shown_dirs, parts | {PART_CONFIG}, keep=hidden_dirs)
-            listed = listing.runs
     warnings = [*listing.warnings, *series_warnings]
-    warnings.extend(itertools.chain.from_iterable(map(operator.attrgetter("problems"), listed)))
-    listed = list(listed)
-    statuses = set(map(operator.attrgetter("status"), listed))
-    for number, run in enumerate(listed if store.STATUS_RUNNING in statuses else ()):
-        if run.status == store.STATUS_RUNNING:
-            if _process_gone(run.path):
-                warnings.append(f"{run.path}: recorded as running, but its process is gone")
-                listed[number] = run._replace(status=entries.STATUS_KILLED)
+    warnings.extend(itertools.chain.from_iterable(listing.problems))
+    statuses = listing.statuses
+    if store.STATUS_RUNNING in statuses:
+        # only then: what tells a killed run (its process) is a measurable import
+        from maggot import entries
+
+        for number in [n for n, status in enumerate(statuses) if status == store.STATUS_RUNNING]:
+            path = listing.paths[number]
+            if _process_gone(path):
+                warnings.append(f"{path}: recorded as running, but its process is gone")
+                statuses[number] = entries.STATUS_KILLED
             else:
-                warnings.append(f"{run.path}: status is 'running' (still running, or killed)")
-    rows = _rows(root, listed, info_names)
+                warnings.append(f"{path}: status is 'running' (still running, or killed)")
+    rows = _rows(root, listing, info_names)
     if series_columns:
         rows = [
             # metrics stay in key order, the order of their columns (see _json_lines)
@@ -268,7 +271,7 @@ def summarize(
         rows=rows,
         columns_shown=shown,
         warnings=warnings,
-        runs_found=len(listed),
+        runs_found=len(listing.paths),
         deeper_runs=len(deeper),
         nearest_depth=min((_depth(path, root) for path in deeper), default=None),
     )
@@ -282,8 +285,38 @@ def summarize(
 _last_listing: tuple[RunIndex, Summary] | None = None
 
 
+def summarize_rendered(
+    root: str, output_format: str, precision: int | None = None, **options: Any
+) -> tuple[Summary, str]:
+    """``summarize(root, **options)`` and its ``render``, made while the runs' stats are taken.
+
+    Listing 100,000 unchanged runs is mostly one stat of each (shared with a
+    helper process) and making the rows and the text: through an optimistic
+    index (see RunIndex.confirm) the two overlap. What is returned is
+    confirmed first: when a run changed since the index was written, the
+    listing is made again from what the stats found.
+    """
+    run_index = RunIndex(root, enabled=options.get("use_index", True), optimistic=True)
+    try:
+        try:
+            summary = summarize(root, run_index=run_index, **options)
+            text = render(summary, output_format, precision)
+        except MaggotError:
+            if run_index.confirm():
+                raise
+        else:
+            if run_index.confirm():
+                return summary, text
+        summary = summarize(root, run_index=run_index, **options)
+        return summary, render(summary, output_format, precision)
+    finally:
+        run_index.close()
+
+
 def _process_gone(run_dir: str) -> bool:
     """A run still marked running whose process (on this host) is gone: killed."""
+    from maggot import entries
+
     try:
         info = store.read_json_object(store.meta_path(run_dir, store.RUN_FILE))
     except (OSError, MaggotError):
@@ -367,39 +400,48 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _series_columns(
-    listed: Sequence[ListedRun], wanted: Sequence[str], warnings: list[str]
+    listing: Listing, wanted: Sequence[str], warnings: list[str]
 ) -> dict[str, dict[str, Any]]:
     """Series columns (``loss``, ``loss.min`` ...) of the runs that have series, by path."""
     columns: dict[str, dict[str, Any]] = {}
     # known from the index: no directory listing per run (and no loop in Python without them)
-    with_series = listed if any(map(operator.attrgetter("has_series"), listed)) else ()
-    for run in with_series:
-        if not run.has_series:
-            continue
-        stats, problems = series.read_stats(run.path)
+    for path in itertools.compress(listing.paths, listing.has_series):
+        stats, problems = series.read_stats(path)
         warnings.extend(problems)
         found = series.stat_columns(stats, wanted)
         if found:
-            columns[run.path] = found
+            columns[path] = found
     return columns
 
 
-def _rows(root: str, listed: Sequence[ListedRun], info_names: Sequence[str]) -> list[RunRow]:
-    if not listed:
+def _rows(root: str, listing: Listing, info_names: Sequence[str]) -> list[RunRow]:
+    paths = listing.paths
+    if not paths:
         return []
-    # a column at a time, each in a loop that runs in C: one loop in Python per run is
-    # measurable at 100,000 runs, and so is zip(*rows)
-    paths, statuses, results, configs, results_json, results_texts = (
-        list(map(operator.attrgetter(field), listed))
-        for field in ("path", "status", "results", "config", "results_json", "results_texts")
-    )
-    names = _display_names(paths)
+    # from the listing's lists, in loops that run in C: one loop in Python per run is
+    # measurable at 100,000 runs
+    relatives = listing.relatives
+    # a run's name is its path relative to the root, when that is a single folder name
+    flat = not os.altsep and os.sep not in "\0".join(relatives)
+    names = relatives if flat and _NAMELESS_ENDS.isdisjoint(relatives) else _display_names(paths)
     if len(set(names)) != len(names):
         names = [os.path.relpath(path, root) for path in paths]
     infos: Iterable[dict[str, Any]] = itertools.repeat({})
     if info_names:
-        infos = [{**run.info, **run.git, **run.annotations} for run in listed]
-    rows = zip(names, paths, statuses, results, configs, infos, results_json, results_texts)
+        infos = [
+            {**info, **git, **annotations}
+            for info, git, annotations in zip(listing.infos, listing.gits, listing.annotations)
+        ]
+    rows = zip(
+        names,
+        paths,
+        listing.statuses,
+        listing.results,
+        listing.configs,
+        infos,
+        listing.results_json,
+        listing.results_texts,
+    )
     # tuple.__new__ in C: a NamedTuple's own __new__ is a Python call per run
     return list(map(tuple.__new__, itertools.repeat(RunRow), rows))
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import marshal
 import os
@@ -175,21 +176,30 @@ def test_a_run_directory_listed_on_its_own_gets_no_index(workdir: Path) -> None:
     assert not (run_dir / store.INDEX_FILE).exists()
 
 
+@contextlib.contextmanager
+def read_only(*folders: Path) -> Iterator[None]:
+    """The folders made read-only, even for root (immutable, where the file system allows)."""
+    try:
+        for folder in folders:
+            made_readonly = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+            if made_readonly.returncode != 0:
+                os.chmod(folder, 0o555)
+                if os.access(folder, os.W_OK):
+                    pytest.skip("cannot make a directory read-only here")
+        yield
+    finally:
+        for folder in folders:
+            subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+            os.chmod(folder, 0o755)
+
+
 def test_a_directory_that_cannot_be_written_still_lists(workdir: Path) -> None:
     add_run(workdir, "a", 0.5)
     experiments = workdir / "experiments"
-    made_readonly = subprocess.run(["chattr", "+i", str(experiments)], capture_output=True)
-    if made_readonly.returncode != 0:
-        os.chmod(experiments, 0o555)
-        if os.access(experiments, os.W_OK):
-            pytest.skip("cannot make a directory read-only here")
-    try:
+    with read_only(experiments):
         summary = summaries.summarize("experiments")
         assert [row.run for row in summary.rows] == ["a"] and summary.warnings == []
         assert not (experiments / store.INDEX_FILE).exists()
-    finally:
-        subprocess.run(["chattr", "-i", str(experiments)], capture_output=True)
-        os.chmod(experiments, 0o755)
 
 
 def test_concurrent_listings_all_see_every_run(workdir: Path) -> None:
@@ -432,6 +442,11 @@ def test_an_unchanged_listing_is_the_listing_of_the_run_files(
     assert shown(summaries.summarize("experiments", **options)) == from_files  # writes it
     assert shown(summaries.summarize("experiments", **options)) == from_files  # reads it
     assert len(from_files[0]) >= 3
+    # with the search kept too, as summarize shows it: made while the stats are taken
+    age(workdir / "experiments")
+    assert shown(summaries.summarize("experiments", **options)) == from_files
+    optimistic = summaries.summarize_rendered("experiments", "json", **options)[0]
+    assert shown(optimistic) == from_files
 
 
 def test_a_listing_reads_only_the_runs_that_changed(workdir: Path, opened: list[str]) -> None:
@@ -609,3 +624,199 @@ def test_git_slots_holding_values_of_the_wrong_shape_are_read_again(
     path.write_bytes(b"".join(index.encode(entries, None)))
     (workdir / "experiments" / store.INDEX_CHANGES_FILE).unlink(missing_ok=True)
     assert records() == expected == [{"run": "a", "status": "completed", "acc": 0.5}]
+
+
+def test_a_listing_of_given_runs_keeps_the_other_runs_entries(
+    workdir: Path, opened: list[str]
+) -> None:
+    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(4)]
+    age(workdir / "experiments")
+    expected = listing()
+    results = runs[1] / store.META_DIR / store.RESULTS_FILE
+    store.write_text_atomic(results, json.dumps({"acc": 0.15}))
+    age(runs[1])
+    expected["run-1"] = 0.15
+    # as a sweep's listing does: only its runs, the others' entries stay in the index
+    given = summaries.summarize("experiments", run_dirs=[str(runs[1]), str(runs[2])])
+    assert {row.run: row.metrics["acc"] for row in given.rows} == {"run-1": 0.15, "run-2": 0.2}
+    opened.clear()
+    assert listing() == expected
+    assert run_files(opened) == []
+
+
+def test_hidden_reproductions_keep_their_entries(workdir: Path, opened: list[str]) -> None:
+    run_dir = add_run(workdir, "a", 0.5)
+    shutil.copytree(run_dir, workdir / "experiments" / "a.repro-1")
+    age(workdir / "experiments" / "a.repro-1", workdir / "experiments")
+    assert listing(with_repros=True) == {"a": 0.5, "a.repro-1": 0.5}
+    assert listing() == {"a": 0.5}
+    opened.clear()
+    assert listing(with_repros=True) == {"a": 0.5, "a.repro-1": 0.5}
+    assert run_files(opened) == []
+
+
+def test_runs_added_before_the_others_in_name_order_are_taken_from_the_index(
+    workdir: Path, opened: list[str]
+) -> None:
+    for number in range(3):
+        add_run(workdir, f"run-{number}", number / 10)
+    age(workdir / "experiments")
+    listing()
+    # more new runs than the changes file takes, named to sort first: the index is
+    # written anew, in listing order
+    for number in range(3):
+        add_run(workdir, f"a-{number}", 0.9)
+    age(workdir / "experiments")
+    expected = listing()
+    assert list(expected) == ["a-0", "a-1", "a-2", "run-0", "run-1", "run-2"]
+    assert not (workdir / "experiments" / store.INDEX_CHANGES_FILE).exists()
+    assert list(indexed()) == list(expected)
+    opened.clear()
+    assert listing() == expected
+    assert run_files(opened) == []
+
+
+def test_a_read_only_directory_lists_its_config_columns_too(workdir: Path) -> None:
+    for number in range(3):
+        add_run(workdir, f"run-{number}", number / 10)
+    experiments = workdir / "experiments"
+    age(experiments)
+    listing()
+    add_run(workdir, "new", 0.9)
+    age(experiments)
+    # both loads of one listing (results, then config), with nothing written between
+    with read_only(experiments, experiments / store.INDEX_DIR):
+        summary = summaries.summarize("experiments", with_params=True)
+    assert not (experiments / store.INDEX_CHANGES_FILE).exists()
+    assert {row.run: row.params["name"] for row in summary.rows} == {
+        "new": "new",
+        "run-0": "run-0",
+        "run-1": "run-1",
+        "run-2": "run-2",
+    }
+
+
+def rendered(*, sort_key: str | None = None) -> tuple[summaries.Summary, list[Any]]:
+    """A listing as ``maggot summarize --format json`` makes it, and its parsed text."""
+    summary, text = summaries.summarize_rendered("experiments", "json", sort_key=sort_key)
+    return summary, json.loads(text)
+
+
+def test_an_optimistic_listing_of_unchanged_runs_is_the_listing_of_the_run_files(
+    workdir: Path, opened: list[str]
+) -> None:
+    for number in range(3):
+        add_run(workdir, f"run-{number}", number / 10)
+    age(workdir / "experiments")
+    from_files = summaries.summarize("experiments", use_index=False)
+    listing()
+    age(workdir / "experiments")
+    listing()  # the index's folder changed the experiments folder: the search is kept now
+    opened.clear()
+    summary, records = rendered()
+    assert summary.rows == from_files.rows and summary.warnings == []
+    assert [record["acc"] for record in records] == [0.0, 0.1, 0.2]
+    assert run_files(opened) == []
+
+
+def test_an_optimistic_listing_shows_a_run_changed_since_the_index(
+    workdir: Path, opened: list[str]
+) -> None:
+    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(3)]
+    age(workdir / "experiments")
+    listing()
+    age(workdir / "experiments")
+    listing()
+    results = runs[1] / store.META_DIR / store.RESULTS_FILE
+    store.write_text_atomic(results, json.dumps({"acc": 0.15, "f1": 0.7}))
+    age(runs[1])
+    # the first attempt, from the index, knows no run with f1: it is made again
+    summary, records = rendered(sort_key="f1")
+    assert [(record["run"], record["acc"]) for record in records][0] == ("run-1", 0.15)
+    assert summary.warnings == []
+    opened.clear()
+    assert [record["acc"] for record in rendered()[1]] == [0.0, 0.15, 0.2]
+    assert run_files(opened) == []
+
+
+def test_an_optimistic_listing_searches_again_for_a_run_that_lost_its_maggot_folder(
+    workdir: Path,
+) -> None:
+    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(3)]
+    age(workdir / "experiments")
+    listing()
+    age(workdir / "experiments")
+    listing()
+    shutil.rmtree(runs[2] / store.META_DIR)
+    summary, records = rendered()
+    assert [record["run"] for record in records] == ["run-0", "run-1"]
+    assert summary.warnings == []
+
+
+def test_the_summarize_command_stops_the_stats_of_a_listing_that_fails(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from maggot import forkshare
+    from maggot.cli import main
+
+    for number in range(3):
+        add_run(workdir, f"run-{number}", number / 10)
+    age(workdir / "experiments")
+    listing()
+    age(workdir / "experiments")
+    listing()
+    # a helper process even for three runs, so that there is one to stop
+    monkeypatch.setattr(forkshare, "PARALLEL_THRESHOLD", 1)
+    result = CliRunner().invoke(main, ["summarize", "--sort", "nothing"])
+    assert result.exit_code != 0 and "nothing" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no helper left behind
+
+
+def test_an_optimistic_listing_after_runs_came_and_went_shows_them_as_on_disk(
+    workdir: Path, opened: list[str]
+) -> None:
+    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(4)]
+    age(workdir / "experiments")
+    listing()
+    age(workdir / "experiments")
+    listing()
+    shutil.rmtree(runs[0])
+    add_run(workdir, "new", 0.9)
+    age(workdir / "experiments")
+    # the folders are listed again, the last search's runs stat-ed meanwhile
+    summary, records = rendered()
+    assert {record["run"]: record["acc"] for record in records} == {
+        "new": 0.9,
+        "run-1": 0.1,
+        "run-2": 0.2,
+        "run-3": 0.3,
+    }
+    assert summary.warnings == []
+    opened.clear()
+    assert len(rendered()[1]) == 4
+    assert run_files(opened) == []
+
+
+def test_an_optimistic_listing_after_runs_came_shows_a_run_changed_meanwhile(
+    workdir: Path, opened: list[str]
+) -> None:
+    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(4)]
+    age(workdir / "experiments")
+    listing()
+    age(workdir / "experiments")
+    listing()
+    results = runs[2] / store.META_DIR / store.RESULTS_FILE
+    store.write_text_atomic(results, json.dumps({"acc": 0.25}))
+    age(runs[2])
+    add_run(workdir, "new", 0.9)
+    age(workdir / "experiments")
+    records = rendered()[1]
+    assert {record["run"]: record["acc"] for record in records}["run-2"] == 0.25
+    assert len(records) == 5
+    opened.clear()
+    assert {record["run"]: record["acc"] for record in rendered()[1]}["run-2"] == 0.25
+    assert run_files(opened) == []

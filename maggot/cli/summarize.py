@@ -179,8 +179,10 @@ def summarize_command(
 
         record = sweep.load_sweep(sweep.find_sweep(sweep_id, directory))
         run_dirs = [state.run_dir for state in sweep.job_states(record) if state.run_dir]
-    result = summaries.summarize(
+    result, text = summaries.summarize_rendered(
         directory,
+        output_format,
+        precision,
         max_depth=max_depth,
         with_params=with_params,
         filters=filters,
@@ -209,4 +211,4 @@ def summarize_command(
         click.echo(f"maggot: no runs under {directory}", err=True)
     elif not result.rows:
         click.echo("maggot: no runs match the filters", err=True)
-    click.echo(summaries.render(result, output_format, precision), nl=False)
+    click.echo(text, nl=False)

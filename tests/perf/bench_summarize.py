@@ -71,7 +71,7 @@ print(len(rows))
 # Runs `python -m maggot ...` with an audit hook that records every file
 # opened under the runs directory, then writes the list as JSON.
 AUDIT_SCRIPT = """\
-import json, os, runpy, sys
+import atexit, json, os, runpy, sys
 
 root = os.path.join(os.path.realpath(sys.argv[1]), "")
 report_path = sys.argv[2]
@@ -84,12 +84,14 @@ def hook(event, args):
         if path.startswith(root):
             opened.append(path[len(root):])
 
-sys.addaudithook(hook)
-try:
-    runpy.run_module("maggot", run_name="__main__", alter_sys=True)
-finally:
+def report():
     with open(report_path, "w", encoding="utf-8") as file:
         json.dump(opened, file)
+
+# at exit: maggot's entry point ends the process without unwinding (it runs exit handlers)
+atexit.register(report)
+sys.addaudithook(hook)
+runpy.run_module("maggot", run_name="__main__", alter_sys=True)
 """
 
 
