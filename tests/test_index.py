@@ -696,6 +696,23 @@ def test_a_read_only_directory_lists_its_config_columns_too(workdir: Path) -> No
     }
 
 
+def rewrite_results(run_dir: Path, results: dict[str, Any]) -> None:
+    """Replace a run's results as maggot's writers do (a new file renamed over the old)."""
+    store.write_text_atomic(run_dir / store.META_DIR / store.RESULTS_FILE, json.dumps(results))
+    age(run_dir)
+
+
+def listed_twice(workdir: Path, count: int) -> list[Path]:
+    """``count`` runs, listed twice: the index then holds them and the search that found them."""
+    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(count)]
+    age(workdir / "experiments")
+    listing()
+    # the index's own folder, made by the first listing, changed the experiments folder
+    age(workdir / "experiments")
+    listing()
+    return runs
+
+
 def rendered(*, sort_key: str | None = None) -> tuple[summaries.Summary, list[Any]]:
     """A listing as ``maggot summarize --format json`` makes it, and its parsed text."""
     summary, text = summaries.summarize_rendered("experiments", "json", sort_key=sort_key)
@@ -722,14 +739,8 @@ def test_an_optimistic_listing_of_unchanged_runs_is_the_listing_of_the_run_files
 def test_an_optimistic_listing_shows_a_run_changed_since_the_index(
     workdir: Path, opened: list[str]
 ) -> None:
-    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(3)]
-    age(workdir / "experiments")
-    listing()
-    age(workdir / "experiments")
-    listing()
-    results = runs[1] / store.META_DIR / store.RESULTS_FILE
-    store.write_text_atomic(results, json.dumps({"acc": 0.15, "f1": 0.7}))
-    age(runs[1])
+    runs = listed_twice(workdir, 3)
+    rewrite_results(runs[1], {"acc": 0.15, "f1": 0.7})
     # the first attempt, from the index, knows no run with f1: it is made again
     summary, records = rendered(sort_key="f1")
     assert [(record["run"], record["acc"]) for record in records][0] == ("run-1", 0.15)
@@ -742,11 +753,7 @@ def test_an_optimistic_listing_shows_a_run_changed_since_the_index(
 def test_an_optimistic_listing_searches_again_for_a_run_that_lost_its_maggot_folder(
     workdir: Path,
 ) -> None:
-    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(3)]
-    age(workdir / "experiments")
-    listing()
-    age(workdir / "experiments")
-    listing()
+    runs = listed_twice(workdir, 3)
     shutil.rmtree(runs[2] / store.META_DIR)
     summary, records = rendered()
     assert [record["run"] for record in records] == ["run-0", "run-1"]
@@ -761,12 +768,7 @@ def test_the_summarize_command_stops_the_stats_of_a_listing_that_fails(
     from maggot import forkshare
     from maggot.cli import main
 
-    for number in range(3):
-        add_run(workdir, f"run-{number}", number / 10)
-    age(workdir / "experiments")
-    listing()
-    age(workdir / "experiments")
-    listing()
+    listed_twice(workdir, 3)
     # a helper process even for three runs, so that there is one to stop
     monkeypatch.setattr(forkshare, "PARALLEL_THRESHOLD", 1)
     result = CliRunner().invoke(main, ["summarize", "--sort", "nothing"])
@@ -779,11 +781,7 @@ def test_the_summarize_command_stops_the_stats_of_a_listing_that_fails(
 def test_an_optimistic_listing_after_runs_came_and_went_shows_them_as_on_disk(
     workdir: Path, opened: list[str]
 ) -> None:
-    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(4)]
-    age(workdir / "experiments")
-    listing()
-    age(workdir / "experiments")
-    listing()
+    runs = listed_twice(workdir, 4)
     shutil.rmtree(runs[0])
     add_run(workdir, "new", 0.9)
     age(workdir / "experiments")
@@ -804,14 +802,8 @@ def test_an_optimistic_listing_after_runs_came_and_went_shows_them_as_on_disk(
 def test_an_optimistic_listing_after_runs_came_shows_a_run_changed_meanwhile(
     workdir: Path, opened: list[str]
 ) -> None:
-    runs = [add_run(workdir, f"run-{number}", number / 10) for number in range(4)]
-    age(workdir / "experiments")
-    listing()
-    age(workdir / "experiments")
-    listing()
-    results = runs[2] / store.META_DIR / store.RESULTS_FILE
-    store.write_text_atomic(results, json.dumps({"acc": 0.25}))
-    age(runs[2])
+    runs = listed_twice(workdir, 4)
+    rewrite_results(runs[2], {"acc": 0.25})
     add_run(workdir, "new", 0.9)
     age(workdir / "experiments")
     records = rendered()[1]
