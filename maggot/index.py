@@ -749,7 +749,10 @@ class RunIndex:
                 if not path.startswith(prefix):
                     # spelled another way (a sweep's runs are recorded by absolute path): the
                     # same entry when it lies under the root, else an entry of its own
-                    relative = os.path.relpath(path, self.root)
+                    try:
+                        relative = os.path.relpath(path, self.root)
+                    except ValueError:  # another drive (Windows)
+                        continue
                     if relative.split(os.sep)[0] not in (os.pardir, os.curdir):
                         relatives[number] = relative
         unknown = [path for path in run_dirs if path not in self._identities]
