@@ -44,7 +44,7 @@ def shared_map(
     job: Callable[[int], Result],
     count: int,
     *,
-    meanwhile: Callable[[], None] | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[Result]:
     """``[job(0), ..., job(count - 1)]``, a forked helper process taking some of them.
 

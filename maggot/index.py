@@ -385,18 +385,18 @@ class RunIndex:
                 self._changes = {**_as_entries(changes), **dict.fromkeys(changes.gone)}
         return self._base
 
-    def _decode_entries(self) -> None:
-        self._decoded()
+    def _base_positions(self) -> dict[str, int]:
+        """The index file's runs, by path relative to the root: their positions in its table."""
+        if self._positions is None:
+            self._positions = dict(zip(self._decoded().relatives, itertools.count()))
+        return self._positions
 
     def _entry(self, relative: str) -> Any:
         """The index's entry for a run: the changes file's, else the index file's, else None."""
         if relative in self._changes:
             return self._changes[relative]
-        base = self._decoded()
-        if self._positions is None:
-            self._positions = dict(zip(base.relatives, itertools.count()))
-        position = self._positions.get(relative)
-        return None if position is None else _entry_at(base, position)
+        position = self._base_positions().get(relative)
+        return None if position is None else _entry_at(self._decoded(), position)
 
     def find_runs(self, max_depth: int | None) -> list[str]:
         """Run directories under the root, sorted by path.
@@ -469,9 +469,9 @@ class RunIndex:
         relatives = list(map(operator.itemgetter(slice(skip, None)), inside))
         # the entries are decoded while a helper process stats
         if early is None:
-            found_identities = _identities(self.root, relatives, meanwhile=self._decode_entries)
+            found_identities = _identities(self.root, relatives, meanwhile=self._decoded)
         else:
-            self._decode_entries()
+            self._decoded()
             known: dict[str, Any]
             assumed = self._assumable(early[0]) if self._optimistic else None
             if assumed is None:
@@ -530,7 +530,7 @@ class RunIndex:
         if assumed is not None:
             self._pending, self._assumed = stats, (runs, search.runs, assumed)
             self._from_search = (runs, search.runs, assumed)
-            self._assumed_runs = _EVERY_RUN
+            self._assumed_runs = store.EVERY_FOLDER  # every run
             return runs
         identities = stats.finish()
         if None in identities:
@@ -676,6 +676,21 @@ class RunIndex:
             _, run_dir, _, identity, found = to_read[index]
             return _read_entry(run_dir, directory_parts, identity, found)
 
+        # the listing's lists the entries of runs looked at fill, and the entry key of each
+        filled_from_entries = [
+            (values, key)
+            for values, key, asked in (
+                (listing.statuses, PART_RUN, True),
+                (listing.has_series, _SERIES, True),
+                (listing.infos, PART_INFO, with_info),
+                (listing.results, PART_RESULTS, with_results),
+                (listing.results_json, _RESULTS_JSON, with_results),
+                (listing.results_texts, _RESULTS_TEXTS, with_results),
+                (listing.configs, PART_CONFIG, with_config),
+                (listing.annotations, PART_ANNOTATIONS, with_annotations),
+            )
+            if asked
+        ]
         modified = bool(to_read)
         if to_read:
             read_again = forkshare.shared_map(read, len(to_read))
@@ -705,18 +720,8 @@ class RunIndex:
                 listing.gits[number] = entry[PART_GIT][3]
                 problems += tuple(run_dir + problem for problem in entry[PART_GIT][4])
             listing.problems[number] = problems
-            listing.statuses[number] = entry[PART_RUN]
-            listing.has_series[number] = entry[_SERIES]
-            if with_info:
-                listing.infos[number] = entry[PART_INFO]
-            if with_results:
-                listing.results[number] = entry[PART_RESULTS]
-                listing.results_json[number] = entry[_RESULTS_JSON]
-                listing.results_texts[number] = entry[_RESULTS_TEXTS]
-            if with_config:
-                listing.configs[number] = entry[PART_CONFIG]
-            if with_annotations:
-                listing.annotations[number] = entry[PART_ANNOTATIONS]
+            for values, key in filled_from_entries:
+                values[number] = entry[key]
         if vanished:
             present = [True] * count
             for number in vanished:
@@ -777,9 +782,7 @@ class RunIndex:
         aligned: dict[str, list[Any]] = {}
         filled: list[int] | None = None
         if relatives != base.relatives or self._changes:
-            if self._positions is None:
-                self._positions = dict(zip(base.relatives, itertools.count()))
-            positions = self._positions
+            positions = self._base_positions()
             if self._changes:
                 positions = {**positions}
                 for relative in self._changes:
@@ -812,13 +815,14 @@ class RunIndex:
         modified: bool,
         started_ns: int,
         *,
-        held: int = -1,
+        held: int,
     ) -> None:
-        """Take the listing's entries in, the index written first when they changed.
+        """Take the listing's entries in, and write the index when they changed.
 
         ``relatives`` are the runs listed, ``changed`` their entries that differ
         from the index file's, ``modified`` whether any was read again,
-        ``held`` how many of them the index held an entry for.
+        ``held`` how many of them the index held an entry for. The write
+        waits while identities are assumed (see confirm).
         """
         base, old = self._decoded(), self._changes
         skip = len(self.prefix)
@@ -826,23 +830,20 @@ class RunIndex:
         changes: dict[str, Any] = {}
         if not self._searched:
             changes.update(old)  # a listing of given runs keeps the others' entries
-        elif (
-            (relatives != base.relatives or old or kept)
-            and held >= 0
-            and self._holds_only(held, kept)
-        ):
-            # no run is gone: only the changes file's entries of runs not listed are kept
-            kept_set = set(kept)
-            changes.update(
-                (relative, entry)
-                for relative, entry in old.items()
-                if entry is None or relative in kept_set
-            )
         elif relatives != base.relatives or old or kept:
-            present = set(relatives).union(kept)
-            changes.update((relative, old[relative]) for relative in kept if relative in old)
-            gone = itertools.filterfalse(present.__contains__, base.relatives)
-            changes.update(dict.fromkeys(gone))
+            if self._holds_only(held, kept):
+                # no run is gone: only the changes file's entries of runs not listed are kept
+                kept_set = set(kept)
+                changes.update(
+                    (relative, entry)
+                    for relative, entry in old.items()
+                    if entry is None or relative in kept_set
+                )
+            else:
+                present = set(relatives).union(kept)
+                changes.update((relative, old[relative]) for relative in kept if relative in old)
+                gone = itertools.filterfalse(present.__contains__, base.relatives)
+                changes.update(dict.fromkeys(gone))
         changes.update(changed)
         differs = modified or changes.keys() != old.keys()
         differs = differs or any(changes[relative] is not old[relative] for relative in changes)
@@ -870,9 +871,7 @@ class RunIndex:
         """Whether the index holds as many runs as ``listed`` (the runs listed it holds) and
         ``kept`` together, and each of ``kept``: then it holds no other run."""
         base, changes = self._decoded(), self._changes
-        if self._positions is None:
-            self._positions = dict(zip(base.relatives, itertools.count()))
-        in_base = self._positions
+        in_base = self._base_positions()
         held = len(base.relatives)
         for relative, entry in changes.items():
             if entry is None and relative in in_base:
@@ -943,15 +942,6 @@ def _unchanged(
 
 _NONES = itertools.repeat(None)
 
-
-class _EveryRun:
-    """A container holding every run (the runs of an optimistic listing are all assumed)."""
-
-    def __contains__(self, relative: object) -> bool:
-        return True
-
-
-_EVERY_RUN = _EveryRun()
 # a run whose identity is still to be taken
 _UNKNOWN = object()
 
@@ -1029,7 +1019,7 @@ def _identity(meta_dir: str) -> int | None:
 
 
 def _identities(
-    root: str, relative_runs: Sequence[str], *, meanwhile: Callable[[], None] | None = None
+    root: str, relative_runs: Sequence[str], *, meanwhile: Callable[[], object] | None = None
 ) -> list[int | None]:
     """The identity of each run's ``.maggot`` (None when it has none), one stat each.
 

@@ -728,13 +728,8 @@ def rendered(*, sort_key: str | None = None) -> tuple[summaries.Summary, list[An
 def test_an_optimistic_listing_of_unchanged_runs_is_the_listing_of_the_run_files(
     workdir: Path, opened: list[str]
 ) -> None:
-    for number in range(3):
-        add_run(workdir, f"run-{number}", number / 10)
-    age(workdir / "experiments")
+    listed_twice(workdir, 3)
     from_files = summaries.summarize("experiments", use_index=False)
-    listing()
-    age(workdir / "experiments")
-    listing()  # the index's folder changed the experiments folder: the search is kept now
     opened.clear()
     summary, records = rendered()
     assert summary.rows == from_files.rows and summary.warnings == []
