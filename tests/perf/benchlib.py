@@ -153,6 +153,9 @@ def measure_children(
         shift = round_number % len(cases)
         for case in [*cases[shift:], *cases[:shift]]:
             case.setup()
+            # written data flushed now, not by the kernel's flusher in the middle of the next
+            # child (a setup copying a 20 MB index, a listing writing one, leave much behind)
+            os.sync()
             sample = run_measured(case.argv, env)
             if round_number >= warmup:
                 samples[case.name].append(sample)
