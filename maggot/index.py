@@ -47,10 +47,12 @@ only once the stats confirm them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import marshal
 import operator
 import os
+import stat
 import sys
 import time
 import zlib
@@ -302,6 +304,7 @@ class RunIndex:
                 self._search, self._read_changes = search, read_changes
             else:
                 self._unsound_changes = os.path.lexists(changes_path(root))
+            _one_warning_for_both_files(root, self.warnings)
         self._new_search = self._search
         # listing runs given by the caller (a sweep's) keeps the entries of the others
         self._searched = False
@@ -1231,12 +1234,16 @@ def _read_index(
     entries are decoded.
     """
     try:
-        with open(path, "rb") as file:
-            content = file.read()
+        content = _read_regular_file(path)
     except (FileNotFoundError, NotADirectoryError):  # none yet, or an older single-file index
         return None, _empty_table, False
+    except IsADirectoryError:
+        # not maggot's to remove, and no index can be written over it
+        warnings.append(f"{path}: a directory where the listing index belongs; listing without it")
+        return None, _empty_table, False
     except OSError as error:
-        warnings.append(f"{path}: unreadable listing index ({error.strerror}); rebuilding it")
+        # a write may still replace it (else the next listing says this again)
+        warnings.append(f"{path}: unreadable listing index ({error.strerror}); listing without it")
         return None, _empty_table, False
     # offsets and views rather than partition: each copy of 20 MB is measurable
     end_of_header = content.find(b"\n")
@@ -1290,6 +1297,31 @@ def _read_index(
 
 
 _CORRUPT = object()
+
+
+def _one_warning_for_both_files(root: str, warnings: list[str]) -> None:
+    """The same problem with both index files (an unreadable folder) said once, of the folder."""
+    if len(warnings) != 2:
+        return
+    changes, runs = changes_path(root), index_path(root)
+    if warnings[0].startswith(changes + ": ") and warnings[1].startswith(runs + ": "):
+        problem = warnings[0][len(changes) :]
+        if problem.startswith(": unreadable") and problem == warnings[1][len(runs) :]:
+            warnings[:] = [os.path.join(root, store.INDEX_DIR) + problem]
+
+
+def _read_regular_file(path: str) -> bytes:
+    """The file's content; OSError (EINVAL) for a FIFO, socket or device, which a plain
+    open could block on or read without end."""
+    # opened without blocking: opening a FIFO with no writer waits for one
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as file:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return file.read()
 
 
 def _valid_search(data: Any) -> _Search | None:

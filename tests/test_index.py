@@ -152,6 +152,48 @@ def test_an_index_of_another_python_is_rebuilt_quietly(workdir: Path) -> None:
     assert sorted(indexed()) == ["a"]
 
 
+def test_a_fifo_in_place_of_the_index_neither_hangs_nor_stays(workdir: Path) -> None:
+    add_run(workdir, "a", 0.5)
+    path = workdir / "experiments" / store.INDEX_FILE
+    path.parent.mkdir()
+    os.mkfifo(path)
+    command = [sys.executable, "-m", "maggot", "summarize", "experiments", "--format", "json"]
+    # a plain open of a FIFO waits for a writer that never comes
+    listed = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert [row["run"] for row in json.loads(listed.stdout)] == ["a"]
+    assert "not a regular file" in listed.stderr and store.INDEX_FILE in listed.stderr
+    assert path.is_file() and sorted(indexed()) == ["a"]  # replaced by an index
+
+
+def test_a_directory_in_place_of_the_index_is_left_alone(workdir: Path) -> None:
+    add_run(workdir, "a", 0.5)
+    path = workdir / "experiments" / store.INDEX_FILE
+    path.mkdir(parents=True)
+    (path / "notes.txt").write_text("mine")
+    for _ in range(2):
+        summary = summaries.summarize("experiments")
+        assert [row.run for row in summary.rows] == ["a"]
+        assert summary.warnings == [
+            f"{os.path.join('experiments', store.INDEX_FILE)}: a directory where the listing"
+            " index belongs; listing without it"
+        ]
+    assert (path / "notes.txt").read_text() == "mine"
+
+
+def test_an_unreadable_index_folder_is_one_warning() -> None:
+    root = "experiments"
+    problem = ": unreadable listing index (Permission denied); listing without it"
+    warnings = [index.changes_path(root) + problem, index.index_path(root) + problem]
+    index._one_warning_for_both_files(root, warnings)
+    assert warnings == [os.path.join(root, store.INDEX_DIR) + problem]
+    # two different problems are each said of their file
+    other = [index.changes_path(root) + problem, index.index_path(root) + ": not a listing index"]
+    kept = list(other)
+    index._one_warning_for_both_files(root, kept)
+    assert kept == other
+
+
 def test_entries_of_the_wrong_shape_are_read_again(workdir: Path) -> None:
     add_run(workdir, "a", 0.5)
     listing()
