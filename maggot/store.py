@@ -611,12 +611,27 @@ def resolve_run_dir(argument: str, experiments_dir: str) -> str:
     """The run ``argument`` names: a run directory, or a run's name under ``experiments_dir``."""
     if is_run_dir(argument):
         return argument
+    if os.path.exists(argument):
+        raise NotARunError(f"{argument}: no {META_DIR}/ directory (not a run directory?)")
     fallback = os.path.join(experiments_dir, argument)
-    if not os.path.exists(argument) and is_run_dir(fallback):
+    if is_run_dir(fallback):
         return fallback
-    if not os.path.exists(argument):
-        raise NotARunError(f"{argument}: no such directory")
-    raise NotARunError(f"{argument}: no {META_DIR}/ directory (not a run directory?)")
+    # a run in a folder of its own is listed by its name alone while no other run has it
+    named = _runs_named(argument, experiments_dir)
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise NotARunError(f"{argument}: {len(named)} runs have this name ({', '.join(named)})")
+    raise NotARunError(f"{argument}: no such directory")
+
+
+def _runs_named(name: str, experiments_dir: str) -> list[str]:
+    """The runs under ``experiments_dir`` (as deep as a listing looks) whose folder is ``name``."""
+    if os.sep in name or (os.altsep and os.altsep in name) or name in ("", os.curdir, os.pardir):
+        return []
+    if not os.path.isdir(experiments_dir):
+        return []
+    return [path for path in find_run_dirs(experiments_dir) if os.path.basename(path) == name]
 
 
 def find_run_dirs(
