@@ -261,6 +261,7 @@ def summarize(
         patterns=columns,
         drop=drop,
         only_changed=only_changed,
+        warnings=warnings,
     )
     deeper = (
         store.find_run_dirs(root, None)
@@ -580,6 +581,7 @@ def _choose_columns(
     patterns: Sequence[str],
     drop: Sequence[str],
     only_changed: bool,
+    warnings: list[str],
 ) -> list[Column]:
     metric_names = _union_keys(map(operator.attrgetter("metrics"), rows))
     param_names = _union_keys(map(operator.attrgetter("params"), rows)) if with_params else []
@@ -599,17 +601,17 @@ def _choose_columns(
     if patterns:
         chosen = [available[0]]
         for pattern in patterns:
-            chosen += [
+            matching = [
                 column
                 for column in available
-                if column not in chosen
-                and (
-                    fnmatch.fnmatchcase(column.header, pattern)
-                    and (column.source != "info" or not _is_glob(pattern))
-                    or (column.source == "params" and column.key == pattern)
-                    or (column.source == "info" and column.key == pattern.removeprefix(INFO_PREFIX))
-                )
+                if fnmatch.fnmatchcase(column.header, pattern)
+                and (column.source != "info" or not _is_glob(pattern))
+                or (column.source == "params" and column.key == pattern)
+                or (column.source == "info" and column.key == pattern.removeprefix(INFO_PREFIX))
             ]
+            if not matching and rows:
+                warnings.append(f"--columns {pattern!r}: no column of the runs listed matches")
+            chosen += [column for column in matching if column not in chosen]
     return [
         column
         for column in chosen

@@ -213,7 +213,14 @@ def test_columns_drop_and_only_changed(workdir: Path) -> None:
         "run", "status", "acc", "test.mse", "model.C", "seed"
     ]  # fmt: skip
     picked = summaries.summarize(columns=["model.*", "acc"])
-    assert picked.columns == ["run", "model.C", "acc"]
+    assert picked.columns == ["run", "model.C", "acc"] and picked.warnings == []
+    # a pattern that picks nothing is said, not silently a table of run names
+    missed = summaries.summarize(columns=["acc", "nomatch*", "acuracy"])
+    assert missed.columns == ["run", "acc"]
+    assert missed.warnings == [
+        "--columns 'nomatch*': no column of the runs listed matches",
+        "--columns 'acuracy': no column of the runs listed matches",
+    ]
     assert summaries.summarize(drop=["test.*", "status"]).columns == ["run", "acc"]
     with_info = summaries.summarize(info=["host", "duration"], drop=["test.mse"])
     assert with_info.columns == ["run", "status", "host", "duration", "acc"]
