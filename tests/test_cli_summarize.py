@@ -84,12 +84,25 @@ def test_an_unknown_info_column_is_a_usage_error_naming_the_columns(work: Path) 
 
 @pytest.mark.parametrize(
     "args",
-    [("--filter", "TAGS ~ x"), ("--sort", "TAGS"), ("--sort", "Accuracy"), ("--sort", "c")],
+    [
+        ("--filter", "TAGS ~ x"),
+        ("--sort", "TAGS"),
+        ("--sort", "Accuracy"),
+        ("--sort", "c"),
+        ("--sort", "acc"),
+        ("--filter", "mod > 1"),
+    ],
 )
 def test_close_keys_are_suggested_in_any_case(work: Path, args: tuple[str, str]) -> None:
     result = invoke("summarize", *args)
     assert result.exit_code == 1 and result.stdout == ""
-    expected = {"TAGS": "tags", "Accuracy": "accuracy", "c": "model.C"}[args[1].split()[0]]
+    expected = {
+        "TAGS": "tags",
+        "Accuracy": "accuracy",
+        "c": "model.C",
+        "acc": "accuracy",
+        "mod": "model.C",
+    }[args[1].split()[0]]
     assert f"(did you mean {expected}" in result.stderr
 
 
