@@ -13,7 +13,7 @@ from maggot.capture import shell_command
 from maggot.config import flatten
 from maggot.errors import MaggotError, NotARunError
 from maggot.records import RunInfo
-from maggot.summarize import render_cells
+from maggot.summarize import render_cells, render_value
 from maggot.terminal import printable_json
 
 MISSING: Any = query.MISSING
@@ -58,7 +58,15 @@ def expand_run_arguments(arguments: Sequence[str], experiments_dir: str) -> list
         if not matches:
             raise NotARunError(f"{argument}: no run matches")
         found.extend(matches)
-    return list(dict.fromkeys(found))
+    return distinct_runs(found)
+
+
+def distinct_runs(run_dirs: Sequence[str]) -> list[str]:
+    """``run_dirs`` without repeats, however spelled (``a``, ``./a/``, a link to it): first kept."""
+    seen: dict[str, str] = {}
+    for run_dir in run_dirs:
+        seen.setdefault(os.path.realpath(run_dir), run_dir)
+    return list(seen.values())
 
 
 def compare_runs(run_dirs: Sequence[str], *, show_all: bool = False) -> RunComparison:
@@ -148,7 +156,12 @@ def _identity(value: Any) -> str:
 def render_comparison(
     comparison: RunComparison, output_format: str, precision: int | None = None
 ) -> str:
-    """The comparison as a vertical table (or json, csv, markdown); floats rounded in tables."""
+    """The comparison as a vertical table (or json, csv, markdown).
+
+    ``precision`` rounds the floats of tables, except config values: those are
+    shown as recorded, so that a row shown because its values differ never
+    shows them the same.
+    """
     if output_format == "json":
         records = [
             {
@@ -164,5 +177,12 @@ def render_comparison(
         text = json.dumps({"runs": comparison.runs, "rows": records}, indent=2, ensure_ascii=False)
         # run-file strings are shown escaped, never obeyed by the terminal
         return printable_json(text + "\n")
-    rows = [[row.key, *row.values] for row in comparison.rows]
+    rows = [[row.key, *_shown_values(row, precision)] for row in comparison.rows]
     return render_cells(["key", *comparison.runs], rows, output_format, precision)
+
+
+def _shown_values(row: ComparedKey, precision: int | None) -> tuple[Any, ...]:
+    if precision is None or not row.key.startswith("config."):
+        return row.values
+    # as text, a float is past rounding: repr is how it shows without precision
+    return tuple(render_value(value) if isinstance(value, float) else value for value in row.values)

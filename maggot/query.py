@@ -11,11 +11,14 @@ Grammar (keywords are case-insensitive)::
     OP          := "==" | "=" | "!=" | "<" | "<=" | ">" | ">=" | "~" | "!~"
     literal     := number | string | true | false | null | bare word
 
-A bare word on the right of an operator is text (``status == failed``).
+A bare word on the right of an operator is text (``status == failed``), unless
+it is a number whose exponent has no digits (``1e``): that is a typo.
 Chains of ``and``, ``or`` and ``not`` are read in loops, to any length;
 parentheses may nest ``MAX_NESTING`` levels deep. The
-old ``KEY OP VALUE`` form (``tag!=a b``, ``note=``) is still accepted when the
-grammar does not parse it.
+old ``KEY OP VALUE`` form of maggot 0.3, where the rest of the text is the value
+(``tag!=a b``, ``note=``), is still accepted when the grammar does not parse it
+and the value is text: never after a number, ``true``, ``false`` or ``null``
+(``accuracy > 0.5 foo``), nor with a quote or backtick opening a word.
 """
 
 from __future__ import annotations
@@ -53,6 +56,12 @@ _CONSTANTS: dict[str, Any] = {"true": True, "false": False, "null": None}
 # blanks (``tag!=a b``) or an empty one (``note=``), never one with grammar in it
 _PLAIN_KEY = re.compile(r"^[^\s()\[\],\"'`~]+$")
 _GRAMMAR_WORDS = re.compile(r"(?i)(^|\s)(and|or|not|in)(\s|$)|[()\[\]~<>=]")
+# 0.3 read a value that starts like a number (``0.5 foo``, ``1,5``) as text, which
+# no number then equals: a word after a number is a forgotten operator, not text
+_NUMBER_START = re.compile(r"[-+]?\.?\d")
+# a quote or backtick starting a word opens a string or key that was never closed
+_OPENING_QUOTE = re.compile(r"(^|\s)[\"'`]")
+_UNFINISHED_EXPONENT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?")
 _LEGACY = re.compile(r"^\s*([^=!<>]*?)\s*(==|!=|<=|>=|=|<|>)\s*(.*?)\s*$", re.DOTALL)
 
 
@@ -161,10 +170,23 @@ def _parse_legacy(text: str) -> Filter | None:
     key, operator, value = match.groups()
     if _GRAMMAR_WORDS.search(value) or (not value and operator not in ("=", "==", "!=")):
         return None
-    if value[:1] in ('"', "'"):
-        return None  # a quoted value the grammar could not read is a mistake, not text
+    if value and not _is_legacy_text(value):
+        return None
     operator = "==" if operator == "=" else operator
     return Filter(text, Compare(key, operator, Literal(value, value)))
+
+
+def _is_legacy_text(value: str) -> bool:
+    """Whether a 0.3 value is text the grammar cannot write as one word, not a typo."""
+    first_word = value.split(maxsplit=1)[0]
+    if _NUMBER_START.match(first_word) or first_word.lower() in _CONSTANTS:
+        return False
+    try:
+        float(first_word)  # nan, inf
+        return False
+    except ValueError:
+        pass
+    return not _OPENING_QUOTE.search(value)
 
 
 def tokenize(text: str) -> Iterator[Token]:
@@ -320,6 +342,9 @@ class _Parser:
             return Literal(value, value)
         if token.text.lower() in _CONSTANTS:
             return Literal(_CONSTANTS[token.text.lower()], token.text.lower())
+        if _UNFINISHED_EXPONENT.fullmatch(token.text):
+            problem = f"{token.text!r} is not a number: its exponent has no digits"
+            raise FilterSyntaxError(self.text, token.column, problem)
         return Literal(token.text, token.text)
 
 

@@ -370,21 +370,46 @@ def unknown_info_column(name: str) -> str:
     )
 
 
+# more names than this in a hint are a listing, not a suggestion
+_MOST_SUGGESTED = 5
+
+
 def _unknown(what: str, key: str, known: Iterable[str]) -> str:
     """``what 'key'`` and the known keys that look like it, in any case."""
+    hint = ", ".join(_close_keys(key, set(known)))
+    return f"{what} {key!r}" + (f" (did you mean {hint}?)" if hint else "")
+
+
+def _close_keys(key: str, known: set[str]) -> list[str]:
+    """Known keys like ``key``: ending in it, starting with it, then spelled alike."""
     import difflib
 
+    scope = next((prefix for prefix in (CONFIG_PREFIX, INFO_PREFIX) if key.startswith(prefix)), "")
+    folded = key.removeprefix(scope).casefold()
     # config.KEY and info.KEY only repeat another name
     candidates = sorted(name for name in known if not name.startswith((CONFIG_PREFIX, INFO_PREFIX)))
-    folded = key.casefold()
     close = [name for name in candidates if name.rsplit(".", 1)[-1].casefold() == folded]
+    if folded:
+        close += _starting_with(folded, candidates)
     by_folded: dict[str, list[str]] = {}
     for name in candidates:
         by_folded.setdefault(name.casefold(), []).append(name)
     for match in difflib.get_close_matches(folded, list(by_folded), n=3, cutoff=0.6):
         close += by_folded[match]
-    hint = ", ".join(dict.fromkeys(close))
-    return f"{what} {key!r}" + (f" (did you mean {hint}?)" if hint else "")
+    scoped = [scope + name if scope + name in known else name for name in close]
+    return list(dict.fromkeys(scoped))[:_MOST_SUGGESTED]
+
+
+def _starting_with(folded: str, candidates: list[str]) -> list[str]:
+    """The keys under ``folded`` (val: val.acc, val.loss), then the shortest it begins."""
+    family = [name for name in candidates if name.casefold().startswith(folded + ".")]
+    longer = [
+        name
+        for name in candidates
+        if name.casefold().startswith(folded) and not name.casefold().startswith(folded + ".")
+    ]
+    # sorted() is stable: names of one length stay in alphabetical order
+    return family + sorted(longer, key=len)
 
 
 @contextlib.contextmanager

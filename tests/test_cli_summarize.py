@@ -54,6 +54,19 @@ def test_a_filter_that_does_not_parse_points_at_the_column(work: Path) -> None:
     assert len(lines) == 1 and "column 39" in lines[0] and "expected ')'" in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [("accuracy > 0.6 accuracy", 16), ("accuracy > 0.5 foo", 16), ("accuracy < 1e", 12)],
+)
+def test_a_typo_in_a_filter_is_a_usage_error_not_a_text_comparison(
+    work: Path, text: str, column: int
+) -> None:
+    result = invoke("summarize", "--filter", text)
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and f"column {column}" in lines[0]
+
+
 def test_an_unknown_sort_key_suggests_close_ones(work: Path) -> None:
     result = invoke("summarize", "--sort", "C")
     assert result.exit_code == 1 and "did you mean model.C" in result.stderr
@@ -71,12 +84,25 @@ def test_an_unknown_info_column_is_a_usage_error_naming_the_columns(work: Path) 
 
 @pytest.mark.parametrize(
     "args",
-    [("--filter", "TAGS ~ x"), ("--sort", "TAGS"), ("--sort", "Accuracy"), ("--sort", "c")],
+    [
+        ("--filter", "TAGS ~ x"),
+        ("--sort", "TAGS"),
+        ("--sort", "Accuracy"),
+        ("--sort", "c"),
+        ("--sort", "acc"),
+        ("--filter", "mod > 1"),
+    ],
 )
 def test_close_keys_are_suggested_in_any_case(work: Path, args: tuple[str, str]) -> None:
     result = invoke("summarize", *args)
     assert result.exit_code == 1 and result.stdout == ""
-    expected = {"TAGS": "tags", "Accuracy": "accuracy", "c": "model.C"}[args[1].split()[0]]
+    expected = {
+        "TAGS": "tags",
+        "Accuracy": "accuracy",
+        "c": "model.C",
+        "acc": "accuracy",
+        "mod": "model.C",
+    }[args[1].split()[0]]
     assert f"(did you mean {expected}" in result.stderr
 
 

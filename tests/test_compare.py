@@ -68,9 +68,67 @@ def test_runs_chosen_by_filter(runs: list[Path]) -> None:
 def test_bad_arguments_are_one_line_errors(runs: list[Path]) -> None:
     result = invoke("compare", "zz-*")
     assert result.exit_code == 1 and "zz-*: no run matches" in result.stderr
-    assert invoke("compare").exit_code == 2
-    same = invoke("compare", "a-1", "a-1")
-    assert same.exit_code == 0 and "do not differ" in same.stderr
+    nothing = invoke("compare")
+    assert nothing.exit_code == 2 and "give two runs or more to compare" in nothing.stderr
+
+
+def one_line_error(result: Result, exit_code: int) -> str:
+    assert result.exit_code == exit_code and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    return line
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["a-1"],
+        ["a-1", "a-1"],
+        ["a-1", "experiments/a-1"],
+        ["a-1", "./experiments/a-1/", "a-1*"],
+    ],
+)
+def test_one_run_however_often_named_is_a_usage_error(
+    runs: list[Path], arguments: list[str]
+) -> None:
+    line = one_line_error(invoke("compare", *arguments), 2)
+    assert "compare needs two different runs or more, got only experiments/a-1 (" in line
+
+
+def test_a_run_named_and_found_by_the_filter_is_compared_once(runs: list[Path]) -> None:
+    result = invoke("compare", "a-1", "--filter", "lr == 0.1", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["runs"] == ["a-1", "a-2"]
+
+
+def test_a_filter_no_run_matches_says_so(runs: list[Path]) -> None:
+    line = one_line_error(invoke("compare", "--filter", "acc > 5"), 1)
+    assert line == "maggot: no run under experiments matches the filter"
+    line = one_line_error(invoke("compare", "--filter", "acc > 5", "--filter", "lr > 0"), 1)
+    assert line == "maggot: no run under experiments matches the filters"
+
+
+def test_a_filter_matching_one_run_says_compare_needs_two(runs: list[Path]) -> None:
+    line = one_line_error(invoke("compare", "--filter", "lr == 0.2"), 1)
+    assert line.startswith("maggot: compare needs two different runs or more, got only ")
+    assert line.endswith("b-1")
+
+
+def test_precision_rounds_results_but_shows_config_as_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    record_run(tmp_path, {"lr": 1.0, "decay": 0.123456}, {"acc": 2 / 3}, name="x", snapshot=False)
+    record_run(tmp_path, {"lr": 0.5, "decay": 0.123457}, {"acc": 0.5}, name="y", snapshot=False)
+    for output_format in ("table", "markdown"):
+        result = invoke("compare", "x", "y", "--precision", "2", "--format", output_format)
+        assert result.exit_code == 0, result.output
+        cells = {
+            line.strip("| ").split()[0]: line.strip("| ").replace("|", " ").split()[1:]
+            for line in result.stdout.splitlines()
+        }
+        assert cells["config.lr"] == ["1.0", "0.5"]
+        assert cells["config.decay"] == ["0.123456", "0.123457"]
+        assert cells["results.acc"] == ["0.67", "0.5"]
 
 
 def test_the_command_row_is_each_runs_own_command_line(tmp_path: Path) -> None:

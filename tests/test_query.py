@@ -76,6 +76,7 @@ def test_syntax_errors_point_at_the_column(text: str, column: int, problem: str 
 @pytest.mark.parametrize(
     ("text", "key", "operator", "value"),
     [
+        # the filters of maggot 0.3's tests and README
         ("model.C>=1", "model.C", ">=", "1"),
         ("status=completed", "status", "==", "completed"),
         (" accuracy < 0.9 ", "accuracy", "<", "0.9"),
@@ -83,6 +84,19 @@ def test_syntax_errors_point_at_the_column(text: str, column: int, problem: str 
         ('kernel=="rbf"', "kernel", "==", "rbf"),
         ("note=", "note", "==", ""),
         ("x>-1e-3", "x", ">", "-1e-3"),
+        ("fold1.loss!=0.5", "fold1.loss", "!=", "0.5"),
+        ("tag==c", "tag", "==", "c"),
+        # 0.3 took the rest of the text as the value: text with blanks or punctuation
+        ("status == failed", "status", "==", "failed"),
+        ("model.name == resnet", "model.name", "==", "resnet"),
+        ("note == learning rate too high", "note", "==", "learning rate too high"),
+        ("model.name == resnet 50", "model.name", "==", "resnet 50"),
+        ("note ==", "note", "==", ""),
+        ("note !=", "note", "!=", ""),
+        ("label == a, b", "label", "==", "a, b"),
+        ("label == a!b", "label", "==", "a!b"),
+        ("note == it's done", "note", "==", "it's done"),
+        ("opt > adam w", "opt", ">", "adam w"),
     ],
 )
 def test_the_old_key_op_value_form_still_parses(
@@ -91,6 +105,115 @@ def test_the_old_key_op_value_form_still_parses(
     tree = parse(text).tree
     assert isinstance(tree, query.Compare)
     assert (tree.key, tree.operator, tree.literal.text) == (key, operator, value)
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "problem"),
+    [
+        ("accuracy > 0.6 accuracy", 16, "got 'accuracy'"),
+        ("accuracy > 0.5 foo", 16, "got 'foo'"),
+        ("accuracy > -1e-3 foo", 18, "got 'foo'"),
+        ("accuracy < 1,5", 13, "got ','"),
+        ("flag == true x", 14, "got 'x'"),
+        ("loss == nan x", 13, "got 'x'"),
+        ("loss < inf x", 12, "got 'x'"),
+        ('kernel == "rbf" x', 17, "got 'x'"),
+        ("accuracy < 1e", 12, "'1e' is not a number: its exponent has no digits"),
+        ("accuracy >= .5E+", 13, "'.5E+' is not a number"),
+        ("x in [1, 2e-]", 10, "'2e-' is not a number"),
+        ("accuracy == `odd", 13, "unterminated `"),
+        ("accuracy == `odd key", 13, "unterminated `"),
+        ("note == 'open", 9, "unterminated '"),
+        ('note == a "b', 11, 'unterminated "'),
+    ],
+)
+def test_typos_the_old_form_would_have_read_as_text_are_errors(
+    text: str, column: int, problem: str
+) -> None:
+    with pytest.raises(FilterSyntaxError) as caught:
+        parse(text)
+    assert caught.value.column == column
+    assert problem in str(caught.value) and "\n" not in str(caught.value)
+
+
+_KEYS = st.from_regex(r"[a-z][a-z0-9_]{0,6}(\.[a-z][a-z0-9_]{0,6})?", fullmatch=True).filter(
+    lambda key: key not in ("and", "or", "not", "in")
+)
+_OPERATORS = st.sampled_from(["=", "==", "!=", "<", "<=", ">", ">="])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# words of text as 0.3 users wrote them: not a number, keyword or constant
+_TEXT_WORDS = st.from_regex(r"[a-zA-Z][a-zA-Z0-9_./:+-]{0,8}", fullmatch=True).filter(
+    lambda word: (
+        word.lower() not in ("and", "or", "not", "in", "true", "false", "null")
+        and not _is_number(word)
+    )
+)
+_NUMBERS = st.one_of(
+    st.integers(-(10**6), 10**6).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.from_regex(r"[-+]?(\d{1,3}\.?\d{0,3}|\.\d{1,3})([eE][-+]?\d{1,2})?", fullmatch=True),
+)
+
+
+@given(_KEYS, _OPERATORS, st.lists(_TEXT_WORDS, min_size=2, max_size=4))
+def test_text_with_blanks_after_an_operator_is_still_one_value(
+    key: str, operator: str, words: list[str]
+) -> None:
+    value = " ".join(words)
+    tree = parse(f"{key} {operator} {value}").tree
+    assert isinstance(tree, query.Compare)
+    expected = "==" if operator == "=" else operator
+    assert (tree.key, tree.operator, tree.literal.text) == (key, expected, value)
+    if operator in ("=", "=="):
+        assert matches(f"{key}{operator}{value}", {key: value})
+
+
+@given(_KEYS, _OPERATORS, _NUMBERS, _TEXT_WORDS)
+def test_a_word_after_a_number_is_an_error_at_that_word(
+    key: str, operator: str, number: str, word: str
+) -> None:
+    text = f"{key} {operator} {number} {word}"
+    with pytest.raises(FilterSyntaxError) as caught:
+        parse(text)
+    assert caught.value.column == len(text) - len(word) + 1
+
+
+@given(_KEYS, _OPERATORS, _NUMBERS.filter(lambda number: "e" not in number.lower()), st.data())
+def test_a_number_whose_exponent_has_no_digits_is_an_error(
+    key: str, operator: str, number: str, data: st.DataObject
+) -> None:
+    value = number + data.draw(st.sampled_from(["e", "E", "e-", "e+"]))
+    prefix = f"{key} {operator} "
+    with pytest.raises(FilterSyntaxError) as caught:
+        parse(prefix + value)
+    assert caught.value.column == len(prefix) + 1
+    assert "exponent has no digits" in str(caught.value)
+
+
+@given(
+    _KEYS,
+    _OPERATORS,
+    st.sampled_from(['"', "'", "`"]),
+    st.lists(_TEXT_WORDS, max_size=3),
+    st.lists(_TEXT_WORDS, max_size=3),
+)
+def test_an_unclosed_quote_or_backtick_is_an_error_where_it_opens(
+    key: str, operator: str, quote: str, before: list[str], after: list[str]
+) -> None:
+    prefix = f"{key} {operator} " + "".join(word + " " for word in before)
+    with pytest.raises(FilterSyntaxError) as caught:
+        parse(prefix + quote + " ".join(after))
+    assert caught.value.column == len(prefix) + 1
+    assert f"unterminated {quote}" in str(caught.value)
 
 
 def test_numbers_compare_numerically_and_text_as_text() -> None:

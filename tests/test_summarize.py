@@ -258,6 +258,36 @@ def test_an_unknown_sort_key_names_the_keys_that_look_like_it(workdir: Path) -> 
         summaries.summarize(filters=[parse("acx > 1")])
 
 
+def _suggested(**options: Any) -> str:
+    with pytest.raises(SummarizeError) as caught:
+        summaries.summarize(**options)
+    hint = str(caught.value).partition(" (did you mean ")[2]
+    return hint.removesuffix("?)")
+
+
+def test_an_unknown_key_suggests_the_keys_it_begins(workdir: Path) -> None:
+    add_run(
+        workdir,
+        "a",
+        {"model": {"lr": 1.0, "name": "resnet"}},
+        {"accuracy": 0.9, "accuracy_top5": 0.99, "val": {"loss": 0.5, "acc": 0.8}},
+    )
+    assert _suggested(sort_key="accur") == "accuracy, accuracy_top5"
+    # a key ending in it comes first, then the key it begins
+    assert _suggested(sort_key="acc") == "val.acc, accuracy, accuracy_top5"
+    assert _suggested(sort_key="ACC") == "val.acc, accuracy, accuracy_top5"
+    assert _suggested(sort_key="val") == "val.acc, val.loss"
+    assert _suggested(filters=[parse("val > 1")]) == "val.acc, val.loss"
+    assert _suggested(sort_key="val.l").startswith("val.loss")
+    assert _suggested(sort_key="config.mod") == "config.model.lr, config.model.name"
+    assert _suggested(sort_key="mdoel.lr") == "model.lr"
+
+
+def test_a_family_of_many_keys_suggests_a_few(workdir: Path) -> None:
+    add_run(workdir, "a", {}, {"val": {f"m{number}": number for number in range(12)}})
+    assert _suggested(sort_key="val") == "val.m0, val.m1, val.m10, val.m11, val.m2"
+
+
 def test_json_writes_nan_and_infinity_as_null(workdir: Path) -> None:
     add_run(workdir, "a", {"x": 1}, {"loss": float("nan"), "best": float("inf"), "ok": 1.5})
     text = summaries.render(summaries.summarize(), "json")
