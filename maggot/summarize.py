@@ -788,8 +788,8 @@ def _run_status_and_metrics(summary: Summary) -> bool:
 def render(summary: Summary, output_format: str, precision: int | None = None) -> str:
     """The summary as text in one of FORMATS (empty for a table with no rows).
 
-    ``precision`` rounds floats in table and markdown output; json and csv
-    always carry full values.
+    ``precision`` rounds floats in table and markdown output, except config
+    values; json and csv always carry full values.
     """
     if output_format == "json":
         return _json_lines(summary)
@@ -799,7 +799,24 @@ def render(summary: Summary, output_format: str, precision: int | None = None) -
     right = [
         all(_is_number(value) or value is _MISSING for value in column) for column in zip(*values)
     ]
+    if precision is not None and output_format != "csv":
+        values = _config_floats_as_recorded(summary, values)
     return render_cells(summary.columns, values, output_format, precision, right)
+
+
+def _config_floats_as_recorded(summary: Summary, values: list[list[Any]]) -> list[list[Any]]:
+    """``values`` with the floats of config columns as text, which ``--precision`` leaves alone:
+    config values tell runs apart, and rounded two could show the same."""
+    config = [column.source == "params" for column in summary.columns_shown]
+    if not any(config):
+        return values
+    return [
+        [
+            render_value(value) if is_config and isinstance(value, float) else value
+            for value, is_config in zip(row, config)
+        ]
+        for row in values
+    ]
 
 
 def render_cells(
@@ -873,7 +890,8 @@ def _table(summary: Summary, precision: int | None) -> str:
         elif kinds == {float} and precision is None:
             texts = list(map(float.__repr__, values))
         else:
-            texts = [_table_cell(value, precision) for value in values]
+            rounded_to = None if column.source == "params" else precision
+            texts = [_table_cell(value, rounded_to) for value in values]
         if not "".join(texts).isprintable():
             texts = [printable(text) for text in texts]
         headers.append(printable(column.header))

@@ -236,6 +236,17 @@ def test_precision_rounds_the_table_but_not_json_or_csv(workdir: Path) -> None:
     assert json.loads(summaries.render(summary, "json", precision=3))[2]["acc"] == 1 / 3
 
 
+def test_precision_leaves_config_values_as_recorded(workdir: Path) -> None:
+    add_run(workdir, "a", {"lr": 0.00123}, {"acc": 1 / 3})
+    add_run(workdir, "b", {"lr": 0.00124}, {"acc": 2 / 3})
+    summary = summaries.summarize(sort_key="acc", columns=["acc", "lr"])
+    for output_format in ("table", "markdown"):
+        text = summaries.render(summary, output_format, precision=2)
+        # the results rounded; the two configs, rounded, would show the same
+        assert "0.67" in text and "0.33" in text and "0.6666" not in text
+        assert "0.00123" in text and "0.00124" in text, output_format
+
+
 @pytest.mark.parametrize("precision", [17, 20, 40])
 def test_a_precision_past_what_a_float_holds_shows_the_float_not_its_binary_noise(
     precision: int,

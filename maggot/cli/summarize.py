@@ -56,7 +56,8 @@ format_option = click.option(
 )
 precision_option = click.option(
     "--precision", type=click.IntRange(min=1), metavar="N",
-    help="Round floats to N significant digits in table and markdown output.",
+    help="Round floats to N significant digits in table and markdown output "
+    "(config values are shown as recorded).",
 )  # fmt: skip
 
 
