@@ -148,7 +148,7 @@ def current_environment(
     maggot, as the replayed script does.
     """
     environ = os.environ if environ is None else environ
-    if python is None or _same_file(python, sys.executable):
+    if python is None or same_interpreter(python, sys.executable):
         process = capture.describe_process()
         python_info, platform = process["python"], process["platform"]
         package_lines = capture.installed_packages()
@@ -175,24 +175,52 @@ def current_environment(
     )
 
 
-def _same_file(first: str, second: str) -> bool:
+def same_interpreter(first: str, second: str) -> bool:
+    """Whether two interpreter paths start the same Python with the same packages.
+
+    ``venv/bin/python`` and ``venv/bin/python3`` are two names of one binary;
+    two virtual environments made from one Python share the binary too, but
+    not their packages, so the environment each path belongs to must match.
+    """
+    if first == second:
+        return True
     try:
-        return os.path.samefile(first, second)
+        same_binary = os.path.samefile(first, second)
     except OSError:
         return False
+    return same_binary and _virtual_environment(first) == _virtual_environment(second)
+
+
+def _virtual_environment(executable: str) -> str | None:
+    """The virtual environment ``executable`` starts (None: none).
+
+    Python looks for ``pyvenv.cfg`` next to the path it was started as, or one
+    directory up, before following symlinks: the path decides, not its target.
+    """
+    directory = os.path.dirname(os.path.abspath(executable))
+    for candidate in (directory, os.path.dirname(directory)):
+        if os.path.isfile(os.path.join(candidate, "pyvenv.cfg")):
+            return os.path.realpath(candidate)
+    return None
 
 
 def compare(recorded: EnvironmentRecord, current: EnvironmentRecord) -> Drift:
-    """Everything that differs, in order: interpreter, platform, packages, variables."""
+    """Everything that differs, in order: interpreter, platform, packages, variables.
+
+    Two paths of one interpreter in one environment (a virtual environment's
+    ``bin/python`` and ``bin/python3``) are the same interpreter, not drift.
+    """
     differences: list[Difference] = []
     if "python" in recorded.recorded:
         for name, before, after in (
             ("python", recorded.python_version, current.python_version),
             ("implementation", recorded.implementation, current.implementation),
-            ("interpreter", recorded.python_executable, current.python_executable),
         ):
             if before != after:
                 differences.append(Difference(INTERPRETER, name, before, after))
+        before, after = recorded.python_executable, current.python_executable
+        if not _same_executable(before, after):
+            differences.append(Difference(INTERPRETER, "interpreter", before, after))
         if recorded.platform != current.platform:
             differences.append(
                 Difference(PLATFORM, "platform", recorded.platform, current.platform)
@@ -208,6 +236,12 @@ def compare(recorded: EnvironmentRecord, current: EnvironmentRecord) -> Drift:
         part for part in ("python", "packages", "environ") if part not in recorded.recorded
     )
     return Drift(tuple(differences), not_recorded)
+
+
+def _same_executable(recorded: str | None, current: str | None) -> bool:
+    if recorded is None or current is None:
+        return recorded == current
+    return same_interpreter(recorded, current)
 
 
 def _differing(before: Mapping[str, str], after: Mapping[str, str]) -> list[tuple[str, str | None]]:

@@ -6,6 +6,7 @@ Written when a run ends; ``maggot verify`` re-hashes a run against it, and
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import time
@@ -17,13 +18,19 @@ from maggot.errors import CorruptRunError, ReproduceError
 MANIFEST_FORMAT_VERSION = 1
 _SNAPSHOT_PREFIX = f"{store.META_DIR}/{store.GIT_DIR}/"
 # the manifest itself, and files that change without the run changing: the lock
-# files are made by whichever process locks the run (a joining worker, `maggot rm`)
+# files are made by whichever process locks the run (a joining worker, `maggot rm`),
+# tags and notes are written by `maggot tag` / `maggot note` (under a lock of their own)
 _NOT_LISTED = (
     f"{store.META_DIR}/{store.MANIFEST_FILE}",
     f"{store.META_DIR}/{store.RESULTS_LOCK_FILE}",
     f"{store.META_DIR}/{store.RUN_LOCK_FILE}",
     f"{store.META_DIR}/{store.LIVE_LOCK_FILE}",
+    f"{store.META_DIR}/{store.ANNOTATIONS_FILE}",
+    f"{store.META_DIR}/{store.ANNOTATIONS_FILE}.lock",
 )
+_RUN_FILE = f"{store.META_DIR}/{store.RUN_FILE}"
+# where `maggot mv` lists a run's earlier names in run.json (see _judge_renamed)
+_RENAMED_FROM = "renamed_from"
 
 
 class ManifestEntry(NamedTuple):
@@ -153,6 +160,8 @@ class Verification(NamedTuple):
     missing: tuple[str, ...]
     added: tuple[str, ...]
     unverified: tuple[FileFinding, ...]  # too large to hash, and the mtime moved
+    # the run's name when it ended, when run.json differs only by `maggot mv`'s renaming
+    renamed_from: str | None = None
 
     @property
     def intact(self) -> bool:
@@ -192,8 +201,10 @@ def verify_run(run_dir: str, prefix: str = "") -> Verification:
     }
     changed, missing, unverified = [], [], []
     checked = 0
+    renamed_from = None
     for entry in manifest.files:
-        if not entry.path.startswith(prefix):
+        # a manifest written while a tag was added still lists the tags' file
+        if not entry.path.startswith(prefix) or entry.path in _NOT_LISTED:
             continue
         checked += 1
         path = present.pop(entry.path, None)
@@ -201,6 +212,8 @@ def verify_run(run_dir: str, prefix: str = "") -> Verification:
             missing.append(entry.path)
             continue
         reason, note = _compare(entry, path)
+        if reason and entry.path == _RUN_FILE:
+            reason, renamed_from = _judge_renamed(entry, path, reason)
         if reason:
             changed.append(FileFinding(entry.path, reason))
         if note:
@@ -213,7 +226,44 @@ def verify_run(run_dir: str, prefix: str = "") -> Verification:
         tuple(missing),
         tuple(sorted(present)),
         tuple(unverified),
+        renamed_from,
     )
+
+
+def _judge_renamed(entry: ManifestEntry, path: str, reason: str) -> tuple[str | None, str | None]:
+    """``(why run.json changed, its name when the run ended)``, undoing what ``maggot mv`` wrote.
+
+    ``maggot mv`` rewrites the run's ``name``, lists the names before in
+    ``renamed_from`` and, renaming a run's replays with it, points their
+    ``reproduction_of`` at the new path. Undone, every other byte must be the
+    one the manifest hashed, or run.json changed otherwise.
+    """
+    undone = _before_renaming(path)
+    if undone is None:
+        return reason, None
+    first_name, candidates = undone
+    if any(hashlib.sha256(content).hexdigest() == entry.sha256 for content in candidates):
+        return None, first_name
+    return "differs from the end of the run by more than maggot mv's renaming", None
+
+
+def _before_renaming(path: str) -> tuple[str, list[bytes]] | None:
+    """A renamed run.json's name before the renaming, and its possible contents then."""
+    try:
+        current = store.read_json_object(path)
+    except (OSError, CorruptRunError):
+        return None
+    names = current.pop(_RENAMED_FROM, None)
+    if not isinstance(names, list) or not names or not isinstance(names[0], str):
+        return None
+    first_name = names[0]
+    candidates = [{**current, "name": first_name}]
+    reproduction_of = current.get("reproduction_of")
+    run_name, _, number = first_name.rpartition(store.REPLAY_SUFFIX)
+    if isinstance(reproduction_of, str) and run_name and number.isdigit():
+        run_before = os.path.join(os.path.dirname(reproduction_of), run_name)
+        candidates.append({**candidates[0], "reproduction_of": run_before})
+    return first_name, [store.text_bytes(store.dumps_json(item)) for item in candidates]
 
 
 def check_snapshot(run_dir: str, patch_bytes: Any) -> str | None:

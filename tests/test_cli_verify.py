@@ -5,9 +5,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from toolkit import commit_all, run_maggot, run_python
 
+from maggot import manifest
 from maggot.cli import main
 
 SCRIPT = (
@@ -80,3 +81,73 @@ def test_verify_needs_a_run_and_names_a_bad_one(tmp_path):
     missing = run_maggot("verify", "nope", cwd=tmp_path)
     assert missing.returncode == 1
     assert missing.stderr.strip() == "maggot: nope: no such directory"
+
+
+def invoke(*args: object) -> Result:
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+def test_tags_and_notes_written_after_the_run_are_not_judged(run_dir):
+    assert invoke("tag", run_dir, "best").exit_code == 0
+    assert invoke("note", run_dir, "the one to keep").exit_code == 0
+    assert (run_dir / ".maggot" / "annotations.json").exists()
+    result = invoke("verify", run_dir)
+    assert result.exit_code == 0, result.output
+    [line] = result.output.splitlines()
+    assert line.startswith(f"{run_dir}: ok (") and line.endswith(" files intact)")
+
+
+def test_a_manifest_listing_the_tags_file_does_not_judge_it_either(run_dir):
+    assert invoke("tag", run_dir, "early").exit_code == 0
+    manifest.write_manifest(str(run_dir), 1024 * 1024)  # as if tagged while it ran
+    assert invoke("tag", run_dir, "later").exit_code == 0
+    result = invoke("verify", run_dir)
+    assert result.exit_code == 0 and "annotations" not in result.output
+
+
+def test_a_run_renamed_by_maggot_mv_is_intact(run_dir):
+    assert invoke("mv", run_dir, "best-lr").exit_code == 0
+    renamed = run_dir.parent / "best-lr"
+    result = invoke("verify", renamed)
+    assert result.exit_code == 0, result.output
+    [line] = result.output.splitlines()
+    assert line.startswith(f"{renamed}: ok (")
+    assert line.endswith(" files intact; renamed from 0.1 by maggot mv)")
+    assert invoke("mv", renamed, "final").exit_code == 0
+    [as_json] = json.loads(invoke("verify", "--format", "json", renamed.parent / "final").output)
+    assert as_json["intact"] and as_json["renamed_from"] == "0.1"
+
+
+def test_replays_renamed_with_their_run_are_intact(run_dir):
+    replay = run_maggot("reproduce", run_dir, "--yes", cwd=run_dir.parent.parent)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert invoke("mv", run_dir, "best-lr").exit_code == 0
+    renamed_replay = run_dir.parent / "best-lr.repro-1"
+    info = json.loads((renamed_replay / ".maggot" / "run.json").read_text())
+    assert info["reproduction_of"] == str(run_dir.parent / "best-lr")
+    result = invoke("verify", renamed_replay)
+    assert result.exit_code == 0, result.output
+    assert "renamed from 0.1.repro-1 by maggot mv" in result.output
+
+
+def test_a_renamed_run_json_changed_otherwise_fails_verify(run_dir):
+    assert invoke("mv", run_dir, "best-lr").exit_code == 0
+    run_file = run_dir.parent / "best-lr" / ".maggot" / "run.json"
+    info = json.loads(run_file.read_text())
+    info["status"] = "failed"
+    run_file.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    result = invoke("verify", run_file.parent.parent)
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"{run_file.parent.parent}: changed  .maggot/run.json "
+        "(differs from the end of the run by more than maggot mv's renaming)"
+    )
+
+
+def test_a_name_changed_by_hand_is_a_change(run_dir):
+    run_file = run_dir / ".maggot" / "run.json"
+    info = json.loads(run_file.read_text())
+    info["name"] = "best-lr"
+    run_file.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    result = invoke("verify", run_dir)
+    assert result.exit_code == 1 and "changed  .maggot/run.json (size" in result.output

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from toolkit import commit_all, make_virtual_environment
 
 from maggot import Experiment, drift
 from maggot.errors import MaggotError
@@ -64,6 +66,71 @@ def test_shell_and_maggot_variables_are_not_drift():
         environ={**environment().environ, "PWD": "/x", "SHLVL": "3", "MAGGOT_RUN_DIR": "/r"}
     )
     assert not drift.compare(environment(), now).differs
+
+
+# a virtual environment's bin/python and bin/python3 are symlinks to one binary on POSIX
+posix_venv = pytest.mark.skipif(os.name != "posix", reason="venv layout of POSIX systems")
+
+
+@posix_venv
+def test_two_names_of_one_virtual_environments_python_are_not_drift(tmp_path):
+    python = make_virtual_environment(tmp_path / "venv")
+    python3 = python.parent / "python3"
+    assert python.is_symlink() and python3.is_symlink()
+    recorded = environment(python_executable=str(python))
+    now = environment(python_executable=str(python3))
+    assert not drift.compare(recorded, now).differs
+
+
+@posix_venv
+def test_another_virtual_environment_of_the_same_python_is_drift(tmp_path):
+    first = make_virtual_environment(tmp_path / "one")
+    second = make_virtual_environment(tmp_path / "two")
+    assert os.path.samefile(first, second)  # one binary, two sets of packages
+    recorded = environment(python_executable=str(first))
+    now = environment(python_executable=str(second / ".." / "python3"))
+    [difference] = drift.compare(recorded, now).differences
+    assert difference == (drift.INTERPRETER, "interpreter", str(first), now.python_executable)
+
+
+def test_a_python_that_no_longer_exists_is_drift():
+    recorded = environment(python_executable="/gone/venv/bin/python")
+    [difference] = drift.compare(recorded, environment()).differences
+    assert difference.describe() == "interpreter: /gone/venv/bin/python -> /usr/bin/python3"
+
+
+@posix_venv
+def test_this_binary_in_another_virtual_environment_is_asked_not_assumed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    python = make_virtual_environment(tmp_path / "venv")
+    # this process's packages are not that environment's: it has no maggot to report them
+    with pytest.raises(MaggotError, match="No module named 'maggot'"):
+        drift.current_environment(str(python))
+
+
+@posix_venv
+def test_reproduce_strict_env_accepts_the_run_of_a_venvs_other_python_name(repo, tmp_path):
+    python = make_virtual_environment(tmp_path / "venv", sees_maggot=True)
+    (repo / "train.py").write_text(
+        "from maggot import Experiment\nwith Experiment(config={'a': 1}) as exp:\n    pass\n"
+    )
+    commit_all(repo)
+    environment = {**os.environ, "NO_COLOR": "1"}
+    recorded = subprocess.run(
+        [str(python), "train.py"], cwd=repo, env=environment, capture_output=True, text=True
+    )
+    assert recorded.returncode == 0, recorded.stderr
+    plan = subprocess.run(
+        [str(python.parent / "python3"), "-m", "maggot", "reproduce", "experiments/1"]
+        + ["--dry-run", "--strict-env"],
+        cwd=repo,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "drift      none (interpreter, platform" in plan.stdout
 
 
 def test_a_run_recorded_here_has_no_drift_and_a_02_run_records_nothing(tmp_path, monkeypatch):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import site
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from toolkit import commit_all, git
+from toolkit import commit_all, git, make_virtual_environment
 
 TRAIN = textwrap.dedent(
     """
@@ -61,29 +60,7 @@ def test_pythonpath_into_the_checkout_is_mapped_onto_the_worktree(repo):
 @pytest.fixture
 def venv_python(tmp_path: Path) -> Path:
     """A virtual environment that sees this maggot, for installing a project in editable mode."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "venv",
-            "--system-site-packages",
-            "--without-pip",
-            str(tmp_path / "venv"),
-        ],
-        check=True,
-    )
-    python = tmp_path / "venv" / "bin" / "python"
-    # --system-site-packages only reaches the base interpreter's packages; when the tests
-    # run from a virtual environment, make that environment's packages (maggot) visible too
-    site_dir = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    parents = "; ".join(f"site.addsitedir({path!r})" for path in site.getsitepackages())
-    Path(site_dir, "parent_environment.pth").write_text(f"import site; {parents}\n")
-    return python
+    return make_virtual_environment(tmp_path / "venv", sees_maggot=True)
 
 
 def test_editable_install_of_the_project_resolves_to_the_worktree(repo, venv_python):

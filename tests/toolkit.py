@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import site
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -137,6 +138,30 @@ def record_run(
         for key, value in (results or {}).items():
             experiment.register_result(key, value)
     return (repo / experiment.experiment_dir).resolve()
+
+
+def make_virtual_environment(directory: Path, *, sees_maggot: bool = False) -> Path:
+    """A virtual environment without pip made from the test interpreter; its ``bin/python``.
+
+    ``sees_maggot``: it also sees the packages of the test interpreter (maggot).
+    """
+    options = ["--system-site-packages"] if sees_maggot else []
+    subprocess.run(
+        [sys.executable, "-m", "venv", *options, "--without-pip", str(directory)], check=True
+    )
+    python = directory / "bin" / "python"
+    if sees_maggot:
+        # --system-site-packages only reaches the base interpreter's packages; when the tests
+        # run from a virtual environment, make that environment's packages visible too
+        site_dir = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        parents = "; ".join(f"site.addsitedir({path!r})" for path in site.getsitepackages())
+        Path(site_dir, "parent_environment.pth").write_text(f"import site; {parents}\n")
+    return python
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -20,6 +20,7 @@ def _as_json(verification: manifest.Verification) -> dict[str, object]:
         "missing": list(verification.missing),
         "added": list(verification.added),
         "unverified": [item._asdict() for item in verification.unverified],
+        "renamed_from": verification.renamed_from,
     }
 
 
@@ -38,7 +39,11 @@ def _print_text(verification: manifest.Verification) -> None:
     for item in verification.unverified:
         click.echo(f"{run_dir}: {paint('unverified', 'yellow')} {item.path} ({item.reason})")
     if verification.intact:
-        click.echo(f"{run_dir}: {paint('ok', 'green')} ({verification.checked} files intact)")
+        renamed = verification.renamed_from
+        since = f"; renamed from {renamed} by maggot mv" if renamed is not None else ""
+        click.echo(
+            f"{run_dir}: {paint('ok', 'green')} ({verification.checked} files intact{since})"
+        )
 
 
 @click.command("verify", cls=MaggotCommand)
@@ -55,7 +60,9 @@ def verify_command(runs: tuple[str, ...], output_format: str) -> None:
 
     Reports files that changed, went missing or were added since. Files too
     large to hash when the run ended are checked by size (and reported as
-    unverified when only their modification time moved).
+    unverified when only their modification time moved). Tags and notes
+    (maggot tag, maggot note) are not judged; a run.json that differs only by
+    the renaming maggot mv wrote is intact.
 
     \b
     Exit codes: 0 nothing changed or missing (added files are reported, not
