@@ -6,7 +6,6 @@ import glob
 import os
 import re
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Sequence
@@ -38,40 +37,29 @@ class Removal(NamedTuple):
 
 
 class Leftover(NamedTuple):
-    """Something a killed reproduction left behind: what it is and where."""
+    """Something a killed reproduction left behind: what it is and where.
+
+    ``kept_because`` says why it stays although the reproduction that made it
+    has ended: a process (its replay) still works in it.
+    """
 
     kind: str  # "worktree", "temporary directory", "replay claim" or SWEEP_TREE
     path: str
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    except OSError:
-        return False
-    return True
+    kept_because: str | None = None
 
 
 def still_running(run_dir: str) -> bool:
     """Whether the run's status is ``running`` and it may really be running.
 
-    A run recorded on this host whose process is gone was killed; one on
-    another host cannot be checked and counts as running.
+    Judged as ``maggot summarize`` judges it (``entries.live_status``): a run
+    recorded on this host whose process is gone, a zombie, or replaced by
+    another process under the same number was killed; one on another host
+    cannot be checked and counts as running.
     """
+    from maggot import entries
+
     record = store.load_run(run_dir, with_config=False, with_results=False)
-    if record.status != store.STATUS_RUNNING:
-        return False
-    info = record.info
-    if info.hostname == socket.gethostname() and info.pid is not None:
-        return process_alive(info.pid)
-    return True
+    return entries.live_status(record.info.to_json()) == store.STATUS_RUNNING
 
 
 def reproductions_of(run_dir: str) -> list[str]:
@@ -335,25 +323,31 @@ def find_leftovers(repository: str | None, experiments_dir: str) -> list[Leftove
 
     A temporary worktree whose owning ``maggot reproduce`` still runs is left
     alone; one kept with ``--keep`` counts as a leftover once that command
-    ended. A replay claim is a ``RUN.repro-N`` directory in which the replay
-    never recorded anything. A sweep's frozen code tree (under
+    ended. One whose reproduce was killed while its replay (or any process
+    working in it) still runs is listed with ``kept_because`` set, and kept.
+    A replay claim is a ``RUN.repro-N`` directory in which the replay never
+    recorded anything. A sweep's frozen code tree (under
     ``experiments/.sweeps``) counts once none of its jobs waits or runs; a
     ``maggot sweep --resume`` rebuilds it from the sweep's snapshot.
     """
     leftovers: list[Leftover] = []
     registered: set[str] = set()
+    working_directories = _working_directories()
     if repository is not None:
         output = run_git("worktree", "list", "--porcelain", "-z", cwd=repository)
         for field in split_nul(output):
             if field.startswith("worktree "):
                 path = field[len("worktree ") :]
-                registered.add(os.path.dirname(path))
-                if _abandoned(os.path.dirname(path)):
-                    leftovers.append(Leftover("worktree", path))
+                temp_dir = os.path.dirname(path)
+                registered.add(temp_dir)
+                if _abandoned(temp_dir):
+                    kept_because = _still_used(temp_dir, working_directories)
+                    leftovers.append(Leftover("worktree", path, kept_because))
     pattern = os.path.join(tempfile.gettempdir(), WORKTREE_PREFIX + "*")
     for temp_dir in sorted(glob.glob(pattern)):
         if temp_dir not in registered and _abandoned(temp_dir):
-            leftovers.append(Leftover("temporary directory", temp_dir))
+            kept_because = _still_used(temp_dir, working_directories)
+            leftovers.append(Leftover("temporary directory", temp_dir, kept_because))
     for run_dir in sorted(glob.glob(os.path.join(glob.escape(experiments_dir), "*"))):
         name = os.path.basename(run_dir)
         head, _, number = name.rpartition(store.REPLAY_SUFFIX)
@@ -397,12 +391,74 @@ def _abandoned(temp_dir: str) -> bool:
         return False
     if hasattr(os, "getuid") and status.st_uid != os.getuid():
         return False  # someone else's reproduction
+    owners = _owner_processes(temp_dir)
+    if owners is None:
+        return time.time() - status.st_mtime > UNOWNED_AGE_SECONDS
+    return not owners or _owner_gone(owners[0], temp_dir)
+
+
+def _owner_processes(temp_dir: str) -> list[int] | None:
+    """The process ids in the owner file: the reproduce's, then its running replay's.
+
+    None when the file is missing or unreadable.
+    """
     try:
         with open(os.path.join(temp_dir, OWNER_FILE), encoding="utf-8") as file:
-            pid = int(file.read().strip() or 0)
+            return [int(line) for line in file.read().split()]
     except (OSError, ValueError):
-        return time.time() - status.st_mtime > UNOWNED_AGE_SECONDS
-    return not process_alive(pid)
+        return None
+
+
+def _owner_gone(pid: int, temp_dir: str) -> bool:
+    """Whether an owner has ended, judged as a run's process is (``entries``).
+
+    The owner file is written after its processes started: one that started
+    later only reuses the number.
+    """
+    from maggot import entries
+
+    try:
+        written = os.stat(os.path.join(temp_dir, OWNER_FILE)).st_mtime
+    except OSError:
+        return True
+    written_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(written))
+    return entries.local_process_gone(pid, written_at)
+
+
+def _still_used(temp_dir: str, working_directories: Sequence[tuple[int, str]]) -> str | None:
+    """Why a temporary directory whose reproduce ended must stay; None when nothing uses it.
+
+    Killing ``maggot reproduce`` alone leaves its replay running in the
+    worktree; so does a process started there (the replay's workers).
+    """
+    for pid in (_owner_processes(temp_dir) or [])[1:]:
+        if not _owner_gone(pid, temp_dir):
+            return f"its replay still runs (process {pid})"
+    inside = os.path.realpath(temp_dir) + os.sep
+    for pid, directory in working_directories:
+        if (directory + os.sep).startswith(inside):
+            return f"process {pid} works in it"
+    return None
+
+
+def _working_directories() -> list[tuple[int, str]]:
+    """The working directory of each process of this user that can be read (Linux: /proc).
+
+    Elsewhere there is no cheap way to ask: only the owner file tells.
+    """
+    found = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            found.append((int(name), os.readlink(f"/proc/{name}/cwd")))
+        except OSError:
+            continue  # ended meanwhile, or another user's
+    return found
 
 
 def _empty_claim(run_dir: str) -> bool:
@@ -422,8 +478,12 @@ def _empty_claim(run_dir: str) -> bool:
 
 
 def remove_leftovers(repository: str | None, leftovers: Sequence[Leftover]) -> None:
-    """Remove what ``find_leftovers`` found: worktrees through git, the rest from disk."""
+    """Remove what ``find_leftovers`` found, not what it keeps: worktrees through git, the rest
+    from disk.
+    """
     for leftover in leftovers:
+        if leftover.kept_because is not None:
+            continue
         if leftover.kind == SWEEP_TREE:
             from maggot import sweep
 

@@ -79,7 +79,9 @@ def gc_command(dry_run: bool, directory: str) -> None:
     \b
     - worktrees of this repository that 'maggot reproduce' made in the
       temporary directory, once the reproduce that made them has ended
-      (including ones kept with --keep; --worktree PATH ones are never touched);
+      (including ones kept with --keep; --worktree PATH ones are never touched)
+      and no process works in them any more: one whose replay still runs is
+      listed as kept;
     - their temporary directories (only your own; one that does not name
       its owner once untouched for an hour);
     - replay claims: DIR/RUN.repro-N directories where nothing was recorded;
@@ -91,8 +93,12 @@ def gc_command(dry_run: bool, directory: str) -> None:
     repository = find_toplevel(os.getcwd())
     leftovers = housekeeping.find_leftovers(repository, directory)
     for leftover in leftovers:
-        click.echo(f"{'would remove' if dry_run else 'removing'} {leftover.kind} {leftover.path}")
+        if leftover.kept_because is not None:
+            click.echo(f"keeping {leftover.kind} {leftover.path}: {leftover.kept_because}")
+        else:
+            verb = "would remove" if dry_run else "removing"
+            click.echo(f"{verb} {leftover.kind} {leftover.path}")
     if not dry_run:
         housekeeping.remove_leftovers(repository, leftovers)
-    if not leftovers:
+    if all(leftover.kept_because is not None for leftover in leftovers):
         click.echo("maggot: nothing to collect", err=True)
