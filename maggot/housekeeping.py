@@ -232,8 +232,7 @@ def check_run_name(new_name: str) -> None:
             f"{new_name!r}: a run name may not start with '.' (hidden, and reserved for "
             "git and maggot's own folders)"
         )
-    head, _, number = new_name.rpartition(store.REPLAY_SUFFIX)
-    if head and number.isdigit():
+    if _reproduced_name(new_name) is not None:
         raise RunNameError(
             f"{new_name!r}: a name ending in '{store.REPLAY_SUFFIX}N' is a reproduction's"
         )
@@ -247,6 +246,12 @@ def check_run_name(new_name: str) -> None:
             '<>:"|?*, no trailing dot or space, no reserved name like CON, at most '
             f"{MAX_NAME_BYTES} bytes)"
         )
+
+
+def _reproduced_name(name: str) -> str | None:
+    """``RUN`` for a reproduction's name ``RUN.repro-N``; None for any other name."""
+    head, _, number = name.rpartition(store.REPLAY_SUFFIX)
+    return head if head and number.isascii() and number.isdigit() else None
 
 
 class _Move(NamedTuple):
@@ -266,10 +271,18 @@ def rename_run(run_dir: str, new_name: str, *, force: bool = False) -> str:
     snapshot, config and results do not name the directory, so the run stays
     reproducible. Everything is read and checked before anything moves: an
     unreadable run.json, a name that is taken or a running run (unless
-    ``force``) leaves all as it was.
+    ``force``) leaves all as it was. A reproduction is not renamed on its
+    own: it follows its run.
     """
     check_run_name(new_name)
     run_dir = os.path.normpath(run_dir)
+    original = _reproduced_name(os.path.basename(run_dir))
+    if original is not None:
+        original_dir = os.path.join(os.path.dirname(run_dir), original)
+        raise MaggotError(
+            f"{run_dir}: is a reproduction of {original_dir}; rename that run and its "
+            "reproductions follow"
+        )
     replays = reproductions_of(run_dir)
     new_dir = os.path.join(os.path.dirname(run_dir), new_name)
     moves = [_Move(run_dir, new_dir, _read_info(run_dir))]
@@ -349,9 +362,7 @@ def find_leftovers(repository: str | None, experiments_dir: str) -> list[Leftove
             kept_because = _still_used(temp_dir, working_directories)
             leftovers.append(Leftover("temporary directory", temp_dir, kept_because))
     for run_dir in sorted(glob.glob(os.path.join(glob.escape(experiments_dir), "*"))):
-        name = os.path.basename(run_dir)
-        head, _, number = name.rpartition(store.REPLAY_SUFFIX)
-        if head and number.isdigit() and _empty_claim(run_dir):
+        if _reproduced_name(os.path.basename(run_dir)) is not None and _empty_claim(run_dir):
             leftovers.append(Leftover("replay claim", run_dir))
     leftovers.extend(_finished_sweep_trees(experiments_dir))
     return leftovers

@@ -174,6 +174,19 @@ def test_mv_wants_a_plain_name(runs: list[Path], name: str, why: str) -> None:
     assert runs[0].is_dir()
 
 
+@pytest.mark.parametrize("new_name", ["foo", "run1", "run0.repro-2"])
+def test_mv_refuses_to_rename_a_reproduction_on_its_own(runs: list[Path], new_name: str) -> None:
+    result = invoke("mv", "run0.repro-1", new_name)
+    assert result.exit_code != 0 and result.stderr.count("\n") == 1, result.output
+    if new_name != "run0.repro-2":  # that one is refused for its new name, earlier
+        assert result.stderr == (
+            f"maggot: {Path('experiments', 'run0.repro-1')}: is a reproduction of "
+            f"{Path('experiments', 'run0')}; rename that run and its reproductions follow\n"
+        )
+    assert sorted(os.listdir(runs[0].parent)) == ["run0", "run0.repro-1", "run1"]
+    assert run_info(runs[2])["name"] == "run0.repro-1"
+
+
 def test_mv_refuses_an_existing_name(runs: list[Path]) -> None:
     result = invoke("mv", "run0", "run1")
     assert result.exit_code == 1 and "already exists" in result.stderr

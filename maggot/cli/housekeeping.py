@@ -57,7 +57,8 @@ def mv_command(run: str, new_name: str, force: bool) -> None:
     run.json's name follows (the old name is kept in renamed_from), and so do
     the run's reproductions (NEW_NAME.repro-N) and, for a sweep's run, the
     sweep's job file. Names starting with '.', ending in '.repro-N', or not
-    safe as a directory on every system are refused.
+    safe as a directory on every system are refused, and so is renaming a
+    reproduction on its own (rename its run: it follows).
     """
     try:
         housekeeping.check_run_name(new_name)
