@@ -6,6 +6,7 @@ import glob
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -30,10 +31,14 @@ _UNSAFE_IN_NAME = re.compile(r'[<>:"|?*]')
 
 
 class Removal(NamedTuple):
-    """A run moved to the trash (``trashed_to``) or deleted (``trashed_to`` is None)."""
+    """A run moved to the trash (``trashed_to``) or deleted (``trashed_to`` is None).
+
+    ``not_deleted`` says why a run to delete is in ``trashed_to`` instead.
+    """
 
     run_dir: str
     trashed_to: str | None
+    not_deleted: str | None = None
 
 
 class Leftover(NamedTuple):
@@ -98,7 +103,10 @@ def remove_runs(
 
     Refuses, before touching anything, when one of them is still running
     unless ``force``. A run given as a symbolic link is the link: it is moved
-    or deleted, never what it points to. The job file of a sweep's run says
+    or deleted, never what it points to. A run to delete leaves the listing
+    in one rename before its files go: one whose files cannot all be
+    deleted ends up in the trash (``not_deleted`` says why), never half
+    deleted in its place. The job file of a sweep's run says
     the run was removed, so ``maggot sweep status`` shows the job ``removed``
     (not lost) and ``maggot sweep --resume`` runs it again.
     """
@@ -111,23 +119,13 @@ def remove_runs(
     jobs = {path: _job_of(path) for path in targets}
     removed = []
     for path in targets:
-        if purge:
-            if os.path.islink(path):
-                os.unlink(path)
-            else:
-                shutil.rmtree(path)
+        if purge and os.path.islink(path):
+            os.unlink(path)
             removal = Removal(path, None)
+        elif purge:
+            removal = _purge(path)
         else:
-            trash = trash_dir(path)
-            os.makedirs(trash, exist_ok=True)
-            name = os.path.basename(os.path.normpath(path))
-            destination = os.path.join(trash, name)
-            number = 1
-            while os.path.lexists(destination):
-                number += 1
-                destination = os.path.join(trash, f"{name}~{number}")
-            os.rename(path, destination)
-            removal = Removal(path, destination)
+            removal = Removal(path, _move_to_trash(path, os.path.basename(os.path.normpath(path))))
         removed.append(removal)
         job = jobs[path]
         if job is not None:
@@ -136,6 +134,52 @@ def remove_runs(
             trashed_to = removal.trashed_to
             sweep.mark_job_removed(job, None if trashed_to is None else os.path.abspath(trashed_to))
     return removed
+
+
+def _move_to_trash(path: str, name: str) -> str:
+    """Move ``path`` to the trash next to it as ``name`` (``name~2`` ... when taken)."""
+    trash = trash_dir(path)
+    os.makedirs(trash, exist_ok=True)
+    destination = os.path.join(trash, name)
+    number = 1
+    while os.path.lexists(destination):
+        number += 1
+        destination = os.path.join(trash, f"{name}~{number}")
+    os.rename(path, destination)
+    return destination
+
+
+def _purge(run_dir: str) -> Removal:
+    """Delete a run; what cannot be deleted goes to the trash, whole or not."""
+    folder = os.path.dirname(os.path.normpath(run_dir)) or os.curdir
+    # no listing shows this name: from here on no half-deleted run is found at run_dir
+    hidden = os.path.join(folder, f"{store.TRASH_PREFIX}{os.getpid()}-{os.urandom(6).hex()}")
+    os.rename(run_dir, hidden)
+    try:
+        delete_tree(hidden)
+    except OSError as error:
+        try:
+            left_in = _move_to_trash(hidden, os.path.basename(os.path.normpath(run_dir)))
+        except OSError:
+            left_in = hidden
+        # the file that stayed, named where it is now
+        where = os.path.join(left_in, os.path.relpath(error.filename or hidden, hidden))
+        return Removal(run_dir, left_in, f"{os.path.normpath(where)}: {error.strerror or error}")
+    return Removal(run_dir, None)
+
+
+def delete_tree(path: str) -> None:
+    """``shutil.rmtree``, whose error names the full path of what it could not delete."""
+
+    def failed(function: object, failed_path: str, error: BaseException) -> None:
+        if isinstance(error, OSError):
+            raise OSError(error.errno, error.strerror, failed_path) from None
+        raise error
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=failed)
+    else:
+        shutil.rmtree(path, onerror=lambda function, where, info: failed(function, where, info[1]))
 
 
 def _job_of(run_dir: str) -> JobOfRun | None:
@@ -172,7 +216,7 @@ def empty_trash(experiments_dir: str) -> list[str]:
         for name in names:
             path = os.path.join(trash, name)
             if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
+                delete_tree(path)
             else:
                 os.unlink(path)
             deleted.append(path)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,60 @@ def test_rm_moves_runs_and_their_reproductions_to_the_trash(runs: list[Path]) ->
 def test_rm_purge_deletes(runs: list[Path]) -> None:
     assert invoke("rm", "--purge", runs[1]).exit_code == 0
     assert not runs[1].exists() and not (runs[1].parent / store.TRASH_DIR).exists()
+
+
+def make_undeletable(file: Path) -> None:
+    """A real obstacle to deleting ``file``: a read-only folder, or as root, an immutable file."""
+    if os.geteuid() != 0:
+        file.parent.chmod(0o500)
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", file]).returncode != 0:
+        pytest.skip("root deletes any file but an immutable one, and chattr +i is unavailable")
+
+
+def make_deletable(file: Path) -> None:
+    if os.geteuid() != 0:
+        file.parent.chmod(0o700)
+    else:
+        subprocess.run(["chattr", "-i", file], check=True)
+
+
+def test_rm_purge_leaves_a_run_it_cannot_delete_whole_in_the_trash(runs: list[Path]) -> None:
+    experiments = runs[0].parent
+    stuck = runs[1] / "outputs" / "model.bin"
+    stuck.parent.mkdir()
+    stuck.write_bytes(b"weights")
+    make_undeletable(stuck)
+    trashed = experiments / store.TRASH_DIR / "run1"
+    try:
+        result = invoke("rm", "--purge", "run0", "run1")
+        emptied = invoke("rm", "--empty-trash")
+    finally:
+        make_deletable(trashed / "outputs" / "model.bin" if trashed.exists() else stuck)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"deleted {Path('experiments', 'run0')}",
+        f"deleted {Path('experiments', 'run0.repro-1')}",
+    ]
+    left = Path("experiments", store.TRASH_DIR, "run1")
+    error = "Permission denied" if os.geteuid() != 0 else "Operation not permitted"
+    assert result.stderr == (
+        f"maggot: {Path('experiments', 'run1')}: not deleted "
+        f"({left / 'outputs' / 'model.bin'}: {error}); what is left of it is in {left}\n"
+    )
+    # nothing half deleted where the run was, nor anywhere a listing looks
+    assert not runs[1].exists()
+    assert [name for name in os.listdir(experiments) if name not in store_dirs()] == []
+    assert summaries.summarize("experiments", with_repros=True).rows == []
+    assert (trashed / "outputs" / "model.bin").read_bytes() == b"weights"
+    assert emptied.exit_code == 1
+    assert emptied.stderr == f"maggot: {left / 'outputs' / 'model.bin'}: {error}\n"
+    assert invoke("rm", "--empty-trash").exit_code == 0 and not trashed.exists()
+
+
+def store_dirs() -> set[str]:
+    """Folders maggot keeps next to runs."""
+    return {store.TRASH_DIR, store.INDEX_DIR}
 
 
 def test_rm_refuses_a_running_run_unless_forced(
