@@ -93,6 +93,19 @@ def change_tags(run_dir: str, add: Iterable[str] = (), remove: Iterable[str] = (
     return _update(run_dir, update)
 
 
+def remove_tags(run_dir: str, tags: Iterable[str]) -> tuple[str, ...]:
+    """Remove tags of a run; returns those of ``tags`` it did not have."""
+    tags = list(tags)
+    absent: list[str] = []
+
+    def update(current: Annotations) -> Annotations:
+        absent[:] = [tag for tag in dict.fromkeys(tags) if tag not in current.tags]
+        return current._replace(tags=tuple(tag for tag in current.tags if tag not in tags))
+
+    _update(run_dir, update)
+    return tuple(absent)
+
+
 def add_note(run_dir: str, text: str) -> Annotations:
     """Append a note (stamped with the current UTC time) to a run."""
     if not text.strip():

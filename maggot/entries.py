@@ -350,6 +350,15 @@ def running_processes_gone(info: dict[str, Any]) -> bool:
     return all(_process_gone(entry.hostname, entry.pid, entry.started_at) for entry in running)
 
 
+def local_process_gone(pid: int, started_at: str | None = None) -> bool:
+    """Whether process ``pid`` of this host has ended, as a run's process is judged.
+
+    A zombie has ended, and so has the process of a reused number: one that
+    started clearly after ``started_at`` (UTC, ISO 8601) when that is given.
+    """
+    return _process_gone(capture.host_name(), pid, started_at)
+
+
 def _process_gone(hostname: str | None, pid: int | None, started_at: str | None = None) -> bool:
     if not hostname or not pid or hostname != capture.host_name():
         return False

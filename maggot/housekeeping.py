@@ -6,7 +6,7 @@ import glob
 import os
 import re
 import shutil
-import socket
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -31,47 +31,40 @@ _UNSAFE_IN_NAME = re.compile(r'[<>:"|?*]')
 
 
 class Removal(NamedTuple):
-    """A run moved to the trash (``trashed_to``) or deleted (``trashed_to`` is None)."""
+    """A run moved to the trash (``trashed_to``) or deleted (``trashed_to`` is None).
+
+    ``not_deleted`` says why a run to delete is in ``trashed_to`` instead.
+    """
 
     run_dir: str
     trashed_to: str | None
+    not_deleted: str | None = None
 
 
 class Leftover(NamedTuple):
-    """Something a killed reproduction left behind: what it is and where."""
+    """Something a killed reproduction left behind: what it is and where.
+
+    ``kept_because`` says why it stays although the reproduction that made it
+    has ended: a process (its replay) still works in it.
+    """
 
     kind: str  # "worktree", "temporary directory", "replay claim" or SWEEP_TREE
     path: str
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    except OSError:
-        return False
-    return True
+    kept_because: str | None = None
 
 
 def still_running(run_dir: str) -> bool:
     """Whether the run's status is ``running`` and it may really be running.
 
-    A run recorded on this host whose process is gone was killed; one on
-    another host cannot be checked and counts as running.
+    Judged as ``maggot summarize`` judges it (``entries.live_status``): a run
+    recorded on this host whose process is gone, a zombie, or replaced by
+    another process under the same number was killed; one on another host
+    cannot be checked and counts as running.
     """
+    from maggot import entries
+
     record = store.load_run(run_dir, with_config=False, with_results=False)
-    if record.status != store.STATUS_RUNNING:
-        return False
-    info = record.info
-    if info.hostname == socket.gethostname() and info.pid is not None:
-        return process_alive(info.pid)
-    return True
+    return entries.live_status(record.info.to_json()) == store.STATUS_RUNNING
 
 
 def reproductions_of(run_dir: str) -> list[str]:
@@ -110,7 +103,10 @@ def remove_runs(
 
     Refuses, before touching anything, when one of them is still running
     unless ``force``. A run given as a symbolic link is the link: it is moved
-    or deleted, never what it points to. The job file of a sweep's run says
+    or deleted, never what it points to. A run to delete leaves the listing
+    in one rename before its files go: one whose files cannot all be
+    deleted ends up in the trash (``not_deleted`` says why), never half
+    deleted in its place. The job file of a sweep's run says
     the run was removed, so ``maggot sweep status`` shows the job ``removed``
     (not lost) and ``maggot sweep --resume`` runs it again.
     """
@@ -123,23 +119,13 @@ def remove_runs(
     jobs = {path: _job_of(path) for path in targets}
     removed = []
     for path in targets:
-        if purge:
-            if os.path.islink(path):
-                os.unlink(path)
-            else:
-                shutil.rmtree(path)
+        if purge and os.path.islink(path):
+            os.unlink(path)
             removal = Removal(path, None)
+        elif purge:
+            removal = _purge(path)
         else:
-            trash = trash_dir(path)
-            os.makedirs(trash, exist_ok=True)
-            name = os.path.basename(os.path.normpath(path))
-            destination = os.path.join(trash, name)
-            number = 1
-            while os.path.lexists(destination):
-                number += 1
-                destination = os.path.join(trash, f"{name}~{number}")
-            os.rename(path, destination)
-            removal = Removal(path, destination)
+            removal = Removal(path, _move_to_trash(path, os.path.basename(os.path.normpath(path))))
         removed.append(removal)
         job = jobs[path]
         if job is not None:
@@ -148,6 +134,52 @@ def remove_runs(
             trashed_to = removal.trashed_to
             sweep.mark_job_removed(job, None if trashed_to is None else os.path.abspath(trashed_to))
     return removed
+
+
+def _move_to_trash(path: str, name: str) -> str:
+    """Move ``path`` to the trash next to it as ``name`` (``name~2`` ... when taken)."""
+    trash = trash_dir(path)
+    os.makedirs(trash, exist_ok=True)
+    destination = os.path.join(trash, name)
+    number = 1
+    while os.path.lexists(destination):
+        number += 1
+        destination = os.path.join(trash, f"{name}~{number}")
+    os.rename(path, destination)
+    return destination
+
+
+def _purge(run_dir: str) -> Removal:
+    """Delete a run; what cannot be deleted goes to the trash, whole or not."""
+    folder = os.path.dirname(os.path.normpath(run_dir)) or os.curdir
+    # no listing shows this name: from here on no half-deleted run is found at run_dir
+    hidden = os.path.join(folder, f"{store.TRASH_PREFIX}{os.getpid()}-{os.urandom(6).hex()}")
+    os.rename(run_dir, hidden)
+    try:
+        delete_tree(hidden)
+    except OSError as error:
+        try:
+            left_in = _move_to_trash(hidden, os.path.basename(os.path.normpath(run_dir)))
+        except OSError:
+            left_in = hidden
+        # the file that stayed, named where it is now
+        where = os.path.join(left_in, os.path.relpath(error.filename or hidden, hidden))
+        return Removal(run_dir, left_in, f"{os.path.normpath(where)}: {error.strerror or error}")
+    return Removal(run_dir, None)
+
+
+def delete_tree(path: str) -> None:
+    """``shutil.rmtree``, whose error names the full path of what it could not delete."""
+
+    def failed(function: object, failed_path: str, error: BaseException) -> None:
+        if isinstance(error, OSError):
+            raise OSError(error.errno, error.strerror, failed_path) from None
+        raise error
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=failed)
+    else:
+        shutil.rmtree(path, onerror=lambda function, where, info: failed(function, where, info[1]))
 
 
 def _job_of(run_dir: str) -> JobOfRun | None:
@@ -184,7 +216,7 @@ def empty_trash(experiments_dir: str) -> list[str]:
         for name in names:
             path = os.path.join(trash, name)
             if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
+                delete_tree(path)
             else:
                 os.unlink(path)
             deleted.append(path)
@@ -244,8 +276,7 @@ def check_run_name(new_name: str) -> None:
             f"{new_name!r}: a run name may not start with '.' (hidden, and reserved for "
             "git and maggot's own folders)"
         )
-    head, _, number = new_name.rpartition(store.REPLAY_SUFFIX)
-    if head and number.isdigit():
+    if _reproduced_name(new_name) is not None:
         raise RunNameError(
             f"{new_name!r}: a name ending in '{store.REPLAY_SUFFIX}N' is a reproduction's"
         )
@@ -259,6 +290,12 @@ def check_run_name(new_name: str) -> None:
             '<>:"|?*, no trailing dot or space, no reserved name like CON, at most '
             f"{MAX_NAME_BYTES} bytes)"
         )
+
+
+def _reproduced_name(name: str) -> str | None:
+    """``RUN`` for a reproduction's name ``RUN.repro-N``; None for any other name."""
+    head, _, number = name.rpartition(store.REPLAY_SUFFIX)
+    return head if head and number.isascii() and number.isdigit() else None
 
 
 class _Move(NamedTuple):
@@ -278,10 +315,18 @@ def rename_run(run_dir: str, new_name: str, *, force: bool = False) -> str:
     snapshot, config and results do not name the directory, so the run stays
     reproducible. Everything is read and checked before anything moves: an
     unreadable run.json, a name that is taken or a running run (unless
-    ``force``) leaves all as it was.
+    ``force``) leaves all as it was. A reproduction is not renamed on its
+    own: it follows its run.
     """
     check_run_name(new_name)
     run_dir = os.path.normpath(run_dir)
+    original = _reproduced_name(os.path.basename(run_dir))
+    if original is not None:
+        original_dir = os.path.join(os.path.dirname(run_dir), original)
+        raise MaggotError(
+            f"{run_dir}: is a reproduction of {original_dir}; rename that run and its "
+            "reproductions follow"
+        )
     replays = reproductions_of(run_dir)
     new_dir = os.path.join(os.path.dirname(run_dir), new_name)
     moves = [_Move(run_dir, new_dir, _read_info(run_dir))]
@@ -335,29 +380,33 @@ def find_leftovers(repository: str | None, experiments_dir: str) -> list[Leftove
 
     A temporary worktree whose owning ``maggot reproduce`` still runs is left
     alone; one kept with ``--keep`` counts as a leftover once that command
-    ended. A replay claim is a ``RUN.repro-N`` directory in which the replay
-    never recorded anything. A sweep's frozen code tree (under
+    ended. One whose reproduce was killed while its replay (or any process
+    working in it) still runs is listed with ``kept_because`` set, and kept.
+    A replay claim is a ``RUN.repro-N`` directory in which the replay never
+    recorded anything. A sweep's frozen code tree (under
     ``experiments/.sweeps``) counts once none of its jobs waits or runs; a
     ``maggot sweep --resume`` rebuilds it from the sweep's snapshot.
     """
     leftovers: list[Leftover] = []
     registered: set[str] = set()
+    working_directories = _working_directories()
     if repository is not None:
         output = run_git("worktree", "list", "--porcelain", "-z", cwd=repository)
         for field in split_nul(output):
             if field.startswith("worktree "):
                 path = field[len("worktree ") :]
-                registered.add(os.path.dirname(path))
-                if _abandoned(os.path.dirname(path)):
-                    leftovers.append(Leftover("worktree", path))
+                temp_dir = os.path.dirname(path)
+                registered.add(temp_dir)
+                if _abandoned(temp_dir):
+                    kept_because = _still_used(temp_dir, working_directories)
+                    leftovers.append(Leftover("worktree", path, kept_because))
     pattern = os.path.join(tempfile.gettempdir(), WORKTREE_PREFIX + "*")
     for temp_dir in sorted(glob.glob(pattern)):
         if temp_dir not in registered and _abandoned(temp_dir):
-            leftovers.append(Leftover("temporary directory", temp_dir))
+            kept_because = _still_used(temp_dir, working_directories)
+            leftovers.append(Leftover("temporary directory", temp_dir, kept_because))
     for run_dir in sorted(glob.glob(os.path.join(glob.escape(experiments_dir), "*"))):
-        name = os.path.basename(run_dir)
-        head, _, number = name.rpartition(store.REPLAY_SUFFIX)
-        if head and number.isdigit() and _empty_claim(run_dir):
+        if _reproduced_name(os.path.basename(run_dir)) is not None and _empty_claim(run_dir):
             leftovers.append(Leftover("replay claim", run_dir))
     leftovers.extend(_finished_sweep_trees(experiments_dir))
     return leftovers
@@ -397,12 +446,74 @@ def _abandoned(temp_dir: str) -> bool:
         return False
     if hasattr(os, "getuid") and status.st_uid != os.getuid():
         return False  # someone else's reproduction
+    owners = _owner_processes(temp_dir)
+    if owners is None:
+        return time.time() - status.st_mtime > UNOWNED_AGE_SECONDS
+    return not owners or _owner_gone(owners[0], temp_dir)
+
+
+def _owner_processes(temp_dir: str) -> list[int] | None:
+    """The process ids in the owner file: the reproduce's, then its running replay's.
+
+    None when the file is missing or unreadable.
+    """
     try:
         with open(os.path.join(temp_dir, OWNER_FILE), encoding="utf-8") as file:
-            pid = int(file.read().strip() or 0)
+            return [int(line) for line in file.read().split()]
     except (OSError, ValueError):
-        return time.time() - status.st_mtime > UNOWNED_AGE_SECONDS
-    return not process_alive(pid)
+        return None
+
+
+def _owner_gone(pid: int, temp_dir: str) -> bool:
+    """Whether an owner has ended, judged as a run's process is (``entries``).
+
+    The owner file is written after its processes started: one that started
+    later only reuses the number.
+    """
+    from maggot import entries
+
+    try:
+        written = os.stat(os.path.join(temp_dir, OWNER_FILE)).st_mtime
+    except OSError:
+        return True
+    written_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(written))
+    return entries.local_process_gone(pid, written_at)
+
+
+def _still_used(temp_dir: str, working_directories: Sequence[tuple[int, str]]) -> str | None:
+    """Why a temporary directory whose reproduce ended must stay; None when nothing uses it.
+
+    Killing ``maggot reproduce`` alone leaves its replay running in the
+    worktree; so does a process started there (the replay's workers).
+    """
+    for pid in (_owner_processes(temp_dir) or [])[1:]:
+        if not _owner_gone(pid, temp_dir):
+            return f"its replay still runs (process {pid})"
+    inside = os.path.realpath(temp_dir) + os.sep
+    for pid, directory in working_directories:
+        if (directory + os.sep).startswith(inside):
+            return f"process {pid} works in it"
+    return None
+
+
+def _working_directories() -> list[tuple[int, str]]:
+    """The working directory of each process of this user that can be read (Linux: /proc).
+
+    Elsewhere there is no cheap way to ask: only the owner file tells.
+    """
+    found = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            found.append((int(name), os.readlink(f"/proc/{name}/cwd")))
+        except OSError:
+            continue  # ended meanwhile, or another user's
+    return found
 
 
 def _empty_claim(run_dir: str) -> bool:
@@ -422,8 +533,12 @@ def _empty_claim(run_dir: str) -> bool:
 
 
 def remove_leftovers(repository: str | None, leftovers: Sequence[Leftover]) -> None:
-    """Remove what ``find_leftovers`` found: worktrees through git, the rest from disk."""
+    """Remove what ``find_leftovers`` found, not what it keeps: worktrees through git, the rest
+    from disk.
+    """
     for leftover in leftovers:
+        if leftover.kept_because is not None:
+            continue
         if leftover.kind == SWEEP_TREE:
             from maggot import sweep
 

@@ -40,7 +40,7 @@ from maggot.replay import (
 from maggot.results import MATCH, Comparison, compare_results
 from maggot.secrets import REDACTED, RedactedArgument, restore_argument
 from maggot.signals import Terminated
-from maggot.worktree import Worktree, create_worktree, remove_worktree
+from maggot.worktree import Worktree, create_worktree, name_replay, remove_worktree
 
 REPLAY_SUFFIX = store.REPLAY_SUFFIX
 # lines of the replay's stderr kept to show when it fails before recording a run
@@ -529,7 +529,9 @@ def reproduce_repeatedly(
             replay = prepare_replay(replay_plan, tree.path, provision)
             if on_start is not None:
                 on_start(replay)
-            finished_replays.append((replay_plan, replay, run_replay(replay)))
+            # named in the worktree's owner file, so gc keeps the tree while the replay runs
+            finished = run_replay(replay, lambda pid: name_replay(tree, pid))
+            finished_replays.append((replay_plan, replay, finished))
     finally:
         shutil.rmtree(guard_dir, ignore_errors=True)
         if not keep:
@@ -630,8 +632,10 @@ def prepare_replay(
 _REPLAY_GRACE_SECONDS = 10
 
 
-def run_replay(replay: Replay) -> ReplayRun:
+def run_replay(replay: Replay, started: Callable[[int], None] | None = None) -> ReplayRun:
     """Run the replay without a shell; its output streams through to this process.
+
+    ``started`` is called with the replay's process id as soon as it runs.
 
     Its stderr passes through a pipe so its last lines can be shown when it
     fails before recording a run (an import error in another environment).
@@ -643,6 +647,8 @@ def run_replay(replay: Replay) -> ReplayRun:
     process = subprocess.Popen(
         replay.command, cwd=replay.cwd, env=replay.environment, stderr=subprocess.PIPE
     )
+    if started is not None:
+        started(process.pid)
     tail = bytearray()
     assert process.stderr is not None
     relay = threading.Thread(target=_relay_stderr, args=(process.stderr, tail), daemon=True)

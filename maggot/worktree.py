@@ -72,6 +72,20 @@ def create_worktree(snapshot: GitSnapshot, repository: str, path: str | None = N
     return tree
 
 
+def name_replay(tree: Worktree, pid: int) -> None:
+    """Name the replay process started in the worktree after its owner.
+
+    ``maggot gc`` then keeps the worktree while the replay runs, even when
+    the process that made it was killed alone.
+    """
+    if tree.temp_dir is None:
+        return
+    try:
+        write_text_atomic(os.path.join(tree.temp_dir, OWNER_FILE), f"{os.getpid()}\n{pid}\n")
+    except OSError:
+        pass  # the replay must not fail for it; gc still sees a process working in the tree
+
+
 _LOCK_RETRIES = 50
 # git's messages when another process holds a lock, or is halfway through adding a
 # worktree whose admin files (.git/worktrees/NAME/commondir ...) this one reads

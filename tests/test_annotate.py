@@ -56,6 +56,19 @@ def test_tag_adds_and_removes_tags_without_touching_recorded_files(runs: list[Pa
     assert stored["format_version"] == annotate.ANNOTATIONS_FORMAT_VERSION
 
 
+def test_removing_a_tag_a_run_does_not_have_says_so(runs: list[Path]) -> None:
+    assert invoke("tag", "run0", "run1", "baseline").exit_code == 0
+    result = invoke("tag", "--remove", "run0", "run2", "baseline", "nosuchtag", "nosuchtag")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"maggot: {Path('experiments', 'run0')}: had no tag nosuchtag",
+        f"maggot: {Path('experiments', 'run2')}: had no tags baseline nosuchtag",
+    ]
+    assert [annotate.load_annotations(str(run)).tags for run in runs] == [(), ("baseline",), ()]
+    quiet = invoke("tag", "--remove", "run1", "baseline")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
 def test_tag_errors(runs: list[Path]) -> None:
     result = invoke("tag", "nope", "baseline")
     assert result.exit_code == 1 and "nope: no such directory" in result.stderr

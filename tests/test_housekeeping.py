@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,60 @@ def test_rm_purge_deletes(runs: list[Path]) -> None:
     assert not runs[1].exists() and not (runs[1].parent / store.TRASH_DIR).exists()
 
 
+def make_undeletable(file: Path) -> None:
+    """A real obstacle to deleting ``file``: a read-only folder, or as root, an immutable file."""
+    if os.geteuid() != 0:
+        file.parent.chmod(0o500)
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", file]).returncode != 0:
+        pytest.skip("root deletes any file but an immutable one, and chattr +i is unavailable")
+
+
+def make_deletable(file: Path) -> None:
+    if os.geteuid() != 0:
+        file.parent.chmod(0o700)
+    else:
+        subprocess.run(["chattr", "-i", file], check=True)
+
+
+def test_rm_purge_leaves_a_run_it_cannot_delete_whole_in_the_trash(runs: list[Path]) -> None:
+    experiments = runs[0].parent
+    stuck = runs[1] / "outputs" / "model.bin"
+    stuck.parent.mkdir()
+    stuck.write_bytes(b"weights")
+    make_undeletable(stuck)
+    trashed = experiments / store.TRASH_DIR / "run1"
+    try:
+        result = invoke("rm", "--purge", "run0", "run1")
+        emptied = invoke("rm", "--empty-trash")
+    finally:
+        make_deletable(trashed / "outputs" / "model.bin" if trashed.exists() else stuck)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"deleted {Path('experiments', 'run0')}",
+        f"deleted {Path('experiments', 'run0.repro-1')}",
+    ]
+    left = Path("experiments", store.TRASH_DIR, "run1")
+    error = "Permission denied" if os.geteuid() != 0 else "Operation not permitted"
+    assert result.stderr == (
+        f"maggot: {Path('experiments', 'run1')}: not deleted "
+        f"({left / 'outputs' / 'model.bin'}: {error}); what is left of it is in {left}\n"
+    )
+    # nothing half deleted where the run was, nor anywhere a listing looks
+    assert not runs[1].exists()
+    assert [name for name in os.listdir(experiments) if name not in store_dirs()] == []
+    assert summaries.summarize("experiments", with_repros=True).rows == []
+    assert (trashed / "outputs" / "model.bin").read_bytes() == b"weights"
+    assert emptied.exit_code == 1
+    assert emptied.stderr == f"maggot: {left / 'outputs' / 'model.bin'}: {error}\n"
+    assert invoke("rm", "--empty-trash").exit_code == 0 and not trashed.exists()
+
+
+def store_dirs() -> set[str]:
+    """Folders maggot keeps next to runs."""
+    return {store.TRASH_DIR, store.INDEX_DIR}
+
+
 def test_rm_refuses_a_running_run_unless_forced(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -97,6 +152,57 @@ def test_a_killed_run_is_not_running(runs: list[Path]) -> None:
     assert housekeeping.still_running(str(runs[1]))
 
 
+def zombie() -> subprocess.Popen[bytes]:
+    """A child process that ended and is not reaped yet: it still answers signal 0."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while b") Z " not in Path(f"/proc/{process.pid}/stat").read_bytes():
+        assert time.monotonic() < deadline, "the child never ended"
+        time.sleep(0.02)
+    return process
+
+
+def mark_running(run_dir: Path, pid: int, started_at: str | None = None) -> None:
+    """Say in run.json (and its entries) that process ``pid`` is recording the run."""
+    info = run_info(run_dir)
+    changes: dict[str, Any] = {"status": store.STATUS_RUNNING, "pid": pid}
+    if started_at is not None:
+        changes["started_at"] = started_at
+    info.update(changes)
+    for entry in info.get("entries", []):
+        entry.update(changes)
+    store.write_json_atomic(run_dir / store.META_DIR / store.RUN_FILE, info)
+
+
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="zombies and reused pids are told apart on Linux"
+)
+
+
+@needs_proc
+def test_rm_and_mv_take_a_run_of_a_zombie_or_reused_pid_for_killed_as_summarize_does(
+    runs: list[Path],
+) -> None:
+    unreaped = zombie()
+    try:
+        mark_running(runs[0], unreaped.pid)
+        # this process is alive, but started long after the run: its pid was reused
+        mark_running(runs[1], os.getpid(), "2001-01-01T00:00:00.000Z")
+        summary = summaries.summarize("experiments", with_repros=False)
+        assert [row.status for row in summary.rows] == ["killed", "killed"]
+        assert not housekeeping.still_running(str(runs[0]))
+        assert not housekeeping.still_running(str(runs[1]))
+        moved = invoke("mv", "run1", "renamed")
+        assert moved.exit_code == 0, moved.output
+        removed = invoke("rm", "run0")
+        assert removed.exit_code == 0, removed.output
+        experiments = runs[0].parent
+        assert (experiments / "renamed").is_dir() and not runs[1].exists()
+        assert (experiments / store.TRASH_DIR / "run0").is_dir() and not runs[0].exists()
+    finally:
+        unreaped.wait()
+
+
 def test_mv_renames_the_run_and_its_reproductions(runs: list[Path]) -> None:
     info = run_info(runs[2])
     info["reproduction_of"] = str(runs[0])
@@ -121,6 +227,19 @@ def test_mv_wants_a_plain_name(runs: list[Path], name: str, why: str) -> None:
     with pytest.raises(MaggotError, match=why):
         housekeeping.rename_run(str(runs[0]), name)
     assert runs[0].is_dir()
+
+
+@pytest.mark.parametrize("new_name", ["foo", "run1", "run0.repro-2"])
+def test_mv_refuses_to_rename_a_reproduction_on_its_own(runs: list[Path], new_name: str) -> None:
+    result = invoke("mv", "run0.repro-1", new_name)
+    assert result.exit_code != 0 and result.stderr.count("\n") == 1, result.output
+    if new_name != "run0.repro-2":  # that one is refused for its new name, earlier
+        assert result.stderr == (
+            f"maggot: {Path('experiments', 'run0.repro-1')}: is a reproduction of "
+            f"{Path('experiments', 'run0')}; rename that run and its reproductions follow\n"
+        )
+    assert sorted(os.listdir(runs[0].parent)) == ["run0", "run0.repro-1", "run1"]
+    assert run_info(runs[2])["name"] == "run0.repro-1"
 
 
 def test_mv_refuses_an_existing_name(runs: list[Path]) -> None:
@@ -192,6 +311,117 @@ def test_gc_removes_what_killed_reproductions_left(repo: Path, temp_root: Path) 
     worktrees = git(repo, "worktree", "list", "--porcelain")
     assert str(abandoned) not in worktrees and str(in_use) in worktrees
     assert run_maggot("gc", cwd=repo).stderr.strip() == "maggot: nothing to collect"
+
+
+HELD = textwrap.dedent(
+    """
+    import os
+    import time
+    from maggot import Experiment
+
+    with Experiment(config={"lr": 0.5}) as exp:
+        hold = os.environ.get("HOLD")
+        while hold and os.path.exists(hold):
+            time.sleep(0.05)
+        exp.register_result("score", 1.5)
+    """
+)
+
+
+def wait_for(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def process_ended(pid: int) -> bool:
+    try:
+        return b") Z " in Path(f"/proc/{pid}/stat").read_bytes()
+    except FileNotFoundError:
+        return True
+
+
+@needs_proc
+def test_gc_keeps_the_worktree_of_a_replay_that_outlived_its_reproduce(
+    repo: Path, temp_root: Path, tmp_path: Path
+) -> None:
+    (repo / "held.py").write_text(HELD)
+    commit_all(repo, "held")
+    assert run_python(["held.py"], cwd=repo).returncode == 0
+    hold = tmp_path / "hold"
+    hold.touch()
+    reproduce = subprocess.Popen(
+        [sys.executable, "-m", "maggot", "reproduce", "experiments/0.5", "--yes"],
+        cwd=repo, env={**os.environ, "HOLD": str(hold)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    replay_pid = None
+    try:
+
+        def owner_files() -> list[Path]:
+            return list(temp_root.glob(f"*/{housekeeping.OWNER_FILE}"))
+
+        wait_for(lambda: any(len(f.read_text().split()) == 2 for f in owner_files()), "replay")
+        (owner_file,) = owner_files()
+        replay_pid = int(owner_file.read_text().split()[1])
+        reproduce.kill()  # the reproduce alone: its replay goes on in the worktree
+        reproduce.wait()
+        tree = owner_file.parent / repo.name
+        kept = [f"keeping worktree {tree}: its replay still runs (process {replay_pid})"]
+        for args in (("gc", "--dry-run"), ("gc",)):
+            result = run_maggot(*args, cwd=repo)
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.splitlines() == kept
+            assert result.stderr == "maggot: nothing to collect\n"
+        assert tree.is_dir()
+        hold.unlink()
+        wait_for(lambda: process_ended(replay_pid), "the replay to end")
+        assert run_info(repo / "experiments" / "0.5.repro-1")["status"] == "completed"
+        result = run_maggot("gc", cwd=repo)
+        assert result.stdout.splitlines() == [f"removing worktree {tree}"]
+        assert not owner_file.parent.exists()
+    finally:
+        reproduce.kill()
+        reproduce.wait()
+        hold.unlink(missing_ok=True)
+
+
+@needs_proc
+def test_gc_keeps_a_temporary_directory_a_process_works_in(repo: Path, temp_root: Path) -> None:
+    abandoned = make_worktree(repo, dead_pid())
+    unowned = Path(tempfile.mkdtemp(prefix=housekeeping.WORKTREE_PREFIX))
+    long_ago = time.time() - 2 * housekeeping.UNOWNED_AGE_SECONDS
+    os.utime(unowned, (long_ago, long_ago))
+    workers = [
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], cwd=cwd)
+        for cwd in (abandoned / "tree", unowned)
+    ]
+    try:
+        result = run_maggot("gc", cwd=repo)
+        assert result.stdout.splitlines() == [
+            f"keeping worktree {abandoned / 'tree'}: process {workers[0].pid} works in it",
+            f"keeping temporary directory {unowned}: process {workers[1].pid} works in it",
+        ]
+        assert (abandoned / "tree").is_dir() and unowned.is_dir()
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+    result = run_maggot("gc", cwd=repo)
+    assert result.stdout.count("removing") == 2
+    assert not abandoned.exists() and not unowned.exists()
+
+
+@needs_proc
+def test_gc_takes_an_owner_that_is_a_zombie_for_ended(repo: Path, temp_root: Path) -> None:
+    unreaped = zombie()
+    try:
+        left = make_worktree(repo, unreaped.pid)
+        result = run_maggot("gc", "--dry-run", cwd=repo)
+        assert result.stdout.splitlines() == [f"would remove worktree {left / 'tree'}"]
+    finally:
+        unreaped.wait()
 
 
 SWEEP_TRAIN = textwrap.dedent(

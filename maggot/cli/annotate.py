@@ -35,7 +35,8 @@ def tag(arguments: tuple[str, ...], remove: bool) -> None:
 
     The arguments that name runs come first, the tags after them. A tag is
     one word of letters, digits and _ . + -. Tags are kept in the run's
-    .maggot/annotations.json; the recorded files are never changed. They show
+    .maggot/annotations.json; the recorded files are never changed. Removing
+    a tag a run does not have says so on stderr. They show
     in 'maggot show' and 'summarize --info tags', and filter with
     --filter 'tags ~ "baseline"'.
     """
@@ -49,10 +50,13 @@ def tag(arguments: tuple[str, ...], remove: bool) -> None:
             click.echo(f"{run_dir}\t{' '.join(annotate.load_annotations(run_dir).tags)}".rstrip())
         return
     for run_dir in runs:
-        if remove:
-            annotate.change_tags(run_dir, remove=tags)
-        else:
+        if not remove:
             annotate.change_tags(run_dir, add=tags)
+            continue
+        absent = annotate.remove_tags(run_dir, tags)
+        if absent:
+            what = "tag" if len(absent) == 1 else "tags"
+            click.echo(f"maggot: {run_dir}: had no {what} {' '.join(absent)}", err=True)
 
 
 @click.command(cls=MaggotCommand)

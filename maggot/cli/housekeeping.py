@@ -19,14 +19,20 @@ from maggot.cli.base import MaggotCommand
     "--empty-trash", "trash_of", is_flag=False, flag_value=summaries.DEFAULT_DIR, default=None,
     metavar="[DIR]", help="Delete the trash of DIR (default: experiments) for good.",
 )  # fmt: skip
-def rm_command(runs: tuple[str, ...], purge: bool, force: bool, trash_of: str | None) -> None:
+@click.pass_context
+def rm_command(
+    ctx: click.Context, runs: tuple[str, ...], purge: bool, force: bool, trash_of: str | None
+) -> None:
     """Move runs to the trash (DIR/.maggot-trash), with their reproductions.
 
     Listings never show the trash; move a run back out of it to restore it.
     A run whose status is 'running' is refused unless --force (a run of this
     host whose process has ended counts as killed, not running). A symbolic
-    link to a run is removed itself, never its target. --empty-trash empties
-    every trash folder under DIR, subfolders' too.
+    link to a run is removed itself, never its target. --purge takes a run
+    out of the listing in one rename before deleting its files: a run whose
+    files cannot all be deleted is left in the trash, said so on stderr
+    (exit 1), never half deleted in its place. --empty-trash empties every
+    trash folder under DIR, subfolders' too.
     """
     if trash_of is not None:
         if runs:
@@ -40,11 +46,20 @@ def rm_command(runs: tuple[str, ...], purge: bool, force: bool, trash_of: str | 
     if not runs:
         raise click.UsageError("give the runs to remove")
     run_dirs = [showrun.resolve_run_dir(run) for run in runs]
-    for removal in housekeeping.remove_runs(run_dirs, purge=purge, force=force):
-        if removal.trashed_to is None:
+    removals = housekeeping.remove_runs(run_dirs, purge=purge, force=force)
+    for removal in removals:
+        if removal.not_deleted is not None:
+            click.echo(
+                f"maggot: {removal.run_dir}: not deleted ({removal.not_deleted}); "
+                f"what is left of it is in {removal.trashed_to}",
+                err=True,
+            )
+        elif removal.trashed_to is None:
             click.echo(f"deleted {removal.run_dir}")
         else:
             click.echo(f"moved {removal.run_dir} to {removal.trashed_to}")
+    if any(removal.not_deleted is not None for removal in removals):
+        ctx.exit(1)
 
 
 @click.command("mv", cls=MaggotCommand)
@@ -57,7 +72,8 @@ def mv_command(run: str, new_name: str, force: bool) -> None:
     run.json's name follows (the old name is kept in renamed_from), and so do
     the run's reproductions (NEW_NAME.repro-N) and, for a sweep's run, the
     sweep's job file. Names starting with '.', ending in '.repro-N', or not
-    safe as a directory on every system are refused.
+    safe as a directory on every system are refused, and so is renaming a
+    reproduction on its own (rename its run: it follows).
     """
     try:
         housekeeping.check_run_name(new_name)
@@ -79,7 +95,9 @@ def gc_command(dry_run: bool, directory: str) -> None:
     \b
     - worktrees of this repository that 'maggot reproduce' made in the
       temporary directory, once the reproduce that made them has ended
-      (including ones kept with --keep; --worktree PATH ones are never touched);
+      (including ones kept with --keep; --worktree PATH ones are never touched)
+      and no process works in them any more: one whose replay still runs is
+      listed as kept;
     - their temporary directories (only your own; one that does not name
       its owner once untouched for an hour);
     - replay claims: DIR/RUN.repro-N directories where nothing was recorded;
@@ -91,8 +109,12 @@ def gc_command(dry_run: bool, directory: str) -> None:
     repository = find_toplevel(os.getcwd())
     leftovers = housekeeping.find_leftovers(repository, directory)
     for leftover in leftovers:
-        click.echo(f"{'would remove' if dry_run else 'removing'} {leftover.kind} {leftover.path}")
+        if leftover.kept_because is not None:
+            click.echo(f"keeping {leftover.kind} {leftover.path}: {leftover.kept_because}")
+        else:
+            verb = "would remove" if dry_run else "removing"
+            click.echo(f"{verb} {leftover.kind} {leftover.path}")
     if not dry_run:
         housekeeping.remove_leftovers(repository, leftovers)
-    if not leftovers:
+    if all(leftover.kept_because is not None for leftover in leftovers):
         click.echo("maggot: nothing to collect", err=True)
