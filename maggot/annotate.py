@@ -125,7 +125,7 @@ def _update(run_dir: str, change: Any) -> Annotations:
     if not store.is_run_dir(run_dir):
         raise MaggotError(f"{run_dir}: not a run directory")
     path = annotations_path(run_dir)
-    with store.file_lock(path + ".lock"):
+    with store.file_lock(store.meta_path(run_dir, store.ANNOTATIONS_LOCK_FILE)):
         updated: Annotations = change(load_annotations(run_dir))
         store.write_json_atomic(path, updated.as_json())
     return updated

@@ -365,10 +365,10 @@ def _read_info(run_dir: str) -> RunInfo | None:
 def _write_new_name(move: _Move, reproduction_of: str | None) -> None:
     info = move.info
     assert info is not None
-    earlier = info.extra.get("renamed_from")
+    earlier = info.extra.get(store.RENAMED_FROM_KEY)
     names = [*(earlier if isinstance(earlier, list) else []), os.path.basename(move.source)]
     info = info._replace(
-        name=os.path.basename(move.destination), extra={**info.extra, "renamed_from": names}
+        name=os.path.basename(move.destination), extra={**info.extra, store.RENAMED_FROM_KEY: names}
     )
     if reproduction_of is not None:
         info = info._replace(reproduction_of=reproduction_of)

@@ -26,11 +26,9 @@ _NOT_LISTED = (
     f"{store.META_DIR}/{store.RUN_LOCK_FILE}",
     f"{store.META_DIR}/{store.LIVE_LOCK_FILE}",
     f"{store.META_DIR}/{store.ANNOTATIONS_FILE}",
-    f"{store.META_DIR}/{store.ANNOTATIONS_FILE}.lock",
+    f"{store.META_DIR}/{store.ANNOTATIONS_LOCK_FILE}",
 )
 _RUN_FILE = f"{store.META_DIR}/{store.RUN_FILE}"
-# where `maggot mv` lists a run's earlier names in run.json (see _judge_renamed)
-_RENAMED_FROM = "renamed_from"
 
 
 class ManifestEntry(NamedTuple):
@@ -253,7 +251,7 @@ def _before_renaming(path: str) -> tuple[str, list[bytes]] | None:
         current = store.read_json_object(path)
     except (OSError, CorruptRunError):
         return None
-    names = current.pop(_RENAMED_FROM, None)
+    names = current.pop(store.RENAMED_FROM_KEY, None)
     if not isinstance(names, list) or not names or not isinstance(names[0], str):
         return None
     first_name = names[0]

@@ -62,6 +62,9 @@ PATCH_FILE = "diff.patch"
 UNTRACKED_DIR = "untracked"
 # tags and notes, written after the run by ``maggot tag`` / ``maggot note`` (see annotate.py)
 ANNOTATIONS_FILE = "annotations.json"
+ANNOTATIONS_LOCK_FILE = ANNOTATIONS_FILE + ".lock"
+# the run.json field where ``maggot mv`` lists a run's earlier names, oldest first
+RENAMED_FROM_KEY = "renamed_from"
 # next to the runs: the listing cache (index.py) and the folder ``maggot rm`` moves runs to;
 # the cache is a file in a folder of its own, so that rewriting it leaves the mtime of the
 # folder holding the runs alone (the index relies on that mtime)

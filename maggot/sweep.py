@@ -940,7 +940,7 @@ class _RenamedRuns:
                 continue
             if info.sweep is None or info.sweep.id != self.sweep_id:
                 continue
-            earlier = info.extra.get("renamed_from")
+            earlier = info.extra.get(store.RENAMED_FROM_KEY)
             names = (
                 [name for name in earlier if isinstance(name, str)]
                 if isinstance(earlier, list)
