@@ -211,11 +211,11 @@ def summarize(
 
         for number in [n for n, status in enumerate(statuses) if status == store.STATUS_RUNNING]:
             path = listing.paths[number]
-            if _process_gone(path):
-                warnings.append(f"{path}: recorded as running, but its process is gone")
+            killed, warning = _running_check(path)
+            if killed:
                 statuses[number] = entries.STATUS_KILLED
-            else:
-                warnings.append(f"{path}: status is 'running' (still running, or killed)")
+            if warning:
+                warnings.append(warning)
     rows = _rows(root, listing, info_names)
     if series_columns:
         rows = [
@@ -314,15 +314,22 @@ def summarize_rendered(
         run_index.close()
 
 
-def _process_gone(run_dir: str) -> bool:
-    """A run still marked running whose process (on this host) is gone: killed."""
-    from maggot import entries
+def _running_check(run_dir: str) -> tuple[bool, str | None]:
+    """Of a run marked running: whether it was killed (its process on this host is gone),
+    and a warning when that cannot be told (a run of this host still running needs none)."""
+    from maggot import capture, entries
 
     try:
         info = store.read_json_object(store.meta_path(run_dir, store.RUN_FILE))
     except (OSError, MaggotError):
-        return False
-    return entries.live_status(info) == entries.STATUS_KILLED
+        return False, f"{run_dir}: status is 'running' (still running, or killed)"
+    if entries.live_status(info) == entries.STATUS_KILLED:
+        return True, f"{run_dir}: recorded as running, but its process is gone"
+    host = info.get("hostname")
+    if host == capture.host_name():
+        return False, None
+    where = f"on {host}" if isinstance(host, str) and host else "on another host"
+    return False, f"{run_dir}: status is 'running' (recorded {where}: running there, or killed)"
 
 
 def _depth(run_dir: str, root: str) -> int:

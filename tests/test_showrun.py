@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from toolkit import read_terminal, record_run
 
-from maggot import Experiment, showrun, summarize
+from maggot import Experiment, showrun, store, summarize
 from maggot.cli import main
 from maggot.config import flatten
 
@@ -138,6 +138,9 @@ def test_a_killed_run_shows_and_lists_as_killed(workdir):
         text=True,
     )
     assert process.stdout is not None and process.stdout.readline() == "up\n"
+    # alive on this host: the status says it all
+    alive = summarize.summarize("experiments")
+    assert [row.status for row in alive.rows] == ["running"] and alive.warnings == []
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     shown = CliRunner().invoke(main, ["show", "experiments/1"])
@@ -147,6 +150,19 @@ def test_a_killed_run_shows_and_lists_as_killed(workdir):
     assert listing.warnings == ["experiments/1: recorded as running, but its process is gone"]
     info = json.loads(Path("experiments/1/.maggot/run.json").read_text())
     assert info["status"] == "running"
+
+
+def test_a_run_running_on_another_host_is_listed_with_a_warning(workdir):
+    run_dir = record_run(workdir, {"a": 1}, {"acc": 0.5}, name="far", snapshot=False)
+    run_file = run_dir / ".maggot" / "run.json"
+    info = json.loads(run_file.read_text())
+    info.update(status="running", hostname="node-17", pid=1)
+    store.write_json_atomic(run_file, info)
+    listing = summarize.summarize("experiments")
+    assert [row.status for row in listing.rows] == ["running"]
+    assert listing.warnings == [
+        "experiments/far: status is 'running' (recorded on node-17: running there, or killed)"
+    ]
 
 
 def test_render_log_keeps_colours_only_for_a_terminal():
