@@ -191,7 +191,9 @@ def test_summarize_lists_broken_runs_with_warnings(experiments: Path) -> None:
     write_json_text(experiments / "run-a" / ".maggot" / "results.json", "{not json")
     write_json_text(experiments / "run-b" / ".maggot" / "run.json", "[1, 2")
     run_json = experiments / "run-c" / ".maggot" / "run.json"
-    write_json(run_json, {**json.loads(run_json.read_text()), "status": "running"})
+    # marked running on a host this one cannot check
+    marked = {**json.loads(run_json.read_text()), "status": "running", "hostname": "node-9"}
+    write_json(run_json, marked)
     old = experiments / "old-0.2" / ".maggot"
     old.mkdir(parents=True)
     write_json(old / "config.json", {"model": {"C": 5}})
@@ -212,7 +214,7 @@ def test_summarize_lists_broken_runs_with_warnings(experiments: Path) -> None:
     assert all(line.startswith("maggot: warning: ") for line in warnings)
     text = result.stderr
     assert "results.json: not valid JSON" in text and "run.json: not valid JSON" in text
-    assert "maggot 0.2" in text and "'running'" in text
+    assert "maggot 0.2" in text and "'running' (recorded on node-9" in text
 
 
 def write_json_text(path: Path, text: str) -> None:
