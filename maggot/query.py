@@ -56,9 +56,10 @@ _CONSTANTS: dict[str, Any] = {"true": True, "false": False, "null": None}
 # blanks (``tag!=a b``) or an empty one (``note=``), never one with grammar in it
 _PLAIN_KEY = re.compile(r"^[^\s()\[\],\"'`~]+$")
 _GRAMMAR_WORDS = re.compile(r"(?i)(^|\s)(and|or|not|in)(\s|$)|[()\[\]~<>=]")
-# 0.3 read a value that starts like a number (``0.5 foo``, ``1,5``) as text, which
-# no number then equals: a word after a number is a forgotten operator, not text
-_NUMBER_START = re.compile(r"[-+]?\.?\d")
+# 0.3 read a number followed by more (``0.5 foo``, ``1,5``) as text, which no number
+# then equals: a forgotten operator or a decimal comma, not text. A word that only
+# starts with digits is text: a sweep id (``20240501-120000-...``), a run name (``5-1.0``)
+_NUMBER_THEN_COMMA = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+),")
 # a quote or backtick starting a word opens a string or key that was never closed
 _OPENING_QUOTE = re.compile(r"(^|\s)[\"'`]")
 _UNFINISHED_EXPONENT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?")
@@ -179,10 +180,14 @@ def _parse_legacy(text: str) -> Filter | None:
 def _is_legacy_text(value: str) -> bool:
     """Whether a 0.3 value is text the grammar cannot write as one word, not a typo."""
     first_word = value.split(maxsplit=1)[0]
-    if _NUMBER_START.match(first_word) or first_word.lower() in _CONSTANTS:
+    if (
+        first_word.lower() in _CONSTANTS
+        or _UNFINISHED_EXPONENT.fullmatch(first_word)
+        or _NUMBER_THEN_COMMA.match(first_word)
+    ):
         return False
     try:
-        float(first_word)  # nan, inf
+        float(first_word)  # a number (nan, inf too) with more after it
         return False
     except ValueError:
         pass

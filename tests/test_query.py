@@ -97,6 +97,11 @@ def test_syntax_errors_point_at_the_column(text: str, column: int, problem: str 
         ("label == a!b", "label", "==", "a!b"),
         ("note == it's done", "note", "==", "it's done"),
         ("opt > adam w", "opt", ">", "adam w"),
+        # words that only start with digits: sweep ids and run names, as the README shows
+        ("sweep=20240501-120000-123456-ab12", "sweep", "==", "20240501-120000-123456-ab12"),
+        ("run == 5-1.0-0.01", "run", "==", "5-1.0-0.01"),
+        ("commit == 3f2a9c1", "commit", "==", "3f2a9c1"),
+        ("note == 1st try", "note", "==", "1st try"),
     ],
 )
 def test_the_old_key_op_value_form_still_parses(
