@@ -49,7 +49,7 @@ def expand_run_arguments(arguments: Sequence[str], experiments_dir: str) -> list
     found: list[str] = []
     for argument in arguments:
         if not any(char in argument for char in "*?["):
-            found.append(store.resolve_run_dir(argument, experiments_dir))
+            found.append(store.resolve_run_dir(argument, experiments_dir, by_folder_name=True))
             continue
         matches = [path for path in sorted(glob.glob(argument)) if store.is_run_dir(path)]
         if not matches:

@@ -82,7 +82,7 @@ class Section(NamedTuple):
 
 def resolve_run_dir(argument: str) -> str:
     """The run directory ``argument`` names: a path, or a run name under ./experiments."""
-    return store.resolve_run_dir(argument, DEFAULT_EXPERIMENTS_DIR)
+    return store.resolve_run_dir(argument, DEFAULT_EXPERIMENTS_DIR, by_folder_name=True)
 
 
 def flat_lines(mapping: dict[str, Any]) -> list[str]:

@@ -610,8 +610,10 @@ def _read_optional(path: str, problems: list[str], missing: str | None = None) -
     return {}
 
 
-def resolve_run_dir(argument: str, experiments_dir: str) -> str:
-    """The run ``argument`` names: a run directory, or a run's name under ``experiments_dir``."""
+def resolve_run_dir(argument: str, experiments_dir: str, *, by_folder_name: bool = False) -> str:
+    """The run ``argument`` names: a run directory, or a run's path under ``experiments_dir``;
+    with ``by_folder_name``, also a run in a folder there by its folder's name alone (as
+    ``summarize`` shows it), while no other run has that name."""
     if is_run_dir(argument):
         return argument
     if os.path.exists(argument):
@@ -620,7 +622,7 @@ def resolve_run_dir(argument: str, experiments_dir: str) -> str:
     if is_run_dir(fallback):
         return fallback
     # a run in a folder of its own is listed by its name alone while no other run has it
-    named = _runs_named(argument, experiments_dir)
+    named = _runs_named(argument, experiments_dir) if by_folder_name else []
     if len(named) == 1:
         return named[0]
     if named:

@@ -63,16 +63,23 @@ def test_a_run_in_a_folder_is_found_by_the_name_a_listing_shows(tmp_path: Path) 
     (experiments / "group" / "b" / ".maggot").mkdir(parents=True)
     (experiments / "one" / "c" / ".maggot").mkdir(parents=True)
     (experiments / "two" / "c" / ".maggot").mkdir(parents=True)
-    assert store.resolve_run_dir("b", str(experiments)) == str(experiments / "group" / "b")
-    assert store.resolve_run_dir("group/b", str(experiments)) == str(experiments / "group" / "b")
+
+    def resolve(name: str, root: Path = experiments) -> str:
+        return store.resolve_run_dir(name, str(root), by_folder_name=True)
+
+    assert resolve("b") == str(experiments / "group" / "b")
+    assert resolve("group/b") == str(experiments / "group" / "b")
+    # unasked (Experiment's resume_from), a name is a path under the experiments directory
+    with pytest.raises(NotARunError, match="no such directory"):
+        store.resolve_run_dir("b", str(experiments))
     # a name two runs have names neither: both are said
     with pytest.raises(NotARunError, match="2 runs have this name") as raised:
-        store.resolve_run_dir("c", str(experiments))
+        resolve("c")
     assert str(experiments / "one" / "c") in str(raised.value)
     assert str(experiments / "two" / "c") in str(raised.value)
     # a folder that is not a run is not looked for by name
     with pytest.raises(NotARunError, match="no such directory"):
-        store.resolve_run_dir("group", str(tmp_path))
+        resolve("group", tmp_path)
 
 
 def test_registered_directories_are_remembered_once_in_order(tmp_path: Path) -> None:
