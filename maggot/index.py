@@ -1243,7 +1243,7 @@ def _read_index(
         return None, _empty_table, False
     except OSError as error:
         # a write may still replace it (else the next listing says this again)
-        warnings.append(f"{path}: unreadable listing index ({error.strerror}); listing without it")
+        warnings.append(path + _unreadable(error.strerror or str(error)))
         return None, _empty_table, False
     # offsets and views rather than partition: each copy of 20 MB is measurable
     end_of_header = content.find(b"\n")
@@ -1300,14 +1300,15 @@ _CORRUPT = object()
 
 
 def _one_warning_for_both_files(root: str, warnings: list[str]) -> None:
-    """The same problem with both index files (an unreadable folder) said once, of the folder."""
-    if len(warnings) != 2:
-        return
-    changes, runs = changes_path(root), index_path(root)
-    if warnings[0].startswith(changes + ": ") and warnings[1].startswith(runs + ": "):
-        problem = warnings[0][len(changes) :]
-        if problem.startswith(": unreadable") and problem == warnings[1][len(runs) :]:
-            warnings[:] = [os.path.join(root, store.INDEX_DIR) + problem]
+    """Both index files denied (the folder's permissions, most likely) said once, of the folder."""
+    denied = _unreadable(os.strerror(errno.EACCES))
+    if warnings == [changes_path(root) + denied, index_path(root) + denied]:
+        warnings[:] = [os.path.join(root, store.INDEX_DIR) + denied]
+
+
+def _unreadable(reason: str) -> str:
+    """The warning of an index file that cannot be read, after its path."""
+    return f": unreadable listing index ({reason}); listing without it"
 
 
 def _read_regular_file(path: str) -> bytes:

@@ -187,11 +187,15 @@ def test_an_unreadable_index_folder_is_one_warning() -> None:
     warnings = [index.changes_path(root) + problem, index.index_path(root) + problem]
     index._one_warning_for_both_files(root, warnings)
     assert warnings == [os.path.join(root, store.INDEX_DIR) + problem]
-    # two different problems are each said of their file
-    other = [index.changes_path(root) + problem, index.index_path(root) + ": not a listing index"]
-    kept = list(other)
-    index._one_warning_for_both_files(root, kept)
-    assert kept == other
+    # other problems are each said of their file, even the same one twice (two FIFOs)
+    fifo = ": unreadable listing index (not a regular file); listing without it"
+    for other in (
+        [index.changes_path(root) + problem, index.index_path(root) + ": not a listing index"],
+        [index.changes_path(root) + fifo, index.index_path(root) + fifo],
+    ):
+        kept = list(other)
+        index._one_warning_for_both_files(root, kept)
+        assert kept == other
 
 
 def test_entries_of_the_wrong_shape_are_read_again(workdir: Path) -> None:
