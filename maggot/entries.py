@@ -341,13 +341,27 @@ def first_start_status(info: dict[str, Any]) -> str:
 
 def running_processes_gone(info: dict[str, Any]) -> bool:
     """Whether every entry still marked running was made on this host by a process now gone."""
+    running = _running_entries(info)
+    return bool(running) and all(
+        _process_gone(entry.hostname, entry.pid, entry.started_at) for entry in running
+    )
+
+
+def running_here(info: dict[str, Any]) -> bool:
+    """Whether every entry still marked running was made on this host by a known process:
+    whether this host can tell if the run still runs."""
+    running = _running_entries(info)
+    here = capture.host_name()
+    return bool(running) and all(entry.hostname == here and entry.pid for entry in running)
+
+
+def _running_entries(info: dict[str, Any]) -> list[Entry]:
+    """The entries still marked running; a run.json without entries (older runs) as one."""
     running = [entry for entry in read_entries(info) if entry.status == store.STATUS_RUNNING]
-    if not running:
-        if info.get("status") != store.STATUS_RUNNING:
-            return False
+    if not running and info.get("status") == store.STATUS_RUNNING:
         host, pid = info.get("hostname"), info.get("pid")
         running = [_as_entry({"hostname": host, "pid": pid, "started_at": info.get("started_at")})]
-    return all(_process_gone(entry.hostname, entry.pid, entry.started_at) for entry in running)
+    return running
 
 
 def local_process_gone(pid: int, started_at: str | None = None) -> bool:

@@ -317,7 +317,7 @@ def summarize_rendered(
 def _running_check(run_dir: str) -> tuple[bool, str | None]:
     """Of a run marked running: whether it was killed (its process on this host is gone),
     and a warning when that cannot be told (a run of this host still running needs none)."""
-    from maggot import capture, entries
+    from maggot import entries
 
     try:
         info = store.read_json_object(store.meta_path(run_dir, store.RUN_FILE))
@@ -325,9 +325,9 @@ def _running_check(run_dir: str) -> tuple[bool, str | None]:
         return False, f"{run_dir}: status is 'running' (still running, or killed)"
     if entries.live_status(info) == entries.STATUS_KILLED:
         return True, f"{run_dir}: recorded as running, but its process is gone"
-    host = info.get("hostname")
-    if host == capture.host_name():
+    if entries.running_here(info):
         return False, None
+    host = info.get("hostname")
     where = f"on {host}" if isinstance(host, str) and host else "on another host"
     return False, f"{run_dir}: status is 'running' (recorded {where}: running there, or killed)"
 
