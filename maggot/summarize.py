@@ -393,8 +393,12 @@ def _close_keys(key: str, known: set[str]) -> list[str]:
 
     scope = next((prefix for prefix in (CONFIG_PREFIX, INFO_PREFIX) if key.startswith(prefix)), "")
     folded = key.removeprefix(scope).casefold()
-    # config.KEY and info.KEY only repeat another name
-    candidates = sorted(name for name in known if not name.startswith((CONFIG_PREFIX, INFO_PREFIX)))
+    if scope:  # only what that scope holds (config.val is no metric val.acc)
+        candidates = sorted(name[len(scope) :] for name in known if name.startswith(scope))
+    else:  # config.KEY and info.KEY only repeat another name
+        candidates = sorted(
+            name for name in known if not name.startswith((CONFIG_PREFIX, INFO_PREFIX))
+        )
     close = [name for name in candidates if name.rsplit(".", 1)[-1].casefold() == folded]
     if folded:
         close += _starting_with(folded, candidates)
@@ -403,8 +407,7 @@ def _close_keys(key: str, known: set[str]) -> list[str]:
         by_folded.setdefault(name.casefold(), []).append(name)
     for match in difflib.get_close_matches(folded, list(by_folded), n=3, cutoff=0.6):
         close += by_folded[match]
-    scoped = [scope + name if scope + name in known else name for name in close]
-    return list(dict.fromkeys(scoped))[:_MOST_SUGGESTED]
+    return list(dict.fromkeys(scope + name for name in close))[:_MOST_SUGGESTED]
 
 
 def _starting_with(folded: str, candidates: list[str]) -> list[str]:

@@ -292,6 +292,9 @@ def test_an_unknown_key_suggests_the_keys_it_begins(workdir: Path) -> None:
     assert _suggested(sort_key="val.l").startswith("val.loss")
     assert _suggested(sort_key="config.mod") == "config.model.lr, config.model.name"
     assert _suggested(sort_key="mdoel.lr") == "model.lr"
+    # a scope typed is kept to: config.val is no metric val.acc
+    assert _suggested(sort_key="config.val") == ""
+    assert _suggested(sort_key="config.mdoel.lr") == "config.model.lr"
 
 
 def test_a_family_of_many_keys_suggests_a_few(workdir: Path) -> None:
