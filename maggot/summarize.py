@@ -620,8 +620,11 @@ def _choose_columns(
 ) -> list[Column]:
     metric_names = _union_keys(map(operator.attrgetter("metrics"), rows))
     param_names = _union_keys(map(operator.attrgetter("params"), rows)) if with_params else []
+    unchanged: list[str] = []
     if only_changed:
-        param_names = [name for name in param_names if _differs(rows, name)]
+        changed = {name: _differs(rows, name) for name in param_names}
+        unchanged = [name for name, differs in changed.items() if not differs]
+        param_names = [name for name, differs in changed.items() if differs]
     taken = {RUN_COLUMN, STATUS_COLUMN, *metric_names}
     available = [Column(RUN_COLUMN, RUN_COLUMN, ""), Column(STATUS_COLUMN, STATUS_COLUMN, "")]
     for name in info_names:
@@ -645,7 +648,7 @@ def _choose_columns(
                 or (column.source == "info" and column.key == pattern.removeprefix(INFO_PREFIX))
             ]
             if not matching and rows:
-                warnings.append(f"--columns {pattern!r}: no column of the runs listed matches")
+                warnings.append(f"--columns {pattern!r}: {_why_no_column(pattern, unchanged)}")
             chosen += [column for column in matching if column not in chosen]
     return [
         column
@@ -653,6 +656,14 @@ def _choose_columns(
         if column.source == RUN_COLUMN
         or not any(fnmatch.fnmatchcase(column.header, pattern) for pattern in drop)
     ]
+
+
+def _why_no_column(pattern: str, unchanged: Sequence[str]) -> str:
+    """Why a --columns pattern picked nothing: --only-changed hid what it matches, or nothing."""
+    for name in unchanged:
+        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(CONFIG_PREFIX + name, pattern):
+            return "the config values it matches are the same in every run (--only-changed)"
+    return "no column of the runs listed matches"
 
 
 def _differs(rows: Sequence[RunRow], name: str) -> bool:

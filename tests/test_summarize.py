@@ -221,6 +221,11 @@ def test_columns_drop_and_only_changed(workdir: Path) -> None:
         "--columns 'nomatch*': no column of the runs listed matches",
         "--columns 'acuracy': no column of the runs listed matches",
     ]
+    hidden = summaries.summarize(columns=["lr", "seed"], only_changed=True)
+    assert hidden.columns == ["run", "seed"]
+    assert hidden.warnings == [
+        "--columns 'lr': the config values it matches are the same in every run (--only-changed)"
+    ]
     assert summaries.summarize(drop=["test.*", "status"]).columns == ["run", "acc"]
     with_info = summaries.summarize(info=["host", "duration"], drop=["test.mse"])
     assert with_info.columns == ["run", "status", "host", "duration", "acc"]
