@@ -94,6 +94,13 @@ def test_one_run_however_often_named_is_a_usage_error(
     assert "compare needs two different runs or more, got only experiments/a-1 (" in line
 
 
+def test_a_usage_error_shows_a_run_name_escaped(runs: list[Path]) -> None:
+    hostile = runs[0].parent / "x\x1b[2Jy"
+    runs[0].rename(hostile)
+    line = one_line_error(invoke("compare", str(hostile)), 2)
+    assert "\x1b" not in line and "x\\x1b[2Jy" in line
+
+
 def test_a_run_named_and_found_by_the_filter_is_compared_once(runs: list[Path]) -> None:
     result = invoke("compare", "a-1", "--filter", "lr == 0.1", "--format", "json")
     assert result.exit_code == 0, result.output

@@ -180,7 +180,8 @@ def report_error(error: BaseException) -> int:
         return error.exit_code
     if isinstance(error, click.UsageError):
         hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
-        click.echo(f"maggot: {error.format_message()}{hint}", err=True)
+        # a usage error quotes the arguments, which may hold anything a run name can
+        click.echo(f"maggot: {printable(error.format_message())}{hint}", err=True)
         return error.exit_code
     if isinstance(error, click.ClickException):
         error.show()
