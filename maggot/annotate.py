@@ -82,13 +82,12 @@ def check_tag(tag: str) -> str:
     return tag
 
 
-def change_tags(run_dir: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Annotations:
-    """Add and remove tags of a run; returns the new annotations."""
-    add, remove = [check_tag(tag) for tag in add], list(remove)
+def change_tags(run_dir: str, add: Iterable[str]) -> Annotations:
+    """Add tags to a run; returns the new annotations (``remove_tags`` takes tags away)."""
+    add = [check_tag(tag) for tag in add]
 
     def update(current: Annotations) -> Annotations:
-        tags = (set(current.tags) | set(add)) - set(remove)
-        return current._replace(tags=tuple(sorted(tags)))
+        return current._replace(tags=tuple(sorted(set(current.tags) | set(add))))
 
     return _update(run_dir, update)
 

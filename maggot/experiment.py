@@ -1322,9 +1322,8 @@ def _move_away(run_dir: str) -> None:
         raise MaggotError(f"{run_dir} exists and is not a directory: refusing to delete it")
     if not store.is_run_dir(run_dir) and os.listdir(run_dir):
         raise MaggotError(f"{run_dir} exists and is not a maggot run: refusing to delete it")
-    trash = os.path.join(
-        os.path.dirname(run_dir), f"{store.TRASH_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
-    )
+    # killed while deleting, what is left stays hidden until `maggot gc` sees this process gone
+    trash = os.path.join(os.path.dirname(run_dir), store.deleting_name())
     with store.try_exclusive_live_lock(run_dir) as state:
         if state == store.LIVE_CHANGED:
             return  # replaced meanwhile: the caller looks again

@@ -9,7 +9,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from maggot import store
@@ -26,6 +26,7 @@ WORKTREE_PREFIX = "maggot-reproduce-"
 OWNER_FILE = "owner.pid"
 UNOWNED_AGE_SECONDS = 3600
 SWEEP_TREE = "sweep code tree"
+HALF_DELETED = "half-deleted run"
 # what Windows refuses in a file name (maggot's run names never hold these either)
 _UNSAFE_IN_NAME = re.compile(r'[<>:"|?*]')
 
@@ -33,12 +34,14 @@ _UNSAFE_IN_NAME = re.compile(r'[<>:"|?*]')
 class Removal(NamedTuple):
     """A run moved to the trash (``trashed_to``) or deleted (``trashed_to`` is None).
 
-    ``not_deleted`` says why a run to delete is in ``trashed_to`` instead.
+    ``not_deleted`` says why a run to delete is in ``trashed_to`` instead;
+    ``not_removed`` why the run is still where it was (``trashed_to`` is None).
     """
 
     run_dir: str
     trashed_to: str | None
     not_deleted: str | None = None
+    not_removed: str | None = None
 
 
 class Leftover(NamedTuple):
@@ -48,7 +51,7 @@ class Leftover(NamedTuple):
     has ended: a process (its replay) still works in it.
     """
 
-    kind: str  # "worktree", "temporary directory", "replay claim" or SWEEP_TREE
+    kind: str  # "worktree", "temporary directory", "replay claim", SWEEP_TREE or HALF_DELETED
     path: str
     kept_because: str | None = None
 
@@ -69,12 +72,14 @@ def still_running(run_dir: str) -> bool:
 
 def reproductions_of(run_dir: str) -> list[str]:
     """The replay directories ``RUN.repro-N`` next to a run."""
-    prefix = os.path.normpath(run_dir) + store.REPLAY_SUFFIX
-    return sorted(
-        path
-        for path in glob.glob(glob.escape(prefix) + "*")
-        if path[len(prefix) :].isdigit() and os.path.isdir(path)
-    )
+    run_dir = os.path.normpath(run_dir)
+    run_name = os.path.basename(run_dir)
+    found = []
+    for path in glob.glob(glob.escape(run_dir + store.REPLAY_SUFFIX) + "*"):
+        parts = store.replay_name_parts(os.path.basename(path))
+        if parts is not None and parts[0] == run_name and os.path.isdir(path):
+            found.append(path)
+    return sorted(found)
 
 
 def _check_not_running(run_dirs: Sequence[str], force: bool, verb: str) -> None:
@@ -98,17 +103,21 @@ def trash_dir(run_dir: str) -> str:
 
 def remove_runs(
     run_dirs: Sequence[str], *, purge: bool = False, force: bool = False
-) -> list[Removal]:
+) -> Iterator[Removal]:
     """Move runs (and their reproductions) to the trash, or delete them with ``purge``.
 
     Refuses, before touching anything, when one of them is still running
-    unless ``force``. A run given as a symbolic link is the link: it is moved
-    or deleted, never what it points to. A run to delete leaves the listing
-    in one rename before its files go: one whose files cannot all be
-    deleted ends up in the trash (``not_deleted`` says why), never half
-    deleted in its place. The job file of a sweep's run says
-    the run was removed, so ``maggot sweep status`` shows the job ``removed``
-    (not lost) and ``maggot sweep --resume`` runs it again.
+    unless ``force``. Then yields each run's Removal once it is done, so
+    that what was removed before an interruption can be reported; a run
+    that cannot be moved stays where it is (``not_removed`` says why) and
+    the others are still removed. A run given as a symbolic link is the
+    link: it is moved or deleted, never what it points to. A run to delete
+    leaves the listing in one rename before its files go: one whose files
+    cannot all be deleted, or whose deletion is interrupted, ends up in the
+    trash (``not_deleted`` says why), never half deleted in its place. The
+    job file of a sweep's run says the run was removed, so ``maggot sweep
+    status`` shows the job ``removed`` (not lost) and ``maggot sweep
+    --resume`` runs it again.
     """
     targets: list[str] = []
     for run_dir in run_dirs:
@@ -117,23 +126,42 @@ def remove_runs(
                 targets.append(path)
     _check_not_running(targets, force, "remove")
     jobs = {path: _job_of(path) for path in targets}
-    removed = []
+    return _remove_each(targets, jobs, purge)
+
+
+def _remove_each(
+    targets: Sequence[str], jobs: dict[str, JobOfRun | None], purge: bool
+) -> Iterator[Removal]:
     for path in targets:
-        if purge and os.path.islink(path):
-            os.unlink(path)
-            removal = Removal(path, None)
-        elif purge:
-            removal = _purge(path)
-        else:
-            removal = Removal(path, _move_to_trash(path, os.path.basename(os.path.normpath(path))))
-        removed.append(removal)
+        try:
+            removal = _remove(path, purge)
+        except OSError as error:
+            yield Removal(path, None, not_removed=_os_error_text(error, path))
+            continue
         job = jobs[path]
         if job is not None:
             from maggot import sweep
 
             trashed_to = removal.trashed_to
             sweep.mark_job_removed(job, None if trashed_to is None else os.path.abspath(trashed_to))
-    return removed
+        yield removal
+
+
+def _remove(path: str, purge: bool) -> Removal:
+    if purge and os.path.islink(path):
+        os.unlink(path)
+        return Removal(path, None)
+    if purge:
+        return _purge(path)
+    return Removal(path, _move_to_trash(path, os.path.basename(os.path.normpath(path))))
+
+
+def _os_error_text(error: OSError, run_dir: str) -> str:
+    """What went wrong, naming the file when it is not the run itself (the trash folder)."""
+    reason = error.strerror or str(error)
+    if error.filename is None or os.path.normpath(error.filename) == os.path.normpath(run_dir):
+        return reason
+    return f"{error.filename}: {reason}"
 
 
 def _move_to_trash(path: str, name: str) -> str:
@@ -150,18 +178,26 @@ def _move_to_trash(path: str, name: str) -> str:
 
 
 def _purge(run_dir: str) -> Removal:
-    """Delete a run; what cannot be deleted goes to the trash, whole or not."""
+    """Delete a run; what cannot be deleted goes to the trash, whole or not.
+
+    Interrupted (Ctrl-C) while deleting, what is left goes to the trash too
+    before the interruption goes on. Killed outright, or when the trash
+    cannot take it, what is left stays hidden until ``maggot gc`` finds this
+    process gone.
+    """
     folder = os.path.dirname(os.path.normpath(run_dir)) or os.curdir
     # no listing shows this name: from here on no half-deleted run is found at run_dir
-    hidden = os.path.join(folder, f"{store.TRASH_PREFIX}{os.getpid()}-{os.urandom(6).hex()}")
+    hidden = os.path.join(folder, store.deleting_name())
     os.rename(run_dir, hidden)
     try:
         delete_tree(hidden)
-    except OSError as error:
+    except BaseException as error:
         try:
             left_in = _move_to_trash(hidden, os.path.basename(os.path.normpath(run_dir)))
         except OSError:
             left_in = hidden
+        if not isinstance(error, OSError):
+            raise
         # the file that stayed, named where it is now
         where = os.path.join(left_in, os.path.relpath(error.filename or hidden, hidden))
         return Removal(run_dir, left_in, f"{os.path.normpath(where)}: {error.strerror or error}")
@@ -208,7 +244,7 @@ def empty_trash(experiments_dir: str) -> list[str]:
         what = "not a directory" if os.path.lexists(experiments_dir) else "no such directory"
         raise MaggotError(f"{experiments_dir}: {what}")
     deleted = []
-    for trash in _trash_folders(experiments_dir):
+    for trash in _maggot_folders(experiments_dir, store.TRASH_DIR.__eq__):
         try:
             names = sorted(os.listdir(trash))
         except FileNotFoundError:
@@ -224,8 +260,8 @@ def empty_trash(experiments_dir: str) -> list[str]:
     return deleted
 
 
-def _trash_folders(experiments_dir: str) -> list[str]:
-    """The ``.maggot-trash`` folders under ``experiments_dir``, not looking inside runs."""
+def _maggot_folders(experiments_dir: str, wanted: Callable[[str], bool]) -> list[str]:
+    """The folders under ``experiments_dir`` whose name is ``wanted``, not looking inside runs."""
     found = []
     pending = [experiments_dir]
     while pending:
@@ -240,15 +276,15 @@ def _trash_folders(experiments_dir: str) -> list[str]:
                     continue
             except OSError:
                 continue
-            if entry.name == store.TRASH_DIR:
+            if wanted(entry.name):
                 found.append(entry.path)
-            elif entry.name not in _NOT_HOLDING_TRASH and not store.is_run_dir(entry.path):
+            elif entry.name not in _NOT_HOLDING_RUNS and not store.is_run_dir(entry.path):
                 pending.append(entry.path)
     return sorted(found)
 
 
-# folders of maggot's own that never hold a trash folder
-_NOT_HOLDING_TRASH = frozenset((store.META_DIR, store.SWEEPS_DIR, store.INDEX_DIR))
+# folders of maggot's own that hold neither runs nor trash folders
+_NOT_HOLDING_RUNS = frozenset((store.META_DIR, store.SWEEPS_DIR, store.INDEX_DIR, store.TRASH_DIR))
 
 
 class RunNameError(MaggotError):
@@ -276,7 +312,7 @@ def check_run_name(new_name: str) -> None:
             f"{new_name!r}: a run name may not start with '.' (hidden, and reserved for "
             "git and maggot's own folders)"
         )
-    if _reproduced_name(new_name) is not None:
+    if store.replay_name_parts(new_name) is not None:
         raise RunNameError(
             f"{new_name!r}: a name ending in '{store.REPLAY_SUFFIX}N' is a reproduction's"
         )
@@ -290,12 +326,6 @@ def check_run_name(new_name: str) -> None:
             '<>:"|?*, no trailing dot or space, no reserved name like CON, at most '
             f"{MAX_NAME_BYTES} bytes)"
         )
-
-
-def _reproduced_name(name: str) -> str | None:
-    """``RUN`` for a reproduction's name ``RUN.repro-N``; None for any other name."""
-    head, _, number = name.rpartition(store.REPLAY_SUFFIX)
-    return head if head and number.isascii() and number.isdigit() else None
 
 
 class _Move(NamedTuple):
@@ -316,20 +346,20 @@ def rename_run(run_dir: str, new_name: str, *, force: bool = False) -> str:
     reproducible. Everything is read and checked before anything moves: an
     unreadable run.json, a name that is taken or a running run (unless
     ``force``) leaves all as it was. A reproduction is not renamed on its
-    own: it follows its run.
+    own: it follows its run. A reproduction is what its run.json says it
+    is (``reproduction_of``), whatever its name.
     """
     check_run_name(new_name)
     run_dir = os.path.normpath(run_dir)
-    original = _reproduced_name(os.path.basename(run_dir))
-    if original is not None:
-        original_dir = os.path.join(os.path.dirname(run_dir), original)
+    info = _read_info(run_dir)
+    if info is not None and info.reproduction_of is not None:
         raise MaggotError(
-            f"{run_dir}: is a reproduction of {original_dir}; rename that run and its "
-            "reproductions follow"
+            f"{run_dir}: is a reproduction of {_reproduced_run(run_dir, info.reproduction_of)}; "
+            "rename that run and its reproductions follow"
         )
     replays = reproductions_of(run_dir)
     new_dir = os.path.join(os.path.dirname(run_dir), new_name)
-    moves = [_Move(run_dir, new_dir, _read_info(run_dir))]
+    moves = [_Move(run_dir, new_dir, info)]
     for replay in replays:
         number = replay[len(run_dir) + len(store.REPLAY_SUFFIX) :]
         moves.append(_Move(replay, f"{new_dir}{store.REPLAY_SUFFIX}{number}", _read_info(replay)))
@@ -339,19 +369,43 @@ def rename_run(run_dir: str, new_name: str, *, force: bool = False) -> str:
             raise MaggotError(f"{move.destination}: already exists")
     from maggot import sweep
 
-    info = moves[0].info
     job = sweep.job_of_run(run_dir, info.sweep) if info is not None else None
     for move in moves:
         os.rename(move.source, move.destination)
         if move.info is None:
             continue  # a maggot 0.2 run: nothing inside names it
-        reproduction_of = (
-            os.path.abspath(new_dir) if move.info.reproduction_of is not None else None
-        )
-        _write_new_name(move, reproduction_of if move.source != run_dir else None)
+        reproduction_of = move.info.reproduction_of
+        if reproduction_of is not None:
+            reproduction_of = _renamed_original(
+                reproduction_of, os.path.basename(run_dir), new_name
+            )
+        _write_new_name(move, reproduction_of)
     if job is not None:
         sweep.point_job_at(job, new_dir)
     return new_dir
+
+
+def _reproduced_run(replay_dir: str, recorded: str) -> str:
+    """The run a replay reproduces: the run next to it that its name names, else as recorded."""
+    parts = store.replay_name_parts(os.path.basename(replay_dir))
+    if parts is not None:
+        neighbour = os.path.join(os.path.dirname(replay_dir), parts[0])
+        if os.path.isdir(neighbour):
+            return neighbour
+    return recorded
+
+
+def _renamed_original(reproduction_of: str, old_name: str, new_name: str) -> str:
+    """A replay's ``reproduction_of`` once its run ``old_name`` is renamed ``new_name``.
+
+    Only the last component, the run's folder name, changes: the rest stays
+    as recorded even when the experiments tree has moved since or was
+    reached through a symbolic link, so ``maggot verify`` can undo exactly
+    this. A path whose last component is not the run's name names the run
+    some other way and stays as it is.
+    """
+    head, last = os.path.split(reproduction_of)
+    return os.path.join(head, new_name) if last == old_name else reproduction_of
 
 
 def _read_info(run_dir: str) -> RunInfo | None:
@@ -363,15 +417,16 @@ def _read_info(run_dir: str) -> RunInfo | None:
 
 
 def _write_new_name(move: _Move, reproduction_of: str | None) -> None:
+    """Rewrite a moved run's run.json: its new name, the old one added to ``renamed_from``."""
     info = move.info
     assert info is not None
     earlier = info.extra.get(store.RENAMED_FROM_KEY)
     names = [*(earlier if isinstance(earlier, list) else []), os.path.basename(move.source)]
     info = info._replace(
-        name=os.path.basename(move.destination), extra={**info.extra, store.RENAMED_FROM_KEY: names}
+        name=os.path.basename(move.destination),
+        extra={**info.extra, store.RENAMED_FROM_KEY: names},
+        reproduction_of=reproduction_of,
     )
-    if reproduction_of is not None:
-        info = info._replace(reproduction_of=reproduction_of)
     store.write_run_info(move.destination, info)
 
 
@@ -385,7 +440,10 @@ def find_leftovers(repository: str | None, experiments_dir: str) -> list[Leftove
     A replay claim is a ``RUN.repro-N`` directory in which the replay never
     recorded anything. A sweep's frozen code tree (under
     ``experiments/.sweeps``) counts once none of its jobs waits or runs; a
-    ``maggot sweep --resume`` rebuilds it from the sweep's snapshot.
+    ``maggot sweep --resume`` rebuilds it from the sweep's snapshot. A
+    half-deleted run is a hidden ``.maggot-deleting-PID-...`` folder (see
+    ``store.deleting_name``), in ``experiments_dir`` or a folder below it,
+    whose deleting process ``PID`` was killed or could not move it to the trash.
     """
     leftovers: list[Leftover] = []
     registered: set[str] = set()
@@ -406,10 +464,37 @@ def find_leftovers(repository: str | None, experiments_dir: str) -> list[Leftove
             kept_because = _still_used(temp_dir, working_directories)
             leftovers.append(Leftover("temporary directory", temp_dir, kept_because))
     for run_dir in sorted(glob.glob(os.path.join(glob.escape(experiments_dir), "*"))):
-        if _reproduced_name(os.path.basename(run_dir)) is not None and _empty_claim(run_dir):
+        if store.replay_name_parts(os.path.basename(run_dir)) is not None and _empty_claim(run_dir):
             leftovers.append(Leftover("replay claim", run_dir))
     leftovers.extend(_finished_sweep_trees(experiments_dir))
+    for path in _maggot_folders(experiments_dir, _is_deleting):
+        if _deletion_cut_short(path):
+            leftovers.append(Leftover(HALF_DELETED, path))
     return leftovers
+
+
+def _is_deleting(name: str) -> bool:
+    return store.deleting_process(name) is not None
+
+
+def _deletion_cut_short(path: str) -> bool:
+    """Whether the process that renamed a run to ``path`` to delete it has ended.
+
+    Judged as a run's process is (``entries``): the folder changed when it
+    was renamed, after that process had started, so a process that started
+    later only reuses the number.
+    """
+    from maggot import entries
+
+    pid = store.deleting_process(os.path.basename(path))
+    if pid is None or pid == os.getpid():
+        return False
+    try:
+        renamed = os.lstat(path).st_ctime
+    except OSError:
+        return False
+    renamed_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(renamed))
+    return entries.local_process_gone(pid, renamed_at)
 
 
 def _finished_sweep_trees(experiments_dir: str) -> list[Leftover]:

@@ -232,36 +232,45 @@ def _judge_renamed(entry: ManifestEntry, path: str, reason: str) -> tuple[str | 
     """``(why run.json changed, its name when the run ended)``, undoing what ``maggot mv`` wrote.
 
     ``maggot mv`` rewrites the run's ``name``, lists the names before in
-    ``renamed_from`` and, renaming a run's replays with it, points their
-    ``reproduction_of`` at the new path. Undone, every other byte must be the
-    one the manifest hashed, or run.json changed otherwise.
+    ``renamed_from`` and, renaming a run's replays with it, replaces the last
+    component (the run's folder name) of their ``reproduction_of``. Undone,
+    every other byte must be the one the manifest hashed, or run.json changed
+    otherwise.
     """
-    undone = _before_renaming(path)
-    if undone is None:
+    candidates = _before_renaming(path)
+    if candidates is None:
         return reason, None
-    first_name, candidates = undone
-    if any(hashlib.sha256(content).hexdigest() == entry.sha256 for content in candidates):
-        return None, first_name
+    for name_then, content in candidates:
+        if hashlib.sha256(content).hexdigest() == entry.sha256:
+            return None, name_then
     return "differs from the end of the run by more than maggot mv's renaming", None
 
 
-def _before_renaming(path: str) -> tuple[str, list[bytes]] | None:
-    """A renamed run.json's name before the renaming, and its possible contents then."""
+def _before_renaming(path: str) -> list[tuple[str, bytes]] | None:
+    """What a renamed run.json may have been when the run ended: ``(its name, its bytes)`` each.
+
+    The run may have ended after some of the renamings (one renamed while it
+    ran): each earlier name is tried, with the names before it still listed.
+    """
     try:
         current = store.read_json_object(path)
     except (OSError, CorruptRunError):
         return None
     names = current.pop(store.RENAMED_FROM_KEY, None)
-    if not isinstance(names, list) or not names or not isinstance(names[0], str):
+    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
         return None
-    first_name = names[0]
-    candidates = [{**current, "name": first_name}]
     reproduction_of = current.get("reproduction_of")
-    run_name, _, number = first_name.rpartition(store.REPLAY_SUFFIX)
-    if isinstance(reproduction_of, str) and run_name and number.isdigit():
-        run_before = os.path.join(os.path.dirname(reproduction_of), run_name)
-        candidates.append({**candidates[0], "reproduction_of": run_before})
-    return first_name, [store.text_bytes(store.dumps_json(item)) for item in candidates]
+    candidates = []
+    for count, name in enumerate(names):
+        then = {**current, "name": name}
+        if count:
+            then[store.RENAMED_FROM_KEY] = names[:count]
+        candidates.append((name, then))
+        replay_of = store.replay_name_parts(name)
+        if isinstance(reproduction_of, str) and replay_of is not None:
+            run_then = os.path.join(os.path.dirname(reproduction_of), replay_of[0])
+            candidates.append((name, {**then, "reproduction_of": run_then}))
+    return [(name, store.text_bytes(store.dumps_json(then))) for name, then in candidates]
 
 
 def check_snapshot(run_dir: str, patch_bytes: Any) -> str | None:

@@ -47,7 +47,7 @@ RUN_LOCK_FILE = "run.lock"
 # sweeps keep their record and frozen code tree here, inside the experiments directory
 SWEEPS_DIR = ".sweeps"
 LIVE_LOCK_FILE = "live.lock"
-# a run being deleted is first renamed to this prefix, so it vanishes in one step
+# a run being deleted is first renamed to this prefix (deleting_name), so it vanishes in one step
 TRASH_PREFIX = ".maggot-deleting-"
 DIRECTORIES_FILE = "directories"
 LEGACY_DIRECTORIES_FILE = "registered_directories"
@@ -94,6 +94,33 @@ def git_path(run_dir: str | os.PathLike[str], *parts: str) -> str:
 def is_run_dir(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a maggot run directory (0.2 or v1)."""
     return os.path.isdir(meta_path(path))
+
+
+def replay_name_parts(name: str) -> tuple[str, int] | None:
+    """``(RUN, N)`` for a replay's folder name ``RUN.repro-N``; None for any other name."""
+    run_name, _, number = name.rpartition(REPLAY_SUFFIX)
+    if not run_name or not (number.isascii() and number.isdigit()):
+        return None
+    return run_name, int(number)
+
+
+def deleting_name() -> str:
+    """A hidden folder name to rename a run to before deleting it.
+
+    It names this process, so that ``maggot gc`` can tell a folder whose
+    deletion was cut short (the process is gone) from one still being deleted.
+    """
+    return f"{TRASH_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+
+
+def deleting_process(name: str) -> int | None:
+    """The process id in a name made by ``deleting_name``; None for any other name."""
+    if not name.startswith(TRASH_PREFIX):
+        return None
+    pid, separator, _ = name[len(TRASH_PREFIX) :].partition("-")
+    if not separator or not (pid.isascii() and pid.isdigit()):
+        return None
+    return int(pid)
 
 
 def dumps_json(data: Any) -> str:

@@ -129,3 +129,46 @@ def test_a_corrupt_annotations_file_is_named(runs: list[Path]) -> None:
     with pytest.raises(MaggotError, match="annotations.json"):
         annotate.load_annotations(str(runs[0]))
     assert "annotations.json" in invoke("show", "run0").stdout
+
+
+def test_concurrent_adding_and_removing_keep_each_others_changes(runs: list[Path]) -> None:
+    annotate.change_tags(str(runs[0]), add=[f"old{number}" for number in range(4)])
+    barrier = threading.Barrier(8)
+    absent: list[tuple[str, ...]] = []
+    errors: list[BaseException] = []
+
+    def change(number: int) -> None:
+        try:
+            barrier.wait()
+            if number % 2:
+                annotate.change_tags(str(runs[0]), add=[f"new{number}"])
+            else:
+                absent.append(annotate.remove_tags(str(runs[0]), [f"old{number // 2}", "never"]))
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=change, args=(number,)) for number in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and absent == [("never",)] * 4
+    assert annotate.load_annotations(str(runs[0])).tags == ("new1", "new3", "new5", "new7")
+
+
+def test_tags_and_notes_from_a_run_are_printed_escaped(runs: list[Path]) -> None:
+    hostile = "\x1b]52;c;cm0gLXJmIH4=\x07"
+    annotations = {
+        "format_version": 1,
+        "tags": [f"x{hostile}"],
+        "notes": [{"at": "t", "text": hostile}],
+    }
+    (runs[0] / store.META_DIR / store.ANNOTATIONS_FILE).write_text(json.dumps(annotations))
+    listed, notes = invoke("tag", "run0"), invoke("note", "run0")
+    removing = invoke("tag", "--remove", "run0", f"y{hostile}")
+    for result in (listed, notes, removing):
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\x07" not in result.output
+    assert listed.stdout == f"{Path('experiments', 'run0')}\tx\\x1b]52;c;cm0gLXJmIH4=\\x07\n"
+    assert notes.stdout == "t  \\x1b]52;c;cm0gLXJmIH4=\\x07\n"
+    assert removing.stderr.endswith(": had no tag y\\x1b]52;c;cm0gLXJmIH4=\\x07\n")

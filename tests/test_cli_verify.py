@@ -151,3 +151,31 @@ def test_a_name_changed_by_hand_is_a_change(run_dir):
     run_file.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     result = invoke("verify", run_dir)
     assert result.exit_code == 1 and "changed  .maggot/run.json (size" in result.output
+
+
+def test_a_replay_renamed_after_its_tree_moved_is_intact(run_dir, tmp_path):
+    replay = run_maggot("reproduce", run_dir, "--yes", cwd=run_dir.parent.parent)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    recorded = json.loads((run_dir.parent / "0.1.repro-1" / ".maggot" / "run.json").read_text())
+    moved = tmp_path / "moved"
+    shutil.move(run_dir.parent.parent, moved)
+    assert invoke("mv", moved / "experiments" / "0.1", "best-lr").exit_code == 0
+    renamed_replay = moved / "experiments" / "best-lr.repro-1"
+    info = json.loads((renamed_replay / ".maggot" / "run.json").read_text())
+    assert info["reproduction_of"] == str(Path(recorded["reproduction_of"]).parent / "best-lr")
+    result = invoke("verify", renamed_replay)
+    assert result.exit_code == 0, result.output
+    assert "renamed from 0.1.repro-1 by maggot mv" in result.output
+
+
+def test_runs_that_ended_already_renamed_and_were_renamed_again_are_intact(run_dir):
+    replay = run_maggot("reproduce", run_dir, "--yes", cwd=run_dir.parent.parent)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert invoke("mv", run_dir, "best-lr").exit_code == 0
+    experiments = run_dir.parent
+    for renamed in ("best-lr", "best-lr.repro-1"):  # as if renamed while they ran
+        manifest.write_manifest(str(experiments / renamed), 1024 * 1024)
+    assert invoke("mv", experiments / "best-lr", "final").exit_code == 0
+    for now, then in (("final", "best-lr"), ("final.repro-1", "best-lr.repro-1")):
+        [as_json] = json.loads(invoke("verify", "--format", "json", experiments / now).output)
+        assert as_json["intact"] and as_json["renamed_from"] == then, as_json

@@ -21,6 +21,7 @@ from maggot import Experiment, housekeeping, store
 from maggot import summarize as summaries
 from maggot.cli import main
 from maggot.errors import MaggotError
+from maggot.replay import ENV_REPRODUCTION_OF
 
 
 def invoke(*args: Any) -> Result:
@@ -45,7 +46,9 @@ def runs(repo: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         record_run(repo, {"x": number}, {"acc": number}, name=f"run{number}", snapshot=False)
         for number in range(2)
     ]
-    made.append(record_run(repo, {"x": 0}, {"acc": 0}, name="run0.repro-1", snapshot=False))
+    with monkeypatch.context() as replaying:
+        replaying.setenv(ENV_REPRODUCTION_OF, str(made[0]))
+        made.append(record_run(repo, {"x": 0}, {"acc": 0}, name="run0.repro-1", snapshot=False))
     return made
 
 
@@ -204,9 +207,6 @@ def test_rm_and_mv_take_a_run_of_a_zombie_or_reused_pid_for_killed_as_summarize_
 
 
 def test_mv_renames_the_run_and_its_reproductions(runs: list[Path]) -> None:
-    info = run_info(runs[2])
-    info["reproduction_of"] = str(runs[0])
-    store.write_json_atomic(runs[2] / store.META_DIR / store.RUN_FILE, info)
     result = invoke("mv", "run0", "baseline")
     assert result.exit_code == 0, result.output
     new_dir = runs[0].parent / "baseline"
@@ -613,3 +613,192 @@ def test_rm_purge_of_a_symlinked_run_removes_the_link_only(
     assert result.exit_code == 0, result.output
     assert result.stdout == f"deleted {link}\n"
     assert not os.path.lexists(link) and store.is_run_dir(runs[1])
+
+
+def test_rm_goes_on_past_a_run_it_cannot_move_and_reports_each(repo: Path) -> None:
+    record_run(repo, {"x": 0}, {}, name="first", snapshot=False)
+    stuck = record_run(repo, {"x": 1}, {}, name="stuck", experiments_dir="experiments/locked")
+    record_run(repo, {"x": 2}, {}, name="last", snapshot=False)
+    make_undeletable(stuck)
+    try:
+        result = invoke("rm", "--purge", "first", "experiments/locked/stuck", "last")
+    finally:
+        make_deletable(stuck)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"deleted {Path('experiments', 'first')}",
+        f"deleted {Path('experiments', 'last')}",
+    ]
+    error = "Permission denied" if os.geteuid() != 0 else "Operation not permitted"
+    assert (
+        result.stderr
+        == f"maggot: {Path('experiments', 'locked', 'stuck')}: not removed ({error})\n"
+    )
+    assert store.is_run_dir(stuck) and not (repo / "experiments" / "last").exists()
+
+
+# a real Ctrl-C, sent while `maggot rm --purge` deletes the files of its last run
+INTERRUPTED_RM = textwrap.dedent(
+    """
+    import os, runpy, signal, sys
+
+    deletions = unlinked = 0
+
+    def ctrl_c_midway(frame, event, arg):
+        global deletions, unlinked
+        if event == "call" and frame.f_code.co_name == "delete_tree":
+            deletions += 1
+        elif event == "c_call" and arg is os.unlink and deletions == 3:
+            unlinked += 1
+            if unlinked == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    sys.setprofile(ctrl_c_midway)
+    sys.argv[0] = "maggot"
+    runpy.run_module("maggot", run_name="__main__")
+    """
+)
+
+
+def test_rm_purge_interrupted_while_deleting_leaves_the_rest_in_the_trash(
+    runs: list[Path],
+) -> None:
+    experiments = runs[0].parent
+    before = sorted(path.name for path in runs[1].rglob("*"))
+    result = run_python(["-c", INTERRUPTED_RM, "rm", "--purge", "run0", "run1"], cwd=".")
+    assert result.returncode == 130, result.stderr
+    assert result.stdout.splitlines() == [
+        f"deleted {Path('experiments', 'run0')}",
+        f"deleted {Path('experiments', 'run0.repro-1')}",
+    ]
+    assert result.stderr.strip() == "maggot: interrupted"
+    left = experiments / store.TRASH_DIR / "run1"
+    assert 0 < len(list(left.rglob("*"))) < len(before)
+    assert [name for name in os.listdir(experiments) if name not in store_dirs()] == []
+
+
+def test_rm_purge_with_no_usable_trash_leaves_what_gc_collects(runs: list[Path]) -> None:
+    experiments = runs[0].parent
+    stuck = runs[1] / "outputs" / "model.bin"
+    stuck.parent.mkdir()
+    stuck.write_bytes(b"weights")
+    make_undeletable(stuck)
+    (experiments / store.TRASH_DIR).write_text("not a folder")
+    try:
+        result = run_maggot("rm", "--purge", "run1", cwd=".")
+        [hidden] = experiments.glob(store.TRASH_PREFIX + "*")
+    finally:
+        for left in experiments.glob(f"{store.TRASH_PREFIX}*/outputs/model.bin"):
+            make_deletable(left)
+    assert result.returncode == 1
+    shown = Path("experiments", hidden.name)
+    assert result.stderr.endswith(f"; what is left of it is in {shown}\n")
+    assert summaries.summarize("experiments", with_repros=True).rows[0].run == "run0"
+    dry = run_maggot("gc", "--dry-run", cwd=".")
+    assert dry.stdout.splitlines() == [f"would remove {housekeeping.HALF_DELETED} {shown}"]
+    collected = run_maggot("gc", cwd=".")
+    assert collected.stdout.splitlines() == [f"removing {housekeeping.HALF_DELETED} {shown}"]
+    assert not hidden.exists() and runs[0].is_dir()
+
+
+NAMED_FOR_DELETING = (
+    "import sys, time; from maggot import store; print(store.deleting_name(), flush=True); "
+    "time.sleep(float(sys.argv[1]))"
+)
+
+
+def deleting_folder(parent: Path, process: subprocess.Popen[str]) -> Path:
+    """A folder named as a run being deleted by ``process`` is, with a file in it."""
+    assert process.stdout is not None
+    folder = parent / process.stdout.readline().strip()
+    (folder / store.META_DIR).mkdir(parents=True)
+    (folder / store.META_DIR / store.RUN_FILE).write_text("{}")
+    return folder
+
+
+def test_gc_removes_half_deleted_runs_only_once_their_process_has_ended(
+    repo: Path, temp_root: Path
+) -> None:
+    experiments = repo / "experiments"
+    (experiments / "grp").mkdir(parents=True)
+    ended = subprocess.Popen(
+        [sys.executable, "-c", NAMED_FOR_DELETING, "0"], stdout=subprocess.PIPE, text=True
+    )
+    deleting = subprocess.Popen(
+        [sys.executable, "-c", NAMED_FOR_DELETING, "60"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        cut_short = deleting_folder(experiments / "grp", ended)
+        ended.wait()
+        still_deleting = deleting_folder(experiments, deleting)
+        look_alike = experiments / f"{store.TRASH_PREFIX}notapid"
+        look_alike.mkdir()
+        result = run_maggot("gc", cwd=repo)
+        assert result.returncode == 0, result.stderr
+        shown = Path("experiments", "grp", cut_short.name)
+        assert result.stdout.splitlines() == [f"removing {housekeeping.HALF_DELETED} {shown}"]
+        assert not cut_short.exists() and still_deleting.is_dir() and look_alike.is_dir()
+    finally:
+        deleting.kill()
+        deleting.wait()
+    assert run_maggot("gc", cwd=repo).stdout.splitlines() == [
+        f"removing {housekeeping.HALF_DELETED} {Path('experiments', still_deleting.name)}"
+    ]
+
+
+def test_a_run_named_like_a_reproduction_is_renamed_like_any_run(runs: list[Path]) -> None:
+    made = record_run(runs[0].parent.parent, {"x": 5}, {}, name="run1.repro-2", snapshot=False)
+    result = invoke("mv", "run1.repro-2", "run5")
+    assert result.exit_code == 0, result.output
+    renamed = run_info(made.parent / "run5")
+    assert renamed["name"] == "run5" and renamed["renamed_from"] == ["run1.repro-2"]
+    assert not made.exists() and runs[1].is_dir()
+
+
+def test_a_reproduction_is_refused_whatever_its_name(
+    runs: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = str(Path("/", "old", "place", "run0"))
+    monkeypatch.setenv(ENV_REPRODUCTION_OF, elsewhere)
+    made = record_run(runs[0].parent.parent, {"x": 0}, {}, name="copy", snapshot=False)
+    result = invoke("mv", "copy", "other")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"maggot: {Path('experiments', 'copy')}: is a reproduction of {elsewhere}; "
+        "rename that run and its reproductions follow\n"
+    )
+    assert made.is_dir()
+
+
+def test_mv_changes_only_the_run_name_in_reproduction_of(
+    runs: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiments = runs[0].parent
+    moved_since = str(Path("/", "old", "place", "experiments", "run1"))
+    through_a_link = str(Path("/", "old", "place", "experiments", "best"))
+    for number, recorded in ((1, moved_since), (2, through_a_link)):
+        monkeypatch.setenv(ENV_REPRODUCTION_OF, recorded)
+        record_run(experiments.parent, {"x": 1}, {}, name=f"run1.repro-{number}", snapshot=False)
+    assert invoke("mv", "run1", "final").exit_code == 0
+    assert run_info(experiments / "final.repro-1")["reproduction_of"] == str(
+        Path("/", "old", "place", "experiments", "final")
+    )
+    assert run_info(experiments / "final.repro-2")["reproduction_of"] == through_a_link
+
+
+def test_rm_shows_the_names_of_files_inside_a_run_escaped(runs: list[Path]) -> None:
+    stuck = runs[1] / "out\x1b[2J" / "model\x1b]0;pwned\x07.bin"
+    stuck.parent.mkdir()
+    stuck.write_bytes(b"weights")
+    make_undeletable(stuck)
+    trashed = runs[1].parent / store.TRASH_DIR / "run1"
+    try:
+        result = invoke("rm", "--purge", "run1")
+    finally:
+        make_deletable(trashed / stuck.parent.name / stuck.name)
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    escaped = Path(
+        "experiments", store.TRASH_DIR, "run1", "out\\x1b[2J", "model\\x1b]0;pwned\\x07.bin"
+    )
+    assert f"({escaped}: " in result.stderr

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,24 @@ def test_registered_directories_are_remembered_once_in_order(tmp_path: Path) -> 
         store.add_registered_directory(tmp_path, name)
     assert (tmp_path / ".maggot" / "directories").read_text() == "checkpoints\nplots\n"
     assert store.registered_directories(tmp_path) == ["checkpoints", "plots", "old"]
+
+
+@pytest.mark.parametrize(
+    ("name", "parts"),
+    [("run.repro-1", ("run", 1)), ("run.repro-12", ("run", 12)),
+     ("a.repro-1.repro-2", ("a.repro-1", 2)), ("run.repro-", None), (".repro-1", None),
+     ("run.repro-1x", None), ("run.repro-\u00b2", None), ("run.repro--1", None), ("run", None)],
+)  # fmt: skip
+def test_a_replay_name_is_a_run_name_and_a_number(name: str, parts: object) -> None:
+    assert store.replay_name_parts(name) == parts
+
+
+def test_a_deleting_name_is_hidden_from_listings_and_names_its_process(tmp_path: Path) -> None:
+    name = store.deleting_name()
+    assert name != store.deleting_name()
+    assert store.deleting_process(name) == os.getpid()
+    (tmp_path / name / store.META_DIR).mkdir(parents=True)
+    (tmp_path / "run" / store.META_DIR).mkdir(parents=True)
+    assert store.find_run_dirs(str(tmp_path)) == [str(tmp_path / "run")]
+    for other in ("run", store.TRASH_PREFIX, f"{store.TRASH_PREFIX}12", f"{store.TRASH_PREFIX}x-1"):
+        assert store.deleting_process(other) is None

@@ -7,6 +7,7 @@ import click
 from maggot import annotate, showrun
 from maggot.cli.base import MaggotCommand
 from maggot.errors import NotARunError
+from maggot.terminal import printable
 
 
 def split_runs_and_tags(arguments: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -47,7 +48,8 @@ def tag(arguments: tuple[str, ...], remove: bool) -> None:
         if remove:
             raise click.UsageError("--remove needs the tags to remove")
         for run_dir in runs:
-            click.echo(f"{run_dir}\t{' '.join(annotate.load_annotations(run_dir).tags)}".rstrip())
+            listed = " ".join(annotate.load_annotations(run_dir).tags)
+            click.echo(printable(f"{run_dir}\t{listed}".rstrip(), keep="\t"))
         return
     for run_dir in runs:
         if not remove:
@@ -56,7 +58,7 @@ def tag(arguments: tuple[str, ...], remove: bool) -> None:
         absent = annotate.remove_tags(run_dir, tags)
         if absent:
             what = "tag" if len(absent) == 1 else "tags"
-            click.echo(f"maggot: {run_dir}: had no {what} {' '.join(absent)}", err=True)
+            click.echo(printable(f"maggot: {run_dir}: had no {what} {' '.join(absent)}"), err=True)
 
 
 @click.command(cls=MaggotCommand)
@@ -78,6 +80,6 @@ def note(run: str, text: str | None, clear: bool) -> None:
         return
     if text is None:
         for entry in annotate.load_annotations(run_dir).notes:
-            click.echo(f"{entry.at}  {entry.text}")
+            click.echo(printable(f"{entry.at}  {entry.text}"))
         return
     annotate.add_note(run_dir, text)

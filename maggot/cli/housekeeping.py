@@ -9,6 +9,7 @@ import click
 from maggot import housekeeping, showrun
 from maggot import summarize as summaries
 from maggot.cli.base import MaggotCommand
+from maggot.terminal import printable
 
 
 @click.command("rm", cls=MaggotCommand)
@@ -30,8 +31,10 @@ def rm_command(
     host whose process has ended counts as killed, not running). A symbolic
     link to a run is removed itself, never its target. --purge takes a run
     out of the listing in one rename before deleting its files: a run whose
-    files cannot all be deleted is left in the trash, said so on stderr
-    (exit 1), never half deleted in its place. --empty-trash empties every
+    files cannot all be deleted, or whose deletion is interrupted, is left
+    in the trash, said so on stderr (exit 1), never half deleted in its
+    place. A run that cannot be moved at all stays, said so on stderr (exit
+    1), and the other runs are still removed. --empty-trash empties every
     trash folder under DIR, subfolders' too.
     """
     if trash_of is not None:
@@ -39,26 +42,34 @@ def rm_command(
             raise click.UsageError("--empty-trash takes no RUN")
         deleted = housekeeping.empty_trash(trash_of)
         for path in deleted:
-            click.echo(f"deleted {path}")
+            click.echo(f"deleted {printable(path)}")
         if not deleted:
-            click.echo(f"maggot: no trash under {trash_of}", err=True)
+            click.echo(f"maggot: no trash under {printable(trash_of)}", err=True)
         return
     if not runs:
         raise click.UsageError("give the runs to remove")
     run_dirs = [showrun.resolve_run_dir(run) for run in runs]
-    removals = housekeeping.remove_runs(run_dirs, purge=purge, force=force)
-    for removal in removals:
-        if removal.not_deleted is not None:
+    failed = False
+    # each run is reported once done: an interruption leaves the earlier ones reported
+    for removal in housekeeping.remove_runs(run_dirs, purge=purge, force=force):
+        run_dir = printable(removal.run_dir)
+        if removal.not_removed is not None:
+            failed = True
             click.echo(
-                f"maggot: {removal.run_dir}: not deleted ({removal.not_deleted}); "
-                f"what is left of it is in {removal.trashed_to}",
+                f"maggot: {run_dir}: not removed ({printable(removal.not_removed)})", err=True
+            )
+        elif removal.not_deleted is not None:
+            failed = True
+            click.echo(
+                f"maggot: {run_dir}: not deleted ({printable(removal.not_deleted)}); "
+                f"what is left of it is in {printable(str(removal.trashed_to))}",
                 err=True,
             )
         elif removal.trashed_to is None:
-            click.echo(f"deleted {removal.run_dir}")
+            click.echo(f"deleted {run_dir}")
         else:
-            click.echo(f"moved {removal.run_dir} to {removal.trashed_to}")
-    if any(removal.not_deleted is not None for removal in removals):
+            click.echo(f"moved {run_dir} to {printable(removal.trashed_to)}")
+    if failed:
         ctx.exit(1)
 
 
@@ -80,7 +91,7 @@ def mv_command(run: str, new_name: str, force: bool) -> None:
     except housekeeping.RunNameError as error:
         raise click.BadParameter(str(error), param_hint="NEW_NAME") from None
     new_dir = housekeeping.rename_run(showrun.resolve_run_dir(run), new_name, force=force)
-    click.echo(new_dir)
+    click.echo(printable(new_dir))
 
 
 @click.command("gc", cls=MaggotCommand)
@@ -102,18 +113,22 @@ def gc_command(dry_run: bool, directory: str) -> None:
       its owner once untouched for an hour);
     - replay claims: DIR/RUN.repro-N directories where nothing was recorded;
     - frozen code trees of sweeps under DIR/.sweeps none of whose jobs waits
-      or runs ('maggot sweep --resume' rebuilds one).
+      or runs ('maggot sweep --resume' rebuilds one);
+    - half-deleted runs: hidden .maggot-deleting-PID-... folders under DIR
+      that 'maggot rm --purge' (or a run replacing an older one) left when
+      killed while deleting, once process PID has ended.
     """
     from maggot.gitsnap import find_toplevel
 
     repository = find_toplevel(os.getcwd())
     leftovers = housekeeping.find_leftovers(repository, directory)
     for leftover in leftovers:
+        path = printable(leftover.path)
         if leftover.kept_because is not None:
-            click.echo(f"keeping {leftover.kind} {leftover.path}: {leftover.kept_because}")
+            click.echo(f"keeping {leftover.kind} {path}: {leftover.kept_because}")
         else:
             verb = "would remove" if dry_run else "removing"
-            click.echo(f"{verb} {leftover.kind} {leftover.path}")
+            click.echo(f"{verb} {leftover.kind} {path}")
     if not dry_run:
         housekeeping.remove_leftovers(repository, leftovers)
     if all(leftover.kept_because is not None for leftover in leftovers):
