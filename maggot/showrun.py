@@ -179,7 +179,9 @@ def find_reproductions(record: store.RunRecord) -> list[Reproduction]:
     except OSError:
         return []
     numbered = sorted(
-        (int(name[len(prefix) :]), name) for name in names if name[len(prefix) :].isdigit()
+        (parts[1], name)
+        for name in names
+        if (parts := store.replay_name_parts(name)) is not None and parts[0] == record.name
     )
     found = []
     for _, name in numbered:

@@ -12,7 +12,6 @@ import json
 import math
 import operator
 import os
-import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
@@ -41,7 +40,6 @@ INFO_PREFIX = "info."
 INFO_COLUMNS = ("commit", "dirty", "started", "ended", "duration", "host", "sweep", "tags", "note")
 _GIT_COLUMNS = ("commit", "dirty")
 _ANNOTATION_COLUMNS = ("tags", "note")
-REPRODUCTION = re.compile(rf"^(?P<original>.+){re.escape(store.REPLAY_SUFFIX)}(?P<number>[0-9]+)$")
 # a cell a run has no value for; None is a real (JSON null) value
 _MISSING: Any = query.MISSING
 
@@ -185,7 +183,10 @@ def summarize(
             shown_dirs = []
             for path in found:
                 # the substring test first: a regular expression per run is measurable
-                is_replay = store.REPLAY_SUFFIX in path and REPRODUCTION.match(_display_name(path))
+                is_replay = (
+                    store.REPLAY_SUFFIX in path
+                    and store.replay_name_parts(_display_name(path)) is not None
+                )
                 (hidden_dirs if is_replay else shown_dirs).append(path)
         listing = run_index.load(shown_dirs, parts, keep=hidden_dirs)
         series_warnings: list[str] = []
@@ -591,16 +592,17 @@ def _with_reproductions_after_originals(rows: list[RunRow]) -> list[RunRow]:
     """Each reproduction right after its original (by number); never ranked on its own."""
     by_original: dict[str, list[tuple[int, RunRow]]] = {}
     for row in rows:
-        match = REPRODUCTION.match(row.run)
-        if match:
-            by_original.setdefault(match["original"], []).append((int(match["number"]), row))
+        replay = store.replay_name_parts(row.run)
+        if replay is not None:
+            original, number = replay
+            by_original.setdefault(original, []).append((number, row))
     if not by_original:
         return rows
     names = {row.run for row in rows}
     ordered: list[RunRow] = []
     for row in rows:
-        match = REPRODUCTION.match(row.run)
-        if match and match["original"] in names:
+        replay = store.replay_name_parts(row.run)
+        if replay is not None and replay[0] in names:
             continue
         ordered.append(row)
         ordered.extend(repro for _, repro in sorted(by_original.get(row.run, [])))
