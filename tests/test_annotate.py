@@ -2,13 +2,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from toolkit import record_run
+from toolkit import all_at_once, record_run
 
 from maggot import annotate, store
 from maggot.cli import main
@@ -105,22 +104,10 @@ def test_tags_filter_the_summary(runs: list[Path]) -> None:
 
 
 def test_concurrent_taggers_keep_every_tag(runs: list[Path]) -> None:
-    barrier = threading.Barrier(8)
-    errors: list[BaseException] = []
-
     def add(number: int) -> None:
-        try:
-            barrier.wait()
-            annotate.change_tags(str(runs[0]), add=[f"t{number}"])
-        except BaseException as error:  # reported by the assertion below
-            errors.append(error)
+        annotate.change_tags(str(runs[0]), add=[f"t{number}"])
 
-    threads = [threading.Thread(target=add, args=(number,)) for number in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert all_at_once(add, 8) == []
     assert annotate.load_annotations(str(runs[0])).tags == tuple(f"t{n}" for n in range(8))
 
 
@@ -133,26 +120,15 @@ def test_a_corrupt_annotations_file_is_named(runs: list[Path]) -> None:
 
 def test_concurrent_adding_and_removing_keep_each_others_changes(runs: list[Path]) -> None:
     annotate.change_tags(str(runs[0]), add=[f"old{number}" for number in range(4)])
-    barrier = threading.Barrier(8)
     absent: list[tuple[str, ...]] = []
-    errors: list[BaseException] = []
 
     def change(number: int) -> None:
-        try:
-            barrier.wait()
-            if number % 2:
-                annotate.change_tags(str(runs[0]), add=[f"new{number}"])
-            else:
-                absent.append(annotate.remove_tags(str(runs[0]), [f"old{number // 2}", "never"]))
-        except BaseException as error:  # reported by the assertion below
-            errors.append(error)
+        if number % 2:
+            annotate.change_tags(str(runs[0]), add=[f"new{number}"])
+        else:
+            absent.append(annotate.remove_tags(str(runs[0]), [f"old{number // 2}", "never"]))
 
-    threads = [threading.Thread(target=change, args=(number,)) for number in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == [] and absent == [("never",)] * 4
+    assert all_at_once(change, 8) == [] and absent == [("never",)] * 4
     assert annotate.load_annotations(str(runs[0])).tags == ("new1", "new3", "new5", "new7")
 
 

@@ -82,6 +82,15 @@ def make_undeletable(file: Path) -> None:
         pytest.skip("root deletes any file but an immutable one, and chattr +i is unavailable")
 
 
+def undeletable_output(run_dir: Path) -> Path:
+    """A file the run wrote that cannot be deleted (see make_undeletable)."""
+    stuck = run_dir / "outputs" / "model.bin"
+    stuck.parent.mkdir()
+    stuck.write_bytes(b"weights")
+    make_undeletable(stuck)
+    return stuck
+
+
 def make_deletable(file: Path) -> None:
     if os.geteuid() != 0:
         file.parent.chmod(0o700)
@@ -91,10 +100,7 @@ def make_deletable(file: Path) -> None:
 
 def test_rm_purge_leaves_a_run_it_cannot_delete_whole_in_the_trash(runs: list[Path]) -> None:
     experiments = runs[0].parent
-    stuck = runs[1] / "outputs" / "model.bin"
-    stuck.parent.mkdir()
-    stuck.write_bytes(b"weights")
-    make_undeletable(stuck)
+    stuck = undeletable_output(runs[1])
     trashed = experiments / store.TRASH_DIR / "run1"
     try:
         result = invoke("rm", "--purge", "run0", "run1")
@@ -679,10 +685,7 @@ def test_rm_purge_interrupted_while_deleting_leaves_the_rest_in_the_trash(
 
 def test_rm_purge_with_no_usable_trash_leaves_what_gc_collects(runs: list[Path]) -> None:
     experiments = runs[0].parent
-    stuck = runs[1] / "outputs" / "model.bin"
-    stuck.parent.mkdir()
-    stuck.write_bytes(b"weights")
-    make_undeletable(stuck)
+    undeletable_output(runs[1])
     (experiments / store.TRASH_DIR).write_text("not a folder")
     try:
         result = run_maggot("rm", "--purge", "run1", cwd=".")

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
-from toolkit import git
+from toolkit import all_at_once, git
 
 from maggot import worktree
 from maggot.errors import GitError
@@ -12,22 +11,11 @@ from maggot.errors import GitError
 
 def test_concurrent_worktree_adds_on_one_repository_all_succeed(repo: Path, tmp_path: Path) -> None:
     commit = git(repo, "rev-parse", "HEAD").strip()
-    barrier = threading.Barrier(6)
-    errors: list[BaseException] = []
 
     def add(number: int) -> None:
-        barrier.wait()
-        try:
-            worktree._add_worktree(str(repo), str(tmp_path / f"tree{number}"), commit)
-        except BaseException as error:  # collected for the assertion below
-            errors.append(error)
+        worktree._add_worktree(str(repo), str(tmp_path / f"tree{number}"), commit)
 
-    threads = [threading.Thread(target=add, args=(number,)) for number in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert all_at_once(add, 6) == []
     assert all((tmp_path / f"tree{number}" / "README.md").exists() for number in range(6))
 
 

@@ -13,7 +13,8 @@ import os
 import site
 import subprocess
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +197,23 @@ def read_terminal(primary: int) -> bytes:
         output += chunk
     os.close(primary)
     return output
+
+
+def all_at_once(job: Callable[[int], object], count: int) -> list[BaseException]:
+    """``job(0)`` ... ``job(count - 1)``, each in a thread, released together; what they raised."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(number: int) -> None:
+        try:
+            barrier.wait()
+            job(number)
+        except BaseException as error:  # returned for the caller's assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(number,)) for number in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
