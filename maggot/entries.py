@@ -364,40 +364,54 @@ def _running_entries(info: dict[str, Any]) -> list[Entry]:
     return running
 
 
-def local_process_gone(pid: int, started_at: str | None = None) -> bool:
+def local_process_gone(pid: int, alive_at: float | None = None) -> bool:
     """Whether process ``pid`` of this host has ended, as a run's process is judged.
 
     A zombie has ended, and so has the process of a reused number: one that
-    started clearly after ``started_at`` (UTC, ISO 8601) when that is given.
+    started clearly after ``alive_at`` (seconds since the epoch, a time the
+    process is known to have run) when that is given.
     """
-    return _process_gone(capture.host_name(), pid, started_at)
+    return _gone(pid, alive_at)
 
 
 def _process_gone(hostname: str | None, pid: int | None, started_at: str | None = None) -> bool:
     if not hostname or not pid or hostname != capture.host_name():
         return False
+    return _gone(pid, _epoch_seconds(started_at))
+
+
+def _gone(pid: int, alive_at: float | None) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except (PermissionError, OSError):
         return False
-    return _is_zombie(pid) or _started_after(pid, started_at)
+    return _is_zombie(pid) or _started_after(pid, alive_at)
 
 
-def _started_after(pid: int, started_at: str | None) -> bool:
-    """Whether process ``pid`` started after the entry did: the number was reused (Linux)."""
+def _epoch_seconds(started_at: str | None) -> float | None:
+    """A recorded start time (UTC, ISO 8601) in seconds since the epoch; None if unreadable."""
     if not started_at:
-        return False
+        return None
     import calendar
     import time
 
+    try:
+        return calendar.timegm(time.strptime(started_at[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+
+
+def _started_after(pid: int, entry_start: float | None) -> bool:
+    """Whether process ``pid`` started after ``entry_start``: the number was reused (Linux)."""
+    if entry_start is None:
+        return False
     try:
         with open(f"/proc/{pid}/stat", "rb") as file:
             start_ticks = int(file.read().rsplit(b")", 1)[-1].split()[19])
         with open("/proc/stat", "rb") as file:
             boot = next(int(line.split()[1]) for line in file if line.startswith(b"btime "))
-        entry_start = calendar.timegm(time.strptime(started_at[:19], "%Y-%m-%dT%H:%M:%S"))
     except (OSError, ValueError, IndexError, StopIteration):
         return False
     process_start = boot + start_ticks / os.sysconf("SC_CLK_TCK")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
@@ -447,7 +448,8 @@ def find_leftovers(repository: str | None, experiments_dir: str) -> list[Leftove
     """
     leftovers: list[Leftover] = []
     registered: set[str] = set()
-    working_directories = _working_directories()
+    # read from /proc only when a reproduce that ended left something
+    working_directories = functools.cache(_working_directories)
     if repository is not None:
         output = run_git("worktree", "list", "--porcelain", "-z", cwd=repository)
         for field in split_nul(output):
@@ -493,8 +495,7 @@ def _deletion_cut_short(path: str) -> bool:
         renamed = os.lstat(path).st_ctime
     except OSError:
         return False
-    renamed_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(renamed))
-    return entries.local_process_gone(pid, renamed_at)
+    return entries.local_process_gone(pid, renamed)
 
 
 def _finished_sweep_trees(experiments_dir: str) -> list[Leftover]:
@@ -561,11 +562,12 @@ def _owner_gone(pid: int, temp_dir: str) -> bool:
         written = os.stat(os.path.join(temp_dir, OWNER_FILE)).st_mtime
     except OSError:
         return True
-    written_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(written))
-    return entries.local_process_gone(pid, written_at)
+    return entries.local_process_gone(pid, written)
 
 
-def _still_used(temp_dir: str, working_directories: Sequence[tuple[int, str]]) -> str | None:
+def _still_used(
+    temp_dir: str, working_directories: Callable[[], Sequence[tuple[int, str]]]
+) -> str | None:
     """Why a temporary directory whose reproduce ended must stay; None when nothing uses it.
 
     Killing ``maggot reproduce`` alone leaves its replay running in the
@@ -575,7 +577,7 @@ def _still_used(temp_dir: str, working_directories: Sequence[tuple[int, str]]) -
         if not _owner_gone(pid, temp_dir):
             return f"its replay still runs (process {pid})"
     inside = os.path.realpath(temp_dir) + os.sep
-    for pid, directory in working_directories:
+    for pid, directory in working_directories():
         if (directory + os.sep).startswith(inside):
             return f"process {pid} works in it"
     return None
