@@ -167,8 +167,12 @@ def test_a_requeued_job_continues_its_own_run(project, tmp_path):
     job_file = json.loads(Path(record.sweep_dir, "jobs", "0.json").read_text())
     slurm_id = job_file["slurm_job_id"]
     subprocess.run(["scontrol", "requeue", slurm_id], check=True)
-    # Slurm holds a requeued job for two minutes once it is pending again: start it now
+    requeued_at = time.monotonic()
+    # Slurm holds a requeued job for two minutes once it is pending again: start it now, but
+    # not within the second its first attempt was killed in, or slurmd refuses the launch
+    # ("Job credential revoked": revocations are compared by whole seconds) and the job fails
     wait_for_job_state(slurm_id, "PD")
+    time.sleep(max(0.0, requeued_at + 1.5 - time.monotonic()))
     subprocess.run(["scontrol", "update", f"jobid={slurm_id}", "starttime=now"], check=True)
     from maggot.launchers import slurm
 
